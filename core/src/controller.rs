@@ -1,0 +1,863 @@
+//! The attempt controller (SPEC §3): one attempt's hold on its session's file lock, let go
+//! while the model prompt streams and taken back afterwards. Rule one: whoever clears `held`
+//! owns the duty to release that handle, on every path, errors included.
+
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use event_listener::Event;
+use futures::future::{select, Either};
+
+use crate::event::{AbortKind, ControllerId, Duty, LockEvent, OpId, OpKind, PoisonReason};
+use crate::fence::{is_benign_append, Fence, Fingerprint};
+use crate::file_lock::{LockError, LockHandle, LockOptions, ProcessLocks};
+use crate::mutant::mutant_on;
+use crate::platform::errno;
+
+/// The abort settle bound: an abort's release is forced after this long.
+pub const SETTLE_BOUND_MS: u64 = 2_000;
+/// An attempt's maxHoldMs: max(5 min, compaction timeout 900 s + 120 s).
+pub const ATTEMPT_MAX_HOLD_MS: u64 = 1_020_000;
+/// Stat-read-stat passes a fence recording makes before it gives up on a moving transcript.
+const FENCE_READ_PASSES: u32 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControllerOptions {
+    pub lock: LockOptions,
+    pub settle_bound_ms: u64,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            lock: LockOptions {
+                max_hold_ms: ATTEMPT_MAX_HOLD_MS,
+                ..LockOptions::default()
+            },
+            settle_bound_ms: SETTLE_BOUND_MS,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("SessionTakeoverError: the transcript changed under the released lock, or the controller was poisoned")]
+    Takeover,
+    #[error("SessionWriteLockLostError: the watchdog took the lock away")]
+    LockLost,
+    #[error("transcript I/O failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+#[derive(Default)]
+struct State {
+    held: Option<LockHandle>,
+    /// The handle a graceful prompt release cleared and is still doing fence I/O for: a forced
+    /// abort release takes it from here, and the graceful path then must not release it.
+    releasing: Option<LockHandle>,
+    fence: Option<Fence>,
+    takeover: bool,
+    retained: u32,
+    drain_owner: Option<OpId>,
+    deferred_release: bool,
+    deferred_dispose: bool,
+    disposed: bool,
+    cleanup_started: bool,
+}
+
+struct Inner {
+    id: ControllerId,
+    locks: Arc<ProcessLocks>,
+    transcript: PathBuf,
+    opts: ControllerOptions,
+    state: Mutex<State>,
+    /// Notified on every change waiters may care about (drain, retained uses, held).
+    changed: Event,
+}
+
+/// One attempt's controller. Cheap to clone.
+#[derive(Clone)]
+pub struct AttemptController {
+    inner: Arc<Inner>,
+}
+
+/// The lock a scope writes under.
+enum ScopeLock {
+    Retained(LockHandle),
+    Short(LockHandle),
+}
+
+impl ScopeLock {
+    fn handle(&self) -> &LockHandle {
+        match self {
+            ScopeLock::Retained(h) | ScopeLock::Short(h) => h,
+        }
+    }
+}
+
+/// An active write scope: the only way to write the transcript under the controller's lock.
+#[derive(Clone)]
+pub struct WriteScope {
+    inner: Arc<Inner>,
+    op: OpId,
+    handle: LockHandle,
+    appended: Arc<Mutex<Vec<u8>>>,
+}
+
+/// The lock `acquire_for_cleanup` hands out; a no-op lock writes nothing.
+pub struct CleanupLock {
+    inner: Arc<Inner>,
+    op: OpId,
+    handle: Option<LockHandle>,
+}
+
+impl AttemptController {
+    /// Create the controller and acquire eagerly; a failure fails the attempt.
+    pub async fn create(
+        locks: Arc<ProcessLocks>,
+        transcript: &Path,
+        opts: ControllerOptions,
+    ) -> Result<AttemptController, ControllerError> {
+        let inner = Arc::new(Inner {
+            id: ControllerId(locks.next_id()),
+            locks,
+            transcript: transcript.to_owned(),
+            opts,
+            state: Mutex::new(State::default()),
+            changed: Event::new(),
+        });
+        inner.emit(LockEvent::ControllerCreated {
+            ctl: inner.id,
+            transcript,
+        });
+        let op = inner.begin(OpKind::Create);
+        let result = inner.locks.acquire(transcript, opts.lock).await;
+        let result = match result {
+            Ok(handle) => {
+                let mut st = inner.lock_state();
+                inner.set_held(&mut st, op, handle);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        };
+        inner.end(op, OpKind::Create, &result);
+        result.map(|()| AttemptController { inner })
+    }
+
+    pub fn id(&self) -> ControllerId {
+        self.inner.id
+    }
+
+    pub fn transcript(&self) -> &Path {
+        &self.inner.transcript
+    }
+
+    /// Whether the controller retains a lock handle now.
+    pub fn holds(&self) -> bool {
+        self.inner.lock_state().held.is_some()
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.lock_state().takeover
+    }
+
+    /// Run `f` under the lock: the retained one if held, else a short lock of its own.
+    pub async fn with_write_lock<T, F, Fut>(&self, f: F) -> Result<T, ControllerError>
+    where
+        F: FnOnce(WriteScope) -> Fut,
+        Fut: Future<Output = Result<T, ControllerError>>,
+    {
+        let op = self.inner.begin(OpKind::Write);
+        let result = self.inner.clone().write_scope(op, f).await;
+        self.inner.end(op, OpKind::Write, &result);
+        result
+    }
+
+    /// Let go of the lock while the prompt streams (outside any scope).
+    pub async fn release_for_prompt(&self) -> Result<(), ControllerError> {
+        let op = self.inner.begin(OpKind::PromptRelease);
+        let result = self.inner.clone().prompt_release(op).await;
+        self.inner.end(op, OpKind::PromptRelease, &result);
+        result
+    }
+
+    /// Take the lock back after the prompt settled.
+    pub async fn reacquire_after_prompt(&self) -> Result<(), ControllerError> {
+        let op = self.inner.begin(OpKind::Reacquire);
+        let result = self.inner.reacquire(op).await;
+        self.inner.end(op, OpKind::Reacquire, &result);
+        result
+    }
+
+    /// The abort path (timeout or manual): starts the bounded abort release and returns at
+    /// once. Errors of the release are logged by the observer, never thrown into the abort.
+    pub fn abort(&self, kind: AbortKind) {
+        self.inner.emit(LockEvent::AbortRequested {
+            ctl: self.inner.id,
+            kind,
+        });
+        let skip = match kind {
+            AbortKind::Timeout => mutant_on!(self.inner.locks, M1TimeoutAbortNoRelease),
+            AbortKind::Manual => mutant_on!(self.inner.locks, M2ManualAbortNoRelease),
+        };
+        if skip {
+            return;
+        }
+        let inner = self.inner.clone();
+        let spawner = inner.locks.platform().spawner.clone();
+        spawner.spawn(
+            "abort-release",
+            Box::pin(async move { inner.release_for_abort().await }),
+        );
+    }
+
+    /// The abort release itself, awaited (the abort path runs it detached).
+    pub async fn release_for_abort(&self) {
+        self.inner.clone().release_for_abort().await
+    }
+
+    /// The lock for the teardown's cleanup writes.
+    pub async fn acquire_for_cleanup(&self) -> CleanupLock {
+        let op = self.inner.begin(OpKind::Cleanup);
+        let lock = self.inner.clone().cleanup(op).await;
+        self.inner.end(op, OpKind::Cleanup, &Ok::<(), ()>(()));
+        lock
+    }
+
+    /// Let go of everything for good. Idempotent.
+    pub async fn dispose(&self) {
+        let op = self.inner.begin(OpKind::Dispose);
+        self.inner.dispose_now(op).await;
+        self.inner.end(op, OpKind::Dispose, &Ok::<(), ()>(()));
+    }
+}
+
+impl Inner {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    fn emit(&self, event: LockEvent<'_>) {
+        self.locks.platform().observer.on_event(&event);
+    }
+
+    fn begin(&self, kind: OpKind) -> OpId {
+        let op = OpId(self.locks.next_id());
+        self.emit(LockEvent::OpBegin {
+            ctl: self.id,
+            op,
+            kind,
+        });
+        op
+    }
+
+    fn end<T, E>(&self, op: OpId, kind: OpKind, result: &Result<T, E>) {
+        self.emit(LockEvent::OpEnd {
+            ctl: self.id,
+            op,
+            kind,
+            ok: result.is_ok(),
+        });
+    }
+
+    fn set_held(&self, st: &mut State, op: OpId, handle: LockHandle) {
+        assert!(st.held.is_none(), "{}: held set twice", self.id);
+        self.emit(LockEvent::HeldSet {
+            ctl: self.id,
+            op,
+            handle: handle.id(),
+        });
+        st.held = Some(handle);
+    }
+
+    /// Clear `held`; the caller now owns the duty `duty` for the handle.
+    fn take_held(&self, st: &mut State, op: OpId, duty: Duty) -> Option<LockHandle> {
+        let handle = st.held.take()?;
+        self.emit(LockEvent::HeldCleared {
+            ctl: self.id,
+            op,
+            handle: handle.id(),
+            duty,
+        });
+        self.changed.notify(usize::MAX);
+        Some(handle)
+    }
+
+    fn poison(&self, st: &mut State, op: OpId, reason: PoisonReason) {
+        if !st.takeover {
+            st.takeover = true;
+            self.emit(LockEvent::Poisoned {
+                ctl: self.id,
+                op,
+                reason,
+            });
+            self.changed.notify(usize::MAX);
+        }
+    }
+
+    fn poison_now(&self, op: OpId, reason: PoisonReason) {
+        let mut st = self.lock_state();
+        self.poison(&mut st, op, reason);
+    }
+
+    /// Wait until `ready` holds; returns with the state locked.
+    async fn wait_for(&self, ready: impl Fn(&State) -> bool) -> MutexGuard<'_, State> {
+        // Each pass re-checks after a notification; notifications come from state changes.
+        loop {
+            let listener = {
+                let st = self.lock_state();
+                if ready(&st) {
+                    return st;
+                }
+                self.changed.listen()
+            };
+            listener.await;
+        }
+    }
+
+    fn free_drain(&self, st: &mut State, op: OpId) {
+        if st.drain_owner == Some(op) {
+            st.drain_owner = None;
+            self.emit(LockEvent::DrainFreed { ctl: self.id, op });
+            self.changed.notify(usize::MAX);
+        }
+    }
+
+    async fn release_logged(&self, handle: &LockHandle) -> Result<(), ControllerError> {
+        self.locks
+            .release(handle)
+            .await
+            .map_err(ControllerError::Io)
+    }
+
+    async fn write_scope<T, F, Fut>(self: Arc<Self>, op: OpId, f: F) -> Result<T, ControllerError>
+    where
+        F: FnOnce(WriteScope) -> Fut,
+        Fut: Future<Output = Result<T, ControllerError>>,
+    {
+        let retained = {
+            let mut st = self
+                .wait_for(|st| st.takeover || st.drain_owner.is_none())
+                .await;
+            if st.takeover {
+                return Err(ControllerError::Takeover);
+            }
+            st.held.clone().inspect(|_| st.retained += 1)
+        };
+        let lock = match retained {
+            Some(handle) => ScopeLock::Retained(handle),
+            None => match self.locks.acquire(&self.transcript, self.opts.lock).await {
+                Ok(handle) => ScopeLock::Short(handle),
+                Err(e) => {
+                    self.poison_now(op, PoisonReason::LockError);
+                    return Err(e.into());
+                }
+            },
+        };
+        let result = self.run_scope(op, lock.handle(), f).await;
+        let exit = self.exit_scope(op, lock).await;
+        match (result, exit) {
+            (Ok(v), Ok(())) => Ok(v),
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        }
+    }
+
+    async fn run_scope<T, F, Fut>(
+        self: &Arc<Self>,
+        op: OpId,
+        handle: &LockHandle,
+        f: F,
+    ) -> Result<T, ControllerError>
+    where
+        F: FnOnce(WriteScope) -> Fut,
+        Fut: Future<Output = Result<T, ControllerError>>,
+    {
+        if handle.is_lost() {
+            self.poison_now(op, PoisonReason::LockLost);
+            return Err(ControllerError::LockLost);
+        }
+        self.check_fence(op).await?;
+        let scope = WriteScope {
+            inner: self.clone(),
+            op,
+            handle: handle.clone(),
+            appended: Arc::new(Mutex::new(Vec::new())),
+        };
+        let result = f(scope.clone()).await;
+        let appended = std::mem::take(&mut *scope.appended.lock().unwrap());
+        if !appended.is_empty() {
+            // Even when f failed after writing: what reached the file is ours.
+            self.record_owned(&appended).await?;
+        }
+        result
+    }
+
+    /// Leave a scope: give back the short lock or the retained use, then whatever the scope
+    /// deferred: a poisoned controller's held lock, a prompt release, a dispose.
+    async fn exit_scope(
+        self: &Arc<Self>,
+        op: OpId,
+        lock: ScopeLock,
+    ) -> Result<(), ControllerError> {
+        let mut result = Ok(());
+        let (poisoned_held, deferred_release, deferred_dispose) = {
+            let mut st = self.lock_state();
+            if let ScopeLock::Retained(_) = &lock {
+                st.retained -= 1;
+                self.changed.notify(usize::MAX);
+            }
+            let idle = st.retained == 0;
+            let poisoned_held = if st.takeover && idle {
+                self.take_held(&mut st, op, Duty::Release)
+            } else {
+                None
+            };
+            let deferred_release = idle && std::mem::take(&mut st.deferred_release);
+            let deferred_dispose = idle && std::mem::take(&mut st.deferred_dispose);
+            (poisoned_held, deferred_release, deferred_dispose)
+        };
+        if let ScopeLock::Short(handle) = &lock {
+            result = self.release_logged(handle).await;
+        }
+        if let Some(handle) = poisoned_held {
+            result = result.and(self.release_logged(&handle).await);
+        }
+        if deferred_release {
+            result = result.and(self.clone().prompt_release(op).await);
+        }
+        if deferred_dispose {
+            self.dispose_now(op).await;
+        }
+        result
+    }
+
+    /// The graceful prompt release, outside any scope.
+    async fn prompt_release(self: Arc<Self>, op: OpId) -> Result<(), ControllerError> {
+        let owned_drain = {
+            let mut st = self.wait_for(|st| st.drain_owner.is_none()).await;
+            if st.held.is_some() {
+                st.drain_owner = Some(op);
+                self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+            }
+            st.held.is_some()
+        };
+        if !owned_drain {
+            self.emit(LockEvent::PromptReleased { ctl: self.id, op });
+            return Ok(());
+        }
+        let taken = {
+            let mut st = self
+                .wait_for(|st| st.retained == 0 || st.held.is_none())
+                .await;
+            let handle = self.take_held(&mut st, op, Duty::Release);
+            st.releasing = handle.clone();
+            if handle.is_none() {
+                self.free_drain(&mut st, op);
+            }
+            handle
+        };
+        let Some(handle) = taken else {
+            self.emit(LockEvent::PromptReleased { ctl: self.id, op });
+            return Ok(());
+        };
+        let fence = self.record_fence(op).await;
+        if fence.is_err() && mutant_on!(self.locks, M3FenceReadLeak) {
+            let mut st = self.lock_state();
+            st.releasing = None;
+            self.free_drain(&mut st, op);
+            return fence;
+        }
+        // Release whatever the fence I/O did, unless a forced abort release took it meanwhile.
+        let mine = {
+            let mut st = self.lock_state();
+            let mine = st.releasing.as_ref().is_some_and(|h| h.same(&handle));
+            if mine {
+                st.releasing = None;
+            }
+            mine
+        };
+        let released = if mine {
+            self.release_logged(&handle).await
+        } else {
+            Ok(())
+        };
+        {
+            let mut st = self.lock_state();
+            self.free_drain(&mut st, op);
+        }
+        self.emit(LockEvent::PromptReleased { ctl: self.id, op });
+        fence.and(released)
+    }
+
+    /// A prompt release asked for from inside a scope.
+    fn prompt_release_in_scope(&self, scope_op: OpId) {
+        let mut st = self.lock_state();
+        if st.held.is_none() {
+            return;
+        }
+        self.emit(LockEvent::ReleaseDeferred {
+            ctl: self.id,
+            op: scope_op,
+        });
+        if !mutant_on!(self.locks, M5DeferredReleaseLost) {
+            st.deferred_release = true;
+        }
+    }
+
+    async fn reacquire(&self, op: OpId) -> Result<(), ControllerError> {
+        let skip_disposed = mutant_on!(self.locks, M6ReacquireAfterDispose);
+        {
+            let st = self.wait_for(|st| st.drain_owner.is_none()).await;
+            let disposed = st.disposed && !skip_disposed;
+            if disposed
+                || st.takeover
+                || (st.cleanup_started && !skip_disposed)
+                || st.held.is_some()
+            {
+                return Ok(());
+            }
+        }
+        let handle = match self.locks.acquire(&self.transcript, self.opts.lock).await {
+            Ok(h) => h,
+            Err(e) => {
+                self.poison_now(op, PoisonReason::LockError);
+                return Err(e.into());
+            }
+        };
+        let unwanted = {
+            let mut st = self.lock_state();
+            if (st.disposed && !skip_disposed) || st.held.is_some() {
+                Some(handle)
+            } else {
+                self.set_held(&mut st, op, handle);
+                None
+            }
+        };
+        if let Some(handle) = unwanted {
+            return self.release_logged(&handle).await;
+        }
+        if let Err(e) = self.check_fence(op).await {
+            let handle = {
+                let mut st = self.lock_state();
+                self.take_held(&mut st, op, Duty::Release)
+            };
+            if let Some(handle) = handle {
+                let _ = self.release_logged(&handle).await;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The graceful release raced against the settle bound; past it, the forced release.
+    async fn release_for_abort(self: Arc<Self>) {
+        let op = self.begin(OpKind::AbortRelease);
+        let graceful = Box::pin(self.clone().prompt_release(op));
+        if mutant_on!(self.locks, M4aUnboundedAbort) {
+            let result = graceful.await;
+            self.end(op, OpKind::AbortRelease, &result);
+            return;
+        }
+        let bound = self.locks.platform().clock.sleep(self.opts.settle_bound_ms);
+        let result = match select(graceful, bound).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), graceful)) => {
+                // The graceful path goes on in the background (a hung stream, hung fence I/O);
+                // dropping it could cancel a release already under way.
+                let spawner = self.locks.platform().spawner.clone();
+                spawner.spawn(
+                    "graceful-unwind",
+                    Box::pin(async move {
+                        let _ = graceful.await;
+                    }),
+                );
+                self.force_release(op).await
+            }
+        };
+        self.end(op, OpKind::AbortRelease, &result);
+    }
+
+    /// Poison first, then release `held` (or the handle a stuck graceful path is releasing)
+    /// without waiting for retained uses, then wake the drain waiters.
+    async fn force_release(&self, op: OpId) -> Result<(), ControllerError> {
+        let handle = {
+            let mut st = self.lock_state();
+            if !mutant_on!(self.locks, M4bForceWithoutPoison) {
+                self.poison(&mut st, op, PoisonReason::AbortForced);
+            }
+            st.drain_owner = Some(op);
+            self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+            let held = if mutant_on!(self.locks, M4cForceWithoutClear) {
+                st.held.clone()
+            } else {
+                self.take_held(&mut st, op, Duty::Release)
+            };
+            held.or_else(|| st.releasing.take())
+        };
+        let result = match &handle {
+            Some(handle) => self.release_logged(handle).await,
+            None => Ok(()),
+        };
+        if !mutant_on!(self.locks, M4dPoisonKeepsDrain) {
+            let mut st = self.lock_state();
+            self.free_drain(&mut st, op);
+        }
+        self.changed.notify(usize::MAX);
+        result
+    }
+
+    async fn cleanup(self: Arc<Self>, op: OpId) -> CleanupLock {
+        let noop = |inner: &Arc<Inner>| CleanupLock {
+            inner: inner.clone(),
+            op,
+            handle: None,
+        };
+        self.lock_state().cleanup_started = true;
+        let held = {
+            let st = self.wait_for(|st| st.drain_owner.is_none()).await;
+            if st.takeover {
+                return noop(&self);
+            }
+            st.held.is_some()
+        };
+        let taken = {
+            let mut st = self
+                .wait_for(|st| !held || st.retained == 0 || st.held.is_none() || st.takeover)
+                .await;
+            if st.takeover {
+                return noop(&self);
+            }
+            self.take_held(&mut st, op, Duty::HandToCleanup)
+        };
+        let handle = match taken {
+            Some(h) => h,
+            None => match self.locks.acquire(&self.transcript, self.opts.lock).await {
+                Ok(h) => h,
+                Err(_) => {
+                    self.poison_now(op, PoisonReason::LockError);
+                    return noop(&self);
+                }
+            },
+        };
+        if self.check_fence(op).await.is_err() {
+            let _ = self.release_logged(&handle).await;
+            return noop(&self);
+        }
+        CleanupLock {
+            inner: self.clone(),
+            op,
+            handle: Some(handle),
+        }
+    }
+
+    async fn dispose_now(&self, op: OpId) {
+        self.lock_state().disposed = true;
+        let busy = {
+            let st = self.wait_for(|st| st.drain_owner.is_none()).await;
+            st.held.is_some() && st.retained > 0
+        };
+        let handle = {
+            let mut st = self
+                .wait_for(|st| !busy || st.retained == 0 || st.held.is_none())
+                .await;
+            self.take_held(&mut st, op, Duty::Release)
+        };
+        if let Some(handle) = handle {
+            let _ = self.release_logged(&handle).await;
+        }
+        self.emit(LockEvent::Disposed { ctl: self.id });
+    }
+
+    /// Stat, read, stat: a fence whose snapshot and fingerprint describe the same version.
+    async fn record_fence(&self, op: OpId) -> Result<(), ControllerError> {
+        let fs = &self.locks.platform().fs;
+        for _ in 0..FENCE_READ_PASSES {
+            let before = Fingerprint::from(fs.stat(&self.transcript).await?);
+            let snapshot = fs.read(&self.transcript).await?;
+            let after = Fingerprint::from(fs.stat(&self.transcript).await?);
+            if before == after {
+                let generation = self.locks.owned_writes().generation(&self.transcript);
+                self.lock_state().fence = Some(Fence {
+                    fingerprint: after,
+                    snapshot,
+                    generation,
+                });
+                self.emit(LockEvent::FenceRecorded { ctl: self.id, op });
+                return Ok(());
+            }
+        }
+        Err(ControllerError::Io(crate::platform::os_error(
+            errno::EAGAIN,
+        )))
+    }
+
+    /// Judge the transcript against the fence; an unowned, non-benign change poisons.
+    async fn check_fence(&self, op: OpId) -> Result<(), ControllerError> {
+        let Some(fence) = self.lock_state().fence.clone() else {
+            return Ok(());
+        };
+        let fs = &self.locks.platform().fs;
+        let current = Fingerprint::from(fs.stat(&self.transcript).await?);
+        if current == fence.fingerprint {
+            return Ok(());
+        }
+        if let Some(owned) =
+            self.locks
+                .owned_writes()
+                .newer_match(&self.transcript, fence.generation, &current)
+        {
+            self.lock_state().fence = Some(owned);
+            return Ok(());
+        }
+        let content = fs.read(&self.transcript).await?;
+        let accepted = (current.only_ctime_differs(&fence.fingerprint)
+            && content == fence.snapshot)
+            || (current.same_file(&fence.fingerprint)
+                && is_benign_append(&fence.snapshot, &content));
+        if accepted {
+            self.lock_state().fence = Some(Fence {
+                fingerprint: current,
+                snapshot: content,
+                generation: fence.generation,
+            });
+            return Ok(());
+        }
+        self.poison_now(op, PoisonReason::Takeover);
+        Err(ControllerError::Takeover)
+    }
+
+    /// After a scope wrote `appended`: the new version is ours.
+    async fn record_owned(&self, appended: &[u8]) -> Result<(), ControllerError> {
+        let Some(fence) = self.lock_state().fence.clone() else {
+            return Ok(());
+        };
+        let stat = self.locks.platform().fs.stat(&self.transcript).await?;
+        let mut snapshot = fence.snapshot;
+        snapshot.extend_from_slice(appended);
+        let owned = self
+            .locks
+            .owned_writes()
+            .record(&self.transcript, stat.into(), snapshot);
+        self.lock_state().fence = Some(owned);
+        Ok(())
+    }
+
+    /// One transcript write under `handle`.
+    async fn write_entry(
+        &self,
+        op: OpId,
+        handle: &LockHandle,
+        entry: &[u8],
+    ) -> Result<(), ControllerError> {
+        {
+            let mut st = self.lock_state();
+            if st.takeover {
+                return Err(ControllerError::Takeover);
+            }
+            if handle.is_lost() {
+                self.poison(&mut st, op, PoisonReason::LockLost);
+                return Err(ControllerError::LockLost);
+            }
+        }
+        self.emit(LockEvent::WriteBegin {
+            ctl: self.id,
+            op,
+            handle: Some(handle.id()),
+        });
+        let result = self
+            .locks
+            .platform()
+            .fs
+            .append(&self.transcript, entry)
+            .await;
+        self.emit(LockEvent::WriteEnd {
+            ctl: self.id,
+            op,
+            ok: result.is_ok(),
+        });
+        result.map_err(ControllerError::Io)
+    }
+}
+
+impl WriteScope {
+    /// Append one entry (a whole JSON line) to the transcript.
+    pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
+        self.inner.write_entry(self.op, &self.handle, entry).await?;
+        self.appended.lock().unwrap().extend_from_slice(entry);
+        Ok(())
+    }
+
+    /// A nested `with_write_lock`: runs inline under this scope's lock.
+    pub async fn with_write_lock<T, F, Fut>(&self, f: F) -> Result<T, ControllerError>
+    where
+        F: FnOnce(WriteScope) -> Fut,
+        Fut: Future<Output = Result<T, ControllerError>>,
+    {
+        if self.inner.lock_state().takeover {
+            return Err(ControllerError::Takeover);
+        }
+        f(self.clone()).await
+    }
+
+    /// A prompt release from inside the scope: deferred to the scope's end.
+    pub fn release_for_prompt(&self) {
+        self.inner.prompt_release_in_scope(self.op);
+    }
+
+    /// Dispose from inside the scope: marks disposed now, lets go at the scope's end.
+    pub fn dispose(&self) {
+        let mut st = self.inner.lock_state();
+        st.disposed = true;
+        st.deferred_dispose = true;
+    }
+}
+
+impl CleanupLock {
+    /// Whether this lock will write (false: the controller was poisoned or lost its lock).
+    pub fn is_noop(&self) -> bool {
+        self.handle.is_none()
+    }
+
+    /// Append one entry; a no-op lock drops it.
+    pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
+        match &self.handle {
+            Some(handle) => self.inner.write_entry(self.op, handle, entry).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Release the cleanup lock.
+    pub async fn release(self) -> Result<(), ControllerError> {
+        match &self.handle {
+            Some(handle) => self.inner.release_logged(handle).await,
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod send_checks {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Every controller future must be `Send`: runtimes spawn them on any worker.
+    #[allow(dead_code)]
+    fn controller_futures_are_send(ctl: AttemptController, locks: Arc<ProcessLocks>) {
+        assert_send(&AttemptController::create(
+            locks,
+            Path::new("/t"),
+            ControllerOptions::default(),
+        ));
+        assert_send(&ctl.release_for_prompt());
+        assert_send(&ctl.reacquire_after_prompt());
+        assert_send(&ctl.release_for_abort());
+        assert_send(&ctl.acquire_for_cleanup());
+        assert_send(&ctl.dispose());
+        assert_send(&ctl.with_write_lock(|scope| async move { scope.append(b"x\n").await }));
+    }
+}

@@ -1,0 +1,144 @@
+//! The transcript fence (SPEC §3): what the transcript looked like when the controller let go
+//! of its lock, and which later changes it may accept as its own or as benign.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use crate::platform::FileStat;
+
+/// Entry kinds another process may append while the lock is released without it counting as
+/// a takeover (usage accounting, liveness heartbeats).
+pub const BENIGN_ENTRY_TYPES: &[&str] = &["usage", "heartbeat"];
+
+/// The identity and version of a transcript file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl From<FileStat> for Fingerprint {
+    fn from(s: FileStat) -> Self {
+        Fingerprint {
+            dev: s.dev,
+            ino: s.ino,
+            size: s.size,
+            mtime_ns: s.mtime_ns,
+            ctime_ns: s.ctime_ns,
+        }
+    }
+}
+
+impl Fingerprint {
+    /// Same file and content version; only the inode change time moved (chmod, touch -c…).
+    pub fn only_ctime_differs(&self, other: &Fingerprint) -> bool {
+        self.dev == other.dev
+            && self.ino == other.ino
+            && self.size == other.size
+            && self.mtime_ns == other.mtime_ns
+            && self.ctime_ns != other.ctime_ns
+    }
+
+    pub fn same_file(&self, other: &Fingerprint) -> bool {
+        self.dev == other.dev && self.ino == other.ino
+    }
+}
+
+/// The fence of one controller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub fingerprint: Fingerprint,
+    pub snapshot: Vec<u8>,
+    /// The owned-write generation this fence reflects.
+    pub generation: u64,
+}
+
+/// `new` is `old` plus whole JSON lines, each an entry of a benign kind.
+pub fn is_benign_append(old: &[u8], new: &[u8]) -> bool {
+    let Some(added) = new.strip_prefix(old) else {
+        return false;
+    };
+    if !added.is_empty() && !added.ends_with(b"\n") {
+        return false;
+    }
+    added
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .all(|line| {
+            serde_json::from_slice::<Value>(line)
+                .ok()
+                .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
+                .is_some_and(|t| BENIGN_ENTRY_TYPES.contains(&t.as_str()))
+        })
+}
+
+/// The transcript writes this process made under its lock, newest per transcript: any
+/// controller of the process accepts a change that matches a newer one as owned.
+#[derive(Default)]
+pub struct OwnedWrites {
+    latest: Mutex<HashMap<PathBuf, Fence>>,
+}
+
+impl OwnedWrites {
+    /// Record a write; returns its generation.
+    pub fn record(&self, transcript: &Path, fingerprint: Fingerprint, snapshot: Vec<u8>) -> Fence {
+        let mut latest = self.latest.lock().unwrap();
+        let generation = latest.get(transcript).map_or(1, |f| f.generation + 1);
+        let fence = Fence {
+            fingerprint,
+            snapshot,
+            generation,
+        };
+        latest.insert(transcript.to_owned(), fence.clone());
+        fence
+    }
+
+    pub fn generation(&self, transcript: &Path) -> u64 {
+        self.latest
+            .lock()
+            .unwrap()
+            .get(transcript)
+            .map_or(0, |f| f.generation)
+    }
+
+    /// The newest owned write if it is newer than `generation` and matches `current`.
+    pub fn newer_match(
+        &self,
+        transcript: &Path,
+        generation: u64,
+        current: &Fingerprint,
+    ) -> Option<Fence> {
+        let latest = self.latest.lock().unwrap();
+        latest
+            .get(transcript)
+            .filter(|f| f.generation > generation && f.fingerprint == *current)
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn benign_append_accepts_only_whole_benign_lines() {
+        let old = b"{\"type\":\"message\"}\n".to_vec();
+        let mut usage = old.clone();
+        usage.extend_from_slice(b"{\"type\":\"usage\",\"tokens\":3}\n");
+        assert!(is_benign_append(&old, &usage));
+        assert!(is_benign_append(&old, &old));
+        let mut message = old.clone();
+        message.extend_from_slice(b"{\"type\":\"message\"}\n");
+        assert!(!is_benign_append(&old, &message));
+        let mut partial = old.clone();
+        partial.extend_from_slice(b"{\"type\":\"usage\"}");
+        assert!(!is_benign_append(&old, &partial));
+        assert!(!is_benign_append(&old, b"{\"type\":\"usage\"}\n"));
+    }
+}

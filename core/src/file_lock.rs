@@ -1,0 +1,692 @@
+//! The file lock (SPEC §1): acquire with one time budget, judge and reclaim stale locks under a
+//! `.reclaim` guard, release only an unchanged file, and the per-process watchdog.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use event_listener::Event;
+
+use crate::event::{HandleId, LockEvent, ReleaseBy};
+use crate::fence::OwnedWrites;
+use crate::judge::{judge, Action, JudgeInput, StaleReason};
+use crate::mutant::mutant_on;
+use crate::payload::LockPayload;
+use crate::platform::{errno, is_errno, Fd, Platform};
+
+/// The acquire poll interval.
+pub const POLL_MS: u64 = 50;
+/// Payload-less locks are stale only once their file is older than this.
+pub const ORPHAN_GRACE_MS: u64 = 30_000;
+/// The orphan grace when the acquire timeout is below `ORPHAN_GRACE_MS`.
+pub const ORPHAN_GRACE_SHORT_MS: u64 = 5_000;
+/// The watchdog's tick.
+pub const WATCHDOG_INTERVAL_MS: u64 = 60_000;
+/// Iterations of the acquire loop that do not sleep (a lock that vanished, a reclaim, a
+/// recovered guard) are bounded on top of the polls the budget allows.
+const MAX_FAST_ITERATIONS: u64 = 1_024;
+
+/// Acquire parameters; the defaults are the production ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockOptions {
+    pub timeout_ms: u64,
+    pub stale_ms: u64,
+    pub max_hold_ms: u64,
+}
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        LockOptions {
+            timeout_ms: 60_000,
+            stale_ms: 1_800_000,
+            max_hold_ms: 300_000,
+        }
+    }
+}
+
+impl LockOptions {
+    fn orphan_grace_ms(&self) -> u64 {
+        if self.timeout_ms < ORPHAN_GRACE_MS {
+            ORPHAN_GRACE_SHORT_MS
+        } else {
+            ORPHAN_GRACE_MS
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("SessionWriteLockTimeoutError: no lock on {} within {timeout_ms} ms (owner {owner})", lock_path.display())]
+    Timeout {
+        timeout_ms: u64,
+        owner: String,
+        lock_path: PathBuf,
+    },
+    #[error("SessionWriteLockStaleError: {} is stale ({}) but not removable (owner {owner})", lock_path.display(), reasons_text(reasons))]
+    Stale {
+        owner: String,
+        lock_path: PathBuf,
+        reasons: Vec<StaleReason>,
+    },
+    #[error("lock I/O failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+fn reasons_text(reasons: &[StaleReason]) -> String {
+    let names: Vec<_> = reasons.iter().map(|r| r.name()).collect();
+    names.join(", ")
+}
+
+/// What the acquirer saw on disk: bytes and identity, for the unchanged re-checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Snapshot {
+    bytes: Vec<u8>,
+    dev: u64,
+    ino: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReleaseState {
+    Open,
+    Releasing,
+    /// Released; the errno of a failed unlink check, if any.
+    Done(Option<i32>),
+}
+
+struct HandleInner {
+    id: HandleId,
+    lock_path: PathBuf,
+    fd: Fd,
+    snapshot: Snapshot,
+    acquired_mono_ms: u64,
+    max_hold_ms: u64,
+    lost: AtomicBool,
+    release: Mutex<ReleaseState>,
+    released: Event,
+}
+
+/// A held file lock. Cheap to clone; every clone is the same handle.
+#[derive(Clone)]
+pub struct LockHandle {
+    inner: Arc<HandleInner>,
+}
+
+impl std::fmt::Debug for LockHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "LockHandle({} {})",
+            self.inner.id,
+            self.inner.lock_path.display()
+        )
+    }
+}
+
+impl LockHandle {
+    pub fn id(&self) -> HandleId {
+        self.inner.id
+    }
+    pub fn lock_path(&self) -> &Path {
+        &self.inner.lock_path
+    }
+    pub fn ino(&self) -> u64 {
+        self.inner.snapshot.ino
+    }
+    /// The watchdog took this lock away: writes under it must fail.
+    pub fn is_lost(&self) -> bool {
+        self.inner.lost.load(Ordering::SeqCst)
+    }
+    pub fn is_released(&self) -> bool {
+        *self.inner.release.lock().unwrap() != ReleaseState::Open
+    }
+    pub fn same(&self, other: &LockHandle) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    /// Lock path ⇒ the handle this process holds on it.
+    held: HashMap<PathBuf, LockHandle>,
+    /// Lock paths this process is between create and held-map insert on: as good as held for
+    /// the judge, or a second acquire of ours would reclaim our own fresh lock as an orphan.
+    creating: HashMap<PathBuf, u32>,
+    /// Reclaim guards this process created and has not yet removed.
+    guards: HashSet<PathBuf>,
+}
+
+/// One process's lock state: the held map, handle ids, the watchdog. One per process.
+pub struct ProcessLocks {
+    platform: Platform,
+    table: Mutex<Table>,
+    next_id: AtomicU64,
+    owned: OwnedWrites,
+    #[cfg(feature = "mutants")]
+    mutant: Option<crate::mutant::Mutant>,
+}
+
+impl ProcessLocks {
+    pub fn new(platform: Platform) -> Arc<Self> {
+        Arc::new(ProcessLocks {
+            platform,
+            table: Mutex::new(Table::default()),
+            next_id: AtomicU64::new(1),
+            owned: OwnedWrites::default(),
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        })
+    }
+
+    /// The same, with a historical bug switched on.
+    #[cfg(feature = "mutants")]
+    pub fn with_mutant(platform: Platform, mutant: Option<crate::mutant::Mutant>) -> Arc<Self> {
+        Arc::new(ProcessLocks {
+            platform,
+            table: Mutex::new(Table::default()),
+            next_id: AtomicU64::new(1),
+            owned: OwnedWrites::default(),
+            mutant,
+        })
+    }
+
+    #[cfg(feature = "mutants")]
+    pub fn mutant(&self) -> Option<crate::mutant::Mutant> {
+        self.mutant
+    }
+
+    /// The transcript writes this process owns (shared by its controllers).
+    pub fn owned_writes(&self) -> &OwnedWrites {
+        &self.owned
+    }
+
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// A fresh id from this process's counter (handles, controllers, operations share it).
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// `<canonical dir>/<name>.lock`: two paths to one transcript share one lock.
+    pub async fn lock_path_for(&self, target: &Path) -> io::Result<PathBuf> {
+        let name = target.file_name().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "transcript path has no file name",
+            )
+        })?;
+        let parent = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = self.platform.fs.canonical_dir(parent).await?;
+        let mut file = name.to_os_string();
+        file.push(".lock");
+        Ok(dir.join(file))
+    }
+
+    /// Whether this process holds the lock file at `lock_path`.
+    pub fn holds(&self, lock_path: &Path) -> bool {
+        self.table.lock().unwrap().held.contains_key(lock_path)
+    }
+
+    /// Handles this process holds, in lock-path order.
+    pub fn held_handles(&self) -> Vec<LockHandle> {
+        let table = self.table.lock().unwrap();
+        let mut handles: Vec<_> = table.held.values().cloned().collect();
+        handles.sort_by(|a, b| a.lock_path().cmp(b.lock_path()));
+        handles
+    }
+
+    /// Acquire the lock of the transcript `target` (SPEC §1 steps 1–5).
+    pub async fn acquire(&self, target: &Path, opts: LockOptions) -> Result<LockHandle, LockError> {
+        let lock_path = self.lock_path_for(target).await?;
+        self.platform
+            .emit(LockEvent::AcquireStart { lock: &lock_path });
+        let mut guard = Guard {
+            path: guard_path(&lock_path),
+            ours: false,
+        };
+        let result = self.acquire_loop(&lock_path, opts, &mut guard).await;
+        self.drop_guard(&mut guard).await;
+        if let Err(err) = &result {
+            self.platform.emit(LockEvent::AcquireFailed {
+                lock: &lock_path,
+                timeout: matches!(err, LockError::Timeout { .. }),
+                error: err.to_string(),
+            });
+        }
+        result
+    }
+
+    async fn acquire_loop(
+        &self,
+        lock_path: &Path,
+        opts: LockOptions,
+        guard: &mut Guard,
+    ) -> Result<LockHandle, LockError> {
+        let fs = &self.platform.fs;
+        let clock = &self.platform.clock;
+        let deadline = clock.mono_ms() + opts.timeout_ms;
+        let mut owner = String::from("unknown");
+        let max_iterations = opts.timeout_ms / POLL_MS + 2 + MAX_FAST_ITERATIONS;
+        for _ in 0..max_iterations {
+            if !guard.ours && self.guard_blocks(guard, opts).await? {
+                self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                continue;
+            }
+            self.table.lock().unwrap().creating_add(lock_path);
+            let created = fs.create_exclusive(lock_path, 0o600).await;
+            match created {
+                Ok(fd) => {
+                    let result = self.finish_create(lock_path, fd, opts).await;
+                    self.table.lock().unwrap().creating_remove(lock_path);
+                    return result;
+                }
+                Err(e) => {
+                    self.table.lock().unwrap().creating_remove(lock_path);
+                    if !is_errno(&e, errno::EEXIST) {
+                        return Err(e.into());
+                    }
+                }
+            }
+            // The lock exists: judge it.
+            let Some(seen) = read_snapshot(&*self.platform.fs, lock_path).await? else {
+                continue; // vanished: try again at once
+            };
+            let payload = LockPayload::parse(&seen.snapshot.bytes);
+            let mtime_ms = (seen.mtime_ns / 1_000_000) as i64;
+            let now_wall = clock.wall_ms();
+            let verdict = judge(
+                &JudgeInput {
+                    payload: payload.as_ref(),
+                    file_mtime_ms: mtime_ms,
+                    now_wall_ms: now_wall,
+                    stale_ms: opts.stale_ms,
+                    orphan_grace_ms: opts.orphan_grace_ms(),
+                    held_by_us: self.table.lock().unwrap().is_ours(lock_path),
+                },
+                &*self.platform.processes,
+            );
+            owner = owner_text(payload.as_ref(), verdict.alive, now_wall);
+            match verdict.action {
+                Action::Wait => {
+                    self.drop_guard(guard).await;
+                    self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                }
+                Action::Report => {
+                    return Err(LockError::Stale {
+                        owner,
+                        lock_path: lock_path.to_owned(),
+                        reasons: verdict.reasons,
+                    });
+                }
+                Action::Remove => {
+                    if !guard.ours {
+                        match fs.mkdir(&guard.path).await {
+                            Ok(()) => {
+                                guard.ours = true;
+                                self.table.lock().unwrap().guards.insert(guard.path.clone());
+                            }
+                            Err(e) if is_errno(&e, errno::EEXIST) => {
+                                self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                                continue;
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    // Remove only what was judged: a successor may have replaced it meanwhile.
+                    let unchanged = mutant_on!(self, M7UnconditionalUnlink)
+                        || read_snapshot(&**fs, lock_path).await?.as_ref() == Some(&seen);
+                    if unchanged {
+                        match fs.unlink(lock_path).await {
+                            Ok(()) => self.platform.emit(LockEvent::Reclaimed {
+                                lock: lock_path,
+                                ino: seen.snapshot.ino,
+                                reasons: &verdict.reasons,
+                            }),
+                            Err(e) if is_errno(&e, errno::ENOENT) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    // Loop: the create that follows drops the guard.
+                }
+            }
+        }
+        Err(LockError::Timeout {
+            timeout_ms: opts.timeout_ms,
+            owner,
+            lock_path: lock_path.to_owned(),
+        })
+    }
+
+    /// Whether someone else's reclaim guard blocks us. A guard older than the orphan grace was
+    /// left by a reclaimer that died: remove it, or every acquirer would wait forever.
+    async fn guard_blocks(&self, guard: &Guard, opts: LockOptions) -> Result<bool, LockError> {
+        let fs = &self.platform.fs;
+        match fs.stat(&guard.path).await {
+            Ok(st) => {
+                let age = self.platform.clock.wall_ms() - (st.mtime_ns / 1_000_000) as i64;
+                if age > opts.orphan_grace_ms() as i64 {
+                    match fs.rmdir(&guard.path).await {
+                        Ok(()) => {
+                            self.platform
+                                .emit(LockEvent::GuardRecovered { guard: &guard.path });
+                            Ok(false)
+                        }
+                        Err(e) if is_errno(&e, errno::ENOENT) => Ok(false),
+                        Err(e) => Err(e.into()),
+                    }
+                } else {
+                    Ok(true)
+                }
+            }
+            Err(e) if is_errno(&e, errno::ENOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn wait_poll(
+        &self,
+        deadline: u64,
+        opts: LockOptions,
+        lock_path: &Path,
+        owner: &str,
+    ) -> Result<(), LockError> {
+        let now = self.platform.clock.mono_ms();
+        if now >= deadline {
+            return Err(LockError::Timeout {
+                timeout_ms: opts.timeout_ms,
+                owner: owner.to_owned(),
+                lock_path: lock_path.to_owned(),
+            });
+        }
+        self.platform.clock.sleep(POLL_MS.min(deadline - now)).await;
+        Ok(())
+    }
+
+    async fn drop_guard(&self, guard: &mut Guard) {
+        if guard.ours {
+            guard.ours = false;
+            self.table.lock().unwrap().guards.remove(&guard.path);
+            // A guard we fail to remove ages out: others recover it after the orphan grace.
+            let _ = self.platform.fs.rmdir(&guard.path).await;
+        }
+    }
+
+    /// After the exclusive create: write the payload, stat, remember the snapshot.
+    async fn finish_create(
+        &self,
+        lock_path: &Path,
+        fd: Fd,
+        opts: LockOptions,
+    ) -> Result<LockHandle, LockError> {
+        let fs = &self.platform.fs;
+        let procs = &self.platform.processes;
+        let payload = LockPayload::new(
+            procs.own_pid(),
+            self.platform.clock.wall_ms(),
+            procs.own_starttime(),
+            opts.max_hold_ms,
+        );
+        let bytes = payload.to_bytes();
+        let written = match fs.write_fd(fd, &bytes).await {
+            Ok(()) => fs.stat(lock_path).await,
+            Err(e) => Err(e),
+        };
+        let stat = match written {
+            Ok(stat) => stat,
+            Err(e) => {
+                // Never leave a half-made lock behind; what fails here ages out as payload-less.
+                let _ = fs.close(fd).await;
+                let _ = fs.unlink(lock_path).await;
+                return Err(e.into());
+            }
+        };
+        let handle = LockHandle {
+            inner: Arc::new(HandleInner {
+                id: HandleId(self.next_id()),
+                lock_path: lock_path.to_owned(),
+                fd,
+                snapshot: Snapshot {
+                    bytes,
+                    dev: stat.dev,
+                    ino: stat.ino,
+                },
+                acquired_mono_ms: self.platform.clock.mono_ms(),
+                max_hold_ms: opts.max_hold_ms,
+                lost: AtomicBool::new(false),
+                release: Mutex::new(ReleaseState::Open),
+                released: Event::new(),
+            }),
+        };
+        let previous = self
+            .table
+            .lock()
+            .unwrap()
+            .held
+            .insert(lock_path.to_owned(), handle.clone());
+        assert!(
+            previous.is_none(),
+            "two handles of one process on {}",
+            lock_path.display()
+        );
+        self.platform.emit(LockEvent::Acquired {
+            handle: handle.id(),
+            lock: lock_path,
+            ino: stat.ino,
+        });
+        Ok(handle)
+    }
+
+    /// Release a handle (SPEC §1.2): idempotent, a no-op for a stale handle, shared by
+    /// concurrent callers, and the file is unlinked only if it is still the one we created.
+    pub async fn release(&self, handle: &LockHandle) -> io::Result<()> {
+        loop {
+            let listener = {
+                let mut state = handle.inner.release.lock().unwrap();
+                match *state {
+                    ReleaseState::Done(errno) => {
+                        return errno.map_or(Ok(()), |e| Err(crate::platform::os_error(e)))
+                    }
+                    ReleaseState::Releasing => handle.inner.released.listen(),
+                    ReleaseState::Open => {
+                        let mut table = self.table.lock().unwrap();
+                        let current = table.held.get(handle.lock_path()).map(|h| h.id());
+                        if current != Some(handle.id()) {
+                            *state = ReleaseState::Done(None);
+                            return Ok(());
+                        }
+                        table.held.remove(handle.lock_path());
+                        *state = ReleaseState::Releasing;
+                        break;
+                    }
+                }
+            };
+            listener.await;
+        }
+        self.release_taken(handle, ReleaseBy::Owner).await
+    }
+
+    /// The release proper, once the handle has left the held map and is marked Releasing.
+    async fn release_taken(&self, handle: &LockHandle, by: ReleaseBy) -> io::Result<()> {
+        let fs = &self.platform.fs;
+        let lock = handle.lock_path();
+        self.platform.emit(LockEvent::ReleaseBegin {
+            handle: handle.id(),
+            lock,
+            by,
+        });
+        // A failing close leaves nothing on disk; the unlink below is what matters.
+        let _ = fs.close(handle.inner.fd).await;
+        let result = self.unlink_if_unchanged(handle).await;
+        let errno = result
+            .as_ref()
+            .err()
+            .map(|e| e.raw_os_error().unwrap_or(errno::EIO));
+        self.platform.emit(LockEvent::ReleaseEnd {
+            handle: handle.id(),
+            lock,
+            unlinked: matches!(result, Ok(true)),
+            errno,
+        });
+        *handle.inner.release.lock().unwrap() = ReleaseState::Done(errno);
+        handle.inner.released.notify(usize::MAX);
+        result.map(|_| ())
+    }
+
+    /// Unlink the lock file only if it is byte- and inode-identical to what we created.
+    async fn unlink_if_unchanged(&self, handle: &LockHandle) -> io::Result<bool> {
+        let fs = &self.platform.fs;
+        let lock = handle.lock_path();
+        if !mutant_on!(self, M7UnconditionalUnlink) {
+            let Some(seen) = read_snapshot(&**fs, lock).await? else {
+                return Ok(false);
+            };
+            if seen.snapshot != handle.inner.snapshot {
+                return Ok(false); // a successor's lock: never ours to delete
+            }
+        }
+        match fs.unlink(lock).await {
+            Ok(()) => Ok(true),
+            Err(e) if is_errno(&e, errno::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Start this process's watchdog: every `WATCHDOG_INTERVAL_MS`, force-release held locks
+    /// past their maxHoldMs. It ends when the `ProcessLocks` is dropped.
+    pub fn start_watchdog(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let clock = self.platform.clock.clone();
+        self.platform.spawner.spawn(
+            "watchdog",
+            Box::pin(async move {
+                // Runs for the life of the process, like the production event-loop timer.
+                loop {
+                    clock.sleep(WATCHDOG_INTERVAL_MS).await;
+                    let Some(locks) = weak.upgrade() else { return };
+                    locks.watchdog_tick().await;
+                }
+            }),
+        );
+    }
+
+    /// One watchdog tick; returns how many handles it force-released.
+    pub async fn watchdog_tick(&self) -> usize {
+        let now = self.platform.clock.mono_ms();
+        let expired: Vec<LockHandle> = {
+            let table = self.table.lock().unwrap();
+            let mut expired: Vec<_> = table
+                .held
+                .values()
+                .filter(|h| now.saturating_sub(h.inner.acquired_mono_ms) > h.inner.max_hold_ms)
+                .cloned()
+                .collect();
+            expired.sort_by_key(|h| h.id());
+            expired
+        };
+        let mut released = 0;
+        for handle in expired {
+            {
+                let mut state = handle.inner.release.lock().unwrap();
+                let mut table = self.table.lock().unwrap();
+                let current = table.held.get(handle.lock_path()).map(|h| h.id());
+                if *state != ReleaseState::Open || current != Some(handle.id()) {
+                    continue;
+                }
+                table.held.remove(handle.lock_path());
+                *state = ReleaseState::Releasing;
+            }
+            handle.inner.lost.store(true, Ordering::SeqCst);
+            self.platform.emit(LockEvent::HandleLost {
+                handle: handle.id(),
+                lock: handle.lock_path(),
+                held_ms: now.saturating_sub(handle.inner.acquired_mono_ms),
+            });
+            // One failing release does not stop the tick.
+            let _ = self.release_taken(&handle, ReleaseBy::Watchdog).await;
+            released += 1;
+        }
+        released
+    }
+}
+
+impl Table {
+    fn creating_add(&mut self, lock: &Path) {
+        *self.creating.entry(lock.to_owned()).or_insert(0) += 1;
+    }
+    fn creating_remove(&mut self, lock: &Path) {
+        if let Some(n) = self.creating.get_mut(lock) {
+            *n -= 1;
+            if *n == 0 {
+                self.creating.remove(lock);
+            }
+        }
+    }
+    fn is_ours(&self, lock: &Path) -> bool {
+        self.held.contains_key(lock) || self.creating.contains_key(lock)
+    }
+}
+
+struct Guard {
+    path: PathBuf,
+    ours: bool,
+}
+
+fn guard_path(lock: &Path) -> PathBuf {
+    let mut name = lock.as_os_str().to_owned();
+    name.push(".reclaim");
+    PathBuf::from(name)
+}
+
+/// A lock file as read: its bytes and identity, plus its mtime for the orphan grace.
+#[derive(Debug)]
+struct Seen {
+    snapshot: Snapshot,
+    mtime_ns: i128,
+}
+
+impl PartialEq for Seen {
+    fn eq(&self, other: &Seen) -> bool {
+        self.snapshot == other.snapshot
+    }
+}
+
+/// Read and stat a lock file; `None` when it does not exist (any more).
+async fn read_snapshot(fs: &dyn crate::platform::Fs, lock: &Path) -> io::Result<Option<Seen>> {
+    let bytes = match fs.read(lock).await {
+        Ok(b) => b,
+        Err(e) if is_errno(&e, errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let stat = match fs.stat(lock).await {
+        Ok(s) => s,
+        Err(e) if is_errno(&e, errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(Seen {
+        snapshot: Snapshot {
+            bytes,
+            dev: stat.dev,
+            ino: stat.ino,
+        },
+        mtime_ns: stat.mtime_ns,
+    }))
+}
+
+/// `pid=N alive=B ageMs=M`, or `unknown`.
+fn owner_text(payload: Option<&LockPayload>, alive: Option<bool>, now_wall_ms: i64) -> String {
+    match payload.and_then(|p| p.pid) {
+        None => "unknown".into(),
+        Some(pid) => {
+            let age = payload
+                .and_then(LockPayload::created_wall_ms)
+                .map_or("?".to_string(), |c| (now_wall_ms - c).max(0).to_string());
+            format!("pid={pid} alive={} ageMs={age}", alive.unwrap_or(false))
+        }
+    }
+}

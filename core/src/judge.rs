@@ -1,0 +1,158 @@
+//! Judging an existing lock file (SPEC §1.1): why it might be stale, and what that allows.
+
+use std::fmt;
+
+use crate::payload::LockPayload;
+use crate::platform::{Liveness, Processes};
+
+/// One reason a lock may be stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StaleReason {
+    MissingPid,
+    DeadPid,
+    RecycledPid,
+    InvalidCreatedAt,
+    TooOld,
+    HoldExceeded,
+    OrphanSelfPid,
+    NonOwnerProcess,
+}
+
+impl StaleReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            StaleReason::MissingPid => "missing-pid",
+            StaleReason::DeadPid => "dead-pid",
+            StaleReason::RecycledPid => "recycled-pid",
+            StaleReason::InvalidCreatedAt => "invalid-createdAt",
+            StaleReason::TooOld => "too-old",
+            StaleReason::HoldExceeded => "hold-exceeded",
+            StaleReason::OrphanSelfPid => "orphan-self-pid",
+            StaleReason::NonOwnerProcess => "non-owner-process",
+        }
+    }
+
+    /// Reasons that only report (StaleError, file kept).
+    fn report_only(self) -> bool {
+        matches!(self, StaleReason::TooOld | StaleReason::HoldExceeded)
+    }
+
+    /// Reasons that hold only once the file is older than the orphan grace: a live owner may be
+    /// between its create and its payload write.
+    fn needs_grace(self) -> bool {
+        matches!(
+            self,
+            StaleReason::MissingPid | StaleReason::InvalidCreatedAt
+        )
+    }
+}
+
+impl fmt::Display for StaleReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What may be done with a judged lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Not stale (or not yet): wait and poll again.
+    Wait,
+    /// Stale in a way that allows removing it.
+    Remove,
+    /// Stale, but only reported: the acquire fails with a StaleError.
+    Report,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub reasons: Vec<StaleReason>,
+    pub action: Action,
+    /// Whether the payload's pid answered the liveness probe as alive.
+    pub alive: Option<bool>,
+}
+
+/// Everything the judge looks at.
+pub struct JudgeInput<'a> {
+    pub payload: Option<&'a LockPayload>,
+    /// The lock file's mtime, wall-clock ms.
+    pub file_mtime_ms: i64,
+    pub now_wall_ms: i64,
+    pub stale_ms: u64,
+    pub orphan_grace_ms: u64,
+    /// This process holds (or is creating) the target.
+    pub held_by_us: bool,
+}
+
+pub fn judge(input: &JudgeInput<'_>, processes: &dyn Processes) -> Verdict {
+    let mut reasons = Vec::new();
+    let mut alive = None;
+    match input.payload.and_then(|p| p.pid) {
+        None => reasons.push(StaleReason::MissingPid),
+        Some(pid) => {
+            let starttime = input.payload.and_then(|p| p.starttime);
+            match processes.probe(pid) {
+                Liveness::Dead | Liveness::Zombie => {
+                    alive = Some(false);
+                    reasons.push(StaleReason::DeadPid);
+                }
+                Liveness::PermissionDenied => alive = Some(true),
+                Liveness::Alive { starttime: current } => {
+                    alive = Some(true);
+                    let recycled = matches!((starttime, current), (Some(a), Some(b)) if a != b);
+                    if recycled {
+                        reasons.push(StaleReason::RecycledPid);
+                    } else if processes.is_gateway(pid) == Some(false) {
+                        reasons.push(StaleReason::NonOwnerProcess);
+                    }
+                }
+            }
+            let own_start = processes.own_starttime();
+            let ours =
+                pid == processes.own_pid() && (starttime.is_none() || starttime == own_start);
+            if ours && !input.held_by_us {
+                reasons.push(StaleReason::OrphanSelfPid);
+            }
+        }
+    }
+    let created = input.payload.and_then(LockPayload::created_wall_ms);
+    match created {
+        None => reasons.push(StaleReason::InvalidCreatedAt),
+        Some(created) => {
+            let age = input.now_wall_ms.saturating_sub(created).max(0) as u64;
+            if age > input.stale_ms {
+                reasons.push(StaleReason::TooOld);
+            }
+            let max_hold = input.payload.and_then(|p| p.max_hold_ms);
+            if !input.held_by_us && max_hold.is_some_and(|max| age > max) {
+                reasons.push(StaleReason::HoldExceeded);
+            }
+        }
+    }
+    reasons.sort();
+    reasons.dedup();
+
+    // A lock this process holds is never stale.
+    if input.held_by_us {
+        return Verdict {
+            reasons: Vec::new(),
+            action: Action::Wait,
+            alive,
+        };
+    }
+    let file_age = input.now_wall_ms.saturating_sub(input.file_mtime_ms).max(0) as u64;
+    let removable = reasons.iter().any(|r| !r.report_only() && !r.needs_grace())
+        || (reasons.iter().any(|r| r.needs_grace()) && file_age > input.orphan_grace_ms);
+    let action = if removable {
+        Action::Remove
+    } else if reasons.iter().any(|r| r.report_only()) {
+        Action::Report
+    } else {
+        Action::Wait
+    };
+    Verdict {
+        reasons,
+        action,
+        alive,
+    }
+}

@@ -1,0 +1,125 @@
+//! The historical bugs of SPEC §5, re-introduced at run time at the place each one lived.
+//! Only with the `mutants` feature: without it `mutant_on!` is the constant `false` and the
+//! `Mutant` type does not exist, so a production build carries no trace of them.
+
+#[cfg(feature = "mutants")]
+mod enabled {
+    use std::fmt;
+    use std::str::FromStr;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Mutant {
+        M1TimeoutAbortNoRelease,
+        M2ManualAbortNoRelease,
+        M3FenceReadLeak,
+        M4aUnboundedAbort,
+        M4bForceWithoutPoison,
+        M4cForceWithoutClear,
+        M4dPoisonKeepsDrain,
+        M5DeferredReleaseLost,
+        M6ReacquireAfterDispose,
+        M7UnconditionalUnlink,
+    }
+
+    impl Mutant {
+        pub const ALL: [Mutant; 10] = [
+            Mutant::M1TimeoutAbortNoRelease,
+            Mutant::M2ManualAbortNoRelease,
+            Mutant::M3FenceReadLeak,
+            Mutant::M4aUnboundedAbort,
+            Mutant::M4bForceWithoutPoison,
+            Mutant::M4cForceWithoutClear,
+            Mutant::M4dPoisonKeepsDrain,
+            Mutant::M5DeferredReleaseLost,
+            Mutant::M6ReacquireAfterDispose,
+            Mutant::M7UnconditionalUnlink,
+        ];
+
+        pub fn name(self) -> &'static str {
+            match self {
+                Mutant::M1TimeoutAbortNoRelease => "m1-timeout-abort-no-release",
+                Mutant::M2ManualAbortNoRelease => "m2-manual-abort-no-release",
+                Mutant::M3FenceReadLeak => "m3-fence-read-leak",
+                Mutant::M4aUnboundedAbort => "m4a-unbounded-abort",
+                Mutant::M4bForceWithoutPoison => "m4b-force-without-poison",
+                Mutant::M4cForceWithoutClear => "m4c-force-without-clear",
+                Mutant::M4dPoisonKeepsDrain => "m4d-poison-keeps-drain",
+                Mutant::M5DeferredReleaseLost => "m5-deferred-release-lost",
+                Mutant::M6ReacquireAfterDispose => "m6-reacquire-after-dispose",
+                Mutant::M7UnconditionalUnlink => "m7-unconditional-unlink",
+            }
+        }
+
+        pub fn description(self) -> &'static str {
+            match self {
+                Mutant::M1TimeoutAbortNoRelease => {
+                    "the timeout abort path never starts the abort release"
+                }
+                Mutant::M2ManualAbortNoRelease => {
+                    "only timeout aborts release; a manual abort does not"
+                }
+                Mutant::M3FenceReadLeak => {
+                    "prompt release clears held, the fence stat throws, the release is skipped"
+                }
+                Mutant::M4aUnboundedAbort => {
+                    "the abort release waits for retained idle with no settle bound"
+                }
+                Mutant::M4bForceWithoutPoison => "the forced abort release does not poison first",
+                Mutant::M4cForceWithoutClear => {
+                    "the forced abort release leaves held set (double release later)"
+                }
+                Mutant::M4dPoisonKeepsDrain => {
+                    "the forced abort release poisons but keeps the drain owned"
+                }
+                Mutant::M5DeferredReleaseLost => {
+                    "a prompt release requested inside a write scope is dropped"
+                }
+                Mutant::M6ReacquireAfterDispose => {
+                    "a prompt settling late re-acquires after dispose"
+                }
+                Mutant::M7UnconditionalUnlink => {
+                    "release and reclaim unlink without the snapshot check"
+                }
+            }
+        }
+    }
+
+    impl fmt::Display for Mutant {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.name())
+        }
+    }
+
+    impl FromStr for Mutant {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Self, String> {
+            Mutant::ALL
+                .into_iter()
+                .find(|m| m.name() == s)
+                .ok_or_else(|| {
+                    let names: Vec<_> = Mutant::ALL.iter().map(|m| m.name()).collect();
+                    format!("unknown mutant '{s}' (known: {})", names.join(", "))
+                })
+        }
+    }
+}
+
+#[cfg(feature = "mutants")]
+pub use enabled::Mutant;
+
+/// `mutant_on!(locks, Name)`: is this historical bug switched on for `locks` (a `ProcessLocks`)?
+#[cfg(feature = "mutants")]
+macro_rules! mutant_on {
+    ($locks:expr, $m:ident) => {
+        $locks.mutant() == Some($crate::mutant::Mutant::$m)
+    };
+}
+
+#[cfg(not(feature = "mutants"))]
+macro_rules! mutant_on {
+    ($locks:expr, $m:ident) => {
+        false
+    };
+}
+
+pub(crate) use mutant_on;

@@ -1,0 +1,181 @@
+//! The in-process owner mutex (SPEC §2): at most one attempt of this process owns a session.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use event_listener::Event;
+use futures::future::{select, Either};
+
+use crate::event::LockEvent;
+use crate::platform::Platform;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OwnerError {
+    #[error("SessionFileOwnerTimeoutError: {} still owned after {timeout_ms} ms", session.display())]
+    Timeout { session: PathBuf, timeout_ms: u64 },
+    #[error("aborted while waiting for the session owner")]
+    Aborted,
+}
+
+/// A cloneable abort flag that wakes its waiters.
+#[derive(Clone, Default)]
+pub struct AbortSignal {
+    inner: Arc<(AtomicBool, Event)>,
+}
+
+impl AbortSignal {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn abort(&self) {
+        self.inner.0.store(true, Ordering::SeqCst);
+        self.inner.1.notify(usize::MAX);
+    }
+    pub fn is_aborted(&self) -> bool {
+        self.inner.0.load(Ordering::SeqCst)
+    }
+    pub async fn aborted(&self) {
+        // Bounded by the abort itself: each wake re-checks the flag.
+        loop {
+            let listener = self.inner.1.listen();
+            if self.is_aborted() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// The owner mutex of one process.
+pub struct OwnerMutex {
+    platform: Platform,
+    owners: Mutex<HashMap<PathBuf, u64>>,
+    released: Event,
+    next_attempt: AtomicU64,
+}
+
+/// Ownership of one session by one attempt; released explicitly (idempotent) or on drop.
+pub struct OwnerGuard {
+    mutex: Arc<OwnerMutex>,
+    session: PathBuf,
+    attempt: u64,
+    released: AtomicBool,
+}
+
+impl OwnerMutex {
+    pub fn new(platform: Platform) -> Arc<Self> {
+        Arc::new(OwnerMutex {
+            platform,
+            owners: Mutex::new(HashMap::new()),
+            released: Event::new(),
+            next_attempt: AtomicU64::new(1),
+        })
+    }
+
+    /// Wait (abortable, at most `timeout_ms`) until no other attempt owns `session`, then own it.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        session: &Path,
+        timeout_ms: u64,
+        abort: &AbortSignal,
+    ) -> Result<OwnerGuard, OwnerError> {
+        let key = normalize(session);
+        let attempt = self.next_attempt.fetch_add(1, Ordering::Relaxed);
+        let deadline = self.platform.clock.mono_ms() + timeout_ms;
+        // Each pass either takes ownership, ends, or sleeps until a release, an abort or the
+        // deadline: the number of passes is bounded by the releases that can happen.
+        loop {
+            let listener = {
+                let mut owners = self.owners.lock().unwrap();
+                if abort.is_aborted() {
+                    return Err(OwnerError::Aborted);
+                }
+                if !owners.contains_key(&key) {
+                    owners.insert(key.clone(), attempt);
+                    drop(owners);
+                    self.platform.emit(LockEvent::OwnerAcquired {
+                        session: &key,
+                        attempt,
+                    });
+                    return Ok(OwnerGuard {
+                        mutex: self.clone(),
+                        session: key,
+                        attempt,
+                        released: AtomicBool::new(false),
+                    });
+                }
+                self.released.listen()
+            };
+            let now = self.platform.clock.mono_ms();
+            if now >= deadline {
+                return Err(OwnerError::Timeout {
+                    session: key,
+                    timeout_ms,
+                });
+            }
+            let timer = self.platform.clock.sleep(deadline - now);
+            let woken = select(listener, Box::pin(abort.aborted()));
+            if let Either::Right(_) = select(Box::pin(woken), timer).await {
+                return Err(OwnerError::Timeout {
+                    session: key,
+                    timeout_ms,
+                });
+            }
+        }
+    }
+
+    /// Whether any attempt owns `session`.
+    pub fn is_owned(&self, session: &Path) -> bool {
+        self.owners
+            .lock()
+            .unwrap()
+            .contains_key(&normalize(session))
+    }
+}
+
+impl OwnerGuard {
+    pub fn attempt(&self) -> u64 {
+        self.attempt
+    }
+
+    /// Give up ownership and wake the waiters. Idempotent.
+    pub fn release(&self) {
+        if self.released.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        {
+            let mut owners = self.mutex.owners.lock().unwrap();
+            if owners.get(&self.session) == Some(&self.attempt) {
+                owners.remove(&self.session);
+            }
+        }
+        self.mutex.platform.emit(LockEvent::OwnerReleased {
+            session: &self.session,
+            attempt: self.attempt,
+        });
+        self.mutex.released.notify(usize::MAX);
+    }
+}
+
+impl Drop for OwnerGuard {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Lexical normalization: `.` dropped, `..` folded, so two spellings of one path share an owner.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}

@@ -328,10 +328,7 @@ impl Inner {
     }
 
     async fn release_logged(&self, handle: &LockHandle) -> Result<(), ControllerError> {
-        self.locks
-            .release(handle)
-            .await
-            .map_err(ControllerError::Io)
+        self.locks.release(handle).await.map_err(ControllerError::Io)
     }
 
     async fn write_scope<T, F, Fut>(self: Arc<Self>, op: OpId, f: F) -> Result<T, ControllerError>
@@ -340,9 +337,7 @@ impl Inner {
         Fut: Future<Output = Result<T, ControllerError>>,
     {
         let retained = {
-            let mut st = self
-                .wait_for(|st| st.takeover || st.drain_owner.is_none())
-                .await;
+            let mut st = self.wait_for(|st| st.takeover || st.drain_owner.is_none()).await;
             if st.takeover {
                 return Err(ControllerError::Takeover);
             }
@@ -398,11 +393,7 @@ impl Inner {
 
     /// Leave a scope: give back the short lock or the retained use, then whatever the scope
     /// deferred: a poisoned controller's held lock, a prompt release, a dispose.
-    async fn exit_scope(
-        self: &Arc<Self>,
-        op: OpId,
-        lock: ScopeLock,
-    ) -> Result<(), ControllerError> {
+    async fn exit_scope(self: &Arc<Self>, op: OpId, lock: ScopeLock) -> Result<(), ControllerError> {
         let mut result = Ok(());
         let (poisoned_held, deferred_release, deferred_dispose) = {
             let mut st = self.lock_state();
@@ -450,9 +441,7 @@ impl Inner {
             return Ok(());
         }
         let taken = {
-            let mut st = self
-                .wait_for(|st| st.retained == 0 || st.held.is_none())
-                .await;
+            let mut st = self.wait_for(|st| st.retained == 0 || st.held.is_none()).await;
             let handle = self.take_held(&mut st, op, Duty::Release);
             st.releasing = handle.clone();
             if handle.is_none() {
@@ -513,11 +502,7 @@ impl Inner {
         {
             let st = self.wait_for(|st| st.drain_owner.is_none()).await;
             let disposed = st.disposed && !skip_disposed;
-            if disposed
-                || st.takeover
-                || (st.cleanup_started && !skip_disposed)
-                || st.held.is_some()
-            {
+            if disposed || st.takeover || (st.cleanup_started && !skip_disposed) || st.held.is_some() {
                 return Ok(());
             }
         }
@@ -588,6 +573,13 @@ impl Inner {
             let mut st = self.lock_state();
             if !mutant_on!(self.locks, M4bForceWithoutPoison) {
                 self.poison(&mut st, op, PoisonReason::AbortForced);
+            }
+            // The forced path takes the drain over from a stuck graceful path.
+            if let Some(stuck) = st.drain_owner.take() {
+                self.emit(LockEvent::DrainFreed {
+                    ctl: self.id,
+                    op: stuck,
+                });
             }
             st.drain_owner = Some(op);
             self.emit(LockEvent::DrainOwned { ctl: self.id, op });
@@ -690,9 +682,7 @@ impl Inner {
                 return Ok(());
             }
         }
-        Err(ControllerError::Io(crate::platform::os_error(
-            errno::EAGAIN,
-        )))
+        Err(ControllerError::Io(crate::platform::os_error(errno::EAGAIN)))
     }
 
     /// Judge the transcript against the fence; an unowned, non-benign change poisons.
@@ -714,10 +704,8 @@ impl Inner {
             return Ok(());
         }
         let content = fs.read(&self.transcript).await?;
-        let accepted = (current.only_ctime_differs(&fence.fingerprint)
-            && content == fence.snapshot)
-            || (current.same_file(&fence.fingerprint)
-                && is_benign_append(&fence.snapshot, &content));
+        let accepted = (current.only_ctime_differs(&fence.fingerprint) && content == fence.snapshot)
+            || (current.same_file(&fence.fingerprint) && is_benign_append(&fence.snapshot, &content));
         if accepted {
             self.lock_state().fence = Some(Fence {
                 fingerprint: current,
@@ -747,12 +735,7 @@ impl Inner {
     }
 
     /// One transcript write under `handle`.
-    async fn write_entry(
-        &self,
-        op: OpId,
-        handle: &LockHandle,
-        entry: &[u8],
-    ) -> Result<(), ControllerError> {
+    async fn write_entry(&self, op: OpId, handle: &LockHandle, entry: &[u8]) -> Result<(), ControllerError> {
         {
             let mut st = self.lock_state();
             if st.takeover {
@@ -768,12 +751,7 @@ impl Inner {
             op,
             handle: Some(handle.id()),
         });
-        let result = self
-            .locks
-            .platform()
-            .fs
-            .append(&self.transcript, entry)
-            .await;
+        let result = self.locks.platform().fs.append(&self.transcript, entry).await;
         self.emit(LockEvent::WriteEnd {
             ctl: self.id,
             op,

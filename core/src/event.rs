@@ -131,15 +131,21 @@ impl PoisonReason {
 /// One state change, as the observer sees it.
 #[derive(Clone, Debug)]
 pub enum LockEvent<'a> {
+    /// `acquire` numbers one call of `ProcessLocks::acquire` within its process.
     AcquireStart {
+        acquire: u64,
         lock: &'a Path,
+        timeout_ms: u64,
     },
     Acquired {
+        acquire: u64,
         handle: HandleId,
         lock: &'a Path,
         ino: u64,
+        max_hold_ms: u64,
     },
     AcquireFailed {
+        acquire: u64,
         lock: &'a Path,
         timeout: bool,
         error: String,

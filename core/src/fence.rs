@@ -108,12 +108,7 @@ impl OwnedWrites {
     }
 
     /// The newest owned write if it is newer than `generation` and matches `current`.
-    pub fn newer_match(
-        &self,
-        transcript: &Path,
-        generation: u64,
-        current: &Fingerprint,
-    ) -> Option<Fence> {
+    pub fn newer_match(&self, transcript: &Path, generation: u64, current: &Fingerprint) -> Option<Fence> {
         let latest = self.latest.lock().unwrap();
         latest
             .get(transcript)

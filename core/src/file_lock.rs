@@ -212,12 +212,9 @@ impl ProcessLocks {
 
     /// `<canonical dir>/<name>.lock`: two paths to one transcript share one lock.
     pub async fn lock_path_for(&self, target: &Path) -> io::Result<PathBuf> {
-        let name = target.file_name().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "transcript path has no file name",
-            )
-        })?;
+        let name = target
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "transcript path has no file name"))?;
         let parent = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -244,16 +241,21 @@ impl ProcessLocks {
     /// Acquire the lock of the transcript `target` (SPEC §1 steps 1–5).
     pub async fn acquire(&self, target: &Path, opts: LockOptions) -> Result<LockHandle, LockError> {
         let lock_path = self.lock_path_for(target).await?;
-        self.platform
-            .emit(LockEvent::AcquireStart { lock: &lock_path });
+        let acquire = self.next_id();
+        self.platform.emit(LockEvent::AcquireStart {
+            acquire,
+            lock: &lock_path,
+            timeout_ms: opts.timeout_ms,
+        });
         let mut guard = Guard {
             path: guard_path(&lock_path),
             ours: false,
         };
-        let result = self.acquire_loop(&lock_path, opts, &mut guard).await;
+        let result = self.acquire_loop(acquire, &lock_path, opts, &mut guard).await;
         self.drop_guard(&mut guard).await;
         if let Err(err) = &result {
             self.platform.emit(LockEvent::AcquireFailed {
+                acquire,
                 lock: &lock_path,
                 timeout: matches!(err, LockError::Timeout { .. }),
                 error: err.to_string(),
@@ -264,6 +266,7 @@ impl ProcessLocks {
 
     async fn acquire_loop(
         &self,
+        acquire: u64,
         lock_path: &Path,
         opts: LockOptions,
         guard: &mut Guard,
@@ -282,7 +285,7 @@ impl ProcessLocks {
             let created = fs.create_exclusive(lock_path, 0o600).await;
             match created {
                 Ok(fd) => {
-                    let result = self.finish_create(lock_path, fd, opts).await;
+                    let result = self.finish_create(acquire, lock_path, fd, opts).await;
                     self.table.lock().unwrap().creating_remove(lock_path);
                     return result;
                 }
@@ -420,6 +423,7 @@ impl ProcessLocks {
     /// After the exclusive create: write the payload, stat, remember the snapshot.
     async fn finish_create(
         &self,
+        acquire: u64,
         lock_path: &Path,
         fd: Fd,
         opts: LockOptions,
@@ -475,9 +479,11 @@ impl ProcessLocks {
             lock_path.display()
         );
         self.platform.emit(LockEvent::Acquired {
+            acquire,
             handle: handle.id(),
             lock: lock_path,
             ino: stat.ino,
+            max_hold_ms: opts.max_hold_ms,
         });
         Ok(handle)
     }

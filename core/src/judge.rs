@@ -40,10 +40,7 @@ impl StaleReason {
     /// Reasons that hold only once the file is older than the orphan grace: a live owner may be
     /// between its create and its payload write.
     fn needs_grace(self) -> bool {
-        matches!(
-            self,
-            StaleReason::MissingPid | StaleReason::InvalidCreatedAt
-        )
+        matches!(self, StaleReason::MissingPid | StaleReason::InvalidCreatedAt)
     }
 }
 
@@ -108,8 +105,7 @@ pub fn judge(input: &JudgeInput<'_>, processes: &dyn Processes) -> Verdict {
                 }
             }
             let own_start = processes.own_starttime();
-            let ours =
-                pid == processes.own_pid() && (starttime.is_none() || starttime == own_start);
+            let ours = pid == processes.own_pid() && (starttime.is_none() || starttime == own_start);
             if ours && !input.held_by_us {
                 reasons.push(StaleReason::OrphanSelfPid);
             }

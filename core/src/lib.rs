@@ -22,12 +22,8 @@ pub mod payload;
 pub mod platform;
 pub mod real;
 
-pub use controller::{
-    AttemptController, CleanupLock, ControllerError, ControllerOptions, WriteScope,
-};
-pub use event::{
-    AbortKind, ControllerId, Duty, HandleId, LockEvent, OpId, OpKind, PoisonReason, ReleaseBy,
-};
+pub use controller::{AttemptController, CleanupLock, ControllerError, ControllerOptions, WriteScope};
+pub use event::{AbortKind, ControllerId, Duty, HandleId, LockEvent, OpId, OpKind, PoisonReason, ReleaseBy};
 pub use file_lock::{LockError, LockHandle, LockOptions, ProcessLocks};
 #[cfg(feature = "mutants")]
 pub use mutant::Mutant;

@@ -131,15 +131,9 @@ impl MemFs {
     pub fn touch_ctime(&self, path: &Path) -> io::Result<()> {
         let mut disk = self.disk.lock().unwrap();
         let path = disk.resolve(path);
-        let ino = *disk
-            .names
-            .get(&path)
-            .ok_or_else(|| os_error(errno::ENOENT))?;
+        let ino = *disk.names.get(&path).ok_or_else(|| os_error(errno::ENOENT))?;
         let t = self.tick(&mut disk);
-        disk.inodes
-            .get_mut(&ino)
-            .expect("named inode exists")
-            .ctime_ns = t;
+        disk.inodes.get_mut(&ino).expect("named inode exists").ctime_ns = t;
         Ok(())
     }
 
@@ -147,9 +141,7 @@ impl MemFs {
     pub fn contents(&self, path: &Path) -> Option<Vec<u8>> {
         let disk = self.disk.lock().unwrap();
         let path = disk.resolve(path);
-        disk.names
-            .get(&path)
-            .map(|ino| disk.inodes[ino].data.clone())
+        disk.names.get(&path).map(|ino| disk.inodes[ino].data.clone())
     }
 
     /// The inode a path names now, if any.
@@ -250,10 +242,7 @@ impl Disk {
         let fd = self.next_fd;
         self.next_fd += 1;
         self.fds.insert(fd, OpenFile { ino, pid });
-        self.inodes
-            .get_mut(&ino)
-            .expect("open of a live inode")
-            .opens += 1;
+        self.inodes.get_mut(&ino).expect("open of a live inode").opens += 1;
         fd
     }
 
@@ -362,10 +351,7 @@ impl MemFsView {
     pub fn read_now(&self, path: &Path) -> io::Result<Vec<u8>> {
         self.with_disk(|disk, _| {
             let path = disk.resolve(path);
-            let ino = *disk
-                .names
-                .get(&path)
-                .ok_or_else(|| os_error(errno::ENOENT))?;
+            let ino = *disk.names.get(&path).ok_or_else(|| os_error(errno::ENOENT))?;
             if disk.inodes[&ino].is_dir {
                 return Err(os_error(errno::EISDIR));
             }
@@ -377,10 +363,7 @@ impl MemFsView {
     pub fn stat_now(&self, path: &Path) -> io::Result<FileStat> {
         self.with_disk(|disk, _| {
             let path = disk.resolve(path);
-            let ino = *disk
-                .names
-                .get(&path)
-                .ok_or_else(|| os_error(errno::ENOENT))?;
+            let ino = *disk.names.get(&path).ok_or_else(|| os_error(errno::ENOENT))?;
             let inode = &disk.inodes[&ino];
             Ok(FileStat {
                 dev: MEMFS_DEV,
@@ -396,10 +379,7 @@ impl MemFsView {
     pub fn unlink_now(&self, path: &Path) -> io::Result<()> {
         self.with_disk(|disk, _| {
             let path = disk.resolve(path);
-            let ino = *disk
-                .names
-                .get(&path)
-                .ok_or_else(|| os_error(errno::ENOENT))?;
+            let ino = *disk.names.get(&path).ok_or_else(|| os_error(errno::ENOENT))?;
             if disk.inodes[&ino].is_dir {
                 return Err(os_error(errno::EISDIR));
             }
@@ -425,10 +405,7 @@ impl MemFsView {
     pub fn rmdir_now(&self, path: &Path) -> io::Result<()> {
         self.with_disk(|disk, _| {
             let path = disk.resolve(path);
-            let ino = *disk
-                .names
-                .get(&path)
-                .ok_or_else(|| os_error(errno::ENOENT))?;
+            let ino = *disk.names.get(&path).ok_or_else(|| os_error(errno::ENOENT))?;
             if !disk.inodes[&ino].is_dir {
                 return Err(os_error(errno::ENOTDIR));
             }

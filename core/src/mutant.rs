@@ -52,34 +52,20 @@ mod enabled {
 
         pub fn description(self) -> &'static str {
             match self {
-                Mutant::M1TimeoutAbortNoRelease => {
-                    "the timeout abort path never starts the abort release"
-                }
-                Mutant::M2ManualAbortNoRelease => {
-                    "only timeout aborts release; a manual abort does not"
-                }
+                Mutant::M1TimeoutAbortNoRelease => "the timeout abort path never starts the abort release",
+                Mutant::M2ManualAbortNoRelease => "only timeout aborts release; a manual abort does not",
                 Mutant::M3FenceReadLeak => {
                     "prompt release clears held, the fence stat throws, the release is skipped"
                 }
-                Mutant::M4aUnboundedAbort => {
-                    "the abort release waits for retained idle with no settle bound"
-                }
+                Mutant::M4aUnboundedAbort => "the abort release waits for retained idle with no settle bound",
                 Mutant::M4bForceWithoutPoison => "the forced abort release does not poison first",
                 Mutant::M4cForceWithoutClear => {
                     "the forced abort release leaves held set (double release later)"
                 }
-                Mutant::M4dPoisonKeepsDrain => {
-                    "the forced abort release poisons but keeps the drain owned"
-                }
-                Mutant::M5DeferredReleaseLost => {
-                    "a prompt release requested inside a write scope is dropped"
-                }
-                Mutant::M6ReacquireAfterDispose => {
-                    "a prompt settling late re-acquires after dispose"
-                }
-                Mutant::M7UnconditionalUnlink => {
-                    "release and reclaim unlink without the snapshot check"
-                }
+                Mutant::M4dPoisonKeepsDrain => "the forced abort release poisons but keeps the drain owned",
+                Mutant::M5DeferredReleaseLost => "a prompt release requested inside a write scope is dropped",
+                Mutant::M6ReacquireAfterDispose => "a prompt settling late re-acquires after dispose",
+                Mutant::M7UnconditionalUnlink => "release and reclaim unlink without the snapshot check",
             }
         }
     }
@@ -93,13 +79,10 @@ mod enabled {
     impl FromStr for Mutant {
         type Err = String;
         fn from_str(s: &str) -> Result<Self, String> {
-            Mutant::ALL
-                .into_iter()
-                .find(|m| m.name() == s)
-                .ok_or_else(|| {
-                    let names: Vec<_> = Mutant::ALL.iter().map(|m| m.name()).collect();
-                    format!("unknown mutant '{s}' (known: {})", names.join(", "))
-                })
+            Mutant::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+                let names: Vec<_> = Mutant::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown mutant '{s}' (known: {})", names.join(", "))
+            })
         }
     }
 }

@@ -128,10 +128,7 @@ impl OwnerMutex {
 
     /// Whether any attempt owns `session`.
     pub fn is_owned(&self, session: &Path) -> bool {
-        self.owners
-            .lock()
-            .unwrap()
-            .contains_key(&normalize(session))
+        self.owners.lock().unwrap().contains_key(&normalize(session))
     }
 }
 

@@ -50,10 +50,7 @@ impl LockPayload {
         let positive = |key: &str| map.get(key).and_then(Value::as_u64).filter(|&v| v > 0);
         Some(LockPayload {
             pid: positive("pid").and_then(|v| u32::try_from(v).ok()),
-            created_at: map
-                .get("createdAt")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            created_at: map.get("createdAt").and_then(Value::as_str).map(str::to_owned),
             starttime: map.get("starttime").and_then(Value::as_u64),
             max_hold_ms: positive("maxHoldMs"),
         })
@@ -74,7 +71,5 @@ pub fn format_iso8601(wall_ms: i64) -> String {
 pub fn parse_iso8601(s: &str) -> Option<i64> {
     let t = humantime::parse_rfc3339_weak(s).ok()?;
     let ms = t.duration_since(UNIX_EPOCH).ok()?.as_millis();
-    i64::try_from(ms)
-        .ok()
-        .filter(|_| t >= SystemTime::UNIX_EPOCH)
+    i64::try_from(ms).ok().filter(|_| t >= SystemTime::UNIX_EPOCH)
 }

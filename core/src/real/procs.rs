@@ -88,8 +88,7 @@ mod tests {
 
     #[test]
     fn parses_state_and_starttime_past_a_tricky_name() {
-        let text =
-            "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        let text = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
         assert_eq!(parse_proc_stat(text), Some(('S', 987654)));
     }
 
@@ -98,9 +97,6 @@ mod tests {
         let procs = RealProcesses::new();
         let own = procs.own_starttime();
         assert!(own.is_some());
-        assert_eq!(
-            procs.probe(procs.own_pid()),
-            Liveness::Alive { starttime: own }
-        );
+        assert_eq!(procs.probe(procs.own_pid()), Liveness::Alive { starttime: own });
     }
 }

@@ -618,7 +618,10 @@ impl Inner {
         };
         let taken = {
             let mut st = self
-                .wait_for(|st| !held || st.retained == 0 || st.held.is_none() || st.takeover)
+                // A graceful release owning the drain may be mid-release of `held`: wait it out.
+                .wait_for(|st| {
+                    st.takeover || (st.drain_owner.is_none() && (!held || st.retained == 0 || st.held.is_none()))
+                })
                 .await;
             if st.takeover {
                 return noop(&self);
@@ -654,7 +657,7 @@ impl Inner {
         };
         let handle = {
             let mut st = self
-                .wait_for(|st| !busy || st.retained == 0 || st.held.is_none())
+                .wait_for(|st| st.drain_owner.is_none() && (!busy || st.retained == 0 || st.held.is_none()))
                 .await;
             self.take_held(&mut st, op, Duty::Release)
         };
@@ -695,12 +698,15 @@ impl Inner {
         if current == fence.fingerprint {
             return Ok(());
         }
-        if let Some(owned) =
-            self.locks
-                .owned_writes()
-                .newer_match(&self.transcript, fence.generation, &current)
-        {
-            self.lock_state().fence = Some(owned);
+        let owned = self.locks.owned_writes().newer_match(&self.transcript, fence.generation, &current);
+        if let Some(owned) = owned {
+            // Another controller of this process wrote it: adopt that version as the fence.
+            let snapshot = match owned.snapshot {
+                Some(snapshot) => snapshot,
+                None => fs.read(&self.transcript).await?,
+            };
+            self.lock_state().fence =
+                Some(Fence { fingerprint: current, snapshot, generation: owned.generation });
             return Ok(());
         }
         let content = fs.read(&self.transcript).await?;
@@ -718,19 +724,20 @@ impl Inner {
         Err(ControllerError::Takeover)
     }
 
-    /// After a scope wrote `appended`: the new version is ours.
+    /// After a scope wrote `appended`: the new version is ours, for every controller of the
+    /// process; and this controller's fence moves to it.
     async fn record_owned(&self, appended: &[u8]) -> Result<(), ControllerError> {
-        let Some(fence) = self.lock_state().fence.clone() else {
-            return Ok(());
-        };
         let stat = self.locks.platform().fs.stat(&self.transcript).await?;
-        let mut snapshot = fence.snapshot;
-        snapshot.extend_from_slice(appended);
-        let owned = self
-            .locks
-            .owned_writes()
-            .record(&self.transcript, stat.into(), snapshot);
-        self.lock_state().fence = Some(owned);
+        let fence = self.lock_state().fence.clone();
+        let snapshot = fence.map(|f| {
+            let mut snapshot = f.snapshot;
+            snapshot.extend_from_slice(appended);
+            snapshot
+        });
+        let generation = self.locks.owned_writes().record(&self.transcript, stat.into(), snapshot.clone());
+        if let Some(snapshot) = snapshot {
+            self.lock_state().fence = Some(Fence { fingerprint: stat.into(), snapshot, generation });
+        }
         Ok(())
     }
 

@@ -78,42 +78,39 @@ pub fn is_benign_append(old: &[u8], new: &[u8]) -> bool {
         })
 }
 
+/// One write a controller of this process made under its lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedWrite {
+    pub fingerprint: Fingerprint,
+    pub generation: u64,
+    /// The content after the write, when the writer knew it (it had a fence to extend).
+    pub snapshot: Option<Vec<u8>>,
+}
+
 /// The transcript writes this process made under its lock, newest per transcript: any
 /// controller of the process accepts a change that matches a newer one as owned.
 #[derive(Default)]
 pub struct OwnedWrites {
-    latest: Mutex<HashMap<PathBuf, Fence>>,
+    latest: Mutex<HashMap<PathBuf, OwnedWrite>>,
 }
 
 impl OwnedWrites {
     /// Record a write; returns its generation.
-    pub fn record(&self, transcript: &Path, fingerprint: Fingerprint, snapshot: Vec<u8>) -> Fence {
+    pub fn record(&self, transcript: &Path, fingerprint: Fingerprint, snapshot: Option<Vec<u8>>) -> u64 {
         let mut latest = self.latest.lock().unwrap();
-        let generation = latest.get(transcript).map_or(1, |f| f.generation + 1);
-        let fence = Fence {
-            fingerprint,
-            snapshot,
-            generation,
-        };
-        latest.insert(transcript.to_owned(), fence.clone());
-        fence
+        let generation = latest.get(transcript).map_or(1, |w| w.generation + 1);
+        latest.insert(transcript.to_owned(), OwnedWrite { fingerprint, generation, snapshot });
+        generation
     }
 
     pub fn generation(&self, transcript: &Path) -> u64 {
-        self.latest
-            .lock()
-            .unwrap()
-            .get(transcript)
-            .map_or(0, |f| f.generation)
+        self.latest.lock().unwrap().get(transcript).map_or(0, |w| w.generation)
     }
 
     /// The newest owned write if it is newer than `generation` and matches `current`.
-    pub fn newer_match(&self, transcript: &Path, generation: u64, current: &Fingerprint) -> Option<Fence> {
+    pub fn newer_match(&self, transcript: &Path, generation: u64, current: &Fingerprint) -> Option<OwnedWrite> {
         let latest = self.latest.lock().unwrap();
-        latest
-            .get(transcript)
-            .filter(|f| f.generation > generation && f.fingerprint == *current)
-            .cloned()
+        latest.get(transcript).filter(|w| w.generation > generation && w.fingerprint == *current).cloned()
     }
 }
 

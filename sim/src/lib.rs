@@ -1,1 +1,27 @@
+//! heldlock-sim: the simulated world of one seed on madsim — filesystem with faults, processes
+//! that crash, wedge and get their pids reused, gateways running turns, and the oracle.
+//!
+//! One seed: `runner::run_seed` → `World` (disk, process table, `FaultPlan`) → `Fleet` of
+//! gateway nodes running `workload::gateway` turns on `heldlock-core` over `SimFs` → every
+//! event to the `Oracle` and the `Trace` → quiescence → `SeedReport`.
 
+pub mod clock;
+pub mod coverage;
+pub mod faults;
+pub mod fleet;
+pub mod oracle;
+pub mod profile;
+pub mod report;
+pub mod runner;
+pub mod seed;
+pub mod simfs;
+pub mod trace;
+pub mod workload;
+pub mod world;
+
+pub use faults::{FaultKind, FaultPlan, FaultSite};
+pub use profile::Profile;
+pub use report::{SeedReport, Violation};
+pub use runner::{run_seed, RunConfig};
+pub use seed::Seed;
+pub use trace::TraceMode;

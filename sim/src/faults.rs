@@ -1,0 +1,271 @@
+//! Fault decisions. Each filesystem operation is a site (operation × kind of path); its n-th
+//! occurrence draws from its own ChaCha stream keyed by (seed, site, n), so a decision never
+//! depends on how many other decisions were drawn before it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use heldlock_core::platform::errno;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::profile::Profile;
+use crate::seed::{derive, Stream};
+
+/// A kind of fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    Eio,
+    Emfile,
+    Enospc,
+    Eagain,
+    Eintr,
+    Eacces,
+    /// The operation never completes (until its process dies).
+    Hang,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 7] = [
+        FaultKind::Eio,
+        FaultKind::Emfile,
+        FaultKind::Enospc,
+        FaultKind::Eagain,
+        FaultKind::Eintr,
+        FaultKind::Eacces,
+        FaultKind::Hang,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Eio => "EIO",
+            FaultKind::Emfile => "EMFILE",
+            FaultKind::Enospc => "ENOSPC",
+            FaultKind::Eagain => "EAGAIN",
+            FaultKind::Eintr => "EINTR",
+            FaultKind::Eacces => "EACCES",
+            FaultKind::Hang => "hang",
+        }
+    }
+
+    pub fn errno(self) -> Option<i32> {
+        match self {
+            FaultKind::Eio => Some(errno::EIO),
+            FaultKind::Emfile => Some(errno::EMFILE),
+            FaultKind::Enospc => Some(errno::ENOSPC),
+            FaultKind::Eagain => Some(errno::EAGAIN),
+            FaultKind::Eintr => Some(errno::EINTR),
+            FaultKind::Eacces => Some(errno::EACCES),
+            FaultKind::Hang => None,
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The filesystem operations the core uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FsOp {
+    CreateExclusive,
+    WriteFd,
+    Close,
+    Read,
+    Stat,
+    Unlink,
+    Mkdir,
+    Rmdir,
+    Append,
+    WriteAll,
+    CanonicalDir,
+}
+
+impl FsOp {
+    pub const ALL: [FsOp; 11] = [
+        FsOp::CreateExclusive,
+        FsOp::WriteFd,
+        FsOp::Close,
+        FsOp::Read,
+        FsOp::Stat,
+        FsOp::Unlink,
+        FsOp::Mkdir,
+        FsOp::Rmdir,
+        FsOp::Append,
+        FsOp::WriteAll,
+        FsOp::CanonicalDir,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FsOp::CreateExclusive => "create-excl",
+            FsOp::WriteFd => "write",
+            FsOp::Close => "close",
+            FsOp::Read => "read",
+            FsOp::Stat => "stat",
+            FsOp::Unlink => "unlink",
+            FsOp::Mkdir => "mkdir",
+            FsOp::Rmdir => "rmdir",
+            FsOp::Append => "append",
+            FsOp::WriteAll => "write-all",
+            FsOp::CanonicalDir => "realpath",
+        }
+    }
+
+    /// The errnos this operation can really fail with (EMFILE only where a descriptor opens).
+    pub fn can_fail_with(self, kind: FaultKind) -> bool {
+        use FaultKind::*;
+        use FsOp::*;
+        match kind {
+            Eio | Eintr | Hang => true,
+            Emfile => matches!(self, CreateExclusive | Read | Append | WriteAll),
+            Enospc => matches!(self, CreateExclusive | WriteFd | Mkdir | Append | WriteAll),
+            Eagain => matches!(self, WriteFd | Read | Append | WriteAll | Close),
+            Eacces => !matches!(self, WriteFd | Close),
+        }
+    }
+}
+
+/// What kind of path an operation touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PathClass {
+    Lock,
+    Guard,
+    Transcript,
+    Dir,
+}
+
+impl PathClass {
+    pub const ALL: [PathClass; 4] = [PathClass::Lock, PathClass::Guard, PathClass::Transcript, PathClass::Dir];
+
+    pub fn of(path: &Path) -> PathClass {
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        if name.ends_with(".reclaim") {
+            PathClass::Guard
+        } else if name.ends_with(".lock") {
+            PathClass::Lock
+        } else if name.ends_with(".jsonl") {
+            PathClass::Transcript
+        } else {
+            PathClass::Dir
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PathClass::Lock => "lock",
+            PathClass::Guard => "guard",
+            PathClass::Transcript => "transcript",
+            PathClass::Dir => "dir",
+        }
+    }
+}
+
+/// One fault site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FaultSite {
+    pub op: FsOp,
+    pub class: PathClass,
+}
+
+impl FaultSite {
+    fn key(self) -> u64 {
+        (self.op as u64) << 8 | self.class as u64
+    }
+}
+
+impl fmt::Display for FaultSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.op.name(), self.class.name())
+    }
+}
+
+/// What happens to one operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub site: FaultSite,
+    pub occurrence: u64,
+    pub latency_ms: u64,
+    pub fault: Option<FaultKind>,
+}
+
+/// The fault decisions of one run.
+pub struct FaultPlan {
+    seed: u64,
+    kinds: Vec<FaultKind>,
+    fault_rate: f64,
+    hang_rate: f64,
+    max_latency_ms: u64,
+    occurrences: Mutex<HashMap<FaultSite, u64>>,
+    /// When set, only these (site, occurrence) faults fire: the shrinker's view of the plan.
+    only: Option<BTreeSet<(FaultSite, u64)>>,
+    fired: Mutex<BTreeMap<(FaultSite, FaultKind), u64>>,
+    log: Mutex<Vec<(FaultSite, u64, FaultKind)>>,
+}
+
+impl FaultPlan {
+    pub fn new(seed: u64, profile: &Profile) -> Self {
+        FaultPlan {
+            seed,
+            kinds: profile.fault_kinds.iter().copied().filter(|k| *k != FaultKind::Hang).collect(),
+            fault_rate: profile.fault_rate,
+            hang_rate: profile.hang_rate,
+            max_latency_ms: profile.max_latency_ms,
+            occurrences: Mutex::new(HashMap::new()),
+            only: None,
+            fired: Mutex::new(BTreeMap::new()),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Keep only the listed faults (for shrinking).
+    pub fn restricted_to(mut self, only: BTreeSet<(FaultSite, u64)>) -> Self {
+        self.only = Some(only);
+        self
+    }
+
+    /// Decide the next occurrence of `site`.
+    pub fn decide(&self, site: FaultSite) -> Decision {
+        let occurrence = {
+            let mut occ = self.occurrences.lock().unwrap();
+            let n = occ.entry(site).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(derive(self.seed, Stream::Fault, site.key() << 32 ^ occurrence));
+        let latency_ms = if self.max_latency_ms == 0 { 0 } else { rng.gen_range(0..=self.max_latency_ms) };
+        let roll: f64 = rng.gen();
+        let mut fault = if roll < self.hang_rate {
+            Some(FaultKind::Hang)
+        } else if roll < self.hang_rate + self.fault_rate && !self.kinds.is_empty() {
+            let kind = self.kinds[rng.gen_range(0..self.kinds.len())];
+            site.op.can_fail_with(kind).then_some(kind)
+        } else {
+            None
+        };
+        if let Some(only) = &self.only {
+            if !only.contains(&(site, occurrence)) {
+                fault = None;
+            }
+        }
+        if let Some(kind) = fault {
+            *self.fired.lock().unwrap().entry((site, kind)).or_insert(0) += 1;
+            self.log.lock().unwrap().push((site, occurrence, kind));
+        }
+        Decision { site, occurrence, latency_ms, fault }
+    }
+
+    /// Faults fired, by site and kind.
+    pub fn fired(&self) -> BTreeMap<(FaultSite, FaultKind), u64> {
+        self.fired.lock().unwrap().clone()
+    }
+
+    /// Every fault fired, in order: (site, occurrence, kind).
+    pub fn fired_log(&self) -> Vec<(FaultSite, u64, FaultKind)> {
+        self.log.lock().unwrap().clone()
+    }
+}

@@ -1,0 +1,206 @@
+//! The gateway processes of a run: one madsim node per incarnation. A crash kills the node
+//! (every task of it is dropped, its locks stay on disk); a restart is a new node, usually
+//! under a new pid; a pause wedges the node's event loop.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use heldlock_core::memprocs::{ProcEntry, ProcState};
+use madsim::runtime::Handle;
+use madsim::task::NodeId;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::seed::{derive, Stream};
+use crate::workload::gateway;
+use crate::world::World;
+
+/// Gateways get pids from here; foreign processes from `FOREIGN_PID`.
+const FIRST_GATEWAY_PID: u32 = 101;
+
+struct Slot {
+    pid: u32,
+    node: Option<NodeId>,
+    incarnation: u32,
+    running: bool,
+    progress: Arc<AtomicU32>,
+}
+
+pub struct Fleet {
+    world: Arc<World>,
+    slots: Mutex<Vec<Slot>>,
+    next_pid: AtomicU32,
+    next_starttime: AtomicU64,
+}
+
+impl Fleet {
+    pub fn new(world: Arc<World>) -> Arc<Fleet> {
+        Arc::new(Fleet {
+            world,
+            slots: Mutex::new(Vec::new()),
+            next_pid: AtomicU32::new(FIRST_GATEWAY_PID),
+            next_starttime: AtomicU64::new(1_000),
+        })
+    }
+
+    fn fresh_pid(&self) -> u32 {
+        self.next_pid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn fresh_starttime(&self) -> u64 {
+        self.next_starttime.fetch_add(1_000, Ordering::Relaxed)
+    }
+
+    /// Start a new gateway slot.
+    pub fn start_gateway(self: &Arc<Self>) {
+        let pid = self.fresh_pid();
+        let slot = {
+            let mut slots = self.slots.lock().unwrap();
+            slots.push(Slot {
+                pid,
+                node: None,
+                incarnation: 0,
+                running: false,
+                progress: Arc::new(AtomicU32::new(0)),
+            });
+            slots.len() - 1
+        };
+        self.launch(slot, pid);
+    }
+
+    /// Run slot `slot` as process `pid` on a fresh node, from its recorded progress on.
+    fn launch(self: &Arc<Self>, slot: usize, pid: u32) {
+        let starttime = self.fresh_starttime();
+        let (incarnation, progress) = {
+            let mut slots = self.slots.lock().unwrap();
+            let s = &mut slots[slot];
+            s.incarnation += 1;
+            s.pid = pid;
+            s.running = true;
+            (s.incarnation, s.progress.clone())
+        };
+        let name = format!("gw{slot}#{incarnation}");
+        self.world.table.spawn(pid, ProcEntry {
+            state: ProcState::Running,
+            starttime: Some(starttime),
+            gateway: Some(true),
+            probe_denied: false,
+        });
+        self.world.process_started(pid, name.clone(), Some(starttime));
+        let node = Handle::current().create_node().name(name.clone()).build();
+        self.slots.lock().unwrap()[slot].node = Some(node.id());
+        let fleet = self.clone();
+        let world = self.world.clone();
+        let first_turn = progress.load(Ordering::SeqCst);
+        drop(node.spawn(async move {
+            gateway(world, pid, name, first_turn, progress).await;
+            fleet.finished(slot, incarnation);
+        }));
+    }
+
+    fn finished(&self, slot: usize, incarnation: u32) {
+        let mut slots = self.slots.lock().unwrap();
+        if slots[slot].incarnation == incarnation {
+            slots[slot].running = false;
+        }
+    }
+
+    /// Gateways still running their turns.
+    pub fn running(&self) -> usize {
+        self.slots.lock().unwrap().iter().filter(|s| s.running).count()
+    }
+
+    fn pick_running(&self, rng: &mut ChaCha8Rng) -> Option<usize> {
+        let slots = self.slots.lock().unwrap();
+        let running: Vec<usize> = (0..slots.len()).filter(|&i| slots[i].running).collect();
+        (!running.is_empty()).then(|| running[rng.gen_range(0..running.len())])
+    }
+
+    /// Crash a running gateway: its node dies, its fds close, its lock files stay behind.
+    async fn crash(self: &Arc<Self>, slot: usize, rng: &mut ChaCha8Rng) {
+        let (pid, node) = {
+            let mut slots = self.slots.lock().unwrap();
+            let s = &mut slots[slot];
+            s.running = false;
+            (s.pid, s.node.expect("a launched slot has a node"))
+        };
+        Handle::current().kill(node);
+        let zombie = rng.gen_bool(0.3);
+        if zombie {
+            self.world.table.zombify(pid);
+        } else {
+            self.world.table.kill(pid);
+        }
+        self.world.disk.close_all(pid);
+        self.world.process_crashed(pid, if zombie { "zombie" } else { "reaped" });
+        madsim::time::sleep(Duration::from_millis(rng.gen_range(100..10_000))).await;
+        if zombie {
+            self.world.table.kill(pid);
+        }
+        let profile = &self.world.profile;
+        let reuse = profile.pid_reuse && rng.gen_bool(0.7);
+        let restart_pid = if reuse && rng.gen_bool(0.5) {
+            // The gateway itself comes back under its old pid: a recycled pid.
+            pid
+        } else {
+            if reuse {
+                // Another program takes the pid: not a gateway, or one the judge cannot place.
+                let starttime = self.fresh_starttime();
+                let gateway = if rng.gen_bool(0.5) { Some(false) } else { None };
+                let foreign = ProcEntry {
+                    state: ProcState::Running,
+                    starttime: Some(starttime),
+                    gateway,
+                    probe_denied: profile.eperm_probes && rng.gen_bool(0.5),
+                };
+                self.world.table.spawn(pid, foreign);
+                self.world.process_started(pid, format!("foreign(gateway={gateway:?})"), Some(starttime));
+            }
+            self.fresh_pid()
+        };
+        madsim::time::sleep(Duration::from_millis(rng.gen_range(100..5_000))).await;
+        self.launch(slot, restart_pid);
+    }
+
+    /// Wedge a gateway's event loop for a while.
+    async fn pause(&self, slot: usize, rng: &mut ChaCha8Rng) {
+        let (pid, node) = {
+            let slots = self.slots.lock().unwrap();
+            (slots[slot].pid, slots[slot].node.expect("a launched slot has a node"))
+        };
+        Handle::current().pause(node);
+        self.world.process_paused(pid);
+        madsim::time::sleep(Duration::from_millis(rng.gen_range(1_000..90_000))).await;
+        if self.world.is_alive(pid) {
+            Handle::current().resume(node);
+            self.world.process_resumed(pid);
+        }
+    }
+}
+
+/// Crashes and pauses at seeded times.
+pub async fn chaos(fleet: Arc<Fleet>) {
+    let world = fleet.world.clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(derive(world.seed, Stream::Chaos, 0));
+    let mut actions: Vec<(u64, bool)> = Vec::new();
+    for _ in 0..world.profile.crashes {
+        actions.push((rng.gen_range(200..40_000), true));
+    }
+    for _ in 0..world.profile.pauses {
+        actions.push((rng.gen_range(200..40_000), false));
+    }
+    actions.sort();
+    let mut elapsed = 0;
+    for (at, crash) in actions {
+        madsim::time::sleep(Duration::from_millis(at.saturating_sub(elapsed).max(1))).await;
+        elapsed = at.max(elapsed);
+        let Some(slot) = fleet.pick_running(&mut rng) else { continue };
+        if crash {
+            fleet.crash(slot, &mut rng).await;
+        } else {
+            fleet.pause(slot, &mut rng).await;
+        }
+        elapsed = crate::clock::now_ns() / 1_000_000;
+    }
+}

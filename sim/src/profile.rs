@@ -1,0 +1,146 @@
+//! The per-seed swarm profile: which actors exist, which fault kinds are on and at what rates.
+//! Swarm testing: every seed draws its own mix, so rare combinations get their turn.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::faults::FaultKind;
+use crate::seed::{derive, Stream};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    /// Gateway processes (one madsim node each).
+    pub gateways: u32,
+    /// Session transcripts the gateways share.
+    pub sessions: u32,
+    pub turns_per_gateway: u32,
+    /// Fault kinds on for this seed.
+    pub fault_kinds: Vec<FaultKind>,
+    /// Chance an fs op fails with an injected errno.
+    pub fault_rate: f64,
+    /// Chance an fs op hangs until its process dies.
+    pub hang_rate: f64,
+    pub max_latency_ms: u64,
+    /// Per-process fd limit: small limits make EMFILE arise for real.
+    pub fd_limit: usize,
+    /// Chance a turn is aborted, and the share of aborts that are manual.
+    pub abort_rate: f64,
+    pub manual_abort_share: f64,
+    /// Chance the provider stream of a turn hangs (ignoring the abort) / fails.
+    pub stream_hang_rate: f64,
+    pub stream_fail_rate: f64,
+    /// Chance the first write of a turn awaits a stream chunk while it holds the retained lock.
+    pub retained_stream_rate: f64,
+    /// Chance the prompt release is asked for from inside that write scope (deferred).
+    pub deferred_release_rate: f64,
+    /// Chance of a short-lock write (tool result) while the prompt streams.
+    pub short_write_rate: f64,
+    /// Chance a turn's teardown skips the cleanup writes.
+    pub cleanup_skip_rate: f64,
+    pub crashes: u32,
+    pub pauses: u32,
+    /// After a crash, the pid is taken over by another process.
+    pub pid_reuse: bool,
+    /// Liveness probes of foreign processes answer EPERM.
+    pub eperm_probes: bool,
+    /// External transcript edits per session (0: none), and the share of non-benign ones.
+    pub external_edits: u32,
+    pub external_nonbenign_share: f64,
+    /// Some gateways open the transcript through a symlinked directory.
+    pub alias_paths: bool,
+}
+
+impl Profile {
+    /// The profile of `seed` for the default random campaign.
+    pub fn swarm(seed: u64) -> Profile {
+        let mut rng = ChaCha8Rng::seed_from_u64(derive(seed, Stream::Profile, 0));
+        let mut fault_kinds: Vec<FaultKind> =
+            FaultKind::ALL.into_iter().filter(|_| rng.gen_bool(0.5)).collect();
+        if fault_kinds.is_empty() || rng.gen_bool(0.3) {
+            // The incident's pair is common enough to deserve its own weight.
+            fault_kinds.extend([FaultKind::Eio, FaultKind::Emfile]);
+            fault_kinds.sort();
+            fault_kinds.dedup();
+        }
+        let hang_on = fault_kinds.contains(&FaultKind::Hang);
+        Profile {
+            gateways: rng.gen_range(1..=3),
+            sessions: rng.gen_range(1..=2),
+            turns_per_gateway: rng.gen_range(2..=5),
+            fault_rate: [0.0, 0.01, 0.03, 0.08, 0.15][rng.gen_range(0..5)],
+            hang_rate: if hang_on { [0.002, 0.01, 0.03][rng.gen_range(0..3)] } else { 0.0 },
+            fault_kinds,
+            max_latency_ms: [0, 2, 10, 40][rng.gen_range(0..4)],
+            fd_limit: [3, 4, 6, 64][rng.gen_range(0..4)],
+            abort_rate: [0.0, 0.3, 0.6, 0.9][rng.gen_range(0..4)],
+            manual_abort_share: rng.gen_range(0.0..=1.0),
+            stream_hang_rate: [0.0, 0.2, 0.5][rng.gen_range(0..3)],
+            stream_fail_rate: [0.0, 0.1, 0.3][rng.gen_range(0..3)],
+            retained_stream_rate: [0.0, 0.3, 0.7][rng.gen_range(0..3)],
+            deferred_release_rate: [0.0, 0.3, 0.7][rng.gen_range(0..3)],
+            short_write_rate: [0.0, 0.3, 0.7][rng.gen_range(0..3)],
+            cleanup_skip_rate: [0.0, 0.5, 1.0][rng.gen_range(0..3)],
+            crashes: [0, 0, 1, 2][rng.gen_range(0..4)],
+            pauses: [0, 0, 1][rng.gen_range(0..3)],
+            pid_reuse: rng.gen_bool(0.5),
+            eperm_probes: rng.gen_bool(0.2),
+            external_edits: [0, 0, 2, 5][rng.gen_range(0..4)],
+            external_nonbenign_share: rng.gen_range(0.0..=1.0),
+            alias_paths: rng.gen_bool(0.3),
+        }
+    }
+
+    /// A quiet world: one gateway, no faults, no aborts (the base named scenarios build on).
+    pub fn quiet() -> Profile {
+        Profile {
+            gateways: 1,
+            sessions: 1,
+            turns_per_gateway: 3,
+            fault_kinds: Vec::new(),
+            fault_rate: 0.0,
+            hang_rate: 0.0,
+            max_latency_ms: 2,
+            fd_limit: 64,
+            abort_rate: 0.0,
+            manual_abort_share: 0.0,
+            stream_hang_rate: 0.0,
+            stream_fail_rate: 0.0,
+            retained_stream_rate: 0.0,
+            deferred_release_rate: 0.0,
+            short_write_rate: 0.0,
+            cleanup_skip_rate: 0.0,
+            crashes: 0,
+            pauses: 0,
+            pid_reuse: false,
+            eperm_probes: false,
+            external_edits: 0,
+            external_nonbenign_share: 0.0,
+            alias_paths: false,
+        }
+    }
+
+    /// One line for reports.
+    pub fn summary(&self) -> String {
+        let kinds: Vec<_> = self.fault_kinds.iter().map(|k| k.name()).collect();
+        format!(
+            "gateways={} sessions={} turns={} faults=[{}]@{} hang={} latency<={}ms fds={} aborts={} \
+             stream-hang={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={}",
+            self.gateways,
+            self.sessions,
+            self.turns_per_gateway,
+            kinds.join(","),
+            self.fault_rate,
+            self.hang_rate,
+            self.max_latency_ms,
+            self.fd_limit,
+            self.abort_rate,
+            self.stream_hang_rate,
+            self.crashes,
+            self.pauses,
+            self.pid_reuse,
+            self.eperm_probes,
+            self.external_edits,
+            self.alias_paths,
+        )
+    }
+}

@@ -1,0 +1,124 @@
+//! Run one seed: build the world, start the actors, let the simulation run to quiescence, and
+//! hand back the oracle's verdict.
+
+use std::path::Path;
+use std::time::Duration;
+
+use heldlock_core::Mutant;
+
+use crate::faults::FaultPlan;
+use crate::fleet::{chaos, Fleet};
+use crate::profile::Profile;
+use crate::report::SeedReport;
+use crate::seed::{derive, Stream};
+use crate::trace::TraceMode;
+use crate::workload::external_writer;
+use crate::world::{World, ALIAS_DIR, SESSION_DIR};
+
+/// The work phase is checked every simulated second and ends at the latest here.
+const WORK_TICK_MS: u64 = 1_000;
+const MAX_WORK_MS: u64 = 40 * 60_000;
+/// After the work: long enough for the watchdog to free a lock leaked at the very end
+/// (maxHoldMs 1 020 000 + one 60 s tick), checked every 5 s.
+const QUIESCE_MS: u64 = 1_140_000;
+const QUIESCE_TICK_MS: u64 = 5_000;
+
+/// How to run a seed.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub scenario: String,
+    pub profile: Profile,
+    pub mutant: Option<Mutant>,
+    pub trace: TraceMode,
+    /// Stop at the first violation (campaigns); replays run to the end.
+    pub stop_at_violation: bool,
+    /// Only these faults fire (the shrinker); `None`: the profile decides.
+    pub only_faults: Option<std::collections::BTreeSet<(crate::faults::FaultSite, u64)>>,
+}
+
+impl RunConfig {
+    pub fn new(scenario: impl Into<String>, profile: Profile) -> Self {
+        RunConfig {
+            scenario: scenario.into(),
+            profile,
+            mutant: None,
+            trace: TraceMode::Off,
+            stop_at_violation: true,
+            only_faults: None,
+        }
+    }
+
+    pub fn mutant(mut self, mutant: Option<Mutant>) -> Self {
+        self.mutant = mutant;
+        self
+    }
+
+    pub fn trace(mut self, trace: TraceMode) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    pub fn stop_at_violation(mut self, stop: bool) -> Self {
+        self.stop_at_violation = stop;
+        self
+    }
+}
+
+/// Run `seed` to its verdict. Deterministic: the same seed, config and binary give the same
+/// report and trace.
+pub fn run_seed(seed: u64, config: &RunConfig) -> SeedReport {
+    let rt = madsim::runtime::Runtime::with_seed_and_config(derive(seed, Stream::Madsim, 0), madsim::Config::default());
+    let config = config.clone();
+    rt.block_on(async move { simulate(seed, config).await })
+}
+
+async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
+    let mut faults = FaultPlan::new(seed, &config.profile);
+    if let Some(only) = config.only_faults.clone() {
+        faults = faults.restricted_to(only);
+    }
+    let world = World::new(seed, &config.scenario, config.profile.clone(), faults, config.mutant, config.trace);
+    set_up_disk(&world);
+    let fleet = Fleet::new(world.clone());
+    for _ in 0..world.profile.gateways {
+        fleet.start_gateway();
+    }
+    drop(madsim::task::spawn(external_writer(world.clone())));
+    let chaos = madsim::task::spawn(chaos(fleet.clone()));
+
+    let mut stopped = false;
+    for _ in 0..MAX_WORK_MS / WORK_TICK_MS {
+        madsim::time::sleep(Duration::from_millis(WORK_TICK_MS)).await;
+        world.tick();
+        if config.stop_at_violation && world.violated() {
+            stopped = true;
+            break;
+        }
+        if fleet.running() == 0 && chaos.is_finished() {
+            break;
+        }
+    }
+    if !stopped {
+        for _ in 0..QUIESCE_MS / QUIESCE_TICK_MS {
+            madsim::time::sleep(Duration::from_millis(QUIESCE_TICK_MS)).await;
+            world.tick();
+            if config.stop_at_violation && world.violated() {
+                break;
+            }
+        }
+    }
+    world.finish()
+}
+
+fn set_up_disk(world: &World) {
+    let disk = &world.disk;
+    disk.create_dir_all(Path::new(SESSION_DIR)).expect("fresh disk");
+    disk.symlink_dir(Path::new(SESSION_DIR), Path::new(ALIAS_DIR)).expect("fresh disk");
+    let view = disk.view(0, usize::MAX);
+    for i in 0..world.profile.sessions {
+        let path = world.session_path(i, false);
+        let header = format!("{{\"type\":\"session\",\"id\":\"s{i}\"}}\n").into_bytes();
+        view.write_path_now(&path, &header, true).expect("fresh disk");
+        world.transcript_created(&path, &header);
+    }
+}

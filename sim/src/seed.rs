@@ -1,0 +1,51 @@
+//! Seeds and the independent random streams derived from them. Every random decision of a run
+//! comes from `derive(seed, stream, index)`: removing one decision never reshuffles another.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A run's seed. Printed and parsed as a plain decimal number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Seed(pub u64);
+
+impl fmt::Display for Seed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for Seed {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.trim()
+            .replace('_', "")
+            .parse::<u64>()
+            .map(Seed)
+            .map_err(|_| format!("malformed seed '{s}': expected a decimal number such as 42"))
+    }
+}
+
+/// The random streams of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
+pub enum Stream {
+    Profile = 1,
+    Fault = 2,
+    Gateway = 3,
+    Chaos = 4,
+    External = 5,
+    Madsim = 6,
+}
+
+/// SplitMix64 finalizer: a well-mixed 64-bit function of its input.
+pub fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The seed of stream `stream`, item `index`, of the run `seed`.
+pub fn derive(seed: u64, stream: Stream, index: u64) -> u64 {
+    mix(mix(mix(seed) ^ stream as u64) ^ index)
+}

@@ -1,0 +1,134 @@
+//! SimFs: one process's view of the in-memory disk, with simulated latency, injected errnos
+//! and hung operations, reporting lock-file and transcript changes to the oracle.
+
+use std::future::pending;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use heldlock_core::memfs::MemFsView;
+use heldlock_core::platform::{os_error, BoxFuture, Fd, FileStat, Fs};
+
+use crate::faults::{FaultSite, FsOp, PathClass};
+use crate::world::World;
+
+pub struct SimFs {
+    world: Arc<World>,
+    view: MemFsView,
+}
+
+impl SimFs {
+    pub fn new(world: Arc<World>, view: MemFsView) -> Self {
+        SimFs { world, view }
+    }
+
+    /// Latency, then the fault decision's effect: an errno, a hang, or go ahead.
+    async fn gate(&self, op: FsOp, path: &Path) -> io::Result<()> {
+        let decision = self.world.faults.decide(FaultSite { op, class: PathClass::of(path) });
+        if decision.latency_ms > 0 {
+            madsim::time::sleep(Duration::from_millis(decision.latency_ms)).await;
+        }
+        match decision.fault {
+            None => Ok(()),
+            Some(kind) => {
+                self.world.fs_fault(self.view.pid(), &decision, kind, path);
+                match kind.errno() {
+                    Some(code) => Err(os_error(code)),
+                    // Pending until the process dies and its tasks are dropped.
+                    None => pending().await,
+                }
+            }
+        }
+    }
+}
+
+/// Lock-file descriptors are not tied to a path; their faults count as lock sites.
+const FD_PATH: &str = "fd.lock";
+
+impl Fs for SimFs {
+    fn create_exclusive<'a>(&'a self, path: &'a Path, _mode: u32) -> BoxFuture<'a, io::Result<Fd>> {
+        Box::pin(async move {
+            self.gate(FsOp::CreateExclusive, path).await?;
+            let fd = self.view.create_exclusive_now(path)?;
+            if PathClass::of(path) == PathClass::Lock {
+                if let Some(ino) = self.view.disk().ino_of(path) {
+                    self.world.lock_created(self.view.pid(), ino);
+                }
+            }
+            Ok(fd)
+        })
+    }
+    fn write_fd<'a>(&'a self, fd: Fd, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.gate(FsOp::WriteFd, Path::new(FD_PATH)).await?;
+            self.view.write_fd_now(fd, data)
+        })
+    }
+    fn close(&self, fd: Fd) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async move {
+            let gated = self.gate(FsOp::Close, Path::new(FD_PATH)).await;
+            // close(2) releases the descriptor even when it reports an error.
+            let closed = self.view.close_now(fd);
+            gated.and(closed)
+        })
+    }
+    fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<Vec<u8>>> {
+        Box::pin(async move {
+            self.gate(FsOp::Read, path).await?;
+            self.view.read_now(path)
+        })
+    }
+    fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
+        Box::pin(async move {
+            self.gate(FsOp::Stat, path).await?;
+            self.view.stat_now(path)
+        })
+    }
+    fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.gate(FsOp::Unlink, path).await?;
+            let ino = self.view.disk().ino_of(path);
+            self.view.unlink_now(path)?;
+            if let (PathClass::Lock, Some(ino)) = (PathClass::of(path), ino) {
+                self.world.lock_unlinked(self.view.pid(), path, ino);
+            }
+            Ok(())
+        })
+    }
+    fn mkdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.gate(FsOp::Mkdir, path).await?;
+            self.view.mkdir_now(path)
+        })
+    }
+    fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.gate(FsOp::Rmdir, path).await?;
+            self.view.rmdir_now(path)
+        })
+    }
+    fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.gate(FsOp::Append, path).await?;
+            self.view.write_path_now(path, data, false)?;
+            if PathClass::of(path) == PathClass::Transcript {
+                let canonical = self.view.canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
+                self.world.transcript_appended(self.view.pid(), &canonical.join(path.file_name().unwrap_or_default()), data);
+            }
+            Ok(())
+        })
+    }
+    fn write_all<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.gate(FsOp::WriteAll, path).await?;
+            self.view.write_path_now(path, data, true)
+        })
+    }
+    fn canonical_dir<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, io::Result<PathBuf>> {
+        Box::pin(async move {
+            self.gate(FsOp::CanonicalDir, dir).await?;
+            self.view.canonical_dir_now(dir)
+        })
+    }
+}

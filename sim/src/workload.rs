@@ -1,0 +1,242 @@
+//! The actors: gateway processes running turns (SPEC §2–§3), provider streams that finish, fail
+//! or hang and ignore the abort, timeout and manual aborts, and an external transcript writer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{select, Either};
+use heldlock_core::controller::ATTEMPT_MAX_HOLD_MS;
+use heldlock_core::{
+    AbortKind, AbortSignal, AttemptController, ControllerError, ControllerOptions, OwnerMutex, ProcessLocks,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::oracle::ExternalChange;
+use crate::seed::{derive, Stream};
+use crate::world::World;
+
+/// How a provider stream ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamPlan {
+    Finish(u64),
+    Fail(u64),
+    /// Never ends and ignores the abort.
+    Hang,
+}
+
+impl StreamPlan {
+    fn draw(rng: &mut ChaCha8Rng, world: &World) -> StreamPlan {
+        let p = &world.profile;
+        let ms = rng.gen_range(50..6_000);
+        let roll: f64 = rng.gen();
+        if roll < p.stream_hang_rate {
+            StreamPlan::Hang
+        } else if roll < p.stream_hang_rate + p.stream_fail_rate {
+            StreamPlan::Fail(ms)
+        } else {
+            StreamPlan::Finish(ms)
+        }
+    }
+
+    async fn run(self) -> Result<(), ControllerError> {
+        match self {
+            StreamPlan::Finish(ms) => {
+                madsim::time::sleep(Duration::from_millis(ms)).await;
+                Ok(())
+            }
+            StreamPlan::Fail(ms) => {
+                madsim::time::sleep(Duration::from_millis(ms)).await;
+                Err(ControllerError::Io(std::io::Error::other("provider stream failed")))
+            }
+            StreamPlan::Hang => std::future::pending().await,
+        }
+    }
+}
+
+/// Everything a turn will do, drawn up front from the gateway's stream.
+#[derive(Clone, Debug)]
+pub struct TurnPlan {
+    pub abort: Option<(AbortKind, u64)>,
+    /// The first write scope awaits this stream while it holds the retained lock.
+    pub retained_stream: Option<StreamPlan>,
+    pub deferred_release: bool,
+    pub short_write: bool,
+    pub stream: StreamPlan,
+    pub skip_cleanup: bool,
+}
+
+/// A run timeout aborts any turn whose stream hangs: no turn waits forever.
+const RUN_TIMEOUT_MS: u64 = 20_000;
+
+impl TurnPlan {
+    fn draw(rng: &mut ChaCha8Rng, world: &World) -> TurnPlan {
+        let p = &world.profile;
+        let retained_stream = rng.gen_bool(p.retained_stream_rate).then(|| StreamPlan::draw(rng, world));
+        let stream = StreamPlan::draw(rng, world);
+        let mut abort = rng.gen_bool(p.abort_rate).then(|| {
+            let kind = if rng.gen_bool(p.manual_abort_share) { AbortKind::Manual } else { AbortKind::Timeout };
+            (kind, rng.gen_range(0..8_000))
+        });
+        let hangs = stream == StreamPlan::Hang || retained_stream == Some(StreamPlan::Hang);
+        if hangs && abort.is_none() {
+            abort = Some((AbortKind::Timeout, RUN_TIMEOUT_MS));
+        }
+        TurnPlan {
+            abort,
+            retained_stream,
+            deferred_release: rng.gen_bool(p.deferred_release_rate),
+            short_write: rng.gen_bool(p.short_write_rate),
+            stream,
+            skip_cleanup: rng.gen_bool(p.cleanup_skip_rate),
+        }
+    }
+}
+
+fn entry(kind: &str, who: &str) -> Vec<u8> {
+    format!("{{\"type\":\"{kind}\",\"from\":\"{who}\"}}\n").into_bytes()
+}
+
+/// A gateway process: `turns` turns, one after another, from `first_turn` on.
+pub async fn gateway(world: Arc<World>, pid: u32, name: String, first_turn: u32, progress: Arc<std::sync::atomic::AtomicU32>) {
+    let platform = world.platform_for(pid);
+    let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
+    locks.start_watchdog();
+    let owner = OwnerMutex::new(platform);
+    let mut rng = ChaCha8Rng::seed_from_u64(derive(world.seed, Stream::Gateway, u64::from(pid) << 16 | u64::from(first_turn)));
+    let alias = world.profile.alias_paths && rng.gen_bool(0.5);
+    for turn in first_turn..world.profile.turns_per_gateway {
+        progress.store(turn, std::sync::atomic::Ordering::SeqCst);
+        madsim::time::sleep(Duration::from_millis(rng.gen_range(10..3_000))).await;
+        let session = world.session_path(rng.gen_range(0..world.profile.sessions), alias);
+        let plan = TurnPlan::draw(&mut rng, &world);
+        let label = format!("{name}/t{turn}");
+        world.note(pid, || format!("turn {label} on {} plan {plan:?}", session.display()));
+        run_turn(&world, pid, &label, &locks, &owner, &session, plan).await;
+    }
+    progress.store(world.profile.turns_per_gateway, std::sync::atomic::Ordering::SeqCst);
+    world.note(pid, || format!("{name} finished its turns"));
+}
+
+/// One turn: owner → controller → body (raced against the abort) → teardown → owner release.
+async fn run_turn(
+    world: &Arc<World>,
+    pid: u32,
+    label: &str,
+    locks: &Arc<ProcessLocks>,
+    owner: &Arc<OwnerMutex>,
+    session: &std::path::Path,
+    plan: TurnPlan,
+) {
+    let abort_signal = AbortSignal::new();
+    let guard = match owner.acquire(session, ATTEMPT_MAX_HOLD_MS, &abort_signal).await {
+        Ok(g) => g,
+        Err(e) => {
+            world.note(pid, || format!("turn {label} failed: {e}"));
+            return;
+        }
+    };
+    let ctl = match AttemptController::create(locks.clone(), session, ControllerOptions::default()).await {
+        Ok(c) => c,
+        Err(e) => {
+            world.note(pid, || format!("turn {label} failed before reply: {e}"));
+            guard.release();
+            return;
+        }
+    };
+    let body = madsim::task::spawn(turn_body(ctl.clone(), plan.clone(), label.to_owned(), abort_signal.clone()));
+    let outcome = match plan.abort {
+        None => Some(body.await),
+        Some((kind, after_ms)) => {
+            let timer = Box::pin(madsim::time::sleep(Duration::from_millis(after_ms)));
+            match select(body, timer).await {
+                Either::Left((done, _)) => Some(done),
+                Either::Right(((), body)) => {
+                    abort_signal.abort();
+                    world.note(pid, || format!("turn {label} aborted ({})", kind.name()));
+                    ctl.abort(kind);
+                    // The body goes on in the background: a stream may ignore the abort.
+                    drop(body);
+                    None
+                }
+            }
+        }
+    };
+    if let Some(result) = outcome {
+        let text = match result {
+            Ok(Ok(())) => "completed".to_owned(),
+            Ok(Err(e)) => format!("failed: {e}"),
+            Err(e) => format!("body task ended: {e}"),
+        };
+        world.note(pid, || format!("turn {label} {text}"));
+    }
+    if !plan.skip_cleanup {
+        let cleanup = ctl.acquire_for_cleanup().await;
+        let _ = cleanup.append(&entry("session-end", label)).await;
+        let _ = cleanup.release().await;
+    }
+    ctl.dispose().await;
+    world.turn_ended(pid, ctl.id());
+    guard.release();
+}
+
+async fn turn_body(
+    ctl: AttemptController,
+    plan: TurnPlan,
+    label: String,
+    abort: AbortSignal,
+) -> Result<(), ControllerError> {
+    let first = plan.clone();
+    let who = label.clone();
+    ctl.with_write_lock(|scope| async move {
+        scope.append(&entry("message", &who)).await?;
+        if let Some(stream) = first.retained_stream {
+            stream.run().await?;
+        }
+        if first.deferred_release {
+            scope.release_for_prompt();
+        }
+        scope.append(&entry("tool", &who)).await
+    })
+    .await?;
+    ctl.release_for_prompt().await?;
+    if plan.short_write {
+        let who = label.clone();
+        ctl.with_write_lock(|scope| async move { scope.append(&entry("tool-result", &who)).await }).await?;
+    }
+    let streamed = plan.stream.run().await;
+    // The prompt settles, maybe long after an abort: it takes the lock back either way.
+    ctl.reacquire_after_prompt().await?;
+    streamed?;
+    if abort.is_aborted() {
+        return Ok(());
+    }
+    ctl.with_write_lock(|scope| async move { scope.append(&entry("message", &label)).await }).await
+}
+
+/// Edits the transcripts behind the gateways' backs: benign appends and ctime-only changes,
+/// and non-benign appends and rewrites that the fence must catch.
+pub async fn external_writer(world: Arc<World>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(derive(world.seed, Stream::External, 0));
+    for _ in 0..world.profile.external_edits {
+        madsim::time::sleep(Duration::from_millis(rng.gen_range(500..40_000))).await;
+        let path = world.session_path(rng.gen_range(0..world.profile.sessions), false);
+        let nonbenign = rng.gen_bool(world.profile.external_nonbenign_share);
+        let change = match (nonbenign, rng.gen_bool(0.5)) {
+            (false, true) => ExternalChange::BenignAppend,
+            (false, false) => ExternalChange::CtimeOnly,
+            (true, true) => ExternalChange::NonBenignAppend,
+            (true, false) => ExternalChange::Rewrite,
+        };
+        let view = world.disk.view(0, usize::MAX);
+        let done = match change {
+            ExternalChange::BenignAppend => view.write_path_now(&path, &entry("usage", "external"), false),
+            ExternalChange::CtimeOnly => world.disk.touch_ctime(&path),
+            ExternalChange::NonBenignAppend => view.write_path_now(&path, &entry("message", "external"), false),
+            ExternalChange::Rewrite => view.write_path_now(&path, &entry("message", "rewritten"), true),
+        };
+        if done.is_ok() {
+            world.external_change(&path, change);
+        }
+    }
+}

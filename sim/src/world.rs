@@ -1,0 +1,300 @@
+//! The simulated world of one seed: the disk, the process table, the fault plan, and the
+//! oracle, trace and counters every actor reports to.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use heldlock_core::event::{ControllerId, LockEvent};
+use heldlock_core::memfs::MemFs;
+use heldlock_core::memprocs::ProcessTable;
+use heldlock_core::Mutant;
+use heldlock_core::platform::{Observer, Platform};
+
+use crate::clock::{now_ns, SimClock, SimSpawner};
+use crate::coverage::Coverage;
+use crate::faults::{Decision, FaultKind, FaultPlan};
+use crate::oracle::{ExternalChange, Oracle, ProcFacts};
+use crate::profile::Profile;
+use crate::simfs::SimFs;
+use crate::trace::{describe, Trace, TraceMode};
+
+/// Wall-clock time at simulated time zero: 2026-01-01T00:00:00Z.
+pub const EPOCH_WALL_MS: i64 = 1_767_225_600_000;
+/// Where the session transcripts live, and a symlink to it.
+pub const SESSION_DIR: &str = "/srv/sessions";
+pub const ALIAS_DIR: &str = "/srv/alias";
+
+/// What the world knows of one simulated process.
+#[derive(Clone, Debug)]
+pub struct ProcInfo {
+    pub name: String,
+    /// Bumped on every (re)start of a pid: events of an older incarnation are ignored.
+    pub incarnation: u32,
+    pub facts: ProcFacts,
+}
+
+struct Observed {
+    oracle: Oracle,
+    trace: Trace,
+    coverage: Coverage,
+    events: u64,
+    procs: BTreeMap<u32, ProcInfo>,
+    facts: BTreeMap<u32, ProcFacts>,
+    /// Set at quiescence: tasks dropped with the runtime afterwards report nothing.
+    finished: bool,
+}
+
+pub struct World {
+    pub seed: u64,
+    pub scenario: String,
+    pub profile: Profile,
+    pub mutant: Option<Mutant>,
+    pub disk: MemFs,
+    pub table: Arc<ProcessTable>,
+    pub faults: FaultPlan,
+    observed: Mutex<Observed>,
+}
+
+impl World {
+    pub fn new(
+        seed: u64,
+        scenario: &str,
+        profile: Profile,
+        faults: FaultPlan,
+        mutant: Option<Mutant>,
+        trace: TraceMode,
+    ) -> Arc<World> {
+        let disk = MemFs::new(Arc::new(|| EPOCH_WALL_MS as i128 * 1_000_000 + now_ns() as i128));
+        Arc::new(World {
+            seed,
+            scenario: scenario.to_owned(),
+            profile,
+            mutant,
+            disk,
+            table: ProcessTable::new(),
+            faults,
+            observed: Mutex::new(Observed {
+                oracle: Oracle::default(),
+                trace: Trace::new(trace),
+                coverage: Coverage::default(),
+                events: 0,
+                procs: BTreeMap::new(),
+                facts: BTreeMap::new(),
+                finished: false,
+            }),
+        })
+    }
+
+    /// The transcript of session `i`, through the alias directory or not.
+    pub fn session_path(&self, i: u32, alias: bool) -> PathBuf {
+        let dir = if alias { ALIAS_DIR } else { SESSION_DIR };
+        Path::new(dir).join(format!("s{i}.jsonl"))
+    }
+
+    /// The platform process `pid` runs the lock on.
+    pub fn platform_for(self: &Arc<Self>, pid: u32) -> Platform {
+        let incarnation = self.observed.lock().unwrap().procs.get(&pid).map_or(0, |p| p.incarnation);
+        Platform {
+            fs: Arc::new(SimFs::new(self.clone(), self.disk.view(pid, self.profile.fd_limit))),
+            clock: Arc::new(SimClock),
+            processes: Arc::new(self.table.view(pid)),
+            spawner: Arc::new(SimSpawner),
+            observer: Arc::new(SimObserver { world: self.clone(), pid, incarnation }),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Observed) -> T) -> T {
+        f(&mut self.observed.lock().unwrap())
+    }
+
+    /// A process (re)starts under `pid`.
+    pub fn process_started(&self, pid: u32, name: String, starttime: Option<u64>) {
+        self.with(|o| {
+            let incarnation = o.procs.get(&pid).map_or(1, |p| p.incarnation + 1);
+            let facts = ProcFacts { alive: true, starttime, ..ProcFacts::default() };
+            o.procs.insert(pid, ProcInfo { name: name.clone(), incarnation, facts });
+            o.facts.insert(pid, facts);
+            o.trace.record(now_ns(), &format!("p{pid}"), || format!("process {name} starts (starttime {starttime:?})"));
+        });
+    }
+
+    fn update_facts(o: &mut Observed, pid: u32, f: impl FnOnce(&mut ProcFacts)) {
+        if let Some(p) = o.procs.get_mut(&pid) {
+            f(&mut p.facts);
+            o.facts.insert(pid, p.facts);
+        }
+    }
+
+    pub fn process_crashed(&self, pid: u32, how: &str) {
+        self.with(|o| {
+            let now = now_ns();
+            Self::update_facts(o, pid, |f| {
+                f.alive = false;
+                f.died_ns = Some(now);
+            });
+            o.trace.record(now, &format!("p{pid}"), || format!("process crashes ({how})"));
+        });
+    }
+
+    pub fn process_paused(&self, pid: u32) {
+        self.with(|o| {
+            let now = now_ns();
+            Self::update_facts(o, pid, |f| f.paused_since_ns = Some(now));
+            o.trace.record(now, &format!("p{pid}"), || "event loop wedged (paused)".into());
+        });
+    }
+
+    pub fn process_resumed(&self, pid: u32) {
+        self.with(|o| {
+            let now = now_ns();
+            Self::update_facts(o, pid, |f| {
+                f.paused_since_ns = None;
+                f.last_resume_ns = Some(now);
+            });
+            o.trace.record(now, &format!("p{pid}"), || "event loop resumed".into());
+        });
+    }
+
+    pub fn is_alive(&self, pid: u32) -> bool {
+        self.with(|o| o.facts.get(&pid).is_some_and(|f| f.alive))
+    }
+
+    /// A workload line in the trace.
+    pub fn note(&self, pid: u32, text: impl FnOnce() -> String) {
+        self.with(|o| o.trace.record(now_ns(), &format!("p{pid}"), text));
+    }
+
+    pub fn trace_enabled(&self) -> bool {
+        self.with(|o| o.trace.enabled())
+    }
+
+    fn lock_event(&self, pid: u32, incarnation: u32, ev: &LockEvent<'_>) {
+        let mut guard = self.observed.lock().unwrap();
+        let o = &mut *guard;
+        // A dropped task of a crashed incarnation may still run destructors: not an event.
+        let current = o.procs.get(&pid).is_some_and(|p| p.incarnation == incarnation && p.facts.alive);
+        if !current || o.finished {
+            return;
+        }
+        let now = now_ns();
+        o.events += 1;
+        o.coverage.note(ev);
+        o.trace.record(now, &format!("p{pid}"), || describe(ev));
+        o.oracle.on_lock_event(pid, now, ev, &o.facts);
+        if let LockEvent::ControllerCreated { ctl, transcript } = ev {
+            // Judge fence changes on the transcript itself, whichever path the gateway used.
+            let view = self.disk.view(pid, usize::MAX);
+            if let (Some(dir), Some(name)) = (transcript.parent(), transcript.file_name()) {
+                if let Ok(dir) = view.canonical_dir_now(dir) {
+                    o.oracle.set_transcript(pid, *ctl, dir.join(name));
+                }
+            }
+        }
+        if let LockEvent::AcquireFailed { lock, timeout: true, .. } = ev {
+            let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
+            o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table, &o.facts);
+        }
+    }
+
+    /// An fs op drew a fault.
+    pub fn fs_fault(&self, pid: u32, decision: &Decision, kind: FaultKind, path: &Path) {
+        self.with(|o| {
+            o.events += 1;
+            o.coverage.note_fault(decision.site);
+            if kind == FaultKind::Hang {
+                Self::update_facts(o, pid, |f| f.hung = true);
+            }
+            o.trace.record(now_ns(), &format!("p{pid}"), || {
+                format!("fault {} #{} on {}: {}", decision.site, decision.occurrence, path.display(), kind)
+            });
+        });
+    }
+
+    pub fn lock_created(&self, pid: u32, ino: u64) {
+        let starttime = self.table.get(pid).and_then(|e| e.starttime);
+        self.with(|o| {
+            o.events += 1;
+            o.oracle.lock_created(pid, starttime, ino);
+        });
+    }
+
+    pub fn lock_unlinked(&self, pid: u32, lock: &Path, ino: u64) {
+        self.with(|o| {
+            o.events += 1;
+            o.oracle.lock_unlinked(pid, now_ns(), lock, ino, &o.facts);
+        });
+    }
+
+    pub fn transcript_appended(&self, pid: u32, path: &Path, data: &[u8]) {
+        self.with(|o| {
+            o.events += 1;
+            o.oracle.transcript_appended(pid, path, data);
+        });
+    }
+
+    pub fn transcript_created(&self, path: &Path, content: &[u8]) {
+        self.with(|o| o.oracle.transcript_created(path, content));
+    }
+
+    pub fn external_change(&self, path: &Path, change: ExternalChange) {
+        let content = self.disk.contents(path).unwrap_or_default();
+        self.with(|o| {
+            o.events += 1;
+            o.trace.record(now_ns(), "ext", || format!("external {} of {}", change.name(), path.display()));
+            o.oracle.external_change(path, change, &content);
+        });
+    }
+
+    pub fn turn_ended(&self, pid: u32, ctl: ControllerId) {
+        self.with(|o| o.oracle.turn_ended(pid, now_ns(), ctl));
+    }
+
+    /// The periodic time-driven checks.
+    pub fn tick(&self) {
+        self.with(|o| o.oracle.check_time(now_ns(), &o.facts));
+    }
+
+    pub fn violated(&self) -> bool {
+        self.with(|o| !o.oracle.violations.is_empty())
+    }
+
+    /// Quiescence: the final checks, then everything the run produced.
+    pub fn finish(&self) -> crate::report::SeedReport {
+        let disk = self.disk.clone();
+        self.with(|o| {
+            o.finished = true;
+            let now = now_ns();
+            o.oracle.final_check(now, &o.facts, |p| disk.contents(p));
+            let mut faults = BTreeMap::new();
+            for ((_, kind), n) in self.faults.fired() {
+                *faults.entry(kind.name()).or_insert(0) += n;
+            }
+            crate::report::SeedReport {
+                seed: self.seed,
+                scenario: self.scenario.clone(),
+                profile: self.profile.summary(),
+                violations: std::mem::take(&mut o.oracle.violations),
+                events: o.events,
+                faults,
+                coverage: o.coverage.clone(),
+                sim_ns: now,
+                actors: o.procs.iter().map(|(pid, p)| format!("p{pid}={}", p.name)).collect(),
+                trace: o.trace.take(),
+            }
+        })
+    }
+}
+
+/// The oracle's and the trace's eyes inside one process.
+struct SimObserver {
+    world: Arc<World>,
+    pid: u32,
+    incarnation: u32,
+}
+
+impl Observer for SimObserver {
+    fn on_event(&self, event: &LockEvent<'_>) {
+        self.world.lock_event(self.pid, self.incarnation, event);
+    }
+}

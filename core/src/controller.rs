@@ -677,7 +677,7 @@ impl Inner {
             if before == after {
                 let generation = self.locks.owned_writes().generation(&self.transcript);
                 self.lock_state().fence = Some(Fence {
-                    fingerprint: after,
+                    fingerprint: Some(after),
                     snapshot,
                     generation,
                 });
@@ -695,7 +695,7 @@ impl Inner {
         };
         let fs = &self.locks.platform().fs;
         let current = Fingerprint::from(fs.stat(&self.transcript).await?);
-        if current == fence.fingerprint {
+        if fence.fingerprint == Some(current) {
             return Ok(());
         }
         let owned = self.locks.owned_writes().newer_match(&self.transcript, fence.generation, &current);
@@ -706,15 +706,20 @@ impl Inner {
                 None => fs.read(&self.transcript).await?,
             };
             self.lock_state().fence =
-                Some(Fence { fingerprint: current, snapshot, generation: owned.generation });
+                Some(Fence { fingerprint: Some(current), snapshot, generation: owned.generation });
             return Ok(());
         }
         let content = fs.read(&self.transcript).await?;
-        let accepted = (current.only_ctime_differs(&fence.fingerprint) && content == fence.snapshot)
-            || (current.same_file(&fence.fingerprint) && is_benign_append(&fence.snapshot, &content));
+        let accepted = match &fence.fingerprint {
+            Some(fp) => {
+                (current.only_ctime_differs(fp) && content == fence.snapshot)
+                    || (current.same_file(fp) && is_benign_append(&fence.snapshot, &content))
+            }
+            None => is_benign_append(&fence.snapshot, &content),
+        };
         if accepted {
             self.lock_state().fence = Some(Fence {
-                fingerprint: current,
+                fingerprint: Some(current),
                 snapshot: content,
                 generation: fence.generation,
             });
@@ -727,18 +732,22 @@ impl Inner {
     /// After a scope wrote `appended`: the new version is ours, for every controller of the
     /// process; and this controller's fence moves to it.
     async fn record_owned(&self, appended: &[u8]) -> Result<(), ControllerError> {
-        let stat = self.locks.platform().fs.stat(&self.transcript).await?;
+        let stat = self.locks.platform().fs.stat(&self.transcript).await;
         let fence = self.lock_state().fence.clone();
         let snapshot = fence.map(|f| {
             let mut snapshot = f.snapshot;
             snapshot.extend_from_slice(appended);
             snapshot
         });
-        let generation = self.locks.owned_writes().record(&self.transcript, stat.into(), snapshot.clone());
+        let fingerprint = stat.as_ref().ok().map(|s| Fingerprint::from(*s));
+        let generation = match fingerprint {
+            Some(fp) => self.locks.owned_writes().record(&self.transcript, fp, snapshot.clone()),
+            None => self.locks.owned_writes().generation(&self.transcript),
+        };
         if let Some(snapshot) = snapshot {
-            self.lock_state().fence = Some(Fence { fingerprint: stat.into(), snapshot, generation });
+            self.lock_state().fence = Some(Fence { fingerprint, snapshot, generation });
         }
-        Ok(())
+        stat.map(|_| ()).map_err(ControllerError::Io)
     }
 
     /// One transcript write under `handle`.
@@ -810,7 +819,10 @@ impl CleanupLock {
     /// Append one entry; a no-op lock drops it.
     pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
         match &self.handle {
-            Some(handle) => self.inner.write_entry(self.op, handle, entry).await,
+            Some(handle) => {
+                self.inner.write_entry(self.op, handle, entry).await?;
+                self.inner.record_owned(entry).await
+            }
             None => Ok(()),
         }
     }

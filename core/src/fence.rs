@@ -53,7 +53,9 @@ impl Fingerprint {
 /// The fence of one controller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fence {
-    pub fingerprint: Fingerprint,
+    /// `None` when the stat after an owned write failed: the snapshot is still exact (we know
+    /// what we appended), so the next check compares content instead.
+    pub fingerprint: Option<Fingerprint>,
     pub snapshot: Vec<u8>,
     /// The owned-write generation this fence reflects.
     pub generation: u64,

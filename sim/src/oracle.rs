@@ -459,6 +459,16 @@ impl Oracle {
         }
     }
 
+    /// The process died: its handles, controllers and operations die with it (its lock files
+    /// stay on disk, judged by their inode records).
+    pub fn process_died(&mut self, pid: u32) {
+        self.handles.retain(|(p, _), _| *p != pid);
+        self.ctls.retain(|(p, _), _| *p != pid);
+        self.ops.retain(|(p, _), _| *p != pid);
+        self.acquires.retain(|(p, _), _| *p != pid);
+        self.aborts.retain(|a| a.pid != pid);
+    }
+
     /// A lock file came into being (create_exclusive succeeded).
     pub fn lock_created(&mut self, pid: u32, starttime: Option<u64>, ino: u64) {
         self.inodes.insert(ino, InodeRec { pid, starttime, handle: None });

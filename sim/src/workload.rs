@@ -199,8 +199,12 @@ async fn turn_body(
         scope.append(&entry("tool", &who)).await
     })
     .await?;
+    // An abort ends the turn's own flow; only a stream already under way settles later.
+    if abort.is_aborted() {
+        return Ok(());
+    }
     ctl.release_for_prompt().await?;
-    if plan.short_write {
+    if plan.short_write && !abort.is_aborted() {
         let who = label.clone();
         ctl.with_write_lock(|scope| async move { scope.append(&entry("tool-result", &who)).await }).await?;
     }

@@ -133,6 +133,7 @@ impl World {
                 f.alive = false;
                 f.died_ns = Some(now);
             });
+            o.oracle.process_died(pid);
             o.trace.record(now, &format!("p{pid}"), || format!("process crashes ({how})"));
         });
     }

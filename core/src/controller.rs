@@ -569,7 +569,7 @@ impl Inner {
     /// Poison first, then release `held` (or the handle a stuck graceful path is releasing)
     /// without waiting for retained uses, then wake the drain waiters.
     async fn force_release(&self, op: OpId) -> Result<(), ControllerError> {
-        let handle = {
+        let (handle, drain) = {
             let mut st = self.lock_state();
             if !mutant_on!(self.locks, M4bForceWithoutPoison) {
                 self.poison(&mut st, op, PoisonReason::AbortForced);
@@ -581,14 +581,19 @@ impl Inner {
                     op: stuck,
                 });
             }
-            st.drain_owner = Some(op);
-            self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+            // Its own drain token: the graceful path, when it unwinds, frees only its own.
+            let drain = OpId(self.locks.next_id());
+            st.drain_owner = Some(drain);
+            self.emit(LockEvent::DrainOwned {
+                ctl: self.id,
+                op: drain,
+            });
             let held = if mutant_on!(self.locks, M4cForceWithoutClear) {
                 st.held.clone()
             } else {
                 self.take_held(&mut st, op, Duty::Release)
             };
-            held.or_else(|| st.releasing.take())
+            (held.or_else(|| st.releasing.take()), drain)
         };
         let result = match &handle {
             Some(handle) => self.release_logged(handle).await,
@@ -596,7 +601,7 @@ impl Inner {
         };
         if !mutant_on!(self.locks, M4dPoisonKeepsDrain) {
             let mut st = self.lock_state();
-            self.free_drain(&mut st, op);
+            self.free_drain(&mut st, drain);
         }
         self.changed.notify(usize::MAX);
         result
@@ -620,7 +625,8 @@ impl Inner {
             let mut st = self
                 // A graceful release owning the drain may be mid-release of `held`: wait it out.
                 .wait_for(|st| {
-                    st.takeover || (st.drain_owner.is_none() && (!held || st.retained == 0 || st.held.is_none()))
+                    st.takeover
+                        || (st.drain_owner.is_none() && (!held || st.retained == 0 || st.held.is_none()))
                 })
                 .await;
             if st.takeover {
@@ -698,15 +704,21 @@ impl Inner {
         if fence.fingerprint == Some(current) {
             return Ok(());
         }
-        let owned = self.locks.owned_writes().newer_match(&self.transcript, fence.generation, &current);
+        let owned = self
+            .locks
+            .owned_writes()
+            .newer_match(&self.transcript, fence.generation, &current);
         if let Some(owned) = owned {
             // Another controller of this process wrote it: adopt that version as the fence.
             let snapshot = match owned.snapshot {
                 Some(snapshot) => snapshot,
                 None => fs.read(&self.transcript).await?,
             };
-            self.lock_state().fence =
-                Some(Fence { fingerprint: Some(current), snapshot, generation: owned.generation });
+            self.lock_state().fence = Some(Fence {
+                fingerprint: Some(current),
+                snapshot,
+                generation: owned.generation,
+            });
             return Ok(());
         }
         let content = fs.read(&self.transcript).await?;
@@ -741,11 +753,18 @@ impl Inner {
         });
         let fingerprint = stat.as_ref().ok().map(|s| Fingerprint::from(*s));
         let generation = match fingerprint {
-            Some(fp) => self.locks.owned_writes().record(&self.transcript, fp, snapshot.clone()),
+            Some(fp) => self
+                .locks
+                .owned_writes()
+                .record(&self.transcript, fp, snapshot.clone()),
             None => self.locks.owned_writes().generation(&self.transcript),
         };
         if let Some(snapshot) = snapshot {
-            self.lock_state().fence = Some(Fence { fingerprint, snapshot, generation });
+            self.lock_state().fence = Some(Fence {
+                fingerprint,
+                snapshot,
+                generation,
+            });
         }
         stat.map(|_| ()).map_err(ControllerError::Io)
     }

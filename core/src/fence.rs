@@ -101,18 +101,37 @@ impl OwnedWrites {
     pub fn record(&self, transcript: &Path, fingerprint: Fingerprint, snapshot: Option<Vec<u8>>) -> u64 {
         let mut latest = self.latest.lock().unwrap();
         let generation = latest.get(transcript).map_or(1, |w| w.generation + 1);
-        latest.insert(transcript.to_owned(), OwnedWrite { fingerprint, generation, snapshot });
+        latest.insert(
+            transcript.to_owned(),
+            OwnedWrite {
+                fingerprint,
+                generation,
+                snapshot,
+            },
+        );
         generation
     }
 
     pub fn generation(&self, transcript: &Path) -> u64 {
-        self.latest.lock().unwrap().get(transcript).map_or(0, |w| w.generation)
+        self.latest
+            .lock()
+            .unwrap()
+            .get(transcript)
+            .map_or(0, |w| w.generation)
     }
 
     /// The newest owned write if it is newer than `generation` and matches `current`.
-    pub fn newer_match(&self, transcript: &Path, generation: u64, current: &Fingerprint) -> Option<OwnedWrite> {
+    pub fn newer_match(
+        &self,
+        transcript: &Path,
+        generation: u64,
+        current: &Fingerprint,
+    ) -> Option<OwnedWrite> {
         let latest = self.latest.lock().unwrap();
-        latest.get(transcript).filter(|w| w.generation > generation && w.fingerprint == *current).cloned()
+        latest
+            .get(transcript)
+            .filter(|w| w.generation > generation && w.fingerprint == *current)
+            .cloned()
     }
 }
 

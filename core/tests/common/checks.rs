@@ -1,0 +1,448 @@
+//! Behaviour checks shared by the behaviour tests (run with no mutant: the SPEC behaviour must
+//! hold) and by `tests/mutants.rs` (run with each historical bug: the check must see it broken).
+//! Each returns `Err(what was violated)`; a hang is caught by a virtual-time bound.
+
+use heldlock_core::controller::SETTLE_BOUND_MS;
+use heldlock_core::event::{AbortKind, HandleId, PoisonReason};
+use heldlock_core::platform::errno;
+use heldlock_core::{ControllerError, ControllerOptions, LockError, LockOptions};
+
+use super::*;
+
+pub type Check = Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// The handle a controller's create put in `held` (the first HeldSet of the process).
+fn first_held(p: &Proc) -> Result<HandleId, String> {
+    p.events
+        .all()
+        .into_iter()
+        .find_map(|e| match e {
+            Ev::HeldSet { handle } => Some(handle),
+            _ => None,
+        })
+        .ok_or_else(|| "create set no held handle".to_string())
+}
+
+/// The next attempt of the same process gets the lock at once (SPEC I7).
+async fn next_attempt_gets_lock(p: &Proc) -> Check {
+    match within(2_000, p.controller(ctl_opts_timeout(1_000))).await {
+        Some(Ok(next)) => {
+            next.dispose().await;
+            Ok(())
+        }
+        Some(Err(e)) => Err(format!("the next attempt could not take the lock: {e}")),
+        None => Err("the next attempt hung".into()),
+    }
+}
+
+/// SPEC §3 releaseForAbort, graceful case: a timeout or manual abort releases the lock.
+/// Killed by M1 (kind = Timeout) and M2 (kind = Manual).
+pub async fn abort_releases(kind: AbortKind, mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p
+        .controller(ControllerOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let h = first_held(&p)?;
+    ctl.abort(kind);
+    sleep_ms(SETTLE_BOUND_MS + 50).await;
+    ensure!(
+        !w.lock_exists(),
+        "{} abort: the lock file is still on disk {} ms after the abort",
+        kind.name(),
+        SETTLE_BOUND_MS + 50
+    );
+    ensure!(!ctl.holds(), "{} abort: the controller still holds", kind.name());
+    ensure!(
+        p.events.release_begins(h) == 1,
+        "the handle was released {} times",
+        p.events.release_begins(h)
+    );
+    ensure!(!ctl.is_poisoned(), "a graceful abort release poisoned");
+    next_attempt_gets_lock(&p).await
+}
+
+/// SPEC §3 releaseForPrompt / I3: the fence stat fails with EIO after `held` was cleared;
+/// the handle is released anyway and the error still propagates. Killed by M3.
+pub async fn fence_eio_prompt_release(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p
+        .controller(ControllerOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let h = first_held(&p)?;
+    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO);
+    let result = ctl.release_for_prompt().await;
+    ensure!(
+        matches!(&result, Err(e) if errno_of(e) == Some(errno::EIO)),
+        "the fence EIO must propagate, got {result:?}"
+    );
+    ensure!(!ctl.holds(), "held still set after the prompt release");
+    ensure!(
+        !w.lock_exists(),
+        "the lock file leaked after the fence stat failed (I3)"
+    );
+    ensure!(!p.holds_lock(), "the process still holds the lock");
+    ensure!(
+        p.events.release_begins(h) == 1,
+        "released {} times",
+        p.events.release_begins(h)
+    );
+    next_attempt_gets_lock(&p).await
+}
+
+/// SPEC §3 releaseForAbort, forced case / I5 / I6: a retained write hangs (a stuck provider
+/// stream inside the scope); the abort frees the lock at the settle bound, poisons first,
+/// clears `held`, and the stuck write, when it resumes, may not write. Killed by M4a, M4b, M4c.
+pub async fn abort_hung_retained_write(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p
+        .controller(ControllerOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let h = first_held(&p)?;
+    let stream = Gate::new();
+    let writer = tokio::spawn({
+        let ctl = ctl.clone();
+        let stream = stream.clone();
+        async move {
+            ctl.with_write_lock(|scope| async move {
+                scope.append(b"{\"type\":\"message\",\"n\":1}\n").await?;
+                stream.pass().await; // the hung provider stream
+                scope.append(b"{\"type\":\"message\",\"n\":2}\n").await
+            })
+            .await
+        }
+    });
+    ensure!(
+        within(100, stream.arrived(1)).await.is_some(),
+        "the write scope never started"
+    );
+    let t_abort = w.now_ms();
+    ctl.abort(AbortKind::Manual);
+    sleep_ms(SETTLE_BOUND_MS + 50).await;
+    ensure!(
+        !w.lock_exists(),
+        "the lock is still on disk {} ms after the abort (unbounded abort)",
+        SETTLE_BOUND_MS + 50
+    );
+    let Some((i_release, t_release)) = p
+        .events
+        .first(|e| matches!(e, Ev::ReleaseBegin { handle, .. } if *handle == h))
+    else {
+        return Err("no release of the held handle".into());
+    };
+    let after = t_release - t_abort;
+    ensure!(
+        (SETTLE_BOUND_MS..=SETTLE_BOUND_MS + 50).contains(&after),
+        "forced release {after} ms after the abort, expected the settle bound"
+    );
+    ensure!(ctl.is_poisoned(), "the forced release did not poison");
+    let poisoned_at = p.events.first(|e| {
+        matches!(
+            e,
+            Ev::Poisoned {
+                reason: PoisonReason::AbortForced
+            }
+        )
+    });
+    ensure!(
+        poisoned_at.is_some_and(|(i, _)| i < i_release),
+        "the release while a retained use was active did not come after the poison (I6)"
+    );
+    ensure!(
+        !ctl.holds(),
+        "held still set after the forced release (double release pending)"
+    );
+    stream.open();
+    let unwound = within(1_000, writer).await;
+    ensure!(
+        matches!(unwound, Some(Ok(Err(ControllerError::Takeover)))),
+        "the stuck write resumed after losing its lock and must fail with Takeover, got {unwound:?}"
+    );
+    ensure!(
+        !String::from_utf8_lossy(&w.transcript_bytes()).contains("\"n\":2"),
+        "a write landed after the lock was forced free (I1)"
+    );
+    ensure!(
+        p.events.release_begins(h) == 1,
+        "the handle was released {} times (I2)",
+        p.events.release_begins(h)
+    );
+    ensure!(
+        within(1_000, ctl.dispose()).await.is_some(),
+        "dispose hung after the forced release"
+    );
+    ensure!(!ctl.holds(), "the disposed controller holds");
+    next_attempt_gets_lock(&p).await
+}
+
+/// SPEC §3 releaseForAbort / I5 / I8: the graceful path is stuck in a hung fence read; the
+/// forced release takes the handle it was releasing, frees it at the bound, frees the drain
+/// so dispose and cleanup return, and the graceful path, when it unwinds, does not release
+/// again. Killed by M4d (and M4a, M4b).
+pub async fn abort_hung_fence_read(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p
+        .controller(ControllerOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let h = first_held(&p)?;
+    let fence_read = p.fs.pause_once(Op::Stat, TRANSCRIPT);
+    let t_abort = w.now_ms();
+    ctl.abort(AbortKind::Manual);
+    ensure!(
+        within(100, fence_read.arrived(1)).await.is_some(),
+        "the graceful abort release never reached its fence read"
+    );
+    sleep_ms(SETTLE_BOUND_MS + 50).await;
+    ensure!(
+        !w.lock_exists(),
+        "the lock is still on disk {} ms after the abort (unbounded abort)",
+        SETTLE_BOUND_MS + 50
+    );
+    let t_release = p
+        .events
+        .first(|e| matches!(e, Ev::ReleaseBegin { handle, .. } if *handle == h))
+        .map(|(_, t)| t)
+        .unwrap_or(u64::MAX);
+    ensure!(
+        t_release.saturating_sub(t_abort) <= SETTLE_BOUND_MS + 50,
+        "forced release too late"
+    );
+    ensure!(ctl.is_poisoned(), "the forced release did not poison");
+    ensure!(!ctl.holds(), "held set after the forced release");
+    ensure!(
+        within(5_000, ctl.dispose()).await.is_some(),
+        "dispose hung after the forced release: the drain stayed owned"
+    );
+    match within(5_000, ctl.acquire_for_cleanup()).await {
+        Some(cleanup) => ensure!(
+            cleanup.is_noop(),
+            "a poisoned controller handed out a real cleanup lock"
+        ),
+        None => return Err("acquire_for_cleanup hung after the forced release".into()),
+    }
+    fence_read.open();
+    settle().await;
+    sleep_ms(10).await;
+    ensure!(
+        p.events.release_begins(h) == 1,
+        "the handle was released {} times: the graceful path released again",
+        p.events.release_begins(h)
+    );
+    ensure!(!w.lock_exists(), "the lock came back");
+    next_attempt_gets_lock(&p).await
+}
+
+/// SPEC §3: a prompt release asked for from inside a scope is deferred to the scope's end,
+/// and then happens. Killed by M5.
+pub async fn deferred_release_in_scope(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p
+        .controller(ControllerOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let disk = w.fs.clone();
+    let result = within(
+        5_000,
+        ctl.with_write_lock(|scope| async move {
+            scope.append(b"{\"type\":\"message\",\"n\":1}\n").await?;
+            scope.release_for_prompt();
+            // Nested scopes run inline under the same lock.
+            scope
+                .with_write_lock(
+                    |inner| async move { inner.append(b"{\"type\":\"message\",\"n\":2}\n").await },
+                )
+                .await?;
+            // Deferred: still locked while the scope runs.
+            Ok(disk.contents(lock()).is_some())
+        }),
+    )
+    .await;
+    let held_inside = match result {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => return Err(format!("the scope failed: {e}")),
+        None => return Err("release_for_prompt inside a scope deadlocked".into()),
+    };
+    ensure!(held_inside, "the lock was let go inside the scope");
+    ensure!(
+        p.events.count(|e| *e == Ev::ReleaseDeferred) == 1,
+        "no deferred release recorded"
+    );
+    ensure!(
+        !w.lock_exists(),
+        "the deferred prompt release was lost: lock still on disk"
+    );
+    ensure!(!ctl.holds(), "the controller still holds after the scope");
+    let mut expected = INITIAL.to_vec();
+    expected.extend_from_slice(b"{\"type\":\"message\",\"n\":1}\n{\"type\":\"message\",\"n\":2}\n");
+    ensure!(w.transcript_bytes() == expected, "transcript content wrong");
+    Ok(())
+}
+
+/// SPEC §3 reacquireAfterPrompt / I4: a prompt settling late re-acquires while dispose runs;
+/// the reacquire releases what it got at once and the controller holds nothing. Killed by M6.
+pub async fn reacquire_after_dispose(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let q = w.process(20);
+    let ctl = p
+        .controller(ControllerOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
+    // Another process holds the lock: the reacquire waits in its acquire.
+    let hq = q
+        .locks
+        .acquire(transcript(), LockOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let late = tokio::spawn({
+        let ctl = ctl.clone();
+        async move { ctl.reacquire_after_prompt().await }
+    });
+    sleep_ms(200).await;
+    ensure!(within(1_000, ctl.dispose()).await.is_some(), "dispose hung");
+    ensure!(!ctl.holds(), "holds right after dispose");
+    q.locks.release(&hq).await.map_err(|e| e.to_string())?;
+    match within(5_000, late).await {
+        Some(Ok(Ok(()))) => {}
+        other => return Err(format!("the late reacquire ended with {other:?}")),
+    }
+    ensure!(
+        !ctl.holds(),
+        "a late reacquire made the disposed controller hold again (I4)"
+    );
+    ensure!(
+        !p.holds_lock() && !w.lock_exists(),
+        "the lock taken by the late reacquire was not released"
+    );
+    // A reacquire that starts after dispose does nothing.
+    ctl.reacquire_after_prompt().await.map_err(|e| e.to_string())?;
+    ensure!(
+        !ctl.holds() && !w.lock_exists(),
+        "a reacquire after dispose took the lock"
+    );
+    Ok(())
+}
+
+/// SPEC §1.2: release unlinks only the file it created; a successor's lock (another inode,
+/// even with identical bytes) is kept. Killed by M7.
+pub async fn release_keeps_successor(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let q = w.process(20);
+    let opts = LockOptions::default();
+    let hp = p
+        .locks
+        .acquire(transcript(), opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    // p's file is taken away and q becomes the holder.
+    w.unlink_lock();
+    let hq = q
+        .locks
+        .acquire(transcript(), opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    p.locks.release(&hp).await.map_err(|e| e.to_string())?;
+    ensure!(
+        w.lock_ino() == Some(hq.ino()),
+        "release removed a successor's lock file (I2)"
+    );
+    ensure!(
+        p.events
+            .count(|e| matches!(e, Ev::ReleaseEnd { handle, unlinked: true, .. } if *handle == hp.id()))
+            == 0,
+        "release reported unlinking a file it did not create"
+    );
+    q.locks.release(&hq).await.map_err(|e| e.to_string())?;
+    ensure!(!w.lock_exists(), "the holder's own release did not unlink");
+
+    // Same bytes, another inode: still not ours.
+    let hp2 = p
+        .locks
+        .acquire(transcript(), opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bytes = w.lock_bytes().unwrap_or_default();
+    w.plant_lock(&bytes);
+    let planted = w.lock_ino();
+    ensure!(planted != Some(hp2.ino()), "plant kept the inode");
+    p.locks.release(&hp2).await.map_err(|e| e.to_string())?;
+    ensure!(
+        w.lock_ino() == planted,
+        "release removed a same-bytes lock file with another inode"
+    );
+    Ok(())
+}
+
+/// SPEC §1 step 3: two reclaimers judge one dead-pid lock; the first reclaims it and takes
+/// the lock; the second, holding the guard later, re-checks, sees another file and leaves it.
+/// Killed by M7 (the second unlinks the first one's live lock).
+pub async fn racing_reclaimers(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let a = w.process(10);
+    let b = w.process(20);
+    w.plant_lock(&payload(&w, Some(999), Some(0), None, Some(300_000)));
+    let dead_ino = w.lock_ino();
+    let opts = opts_timeout(1_000);
+    // b judges the dead lock, then stops right before taking the guard.
+    let b_guard = b.fs.pause_once(Op::Mkdir, ".reclaim");
+    let b_task = tokio::spawn({
+        let locks = b.locks.clone();
+        async move { locks.acquire(transcript(), opts).await }
+    });
+    ensure!(
+        within(100, b_guard.arrived(1)).await.is_some(),
+        "b never tried to take the reclaim guard"
+    );
+    // a reclaims the dead lock and takes its own.
+    let ha = a
+        .locks
+        .acquire(transcript(), opts)
+        .await
+        .map_err(|e| format!("a: {e}"))?;
+    ensure!(w.lock_ino() != dead_ino, "a did not replace the dead lock");
+    ensure!(!w.guard_exists(), "a left its reclaim guard");
+    b_guard.open();
+    let b_result = within(5_000, b_task).await;
+    ensure!(
+        w.lock_ino() == Some(ha.ino()),
+        "the second reclaimer removed the first one's live lock (I1/I11)"
+    );
+    match b_result {
+        Some(Ok(Err(LockError::Timeout { .. }))) => {}
+        Some(Ok(Ok(hb))) => {
+            return Err(format!(
+                "two live holders: a holds {:?} and b acquired {:?}",
+                ha, hb
+            ))
+        }
+        other => return Err(format!("b ended with {other:?}")),
+    }
+    ensure!(
+        b.events.reclaim_reasons().is_empty(),
+        "b reclaimed something: {:?}",
+        b.events.reclaim_reasons()
+    );
+    ensure!(!w.guard_exists(), "b left its reclaim guard");
+    ensure!(a.holds_lock(), "a lost its lock");
+    a.locks.release(&ha).await.map_err(|e| e.to_string())?;
+    ensure!(!w.lock_exists(), "a's release did not unlink its lock");
+    Ok(())
+}

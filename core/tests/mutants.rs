@@ -1,0 +1,195 @@
+//! SPEC §5: each historical bug, switched on, breaks a behaviour check that holds without it.
+//! The checks are the ones the behaviour tests run with no mutant (tests/common/checks.rs);
+//! hangs are bounded in virtual time inside them.
+
+#![cfg(feature = "mutants")]
+
+mod common;
+
+use common::checks::{self, Check};
+use common::*;
+use heldlock_core::event::AbortKind;
+
+/// The check holds without the mutant and is violated with it; the violation is the one
+/// named by `expect` (a fragment of the check's message).
+fn assert_killed(mutant: Mutant, clean: Check, mutated: Check, expect: &str) {
+    clean.unwrap_or_else(|e| panic!("{mutant}: the check fails even without the mutant: {e}"));
+    match mutated {
+        Ok(()) => panic!("{mutant} survived: the behaviour check still holds"),
+        Err(e) => assert!(
+            e.contains(expect),
+            "{mutant}: killed, but not by the expected violation ({expect:?}): {e}"
+        ),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn m1_timeout_abort_no_release() {
+    let m = Mutant::M1TimeoutAbortNoRelease;
+    assert_killed(
+        m,
+        checks::abort_releases(AbortKind::Timeout, None).await,
+        checks::abort_releases(AbortKind::Timeout, Some(m)).await,
+        "still on disk",
+    );
+    // A manual abort is not this bug.
+    checks::abort_releases(AbortKind::Manual, Some(m)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn m2_manual_abort_no_release() {
+    let m = Mutant::M2ManualAbortNoRelease;
+    assert_killed(
+        m,
+        checks::abort_releases(AbortKind::Manual, None).await,
+        checks::abort_releases(AbortKind::Manual, Some(m)).await,
+        "still on disk",
+    );
+    checks::abort_releases(AbortKind::Timeout, Some(m)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn m3_fence_read_leak() {
+    let m = Mutant::M3FenceReadLeak;
+    assert_killed(
+        m,
+        checks::fence_eio_prompt_release(None).await,
+        checks::fence_eio_prompt_release(Some(m)).await,
+        "lock file leaked",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m4a_unbounded_abort() {
+    let m = Mutant::M4aUnboundedAbort;
+    assert_killed(
+        m,
+        checks::abort_hung_retained_write(None).await,
+        checks::abort_hung_retained_write(Some(m)).await,
+        "unbounded abort",
+    );
+    assert_killed(
+        m,
+        checks::abort_hung_fence_read(None).await,
+        checks::abort_hung_fence_read(Some(m)).await,
+        "unbounded abort",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m4b_force_without_poison() {
+    let m = Mutant::M4bForceWithoutPoison;
+    assert_killed(
+        m,
+        checks::abort_hung_retained_write(None).await,
+        checks::abort_hung_retained_write(Some(m)).await,
+        "did not poison",
+    );
+    assert_killed(
+        m,
+        checks::abort_hung_fence_read(None).await,
+        checks::abort_hung_fence_read(Some(m)).await,
+        "did not poison",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m4c_force_without_clear() {
+    let m = Mutant::M4cForceWithoutClear;
+    assert_killed(
+        m,
+        checks::abort_hung_retained_write(None).await,
+        checks::abort_hung_retained_write(Some(m)).await,
+        "held still set",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m4d_poison_keeps_drain() {
+    let m = Mutant::M4dPoisonKeepsDrain;
+    assert_killed(
+        m,
+        checks::abort_hung_fence_read(None).await,
+        checks::abort_hung_fence_read(Some(m)).await,
+        "drain stayed owned",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m5_deferred_release_lost() {
+    let m = Mutant::M5DeferredReleaseLost;
+    assert_killed(
+        m,
+        checks::deferred_release_in_scope(None).await,
+        checks::deferred_release_in_scope(Some(m)).await,
+        "deferred prompt release was lost",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m6_reacquire_after_dispose() {
+    let m = Mutant::M6ReacquireAfterDispose;
+    assert_killed(
+        m,
+        checks::reacquire_after_dispose(None).await,
+        checks::reacquire_after_dispose(Some(m)).await,
+        "hold again",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m7_unconditional_unlink_on_release() {
+    let m = Mutant::M7UnconditionalUnlink;
+    assert_killed(
+        m,
+        checks::release_keeps_successor(None).await,
+        checks::release_keeps_successor(Some(m)).await,
+        "successor's lock",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m7_unconditional_unlink_on_reclaim() {
+    let m = Mutant::M7UnconditionalUnlink;
+    assert_killed(
+        m,
+        checks::racing_reclaimers(None).await,
+        checks::racing_reclaimers(Some(m)).await,
+        "removed the first one's live lock",
+    );
+}
+
+/// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
+/// added later without a killing check fails here).
+#[tokio::test(start_paused = true)]
+async fn every_mutant_is_killed_by_some_check() {
+    for m in Mutant::ALL {
+        let mut killed = Vec::new();
+        for (name, result) in [
+            (
+                "abort-timeout",
+                checks::abort_releases(AbortKind::Timeout, Some(m)).await,
+            ),
+            (
+                "abort-manual",
+                checks::abort_releases(AbortKind::Manual, Some(m)).await,
+            ),
+            ("fence-eio", checks::fence_eio_prompt_release(Some(m)).await),
+            ("hung-write", checks::abort_hung_retained_write(Some(m)).await),
+            ("hung-fence", checks::abort_hung_fence_read(Some(m)).await),
+            ("deferred", checks::deferred_release_in_scope(Some(m)).await),
+            (
+                "reacquire-dispose",
+                checks::reacquire_after_dispose(Some(m)).await,
+            ),
+            ("successor", checks::release_keeps_successor(Some(m)).await),
+            ("racing-reclaim", checks::racing_reclaimers(Some(m)).await),
+        ] {
+            if result.is_err() {
+                killed.push(name);
+            }
+        }
+        assert!(!killed.is_empty(), "{m} survives every check");
+        println!("{m}: killed by {killed:?}");
+    }
+}

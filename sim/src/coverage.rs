@@ -53,19 +53,58 @@ pub const TRANSITIONS: &[&str] = &[
 
 /// The fault sites the core's operations pass through.
 pub const CORE_FAULT_SITES: &[FaultSite] = &[
-    FaultSite { op: FsOp::CanonicalDir, class: PathClass::Dir },
-    FaultSite { op: FsOp::CreateExclusive, class: PathClass::Lock },
-    FaultSite { op: FsOp::WriteFd, class: PathClass::Lock },
-    FaultSite { op: FsOp::Close, class: PathClass::Lock },
-    FaultSite { op: FsOp::Read, class: PathClass::Lock },
-    FaultSite { op: FsOp::Stat, class: PathClass::Lock },
-    FaultSite { op: FsOp::Unlink, class: PathClass::Lock },
-    FaultSite { op: FsOp::Stat, class: PathClass::Guard },
-    FaultSite { op: FsOp::Mkdir, class: PathClass::Guard },
-    FaultSite { op: FsOp::Rmdir, class: PathClass::Guard },
-    FaultSite { op: FsOp::Stat, class: PathClass::Transcript },
-    FaultSite { op: FsOp::Read, class: PathClass::Transcript },
-    FaultSite { op: FsOp::Append, class: PathClass::Transcript },
+    FaultSite {
+        op: FsOp::CanonicalDir,
+        class: PathClass::Dir,
+    },
+    FaultSite {
+        op: FsOp::CreateExclusive,
+        class: PathClass::Lock,
+    },
+    FaultSite {
+        op: FsOp::WriteFd,
+        class: PathClass::Lock,
+    },
+    FaultSite {
+        op: FsOp::Close,
+        class: PathClass::Lock,
+    },
+    FaultSite {
+        op: FsOp::Read,
+        class: PathClass::Lock,
+    },
+    FaultSite {
+        op: FsOp::Stat,
+        class: PathClass::Lock,
+    },
+    FaultSite {
+        op: FsOp::Unlink,
+        class: PathClass::Lock,
+    },
+    FaultSite {
+        op: FsOp::Stat,
+        class: PathClass::Guard,
+    },
+    FaultSite {
+        op: FsOp::Mkdir,
+        class: PathClass::Guard,
+    },
+    FaultSite {
+        op: FsOp::Rmdir,
+        class: PathClass::Guard,
+    },
+    FaultSite {
+        op: FsOp::Stat,
+        class: PathClass::Transcript,
+    },
+    FaultSite {
+        op: FsOp::Read,
+        class: PathClass::Transcript,
+    },
+    FaultSite {
+        op: FsOp::Append,
+        class: PathClass::Transcript,
+    },
 ];
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -96,8 +135,13 @@ pub fn transition_of(ev: &LockEvent<'_>) -> Option<&'static str> {
     Some(match ev {
         LockEvent::OpEnd { kind, ok, .. } => op_key(*kind, *ok),
         LockEvent::HeldSet { .. } => "held-set",
-        LockEvent::HeldCleared { duty: Duty::Release, .. } => "held-cleared/release",
-        LockEvent::HeldCleared { duty: Duty::HandToCleanup, .. } => "held-cleared/hand-to-cleanup",
+        LockEvent::HeldCleared {
+            duty: Duty::Release, ..
+        } => "held-cleared/release",
+        LockEvent::HeldCleared {
+            duty: Duty::HandToCleanup,
+            ..
+        } => "held-cleared/hand-to-cleanup",
         LockEvent::Poisoned { reason, .. } => match reason {
             PoisonReason::Takeover => "poison/takeover",
             PoisonReason::LockError => "poison/lock-error",
@@ -106,8 +150,14 @@ pub fn transition_of(ev: &LockEvent<'_>) -> Option<&'static str> {
         },
         LockEvent::DrainOwned { .. } => "drain-owned",
         LockEvent::ReleaseDeferred { .. } => "release-deferred",
-        LockEvent::AbortRequested { kind: AbortKind::Timeout, .. } => "abort/timeout",
-        LockEvent::AbortRequested { kind: AbortKind::Manual, .. } => "abort/manual",
+        LockEvent::AbortRequested {
+            kind: AbortKind::Timeout,
+            ..
+        } => "abort/timeout",
+        LockEvent::AbortRequested {
+            kind: AbortKind::Manual,
+            ..
+        } => "abort/manual",
         LockEvent::FenceRecorded { .. } => "fence-recorded",
         LockEvent::WriteBegin { handle: Some(_), .. } => "write",
         LockEvent::PromptReleased { .. } => "prompt-released",
@@ -126,11 +176,18 @@ pub fn transition_of(ev: &LockEvent<'_>) -> Option<&'static str> {
             }
         }
         LockEvent::GuardRecovered { .. } => "guard-recovered",
-        LockEvent::ReleaseBegin { by: ReleaseBy::Owner, .. } => "release/owner",
-        LockEvent::ReleaseBegin { by: ReleaseBy::Watchdog, .. } => "release/watchdog",
+        LockEvent::ReleaseBegin {
+            by: ReleaseBy::Owner, ..
+        } => "release/owner",
+        LockEvent::ReleaseBegin {
+            by: ReleaseBy::Watchdog,
+            ..
+        } => "release/watchdog",
         LockEvent::ReleaseEnd { errno: Some(_), .. } => "release/unlink-check-failed",
         LockEvent::AcquireFailed { timeout: true, .. } => "acquire/timeout",
-        LockEvent::AcquireFailed { error, .. } if error.starts_with("SessionWriteLockStaleError") => "acquire/stale",
+        LockEvent::AcquireFailed { error, .. } if error.starts_with("SessionWriteLockStaleError") => {
+            "acquire/stale"
+        }
         LockEvent::AcquireFailed { .. } => "acquire/io-error",
         _ => return None,
     })
@@ -158,8 +215,16 @@ impl Coverage {
 
     /// Transitions and core fault sites never reached.
     pub fn gaps(&self) -> (Vec<&'static str>, Vec<FaultSite>) {
-        let transitions = TRANSITIONS.iter().copied().filter(|t| !self.transitions.contains_key(t)).collect();
-        let sites = CORE_FAULT_SITES.iter().copied().filter(|s| !self.fault_sites.contains_key(s)).collect();
+        let transitions = TRANSITIONS
+            .iter()
+            .copied()
+            .filter(|t| !self.transitions.contains_key(t))
+            .collect();
+        let sites = CORE_FAULT_SITES
+            .iter()
+            .copied()
+            .filter(|s| !self.fault_sites.contains_key(s))
+            .collect();
         (transitions, sites)
     }
 }

@@ -140,7 +140,12 @@ pub enum PathClass {
 }
 
 impl PathClass {
-    pub const ALL: [PathClass; 4] = [PathClass::Lock, PathClass::Guard, PathClass::Transcript, PathClass::Dir];
+    pub const ALL: [PathClass; 4] = [
+        PathClass::Lock,
+        PathClass::Guard,
+        PathClass::Transcript,
+        PathClass::Dir,
+    ];
 
     pub fn of(path: &Path) -> PathClass {
         let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
@@ -211,7 +216,12 @@ impl FaultPlan {
     pub fn new(seed: u64, profile: &Profile) -> Self {
         FaultPlan {
             seed,
-            kinds: profile.fault_kinds.iter().copied().filter(|k| *k != FaultKind::Hang).collect(),
+            kinds: profile
+                .fault_kinds
+                .iter()
+                .copied()
+                .filter(|k| *k != FaultKind::Hang)
+                .collect(),
             fault_rate: profile.fault_rate,
             hang_rate: profile.hang_rate,
             max_latency_ms: profile.max_latency_ms,
@@ -236,8 +246,13 @@ impl FaultPlan {
             *n += 1;
             *n
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(derive(self.seed, Stream::Fault, site.key() << 32 ^ occurrence));
-        let latency_ms = if self.max_latency_ms == 0 { 0 } else { rng.gen_range(0..=self.max_latency_ms) };
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(derive(self.seed, Stream::Fault, site.key() << 32 ^ occurrence));
+        let latency_ms = if self.max_latency_ms == 0 {
+            0
+        } else {
+            rng.gen_range(0..=self.max_latency_ms)
+        };
         let roll: f64 = rng.gen();
         let mut fault = if roll < self.hang_rate {
             Some(FaultKind::Hang)
@@ -256,7 +271,12 @@ impl FaultPlan {
             *self.fired.lock().unwrap().entry((site, kind)).or_insert(0) += 1;
             self.log.lock().unwrap().push((site, occurrence, kind));
         }
-        Decision { site, occurrence, latency_ms, fault }
+        Decision {
+            site,
+            occurrence,
+            latency_ms,
+            fault,
+        }
     }
 
     /// Faults fired, by site and kind.

@@ -81,12 +81,15 @@ impl Fleet {
             (s.incarnation, s.progress.clone())
         };
         let name = format!("gw{slot}#{incarnation}");
-        self.world.table.spawn(pid, ProcEntry {
-            state: ProcState::Running,
-            starttime: Some(starttime),
-            gateway: Some(true),
-            probe_denied: false,
-        });
+        self.world.table.spawn(
+            pid,
+            ProcEntry {
+                state: ProcState::Running,
+                starttime: Some(starttime),
+                gateway: Some(true),
+                probe_denied: false,
+            },
+        );
         self.world.process_started(pid, name.clone(), Some(starttime));
         let node = Handle::current().create_node().name(name.clone()).build();
         self.slots.lock().unwrap()[slot].node = Some(node.id());
@@ -133,7 +136,8 @@ impl Fleet {
             self.world.table.kill(pid);
         }
         self.world.disk.close_all(pid);
-        self.world.process_crashed(pid, if zombie { "zombie" } else { "reaped" });
+        self.world
+            .process_crashed(pid, if zombie { "zombie" } else { "reaped" });
         madsim::time::sleep(Duration::from_millis(rng.gen_range(100..10_000))).await;
         if zombie {
             self.world.table.kill(pid);
@@ -155,7 +159,8 @@ impl Fleet {
                     probe_denied: profile.eperm_probes && rng.gen_bool(0.5),
                 };
                 self.world.table.spawn(pid, foreign);
-                self.world.process_started(pid, format!("foreign(gateway={gateway:?})"), Some(starttime));
+                self.world
+                    .process_started(pid, format!("foreign(gateway={gateway:?})"), Some(starttime));
             }
             self.fresh_pid()
         };
@@ -167,7 +172,10 @@ impl Fleet {
     async fn pause(&self, slot: usize, rng: &mut ChaCha8Rng) {
         let (pid, node) = {
             let slots = self.slots.lock().unwrap();
-            (slots[slot].pid, slots[slot].node.expect("a launched slot has a node"))
+            (
+                slots[slot].pid,
+                slots[slot].node.expect("a launched slot has a node"),
+            )
         };
         Handle::current().pause(node);
         self.world.process_paused(pid);
@@ -195,7 +203,9 @@ pub async fn chaos(fleet: Arc<Fleet>) {
     for (at, crash) in actions {
         madsim::time::sleep(Duration::from_millis(at.saturating_sub(elapsed).max(1))).await;
         elapsed = at.max(elapsed);
-        let Some(slot) = fleet.pick_running(&mut rng) else { continue };
+        let Some(slot) = fleet.pick_running(&mut rng) else {
+            continue;
+        };
         if crash {
             fleet.crash(slot, &mut rng).await;
         } else {

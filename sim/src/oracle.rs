@@ -5,12 +5,30 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use heldlock_core::controller::SETTLE_BOUND_MS;
 use heldlock_core::event::{ControllerId, Duty, HandleId, LockEvent, OpId, OpKind, PoisonReason, ReleaseBy};
 use heldlock_core::file_lock::{ORPHAN_GRACE_MS, POLL_MS, WATCHDOG_INTERVAL_MS};
 use heldlock_core::payload::LockPayload;
-use heldlock_core::controller::SETTLE_BOUND_MS;
 
 use crate::report::Violation;
+
+/// The invariants the oracle checks (SPEC §4).
+pub const INVARIANTS: [(&str, &str); 14] = [
+    ("I1", "exclusion: one live holder per lock; a holder that lost its lock never writes again"),
+    ("I2", "exactly-once: a handle is released at most once; a release removes only its own file"),
+    ("I3", "held ⇒ released: once held is cleared, the release is issued before the clearing op returns"),
+    ("I4", "dispose: after dispose the controller holds nothing, and never holds again"),
+    ("I5", "bounded abort: an abort's release is issued within the settle bound + ε"),
+    ("I6", "poison before force: a poisoned controller never touches the transcript again"),
+    ("I7", "next turn: when the owner is released, the attempt's lock is already free"),
+    ("I8", "drain: one drain owner; no handle taken or released by two paths"),
+    ("I9", "no deadlock: release, reacquire, cleanup and dispose return"),
+    ("I10", "fence: unowned non-benign changes while released are caught; owned and benign are not"),
+    ("I11", "breaker safety: never remove a live lock; always recover dead/recycled/orphan locks"),
+    ("I12", "timeout: contention with a live holder ends in TimeoutError after ≈ timeoutMs"),
+    ("I13", "watchdog: a lock held past maxHoldMs is freed within maxHoldMs + 60 s"),
+    ("I14", "no lost writes: every acknowledged transcript write is in the file, whole, in order"),
+];
 
 /// Slack for "≈" and "within": scheduling, poll granularity and simulated fs latency.
 const SLACK_MS: u64 = 1_500;
@@ -34,9 +52,7 @@ pub struct ProcFacts {
 impl ProcFacts {
     /// Did the process run freely over [from, now]?
     fn ran_freely_since(&self, from_ns: u64) -> bool {
-        self.alive
-            && self.paused_since_ns.is_none()
-            && self.last_resume_ns.is_none_or(|r| r < from_ns)
+        self.alive && self.paused_since_ns.is_none() && self.last_resume_ns.is_none_or(|r| r < from_ns)
     }
 }
 
@@ -130,7 +146,14 @@ fn ms(ns: u64) -> u64 {
 }
 
 impl Oracle {
-    fn violate(&mut self, now_ns: u64, invariant: &'static str, pid: Option<u32>, lock: Option<&Path>, detail: String) {
+    fn violate(
+        &mut self,
+        now_ns: u64,
+        invariant: &'static str,
+        pid: Option<u32>,
+        lock: Option<&Path>,
+        detail: String,
+    ) {
         self.violations.push(Violation {
             invariant,
             detail,
@@ -145,18 +168,32 @@ impl Oracle {
     }
 
     fn live(&self, key: &(u32, HandleId), procs: &BTreeMap<u32, ProcFacts>) -> bool {
-        self.handles.get(key).is_some_and(|h| {
-            h.released_ns.is_none() && !h.lost && procs.get(&key.0).is_some_and(|p| p.alive)
-        })
+        self.handles
+            .get(key)
+            .is_some_and(|h| h.released_ns.is_none() && !h.lost && procs.get(&key.0).is_some_and(|p| p.alive))
     }
 
     /// A lock, controller or owner event of process `pid`.
-    pub fn on_lock_event(&mut self, pid: u32, now: u64, ev: &LockEvent<'_>, procs: &BTreeMap<u32, ProcFacts>) {
+    pub fn on_lock_event(
+        &mut self,
+        pid: u32,
+        now: u64,
+        ev: &LockEvent<'_>,
+        procs: &BTreeMap<u32, ProcFacts>,
+    ) {
         match *ev {
-            LockEvent::AcquireStart { acquire, timeout_ms, .. } => {
+            LockEvent::AcquireStart {
+                acquire, timeout_ms, ..
+            } => {
                 self.acquires.insert((pid, acquire), (now, timeout_ms));
             }
-            LockEvent::Acquired { acquire, handle, lock, ino, max_hold_ms } => {
+            LockEvent::Acquired {
+                acquire,
+                handle,
+                lock,
+                ino,
+                max_hold_ms,
+            } => {
                 self.acquires.remove(&(pid, acquire));
                 let others: Vec<_> = self
                     .handles
@@ -165,42 +202,72 @@ impl Oracle {
                     .map(|(k, _)| *k)
                     .collect();
                 if let Some((other_pid, other)) = others.first() {
-                    self.violate(now, "I1", Some(pid), Some(lock), format!(
+                    self.violate(
+                        now,
+                        "I1",
+                        Some(pid),
+                        Some(lock),
+                        format!(
                         "exclusion: p{pid} acquired {handle} while p{other_pid} {other} still holds the lock"
-                    ));
+                    ),
+                    );
                 }
-                self.handles.insert((pid, handle), HandleRec {
-                    lock: lock.to_owned(),
-                    ino,
-                    acquired_ns: now,
-                    max_hold_ms,
-                    released_ns: None,
-                    lost: false,
-                    held_by: None,
-                });
+                self.handles.insert(
+                    (pid, handle),
+                    HandleRec {
+                        lock: lock.to_owned(),
+                        ino,
+                        acquired_ns: now,
+                        max_hold_ms,
+                        released_ns: None,
+                        lost: false,
+                        held_by: None,
+                    },
+                );
                 if let Some(inode) = self.inodes.get_mut(&ino) {
                     inode.handle = Some(handle);
                 }
             }
-            LockEvent::AcquireFailed { acquire, lock, timeout, .. } => {
-                let Some((start, timeout_ms)) = self.acquires.remove(&(pid, acquire)) else { return };
+            LockEvent::AcquireFailed {
+                acquire,
+                lock,
+                timeout,
+                ..
+            } => {
+                let Some((start, timeout_ms)) = self.acquires.remove(&(pid, acquire)) else {
+                    return;
+                };
                 if timeout {
                     self.check_timeout(pid, now, start, timeout_ms, lock, procs);
                 }
             }
             LockEvent::ReleaseBegin { handle, lock, by } => {
-                let Some(rec) = self.handles.get_mut(&(pid, handle)) else { return };
+                let Some(rec) = self.handles.get_mut(&(pid, handle)) else {
+                    return;
+                };
                 if rec.released_ns.is_some() {
-                    self.violate(now, "I2", Some(pid), Some(lock), format!("exactly-once: {handle} released twice"));
+                    self.violate(
+                        now,
+                        "I2",
+                        Some(pid),
+                        Some(lock),
+                        format!("exactly-once: {handle} released twice"),
+                    );
                     return;
                 }
                 rec.released_ns = Some(now);
                 if by == ReleaseBy::Owner {
                     if let Some(ctl) = rec.held_by {
-                        self.violate(now, "I8", Some(pid), Some(lock), format!(
-                            "one path per handle: {handle} released while {ctl} still has it in held \
+                        self.violate(
+                            now,
+                            "I8",
+                            Some(pid),
+                            Some(lock),
+                            format!(
+                                "one path per handle: {handle} released while {ctl} still has it in held \
                              (a second path will release it again)"
-                        ));
+                            ),
+                        );
                     }
                 }
             }
@@ -211,10 +278,24 @@ impl Oracle {
             }
             LockEvent::OwnerReleased { .. } => {}
             LockEvent::ControllerCreated { ctl, transcript } => {
-                self.ctls.insert((pid, ctl), CtlRec { transcript: transcript.to_owned(), ..CtlRec::default() });
+                self.ctls.insert(
+                    (pid, ctl),
+                    CtlRec {
+                        transcript: transcript.to_owned(),
+                        ..CtlRec::default()
+                    },
+                );
             }
             LockEvent::OpBegin { ctl, op, kind } => {
-                self.ops.insert((pid, op), OpRec { ctl, kind, began_ns: now, cleared: Vec::new() });
+                self.ops.insert(
+                    (pid, op),
+                    OpRec {
+                        ctl,
+                        kind,
+                        began_ns: now,
+                        cleared: Vec::new(),
+                    },
+                );
                 if kind == OpKind::Write {
                     if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
                         c.open_writes.insert(op);
@@ -223,7 +304,9 @@ impl Oracle {
             }
             LockEvent::OpEnd { ctl, op, kind, .. } => self.on_op_end(pid, now, ctl, op, kind),
             LockEvent::HeldSet { ctl, handle, .. } => {
-                let Some(c) = self.ctls.get_mut(&(pid, ctl)) else { return };
+                let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+                    return;
+                };
                 let disposed = c.disposed;
                 c.held = Some(handle);
                 c.held_ever.push(handle);
@@ -232,13 +315,24 @@ impl Oracle {
                     h.held_by = Some(ctl);
                 }
                 if disposed {
-                    self.violate(now, "I4", Some(pid), None, format!(
-                        "dispose: {ctl} holds {handle} again after it was disposed ({})",
-                        transcript.display()
-                    ));
+                    self.violate(
+                        now,
+                        "I4",
+                        Some(pid),
+                        None,
+                        format!(
+                            "dispose: {ctl} holds {handle} again after it was disposed ({})",
+                            transcript.display()
+                        ),
+                    );
                 }
             }
-            LockEvent::HeldCleared { ctl, op, handle, duty } => {
+            LockEvent::HeldCleared {
+                ctl,
+                op,
+                handle,
+                duty,
+            } => {
                 if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
                     c.held = None;
                 }
@@ -252,23 +346,37 @@ impl Oracle {
                 }
             }
             LockEvent::Poisoned { ctl, reason, .. } => {
-                let Some(c) = self.ctls.get_mut(&(pid, ctl)) else { return };
+                let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+                    return;
+                };
                 c.poisoned = true;
                 c.missed_change = None;
                 if reason == PoisonReason::Takeover && !c.change_since_fence {
                     let t = c.transcript.clone();
-                    self.violate(now, "I10", Some(pid), None, format!(
-                        "fence: {ctl} took a takeover on {} though only owned or benign changes happened",
-                        t.display()
-                    ));
+                    self.violate(
+                        now,
+                        "I10",
+                        Some(pid),
+                        None,
+                        format!(
+                            "fence: {ctl} took a takeover on {} though only owned or benign changes happened",
+                            t.display()
+                        ),
+                    );
                 }
             }
             LockEvent::DrainOwned { ctl, op } => {
-                let Some(c) = self.ctls.get_mut(&(pid, ctl)) else { return };
+                let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+                    return;
+                };
                 if let Some(other) = c.drain_owner {
-                    self.violate(now, "I8", Some(pid), None, format!(
-                        "drain: {op} became drain owner of {ctl} while {other} still owns it"
-                    ));
+                    self.violate(
+                        now,
+                        "I8",
+                        Some(pid),
+                        None,
+                        format!("drain: {op} became drain owner of {ctl} while {other} still owns it"),
+                    );
                 } else {
                     c.drain_owner = Some(op);
                 }
@@ -295,7 +403,9 @@ impl Oracle {
                 for ((p, _), o) in &self.ops {
                     if *p == pid && o.ctl == ctl {
                         owed.extend(o.cleared.iter().filter(|h| {
-                            self.handles.get(&(pid, **h)).is_some_and(|r| r.released_ns.is_none())
+                            self.handles
+                                .get(&(pid, **h))
+                                .is_some_and(|r| r.released_ns.is_none())
                         }));
                     }
                 }
@@ -320,12 +430,20 @@ impl Oracle {
             }
             LockEvent::WriteBegin { ctl, handle, .. } => self.on_write_begin(pid, now, ctl, handle),
             LockEvent::PromptReleased { ctl, .. } => {
-                let Some(c) = self.ctls.get_mut(&(pid, ctl)) else { return };
+                let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+                    return;
+                };
                 c.released = true;
                 if let Some(h) = c.held {
-                    self.violate(now, "I3", Some(pid), None, format!(
-                        "held ⇒ released: release-for-prompt of {ctl} returned while it still holds {h}"
-                    ));
+                    self.violate(
+                        now,
+                        "I3",
+                        Some(pid),
+                        None,
+                        format!(
+                            "held ⇒ released: release-for-prompt of {ctl} returned while it still holds {h}"
+                        ),
+                    );
                 }
             }
             LockEvent::Disposed { ctl } => {
@@ -342,27 +460,43 @@ impl Oracle {
     }
 
     fn on_op_end(&mut self, pid: u32, now: u64, ctl: ControllerId, op: OpId, kind: OpKind) {
-        let Some(rec) = self.ops.remove(&(pid, op)) else { return };
+        let Some(rec) = self.ops.remove(&(pid, op)) else {
+            return;
+        };
         for handle in rec.cleared {
-            let released = self.handles.get(&(pid, handle)).is_some_and(|h| h.released_ns.is_some());
+            let released = self
+                .handles
+                .get(&(pid, handle))
+                .is_some_and(|h| h.released_ns.is_some());
             if !released {
                 let lock = self.handles.get(&(pid, handle)).map(|h| h.lock.clone());
-                self.violate(now, "I3", Some(pid), lock.as_deref(), format!(
+                self.violate(
+                    now,
+                    "I3",
+                    Some(pid),
+                    lock.as_deref(),
+                    format!(
                     "held ⇒ released: {} of {ctl} cleared held {handle} and returned without releasing it",
                     kind.name()
-                ));
+                ),
+                );
             }
         }
-        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else { return };
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
         let mut found = Vec::new();
         if kind == OpKind::Write {
             c.open_writes.remove(&op);
             if c.owed_deferred.remove(&op) && c.open_writes.is_empty() {
                 if let Some(h) = c.held {
-                    found.push(("I3", format!(
-                        "held ⇒ released: the write scope {op} that deferred a prompt release ended, \
+                    found.push((
+                        "I3",
+                        format!(
+                            "held ⇒ released: the write scope {op} that deferred a prompt release ended, \
                          and {ctl} still holds {h}"
-                    )));
+                        ),
+                    ));
                 }
             }
         }
@@ -377,42 +511,78 @@ impl Oracle {
     }
 
     fn on_write_begin(&mut self, pid: u32, now: u64, ctl: ControllerId, handle: Option<HandleId>) {
-        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else { return };
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
         c.released = false;
         let poisoned = c.poisoned;
         let missed = c.missed_change.take();
         if poisoned {
-            self.violate(now, "I6", Some(pid), None, format!("poison: poisoned {ctl} starts a transcript write"));
+            self.violate(
+                now,
+                "I6",
+                Some(pid),
+                None,
+                format!("poison: poisoned {ctl} starts a transcript write"),
+            );
         }
         if let Some(change) = missed {
-            self.violate(now, "I10", Some(pid), None, format!(
-                "fence: {ctl} writes although {change} happened while its lock was released"
-            ));
+            self.violate(
+                now,
+                "I10",
+                Some(pid),
+                None,
+                format!("fence: {ctl} writes although {change} happened while its lock was released"),
+            );
         }
         if let Some(h) = handle {
             if let Some(rec) = self.handles.get(&(pid, h)) {
                 if rec.released_ns.is_some() || rec.lost {
                     let what = if rec.lost { "lost" } else { "released" };
                     let lock = rec.lock.clone();
-                    self.violate(now, "I1", Some(pid), Some(&lock), format!(
-                        "exclusion: {ctl} starts a transcript write under {h}, which it already {what}"
-                    ));
+                    self.violate(
+                        now,
+                        "I1",
+                        Some(pid),
+                        Some(&lock),
+                        format!(
+                            "exclusion: {ctl} starts a transcript write under {h}, which it already {what}"
+                        ),
+                    );
                 }
             }
         }
     }
 
-    fn check_timeout(&mut self, pid: u32, now: u64, start: u64, timeout_ms: u64, lock: &Path, procs: &BTreeMap<u32, ProcFacts>) {
+    fn check_timeout(
+        &mut self,
+        pid: u32,
+        now: u64,
+        start: u64,
+        timeout_ms: u64,
+        lock: &Path,
+        procs: &BTreeMap<u32, ProcFacts>,
+    ) {
         let waited = ms(now - start);
-        let free = procs.get(&pid).is_some_and(|p| p.ran_freely_since(start) && !p.hung);
+        let free = procs
+            .get(&pid)
+            .is_some_and(|p| p.ran_freely_since(start) && !p.hung);
         if waited + 1 < timeout_ms {
-            self.violate(now, "I12", Some(pid), Some(lock), format!(
-                "timeout: TimeoutError after {waited} ms, before the {timeout_ms} ms budget"
-            ));
+            self.violate(
+                now,
+                "I12",
+                Some(pid),
+                Some(lock),
+                format!("timeout: TimeoutError after {waited} ms, before the {timeout_ms} ms budget"),
+            );
         } else if free && waited > timeout_ms + POLL_MS + SLACK_MS {
-            self.violate(now, "I12", Some(pid), Some(lock), format!(
-                "timeout: TimeoutError only after {waited} ms for a {timeout_ms} ms budget"
-            ));
+            self.violate(
+                now,
+                "I12",
+                Some(pid),
+                Some(lock),
+                format!("timeout: TimeoutError only after {waited} ms for a {timeout_ms} ms budget"),
+            );
         }
     }
 
@@ -427,12 +597,21 @@ impl Oracle {
         procs: &BTreeMap<u32, ProcFacts>,
     ) {
         let Some((ino, bytes)) = on_disk else { return };
-        let Some(inode) = self.inodes.get(&ino) else { return };
-        let Some(facts) = procs.get(&inode.pid) else { return };
-        let Some(died) = facts.died_ns.filter(|_| !facts.alive || facts.starttime != inode.starttime) else {
+        let Some(inode) = self.inodes.get(&ino) else {
             return;
         };
-        let Some(payload) = LockPayload::parse(&bytes) else { return };
+        let Some(facts) = procs.get(&inode.pid) else {
+            return;
+        };
+        let Some(died) = facts
+            .died_ns
+            .filter(|_| !facts.alive || facts.starttime != inode.starttime)
+        else {
+            return;
+        };
+        let Some(payload) = LockPayload::parse(&bytes) else {
+            return;
+        };
         let recoverable = match table.get(inode.pid) {
             None => true,
             Some(e) if e.state == heldlock_core::memprocs::ProcState::Zombie => true,
@@ -445,10 +624,16 @@ impl Oracle {
         let long_enough = now > died + (ORPHAN_GRACE_MS + 2 * SLACK_MS) * 1_000_000;
         if recoverable && long_enough {
             let creator = inode.pid;
-            self.violate(now, "I11", Some(pid), Some(lock), format!(
-                "breaker: timed out on a lock whose holder p{creator} died {} ms ago and is recoverable",
-                ms(now - died)
-            ));
+            self.violate(
+                now,
+                "I11",
+                Some(pid),
+                Some(lock),
+                format!(
+                    "breaker: timed out on a lock whose holder p{creator} died {} ms ago and is recoverable",
+                    ms(now - died)
+                ),
+            );
         }
     }
 
@@ -471,12 +656,28 @@ impl Oracle {
 
     /// A lock file came into being (create_exclusive succeeded).
     pub fn lock_created(&mut self, pid: u32, starttime: Option<u64>, ino: u64) {
-        self.inodes.insert(ino, InodeRec { pid, starttime, handle: None });
+        self.inodes.insert(
+            ino,
+            InodeRec {
+                pid,
+                starttime,
+                handle: None,
+            },
+        );
     }
 
     /// A lock file inode was unlinked by `pid` (I2, I11 safety half).
-    pub fn lock_unlinked(&mut self, pid: u32, now: u64, lock: &Path, ino: u64, procs: &BTreeMap<u32, ProcFacts>) {
-        let Some(inode) = self.inodes.get(&ino) else { return };
+    pub fn lock_unlinked(
+        &mut self,
+        pid: u32,
+        now: u64,
+        lock: &Path,
+        ino: u64,
+        procs: &BTreeMap<u32, ProcFacts>,
+    ) {
+        let Some(inode) = self.inodes.get(&ino) else {
+            return;
+        };
         let Some(handle) = inode.handle else { return };
         let key = (inode.pid, handle);
         if !self.live(&key, procs) {
@@ -485,17 +686,30 @@ impl Oracle {
         let releasing_other = self.handles.iter().any(|((p, h), r)| {
             *p == pid && *h != handle && r.lock == lock && r.released_ns.is_some() && r.ino != ino
         });
-        let (inv, what) = if releasing_other { ("I2", "a release") } else { ("I11", "a stale-lock reclaim") };
-        self.violate(now, inv, Some(pid), Some(lock), format!(
-            "{what} by p{pid} removed the live lock of p{} {handle} (inode {ino})",
-            key.0
-        ));
+        let (inv, what) = if releasing_other {
+            ("I2", "a release")
+        } else {
+            ("I11", "a stale-lock reclaim")
+        };
+        self.violate(
+            now,
+            inv,
+            Some(pid),
+            Some(lock),
+            format!(
+                "{what} by p{pid} removed the live lock of p{} {handle} (inode {ino})",
+                key.0
+            ),
+        );
     }
 
     /// A gateway's transcript append succeeded. For the controllers of other processes it is an
     /// unowned, non-benign change (another gateway took the session over).
     pub fn transcript_appended(&mut self, pid: u32, path: &Path, data: &[u8]) {
-        self.transcripts.entry(path.to_owned()).or_default().extend_from_slice(data);
+        self.transcripts
+            .entry(path.to_owned())
+            .or_default()
+            .extend_from_slice(data);
         self.unowned_change(path, |c_pid| c_pid != pid, "a write by another gateway");
     }
 
@@ -521,19 +735,31 @@ impl Oracle {
 
     /// The turn of controller `ctl` ended: its owner is about to be released (I7).
     pub fn turn_ended(&mut self, pid: u32, now: u64, ctl: ControllerId) {
-        let Some(c) = self.ctls.get(&(pid, ctl)) else { return };
+        let Some(c) = self.ctls.get(&(pid, ctl)) else {
+            return;
+        };
         let leaked: Vec<HandleId> = c
             .held_ever
             .iter()
             .copied()
-            .filter(|h| self.handles.get(&(pid, *h)).is_some_and(|r| r.released_ns.is_none() && !r.lost))
+            .filter(|h| {
+                self.handles
+                    .get(&(pid, *h))
+                    .is_some_and(|r| r.released_ns.is_none() && !r.lost)
+            })
             .collect();
         for h in leaked {
             let lock = self.handles.get(&(pid, h)).map(|r| r.lock.clone());
-            self.violate(now, "I7", Some(pid), lock.as_deref(), format!(
-                "next turn: the owner of {ctl} is released while its lock {h} is still held; \
+            self.violate(
+                now,
+                "I7",
+                Some(pid),
+                lock.as_deref(),
+                format!(
+                    "next turn: the owner of {ctl} is released while its lock {h} is still held; \
                  the next attempt will wait on it"
-            ));
+                ),
+            );
         }
     }
 
@@ -563,10 +789,16 @@ impl Oracle {
         });
         for (pid, handle, ctl, waited) in found {
             let lock = self.handles.get(&(pid, handle)).map(|h| h.lock.clone());
-            self.violate(now, "I5", Some(pid), lock.as_deref(), format!(
-                "bounded abort: {ctl} was aborted {waited} ms ago and {handle} is not released \
+            self.violate(
+                now,
+                "I5",
+                Some(pid),
+                lock.as_deref(),
+                format!(
+                    "bounded abort: {ctl} was aborted {waited} ms ago and {handle} is not released \
                  (bound {SETTLE_BOUND_MS} ms)"
-            ));
+                ),
+            );
         }
         let mut overdue = Vec::new();
         for ((pid, handle), h) in &self.handles {
@@ -585,44 +817,77 @@ impl Oracle {
             if let Some(h) = self.handles.get_mut(&(pid, handle)) {
                 h.lost = true;
             }
-            self.violate(now, "I13", Some(pid), Some(&lock), format!(
-                "watchdog: {handle} held {held} ms on a live event loop, past maxHoldMs + one tick"
-            ));
+            self.violate(
+                now,
+                "I13",
+                Some(pid),
+                Some(&lock),
+                format!("watchdog: {handle} held {held} ms on a live event loop, past maxHoldMs + one tick"),
+            );
         }
         let mut stuck = Vec::new();
         for ((pid, op), o) in &self.ops {
             let guarded = matches!(
                 o.kind,
-                OpKind::PromptRelease | OpKind::Reacquire | OpKind::AbortRelease | OpKind::Cleanup | OpKind::Dispose
+                OpKind::PromptRelease
+                    | OpKind::Reacquire
+                    | OpKind::AbortRelease
+                    | OpKind::Cleanup
+                    | OpKind::Dispose
             );
             let Some(facts) = procs.get(pid) else { continue };
-            if guarded && !facts.hung && facts.ran_freely_since(o.began_ns) && ms(now - o.began_ns) > OP_LIVENESS_MS {
+            if guarded
+                && !facts.hung
+                && facts.ran_freely_since(o.began_ns)
+                && ms(now - o.began_ns) > OP_LIVENESS_MS
+            {
                 stuck.push((*pid, *op, o.ctl, o.kind, ms(now - o.began_ns)));
             }
         }
         stuck.sort();
         for (pid, op, ctl, kind, waited) in stuck {
             self.ops.remove(&(pid, op));
-            self.violate(now, "I9", Some(pid), None, format!(
-                "no deadlock: {} ({op}) of {ctl} has not returned after {waited} ms",
-                kind.name()
-            ));
+            self.violate(
+                now,
+                "I9",
+                Some(pid),
+                None,
+                format!(
+                    "no deadlock: {} ({op}) of {ctl} has not returned after {waited} ms",
+                    kind.name()
+                ),
+            );
         }
     }
 
     /// Quiescence: the time checks, then every transcript whole and in order (I14).
-    pub fn final_check(&mut self, now: u64, procs: &BTreeMap<u32, ProcFacts>, read: impl Fn(&Path) -> Option<Vec<u8>>) {
+    pub fn final_check(
+        &mut self,
+        now: u64,
+        procs: &BTreeMap<u32, ProcFacts>,
+        read: impl Fn(&Path) -> Option<Vec<u8>>,
+    ) {
         self.check_time(now, procs);
-        let expected: Vec<(PathBuf, Vec<u8>)> = self.transcripts.iter().map(|(p, c)| (p.clone(), c.clone())).collect();
+        let expected: Vec<(PathBuf, Vec<u8>)> = self
+            .transcripts
+            .iter()
+            .map(|(p, c)| (p.clone(), c.clone()))
+            .collect();
         for (path, want) in expected {
             let got = read(&path).unwrap_or_default();
             if got != want {
-                self.violate(now, "I14", None, None, format!(
-                    "no lost writes: {} has {} bytes, the acknowledged writes make {} bytes",
-                    path.display(),
-                    got.len(),
-                    want.len()
-                ));
+                self.violate(
+                    now,
+                    "I14",
+                    None,
+                    None,
+                    format!(
+                        "no lost writes: {} has {} bytes, the acknowledged writes make {} bytes",
+                        path.display(),
+                        got.len(),
+                        want.len()
+                    ),
+                );
             }
         }
     }

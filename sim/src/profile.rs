@@ -68,7 +68,11 @@ impl Profile {
             sessions: rng.gen_range(1..=2),
             turns_per_gateway: rng.gen_range(2..=5),
             fault_rate: [0.0, 0.01, 0.03, 0.08, 0.15][rng.gen_range(0..5)],
-            hang_rate: if hang_on { [0.002, 0.01, 0.03][rng.gen_range(0..3)] } else { 0.0 },
+            hang_rate: if hang_on {
+                [0.002, 0.01, 0.03][rng.gen_range(0..3)]
+            } else {
+                0.0
+            },
             fault_kinds,
             max_latency_ms: [0, 2, 10, 40][rng.gen_range(0..4)],
             fd_limit: [3, 4, 6, 64][rng.gen_range(0..4)],

@@ -50,6 +50,8 @@ pub struct SeedReport {
     pub actors: Vec<String>,
     /// The whole trace, when the run recorded it.
     pub trace: Vec<String>,
+    /// Every fault that fired, in order: (site, occurrence, kind).
+    pub fired: Vec<(crate::faults::FaultSite, u64, crate::faults::FaultKind)>,
 }
 
 impl SeedReport {

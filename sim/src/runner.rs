@@ -58,6 +58,11 @@ impl RunConfig {
         self
     }
 
+    pub fn only_faults(mut self, only: std::collections::BTreeSet<(crate::faults::FaultSite, u64)>) -> Self {
+        self.only_faults = Some(only);
+        self
+    }
+
     pub fn stop_at_violation(mut self, stop: bool) -> Self {
         self.stop_at_violation = stop;
         self
@@ -67,7 +72,10 @@ impl RunConfig {
 /// Run `seed` to its verdict. Deterministic: the same seed, config and binary give the same
 /// report and trace.
 pub fn run_seed(seed: u64, config: &RunConfig) -> SeedReport {
-    let rt = madsim::runtime::Runtime::with_seed_and_config(derive(seed, Stream::Madsim, 0), madsim::Config::default());
+    let rt = madsim::runtime::Runtime::with_seed_and_config(
+        derive(seed, Stream::Madsim, 0),
+        madsim::Config::default(),
+    );
     let config = config.clone();
     rt.block_on(async move { simulate(seed, config).await })
 }
@@ -77,7 +85,14 @@ async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
     if let Some(only) = config.only_faults.clone() {
         faults = faults.restricted_to(only);
     }
-    let world = World::new(seed, &config.scenario, config.profile.clone(), faults, config.mutant, config.trace);
+    let world = World::new(
+        seed,
+        &config.scenario,
+        config.profile.clone(),
+        faults,
+        config.mutant,
+        config.trace,
+    );
     set_up_disk(&world);
     let fleet = Fleet::new(world.clone());
     for _ in 0..world.profile.gateways {
@@ -113,7 +128,8 @@ async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
 fn set_up_disk(world: &World) {
     let disk = &world.disk;
     disk.create_dir_all(Path::new(SESSION_DIR)).expect("fresh disk");
-    disk.symlink_dir(Path::new(SESSION_DIR), Path::new(ALIAS_DIR)).expect("fresh disk");
+    disk.symlink_dir(Path::new(SESSION_DIR), Path::new(ALIAS_DIR))
+        .expect("fresh disk");
     let view = disk.view(0, usize::MAX);
     for i in 0..world.profile.sessions {
         let path = world.session_path(i, false);

@@ -25,7 +25,10 @@ impl SimFs {
 
     /// Latency, then the fault decision's effect: an errno, a hang, or go ahead.
     async fn gate(&self, op: FsOp, path: &Path) -> io::Result<()> {
-        let decision = self.world.faults.decide(FaultSite { op, class: PathClass::of(path) });
+        let decision = self.world.faults.decide(FaultSite {
+            op,
+            class: PathClass::of(path),
+        });
         if decision.latency_ms > 0 {
             madsim::time::sleep(Duration::from_millis(decision.latency_ms)).await;
         }
@@ -113,8 +116,14 @@ impl Fs for SimFs {
             self.gate(FsOp::Append, path).await?;
             self.view.write_path_now(path, data, false)?;
             if PathClass::of(path) == PathClass::Transcript {
-                let canonical = self.view.canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
-                self.world.transcript_appended(self.view.pid(), &canonical.join(path.file_name().unwrap_or_default()), data);
+                let canonical = self
+                    .view
+                    .canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
+                self.world.transcript_appended(
+                    self.view.pid(),
+                    &canonical.join(path.file_name().unwrap_or_default()),
+                    data,
+                );
             }
             Ok(())
         })

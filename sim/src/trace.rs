@@ -27,7 +27,10 @@ pub fn format_time(ns: u64) -> String {
 
 impl Trace {
     pub fn new(mode: TraceMode) -> Self {
-        Trace { mode, lines: Vec::new() }
+        Trace {
+            mode,
+            lines: Vec::new(),
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -50,16 +53,29 @@ impl Trace {
 }
 
 fn file(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The trace text of a lock event.
 pub fn describe(ev: &LockEvent<'_>) -> String {
     match ev {
-        LockEvent::AcquireStart { acquire, lock, timeout_ms } => {
+        LockEvent::AcquireStart {
+            acquire,
+            lock,
+            timeout_ms,
+        } => {
             format!("acquire#{acquire} start {} timeout={timeout_ms}ms", file(lock))
         }
-        LockEvent::Acquired { acquire, handle, lock, ino, .. } => {
+        LockEvent::Acquired {
+            acquire,
+            handle,
+            lock,
+            ino,
+            ..
+        } => {
             format!("acquire#{acquire} got {handle} {} ino={ino}", file(lock))
         }
         LockEvent::AcquireFailed { acquire, error, .. } => format!("acquire#{acquire} failed: {error}"),
@@ -69,22 +85,47 @@ pub fn describe(ev: &LockEvent<'_>) -> String {
         }
         LockEvent::GuardRecovered { guard } => format!("recovered abandoned guard {}", file(guard)),
         LockEvent::ReleaseBegin { handle, by, .. } => format!("release {handle} begin by {by:?}"),
-        LockEvent::ReleaseEnd { handle, unlinked, errno: e, .. } => match e {
+        LockEvent::ReleaseEnd {
+            handle,
+            unlinked,
+            errno: e,
+            ..
+        } => match e {
             Some(code) => format!("release {handle} end: unlink check failed {}", errno::name(*code)),
             None => format!("release {handle} end unlinked={unlinked}"),
         },
-        LockEvent::HandleLost { handle, lock, held_ms } => {
-            format!("watchdog force-released {handle} {} after {held_ms} ms held", file(lock))
+        LockEvent::HandleLost {
+            handle,
+            lock,
+            held_ms,
+        } => {
+            format!(
+                "watchdog force-released {handle} {} after {held_ms} ms held",
+                file(lock)
+            )
         }
-        LockEvent::OwnerAcquired { session, attempt } => format!("owner {} attempt#{attempt} acquired", file(session)),
-        LockEvent::OwnerReleased { session, attempt } => format!("owner {} attempt#{attempt} released", file(session)),
+        LockEvent::OwnerAcquired { session, attempt } => {
+            format!("owner {} attempt#{attempt} acquired", file(session))
+        }
+        LockEvent::OwnerReleased { session, attempt } => {
+            format!("owner {} attempt#{attempt} released", file(session))
+        }
         LockEvent::ControllerCreated { ctl, transcript } => format!("{ctl} created for {}", file(transcript)),
         LockEvent::OpBegin { ctl, op, kind } => format!("{ctl} {op} {} begin", kind.name()),
         LockEvent::OpEnd { ctl, op, kind, ok } => {
-            format!("{ctl} {op} {} end {}", kind.name(), if *ok { "ok" } else { "err" })
+            format!(
+                "{ctl} {op} {} end {}",
+                kind.name(),
+                if *ok { "ok" } else { "err" }
+            )
         }
         LockEvent::HeldSet { ctl, op, handle } => format!("{ctl} {op} held := {handle}"),
-        LockEvent::HeldCleared { ctl, op, handle, duty } => {
+        LockEvent::HeldCleared {
+            ctl,
+            op,
+            handle,
+            duty,
+        } => {
             format!("{ctl} {op} held cleared ({handle}, duty {duty:?})")
         }
         LockEvent::Poisoned { ctl, op, reason } => format!("{ctl} {op} poisoned: {}", reason.name()),
@@ -97,7 +138,9 @@ pub fn describe(ev: &LockEvent<'_>) -> String {
             Some(h) => format!("{ctl} {op} write under {h}"),
             None => format!("{ctl} {op} write (no-op lock)"),
         },
-        LockEvent::WriteEnd { ctl, op, ok } => format!("{ctl} {op} write end {}", if *ok { "ok" } else { "err" }),
+        LockEvent::WriteEnd { ctl, op, ok } => {
+            format!("{ctl} {op} write end {}", if *ok { "ok" } else { "err" })
+        }
         LockEvent::PromptReleased { ctl, op } => format!("{ctl} {op} prompt released"),
         LockEvent::Disposed { ctl } => format!("{ctl} disposed"),
     }

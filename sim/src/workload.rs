@@ -47,7 +47,9 @@ impl StreamPlan {
             }
             StreamPlan::Fail(ms) => {
                 madsim::time::sleep(Duration::from_millis(ms)).await;
-                Err(ControllerError::Io(std::io::Error::other("provider stream failed")))
+                Err(ControllerError::Io(std::io::Error::other(
+                    "provider stream failed",
+                )))
             }
             StreamPlan::Hang => std::future::pending().await,
         }
@@ -72,10 +74,16 @@ const RUN_TIMEOUT_MS: u64 = 20_000;
 impl TurnPlan {
     fn draw(rng: &mut ChaCha8Rng, world: &World) -> TurnPlan {
         let p = &world.profile;
-        let retained_stream = rng.gen_bool(p.retained_stream_rate).then(|| StreamPlan::draw(rng, world));
+        let retained_stream = rng
+            .gen_bool(p.retained_stream_rate)
+            .then(|| StreamPlan::draw(rng, world));
         let stream = StreamPlan::draw(rng, world);
         let mut abort = rng.gen_bool(p.abort_rate).then(|| {
-            let kind = if rng.gen_bool(p.manual_abort_share) { AbortKind::Manual } else { AbortKind::Timeout };
+            let kind = if rng.gen_bool(p.manual_abort_share) {
+                AbortKind::Manual
+            } else {
+                AbortKind::Timeout
+            };
             (kind, rng.gen_range(0..8_000))
         });
         let hangs = stream == StreamPlan::Hang || retained_stream == Some(StreamPlan::Hang);
@@ -98,12 +106,22 @@ fn entry(kind: &str, who: &str) -> Vec<u8> {
 }
 
 /// A gateway process: `turns` turns, one after another, from `first_turn` on.
-pub async fn gateway(world: Arc<World>, pid: u32, name: String, first_turn: u32, progress: Arc<std::sync::atomic::AtomicU32>) {
+pub async fn gateway(
+    world: Arc<World>,
+    pid: u32,
+    name: String,
+    first_turn: u32,
+    progress: Arc<std::sync::atomic::AtomicU32>,
+) {
     let platform = world.platform_for(pid);
     let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
     locks.start_watchdog();
     let owner = OwnerMutex::new(platform);
-    let mut rng = ChaCha8Rng::seed_from_u64(derive(world.seed, Stream::Gateway, u64::from(pid) << 16 | u64::from(first_turn)));
+    let mut rng = ChaCha8Rng::seed_from_u64(derive(
+        world.seed,
+        Stream::Gateway,
+        u64::from(pid) << 16 | u64::from(first_turn),
+    ));
     let alias = world.profile.alias_paths && rng.gen_bool(0.5);
     for turn in first_turn..world.profile.turns_per_gateway {
         progress.store(turn, std::sync::atomic::Ordering::SeqCst);
@@ -111,10 +129,15 @@ pub async fn gateway(world: Arc<World>, pid: u32, name: String, first_turn: u32,
         let session = world.session_path(rng.gen_range(0..world.profile.sessions), alias);
         let plan = TurnPlan::draw(&mut rng, &world);
         let label = format!("{name}/t{turn}");
-        world.note(pid, || format!("turn {label} on {} plan {plan:?}", session.display()));
+        world.note(pid, || {
+            format!("turn {label} on {} plan {plan:?}", session.display())
+        });
         run_turn(&world, pid, &label, &locks, &owner, &session, plan).await;
     }
-    progress.store(world.profile.turns_per_gateway, std::sync::atomic::Ordering::SeqCst);
+    progress.store(
+        world.profile.turns_per_gateway,
+        std::sync::atomic::Ordering::SeqCst,
+    );
     world.note(pid, || format!("{name} finished its turns"));
 }
 
@@ -144,7 +167,12 @@ async fn run_turn(
             return;
         }
     };
-    let body = madsim::task::spawn(turn_body(ctl.clone(), plan.clone(), label.to_owned(), abort_signal.clone()));
+    let body = madsim::task::spawn(turn_body(
+        ctl.clone(),
+        plan.clone(),
+        label.to_owned(),
+        abort_signal.clone(),
+    ));
     let outcome = match plan.abort {
         None => Some(body.await),
         Some((kind, after_ms)) => {
@@ -206,7 +234,8 @@ async fn turn_body(
     ctl.release_for_prompt().await?;
     if plan.short_write && !abort.is_aborted() {
         let who = label.clone();
-        ctl.with_write_lock(|scope| async move { scope.append(&entry("tool-result", &who)).await }).await?;
+        ctl.with_write_lock(|scope| async move { scope.append(&entry("tool-result", &who)).await })
+            .await?;
     }
     let streamed = plan.stream.run().await;
     // The prompt settles, maybe long after an abort: it takes the lock back either way.
@@ -215,7 +244,8 @@ async fn turn_body(
     if abort.is_aborted() {
         return Ok(());
     }
-    ctl.with_write_lock(|scope| async move { scope.append(&entry("message", &label)).await }).await
+    ctl.with_write_lock(|scope| async move { scope.append(&entry("message", &label)).await })
+        .await
 }
 
 /// Edits the transcripts behind the gateways' backs: benign appends and ctime-only changes,
@@ -236,7 +266,9 @@ pub async fn external_writer(world: Arc<World>) {
         let done = match change {
             ExternalChange::BenignAppend => view.write_path_now(&path, &entry("usage", "external"), false),
             ExternalChange::CtimeOnly => world.disk.touch_ctime(&path),
-            ExternalChange::NonBenignAppend => view.write_path_now(&path, &entry("message", "external"), false),
+            ExternalChange::NonBenignAppend => {
+                view.write_path_now(&path, &entry("message", "external"), false)
+            }
             ExternalChange::Rewrite => view.write_path_now(&path, &entry("message", "rewritten"), true),
         };
         if done.is_ok() {

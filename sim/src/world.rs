@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use heldlock_core::event::{ControllerId, LockEvent};
 use heldlock_core::memfs::MemFs;
 use heldlock_core::memprocs::ProcessTable;
-use heldlock_core::Mutant;
 use heldlock_core::platform::{Observer, Platform};
+use heldlock_core::Mutant;
 
 use crate::clock::{now_ns, SimClock, SimSpawner};
 use crate::coverage::Coverage;
@@ -94,13 +94,26 @@ impl World {
 
     /// The platform process `pid` runs the lock on.
     pub fn platform_for(self: &Arc<Self>, pid: u32) -> Platform {
-        let incarnation = self.observed.lock().unwrap().procs.get(&pid).map_or(0, |p| p.incarnation);
+        let incarnation = self
+            .observed
+            .lock()
+            .unwrap()
+            .procs
+            .get(&pid)
+            .map_or(0, |p| p.incarnation);
         Platform {
-            fs: Arc::new(SimFs::new(self.clone(), self.disk.view(pid, self.profile.fd_limit))),
+            fs: Arc::new(SimFs::new(
+                self.clone(),
+                self.disk.view(pid, self.profile.fd_limit),
+            )),
             clock: Arc::new(SimClock),
             processes: Arc::new(self.table.view(pid)),
             spawner: Arc::new(SimSpawner),
-            observer: Arc::new(SimObserver { world: self.clone(), pid, incarnation }),
+            observer: Arc::new(SimObserver {
+                world: self.clone(),
+                pid,
+                incarnation,
+            }),
         }
     }
 
@@ -112,10 +125,23 @@ impl World {
     pub fn process_started(&self, pid: u32, name: String, starttime: Option<u64>) {
         self.with(|o| {
             let incarnation = o.procs.get(&pid).map_or(1, |p| p.incarnation + 1);
-            let facts = ProcFacts { alive: true, starttime, ..ProcFacts::default() };
-            o.procs.insert(pid, ProcInfo { name: name.clone(), incarnation, facts });
+            let facts = ProcFacts {
+                alive: true,
+                starttime,
+                ..ProcFacts::default()
+            };
+            o.procs.insert(
+                pid,
+                ProcInfo {
+                    name: name.clone(),
+                    incarnation,
+                    facts,
+                },
+            );
             o.facts.insert(pid, facts);
-            o.trace.record(now_ns(), &format!("p{pid}"), || format!("process {name} starts (starttime {starttime:?})"));
+            o.trace.record(now_ns(), &format!("p{pid}"), || {
+                format!("process {name} starts (starttime {starttime:?})")
+            });
         });
     }
 
@@ -134,7 +160,8 @@ impl World {
                 f.died_ns = Some(now);
             });
             o.oracle.process_died(pid);
-            o.trace.record(now, &format!("p{pid}"), || format!("process crashes ({how})"));
+            o.trace
+                .record(now, &format!("p{pid}"), || format!("process crashes ({how})"));
         });
     }
 
@@ -142,7 +169,8 @@ impl World {
         self.with(|o| {
             let now = now_ns();
             Self::update_facts(o, pid, |f| f.paused_since_ns = Some(now));
-            o.trace.record(now, &format!("p{pid}"), || "event loop wedged (paused)".into());
+            o.trace
+                .record(now, &format!("p{pid}"), || "event loop wedged (paused)".into());
         });
     }
 
@@ -153,7 +181,8 @@ impl World {
                 f.paused_since_ns = None;
                 f.last_resume_ns = Some(now);
             });
-            o.trace.record(now, &format!("p{pid}"), || "event loop resumed".into());
+            o.trace
+                .record(now, &format!("p{pid}"), || "event loop resumed".into());
         });
     }
 
@@ -174,7 +203,10 @@ impl World {
         let mut guard = self.observed.lock().unwrap();
         let o = &mut *guard;
         // A dropped task of a crashed incarnation may still run destructors: not an event.
-        let current = o.procs.get(&pid).is_some_and(|p| p.incarnation == incarnation && p.facts.alive);
+        let current = o
+            .procs
+            .get(&pid)
+            .is_some_and(|p| p.incarnation == incarnation && p.facts.alive);
         if !current || o.finished {
             return;
         }
@@ -192,9 +224,13 @@ impl World {
                 }
             }
         }
-        if let LockEvent::AcquireFailed { lock, timeout: true, .. } = ev {
+        if let LockEvent::AcquireFailed {
+            lock, timeout: true, ..
+        } = ev
+        {
             let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
-            o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table, &o.facts);
+            o.oracle
+                .check_recoverable(pid, now, lock, on_disk, &self.table, &o.facts);
         }
     }
 
@@ -207,7 +243,13 @@ impl World {
                 Self::update_facts(o, pid, |f| f.hung = true);
             }
             o.trace.record(now_ns(), &format!("p{pid}"), || {
-                format!("fault {} #{} on {}: {}", decision.site, decision.occurrence, path.display(), kind)
+                format!(
+                    "fault {} #{} on {}: {}",
+                    decision.site,
+                    decision.occurrence,
+                    path.display(),
+                    kind
+                )
             });
         });
     }
@@ -242,7 +284,9 @@ impl World {
         let content = self.disk.contents(path).unwrap_or_default();
         self.with(|o| {
             o.events += 1;
-            o.trace.record(now_ns(), "ext", || format!("external {} of {}", change.name(), path.display()));
+            o.trace.record(now_ns(), "ext", || {
+                format!("external {} of {}", change.name(), path.display())
+            });
             o.oracle.external_change(path, change, &content);
         });
     }
@@ -280,8 +324,13 @@ impl World {
                 faults,
                 coverage: o.coverage.clone(),
                 sim_ns: now,
-                actors: o.procs.iter().map(|(pid, p)| format!("p{pid}={}", p.name)).collect(),
+                actors: o
+                    .procs
+                    .iter()
+                    .map(|(pid, p)| format!("p{pid}={}", p.name))
+                    .collect(),
                 trace: o.trace.take(),
+                fired: self.faults.fired_log(),
             }
         })
     }

@@ -56,9 +56,10 @@ pub enum ControllerError {
 #[derive(Default)]
 struct State {
     held: Option<LockHandle>,
-    /// The handle a graceful prompt release cleared and is still doing fence I/O for: a forced
-    /// abort release takes it from here, and the graceful path then must not release it.
-    releasing: Option<LockHandle>,
+    /// A handle cleared from `held` whose release is not issued yet: a graceful prompt release
+    /// still doing fence I/O, or the cleanup lock. A forced abort release takes it from here,
+    /// and its first owner then must not release it.
+    outstanding: Option<LockHandle>,
     fence: Option<Fence>,
     takeover: bool,
     retained: u32,
@@ -209,10 +210,7 @@ impl AttemptController {
         }
         let inner = self.inner.clone();
         let spawner = inner.locks.platform().spawner.clone();
-        spawner.spawn(
-            "abort-release",
-            Box::pin(async move { inner.release_for_abort().await }),
-        );
+        spawner.spawn("abort-release", Box::pin(async move { inner.release_for_abort().await }));
     }
 
     /// The abort release itself, awaited (the abort path runs it detached).
@@ -443,7 +441,7 @@ impl Inner {
         let taken = {
             let mut st = self.wait_for(|st| st.retained == 0 || st.held.is_none()).await;
             let handle = self.take_held(&mut st, op, Duty::Release);
-            st.releasing = handle.clone();
+            st.outstanding = handle.clone();
             if handle.is_none() {
                 self.free_drain(&mut st, op);
             }
@@ -456,16 +454,16 @@ impl Inner {
         let fence = self.record_fence(op).await;
         if fence.is_err() && mutant_on!(self.locks, M3FenceReadLeak) {
             let mut st = self.lock_state();
-            st.releasing = None;
+            st.outstanding = None;
             self.free_drain(&mut st, op);
             return fence;
         }
         // Release whatever the fence I/O did, unless a forced abort release took it meanwhile.
         let mine = {
             let mut st = self.lock_state();
-            let mine = st.releasing.as_ref().is_some_and(|h| h.same(&handle));
+            let mine = st.outstanding.as_ref().is_some_and(|h| h.same(&handle));
             if mine {
-                st.releasing = None;
+                st.outstanding = None;
             }
             mine
         };
@@ -500,12 +498,22 @@ impl Inner {
     async fn reacquire(&self, op: OpId) -> Result<(), ControllerError> {
         let skip_disposed = mutant_on!(self.locks, M6ReacquireAfterDispose);
         {
-            let st = self.wait_for(|st| st.drain_owner.is_none()).await;
+            let mut st = self.wait_for(|st| st.drain_owner.is_none()).await;
             let disposed = st.disposed && !skip_disposed;
             if disposed || st.takeover || (st.cleanup_started && !skip_disposed) || st.held.is_some() {
                 return Ok(());
             }
+            // Own the drain until held is set and checked: cleanup and dispose wait for it.
+            st.drain_owner = Some(op);
+            self.emit(LockEvent::DrainOwned { ctl: self.id, op });
         }
+        let result = self.reacquire_draining(op, skip_disposed).await;
+        let mut st = self.lock_state();
+        self.free_drain(&mut st, op);
+        result
+    }
+
+    async fn reacquire_draining(&self, op: OpId, skip_disposed: bool) -> Result<(), ControllerError> {
         let handle = match self.locks.acquire(&self.transcript, self.opts.lock).await {
             Ok(h) => h,
             Err(e) => {
@@ -515,7 +523,7 @@ impl Inner {
         };
         let unwanted = {
             let mut st = self.lock_state();
-            if (st.disposed && !skip_disposed) || st.held.is_some() {
+            if (st.disposed && !skip_disposed) || st.held.is_some() || st.takeover {
                 Some(handle)
             } else {
                 self.set_held(&mut st, op, handle);
@@ -541,7 +549,13 @@ impl Inner {
     /// The graceful release raced against the settle bound; past it, the forced release.
     async fn release_for_abort(self: Arc<Self>) {
         let op = self.begin(OpKind::AbortRelease);
-        let graceful = Box::pin(self.clone().prompt_release(op));
+        let inner = self.clone();
+        let graceful = Box::pin(async move {
+            let released = inner.clone().prompt_release(op).await;
+            // A cleanup lock taken meanwhile is bounded by the abort too.
+            drop(inner.wait_for(|st| st.outstanding.is_none() || st.takeover).await);
+            released
+        });
         if mutant_on!(self.locks, M4aUnboundedAbort) {
             let result = graceful.await;
             self.end(op, OpKind::AbortRelease, &result);
@@ -566,7 +580,8 @@ impl Inner {
         self.end(op, OpKind::AbortRelease, &result);
     }
 
-    /// Poison first, then release `held` (or the handle a stuck graceful path is releasing)
+    /// Poison first, then release `held` (or the outstanding handle a stuck graceful path or
+    /// cleanup holds)
     /// without waiting for retained uses, then wake the drain waiters.
     async fn force_release(&self, op: OpId) -> Result<(), ControllerError> {
         let (handle, drain) = {
@@ -593,7 +608,7 @@ impl Inner {
             } else {
                 self.take_held(&mut st, op, Duty::Release)
             };
-            (held.or_else(|| st.releasing.take()), drain)
+            (held.or_else(|| st.outstanding.take()), drain)
         };
         let result = match &handle {
             Some(handle) => self.release_logged(handle).await,
@@ -644,15 +659,22 @@ impl Inner {
                 }
             },
         };
-        if self.check_fence(op).await.is_err() {
-            let _ = self.release_logged(&handle).await;
-            return noop(&self);
+        {
+            let mut st = self.lock_state();
+            if st.outstanding.is_none() {
+                st.outstanding = Some(handle.clone());
+            }
         }
-        CleanupLock {
+        let lock = CleanupLock {
             inner: self.clone(),
             op,
             handle: Some(handle),
+        };
+        if self.check_fence(op).await.is_err() {
+            let _ = lock.release().await;
+            return noop(&self);
         }
+        lock
     }
 
     async fn dispose_now(&self, op: OpId) {
@@ -704,10 +726,7 @@ impl Inner {
         if fence.fingerprint == Some(current) {
             return Ok(());
         }
-        let owned = self
-            .locks
-            .owned_writes()
-            .newer_match(&self.transcript, fence.generation, &current);
+        let owned = self.locks.owned_writes().newer_match(&self.transcript, fence.generation, &current);
         if let Some(owned) = owned {
             // Another controller of this process wrote it: adopt that version as the fence.
             let snapshot = match owned.snapshot {
@@ -753,10 +772,7 @@ impl Inner {
         });
         let fingerprint = stat.as_ref().ok().map(|s| Fingerprint::from(*s));
         let generation = match fingerprint {
-            Some(fp) => self
-                .locks
-                .owned_writes()
-                .record(&self.transcript, fp, snapshot.clone()),
+            Some(fp) => self.locks.owned_writes().record(&self.transcript, fp, snapshot.clone()),
             None => self.locks.owned_writes().generation(&self.transcript),
         };
         if let Some(snapshot) = snapshot {
@@ -848,10 +864,18 @@ impl CleanupLock {
 
     /// Release the cleanup lock.
     pub async fn release(self) -> Result<(), ControllerError> {
-        match &self.handle {
-            Some(handle) => self.inner.release_logged(handle).await,
-            None => Ok(()),
+        let Some(handle) = &self.handle else {
+            return Ok(());
+        };
+        {
+            let mut st = self.inner.lock_state();
+            if st.outstanding.as_ref().is_some_and(|h| h.same(handle)) {
+                st.outstanding = None;
+                self.inner.changed.notify(usize::MAX);
+            }
         }
+        // Idempotent: a no-op when a forced abort release already released it.
+        self.inner.release_logged(handle).await
     }
 }
 
@@ -864,11 +888,7 @@ mod send_checks {
     /// Every controller future must be `Send`: runtimes spawn them on any worker.
     #[allow(dead_code)]
     fn controller_futures_are_send(ctl: AttemptController, locks: Arc<ProcessLocks>) {
-        assert_send(&AttemptController::create(
-            locks,
-            Path::new("/t"),
-            ControllerOptions::default(),
-        ));
+        assert_send(&AttemptController::create(locks, Path::new("/t"), ControllerOptions::default()));
         assert_send(&ctl.release_for_prompt());
         assert_send(&ctl.reacquire_after_prompt());
         assert_send(&ctl.release_for_abort());

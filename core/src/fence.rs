@@ -69,15 +69,12 @@ pub fn is_benign_append(old: &[u8], new: &[u8]) -> bool {
     if !added.is_empty() && !added.ends_with(b"\n") {
         return false;
     }
-    added
-        .split(|&b| b == b'\n')
-        .filter(|line| !line.is_empty())
-        .all(|line| {
-            serde_json::from_slice::<Value>(line)
-                .ok()
-                .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
-                .is_some_and(|t| BENIGN_ENTRY_TYPES.contains(&t.as_str()))
-        })
+    added.split(|&b| b == b'\n').filter(|line| !line.is_empty()).all(|line| {
+        serde_json::from_slice::<Value>(line)
+            .ok()
+            .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
+            .is_some_and(|t| BENIGN_ENTRY_TYPES.contains(&t.as_str()))
+    })
 }
 
 /// One write a controller of this process made under its lock.
@@ -113,11 +110,7 @@ impl OwnedWrites {
     }
 
     pub fn generation(&self, transcript: &Path) -> u64 {
-        self.latest
-            .lock()
-            .unwrap()
-            .get(transcript)
-            .map_or(0, |w| w.generation)
+        self.latest.lock().unwrap().get(transcript).map_or(0, |w| w.generation)
     }
 
     /// The newest owned write if it is newer than `generation` and matches `current`.

@@ -115,12 +115,7 @@ pub struct LockHandle {
 
 impl std::fmt::Debug for LockHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "LockHandle({} {})",
-            self.inner.id,
-            self.inner.lock_path.display()
-        )
+        write!(f, "LockHandle({} {})", self.inner.id, self.inner.lock_path.display())
     }
 }
 
@@ -215,10 +210,7 @@ impl ProcessLocks {
         let name = target
             .file_name()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "transcript path has no file name"))?;
-        let parent = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let dir = self.platform.fs.canonical_dir(parent).await?;
         let mut file = name.to_os_string();
         file.push(".lock");
@@ -376,8 +368,7 @@ impl ProcessLocks {
                 if age > opts.orphan_grace_ms() as i64 {
                     match fs.rmdir(&guard.path).await {
                         Ok(()) => {
-                            self.platform
-                                .emit(LockEvent::GuardRecovered { guard: &guard.path });
+                            self.platform.emit(LockEvent::GuardRecovered { guard: &guard.path });
                             Ok(false)
                         }
                         Err(e) if is_errno(&e, errno::ENOENT) => Ok(false),
@@ -467,17 +458,8 @@ impl ProcessLocks {
                 released: Event::new(),
             }),
         };
-        let previous = self
-            .table
-            .lock()
-            .unwrap()
-            .held
-            .insert(lock_path.to_owned(), handle.clone());
-        assert!(
-            previous.is_none(),
-            "two handles of one process on {}",
-            lock_path.display()
-        );
+        let previous = self.table.lock().unwrap().held.insert(lock_path.to_owned(), handle.clone());
+        assert!(previous.is_none(), "two handles of one process on {}", lock_path.display());
         self.platform.emit(LockEvent::Acquired {
             acquire,
             handle: handle.id(),
@@ -529,10 +511,7 @@ impl ProcessLocks {
         // A failing close leaves nothing on disk; the unlink below is what matters.
         let _ = fs.close(handle.inner.fd).await;
         let result = self.unlink_if_unchanged(handle).await;
-        let errno = result
-            .as_ref()
-            .err()
-            .map(|e| e.raw_os_error().unwrap_or(errno::EIO));
+        let errno = result.as_ref().err().map(|e| e.raw_os_error().unwrap_or(errno::EIO));
         self.platform.emit(LockEvent::ReleaseEnd {
             handle: handle.id(),
             lock,

@@ -155,22 +155,13 @@ impl MemFs {
     pub fn list(&self, dir: &Path) -> Vec<PathBuf> {
         let disk = self.disk.lock().unwrap();
         let dir = absolute(dir);
-        disk.names
-            .keys()
-            .filter(|p| p.starts_with(&dir) && **p != dir)
-            .cloned()
-            .collect()
+        disk.names.keys().filter(|p| p.starts_with(&dir) && **p != dir).cloned().collect()
     }
 
     /// Close every descriptor of `pid` (the process died).
     pub fn close_all(&self, pid: u32) {
         let mut disk = self.disk.lock().unwrap();
-        let fds: Vec<u64> = disk
-            .fds
-            .iter()
-            .filter(|(_, f)| f.pid == pid)
-            .map(|(fd, _)| *fd)
-            .collect();
+        let fds: Vec<u64> = disk.fds.iter().filter(|(_, f)| f.pid == pid).map(|(fd, _)| *fd).collect();
         for fd in fds {
             disk.close(fd);
         }
@@ -209,11 +200,7 @@ impl Disk {
     fn resolve(&self, path: &Path) -> PathBuf {
         let mut path = absolute(path);
         for _ in 0..16 {
-            let hit = self
-                .symlinks
-                .iter()
-                .rev()
-                .find(|(link, _)| path.starts_with(link));
+            let hit = self.symlinks.iter().rev().find(|(link, _)| path.starts_with(link));
             match hit {
                 Some((link, target)) => {
                     let rest = path.strip_prefix(link).expect("prefix checked").to_owned();
@@ -322,11 +309,8 @@ impl MemFsView {
 
     pub fn write_fd_now(&self, fd: Fd, data: &[u8]) -> io::Result<()> {
         self.with_disk(|disk, fs| {
-            let file = disk
-                .fds
-                .get(&fd.0)
-                .filter(|f| f.pid == self.pid)
-                .ok_or_else(|| os_error(errno::EBADF))?;
+            let file =
+                disk.fds.get(&fd.0).filter(|f| f.pid == self.pid).ok_or_else(|| os_error(errno::EBADF))?;
             let ino = file.ino;
             let t = fs.tick(disk);
             let inode = disk.inodes.get_mut(&ino).expect("open inode exists");
@@ -409,11 +393,8 @@ impl MemFsView {
             if !disk.inodes[&ino].is_dir {
                 return Err(os_error(errno::ENOTDIR));
             }
-            let has_children = disk
-                .names
-                .range(path.clone()..)
-                .nth(1)
-                .is_some_and(|(p, _)| p.starts_with(&path));
+            let has_children =
+                disk.names.range(path.clone()..).nth(1).is_some_and(|(p, _)| p.starts_with(&path));
             if has_children {
                 return Err(os_error(errno::ENOTEMPTY));
             }

@@ -21,8 +21,7 @@ fn concat(parts: &[&[u8]]) -> Vec<u8> {
 }
 
 async fn write(ctl: &heldlock_core::AttemptController, line: &'static [u8]) -> Result<(), ControllerError> {
-    ctl.with_write_lock(|scope| async move { scope.append(line).await })
-        .await
+    ctl.with_write_lock(|scope| async move { scope.append(line).await }).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -37,11 +36,7 @@ async fn create_acquires_eagerly_and_a_failure_propagates() {
     let q = w.process(20);
     let t0 = w.now_ms();
     let r = q.controller(ctl_opts_timeout(1_000)).await;
-    assert!(
-        matches!(r, Err(ControllerError::Lock(LockError::Timeout { .. }))),
-        "{:?}",
-        r.err()
-    );
+    assert!(matches!(r, Err(ControllerError::Lock(LockError::Timeout { .. }))), "{:?}", r.err());
     assert_eq!(w.now_ms() - t0, 1_000);
     ctl.dispose().await;
     assert!(!w.lock_exists());
@@ -124,10 +119,7 @@ async fn abort_twice_then_dispose() {
     ctl.abort(AbortKind::Manual);
     ctl.abort(AbortKind::Timeout);
     sleep_ms(10).await;
-    assert!(
-        !ctl.holds() && !w.lock_exists(),
-        "a graceful abort releases at once"
-    );
+    assert!(!ctl.holds() && !w.lock_exists(), "a graceful abort releases at once");
     sleep_ms(3_000).await;
     assert_eq!(p.events.count(|e| matches!(e, Ev::ReleaseBegin { .. })), 1);
     assert!(!ctl.is_poisoned());
@@ -245,10 +237,7 @@ async fn a_benign_append_while_released_is_accepted() {
     ctl.reacquire_after_prompt().await.unwrap();
     write(&ctl, MSG2).await.unwrap();
     assert!(!ctl.is_poisoned());
-    assert_eq!(
-        w.transcript_bytes(),
-        concat(&[INITIAL, USAGE, MSG1, b"{\"type\":\"heartbeat\"}\n", MSG2])
-    );
+    assert_eq!(w.transcript_bytes(), concat(&[INITIAL, USAGE, MSG1, b"{\"type\":\"heartbeat\"}\n", MSG2]));
     ctl.dispose().await;
 }
 
@@ -334,10 +323,8 @@ async fn a_lock_lost_to_the_watchdog_fails_the_next_write_and_poisons() {
     sleep_ms(300_000).await;
     assert!(w.lock_exists(), "freed before maxHoldMs");
     sleep_ms(60_010).await;
-    let (_, lost_at) = p
-        .events
-        .first(|e| matches!(e, Ev::HandleLost { .. }))
-        .expect("the watchdog never fired");
+    let (_, lost_at) =
+        p.events.first(|e| matches!(e, Ev::HandleLost { .. })).expect("the watchdog never fired");
     assert!(lost_at <= 300_000 + 60_000, "freed at {lost_at} ms");
     assert!(!w.lock_exists() && !p.holds_lock());
     // Another process may now take it.
@@ -372,10 +359,7 @@ async fn attempt_lifecycle_leaves_the_lock_free_for_the_next_turn() {
     let session = Path::new(TRANSCRIPT);
     for turn in 0..3u64 {
         let t0 = w.now_ms();
-        let owner = owners
-            .acquire(session, ATTEMPT_MAX_HOLD_MS, &AbortSignal::new())
-            .await
-            .unwrap();
+        let owner = owners.acquire(session, ATTEMPT_MAX_HOLD_MS, &AbortSignal::new()).await.unwrap();
         let ctl = p.controller(ctl_opts_timeout(1_000)).await.unwrap();
         write(&ctl, MSG1).await.unwrap();
         ctl.release_for_prompt().await.unwrap();

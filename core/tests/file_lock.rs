@@ -55,11 +55,7 @@ fn assert_waited_out(w: &World, o: &Outcome, timeout_ms: u64, planted: &[u8]) {
         Err(LockError::Timeout { timeout_ms: t, .. }) => assert_eq!(*t, timeout_ms),
         other => panic!("expected a timeout, got {other:?}"),
     }
-    assert!(
-        (timeout_ms..=timeout_ms + 50).contains(&o.elapsed),
-        "timed out after {} ms",
-        o.elapsed
-    );
+    assert!((timeout_ms..=timeout_ms + 50).contains(&o.elapsed), "timed out after {} ms", o.elapsed);
     assert!(o.p.events.reclaim_reasons().is_empty());
     assert_eq!(w.lock_bytes().as_deref(), Some(planted));
 }
@@ -74,11 +70,7 @@ async fn missing_pid_young_is_waited_on_for_the_orphan_grace() {
     let o = acquire_over(&w, &bytes, 0, LockOptions::default()).await;
     o.result.as_ref().expect("reclaimed once older than the grace");
     // The file ages past 30 000 ms at the first poll after it: not a moment earlier.
-    assert!(
-        (30_001..=30_050).contains(&o.elapsed),
-        "reclaimed after {} ms",
-        o.elapsed
-    );
+    assert!((30_001..=30_050).contains(&o.elapsed), "reclaimed after {} ms", o.elapsed);
     assert_eq!(o.p.events.reclaim_reasons(), vec![vec![MissingPid]]);
 }
 
@@ -96,15 +88,8 @@ async fn orphan_grace_is_5s_when_timeout_below_30s() {
     // Empty file: no payload at all.
     let o = acquire_over(&w, b"", 0, opts_timeout(20_000)).await;
     o.result.as_ref().expect("reclaimed after the short grace");
-    assert!(
-        (5_001..=5_050).contains(&o.elapsed),
-        "reclaimed after {} ms",
-        o.elapsed
-    );
-    assert_eq!(
-        o.p.events.reclaim_reasons(),
-        vec![vec![MissingPid, InvalidCreatedAt]]
-    );
+    assert!((5_001..=5_050).contains(&o.elapsed), "reclaimed after {} ms", o.elapsed);
+    assert_eq!(o.p.events.reclaim_reasons(), vec![vec![MissingPid, InvalidCreatedAt]]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -293,10 +278,7 @@ async fn eperm_probe_counts_as_alive() {
     assert_waited_out(&w, &o, 1_000, &bytes);
     match &o.result {
         Err(LockError::Timeout { owner, .. }) => {
-            assert!(
-                owner.starts_with(&format!("pid={LIVE} alive=true ageMs=")),
-                "{owner}"
-            );
+            assert!(owner.starts_with(&format!("pid={LIVE} alive=true ageMs=")), "{owner}");
         }
         _ => unreachable!(),
     }
@@ -338,11 +320,7 @@ async fn acquire_writes_the_payload_and_two_paths_share_one_lock() {
     w.fs.symlink_dir(Path::new("/s"), Path::new("/link")).unwrap();
     let p = w.process(US);
     sleep_ms(1_234).await;
-    let h = p
-        .locks
-        .acquire(Path::new("/link/sess.jsonl"), LockOptions::default())
-        .await
-        .unwrap();
+    let h = p.locks.acquire(Path::new("/link/sess.jsonl"), LockOptions::default()).await.unwrap();
     assert_eq!(h.lock_path(), lock());
     let payload = LockPayload::parse(&w.lock_bytes().unwrap()).unwrap();
     assert_eq!(payload.pid, Some(US));
@@ -353,10 +331,7 @@ async fn acquire_writes_the_payload_and_two_paths_share_one_lock() {
 
     // Another process, another spelling of the same transcript: the same lock.
     let q = w.process(LIVE);
-    let r = q
-        .locks
-        .acquire(Path::new("/s/./sess.jsonl"), opts_timeout(200))
-        .await;
+    let r = q.locks.acquire(Path::new("/s/./sess.jsonl"), opts_timeout(200)).await;
     match r {
         Err(LockError::Timeout { lock_path, .. }) => assert_eq!(lock_path, lock()),
         other => panic!("{other:?}"),
@@ -367,11 +342,7 @@ async fn acquire_writes_the_payload_and_two_paths_share_one_lock() {
 async fn contention_times_out_after_one_budget_polling_every_50ms() {
     let w = World::new();
     let holder = w.process(LIVE);
-    holder
-        .locks
-        .acquire(transcript(), LockOptions::default())
-        .await
-        .unwrap();
+    holder.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
     let p = w.process(US);
     let t0 = w.now_ms();
     let r = p.locks.acquire(transcript(), opts_timeout(1_000)).await;
@@ -395,11 +366,7 @@ async fn retries_use_what_is_left_of_the_budget() {
     let w = World::new();
     let first = w.process(LIVE);
     let second = w.process(30);
-    let h1 = first
-        .locks
-        .acquire(transcript(), LockOptions::default())
-        .await
-        .unwrap();
+    let h1 = first.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
     // At 525 ms the holder hands over to another live process in one step.
     let swap = tokio::spawn({
         let first = first.locks.clone();
@@ -407,10 +374,7 @@ async fn retries_use_what_is_left_of_the_budget() {
         async move {
             sleep_ms(525).await;
             first.release(&h1).await.unwrap();
-            second
-                .acquire(transcript(), LockOptions::default())
-                .await
-                .unwrap()
+            second.acquire(transcript(), LockOptions::default()).await.unwrap()
         }
     });
     let p = w.process(US);
@@ -471,22 +435,14 @@ async fn racing_reclaimers_leave_the_winner_alone() {
 async fn release_is_idempotent_and_stale_handles_are_noops() {
     let w = World::new();
     let p = w.process(US);
-    let h1 = p
-        .locks
-        .acquire(transcript(), LockOptions::default())
-        .await
-        .unwrap();
+    let h1 = p.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
     p.locks.release(&h1).await.unwrap();
     assert!(!w.lock_exists() && h1.is_released() && !p.holds_lock());
     p.locks.release(&h1).await.unwrap();
     assert_eq!(p.events.release_begins(h1.id()), 1);
 
     // A new handle on the same path: releasing the old one again touches nothing.
-    let h2 = p
-        .locks
-        .acquire(transcript(), LockOptions::default())
-        .await
-        .unwrap();
+    let h2 = p.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
     p.locks.release(&h1).await.unwrap();
     assert!(p.holds_lock());
     assert_eq!(w.lock_ino(), Some(h2.ino()));
@@ -504,11 +460,7 @@ async fn release_is_idempotent_and_stale_handles_are_noops() {
 async fn concurrent_releases_share_one() {
     let w = World::new();
     let p = w.process(US);
-    let h = p
-        .locks
-        .acquire(transcript(), LockOptions::default())
-        .await
-        .unwrap();
+    let h = p.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
     let gate = p.fs.pause_once(Op::Unlink, LOCK);
     let opener = async {
         gate.arrived(1).await;
@@ -530,11 +482,7 @@ async fn concurrent_releases_share_one() {
 async fn a_refused_unlink_surfaces_and_the_orphan_is_reclaimed_as_ours() {
     let w = World::new();
     let p = w.process(US);
-    let h = p
-        .locks
-        .acquire(transcript(), LockOptions::default())
-        .await
-        .unwrap();
+    let h = p.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
     p.fs.fail_once(Op::Unlink, LOCK, errno::EACCES);
     let err = p.locks.release(&h).await.unwrap_err();
     assert_eq!(err.raw_os_error(), Some(errno::EACCES));
@@ -546,11 +494,7 @@ async fn a_refused_unlink_surfaces_and_the_orphan_is_reclaimed_as_ours() {
     assert_eq!(p.events.release_begins(h.id()), 1);
     // The next acquire of this process reclaims its own orphan at once.
     let t0 = w.now_ms();
-    let h2 = p
-        .locks
-        .acquire(transcript(), LockOptions::default())
-        .await
-        .unwrap();
+    let h2 = p.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
     assert_eq!(w.now_ms(), t0);
     assert_eq!(p.events.reclaim_reasons(), vec![vec![OrphanSelfPid]]);
     assert_eq!(w.lock_ino(), Some(h2.ino()));
@@ -565,11 +509,7 @@ async fn a_fresh_foreign_guard_makes_us_wait_until_it_ages_out() {
     w.mkdir_guard();
     let p = w.process(US);
     let t0 = w.now_ms();
-    let h = p
-        .locks
-        .acquire(transcript(), LockOptions::default())
-        .await
-        .unwrap();
+    let h = p.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
     let elapsed = w.now_ms() - t0;
     assert!((30_001..=30_050).contains(&elapsed), "{elapsed}");
     assert_eq!(p.events.count(|e| *e == Ev::GuardRecovered), 1);
@@ -617,11 +557,7 @@ async fn a_failing_payload_write_removes_the_file_and_surfaces_the_error() {
     assert!(!p.holds_lock());
     assert_eq!(w.fs.open_fds().get(&US).copied().unwrap_or(0), 0);
     p.fs.clear();
-    let h = p
-        .locks
-        .acquire(transcript(), LockOptions::default())
-        .await
-        .unwrap();
+    let h = p.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
     assert_eq!(w.lock_ino(), Some(h.ino()));
 }
 
@@ -643,10 +579,7 @@ async fn watchdog_frees_a_lock_held_past_max_hold_within_one_tick() {
     sleep_ms(60_001).await;
     assert!(h.is_lost() && h.is_released());
     assert!(!w.lock_exists() && !p.holds_lock());
-    let (_, lost_at) = p
-        .events
-        .first(|e| *e == Ev::HandleLost { handle: h.id() })
-        .unwrap();
+    let (_, lost_at) = p.events.first(|e| *e == Ev::HandleLost { handle: h.id() }).unwrap();
     assert!((90_001..=150_000).contains(&lost_at), "{lost_at}");
     assert_eq!(
         p.events.count(|e| matches!(
@@ -682,13 +615,7 @@ async fn one_failing_release_does_not_stop_the_watchdog_tick() {
     assert!(w.fs.contents(Path::new("/t/other.jsonl.lock")).is_none());
     assert!(p.locks.held_handles().is_empty());
     // The leftover is this process's orphan: reclaimed by its next acquire.
-    p.locks
-        .acquire(transcript(), LockOptions::default())
-        .await
-        .unwrap();
+    p.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
     // Past its maxHoldMs as well, which alone would only be reported.
-    assert_eq!(
-        p.events.reclaim_reasons(),
-        vec![vec![HoldExceeded, OrphanSelfPid]]
-    );
+    assert_eq!(p.events.reclaim_reasons(), vec![vec![HoldExceeded, OrphanSelfPid]]);
 }

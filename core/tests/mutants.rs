@@ -166,22 +166,13 @@ async fn every_mutant_is_killed_by_some_check() {
     for m in Mutant::ALL {
         let mut killed = Vec::new();
         for (name, result) in [
-            (
-                "abort-timeout",
-                checks::abort_releases(AbortKind::Timeout, Some(m)).await,
-            ),
-            (
-                "abort-manual",
-                checks::abort_releases(AbortKind::Manual, Some(m)).await,
-            ),
+            ("abort-timeout", checks::abort_releases(AbortKind::Timeout, Some(m)).await),
+            ("abort-manual", checks::abort_releases(AbortKind::Manual, Some(m)).await),
             ("fence-eio", checks::fence_eio_prompt_release(Some(m)).await),
             ("hung-write", checks::abort_hung_retained_write(Some(m)).await),
             ("hung-fence", checks::abort_hung_fence_read(Some(m)).await),
             ("deferred", checks::deferred_release_in_scope(Some(m)).await),
-            (
-                "reacquire-dispose",
-                checks::reacquire_after_dispose(Some(m)).await,
-            ),
+            ("reacquire-dispose", checks::reacquire_after_dispose(Some(m)).await),
             ("successor", checks::release_keeps_successor(Some(m)).await),
             ("racing-reclaim", checks::racing_reclaimers(Some(m)).await),
         ] {

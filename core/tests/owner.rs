@@ -60,11 +60,7 @@ async fn waiting_times_out_with_the_owner_timeout_error() {
     let none = AbortSignal::new();
     let _g1 = m.acquire(Path::new(SESSION), 1_000, &none).await.unwrap();
     let t0 = w.now_ms();
-    let err = m
-        .acquire(Path::new(SESSION), 1_020_000, &none)
-        .await
-        .err()
-        .unwrap();
+    let err = m.acquire(Path::new(SESSION), 1_020_000, &none).await.err().unwrap();
     assert_eq!(w.now_ms() - t0, 1_020_000);
     assert_eq!(
         err,
@@ -80,19 +76,12 @@ async fn waiting_times_out_with_the_owner_timeout_error() {
 async fn an_abort_ends_the_wait() {
     let w = World::new();
     let m = mutex(&w);
-    let _g1 = m
-        .acquire(Path::new(SESSION), 1_000, &AbortSignal::new())
-        .await
-        .unwrap();
+    let _g1 = m.acquire(Path::new(SESSION), 1_000, &AbortSignal::new()).await.unwrap();
     let abort = AbortSignal::new();
     let waiter = tokio::spawn({
         let m = m.clone();
         let abort = abort.clone();
-        async move {
-            m.acquire(Path::new(SESSION), 60_000, &abort)
-                .await
-                .map(|g| g.attempt())
-        }
+        async move { m.acquire(Path::new(SESSION), 60_000, &abort).await.map(|g| g.attempt()) }
     });
     sleep_ms(250).await;
     let t_abort = w.now_ms();

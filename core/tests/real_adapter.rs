@@ -23,10 +23,7 @@ fn exclusive_create_fails_with_eexist_and_stat_is_the_real_identity() {
 
     block_on(fs.write_fd(fd, b"{\"pid\":1}")).unwrap();
     block_on(fs.close(fd)).unwrap();
-    assert_eq!(
-        block_on(fs.close(fd)).unwrap_err().raw_os_error(),
-        Some(errno::EBADF)
-    );
+    assert_eq!(block_on(fs.close(fd)).unwrap_err().raw_os_error(), Some(errno::EBADF));
     assert_eq!(block_on(fs.read(&path)).unwrap(), b"{\"pid\":1}");
 
     let meta = std::fs::metadata(&path).unwrap();
@@ -34,10 +31,7 @@ fn exclusive_create_fails_with_eexist_and_stat_is_the_real_identity() {
     let st = block_on(fs.stat(&path)).unwrap();
     assert_eq!((st.dev, st.ino, st.size), (meta.dev(), meta.ino(), 9));
     assert!(st.ino != 0 && !st.is_dir);
-    assert_eq!(
-        st.mtime_ns,
-        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128
-    );
+    assert_eq!(st.mtime_ns, meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128);
 
     block_on(fs.unlink(&path)).unwrap();
     for err in [
@@ -55,16 +49,10 @@ fn guard_dirs_and_canonical_dirs() {
     let fs = RealFs::new();
     let guard = tmp.path().join("a.lock.reclaim");
     block_on(fs.mkdir(&guard)).unwrap();
-    assert_eq!(
-        block_on(fs.mkdir(&guard)).unwrap_err().raw_os_error(),
-        Some(errno::EEXIST)
-    );
+    assert_eq!(block_on(fs.mkdir(&guard)).unwrap_err().raw_os_error(), Some(errno::EEXIST));
     assert!(block_on(fs.stat(&guard)).unwrap().is_dir);
     block_on(fs.rmdir(&guard)).unwrap();
-    assert_eq!(
-        block_on(fs.rmdir(&guard)).unwrap_err().raw_os_error(),
-        Some(errno::ENOENT)
-    );
+    assert_eq!(block_on(fs.rmdir(&guard)).unwrap_err().raw_os_error(), Some(errno::ENOENT));
 
     let real = tmp.path().join("real");
     std::fs::create_dir(&real).unwrap();
@@ -117,10 +105,7 @@ async fn one_process_lock_on_disk() {
     let lock = std::fs::canonicalize(&real).unwrap().join("s.jsonl.lock");
     assert_eq!(handle.lock_path(), lock);
     assert_eq!(handle.ino(), std::fs::metadata(&lock).unwrap().ino());
-    assert_eq!(
-        std::fs::metadata(&lock).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&lock).unwrap().permissions().mode() & 0o777, 0o600);
     let p = payload(&lock);
     assert_eq!(p["pid"].as_u64(), Some(std::process::id() as u64));
     assert!(p["starttime"].as_u64().is_some(), "{p}");
@@ -164,11 +149,8 @@ async fn release_spares_a_successor_and_a_dead_pid_is_reclaimed() {
     let dead = child.id();
     child.wait().unwrap();
     let created = humantime::format_rfc3339_millis(std::time::SystemTime::now());
-    std::fs::write(
-        &lock,
-        format!("{{\"pid\":{dead},\"createdAt\":\"{created}\",\"maxHoldMs\":300000}}"),
-    )
-    .unwrap();
+    std::fs::write(&lock, format!("{{\"pid\":{dead},\"createdAt\":\"{created}\",\"maxHoldMs\":300000}}"))
+        .unwrap();
     let handle = locks.acquire(&target, opts).await.expect("reclaim");
     assert_eq!(*reclaims.0.lock().unwrap(), ["dead-pid"]);
     assert_eq!(payload(&lock)["pid"].as_u64(), Some(std::process::id() as u64));

@@ -142,10 +142,7 @@ fn contenders_keep_exclusion_and_reclaim_a_sigkilled_holder() {
                     let _ = p.child.kill();
                     p.status = p.child.wait().ok();
                 }
-                panic!(
-                    "safety net: not done after {SAFETY_NET:?}\n{}",
-                    report(&mut procs)
-                );
+                panic!("safety net: not done after {SAFETY_NET:?}\n{}", report(&mut procs));
             }
         };
         match msg {
@@ -204,20 +201,11 @@ fn contenders_keep_exclusion_and_reclaim_a_sigkilled_holder() {
 
     // The victim held the lock and died by SIGKILL, not by its own exit.
     assert!(victim_ino.is_some(), "the victim never held\n{details}");
-    assert_eq!(
-        procs[victim].status.unwrap().signal(),
-        Some(libc::SIGKILL),
-        "victim\n{details}"
-    );
+    assert_eq!(procs[victim].status.unwrap().signal(), Some(libc::SIGKILL), "victim\n{details}");
     // Every contender finished cleanly: no exclusion break (3), counter/log mismatch (4), lock
     // error (5) or I/O error (6) was seen from inside.
     for p in &procs[..CONTENDERS] {
-        assert_eq!(
-            p.status.unwrap().code(),
-            Some(0),
-            "{} exit status\n{details}",
-            p.name
-        );
+        assert_eq!(p.status.unwrap().code(), Some(0), "{} exit status\n{details}", p.name);
     }
 
     // The acknowledgements.
@@ -228,10 +216,7 @@ fn contenders_keep_exclusion_and_reclaim_a_sigkilled_holder() {
             if let Some(rest) = line.strip_prefix("ACK ") {
                 let (worker, round) = rest.split_once(' ').unwrap();
                 assert_eq!(worker, p.name, "{details}");
-                acked
-                    .entry(worker.to_owned())
-                    .or_default()
-                    .push(round.parse().unwrap());
+                acked.entry(worker.to_owned()).or_default().push(round.parse().unwrap());
             } else if let Some(rest) = line.strip_prefix("RECLAIMED ") {
                 reclaims.push((p.name.clone(), rest.to_owned()));
             }
@@ -254,11 +239,7 @@ fn contenders_keep_exclusion_and_reclaim_a_sigkilled_holder() {
     assert_eq!(total, CONTENDERS * ROUNDS as usize + VICTIM_ROUNDS as usize);
 
     // The counter counts every acknowledged round, once.
-    let counter: usize = std::fs::read_to_string(real.join("counter"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let counter: usize = std::fs::read_to_string(real.join("counter")).unwrap().trim().parse().unwrap();
     assert_eq!(counter, total, "counter\n{details}");
 
     // The log holds every acknowledged (worker, round) exactly once, whole, and nothing else;
@@ -266,13 +247,8 @@ fn contenders_keep_exclusion_and_reclaim_a_sigkilled_holder() {
     let log = std::fs::read_to_string(real.join("log")).unwrap();
     let mut logged: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for line in log.lines() {
-        let (worker, round) = line
-            .split_once(' ')
-            .unwrap_or_else(|| panic!("torn log line {line:?}"));
-        logged
-            .entry(worker.to_owned())
-            .or_default()
-            .push(round.parse().unwrap());
+        let (worker, round) = line.split_once(' ').unwrap_or_else(|| panic!("torn log line {line:?}"));
+        logged.entry(worker.to_owned()).or_default().push(round.parse().unwrap());
     }
     assert_eq!(logged, acked, "log vs acknowledgements\n{details}");
     assert_eq!(log.lines().count(), counter);

@@ -50,7 +50,13 @@ pub fn reproduce_command(scenario: &str, seed: u64, mutant: Option<Mutant>) -> S
 }
 
 impl Summary {
-    fn add_seed(&mut self, scenario: &str, mutant: Option<Mutant>, report: &SeedReport, coverage: &mut Coverage) {
+    fn add_seed(
+        &mut self,
+        scenario: &str,
+        mutant: Option<Mutant>,
+        report: &SeedReport,
+        coverage: &mut Coverage,
+    ) {
         self.seeds += 1;
         self.events += report.events;
         self.sim_seconds += report.sim_ns as f64 / 1e9;
@@ -111,7 +117,8 @@ impl Summary {
 
     /// Transitions and core fault sites this campaign never reached.
     pub fn gaps(&self) -> (Vec<&'static str>, Vec<String>) {
-        let transitions = TRANSITIONS.iter().copied().filter(|t| !self.transitions.contains_key(*t)).collect();
+        let transitions =
+            TRANSITIONS.iter().copied().filter(|t| !self.transitions.contains_key(*t)).collect();
         let sites = CORE_FAULT_SITES
             .iter()
             .map(|s| s.to_string())
@@ -180,7 +187,9 @@ pub fn replay(scenario: &Scenario, seed: u64, mutant: Option<Mutant>) -> SeedRep
 
 /// The last `n` trace lines up to the first violation of a failing seed (for reports).
 pub fn last_lines(scenario: &Scenario, seed: u64, mutant: Option<Mutant>, n: usize) -> Vec<String> {
-    let config = RunConfig::new(scenario.name, scenario.profile(seed)).mutant(mutant).trace(TraceMode::Full);
+    let config = RunConfig::new(scenario.name, scenario.profile(seed))
+        .mutant(mutant)
+        .trace(TraceMode::Full);
     let report = run_seed(seed, &config);
     let at = report.first_violation().map(|v| v.at_ns);
     let lines: Vec<String> = report

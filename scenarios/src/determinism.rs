@@ -42,7 +42,12 @@ pub fn first_difference(a: &[String], b: &[String]) -> Option<(usize, String, St
 }
 
 /// Trace hashes of `seeds`, computed on `jobs` threads.
-fn hashes(scenario: &Scenario, seeds: &[u64], jobs: usize, on_seed: &(dyn Fn() + Sync)) -> BTreeMap<u64, u64> {
+fn hashes(
+    scenario: &Scenario,
+    seeds: &[u64],
+    jobs: usize,
+    on_seed: &(dyn Fn() + Sync),
+) -> BTreeMap<u64, u64> {
     let next = AtomicUsize::new(0);
     let out = Mutex::new(BTreeMap::new());
     std::thread::scope(|scope| {

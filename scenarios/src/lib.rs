@@ -1,10 +1,10 @@
 //! heldlock: named scenarios, campaigns over many seeds, the failure store, the mutant
 //! self-test and the determinism check — everything the `heldlock` CLI drives.
 
+pub mod bench;
 pub mod campaign;
 pub mod determinism;
 pub mod mutants;
 pub mod scenario;
-pub mod store;
-pub mod bench;
 pub mod shrink;
+pub mod store;

@@ -20,9 +20,15 @@ use heldlock_sim::Seed;
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
-#[command(name = "heldlock", version, about = "Deterministic fault-injection simulation of a session write lock")]
-#[command(after_help = "Exit status: 0 every invariant held, 1 a violation was found, 2 bad usage or input.\n\
-    Every failure prints the one `heldlock replay` command that reproduces it.")]
+#[command(
+    name = "heldlock",
+    version,
+    about = "Deterministic fault-injection simulation of a session write lock"
+)]
+#[command(
+    after_help = "Exit status: 0 every invariant held, 1 a violation was found, 2 bad usage or input.\n\
+    Every failure prints the one `heldlock replay` command that reproduces it."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -203,8 +209,10 @@ fn progress(total: u64, quiet: bool, what: &str) -> ProgressBar {
     }
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} eta {eta}")
-            .expect("a valid template"),
+        ProgressStyle::with_template(
+            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} eta {eta}",
+        )
+        .expect("a valid template"),
     );
     bar.set_prefix(what.to_owned());
     bar
@@ -239,11 +247,20 @@ fn cmd_run(a: RunArgs) -> Result<bool, Usage> {
                 detail: f.violation.clone(),
             });
             if let Err(e) = saved {
-                bar.println(format!("warning: could not save seed {} to {}: {e}", f.seed, store.path().display()));
+                bar.println(format!(
+                    "warning: could not save seed {} to {}: {e}",
+                    f.seed,
+                    store.path().display()
+                ));
             }
             bar.println(format!("FAIL seed {} {}\n     reproduce: {}", f.seed, f.violation, f.reproduce));
         };
-        let plan = Plan { scenario, seeds, jobs, mutant };
+        let plan = Plan {
+            scenario,
+            seeds,
+            jobs,
+            mutant,
+        };
         let summary = campaign::run(&plan, &|| bar.inc(1), &save);
         bar.finish_and_clear();
         print_summary(scenario, &summary, jobs, shard, &range, stored.len());
@@ -266,13 +283,22 @@ fn print_summary(
 ) {
     let shard_text = shard.map_or(String::new(), |(k, n)| format!(", shard {k}/{n}"));
     let mutant = s.mutant.as_deref().unwrap_or("none (the fixed core)");
-    println!("heldlock run — scenario {}, seeds {}..{}{shard_text}, {jobs} jobs", scenario.name, range.start, range.end);
+    println!(
+        "heldlock run — scenario {}, seeds {}..{}{shard_text}, {jobs} jobs",
+        scenario.name, range.start, range.end
+    );
     println!("  mutant            {mutant}");
     if stored > 0 {
         println!("  replayed first    {stored} stored failing seed(s)");
     }
     println!("  seeds             {:>10}   passed {}   failed {}", s.seeds, s.passed, s.failures.len());
-    let per_s = |n: f64| if s.wall_seconds > 0.0 { n / s.wall_seconds } else { 0.0 };
+    let per_s = |n: f64| {
+        if s.wall_seconds > 0.0 {
+            n / s.wall_seconds
+        } else {
+            0.0
+        }
+    };
     println!(
         "  events            {:>10}   ({:.0}/s, {:.0} seeds/s, {:.1} s wall)",
         s.events,
@@ -282,13 +308,27 @@ fn print_summary(
     );
     println!("  simulated time    {:>10.0} s", s.sim_seconds);
     let faults: Vec<String> = s.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    println!("  faults fired      {}", if faults.is_empty() { "none".into() } else { faults.join(" | ") });
+    println!(
+        "  faults fired      {}",
+        if faults.is_empty() {
+            "none".into()
+        } else {
+            faults.join(" | ")
+        }
+    );
     let mut by_invariant = std::collections::BTreeMap::new();
     for f in &s.failures {
         *by_invariant.entry(f.invariant.as_str()).or_insert(0) += 1;
     }
     let violations: Vec<String> = by_invariant.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
-    println!("  violations        {}", if violations.is_empty() { "none".into() } else { violations.join(", ") });
+    println!(
+        "  violations        {}",
+        if violations.is_empty() {
+            "none".into()
+        } else {
+            violations.join(", ")
+        }
+    );
     let (t_gaps, s_gaps) = s.gaps();
     println!(
         "  coverage          {}/{} controller transitions, {}/{} fault sites",
@@ -337,7 +377,11 @@ fn cmd_replay(a: ReplayArgs) -> Result<bool, Usage> {
     println!("profile: {}", report.profile);
     println!("actors: {}", report.actors.join(" "));
     if report.violations.is_empty() {
-        println!("verdict: every invariant held ({} events, {} trace lines)", report.events, report.trace.len());
+        println!(
+            "verdict: every invariant held ({} events, {} trace lines)",
+            report.events,
+            report.trace.len()
+        );
         return Ok(true);
     }
     println!("verdict: {} violation(s)", report.violations.len());
@@ -394,12 +438,19 @@ fn cmd_mutants(a: MutantArgs) -> Result<bool, Usage> {
         "heldlock mutants — default random campaign ({DEFAULT_SCENARIO}), {} ranges × up to {} seeds, {jobs} jobs",
         a.ranges, a.budget
     );
-    println!("{:<30} {:>7} {:>8} {:>8} {:>8}  caught by", "mutant", "killed", "median", "worst", "cpu s");
+    println!(
+        "{:<30} {:>7} {:>8} {:>8} {:>8}  caught by",
+        "mutant", "killed", "median", "worst", "cpu s"
+    );
     let mut all = true;
     for r in &results {
         let killed = r.seeds_to_kill.iter().filter(|k| k.is_some()).count();
         let inv: Vec<String> = r.invariants.iter().map(|(k, v)| format!("{k}×{v}")).collect();
-        let worst = if r.killed_everywhere() { r.worst(a.budget).to_string() } else { format!(">{}", a.budget) };
+        let worst = if r.killed_everywhere() {
+            r.worst(a.budget).to_string()
+        } else {
+            format!(">{}", a.budget)
+        };
         println!(
             "{:<30} {:>4}/{:<2} {:>8} {:>8} {:>8.2}  {}",
             r.mutant,
@@ -420,7 +471,15 @@ fn cmd_mutants(a: MutantArgs) -> Result<bool, Usage> {
             println!("  {}: SURVIVED every range", r.mutant);
         }
     }
-    println!("\n{:.1} s wall; {}", started.elapsed().as_secs_f64(), if all { "every mutant killed" } else { "SOME MUTANT SURVIVED" });
+    println!(
+        "\n{:.1} s wall; {}",
+        started.elapsed().as_secs_f64(),
+        if all {
+            "every mutant killed"
+        } else {
+            "SOME MUTANT SURVIVED"
+        }
+    );
     if let Some(path) = &a.json {
         write_json(path, &results)?;
     }
@@ -435,7 +494,10 @@ fn cmd_determinism(a: DeterminismArgs) -> Result<bool, Usage> {
     bar.finish_and_clear();
     match result {
         Ok(n) => {
-            println!("deterministic: {n} seeds of {} gave byte-identical traces with --jobs 1 and --jobs 2", scenario.name);
+            println!(
+                "deterministic: {n} seeds of {} gave byte-identical traces with --jobs 1 and --jobs 2",
+                scenario.name
+            );
             Ok(true)
         }
         Err(m) => {
@@ -484,7 +546,8 @@ fn cmd_list() -> Result<bool, Usage> {
 fn cmd_merge(a: MergeArgs) -> Result<bool, Usage> {
     let mut total = Summary::default();
     for path in &a.reports {
-        let text = std::fs::read_to_string(path).map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?;
         let part: Summary = serde_json::from_str(&text)
             .map_err(|e| Usage(format!("{} is not a heldlock run report: {e}", path.display())))?;
         total.merge(&part);

@@ -50,9 +50,16 @@ impl MutantResult {
 }
 
 /// Run the self-test for `mutants` over `ranges` ranges of at most `budget` seeds each.
-pub fn self_test(mutants: &[Mutant], ranges: u64, budget: u64, jobs: usize, on_item: &(dyn Fn() + Sync)) -> Vec<MutantResult> {
+pub fn self_test(
+    mutants: &[Mutant],
+    ranges: u64,
+    budget: u64,
+    jobs: usize,
+    on_item: &(dyn Fn() + Sync),
+) -> Vec<MutantResult> {
     let scenario = find(DEFAULT_SCENARIO).expect("the default scenario exists");
-    let items: Vec<(usize, u64)> = (0..mutants.len()).flat_map(|m| (0..ranges).map(move |r| (m, r))).collect();
+    let items: Vec<(usize, u64)> =
+        (0..mutants.len()).flat_map(|m| (0..ranges).map(move |r| (m, r))).collect();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, u64, Option<(u64, String, String)>, Duration)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -64,7 +71,8 @@ pub fn self_test(mutants: &[Mutant], ranges: u64, budget: u64, jobs: usize, on_i
                 let mut kill = None;
                 for n in 0..budget {
                     let seed = range_start(r) + n;
-                    let config = RunConfig::new(scenario.name, scenario.profile(seed)).mutant(Some(mutants[m]));
+                    let config =
+                        RunConfig::new(scenario.name, scenario.profile(seed)).mutant(Some(mutants[m]));
                     let report = run_seed(seed, &config);
                     if let Some(v) = report.first_violation() {
                         kill = Some((n + 1, v.invariant.to_owned(), format!("seed {seed}: {v}")));

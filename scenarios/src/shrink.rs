@@ -23,9 +23,18 @@ pub struct Shrunk {
 
 type Fault = (FaultSite, u64, FaultKind);
 
-fn run_with(scenario: &Scenario, seed: u64, mutant: Option<Mutant>, faults: &[Fault], trace: TraceMode) -> heldlock_sim::SeedReport {
+fn run_with(
+    scenario: &Scenario,
+    seed: u64,
+    mutant: Option<Mutant>,
+    faults: &[Fault],
+    trace: TraceMode,
+) -> heldlock_sim::SeedReport {
     let only: BTreeSet<(FaultSite, u64)> = faults.iter().map(|(s, o, _)| (*s, *o)).collect();
-    let config = RunConfig::new(scenario.name, scenario.profile(seed)).mutant(mutant).only_faults(only).trace(trace);
+    let config = RunConfig::new(scenario.name, scenario.profile(seed))
+        .mutant(mutant)
+        .only_faults(only)
+        .trace(trace);
     run_seed(seed, &config)
 }
 
@@ -47,8 +56,12 @@ pub fn shrink(scenario: &Scenario, seed: u64, mutant: Option<Mutant>) -> Option<
         let size = faults.len().div_ceil(chunks);
         let mut reduced = false;
         for start in (0..faults.len()).step_by(size) {
-            let complement: Vec<Fault> =
-                faults.iter().enumerate().filter(|(i, _)| *i < start || *i >= start + size).map(|(_, f)| *f).collect();
+            let complement: Vec<Fault> = faults
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i < start || *i >= start + size)
+                .map(|(_, f)| *f)
+                .collect();
             if fails(&complement) {
                 faults = complement;
                 chunks = (chunks - 1).max(2);
@@ -68,5 +81,11 @@ pub fn shrink(scenario: &Scenario, seed: u64, mutant: Option<Mutant>) -> Option<
     }
     let last = run_with(scenario, seed, mutant, &faults, TraceMode::Full);
     let violation = last.first_violation().map(|v| v.to_string()).unwrap_or_default();
-    Some(Shrunk { invariant, violation, original, kept: faults, trace: last.trace })
+    Some(Shrunk {
+        invariant,
+        violation,
+        original,
+        kept: faults,
+        trace: last.trace,
+    })
 }

@@ -56,7 +56,9 @@ impl FailureStore {
         };
         let mut seeds = Vec::new();
         for line in io::BufReader::new(file).lines().map_while(Result::ok) {
-            let Ok(f) = serde_json::from_str::<StoredFailure>(&line) else { continue };
+            let Ok(f) = serde_json::from_str::<StoredFailure>(&line) else {
+                continue;
+            };
             if f.scenario == scenario && f.mutant.as_deref() == mutant && !seeds.contains(&f.seed) {
                 seeds.push(f.seed);
             }
@@ -84,7 +86,12 @@ mod tests {
         store.save(&f("swarm", 9, Some("m3-fence-read-leak"))).unwrap();
         store.save(&f("swarm", 7, None)).unwrap();
         store.save(&f("quiet", 1, None)).unwrap();
-        fs::OpenOptions::new().append(true).open(store.path()).unwrap().write_all(b"not json\n").unwrap();
+        fs::OpenOptions::new()
+            .append(true)
+            .open(store.path())
+            .unwrap()
+            .write_all(b"not json\n")
+            .unwrap();
         assert_eq!(store.seeds("swarm", None), vec![7]);
         assert_eq!(store.seeds("swarm", Some("m3-fence-read-leak")), vec![9]);
         assert_eq!(store.seeds("quiet", None), vec![1]);

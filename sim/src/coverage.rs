@@ -215,16 +215,8 @@ impl Coverage {
 
     /// Transitions and core fault sites never reached.
     pub fn gaps(&self) -> (Vec<&'static str>, Vec<FaultSite>) {
-        let transitions = TRANSITIONS
-            .iter()
-            .copied()
-            .filter(|t| !self.transitions.contains_key(t))
-            .collect();
-        let sites = CORE_FAULT_SITES
-            .iter()
-            .copied()
-            .filter(|s| !self.fault_sites.contains_key(s))
-            .collect();
+        let transitions = TRANSITIONS.iter().copied().filter(|t| !self.transitions.contains_key(t)).collect();
+        let sites = CORE_FAULT_SITES.iter().copied().filter(|s| !self.fault_sites.contains_key(s)).collect();
         (transitions, sites)
     }
 }

@@ -216,12 +216,7 @@ impl FaultPlan {
     pub fn new(seed: u64, profile: &Profile) -> Self {
         FaultPlan {
             seed,
-            kinds: profile
-                .fault_kinds
-                .iter()
-                .copied()
-                .filter(|k| *k != FaultKind::Hang)
-                .collect(),
+            kinds: profile.fault_kinds.iter().copied().filter(|k| *k != FaultKind::Hang).collect(),
             fault_rate: profile.fault_rate,
             hang_rate: profile.hang_rate,
             max_latency_ms: profile.max_latency_ms,

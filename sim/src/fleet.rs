@@ -136,8 +136,7 @@ impl Fleet {
             self.world.table.kill(pid);
         }
         self.world.disk.close_all(pid);
-        self.world
-            .process_crashed(pid, if zombie { "zombie" } else { "reaped" });
+        self.world.process_crashed(pid, if zombie { "zombie" } else { "reaped" });
         madsim::time::sleep(Duration::from_millis(rng.gen_range(100..10_000))).await;
         if zombie {
             self.world.table.kill(pid);
@@ -159,8 +158,7 @@ impl Fleet {
                     probe_denied: profile.eperm_probes && rng.gen_bool(0.5),
                 };
                 self.world.table.spawn(pid, foreign);
-                self.world
-                    .process_started(pid, format!("foreign(gateway={gateway:?})"), Some(starttime));
+                self.world.process_started(pid, format!("foreign(gateway={gateway:?})"), Some(starttime));
             }
             self.fresh_pid()
         };
@@ -172,10 +170,7 @@ impl Fleet {
     async fn pause(&self, slot: usize, rng: &mut ChaCha8Rng) {
         let (pid, node) = {
             let slots = self.slots.lock().unwrap();
-            (
-                slots[slot].pid,
-                slots[slot].node.expect("a launched slot has a node"),
-            )
+            (slots[slot].pid, slots[slot].node.expect("a launched slot has a node"))
         };
         Handle::current().pause(node);
         self.world.process_paused(pid);

@@ -14,20 +14,38 @@ use crate::report::Violation;
 
 /// The invariants the oracle checks (SPEC §4).
 pub const INVARIANTS: [(&str, &str); 14] = [
-    ("I1", "exclusion: one live holder per lock; a holder that lost its lock never writes again"),
-    ("I2", "exactly-once: a handle is released at most once; a release removes only its own file"),
-    ("I3", "held ⇒ released: once held is cleared, the release is issued before the clearing op returns"),
+    (
+        "I1",
+        "exclusion: one live holder per lock; a holder that lost its lock never writes again",
+    ),
+    (
+        "I2",
+        "exactly-once: a handle is released at most once; a release removes only its own file",
+    ),
+    (
+        "I3",
+        "held ⇒ released: once held is cleared, the release is issued before the clearing op returns",
+    ),
     ("I4", "dispose: after dispose the controller holds nothing, and never holds again"),
     ("I5", "bounded abort: an abort's release is issued within the settle bound + ε"),
     ("I6", "poison before force: a poisoned controller never touches the transcript again"),
     ("I7", "next turn: when the owner is released, the attempt's lock is already free"),
     ("I8", "drain: one drain owner; no handle taken or released by two paths"),
     ("I9", "no deadlock: release, reacquire, cleanup and dispose return"),
-    ("I10", "fence: unowned non-benign changes while released are caught; owned and benign are not"),
-    ("I11", "breaker safety: never remove a live lock; always recover dead/recycled/orphan locks"),
+    (
+        "I10",
+        "fence: unowned non-benign changes while released are caught; owned and benign are not",
+    ),
+    (
+        "I11",
+        "breaker safety: never remove a live lock; always recover dead/recycled/orphan locks",
+    ),
     ("I12", "timeout: contention with a live holder ends in TimeoutError after ≈ timeoutMs"),
     ("I13", "watchdog: a lock held past maxHoldMs is freed within maxHoldMs + 60 s"),
-    ("I14", "no lost writes: every acknowledged transcript write is in the file, whole, in order"),
+    (
+        "I14",
+        "no lost writes: every acknowledged transcript write is in the file, whole, in order",
+    ),
 ];
 
 /// Slack for "≈" and "within": scheduling, poll granularity and simulated fs latency.
@@ -403,9 +421,7 @@ impl Oracle {
                 for ((p, _), o) in &self.ops {
                     if *p == pid && o.ctl == ctl {
                         owed.extend(o.cleared.iter().filter(|h| {
-                            self.handles
-                                .get(&(pid, **h))
-                                .is_some_and(|r| r.released_ns.is_none())
+                            self.handles.get(&(pid, **h)).is_some_and(|r| r.released_ns.is_none())
                         }));
                     }
                 }
@@ -464,10 +480,7 @@ impl Oracle {
             return;
         };
         for handle in rec.cleared {
-            let released = self
-                .handles
-                .get(&(pid, handle))
-                .is_some_and(|h| h.released_ns.is_some());
+            let released = self.handles.get(&(pid, handle)).is_some_and(|h| h.released_ns.is_some());
             if !released {
                 let lock = self.handles.get(&(pid, handle)).map(|h| h.lock.clone());
                 self.violate(
@@ -564,9 +577,7 @@ impl Oracle {
         procs: &BTreeMap<u32, ProcFacts>,
     ) {
         let waited = ms(now - start);
-        let free = procs
-            .get(&pid)
-            .is_some_and(|p| p.ran_freely_since(start) && !p.hung);
+        let free = procs.get(&pid).is_some_and(|p| p.ran_freely_since(start) && !p.hung);
         if waited + 1 < timeout_ms {
             self.violate(
                 now,
@@ -603,10 +614,7 @@ impl Oracle {
         let Some(facts) = procs.get(&inode.pid) else {
             return;
         };
-        let Some(died) = facts
-            .died_ns
-            .filter(|_| !facts.alive || facts.starttime != inode.starttime)
-        else {
+        let Some(died) = facts.died_ns.filter(|_| !facts.alive || facts.starttime != inode.starttime) else {
             return;
         };
         let Some(payload) = LockPayload::parse(&bytes) else {
@@ -696,21 +704,22 @@ impl Oracle {
             inv,
             Some(pid),
             Some(lock),
-            format!(
-                "{what} by p{pid} removed the live lock of p{} {handle} (inode {ino})",
-                key.0
-            ),
+            format!("{what} by p{pid} removed the live lock of p{} {handle} (inode {ino})", key.0),
         );
     }
 
     /// A gateway's transcript append succeeded. For the controllers of other processes it is an
     /// unowned, non-benign change (another gateway took the session over).
     pub fn transcript_appended(&mut self, pid: u32, path: &Path, data: &[u8]) {
-        self.transcripts
-            .entry(path.to_owned())
-            .or_default()
-            .extend_from_slice(data);
+        self.transcripts.entry(path.to_owned()).or_default().extend_from_slice(data);
         self.unowned_change(path, |c_pid| c_pid != pid, "a write by another gateway");
+        // SPEC §3: a version equal to a newer owned write of this process is accepted, so this
+        // write absorbs what its process's other controllers had not yet caught.
+        for ((c_pid, _), c) in self.ctls.iter_mut() {
+            if *c_pid == pid && c.transcript == path {
+                c.missed_change = None;
+            }
+        }
     }
 
     fn unowned_change(&mut self, path: &Path, applies: impl Fn(u32) -> bool, what: &str) {
@@ -742,11 +751,7 @@ impl Oracle {
             .held_ever
             .iter()
             .copied()
-            .filter(|h| {
-                self.handles
-                    .get(&(pid, *h))
-                    .is_some_and(|r| r.released_ns.is_none() && !r.lost)
-            })
+            .filter(|h| self.handles.get(&(pid, *h)).is_some_and(|r| r.released_ns.is_none() && !r.lost))
             .collect();
         for h in leaked {
             let lock = self.handles.get(&(pid, h)).map(|r| r.lock.clone());
@@ -852,10 +857,7 @@ impl Oracle {
                 "I9",
                 Some(pid),
                 None,
-                format!(
-                    "no deadlock: {} ({op}) of {ctl} has not returned after {waited} ms",
-                    kind.name()
-                ),
+                format!("no deadlock: {} ({op}) of {ctl} has not returned after {waited} ms", kind.name()),
             );
         }
     }
@@ -868,11 +870,8 @@ impl Oracle {
         read: impl Fn(&Path) -> Option<Vec<u8>>,
     ) {
         self.check_time(now, procs);
-        let expected: Vec<(PathBuf, Vec<u8>)> = self
-            .transcripts
-            .iter()
-            .map(|(p, c)| (p.clone(), c.clone()))
-            .collect();
+        let expected: Vec<(PathBuf, Vec<u8>)> =
+            self.transcripts.iter().map(|(p, c)| (p.clone(), c.clone())).collect();
         for (path, want) in expected {
             let got = read(&path).unwrap_or_default();
             if got != want {

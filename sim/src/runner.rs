@@ -85,14 +85,8 @@ async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
     if let Some(only) = config.only_faults.clone() {
         faults = faults.restricted_to(only);
     }
-    let world = World::new(
-        seed,
-        &config.scenario,
-        config.profile.clone(),
-        faults,
-        config.mutant,
-        config.trace,
-    );
+    let world =
+        World::new(seed, &config.scenario, config.profile.clone(), faults, config.mutant, config.trace);
     set_up_disk(&world);
     let fleet = Fleet::new(world.clone());
     for _ in 0..world.profile.gateways {
@@ -128,8 +122,7 @@ async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
 fn set_up_disk(world: &World) {
     let disk = &world.disk;
     disk.create_dir_all(Path::new(SESSION_DIR)).expect("fresh disk");
-    disk.symlink_dir(Path::new(SESSION_DIR), Path::new(ALIAS_DIR))
-        .expect("fresh disk");
+    disk.symlink_dir(Path::new(SESSION_DIR), Path::new(ALIAS_DIR)).expect("fresh disk");
     let view = disk.view(0, usize::MAX);
     for i in 0..world.profile.sessions {
         let path = world.session_path(i, false);

@@ -116,9 +116,7 @@ impl Fs for SimFs {
             self.gate(FsOp::Append, path).await?;
             self.view.write_path_now(path, data, false)?;
             if PathClass::of(path) == PathClass::Transcript {
-                let canonical = self
-                    .view
-                    .canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
+                let canonical = self.view.canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
                 self.world.transcript_appended(
                     self.view.pid(),
                     &canonical.join(path.file_name().unwrap_or_default()),

@@ -53,10 +53,8 @@ impl Trace {
 }
 
 fn file(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    path.file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// The trace text of a lock event.
@@ -99,10 +97,7 @@ pub fn describe(ev: &LockEvent<'_>) -> String {
             lock,
             held_ms,
         } => {
-            format!(
-                "watchdog force-released {handle} {} after {held_ms} ms held",
-                file(lock)
-            )
+            format!("watchdog force-released {handle} {} after {held_ms} ms held", file(lock))
         }
         LockEvent::OwnerAcquired { session, attempt } => {
             format!("owner {} attempt#{attempt} acquired", file(session))
@@ -113,11 +108,7 @@ pub fn describe(ev: &LockEvent<'_>) -> String {
         LockEvent::ControllerCreated { ctl, transcript } => format!("{ctl} created for {}", file(transcript)),
         LockEvent::OpBegin { ctl, op, kind } => format!("{ctl} {op} {} begin", kind.name()),
         LockEvent::OpEnd { ctl, op, kind, ok } => {
-            format!(
-                "{ctl} {op} {} end {}",
-                kind.name(),
-                if *ok { "ok" } else { "err" }
-            )
+            format!("{ctl} {op} {} end {}", kind.name(), if *ok { "ok" } else { "err" })
         }
         LockEvent::HeldSet { ctl, op, handle } => format!("{ctl} {op} held := {handle}"),
         LockEvent::HeldCleared {

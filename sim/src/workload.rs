@@ -47,9 +47,7 @@ impl StreamPlan {
             }
             StreamPlan::Fail(ms) => {
                 madsim::time::sleep(Duration::from_millis(ms)).await;
-                Err(ControllerError::Io(std::io::Error::other(
-                    "provider stream failed",
-                )))
+                Err(ControllerError::Io(std::io::Error::other("provider stream failed")))
             }
             StreamPlan::Hang => std::future::pending().await,
         }
@@ -74,9 +72,7 @@ const RUN_TIMEOUT_MS: u64 = 20_000;
 impl TurnPlan {
     fn draw(rng: &mut ChaCha8Rng, world: &World) -> TurnPlan {
         let p = &world.profile;
-        let retained_stream = rng
-            .gen_bool(p.retained_stream_rate)
-            .then(|| StreamPlan::draw(rng, world));
+        let retained_stream = rng.gen_bool(p.retained_stream_rate).then(|| StreamPlan::draw(rng, world));
         let stream = StreamPlan::draw(rng, world);
         let mut abort = rng.gen_bool(p.abort_rate).then(|| {
             let kind = if rng.gen_bool(p.manual_abort_share) {
@@ -129,15 +125,10 @@ pub async fn gateway(
         let session = world.session_path(rng.gen_range(0..world.profile.sessions), alias);
         let plan = TurnPlan::draw(&mut rng, &world);
         let label = format!("{name}/t{turn}");
-        world.note(pid, || {
-            format!("turn {label} on {} plan {plan:?}", session.display())
-        });
+        world.note(pid, || format!("turn {label} on {} plan {plan:?}", session.display()));
         run_turn(&world, pid, &label, &locks, &owner, &session, plan).await;
     }
-    progress.store(
-        world.profile.turns_per_gateway,
-        std::sync::atomic::Ordering::SeqCst,
-    );
+    progress.store(world.profile.turns_per_gateway, std::sync::atomic::Ordering::SeqCst);
     world.note(pid, || format!("{name} finished its turns"));
 }
 
@@ -167,12 +158,8 @@ async fn run_turn(
             return;
         }
     };
-    let body = madsim::task::spawn(turn_body(
-        ctl.clone(),
-        plan.clone(),
-        label.to_owned(),
-        abort_signal.clone(),
-    ));
+    let body =
+        madsim::task::spawn(turn_body(ctl.clone(), plan.clone(), label.to_owned(), abort_signal.clone()));
     let outcome = match plan.abort {
         None => Some(body.await),
         Some((kind, after_ms)) => {

@@ -94,18 +94,9 @@ impl World {
 
     /// The platform process `pid` runs the lock on.
     pub fn platform_for(self: &Arc<Self>, pid: u32) -> Platform {
-        let incarnation = self
-            .observed
-            .lock()
-            .unwrap()
-            .procs
-            .get(&pid)
-            .map_or(0, |p| p.incarnation);
+        let incarnation = self.observed.lock().unwrap().procs.get(&pid).map_or(0, |p| p.incarnation);
         Platform {
-            fs: Arc::new(SimFs::new(
-                self.clone(),
-                self.disk.view(pid, self.profile.fd_limit),
-            )),
+            fs: Arc::new(SimFs::new(self.clone(), self.disk.view(pid, self.profile.fd_limit))),
             clock: Arc::new(SimClock),
             processes: Arc::new(self.table.view(pid)),
             spawner: Arc::new(SimSpawner),
@@ -160,8 +151,7 @@ impl World {
                 f.died_ns = Some(now);
             });
             o.oracle.process_died(pid);
-            o.trace
-                .record(now, &format!("p{pid}"), || format!("process crashes ({how})"));
+            o.trace.record(now, &format!("p{pid}"), || format!("process crashes ({how})"));
         });
     }
 
@@ -169,8 +159,7 @@ impl World {
         self.with(|o| {
             let now = now_ns();
             Self::update_facts(o, pid, |f| f.paused_since_ns = Some(now));
-            o.trace
-                .record(now, &format!("p{pid}"), || "event loop wedged (paused)".into());
+            o.trace.record(now, &format!("p{pid}"), || "event loop wedged (paused)".into());
         });
     }
 
@@ -181,8 +170,7 @@ impl World {
                 f.paused_since_ns = None;
                 f.last_resume_ns = Some(now);
             });
-            o.trace
-                .record(now, &format!("p{pid}"), || "event loop resumed".into());
+            o.trace.record(now, &format!("p{pid}"), || "event loop resumed".into());
         });
     }
 
@@ -203,10 +191,7 @@ impl World {
         let mut guard = self.observed.lock().unwrap();
         let o = &mut *guard;
         // A dropped task of a crashed incarnation may still run destructors: not an event.
-        let current = o
-            .procs
-            .get(&pid)
-            .is_some_and(|p| p.incarnation == incarnation && p.facts.alive);
+        let current = o.procs.get(&pid).is_some_and(|p| p.incarnation == incarnation && p.facts.alive);
         if !current || o.finished {
             return;
         }
@@ -229,8 +214,7 @@ impl World {
         } = ev
         {
             let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
-            o.oracle
-                .check_recoverable(pid, now, lock, on_disk, &self.table, &o.facts);
+            o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table, &o.facts);
         }
     }
 
@@ -243,13 +227,7 @@ impl World {
                 Self::update_facts(o, pid, |f| f.hung = true);
             }
             o.trace.record(now_ns(), &format!("p{pid}"), || {
-                format!(
-                    "fault {} #{} on {}: {}",
-                    decision.site,
-                    decision.occurrence,
-                    path.display(),
-                    kind
-                )
+                format!("fault {} #{} on {}: {}", decision.site, decision.occurrence, path.display(), kind)
             });
         });
     }
@@ -284,9 +262,8 @@ impl World {
         let content = self.disk.contents(path).unwrap_or_default();
         self.with(|o| {
             o.events += 1;
-            o.trace.record(now_ns(), "ext", || {
-                format!("external {} of {}", change.name(), path.display())
-            });
+            o.trace
+                .record(now_ns(), "ext", || format!("external {} of {}", change.name(), path.display()));
             o.oracle.external_change(path, change, &content);
         });
     }
@@ -324,11 +301,7 @@ impl World {
                 faults,
                 coverage: o.coverage.clone(),
                 sim_ns: now,
-                actors: o
-                    .procs
-                    .iter()
-                    .map(|(pid, p)| format!("p{pid}={}", p.name))
-                    .collect(),
+                actors: o.procs.iter().map(|(pid, p)| format!("p{pid}={}", p.name)).collect(),
                 trace: o.trace.take(),
                 fired: self.faults.fired_log(),
             }

@@ -207,16 +207,11 @@ async fn critical_section(dir: &Path, worker: &str, round: u32) -> Result<(), Fa
         Err(e) => return Err(io_fail("create inside")(e)),
     }
     if dir.join("victim-holding").exists() {
-        return Err(Failure::Exclusion(format!(
-            "round {round}: took the lock while the victim holds it"
-        )));
+        return Err(Failure::Exclusion(format!("round {round}: took the lock while the victim holds it")));
     }
     let counter_path = dir.join("counter");
     let counter: u64 = match fs::read_to_string(&counter_path) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map_err(|e| Failure::Counter(format!("counter {text:?}: {e}")))?,
+        Ok(text) => text.trim().parse().map_err(|e| Failure::Counter(format!("counter {text:?}: {e}")))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
         Err(e) => return Err(io_fail("read counter")(e)),
     };

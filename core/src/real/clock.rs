@@ -36,9 +36,7 @@ impl Clock for TokioClock {
     fn wall_ms(&self) -> i64 {
         match self.wall_origin_ms {
             Some(origin) => origin + self.mono_ms() as i64,
-            None => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
+            None => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
         }
     }
     fn mono_ms(&self) -> u64 {

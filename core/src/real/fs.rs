@@ -40,11 +40,7 @@ fn stat_of(meta: &fs::Metadata) -> FileStat {
 impl Fs for RealFs {
     fn create_exclusive<'a>(&'a self, path: &'a Path, mode: u32) -> BoxFuture<'a, io::Result<Fd>> {
         ready((|| {
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(path)?;
+            let file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
             let mut next = self.next.lock().unwrap();
             *next += 1;
             self.open.lock().unwrap().insert(*next, file);
@@ -54,20 +50,14 @@ impl Fs for RealFs {
     fn write_fd<'a>(&'a self, fd: Fd, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         ready((|| {
             let mut open = self.open.lock().unwrap();
-            let file = open
-                .get_mut(&fd.0)
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
+            let file = open.get_mut(&fd.0).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
             file.write_all(data)?;
             file.sync_data()
         })())
     }
     fn close(&self, fd: Fd) -> BoxFuture<'_, io::Result<()>> {
         let closed = self.open.lock().unwrap().remove(&fd.0);
-        ready(
-            closed
-                .map(drop)
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF)),
-        )
+        ready(closed.map(drop).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF)))
     }
     fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<Vec<u8>>> {
         ready(fs::read(path))

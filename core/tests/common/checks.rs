@@ -48,10 +48,7 @@ async fn next_attempt_gets_lock(p: &Proc) -> Check {
 pub async fn abort_releases(kind: AbortKind, mutant: Option<Mutant>) -> Check {
     let w = World::with_mutant(mutant);
     let p = w.process(10);
-    let ctl = p
-        .controller(ControllerOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
     let h = first_held(&p)?;
     ctl.abort(kind);
     sleep_ms(SETTLE_BOUND_MS + 50).await;
@@ -76,10 +73,7 @@ pub async fn abort_releases(kind: AbortKind, mutant: Option<Mutant>) -> Check {
 pub async fn fence_eio_prompt_release(mutant: Option<Mutant>) -> Check {
     let w = World::with_mutant(mutant);
     let p = w.process(10);
-    let ctl = p
-        .controller(ControllerOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
     let h = first_held(&p)?;
     p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO);
     let result = ctl.release_for_prompt().await;
@@ -88,16 +82,9 @@ pub async fn fence_eio_prompt_release(mutant: Option<Mutant>) -> Check {
         "the fence EIO must propagate, got {result:?}"
     );
     ensure!(!ctl.holds(), "held still set after the prompt release");
-    ensure!(
-        !w.lock_exists(),
-        "the lock file leaked after the fence stat failed (I3)"
-    );
+    ensure!(!w.lock_exists(), "the lock file leaked after the fence stat failed (I3)");
     ensure!(!p.holds_lock(), "the process still holds the lock");
-    ensure!(
-        p.events.release_begins(h) == 1,
-        "released {} times",
-        p.events.release_begins(h)
-    );
+    ensure!(p.events.release_begins(h) == 1, "released {} times", p.events.release_begins(h));
     next_attempt_gets_lock(&p).await
 }
 
@@ -107,10 +94,7 @@ pub async fn fence_eio_prompt_release(mutant: Option<Mutant>) -> Check {
 pub async fn abort_hung_retained_write(mutant: Option<Mutant>) -> Check {
     let w = World::with_mutant(mutant);
     let p = w.process(10);
-    let ctl = p
-        .controller(ControllerOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
     let h = first_held(&p)?;
     let stream = Gate::new();
     let writer = tokio::spawn({
@@ -125,10 +109,7 @@ pub async fn abort_hung_retained_write(mutant: Option<Mutant>) -> Check {
             .await
         }
     });
-    ensure!(
-        within(100, stream.arrived(1)).await.is_some(),
-        "the write scope never started"
-    );
+    ensure!(within(100, stream.arrived(1)).await.is_some(), "the write scope never started");
     let t_abort = w.now_ms();
     ctl.abort(AbortKind::Manual);
     sleep_ms(SETTLE_BOUND_MS + 50).await;
@@ -137,9 +118,8 @@ pub async fn abort_hung_retained_write(mutant: Option<Mutant>) -> Check {
         "the lock is still on disk {} ms after the abort (unbounded abort)",
         SETTLE_BOUND_MS + 50
     );
-    let Some((i_release, t_release)) = p
-        .events
-        .first(|e| matches!(e, Ev::ReleaseBegin { handle, .. } if *handle == h))
+    let Some((i_release, t_release)) =
+        p.events.first(|e| matches!(e, Ev::ReleaseBegin { handle, .. } if *handle == h))
     else {
         return Err("no release of the held handle".into());
     };
@@ -161,10 +141,7 @@ pub async fn abort_hung_retained_write(mutant: Option<Mutant>) -> Check {
         poisoned_at.is_some_and(|(i, _)| i < i_release),
         "the release while a retained use was active did not come after the poison (I6)"
     );
-    ensure!(
-        !ctl.holds(),
-        "held still set after the forced release (double release pending)"
-    );
+    ensure!(!ctl.holds(), "held still set after the forced release (double release pending)");
     stream.open();
     let unwound = within(1_000, writer).await;
     ensure!(
@@ -180,10 +157,7 @@ pub async fn abort_hung_retained_write(mutant: Option<Mutant>) -> Check {
         "the handle was released {} times (I2)",
         p.events.release_begins(h)
     );
-    ensure!(
-        within(1_000, ctl.dispose()).await.is_some(),
-        "dispose hung after the forced release"
-    );
+    ensure!(within(1_000, ctl.dispose()).await.is_some(), "dispose hung after the forced release");
     ensure!(!ctl.holds(), "the disposed controller holds");
     next_attempt_gets_lock(&p).await
 }
@@ -195,10 +169,7 @@ pub async fn abort_hung_retained_write(mutant: Option<Mutant>) -> Check {
 pub async fn abort_hung_fence_read(mutant: Option<Mutant>) -> Check {
     let w = World::with_mutant(mutant);
     let p = w.process(10);
-    let ctl = p
-        .controller(ControllerOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
     let h = first_held(&p)?;
     let fence_read = p.fs.pause_once(Op::Stat, TRANSCRIPT);
     let t_abort = w.now_ms();
@@ -218,10 +189,7 @@ pub async fn abort_hung_fence_read(mutant: Option<Mutant>) -> Check {
         .first(|e| matches!(e, Ev::ReleaseBegin { handle, .. } if *handle == h))
         .map(|(_, t)| t)
         .unwrap_or(u64::MAX);
-    ensure!(
-        t_release.saturating_sub(t_abort) <= SETTLE_BOUND_MS + 50,
-        "forced release too late"
-    );
+    ensure!(t_release.saturating_sub(t_abort) <= SETTLE_BOUND_MS + 50, "forced release too late");
     ensure!(ctl.is_poisoned(), "the forced release did not poison");
     ensure!(!ctl.holds(), "held set after the forced release");
     ensure!(
@@ -229,10 +197,7 @@ pub async fn abort_hung_fence_read(mutant: Option<Mutant>) -> Check {
         "dispose hung after the forced release: the drain stayed owned"
     );
     match within(5_000, ctl.acquire_for_cleanup()).await {
-        Some(cleanup) => ensure!(
-            cleanup.is_noop(),
-            "a poisoned controller handed out a real cleanup lock"
-        ),
+        Some(cleanup) => ensure!(cleanup.is_noop(), "a poisoned controller handed out a real cleanup lock"),
         None => return Err("acquire_for_cleanup hung after the forced release".into()),
     }
     fence_read.open();
@@ -252,10 +217,7 @@ pub async fn abort_hung_fence_read(mutant: Option<Mutant>) -> Check {
 pub async fn deferred_release_in_scope(mutant: Option<Mutant>) -> Check {
     let w = World::with_mutant(mutant);
     let p = w.process(10);
-    let ctl = p
-        .controller(ControllerOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
     let disk = w.fs.clone();
     let result = within(
         5_000,
@@ -279,14 +241,8 @@ pub async fn deferred_release_in_scope(mutant: Option<Mutant>) -> Check {
         None => return Err("release_for_prompt inside a scope deadlocked".into()),
     };
     ensure!(held_inside, "the lock was let go inside the scope");
-    ensure!(
-        p.events.count(|e| *e == Ev::ReleaseDeferred) == 1,
-        "no deferred release recorded"
-    );
-    ensure!(
-        !w.lock_exists(),
-        "the deferred prompt release was lost: lock still on disk"
-    );
+    ensure!(p.events.count(|e| *e == Ev::ReleaseDeferred) == 1, "no deferred release recorded");
+    ensure!(!w.lock_exists(), "the deferred prompt release was lost: lock still on disk");
     ensure!(!ctl.holds(), "the controller still holds after the scope");
     let mut expected = INITIAL.to_vec();
     expected.extend_from_slice(b"{\"type\":\"message\",\"n\":1}\n{\"type\":\"message\",\"n\":2}\n");
@@ -300,17 +256,10 @@ pub async fn reacquire_after_dispose(mutant: Option<Mutant>) -> Check {
     let w = World::with_mutant(mutant);
     let p = w.process(10);
     let q = w.process(20);
-    let ctl = p
-        .controller(ControllerOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
     ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
     // Another process holds the lock: the reacquire waits in its acquire.
-    let hq = q
-        .locks
-        .acquire(transcript(), LockOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let hq = q.locks.acquire(transcript(), LockOptions::default()).await.map_err(|e| e.to_string())?;
     let late = tokio::spawn({
         let ctl = ctl.clone();
         async move { ctl.reacquire_after_prompt().await }
@@ -323,20 +272,14 @@ pub async fn reacquire_after_dispose(mutant: Option<Mutant>) -> Check {
         Some(Ok(Ok(()))) => {}
         other => return Err(format!("the late reacquire ended with {other:?}")),
     }
-    ensure!(
-        !ctl.holds(),
-        "a late reacquire made the disposed controller hold again (I4)"
-    );
+    ensure!(!ctl.holds(), "a late reacquire made the disposed controller hold again (I4)");
     ensure!(
         !p.holds_lock() && !w.lock_exists(),
         "the lock taken by the late reacquire was not released"
     );
     // A reacquire that starts after dispose does nothing.
     ctl.reacquire_after_prompt().await.map_err(|e| e.to_string())?;
-    ensure!(
-        !ctl.holds() && !w.lock_exists(),
-        "a reacquire after dispose took the lock"
-    );
+    ensure!(!ctl.holds() && !w.lock_exists(), "a reacquire after dispose took the lock");
     Ok(())
 }
 
@@ -347,23 +290,12 @@ pub async fn release_keeps_successor(mutant: Option<Mutant>) -> Check {
     let p = w.process(10);
     let q = w.process(20);
     let opts = LockOptions::default();
-    let hp = p
-        .locks
-        .acquire(transcript(), opts)
-        .await
-        .map_err(|e| e.to_string())?;
+    let hp = p.locks.acquire(transcript(), opts).await.map_err(|e| e.to_string())?;
     // p's file is taken away and q becomes the holder.
     w.unlink_lock();
-    let hq = q
-        .locks
-        .acquire(transcript(), opts)
-        .await
-        .map_err(|e| e.to_string())?;
+    let hq = q.locks.acquire(transcript(), opts).await.map_err(|e| e.to_string())?;
     p.locks.release(&hp).await.map_err(|e| e.to_string())?;
-    ensure!(
-        w.lock_ino() == Some(hq.ino()),
-        "release removed a successor's lock file (I2)"
-    );
+    ensure!(w.lock_ino() == Some(hq.ino()), "release removed a successor's lock file (I2)");
     ensure!(
         p.events
             .count(|e| matches!(e, Ev::ReleaseEnd { handle, unlinked: true, .. } if *handle == hp.id()))
@@ -374,20 +306,13 @@ pub async fn release_keeps_successor(mutant: Option<Mutant>) -> Check {
     ensure!(!w.lock_exists(), "the holder's own release did not unlink");
 
     // Same bytes, another inode: still not ours.
-    let hp2 = p
-        .locks
-        .acquire(transcript(), opts)
-        .await
-        .map_err(|e| e.to_string())?;
+    let hp2 = p.locks.acquire(transcript(), opts).await.map_err(|e| e.to_string())?;
     let bytes = w.lock_bytes().unwrap_or_default();
     w.plant_lock(&bytes);
     let planted = w.lock_ino();
     ensure!(planted != Some(hp2.ino()), "plant kept the inode");
     p.locks.release(&hp2).await.map_err(|e| e.to_string())?;
-    ensure!(
-        w.lock_ino() == planted,
-        "release removed a same-bytes lock file with another inode"
-    );
+    ensure!(w.lock_ino() == planted, "release removed a same-bytes lock file with another inode");
     Ok(())
 }
 
@@ -407,16 +332,9 @@ pub async fn racing_reclaimers(mutant: Option<Mutant>) -> Check {
         let locks = b.locks.clone();
         async move { locks.acquire(transcript(), opts).await }
     });
-    ensure!(
-        within(100, b_guard.arrived(1)).await.is_some(),
-        "b never tried to take the reclaim guard"
-    );
+    ensure!(within(100, b_guard.arrived(1)).await.is_some(), "b never tried to take the reclaim guard");
     // a reclaims the dead lock and takes its own.
-    let ha = a
-        .locks
-        .acquire(transcript(), opts)
-        .await
-        .map_err(|e| format!("a: {e}"))?;
+    let ha = a.locks.acquire(transcript(), opts).await.map_err(|e| format!("a: {e}"))?;
     ensure!(w.lock_ino() != dead_ino, "a did not replace the dead lock");
     ensure!(!w.guard_exists(), "a left its reclaim guard");
     b_guard.open();
@@ -428,10 +346,7 @@ pub async fn racing_reclaimers(mutant: Option<Mutant>) -> Check {
     match b_result {
         Some(Ok(Err(LockError::Timeout { .. }))) => {}
         Some(Ok(Ok(hb))) => {
-            return Err(format!(
-                "two live holders: a holds {:?} and b acquired {:?}",
-                ha, hb
-            ))
+            return Err(format!("two live holders: a holds {:?} and b acquired {:?}", ha, hb))
         }
         other => return Err(format!("b ended with {other:?}")),
     }

@@ -111,9 +111,8 @@ impl World {
     /// tokio's virtual time from this moment on.
     pub fn with_mutant(mutant: Option<Mutant>) -> World {
         let start = Instant::now();
-        let fs = MemFs::new(Arc::new(move || {
-            WALL0_MS as i128 * 1_000_000 + start.elapsed().as_nanos() as i128
-        }));
+        let fs =
+            MemFs::new(Arc::new(move || WALL0_MS as i128 * 1_000_000 + start.elapsed().as_nanos() as i128));
         fs.create_dir_all(Path::new(DIR)).unwrap();
         let tool = fs.view(TOOL_PID, DEFAULT_FD_LIMIT);
         tool.write_path_now(transcript(), INITIAL, true).unwrap();
@@ -349,11 +348,7 @@ impl Recorder {
 
     /// Index and time of the first event matching `pred`.
     pub fn first(&self, pred: impl Fn(&Ev) -> bool) -> Option<(usize, u64)> {
-        self.timed()
-            .iter()
-            .enumerate()
-            .find(|(_, (_, e))| pred(e))
-            .map(|(i, (t, _))| (i, *t))
+        self.timed().iter().enumerate().find(|(_, (_, e))| pred(e)).map(|(i, (t, _))| (i, *t))
     }
 
     pub fn release_begins(&self, handle: HandleId) -> usize {
@@ -537,22 +532,12 @@ impl FaultFs {
 
     /// Calls of `op` on exactly `path` (or fd calls, with `None`).
     pub fn calls(&self, op: Op, path: Option<&Path>) -> usize {
-        self.calls
-            .lock()
-            .unwrap()
-            .get(&(op, path.map(Path::to_owned)))
-            .copied()
-            .unwrap_or(0)
+        self.calls.lock().unwrap().get(&(op, path.map(Path::to_owned))).copied().unwrap_or(0)
     }
 
     async fn intercept(&self, op: Op, path: Option<&Path>) -> io::Result<()> {
         let action = {
-            *self
-                .calls
-                .lock()
-                .unwrap()
-                .entry((op, path.map(Path::to_owned)))
-                .or_insert(0) += 1;
+            *self.calls.lock().unwrap().entry((op, path.map(Path::to_owned))).or_insert(0) += 1;
             let mut rules = self.rules.lock().unwrap();
             let hit = rules.iter_mut().find(|r| {
                 r.op == op

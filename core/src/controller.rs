@@ -11,7 +11,7 @@ use event_listener::Event;
 use futures::future::{select, Either};
 
 use crate::event::{AbortKind, ControllerId, Duty, LockEvent, OpId, OpKind, PoisonReason};
-use crate::fence::{is_benign_append, Fence, Fingerprint};
+use crate::fence::{is_benign_append, is_owned_append, Fence, Fingerprint};
 use crate::file_lock::{LockError, LockHandle, LockOptions, ProcessLocks};
 use crate::mutant::mutant_on;
 use crate::platform::errno;
@@ -106,7 +106,6 @@ pub struct WriteScope {
     inner: Arc<Inner>,
     op: OpId,
     handle: LockHandle,
-    appended: Arc<Mutex<Vec<u8>>>,
 }
 
 /// The lock `acquire_for_cleanup` hands out; a no-op lock writes nothing.
@@ -378,15 +377,8 @@ impl Inner {
             inner: self.clone(),
             op,
             handle: handle.clone(),
-            appended: Arc::new(Mutex::new(Vec::new())),
         };
-        let result = f(scope.clone()).await;
-        let appended = std::mem::take(&mut *scope.appended.lock().unwrap());
-        if !appended.is_empty() {
-            // Even when f failed after writing: what reached the file is ours.
-            self.record_owned(&appended).await?;
-        }
-        result
+        f(scope).await
     }
 
     /// Leave a scope: give back the short lock or the retained use, then whatever the scope
@@ -718,6 +710,14 @@ impl Inner {
 
     /// Judge the transcript against the fence; an unowned, non-benign change poisons.
     async fn check_fence(&self, op: OpId) -> Result<(), ControllerError> {
+        let checked = self.check_fence_inner(op).await;
+        if checked.is_ok() {
+            self.emit(LockEvent::FenceChecked { ctl: self.id, op });
+        }
+        checked
+    }
+
+    async fn check_fence_inner(&self, op: OpId) -> Result<(), ControllerError> {
         let Some(fence) = self.lock_state().fence.clone() else {
             return Ok(());
         };
@@ -760,33 +760,11 @@ impl Inner {
         Err(ControllerError::Takeover)
     }
 
-    /// After a scope wrote `appended`: the new version is ours, for every controller of the
-    /// process; and this controller's fence moves to it.
-    async fn record_owned(&self, appended: &[u8]) -> Result<(), ControllerError> {
-        let stat = self.locks.platform().fs.stat(&self.transcript).await;
-        let fence = self.lock_state().fence.clone();
-        let snapshot = fence.map(|f| {
-            let mut snapshot = f.snapshot;
-            snapshot.extend_from_slice(appended);
-            snapshot
-        });
-        let fingerprint = stat.as_ref().ok().map(|s| Fingerprint::from(*s));
-        let generation = match fingerprint {
-            Some(fp) => self.locks.owned_writes().record(&self.transcript, fp, snapshot.clone()),
-            None => self.locks.owned_writes().generation(&self.transcript),
-        };
-        if let Some(snapshot) = snapshot {
-            self.lock_state().fence = Some(Fence {
-                fingerprint,
-                snapshot,
-                generation,
-            });
-        }
-        stat.map(|_| ()).map_err(ControllerError::Io)
-    }
-
-    /// One transcript write under `handle`.
+    /// One transcript write under `handle`, recorded as owned when it is provably ours.
     async fn write_entry(&self, op: OpId, handle: &LockHandle, entry: &[u8]) -> Result<(), ControllerError> {
+        let fs = &self.locks.platform().fs;
+        let before = Fingerprint::from(fs.stat(&self.transcript).await?);
+        // Checked with no await before the append: poison or loss may strike during the stat.
         {
             let mut st = self.lock_state();
             if st.takeover {
@@ -797,27 +775,72 @@ impl Inner {
                 return Err(ControllerError::LockLost);
             }
         }
-        self.emit(LockEvent::WriteBegin {
-            ctl: self.id,
-            op,
-            handle: Some(handle.id()),
-        });
-        let result = self.locks.platform().fs.append(&self.transcript, entry).await;
-        self.emit(LockEvent::WriteEnd {
-            ctl: self.id,
-            op,
-            ok: result.is_ok(),
-        });
-        result.map_err(ControllerError::Io)
+        self.emit(LockEvent::WriteBegin { ctl: self.id, op, handle: Some(handle.id()) });
+        let result = fs.append(&self.transcript, entry).await;
+        self.emit(LockEvent::WriteEnd { ctl: self.id, op, ok: result.is_ok() });
+        result?;
+        let after = fs.stat(&self.transcript).await.map(Fingerprint::from);
+        self.record_owned(before, after.as_ref().ok().copied(), entry).await;
+        after.map(|_| ()).map_err(ControllerError::Io)
+    }
+
+    /// The version our append made is ours — for every controller of the process, and as this
+    /// controller's fence — when nothing unowned can hide in it: the file grew by exactly our
+    /// entry (or, re-read, by our entry and benign lines) from a version the fence had accepted,
+    /// and no takeover poisoned us meanwhile.
+    async fn record_owned(&self, before: Fingerprint, after: Option<Fingerprint>, entry: &[u8]) {
+        let (fence, poisoned) = {
+            let st = self.lock_state();
+            (st.fence.clone(), st.takeover)
+        };
+        if poisoned {
+            return;
+        }
+        let contiguous = after.is_none_or(|a| a.same_file(&before) && a.size == before.size + entry.len() as u64);
+        let Some(fence) = fence else {
+            if let (Some(after), true) = (after, contiguous) {
+                self.locks.owned_writes().record(&self.transcript, after, None);
+            }
+            return;
+        };
+        // A fence without a fingerprint lost its stat after our own previous write.
+        if fence.fingerprint.is_some_and(|fp| fp != before) {
+            return; // a change since our last check: the next check judges it
+        }
+        let (fingerprint, snapshot) = if contiguous {
+            let mut snapshot = fence.snapshot;
+            snapshot.extend_from_slice(entry);
+            (after, snapshot)
+        } else {
+            match self.read_stable().await {
+                Some((fp, content)) if is_owned_append(&fence.snapshot, &content, entry) => (Some(fp), content),
+                _ => return,
+            }
+        };
+        let generation = match fingerprint {
+            Some(fp) => self.locks.owned_writes().record(&self.transcript, fp, Some(snapshot.clone())),
+            None => fence.generation,
+        };
+        let mut st = self.lock_state();
+        if !st.takeover {
+            st.fence = Some(Fence { fingerprint, snapshot, generation });
+        }
+    }
+
+    /// The transcript's content with a fingerprint that describes it (stat, read, stat).
+    async fn read_stable(&self) -> Option<(Fingerprint, Vec<u8>)> {
+        let fs = &self.locks.platform().fs;
+        let before = Fingerprint::from(fs.stat(&self.transcript).await.ok()?);
+        let content = fs.read(&self.transcript).await.ok()?;
+        let after = Fingerprint::from(fs.stat(&self.transcript).await.ok()?);
+        (before == after).then_some((after, content))
     }
 }
 
 impl WriteScope {
     /// Append one entry (a whole JSON line) to the transcript.
     pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
-        self.inner.write_entry(self.op, &self.handle, entry).await?;
-        self.appended.lock().unwrap().extend_from_slice(entry);
-        Ok(())
+        self.inner.write_entry(self.op, &self.handle, entry).await
     }
 
     /// A nested `with_write_lock`: runs inline under this scope's lock.
@@ -854,10 +877,7 @@ impl CleanupLock {
     /// Append one entry; a no-op lock drops it.
     pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
         match &self.handle {
-            Some(handle) => {
-                self.inner.write_entry(self.op, handle, entry).await?;
-                self.inner.record_owned(entry).await
-            }
+            Some(handle) => self.inner.write_entry(self.op, handle, entry).await,
             None => Ok(()),
         }
     }

@@ -239,6 +239,11 @@ pub enum LockEvent<'a> {
         ctl: ControllerId,
         op: OpId,
     },
+    /// A fence check passed: the controller holds a lock and accepts the transcript as it is.
+    FenceChecked {
+        ctl: ControllerId,
+        op: OpId,
+    },
     /// A transcript write is about to be issued under `handle` (None: a no-op cleanup lock).
     WriteBegin {
         ctl: ControllerId,

@@ -86,6 +86,25 @@ pub struct OwnedWrite {
     pub snapshot: Option<Vec<u8>>,
 }
 
+/// `new` is `old` plus our `entry` (once) and otherwise only benign lines, in any order: our
+/// append with benign appends of others around it.
+pub fn is_owned_append(old: &[u8], new: &[u8], entry: &[u8]) -> bool {
+    let Some(added) = new.strip_prefix(old) else {
+        return false;
+    };
+    let entry = entry.strip_suffix(b"\n").unwrap_or(entry);
+    let mut ours = 0;
+    let mut rest = Vec::new();
+    for line in added.split_inclusive(|&b| b == b'\n') {
+        if ours == 0 && line.strip_suffix(b"\n") == Some(entry) {
+            ours += 1;
+        } else {
+            rest.extend_from_slice(line);
+        }
+    }
+    ours == 1 && is_benign_append(b"", &rest)
+}
+
 /// The transcript writes this process made under its lock, newest per transcript: any
 /// controller of the process accepts a change that matches a newer one as owned.
 #[derive(Default)]
@@ -146,5 +165,19 @@ mod tests {
         partial.extend_from_slice(b"{\"type\":\"usage\"}");
         assert!(!is_benign_append(&old, &partial));
         assert!(!is_benign_append(&old, b"{\"type\":\"usage\"}\n"));
+    }
+
+    #[test]
+    fn owned_append_allows_benign_lines_around_our_entry() {
+        let old = b"{\"type\":\"session\"}\n".to_vec();
+        let ours = b"{\"type\":\"message\",\"from\":\"us\"}\n";
+        let usage = b"{\"type\":\"usage\"}\n";
+        let theirs = b"{\"type\":\"message\",\"from\":\"them\"}\n";
+        let cat = |parts: &[&[u8]]| parts.concat();
+        assert!(is_owned_append(&old, &cat(&[&old, ours]), ours));
+        assert!(is_owned_append(&old, &cat(&[&old, usage, ours, usage]), ours));
+        assert!(!is_owned_append(&old, &cat(&[&old, ours, theirs]), ours));
+        assert!(!is_owned_append(&old, &cat(&[&old, usage]), ours));
+        assert!(!is_owned_append(&old, &cat(&[&old, ours, ours]), ours));
     }
 }

@@ -444,6 +444,15 @@ impl Oracle {
                     c.missed_change = None;
                 }
             }
+            LockEvent::FenceChecked { ctl, .. } => {
+                let Some(c) = self.ctls.get_mut(&(pid, ctl)) else { return };
+                c.released = false;
+                if let Some(change) = c.missed_change.take() {
+                    self.violate(now, "I10", Some(pid), None, format!(
+                        "fence: {ctl}'s fence check passed although {change} happened while its lock was released"
+                    ));
+                }
+            }
             LockEvent::WriteBegin { ctl, handle, .. } => self.on_write_begin(pid, now, ctl, handle),
             LockEvent::PromptReleased { ctl, .. } => {
                 let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {

@@ -125,6 +125,7 @@ pub fn describe(ev: &LockEvent<'_>) -> String {
         LockEvent::ReleaseDeferred { ctl, op } => format!("{ctl} {op} prompt release deferred to scope end"),
         LockEvent::AbortRequested { ctl, kind } => format!("{ctl} abort ({})", kind.name()),
         LockEvent::FenceRecorded { ctl, op } => format!("{ctl} {op} fence recorded"),
+        LockEvent::FenceChecked { ctl, op } => format!("{ctl} {op} fence checked"),
         LockEvent::WriteBegin { ctl, op, handle } => match handle {
             Some(h) => format!("{ctl} {op} write under {h}"),
             None => format!("{ctl} {op} write (no-op lock)"),

@@ -11,7 +11,7 @@ use event_listener::Event;
 use futures::future::{select, Either};
 
 use crate::event::{AbortKind, ControllerId, Duty, LockEvent, OpId, OpKind, PoisonReason};
-use crate::fence::{is_benign_append, is_owned_append, Fence, Fingerprint};
+use crate::fence::{is_owned_append, Fence, Fingerprint};
 use crate::file_lock::{LockError, LockHandle, LockOptions, ProcessLocks};
 use crate::mutant::mutant_on;
 use crate::platform::errno;
@@ -697,6 +697,7 @@ impl Inner {
             if before == after {
                 let generation = self.locks.owned_writes().generation(&self.transcript);
                 self.lock_state().fence = Some(Fence {
+                    pending: Vec::new(),
                     fingerprint: Some(after),
                     snapshot,
                     generation,
@@ -734,6 +735,7 @@ impl Inner {
                 None => fs.read(&self.transcript).await?,
             };
             self.lock_state().fence = Some(Fence {
+                pending: Vec::new(),
                 fingerprint: Some(current),
                 snapshot,
                 generation: owned.generation,
@@ -741,15 +743,16 @@ impl Inner {
             return Ok(());
         }
         let content = fs.read(&self.transcript).await?;
+        let appended = is_owned_append(&fence.snapshot, &content, &fence.pending);
         let accepted = match &fence.fingerprint {
             Some(fp) => {
-                (current.only_ctime_differs(fp) && content == fence.snapshot)
-                    || (current.same_file(fp) && is_benign_append(&fence.snapshot, &content))
+                (current.only_ctime_differs(fp) && content == fence.snapshot) || (current.same_file(fp) && appended)
             }
-            None => is_benign_append(&fence.snapshot, &content),
+            None => appended,
         };
         if accepted {
             self.lock_state().fence = Some(Fence {
+                pending: Vec::new(),
                 fingerprint: Some(current),
                 snapshot: content,
                 generation: fence.generation,
@@ -803,27 +806,32 @@ impl Inner {
             }
             return;
         };
-        // A fence without a fingerprint lost its stat after our own previous write.
-        if fence.fingerprint.is_some_and(|fp| fp != before) {
-            return; // a change since our last check: the next check judges it
-        }
-        let (fingerprint, snapshot) = if contiguous {
-            let mut snapshot = fence.snapshot;
+        let verified = if contiguous && fence.fingerprint == Some(before) && fence.pending.is_empty() {
+            let mut snapshot = fence.snapshot.clone();
             snapshot.extend_from_slice(entry);
-            (after, snapshot)
+            after.map(|fp| (fp, snapshot))
         } else {
-            match self.read_stable().await {
-                Some((fp, content)) if is_owned_append(&fence.snapshot, &content, entry) => (Some(fp), content),
-                _ => return,
-            }
+            // Something moved around our append (a benign line, a chmod, a lost stat): re-read
+            // and accept only our entries plus benign lines on top of the fence.
+            let mut ours = fence.pending.clone();
+            ours.push(entry.to_vec());
+            self.read_stable().await.filter(|(_, content)| is_owned_append(&fence.snapshot, content, &ours))
         };
-        let generation = match fingerprint {
-            Some(fp) => self.locks.owned_writes().record(&self.transcript, fp, Some(snapshot.clone())),
-            None => fence.generation,
+        let new_fence = match verified {
+            Some((fp, snapshot)) => {
+                let generation = self.locks.owned_writes().record(&self.transcript, fp, Some(snapshot.clone()));
+                Fence { fingerprint: Some(fp), snapshot, pending: Vec::new(), generation }
+            }
+            // Unverifiable now: remember the entry; the next check accepts it.
+            None => {
+                let mut pending = fence.pending;
+                pending.push(entry.to_vec());
+                Fence { fingerprint: None, snapshot: fence.snapshot, pending, generation: fence.generation }
+            }
         };
         let mut st = self.lock_state();
         if !st.takeover {
-            st.fence = Some(Fence { fingerprint, snapshot, generation });
+            st.fence = Some(new_fence);
         }
     }
 

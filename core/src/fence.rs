@@ -53,10 +53,12 @@ impl Fingerprint {
 /// The fence of one controller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fence {
-    /// `None` when the stat after an owned write failed: the snapshot is still exact (we know
-    /// what we appended), so the next check compares content instead.
+    /// `None` when our own appends since the snapshot could not be verified (`pending`).
     pub fingerprint: Option<Fingerprint>,
     pub snapshot: Vec<u8>,
+    /// Our own appends on top of `snapshot` whose resulting version we could not stat or read:
+    /// the next check accepts them, once each, among benign lines.
+    pub pending: Vec<Vec<u8>>,
     /// The owned-write generation this fence reflects.
     pub generation: u64,
 }
@@ -86,23 +88,24 @@ pub struct OwnedWrite {
     pub snapshot: Option<Vec<u8>>,
 }
 
-/// `new` is `old` plus our `entry` (once) and otherwise only benign lines, in any order: our
-/// append with benign appends of others around it.
-pub fn is_owned_append(old: &[u8], new: &[u8], entry: &[u8]) -> bool {
+/// `new` is `old` plus each of our `entries` (once each) and otherwise only benign lines, in
+/// any order: our appends with benign appends of others around them.
+pub fn is_owned_append(old: &[u8], new: &[u8], entries: &[Vec<u8>]) -> bool {
     let Some(added) = new.strip_prefix(old) else {
         return false;
     };
-    let entry = entry.strip_suffix(b"\n").unwrap_or(entry);
-    let mut ours = 0;
+    let mut ours: Vec<&[u8]> = entries.iter().map(|e| e.strip_suffix(b"\n").unwrap_or(e)).collect();
     let mut rest = Vec::new();
     for line in added.split_inclusive(|&b| b == b'\n') {
-        if ours == 0 && line.strip_suffix(b"\n") == Some(entry) {
-            ours += 1;
-        } else {
-            rest.extend_from_slice(line);
+        let body = line.strip_suffix(b"\n");
+        match ours.iter().position(|e| Some(*e) == body) {
+            Some(i) => {
+                ours.swap_remove(i);
+            }
+            None => rest.extend_from_slice(line),
         }
     }
-    ours == 1 && is_benign_append(b"", &rest)
+    ours.is_empty() && is_benign_append(b"", &rest)
 }
 
 /// The transcript writes this process made under its lock, newest per transcript: any
@@ -174,10 +177,13 @@ mod tests {
         let usage = b"{\"type\":\"usage\"}\n";
         let theirs = b"{\"type\":\"message\",\"from\":\"them\"}\n";
         let cat = |parts: &[&[u8]]| parts.concat();
-        assert!(is_owned_append(&old, &cat(&[&old, ours]), ours));
-        assert!(is_owned_append(&old, &cat(&[&old, usage, ours, usage]), ours));
-        assert!(!is_owned_append(&old, &cat(&[&old, ours, theirs]), ours));
-        assert!(!is_owned_append(&old, &cat(&[&old, usage]), ours));
-        assert!(!is_owned_append(&old, &cat(&[&old, ours, ours]), ours));
+        let one = [ours.to_vec()];
+        assert!(is_owned_append(&old, &cat(&[&old, ours]), &one));
+        assert!(is_owned_append(&old, &cat(&[&old, usage, ours, usage]), &one));
+        assert!(!is_owned_append(&old, &cat(&[&old, ours, theirs]), &one));
+        assert!(!is_owned_append(&old, &cat(&[&old, usage]), &one));
+        assert!(!is_owned_append(&old, &cat(&[&old, ours, ours]), &one));
+        assert!(is_owned_append(&old, &cat(&[&old, ours, usage, ours]), &[ours.to_vec(), ours.to_vec()]));
+        assert!(is_owned_append(&old, &cat(&[&old, usage]), &[]));
     }
 }

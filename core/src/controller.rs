@@ -489,23 +489,13 @@ impl Inner {
 
     async fn reacquire(&self, op: OpId) -> Result<(), ControllerError> {
         let skip_disposed = mutant_on!(self.locks, M6ReacquireAfterDispose);
-        {
-            let mut st = self.wait_for(|st| st.drain_owner.is_none()).await;
-            let disposed = st.disposed && !skip_disposed;
-            if disposed || st.takeover || (st.cleanup_started && !skip_disposed) || st.held.is_some() {
-                return Ok(());
-            }
-            // Own the drain until held is set and checked: cleanup and dispose wait for it.
-            st.drain_owner = Some(op);
-            self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+        let unneeded = |st: &State| {
+            (st.disposed && !skip_disposed) || st.takeover || (st.cleanup_started && !skip_disposed) || st.held.is_some()
+        };
+        if unneeded(&*self.wait_for(|st| st.drain_owner.is_none()).await) {
+            return Ok(());
         }
-        let result = self.reacquire_draining(op, skip_disposed).await;
-        let mut st = self.lock_state();
-        self.free_drain(&mut st, op);
-        result
-    }
-
-    async fn reacquire_draining(&self, op: OpId, skip_disposed: bool) -> Result<(), ControllerError> {
+        // The acquire does not own the drain: a dispose meanwhile must not wait for it.
         let handle = match self.locks.acquire(&self.transcript, self.opts.lock).await {
             Ok(h) => h,
             Err(e) => {
@@ -513,29 +503,33 @@ impl Inner {
                 return Err(e.into());
             }
         };
-        let unwanted = {
-            let mut st = self.lock_state();
-            if (st.disposed && !skip_disposed) || st.held.is_some() || st.takeover {
-                Some(handle)
-            } else {
-                self.set_held(&mut st, op, handle);
-                None
+        // Set held and check the fence as drain owner: cleanup and dispose wait for the check.
+        let wanted = {
+            let mut st = self.wait_for(|st| st.drain_owner.is_none()).await;
+            let wanted = !unneeded(&st);
+            if wanted {
+                st.drain_owner = Some(op);
+                self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+                self.set_held(&mut st, op, handle.clone());
             }
+            wanted
         };
-        if let Some(handle) = unwanted {
+        if !wanted {
             return self.release_logged(&handle).await;
         }
-        if let Err(e) = self.check_fence(op).await {
-            let handle = {
-                let mut st = self.lock_state();
-                self.take_held(&mut st, op, Duty::Release)
-            };
-            if let Some(handle) = handle {
-                let _ = self.release_logged(&handle).await;
-            }
-            return Err(e);
+        let checked = self.check_fence(op).await;
+        let failed = checked.is_err().then(|| {
+            let mut st = self.lock_state();
+            self.take_held(&mut st, op, Duty::Release)
+        });
+        {
+            let mut st = self.lock_state();
+            self.free_drain(&mut st, op);
         }
-        Ok(())
+        if let Some(Some(handle)) = failed {
+            let _ = self.release_logged(&handle).await;
+        }
+        checked
     }
 
     /// The graceful release raced against the settle bound; past it, the forced release.

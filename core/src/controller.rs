@@ -490,7 +490,10 @@ impl Inner {
     async fn reacquire(&self, op: OpId) -> Result<(), ControllerError> {
         let skip_disposed = mutant_on!(self.locks, M6ReacquireAfterDispose);
         let unneeded = |st: &State| {
-            (st.disposed && !skip_disposed) || st.takeover || (st.cleanup_started && !skip_disposed) || st.held.is_some()
+            (st.disposed && !skip_disposed)
+                || st.takeover
+                || (st.cleanup_started && !skip_disposed)
+                || st.held.is_some()
         };
         if unneeded(&*self.wait_for(|st| st.drain_owner.is_none()).await) {
             return Ok(());
@@ -740,7 +743,8 @@ impl Inner {
         let appended = is_owned_append(&fence.snapshot, &content, &fence.pending);
         let accepted = match &fence.fingerprint {
             Some(fp) => {
-                (current.only_ctime_differs(fp) && content == fence.snapshot) || (current.same_file(fp) && appended)
+                (current.only_ctime_differs(fp) && content == fence.snapshot)
+                    || (current.same_file(fp) && appended)
             }
             None => appended,
         };
@@ -772,9 +776,17 @@ impl Inner {
                 return Err(ControllerError::LockLost);
             }
         }
-        self.emit(LockEvent::WriteBegin { ctl: self.id, op, handle: Some(handle.id()) });
+        self.emit(LockEvent::WriteBegin {
+            ctl: self.id,
+            op,
+            handle: Some(handle.id()),
+        });
         let result = fs.append(&self.transcript, entry).await;
-        self.emit(LockEvent::WriteEnd { ctl: self.id, op, ok: result.is_ok() });
+        self.emit(LockEvent::WriteEnd {
+            ctl: self.id,
+            op,
+            ok: result.is_ok(),
+        });
         result?;
         let after = fs.stat(&self.transcript).await.map(Fingerprint::from);
         self.record_owned(before, after.as_ref().ok().copied(), entry).await;
@@ -793,7 +805,8 @@ impl Inner {
         if poisoned {
             return;
         }
-        let contiguous = after.is_none_or(|a| a.same_file(&before) && a.size == before.size + entry.len() as u64);
+        let contiguous =
+            after.is_none_or(|a| a.same_file(&before) && a.size == before.size + entry.len() as u64);
         let Some(fence) = fence else {
             if let (Some(after), true) = (after, contiguous) {
                 self.locks.owned_writes().record(&self.transcript, after, None);
@@ -809,18 +822,31 @@ impl Inner {
             // and accept only our entries plus benign lines on top of the fence.
             let mut ours = fence.pending.clone();
             ours.push(entry.to_vec());
-            self.read_stable().await.filter(|(_, content)| is_owned_append(&fence.snapshot, content, &ours))
+            self.read_stable()
+                .await
+                .filter(|(_, content)| is_owned_append(&fence.snapshot, content, &ours))
         };
         let new_fence = match verified {
             Some((fp, snapshot)) => {
-                let generation = self.locks.owned_writes().record(&self.transcript, fp, Some(snapshot.clone()));
-                Fence { fingerprint: Some(fp), snapshot, pending: Vec::new(), generation }
+                let generation =
+                    self.locks.owned_writes().record(&self.transcript, fp, Some(snapshot.clone()));
+                Fence {
+                    fingerprint: Some(fp),
+                    snapshot,
+                    pending: Vec::new(),
+                    generation,
+                }
             }
             // Unverifiable now: remember the entry; the next check accepts it.
             None => {
                 let mut pending = fence.pending;
                 pending.push(entry.to_vec());
-                Fence { fingerprint: None, snapshot: fence.snapshot, pending, generation: fence.generation }
+                Fence {
+                    fingerprint: None,
+                    snapshot: fence.snapshot,
+                    pending,
+                    generation: fence.generation,
+                }
             }
         };
         let mut st = self.lock_state();

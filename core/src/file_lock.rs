@@ -148,6 +148,10 @@ struct Table {
     /// Lock paths this process is between create and held-map insert on: as good as held for
     /// the judge, or a second acquire of ours would reclaim our own fresh lock as an orphan.
     creating: HashMap<PathBuf, u32>,
+    /// Lock paths with a release of ours under way: still ours for the judge until the unlink
+    /// is done, or a concurrent acquire of ours would reclaim the file as an orphan and the
+    /// release's unlink could then hit the new file.
+    releasing: HashMap<PathBuf, u32>,
     /// Reclaim guards this process created and has not yet removed.
     guards: HashSet<PathBuf>,
 }
@@ -489,6 +493,7 @@ impl ProcessLocks {
                             return Ok(());
                         }
                         table.held.remove(handle.lock_path());
+                        count_up(&mut table.releasing, handle.lock_path());
                         *state = ReleaseState::Releasing;
                         break;
                     }
@@ -518,6 +523,7 @@ impl ProcessLocks {
             unlinked: matches!(result, Ok(true)),
             errno,
         });
+        count_down(&mut self.table.lock().unwrap().releasing, lock);
         *handle.inner.release.lock().unwrap() = ReleaseState::Done(errno);
         handle.inner.released.notify(usize::MAX);
         result.map(|_| ())
@@ -584,6 +590,7 @@ impl ProcessLocks {
                     continue;
                 }
                 table.held.remove(handle.lock_path());
+                count_up(&mut table.releasing, handle.lock_path());
                 *state = ReleaseState::Releasing;
             }
             handle.inner.lost.store(true, Ordering::SeqCst);
@@ -602,18 +609,26 @@ impl ProcessLocks {
 
 impl Table {
     fn creating_add(&mut self, lock: &Path) {
-        *self.creating.entry(lock.to_owned()).or_insert(0) += 1;
+        count_up(&mut self.creating, lock);
     }
     fn creating_remove(&mut self, lock: &Path) {
-        if let Some(n) = self.creating.get_mut(lock) {
-            *n -= 1;
-            if *n == 0 {
-                self.creating.remove(lock);
-            }
-        }
+        count_down(&mut self.creating, lock);
     }
     fn is_ours(&self, lock: &Path) -> bool {
-        self.held.contains_key(lock) || self.creating.contains_key(lock)
+        self.held.contains_key(lock) || self.creating.contains_key(lock) || self.releasing.contains_key(lock)
+    }
+}
+
+fn count_up(counts: &mut HashMap<PathBuf, u32>, lock: &Path) {
+    *counts.entry(lock.to_owned()).or_insert(0) += 1;
+}
+
+fn count_down(counts: &mut HashMap<PathBuf, u32>, lock: &Path) {
+    if let Some(n) = counts.get_mut(lock) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(lock);
+        }
     }
 }
 

@@ -283,7 +283,11 @@ impl ProcessLocks {
                 Ok(fd) => {
                     let result = self.finish_create(acquire, lock_path, fd, opts).await;
                     self.table.lock().unwrap().creating_remove(lock_path);
-                    return result;
+                    match result {
+                        Ok(Some(handle)) => return Ok(handle),
+                        Ok(None) => continue, // our file was replaced while we stalled: try again
+                        Err(e) => return Err(e),
+                    }
                 }
                 Err(e) => {
                     self.table.lock().unwrap().creating_remove(lock_path);
@@ -415,14 +419,16 @@ impl ProcessLocks {
         }
     }
 
-    /// After the exclusive create: write the payload, stat, remember the snapshot.
+    /// After the exclusive create: write the payload, stat, remember the snapshot. `None` when
+    /// the file we created is no longer the one at the path: a process that stalled between
+    /// create and payload write can find its payload-less file reclaimed and replaced.
     async fn finish_create(
         &self,
         acquire: u64,
         lock_path: &Path,
         fd: Fd,
         opts: LockOptions,
-    ) -> Result<LockHandle, LockError> {
+    ) -> Result<Option<LockHandle>, LockError> {
         let fs = &self.platform.fs;
         let procs = &self.platform.processes;
         let payload = LockPayload::new(
@@ -432,19 +438,34 @@ impl ProcessLocks {
             opts.max_hold_ms,
         );
         let bytes = payload.to_bytes();
-        let written = match fs.write_fd(fd, &bytes).await {
+        let created = fs.stat_fd(fd).await;
+        let written = match &created {
+            Ok(_) => fs.write_fd(fd, &bytes).await,
+            Err(e) => Err(crate::platform::os_error(e.raw_os_error().unwrap_or(errno::EIO))),
+        };
+        let stat = match written {
             Ok(()) => fs.stat(lock_path).await,
             Err(e) => Err(e),
         };
-        let stat = match written {
-            Ok(stat) => stat,
-            Err(e) => {
-                // Never leave a half-made lock behind; what fails here ages out as payload-less.
+        let (created, stat) = match (created, stat) {
+            (Ok(created), Ok(stat)) => (created, stat),
+            (created, stat) => {
+                // Never leave a half-made lock behind — but remove only the file we created;
+                // what we cannot tell apart ages out as payload-less.
                 let _ = fs.close(fd).await;
-                let _ = fs.unlink(lock_path).await;
+                if let Ok(created) = &created {
+                    if fs.stat(lock_path).await.is_ok_and(|s| (s.dev, s.ino) == (created.dev, created.ino)) {
+                        let _ = fs.unlink(lock_path).await;
+                    }
+                }
+                let e = stat.err().or(created.err()).expect("one of the two failed");
                 return Err(e.into());
             }
         };
+        if (stat.dev, stat.ino) != (created.dev, created.ino) {
+            let _ = fs.close(fd).await;
+            return Ok(None);
+        }
         let handle = LockHandle {
             inner: Arc::new(HandleInner {
                 id: HandleId(self.next_id()),
@@ -471,7 +492,7 @@ impl ProcessLocks {
             ino: stat.ino,
             max_hold_ms: opts.max_hold_ms,
         });
-        Ok(handle)
+        Ok(Some(handle))
     }
 
     /// Release a handle (SPEC §1.2): idempotent, a no-op for a stale handle, shared by

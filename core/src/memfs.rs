@@ -360,6 +360,22 @@ impl MemFsView {
         })
     }
 
+    pub fn stat_fd_now(&self, fd: Fd) -> io::Result<FileStat> {
+        self.with_disk(|disk, _| {
+            let file =
+                disk.fds.get(&fd.0).filter(|f| f.pid == self.pid).ok_or_else(|| os_error(errno::EBADF))?;
+            let inode = &disk.inodes[&file.ino];
+            Ok(FileStat {
+                dev: MEMFS_DEV,
+                ino: file.ino,
+                size: inode.data.len() as u64,
+                mtime_ns: inode.mtime_ns,
+                ctime_ns: inode.ctime_ns,
+                is_dir: inode.is_dir,
+            })
+        })
+    }
+
     pub fn unlink_now(&self, path: &Path) -> io::Result<()> {
         self.with_disk(|disk, _| {
             let path = disk.resolve(path);
@@ -461,6 +477,9 @@ impl Fs for MemFsView {
     }
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
         ready(self.stat_now(path))
+    }
+    fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
+        ready(self.stat_fd_now(fd))
     }
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         ready(self.unlink_now(path))

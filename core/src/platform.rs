@@ -86,6 +86,8 @@ pub trait Fs: Send + Sync {
     /// The whole content of a file (opens and closes a descriptor).
     fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<Vec<u8>>>;
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>>;
+    /// `fstat(2)`: the file a descriptor is open on, wherever its name went.
+    fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>>;
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>>;
     fn mkdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>>;
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>>;

@@ -78,6 +78,10 @@ pub const CORE_FAULT_SITES: &[FaultSite] = &[
         class: PathClass::Lock,
     },
     FaultSite {
+        op: FsOp::StatFd,
+        class: PathClass::Lock,
+    },
+    FaultSite {
         op: FsOp::Unlink,
         class: PathClass::Lock,
     },

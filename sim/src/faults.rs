@@ -77,6 +77,7 @@ pub enum FsOp {
     Close,
     Read,
     Stat,
+    StatFd,
     Unlink,
     Mkdir,
     Rmdir,
@@ -86,12 +87,13 @@ pub enum FsOp {
 }
 
 impl FsOp {
-    pub const ALL: [FsOp; 11] = [
+    pub const ALL: [FsOp; 12] = [
         FsOp::CreateExclusive,
         FsOp::WriteFd,
         FsOp::Close,
         FsOp::Read,
         FsOp::Stat,
+        FsOp::StatFd,
         FsOp::Unlink,
         FsOp::Mkdir,
         FsOp::Rmdir,
@@ -107,6 +109,7 @@ impl FsOp {
             FsOp::Close => "close",
             FsOp::Read => "read",
             FsOp::Stat => "stat",
+            FsOp::StatFd => "fstat",
             FsOp::Unlink => "unlink",
             FsOp::Mkdir => "mkdir",
             FsOp::Rmdir => "rmdir",
@@ -125,7 +128,7 @@ impl FsOp {
             Emfile => matches!(self, CreateExclusive | Read | Append | WriteAll),
             Enospc => matches!(self, CreateExclusive | WriteFd | Mkdir | Append | WriteAll),
             Eagain => matches!(self, WriteFd | Read | Append | WriteAll | Close),
-            Eacces => !matches!(self, WriteFd | Close),
+            Eacces => !matches!(self, WriteFd | Close | StatFd),
         }
     }
 }

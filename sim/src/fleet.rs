@@ -71,7 +71,7 @@ impl Fleet {
 
     /// Run slot `slot` as process `pid` on a fresh node, from its recorded progress on.
     fn launch(self: &Arc<Self>, slot: usize, pid: u32) {
-        let starttime = self.fresh_starttime();
+        let starttime = self.world.profile.starttimes_known.then(|| self.fresh_starttime());
         let (incarnation, progress) = {
             let mut slots = self.slots.lock().unwrap();
             let s = &mut slots[slot];
@@ -85,12 +85,12 @@ impl Fleet {
             pid,
             ProcEntry {
                 state: ProcState::Running,
-                starttime: Some(starttime),
+                starttime,
                 gateway: Some(true),
                 probe_denied: false,
             },
         );
-        self.world.process_started(pid, name.clone(), Some(starttime));
+        self.world.process_started(pid, name.clone(), starttime);
         let node = Handle::current().create_node().name(name.clone()).build();
         self.slots.lock().unwrap()[slot].node = Some(node.id());
         let fleet = self.clone();

@@ -445,7 +445,9 @@ impl Oracle {
                 }
             }
             LockEvent::FenceChecked { ctl, .. } => {
-                let Some(c) = self.ctls.get_mut(&(pid, ctl)) else { return };
+                let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+                    return;
+                };
                 c.released = false;
                 if let Some(change) = c.missed_change.take() {
                     self.violate(now, "I10", Some(pid), None, format!(

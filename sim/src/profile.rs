@@ -21,6 +21,8 @@ pub struct Profile {
     /// Chance an fs op hangs until its process dies.
     pub hang_rate: f64,
     pub max_latency_ms: u64,
+    /// Chance an fs op stalls for 0.2–3 s (a slow disk, an NFS hiccup): widens race windows.
+    pub slow_op_rate: f64,
     /// Per-process fd limit: small limits make EMFILE arise for real.
     pub fd_limit: usize,
     /// Chance a turn is aborted, and the share of aborts that are manual.
@@ -29,6 +31,8 @@ pub struct Profile {
     /// Chance the provider stream of a turn hangs (ignoring the abort) / fails.
     pub stream_hang_rate: f64,
     pub stream_fail_rate: f64,
+    /// Chance a stream runs for ~18 minutes (a long compaction): longer than maxHoldMs.
+    pub long_stream_rate: f64,
     /// Chance the first write of a turn awaits a stream chunk while it holds the retained lock.
     pub retained_stream_rate: f64,
     /// Chance the prompt release is asked for from inside that write scope (deferred).
@@ -48,6 +52,9 @@ pub struct Profile {
     pub external_nonbenign_share: f64,
     /// Some gateways open the transcript through a symlinked directory.
     pub alias_paths: bool,
+    /// Whether gateways know their start time (without it, payloads carry none: recycled pids
+    /// go unseen and only the non-owner check can recover a reused pid).
+    pub starttimes_known: bool,
 }
 
 impl Profile {
@@ -75,11 +82,13 @@ impl Profile {
             },
             fault_kinds,
             max_latency_ms: [0, 2, 10, 40][rng.gen_range(0..4)],
+            slow_op_rate: [0.0, 0.0, 0.01, 0.05][rng.gen_range(0..4)],
             fd_limit: [3, 4, 6, 64][rng.gen_range(0..4)],
             abort_rate: [0.0, 0.3, 0.6, 0.9][rng.gen_range(0..4)],
             manual_abort_share: rng.gen_range(0.0..=1.0),
             stream_hang_rate: [0.0, 0.2, 0.5][rng.gen_range(0..3)],
             stream_fail_rate: [0.0, 0.1, 0.3][rng.gen_range(0..3)],
+            long_stream_rate: [0.0, 0.0, 0.0, 0.1][rng.gen_range(0..4)],
             retained_stream_rate: [0.0, 0.3, 0.7][rng.gen_range(0..3)],
             deferred_release_rate: [0.0, 0.3, 0.7][rng.gen_range(0..3)],
             short_write_rate: [0.0, 0.3, 0.7][rng.gen_range(0..3)],
@@ -91,6 +100,7 @@ impl Profile {
             external_edits: [0, 0, 2, 5][rng.gen_range(0..4)],
             external_nonbenign_share: rng.gen_range(0.0..=1.0),
             alias_paths: rng.gen_bool(0.3),
+            starttimes_known: rng.gen_bool(0.8),
         }
     }
 
@@ -104,11 +114,13 @@ impl Profile {
             fault_rate: 0.0,
             hang_rate: 0.0,
             max_latency_ms: 2,
+            slow_op_rate: 0.0,
             fd_limit: 64,
             abort_rate: 0.0,
             manual_abort_share: 0.0,
             stream_hang_rate: 0.0,
             stream_fail_rate: 0.0,
+            long_stream_rate: 0.0,
             retained_stream_rate: 0.0,
             deferred_release_rate: 0.0,
             short_write_rate: 0.0,
@@ -120,6 +132,7 @@ impl Profile {
             external_edits: 0,
             external_nonbenign_share: 0.0,
             alias_paths: false,
+            starttimes_known: true,
         }
     }
 
@@ -127,8 +140,9 @@ impl Profile {
     pub fn summary(&self) -> String {
         let kinds: Vec<_> = self.fault_kinds.iter().map(|k| k.name()).collect();
         format!(
-            "gateways={} sessions={} turns={} faults=[{}]@{} hang={} latency<={}ms fds={} aborts={} \
-             stream-hang={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={}",
+            "gateways={} sessions={} turns={} faults=[{}]@{} hang={} latency<={}ms slow={} fds={} aborts={} \
+             stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
+             starttimes={}",
             self.gateways,
             self.sessions,
             self.turns_per_gateway,
@@ -136,15 +150,18 @@ impl Profile {
             self.fault_rate,
             self.hang_rate,
             self.max_latency_ms,
+            self.slow_op_rate,
             self.fd_limit,
             self.abort_rate,
             self.stream_hang_rate,
+            self.long_stream_rate,
             self.crashes,
             self.pauses,
             self.pid_reuse,
             self.eperm_probes,
             self.external_edits,
             self.alias_paths,
+            self.starttimes_known,
         )
     }
 }

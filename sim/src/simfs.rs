@@ -88,6 +88,12 @@ impl Fs for SimFs {
             self.view.stat_now(path)
         })
     }
+    fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
+        Box::pin(async move {
+            self.gate(FsOp::StatFd, Path::new(FD_PATH)).await?;
+            self.view.stat_fd_now(fd)
+        })
+    }
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Unlink, path).await?;

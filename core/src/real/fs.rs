@@ -65,6 +65,14 @@ impl Fs for RealFs {
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
         ready(fs::metadata(path).map(|m| stat_of(&m)))
     }
+    fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
+        let open = self.open.lock().unwrap();
+        let stat = match open.get(&fd.0) {
+            Some(file) => file.metadata().map(|m| stat_of(&m)),
+            None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        };
+        ready(stat)
+    }
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         ready(fs::remove_file(path))
     }

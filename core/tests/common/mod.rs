@@ -597,6 +597,12 @@ impl Fs for FaultFs {
             self.inner.stat(path).await
         })
     }
+    fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
+        Box::pin(async move {
+            self.intercept(Op::Stat, None).await?;
+            self.inner.stat_fd(fd).await
+        })
+    }
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.intercept(Op::Unlink, Some(path)).await?;

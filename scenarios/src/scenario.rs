@@ -66,6 +66,19 @@ pub const SCENARIOS: &[Scenario] = &[
         },
     },
     Scenario {
+        name: "reclaim-race",
+        description: "four gateways on one session, slow disk, crashes of contended holders",
+        profile: |_| Profile {
+            gateways: 4,
+            crashes: 3,
+            max_latency_ms: 40,
+            slow_op_rate: 0.1,
+            slow_process_factor: 10,
+            turns_per_gateway: 5,
+            ..Profile::quiet()
+        },
+    },
+    Scenario {
         name: "external-edits",
         description: "external edits of the transcript while its lock is released",
         profile: |_| Profile {

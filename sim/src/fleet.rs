@@ -120,6 +120,22 @@ impl Fleet {
         (!running.is_empty()).then(|| running[rng.gen_range(0..running.len())])
     }
 
+    /// Wait (bounded: 300 polls of 100 ms) for a running gateway that holds a lock other
+    /// processes wait on — two of them for the first half of the wait; its slot.
+    async fn await_contended_holder(&self) -> Option<usize> {
+        for poll in 0..300 {
+            let waiters = if poll < 150 { 2 } else { 1 };
+            if let Some(pid) = self.world.contended_holder(waiters) {
+                let slots = self.slots.lock().unwrap();
+                if let Some(slot) = slots.iter().position(|s| s.running && s.pid == pid) {
+                    return Some(slot);
+                }
+            }
+            madsim::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
     /// Crash a running gateway: its node dies, its fds close, its lock files stay behind.
     async fn crash(self: &Arc<Self>, slot: usize, rng: &mut ChaCha8Rng) {
         let (pid, node) = {
@@ -198,7 +214,17 @@ pub async fn chaos(fleet: Arc<Fleet>) {
     for (at, crash) in actions {
         madsim::time::sleep(Duration::from_millis(at.saturating_sub(elapsed).max(1))).await;
         elapsed = at.max(elapsed);
-        let Some(slot) = fleet.pick_running(&mut rng) else {
+        // Most crashes aim at a holder others are waiting on, when one turns up soon.
+        let target = if crash && rng.gen_bool(0.7) {
+            fleet.await_contended_holder().await
+        } else {
+            None
+        };
+        if let Some(slot) = target {
+            let pid = fleet.slots.lock().unwrap()[slot].pid;
+            world.note(pid, || "chaos: crashing a holder others wait on".into());
+        }
+        let Some(slot) = target.or_else(|| fleet.pick_running(&mut rng)) else {
             continue;
         };
         if crash {

@@ -2,7 +2,7 @@
 //! and at quiescence. It knows the contract, never the implementation: nothing here asks which
 //! mutant is on.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use heldlock_core::controller::SETTLE_BOUND_MS;
@@ -54,6 +54,8 @@ const SLACK_MS: u64 = 1_500;
 /// acquire must return within this (lock timeout + settle bound + slack).
 const OP_LIVENESS_MS: u64 = 60_000 + SETTLE_BOUND_MS + 10_000;
 
+// Ordered maps only: iteration order shows in reports, and a seed must replay byte for byte.
+
 /// What the oracle knows of a process.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProcFacts {
@@ -80,6 +82,8 @@ struct HandleRec {
     acquired_ns: u64,
     max_hold_ms: u64,
     released_ns: Option<u64>,
+    /// The release finished (ReleaseEnd).
+    release_ended: bool,
     lost: bool,
     /// The controller whose `held` slot has it now.
     held_by: Option<ControllerId>,
@@ -148,11 +152,12 @@ impl ExternalChange {
 
 #[derive(Default)]
 pub struct Oracle {
-    handles: HashMap<(u32, HandleId), HandleRec>,
-    ctls: HashMap<(u32, ControllerId), CtlRec>,
-    ops: HashMap<(u32, OpId), OpRec>,
-    inodes: HashMap<u64, InodeRec>,
-    acquires: HashMap<(u32, u64), (u64, u64)>,
+    handles: BTreeMap<(u32, HandleId), HandleRec>,
+    ctls: BTreeMap<(u32, ControllerId), CtlRec>,
+    ops: BTreeMap<(u32, OpId), OpRec>,
+    inodes: BTreeMap<u64, InodeRec>,
+    /// (pid, acquire) ⇒ (started, timeout, lock path).
+    acquires: BTreeMap<(u32, u64), (u64, u64, PathBuf)>,
     aborts: Vec<AbortDeadline>,
     /// Expected transcript contents (I14).
     transcripts: BTreeMap<PathBuf, Vec<u8>>,
@@ -201,9 +206,11 @@ impl Oracle {
     ) {
         match *ev {
             LockEvent::AcquireStart {
-                acquire, timeout_ms, ..
+                acquire,
+                timeout_ms,
+                lock,
             } => {
-                self.acquires.insert((pid, acquire), (now, timeout_ms));
+                self.acquires.insert((pid, acquire), (now, timeout_ms, lock.to_owned()));
             }
             LockEvent::Acquired {
                 acquire,
@@ -238,6 +245,7 @@ impl Oracle {
                         acquired_ns: now,
                         max_hold_ms,
                         released_ns: None,
+                        release_ended: false,
                         lost: false,
                         held_by: None,
                     },
@@ -252,7 +260,7 @@ impl Oracle {
                 timeout,
                 ..
             } => {
-                let Some((start, timeout_ms)) = self.acquires.remove(&(pid, acquire)) else {
+                let Some((start, timeout_ms, _)) = self.acquires.remove(&(pid, acquire)) else {
                     return;
                 };
                 if timeout {
@@ -287,6 +295,11 @@ impl Oracle {
                             ),
                         );
                     }
+                }
+            }
+            LockEvent::ReleaseEnd { handle, .. } => {
+                if let Some(rec) = self.handles.get_mut(&(pid, handle)) {
+                    rec.release_ended = true;
                 }
             }
             LockEvent::HandleLost { handle, .. } => {
@@ -480,7 +493,6 @@ impl Oracle {
             }
             LockEvent::Reclaimed { .. }
             | LockEvent::GuardRecovered { .. }
-            | LockEvent::ReleaseEnd { .. }
             | LockEvent::OwnerAcquired { .. }
             | LockEvent::WriteEnd { .. } => {}
         }
@@ -656,6 +668,23 @@ impl Oracle {
         }
     }
 
+    /// A live gateway holding a lock that at least `waiters` other processes are waiting to
+    /// acquire (chaos aims crashes there: a dead holder with waiters is where reclaimers race).
+    pub fn contended_holder(&self, waiters: usize, procs: &BTreeMap<u32, ProcFacts>) -> Option<u32> {
+        self.handles.iter().find_map(|(key, h)| {
+            let mut pids: Vec<u32> = self
+                .acquires
+                .iter()
+                .filter(|((p, _), (_, _, lock))| {
+                    *p != key.0 && *lock == h.lock && procs.get(p).is_some_and(|f| f.alive && !f.hung)
+                })
+                .map(|((p, _), _)| *p)
+                .collect();
+            pids.dedup();
+            (pids.len() >= waiters && self.live(key, procs)).then_some(key.0)
+        })
+    }
+
     /// The canonical path of a controller's transcript.
     pub fn set_transcript(&mut self, pid: u32, ctl: ControllerId, canonical: PathBuf) {
         if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
@@ -703,7 +732,12 @@ impl Oracle {
             return;
         }
         let releasing_other = self.handles.iter().any(|((p, h), r)| {
-            *p == pid && *h != handle && r.lock == lock && r.released_ns.is_some() && r.ino != ino
+            *p == pid
+                && *h != handle
+                && r.lock == lock
+                && r.released_ns.is_some()
+                && !r.release_ended
+                && r.ino != ino
         });
         let (inv, what) = if releasing_other {
             ("I2", "a release")

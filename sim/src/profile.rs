@@ -23,6 +23,9 @@ pub struct Profile {
     pub max_latency_ms: u64,
     /// Chance an fs op stalls for 0.2–3 s (a slow disk, an NFS hiccup): widens race windows.
     pub slow_op_rate: f64,
+    /// Every op of one gateway in four is this many times slower (a process on a loaded host
+    /// or a slow mount): its view of a lock file ages while faster peers act on it.
+    pub slow_process_factor: u64,
     /// Per-process fd limit: small limits make EMFILE arise for real.
     pub fd_limit: usize,
     /// Chance a turn is aborted, and the share of aborts that are manual.
@@ -71,8 +74,9 @@ impl Profile {
         }
         let hang_on = fault_kinds.contains(&FaultKind::Hang);
         Profile {
-            gateways: rng.gen_range(1..=3),
-            sessions: rng.gen_range(1..=2),
+            gateways: rng.gen_range(1..=4),
+            // Weighted to one session: contention is where the lock earns its keep.
+            sessions: [1, 1, 2][rng.gen_range(0..3)],
             turns_per_gateway: rng.gen_range(2..=5),
             fault_rate: [0.0, 0.01, 0.03, 0.08, 0.15][rng.gen_range(0..5)],
             hang_rate: if hang_on {
@@ -82,7 +86,8 @@ impl Profile {
             },
             fault_kinds,
             max_latency_ms: [0, 2, 10, 40][rng.gen_range(0..4)],
-            slow_op_rate: [0.0, 0.0, 0.01, 0.05][rng.gen_range(0..4)],
+            slow_op_rate: [0.0, 0.01, 0.05, 0.1][rng.gen_range(0..4)],
+            slow_process_factor: [1, 10][rng.gen_range(0..2)],
             fd_limit: [3, 4, 6, 64][rng.gen_range(0..4)],
             abort_rate: [0.0, 0.3, 0.6, 0.9][rng.gen_range(0..4)],
             manual_abort_share: rng.gen_range(0.0..=1.0),
@@ -93,7 +98,7 @@ impl Profile {
             deferred_release_rate: [0.0, 0.3, 0.7][rng.gen_range(0..3)],
             short_write_rate: [0.0, 0.3, 0.7][rng.gen_range(0..3)],
             cleanup_skip_rate: [0.0, 0.5, 1.0][rng.gen_range(0..3)],
-            crashes: [0, 0, 1, 2][rng.gen_range(0..4)],
+            crashes: [0, 1, 2, 3][rng.gen_range(0..4)],
             pauses: [0, 0, 1][rng.gen_range(0..3)],
             pid_reuse: rng.gen_bool(0.5),
             eperm_probes: rng.gen_bool(0.2),
@@ -115,6 +120,7 @@ impl Profile {
             hang_rate: 0.0,
             max_latency_ms: 2,
             slow_op_rate: 0.0,
+            slow_process_factor: 1,
             fd_limit: 64,
             abort_rate: 0.0,
             manual_abort_share: 0.0,
@@ -140,7 +146,7 @@ impl Profile {
     pub fn summary(&self) -> String {
         let kinds: Vec<_> = self.fault_kinds.iter().map(|k| k.name()).collect();
         format!(
-            "gateways={} sessions={} turns={} faults=[{}]@{} hang={} latency<={}ms slow={} fds={} aborts={} \
+            "gateways={} sessions={} turns={} faults=[{}]@{} hang={} latency<={}ms slow={} slow-process=x{} fds={} aborts={} \
              stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
              starttimes={}",
             self.gateways,
@@ -151,6 +157,7 @@ impl Profile {
             self.hang_rate,
             self.max_latency_ms,
             self.slow_op_rate,
+            self.slow_process_factor,
             self.fd_limit,
             self.abort_rate,
             self.stream_hang_rate,

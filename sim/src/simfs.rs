@@ -29,11 +29,20 @@ impl SimFs {
             op,
             class: PathClass::of(path),
         });
+        // Gateways whose pid is 1 mod 4 run on the slow side when the profile skews latency.
+        let factor = if self.view.pid() % 4 == 1 {
+            self.world.profile.slow_process_factor
+        } else {
+            1
+        };
         if decision.latency_ms > 0 {
-            madsim::time::sleep(Duration::from_millis(decision.latency_ms)).await;
+            madsim::time::sleep(Duration::from_millis(decision.latency_ms * factor)).await;
         }
         match decision.fault {
-            None => Ok(()),
+            None => {
+                self.world.note(self.view.pid(), || format!("fs {} {}", op.name(), path.display()));
+                Ok(())
+            }
             Some(kind) => {
                 self.world.fs_fault(self.view.pid(), &decision, kind, path);
                 match kind.errno() {

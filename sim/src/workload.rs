@@ -64,6 +64,8 @@ pub struct TurnPlan {
     pub short_write: bool,
     pub stream: StreamPlan,
     pub skip_cleanup: bool,
+    /// Work done under the lock (tool calls, post-processing) in the first and last scopes.
+    pub hold_ms: (u64, u64),
 }
 
 /// A run timeout aborts any turn whose stream hangs: no turn waits forever.
@@ -93,6 +95,7 @@ impl TurnPlan {
             short_write: rng.gen_bool(p.short_write_rate),
             stream,
             skip_cleanup: rng.gen_bool(p.cleanup_skip_rate),
+            hold_ms: (rng.gen_range(0..1_500), rng.gen_range(0..1_500)),
         }
     }
 }
@@ -121,7 +124,7 @@ pub async fn gateway(
     let alias = world.profile.alias_paths && rng.gen_bool(0.5);
     for turn in first_turn..world.profile.turns_per_gateway {
         progress.store(turn, std::sync::atomic::Ordering::SeqCst);
-        madsim::time::sleep(Duration::from_millis(rng.gen_range(10..3_000))).await;
+        madsim::time::sleep(Duration::from_millis(rng.gen_range(10..1_500))).await;
         let session = world.session_path(rng.gen_range(0..world.profile.sessions), alias);
         let plan = TurnPlan::draw(&mut rng, &world);
         let label = format!("{name}/t{turn}");
@@ -205,6 +208,7 @@ async fn turn_body(
     let who = label.clone();
     ctl.with_write_lock(|scope| async move {
         scope.append(&entry("message", &who)).await?;
+        madsim::time::sleep(Duration::from_millis(first.hold_ms.0)).await;
         if let Some(stream) = first.retained_stream {
             stream.run().await?;
         }
@@ -231,8 +235,12 @@ async fn turn_body(
     if abort.is_aborted() {
         return Ok(());
     }
-    ctl.with_write_lock(|scope| async move { scope.append(&entry("message", &label)).await })
-        .await
+    let hold = Duration::from_millis(plan.hold_ms.1);
+    ctl.with_write_lock(|scope| async move {
+        madsim::time::sleep(hold).await;
+        scope.append(&entry("message", &label)).await
+    })
+    .await
 }
 
 /// Edits the transcripts behind the gateways' backs: benign appends and ctime-only changes,

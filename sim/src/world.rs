@@ -174,6 +174,11 @@ impl World {
         });
     }
 
+    /// A gateway holding a lock at least `waiters` other processes wait for, if any.
+    pub fn contended_holder(&self, waiters: usize) -> Option<u32> {
+        self.with(|o| o.oracle.contended_holder(waiters, &o.facts))
+    }
+
     pub fn is_alive(&self, pid: u32) -> bool {
         self.with(|o| o.facts.get(&pid).is_some_and(|f| f.alive))
     }

@@ -473,7 +473,8 @@ impl Oracle {
                 let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
                     return;
                 };
-                c.released = true;
+                // Released: no retained lock, and no scope holding a short lock either.
+                c.released = c.open_writes.is_empty();
                 if let Some(h) = c.held {
                     self.violate(
                         now,
@@ -524,6 +525,9 @@ impl Oracle {
         let mut found = Vec::new();
         if kind == OpKind::Write {
             c.open_writes.remove(&op);
+            if c.open_writes.is_empty() && c.held.is_none() && c.fence {
+                c.released = true;
+            }
             if c.owed_deferred.remove(&op) && c.open_writes.is_empty() {
                 if let Some(h) = c.held {
                     found.push((
@@ -700,6 +704,13 @@ impl Oracle {
         self.ops.retain(|(p, _), _| *p != pid);
         self.acquires.retain(|(p, _), _| *p != pid);
         self.aborts.retain(|a| a.pid != pid);
+        // Its lock files stay on disk, held by no one: a restart under the same pid starts
+        // its handle numbers over.
+        for inode in self.inodes.values_mut() {
+            if inode.pid == pid {
+                inode.handle = None;
+            }
+        }
     }
 
     /// A lock file came into being (create_exclusive succeeded).
@@ -728,7 +739,7 @@ impl Oracle {
         };
         let Some(handle) = inode.handle else { return };
         let key = (inode.pid, handle);
-        if !self.live(&key, procs) {
+        if !self.live(&key, procs) || self.handles.get(&key).is_some_and(|h| h.ino != ino) {
             return;
         }
         let releasing_other = self.handles.iter().any(|((p, h), r)| {

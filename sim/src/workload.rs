@@ -30,7 +30,9 @@ impl StreamPlan {
         let p = &world.profile;
         let ms = rng.gen_range(50..6_000);
         let roll: f64 = rng.gen();
-        if roll < p.stream_hang_rate {
+        if p.long_stream_rate > 0.0 && rng.gen_bool(p.long_stream_rate) {
+            StreamPlan::Finish(LONG_STREAM_MS + rng.gen_range(0..120_000))
+        } else if roll < p.stream_hang_rate {
             StreamPlan::Hang
         } else if roll < p.stream_hang_rate + p.stream_fail_rate {
             StreamPlan::Fail(ms)
@@ -67,6 +69,9 @@ pub struct TurnPlan {
     /// Work done under the lock (tool calls, post-processing) in the first and last scopes.
     pub hold_ms: (u64, u64),
 }
+
+/// A long stream outlasts an attempt's maxHoldMs (1 020 000 ms): the watchdog takes its lock.
+const LONG_STREAM_MS: u64 = 1_060_000;
 
 /// A run timeout aborts any turn whose stream hangs: no turn waits forever.
 const RUN_TIMEOUT_MS: u64 = 20_000;

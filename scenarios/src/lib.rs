@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod campaign;
 pub mod determinism;
+pub mod incident;
 pub mod mutants;
 pub mod scenario;
 pub mod shrink;

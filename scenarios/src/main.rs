@@ -465,8 +465,11 @@ fn cmd_mutants(a: MutantArgs) -> Result<bool, Usage> {
     }
     println!("\nexample kills (replay them):");
     for r in &results {
-        if let Some((cmd, text)) = &r.example {
-            println!("  {cmd}\n      {text}");
+        if let Some(example) = &r.example {
+            println!("  {}\n      {}", example.replay, example.violation);
+            if let Some(consequence) = &example.consequence {
+                println!("      then: {consequence}");
+            }
         } else {
             println!("  {}: SURVIVED every range", r.mutant);
         }

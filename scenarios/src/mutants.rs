@@ -13,10 +13,25 @@ use serde::Serialize;
 
 use crate::scenario::{find, DEFAULT_SCENARIO};
 
+/// One kill: seeds it took, the invariant, the violation text, and how hostile its world was
+/// (crashes and pauses, fault rates, faults fired): the report's example is the simplest.
+type Kill = (u64, String, String, (u32, u64, usize));
+
+/// Seeds of range 0 searched for a kill that shows its consequence, when no first kill does.
+const EXAMPLE_SEARCH: u64 = 2_000;
+
 /// Range `r` of the self-test starts here: ranges never overlap each other or the campaign's
 /// usual low seeds.
 pub fn range_start(r: u64) -> u64 {
     1_000_000_000 + r * 100_000_000
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Example {
+    pub replay: String,
+    pub violation: String,
+    /// For a leaked lock: how the next turn failed and when the watchdog freed it.
+    pub consequence: Option<crate::incident::LeakConsequence>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -26,8 +41,8 @@ pub struct MutantResult {
     pub seeds_to_kill: Vec<Option<u64>>,
     /// Which invariants caught it, and how often (first violation per range).
     pub invariants: BTreeMap<String, u64>,
-    /// The first kill of range 0, as a replay command and its violation.
-    pub example: Option<(String, String)>,
+    /// The simplest kill that shows its consequence (else the simplest kill).
+    pub example: Option<Example>,
     /// CPU time spent on this mutant, all ranges.
     pub cpu_seconds: f64,
 }
@@ -61,7 +76,7 @@ pub fn self_test(
     let items: Vec<(usize, u64)> =
         (0..mutants.len()).flat_map(|m| (0..ranges).map(move |r| (m, r))).collect();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, u64, Option<(u64, String, String)>, Duration)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, u64, Option<Kill>, Duration)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| loop {
@@ -75,7 +90,13 @@ pub fn self_test(
                         RunConfig::new(scenario.name, scenario.profile(seed)).mutant(Some(mutants[m]));
                     let report = run_seed(seed, &config);
                     if let Some(v) = report.first_violation() {
-                        kill = Some((n + 1, v.invariant.to_owned(), format!("seed {seed}: {v}")));
+                        let p = &config.profile;
+                        let complexity = (
+                            p.crashes + p.pauses,
+                            (p.fault_rate * 1000.0) as u64 + (p.hang_rate * 1000.0) as u64,
+                            report.fired.len(),
+                        );
+                        kill = Some((n + 1, v.invariant.to_owned(), format!("seed {seed}: {v}"), complexity));
                         break;
                     }
                 }
@@ -93,16 +114,46 @@ pub fn self_test(
             let mine: Vec<_> = results.iter().filter(|(i, _, _, _)| *i == m).collect();
             let mut invariants = BTreeMap::new();
             for (_, _, kill, _) in &mine {
-                if let Some((_, inv, _)) = kill {
+                if let Some((_, inv, _, _)) = kill {
                     *invariants.entry(inv.clone()).or_insert(0) += 1;
                 }
             }
-            let example = mine.iter().find_map(|(_, r, kill, _)| {
-                kill.as_ref().map(|(n, _, text)| {
-                    let seed = range_start(*r) + n - 1;
-                    (crate::campaign::reproduce_command(scenario.name, seed, Some(*mutant)), text.clone())
+            // The example: the simplest kill whose replay also shows what the bug did next —
+            // for a leak, the next turn timing out until the watchdog frees the lock.
+            let mut kills: Vec<_> =
+                mine.iter().filter_map(|(_, r, kill, _)| kill.as_ref().map(|k| (k.3, *r, k))).collect();
+            kills.sort_by_key(|(complexity, r, _)| (*complexity, *r));
+            let seed_of = |r: u64, n: u64| range_start(r) + n - 1;
+            let shown = kills.iter().find_map(|(_, r, (n, _, text, _))| {
+                let report = crate::campaign::replay(scenario, seed_of(*r, *n), Some(*mutant));
+                crate::incident::leak_consequence(&report).map(|c| (*r, *n, text.clone(), Some(c)))
+            });
+            // None of the first kills shows it: for a leak (I3, I7), look further along range 0,
+            // a bounded way, replaying in full only the seeds that leak.
+            let leaks = kills.iter().any(|(_, _, k)| matches!(k.1.as_str(), "I3" | "I7"));
+            let shown = shown.or_else(|| {
+                (0..EXAMPLE_SEARCH).filter(|_| leaks).find_map(|n| {
+                    let seed = range_start(0) + n;
+                    let config = RunConfig::new(scenario.name, scenario.profile(seed)).mutant(Some(*mutant));
+                    let leaked = run_seed(seed, &config)
+                        .first_violation()
+                        .is_some_and(|v| matches!(v.invariant, "I3" | "I7"));
+                    if !leaked {
+                        return None;
+                    }
+                    let report = crate::campaign::replay(scenario, seed, Some(*mutant));
+                    let violation = report.first_violation()?.to_string();
+                    crate::incident::leak_consequence(&report)
+                        .map(|c| (0, n + 1, format!("seed {seed}: {violation}"), Some(c)))
                 })
             });
+            let example = shown
+                .or_else(|| kills.first().map(|(_, r, (n, _, text, _))| (*r, *n, text.clone(), None)))
+                .map(|(r, n, text, consequence)| Example {
+                    replay: crate::campaign::reproduce_command(scenario.name, seed_of(r, n), Some(*mutant)),
+                    violation: text,
+                    consequence,
+                });
             MutantResult {
                 mutant: mutant.name().to_owned(),
                 seeds_to_kill: mine.iter().map(|(_, _, kill, _)| kill.as_ref().map(|k| k.0)).collect(),

@@ -23,6 +23,8 @@ pub struct Shrunk {
 
 type Fault = (FaultSite, u64, FaultKind);
 
+/// Run the seed with only `faults`; traced runs go on past the violation to quiescence, so
+/// the trace shows what the violation led to.
 fn run_with(
     scenario: &Scenario,
     seed: u64,
@@ -34,7 +36,8 @@ fn run_with(
     let config = RunConfig::new(scenario.name, scenario.profile(seed))
         .mutant(mutant)
         .only_faults(only)
-        .trace(trace);
+        .trace(trace)
+        .stop_at_violation(trace == TraceMode::Off);
     run_seed(seed, &config)
 }
 

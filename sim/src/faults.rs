@@ -192,6 +192,11 @@ impl fmt::Display for FaultSite {
     }
 }
 
+/// Faults come in storms: windows of this length are stormy or calm.
+const STORM_WINDOW_MS: u64 = 10_000;
+/// Keeps the storm draws apart from the per-site draws of the fault stream.
+const STORM_STREAM: u64 = 1 << 62;
+
 /// What happens to one operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {
@@ -206,6 +211,7 @@ pub struct FaultPlan {
     seed: u64,
     kinds: Vec<FaultKind>,
     fault_rate: f64,
+    storm_share: f64,
     hang_rate: f64,
     max_latency_ms: u64,
     occurrences: Mutex<HashMap<FaultSite, u64>>,
@@ -221,6 +227,7 @@ impl FaultPlan {
             seed,
             kinds: profile.fault_kinds.iter().copied().filter(|k| *k != FaultKind::Hang).collect(),
             fault_rate: profile.fault_rate,
+            storm_share: profile.storm_share,
             hang_rate: profile.hang_rate,
             max_latency_ms: profile.max_latency_ms,
             occurrences: Mutex::new(HashMap::new()),
@@ -236,8 +243,15 @@ impl FaultPlan {
         self
     }
 
-    /// Decide the next occurrence of `site`.
-    pub fn decide(&self, site: FaultSite) -> Decision {
+    /// Whether the 10 s window holding simulated time `now_ms` is a fault storm.
+    fn in_storm(&self, now_ms: u64) -> bool {
+        let window = now_ms / STORM_WINDOW_MS;
+        let roll = derive(self.seed, Stream::Fault, STORM_STREAM | window) as f64 / u64::MAX as f64;
+        roll < self.storm_share
+    }
+
+    /// Decide the next occurrence of `site`, at simulated time `now_ms`.
+    pub fn decide(&self, site: FaultSite, now_ms: u64) -> Decision {
         let occurrence = {
             let mut occ = self.occurrences.lock().unwrap();
             let n = occ.entry(site).or_insert(0);
@@ -252,7 +266,10 @@ impl FaultPlan {
             rng.gen_range(0..=self.max_latency_ms)
         };
         let roll: f64 = rng.gen();
-        let mut fault = if roll < self.hang_rate {
+        let storm = self.in_storm(now_ms);
+        let mut fault = if !storm {
+            None
+        } else if roll < self.hang_rate {
             Some(FaultKind::Hang)
         } else if roll < self.hang_rate + self.fault_rate && !self.kinds.is_empty() {
             let kind = self.kinds[rng.gen_range(0..self.kinds.len())];

@@ -97,8 +97,11 @@ impl Fleet {
         let world = self.world.clone();
         let first_turn = progress.load(Ordering::SeqCst);
         drop(node.spawn(async move {
-            gateway(world, pid, name, first_turn, progress).await;
+            let locks = gateway(world, pid, name, first_turn, progress).await;
             fleet.finished(slot, incarnation);
+            // The process lives on after its turns: its watchdog keeps running.
+            let _alive = locks;
+            std::future::pending::<()>().await;
         }));
     }
 

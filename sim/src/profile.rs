@@ -16,8 +16,11 @@ pub struct Profile {
     pub turns_per_gateway: u32,
     /// Fault kinds on for this seed.
     pub fault_kinds: Vec<FaultKind>,
-    /// Chance an fs op fails with an injected errno.
+    /// Chance an fs op fails with an injected errno, inside a fault storm.
     pub fault_rate: f64,
+    /// Share of 10 s windows that are fault storms (1.0: faults all the time). Real errno
+    /// faults come in spells (an EMFILE spike, a flaky disk); between them the lock runs clean.
+    pub storm_share: f64,
     /// Chance an fs op hangs until its process dies.
     pub hang_rate: f64,
     pub max_latency_ms: u64,
@@ -79,6 +82,7 @@ impl Profile {
             sessions: [1, 1, 2][rng.gen_range(0..3)],
             turns_per_gateway: rng.gen_range(2..=5),
             fault_rate: [0.0, 0.01, 0.03, 0.08, 0.15][rng.gen_range(0..5)],
+            storm_share: [0.1, 0.3, 1.0][rng.gen_range(0..3)],
             hang_rate: if hang_on {
                 [0.002, 0.01, 0.03][rng.gen_range(0..3)]
             } else {
@@ -117,6 +121,7 @@ impl Profile {
             turns_per_gateway: 3,
             fault_kinds: Vec::new(),
             fault_rate: 0.0,
+            storm_share: 1.0,
             hang_rate: 0.0,
             max_latency_ms: 2,
             slow_op_rate: 0.0,
@@ -146,7 +151,7 @@ impl Profile {
     pub fn summary(&self) -> String {
         let kinds: Vec<_> = self.fault_kinds.iter().map(|k| k.name()).collect();
         format!(
-            "gateways={} sessions={} turns={} faults=[{}]@{} hang={} latency<={}ms slow={} slow-process=x{} fds={} aborts={} \
+            "gateways={} sessions={} turns={} faults=[{}]@{} storms={} hang={} latency<={}ms slow={} slow-process=x{} fds={} aborts={} \
              stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
              starttimes={}",
             self.gateways,
@@ -154,6 +159,7 @@ impl Profile {
             self.turns_per_gateway,
             kinds.join(","),
             self.fault_rate,
+            self.storm_share,
             self.hang_rate,
             self.max_latency_ms,
             self.slow_op_rate,

@@ -71,13 +71,40 @@ impl RunConfig {
 
 /// Run `seed` to its verdict. Deterministic: the same seed, config and binary give the same
 /// report and trace.
+///
+/// A panic inside the simulation (an assertion of the core or the harness) is a finding too:
+/// it comes back as a violation named `assert`, and the campaign goes on.
 pub fn run_seed(seed: u64, config: &RunConfig) -> SeedReport {
-    let rt = madsim::runtime::Runtime::with_seed_and_config(
-        derive(seed, Stream::Madsim, 0),
-        madsim::Config::default(),
-    );
-    let config = config.clone();
-    rt.block_on(async move { simulate(seed, config).await })
+    let run = {
+        let config = config.clone();
+        move || {
+            let rt = madsim::runtime::Runtime::with_seed_and_config(
+                derive(seed, Stream::Madsim, 0),
+                madsim::Config::default(),
+            );
+            rt.block_on(async move { simulate(seed, config).await })
+        }
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic without a message".into());
+        SeedReport {
+            seed,
+            scenario: config.scenario.clone(),
+            profile: config.profile.summary(),
+            violations: vec![crate::report::Violation {
+                invariant: "assert",
+                detail: format!("the simulation panicked: {message}"),
+                pid: None,
+                lock: None,
+                at_ns: 0,
+            }],
+            ..SeedReport::default()
+        }
+    })
 }
 
 async fn simulate(seed: u64, config: RunConfig) -> SeedReport {

@@ -25,10 +25,11 @@ impl SimFs {
 
     /// Latency, then the fault decision's effect: an errno, a hang, or go ahead.
     async fn gate(&self, op: FsOp, path: &Path) -> io::Result<()> {
-        let decision = self.world.faults.decide(FaultSite {
+        let site = FaultSite {
             op,
             class: PathClass::of(path),
-        });
+        };
+        let decision = self.world.faults.decide(site, crate::clock::now_ns() / 1_000_000);
         // Gateways whose pid is 1 mod 4 run on the slow side when the profile skews latency.
         let factor = if self.view.pid() % 4 == 1 {
             self.world.profile.slow_process_factor

@@ -116,7 +116,7 @@ pub async fn gateway(
     name: String,
     first_turn: u32,
     progress: Arc<std::sync::atomic::AtomicU32>,
-) {
+) -> Arc<ProcessLocks> {
     let platform = world.platform_for(pid);
     let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
     locks.start_watchdog();
@@ -129,7 +129,13 @@ pub async fn gateway(
     let alias = world.profile.alias_paths && rng.gen_bool(0.5);
     for turn in first_turn..world.profile.turns_per_gateway {
         progress.store(turn, std::sync::atomic::Ordering::SeqCst);
-        madsim::time::sleep(Duration::from_millis(rng.gen_range(10..1_500))).await;
+        // Users think: mostly a moment, sometimes a minute.
+        let think = if rng.gen_bool(0.85) {
+            rng.gen_range(10..1_500)
+        } else {
+            rng.gen_range(5_000..60_000)
+        };
+        madsim::time::sleep(Duration::from_millis(think)).await;
         let session = world.session_path(rng.gen_range(0..world.profile.sessions), alias);
         let plan = TurnPlan::draw(&mut rng, &world);
         let label = format!("{name}/t{turn}");
@@ -138,6 +144,7 @@ pub async fn gateway(
     }
     progress.store(world.profile.turns_per_gateway, std::sync::atomic::Ordering::SeqCst);
     world.note(pid, || format!("{name} finished its turns"));
+    locks
 }
 
 /// One turn: owner → controller → body (raced against the abort) → teardown → owner release.

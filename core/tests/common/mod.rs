@@ -469,6 +469,8 @@ impl Gate {
 enum Action {
     Fail(i32),
     Pause(Arc<Gate>),
+    /// Stop at the gate, then fail with the errno once it opens.
+    PauseThenFail(Arc<Gate>, i32),
 }
 
 struct Rule {
@@ -526,6 +528,21 @@ impl FaultFs {
         gate
     }
 
+    /// Pause the next call of `op` on any path or fd at the returned gate.
+    pub fn pause_next(&self, op: Op) -> Arc<Gate> {
+        let gate = Gate::new();
+        self.add(op, None, Some(1), Action::Pause(gate.clone()));
+        gate
+    }
+
+    /// Pause the next call of `op` on any path or fd at the returned gate; once it opens, the
+    /// call fails with `errno` (an operation that stalled and then failed).
+    pub fn pause_then_fail_next(&self, op: Op, errno: i32) -> Arc<Gate> {
+        let gate = Gate::new();
+        self.add(op, None, Some(1), Action::PauseThenFail(gate.clone(), errno));
+        gate
+    }
+
     pub fn clear(&self) {
         self.rules.lock().unwrap().clear();
     }
@@ -561,6 +578,10 @@ impl FaultFs {
             Some(Action::Pause(gate)) => {
                 gate.pass().await;
                 Ok(())
+            }
+            Some(Action::PauseThenFail(gate, code)) => {
+                gate.pass().await;
+                Err(os_error(code))
             }
         }
     }

@@ -1,0 +1,574 @@
+//! Regression tests for the bugs the simulator found in the core (one or more per fix), each
+//! a deterministic replay of the interleaving the simulator hit: FaultFs gates hold an
+//! operation at the exact point the race needs, on tokio's paused clock.
+
+mod common;
+
+use common::*;
+use heldlock_core::event::{AbortKind, Duty, PoisonReason};
+use heldlock_core::memfs::DEFAULT_FD_LIMIT;
+use heldlock_core::payload::LockPayload;
+use heldlock_core::platform::errno;
+use heldlock_core::{AttemptController, ControllerError, ControllerOptions, LockError, LockOptions};
+
+const MSG1: &[u8] = b"{\"type\":\"message\",\"n\":1}\n";
+const FOREIGN: &[u8] = b"{\"type\":\"message\",\"from\":\"another writer\"}\n";
+const USAGE: &[u8] = b"{\"type\":\"usage\",\"tokens\":3}\n";
+const HEARTBEAT: &[u8] = b"{\"type\":\"heartbeat\"}\n";
+const CLEANUP: &[u8] = b"{\"type\":\"message\",\"cleanup\":true}\n";
+
+/// A write of `line` on its own task (so the test can act while it is paused at a gate).
+fn spawn_write(
+    ctl: &AttemptController,
+    line: &'static [u8],
+) -> tokio::task::JoinHandle<Result<(), ControllerError>> {
+    let ctl = ctl.clone();
+    tokio::spawn(async move { ctl.with_write_lock(|scope| async move { scope.append(line).await }).await })
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Cleanup after an abort (d974ee5, b0e3650)
+
+/// The graceful abort release owns the drain while it waits out a retained write and then
+/// takes `held`; a cleanup that was already waiting for the write must not take `held` from
+/// under it. The abort's release is the one that clears `held` (and releases it); cleanup
+/// gets a lock of its own afterwards.
+#[tokio::test(start_paused = true)]
+async fn cleanup_does_not_take_held_from_a_graceful_abort_release_owning_the_drain() {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+
+    // A retained write held open by a slow provider stream.
+    let stream = Gate::new();
+    let writer = {
+        let ctl = ctl.clone();
+        let stream = stream.clone();
+        tokio::spawn(async move {
+            ctl.with_write_lock(|scope| async move {
+                scope.append(MSG1).await?;
+                stream.pass().await;
+                Ok(())
+            })
+            .await
+        })
+    };
+    assert!(within(1_000, stream.arrived(1)).await.is_some());
+
+    // Teardown's cleanup starts and waits for the retained write...
+    let cleaner = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move {
+            let lock = ctl.acquire_for_cleanup().await;
+            let noop = lock.is_noop();
+            let appended = lock.append(USAGE).await;
+            let released = lock.release().await;
+            (noop, appended, released)
+        })
+    };
+    settle().await;
+    // ...then the abort's graceful release becomes drain owner and waits for it too.
+    ctl.abort(AbortKind::Manual);
+    settle().await;
+    stream.open();
+
+    assert!(matches!(within(5_000, writer).await, Some(Ok(Ok(())))));
+    let (noop, appended, released) = within(5_000, cleaner).await.expect("cleanup hung").unwrap();
+
+    let cleared: Vec<Duty> = p
+        .events
+        .all()
+        .into_iter()
+        .filter_map(|e| match e {
+            Ev::HeldCleared { duty, .. } => Some(duty),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        cleared,
+        vec![Duty::Release],
+        "cleanup took held while the graceful abort release owned the drain"
+    );
+    assert!(!noop, "cleanup must get a lock of its own after the abort released");
+    appended.unwrap();
+    released.unwrap();
+    assert!(!ctl.is_poisoned());
+    assert!(!ctl.holds() && !w.lock_exists() && !p.holds_lock());
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG1, USAGE].concat());
+}
+
+/// A cleanup lock is an outstanding handle of the controller: when the cleanup's fence check
+/// hangs, an abort's forced release at the settle bound releases the cleanup's lock.
+#[tokio::test(start_paused = true)]
+async fn an_abort_frees_a_cleanup_lock_hung_in_its_fence_check_at_the_settle_bound() {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap(); // a fence to check
+
+    // The cleanup takes a lock, then hangs for good in its fence stat.
+    let fence_stat = p.fs.pause_once(Op::Stat, TRANSCRIPT);
+    let cleaner = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move { ctl.acquire_for_cleanup().await.is_noop() })
+    };
+    assert!(within(1_000, fence_stat.arrived(1)).await.is_some());
+    assert!(w.lock_exists() && p.holds_lock(), "the cleanup holds its lock");
+
+    let t0 = w.now_ms();
+    ctl.abort(AbortKind::Timeout);
+    sleep_ms(2_001).await;
+    assert!(
+        !w.lock_exists() && !p.holds_lock(),
+        "the cleanup lock outlived the abort's settle bound ({} ms after the abort)",
+        w.now_ms() - t0
+    );
+    let (_, released_at) = p.events.first(|e| matches!(e, Ev::ReleaseBegin { .. })).unwrap();
+    assert!(released_at - t0 <= 2_000, "released {} ms after the abort", released_at - t0);
+    assert!(ctl.is_poisoned(), "a forced release poisons first");
+    assert!(!cleaner.is_finished(), "the cleanup is still stuck in its fence stat");
+    cleaner.abort();
+}
+
+/// The same with the order of the teardown: the abort fires, and the cleanup starts before the
+/// abort's release has run; its fence check hangs. The abort still frees it at the bound.
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_started_right_after_an_abort_and_hung_in_its_fence_check_is_freed_at_the_bound() {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+
+    let fence_stat = p.fs.pause_once(Op::Stat, TRANSCRIPT);
+    let t0 = w.now_ms();
+    ctl.abort(AbortKind::Timeout);
+    let cleanup = ctl.acquire_for_cleanup();
+    tokio::pin!(cleanup);
+    assert!(futures::poll!(&mut cleanup).is_pending(), "the cleanup's fence stat is paused");
+    assert_eq!(fence_stat.arrivals(), 1);
+    assert!(w.lock_exists(), "the cleanup holds its lock");
+
+    sleep_ms(2_001).await;
+    assert!(
+        !w.lock_exists() && !p.holds_lock(),
+        "the cleanup lock outlived the abort's settle bound ({} ms after the abort)",
+        w.now_ms() - t0
+    );
+    assert!(ctl.is_poisoned());
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Reacquire vs cleanup and dispose (b0e3650, d6b5a22)
+
+/// reacquire_after_prompt sets `held` and then checks the fence. A cleanup that comes in
+/// meanwhile must wait for the check: taking `held` and writing mid-check made the check see
+/// the cleanup's own write as a takeover.
+#[tokio::test(start_paused = true)]
+async fn cleanup_waits_for_the_fence_check_of_a_reacquire() {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+    // A benign line while released: the reacquire's check has to read the transcript.
+    w.tool_append(USAGE);
+
+    let fence_read = p.fs.pause_once(Op::Read, TRANSCRIPT);
+    let reacquire = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move { ctl.reacquire_after_prompt().await })
+    };
+    assert!(within(1_000, fence_read.arrived(1)).await.is_some());
+    assert!(ctl.holds(), "held is set before the check");
+
+    let cleaner = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move {
+            let lock = ctl.acquire_for_cleanup().await;
+            let noop = lock.is_noop();
+            let appended = lock.append(CLEANUP).await;
+            let released = lock.release().await;
+            (noop, appended, released)
+        })
+    };
+    sleep_ms(100).await;
+    fence_read.open();
+
+    let reacquired = within(5_000, reacquire).await.expect("reacquire hung").unwrap();
+    assert!(reacquired.is_ok(), "the reacquire's check saw the cleanup's own write: {reacquired:?}");
+    let (noop, appended, released) = within(5_000, cleaner).await.expect("cleanup hung").unwrap();
+    assert!(!noop);
+    appended.unwrap();
+    released.unwrap();
+    assert!(!ctl.is_poisoned());
+    assert_eq!(
+        p.events.count(|e| *e
+            == Ev::Poisoned {
+                reason: PoisonReason::Takeover
+            }),
+        0
+    );
+    assert!(!ctl.holds() && !w.lock_exists() && !p.holds_lock());
+    assert_eq!(w.transcript_bytes(), [INITIAL, USAGE, CLEANUP].concat());
+}
+
+/// A reacquire waiting for a lock another process holds does not own the drain: a dispose
+/// meanwhile returns at once, and the reacquire, when it finally gets the lock, lets it go.
+#[tokio::test(start_paused = true)]
+async fn dispose_does_not_wait_for_a_reacquire_blocked_on_the_lock() {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+    let q = w.process(20);
+    let hq = q.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
+
+    let reacquire = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move { ctl.reacquire_after_prompt().await })
+    };
+    sleep_ms(100).await;
+    assert!(!reacquire.is_finished(), "the reacquire waits for the other process's lock");
+
+    let t0 = w.now_ms();
+    assert!(
+        within(1_000, ctl.dispose()).await.is_some(),
+        "dispose waited for the reacquire's lock wait"
+    );
+    assert!(w.now_ms() - t0 < 50, "dispose took {} ms", w.now_ms() - t0);
+    assert!(!ctl.holds());
+
+    q.locks.release(&hq).await.unwrap();
+    let reacquired = within(1_000, reacquire).await.expect("reacquire hung").unwrap();
+    assert!(reacquired.is_ok(), "{reacquired:?}");
+    assert!(!ctl.holds() && !w.lock_exists() && !p.holds_lock(), "a late reacquire held after dispose");
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Owned writes and the fence (75881dd, c3d7a31)
+
+/// A scope that stays open after its append (a slow stream) while someone else writes must not
+/// record the foreign write as owned: another controller of the process must catch it.
+#[tokio::test(start_paused = true)]
+async fn a_foreign_write_inside_an_open_scope_is_not_owned() {
+    let w = World::new();
+    let p = w.process(10);
+    let a = p.controller(ControllerOptions::default()).await.unwrap();
+    a.release_for_prompt().await.unwrap();
+    let b = p.controller(ControllerOptions::default()).await.unwrap();
+    b.release_for_prompt().await.unwrap();
+
+    let world = &w;
+    a.with_write_lock(|scope| async move {
+        scope.append(MSG1).await?;
+        // While the scope waits on its stream, another writer appends a real entry.
+        world.tool_append(FOREIGN);
+        Ok(())
+    })
+    .await
+    .unwrap();
+
+    let r = b.reacquire_after_prompt().await;
+    assert!(
+        matches!(r, Err(ControllerError::Takeover)),
+        "another controller accepted a foreign write as owned: {r:?}"
+    );
+    assert!(b.is_poisoned());
+    assert!(!b.holds() && !w.lock_exists());
+}
+
+/// What lands around our append while a write is under way.
+#[derive(Clone, Copy, Debug)]
+enum Interloper {
+    /// Another process appends a benign line (type usage).
+    Usage,
+    /// A chmod or the like: only the transcript's ctime moves.
+    Ctime,
+    /// Nothing at all.
+    Nothing,
+}
+
+/// Where it lands.
+#[derive(Clone, Copy, Debug)]
+enum Window {
+    /// Inside the write's scope: after its fence check, before the write's pre-append stat.
+    InScope,
+    /// After the write's pre-append stat, before the append.
+    BeforeAppend,
+    /// After the append, before its post-append stat.
+    BeforePostStat,
+}
+
+/// A write under a short lock (the controller released for the prompt) with `interloper`
+/// landing in `window`, its post-append stat failing with EINTR if `stat_fails`; then a benign
+/// line, a reacquire, a cleanup write and a dispose. None of it may poison: the only unowned
+/// changes are benign.
+async fn write_around(interloper: Interloper, window: Window, stat_fails: bool) {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+
+    if let Window::InScope = window {
+        assert!(!stat_fails, "not combined");
+        let disk = w.fs.clone();
+        let written = ctl
+            .with_write_lock(|scope| async move {
+                sleep_ms(5).await;
+                match interloper {
+                    Interloper::Usage => disk
+                        .view(TOOL_PID, DEFAULT_FD_LIMIT)
+                        .write_path_now(transcript(), USAGE, false)
+                        .unwrap(),
+                    Interloper::Ctime => disk.touch_ctime(transcript()).unwrap(),
+                    Interloper::Nothing => {}
+                }
+                scope.append(MSG1).await
+            })
+            .await;
+        return after_write(&w, &p, &ctl, interloper, window, stat_fails, written).await;
+    }
+    let append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = spawn_write(&ctl, MSG1);
+    assert!(within(1_000, append.arrived(1)).await.is_some());
+    let interlope = || {
+        match interloper {
+            Interloper::Usage => w.tool_append(USAGE),
+            Interloper::Ctime => w.fs.touch_ctime(transcript()).unwrap(),
+            Interloper::Nothing => {}
+        }
+        assert!(!ctl.is_poisoned());
+    };
+    sleep_ms(5).await; // a ctime change needs the clock to move
+    match window {
+        Window::InScope => unreachable!("handled above"),
+        Window::BeforeAppend => {
+            interlope();
+            if stat_fails {
+                p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EINTR);
+            }
+            append.open();
+        }
+        Window::BeforePostStat => {
+            // The next stat after the append is its post-append stat.
+            let post_stat = if stat_fails {
+                p.fs.pause_then_fail_next(Op::Stat, errno::EINTR)
+            } else {
+                p.fs.pause_once(Op::Stat, TRANSCRIPT)
+            };
+            append.open();
+            assert!(within(1_000, post_stat.arrived(1)).await.is_some());
+            sleep_ms(5).await;
+            interlope();
+            post_stat.open();
+        }
+    }
+    let written = within(1_000, writer).await.expect("the write hung").unwrap();
+    after_write(&w, &p, &ctl, interloper, window, stat_fails, written).await;
+}
+
+/// The rest of `write_around`, once the write returned.
+async fn after_write(
+    w: &World,
+    p: &Proc,
+    ctl: &AttemptController,
+    interloper: Interloper,
+    window: Window,
+    stat_fails: bool,
+    written: Result<(), ControllerError>,
+) {
+    if stat_fails {
+        let e = written.expect_err("the post-append stat failed");
+        assert_eq!(errno_of(&e), Some(errno::EINTR), "{e:?}");
+    } else {
+        written.unwrap();
+    }
+    assert!(!ctl.is_poisoned());
+
+    // A later benign line makes the next check compare content with the fence's snapshot.
+    w.tool_append(HEARTBEAT);
+    let reacquired = ctl.reacquire_after_prompt().await;
+    assert!(
+        reacquired.is_ok(),
+        "{interloper:?} {window:?} (stat fails: {stat_fails}): our own write was called a takeover: {reacquired:?}"
+    );
+    assert!(ctl.holds());
+    ctl.release_for_prompt().await.unwrap();
+    let cleanup = ctl.acquire_for_cleanup().await;
+    assert!(!cleanup.is_noop(), "cleanup found the controller poisoned");
+    cleanup.append(CLEANUP).await.unwrap();
+    cleanup.release().await.unwrap();
+    ctl.dispose().await;
+    assert!(!ctl.is_poisoned());
+    assert!(!w.lock_exists() && !p.holds_lock());
+    let expected: Vec<u8> = match (interloper, window) {
+        (Interloper::Usage, Window::InScope | Window::BeforeAppend) => {
+            [INITIAL, USAGE, MSG1, HEARTBEAT, CLEANUP].concat()
+        }
+        (Interloper::Usage, Window::BeforePostStat) => [INITIAL, MSG1, USAGE, HEARTBEAT, CLEANUP].concat(),
+        (Interloper::Ctime | Interloper::Nothing, _) => [INITIAL, MSG1, HEARTBEAT, CLEANUP].concat(),
+    };
+    assert_eq!(w.transcript_bytes(), expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_benign_append_inside_our_scope_before_our_append_is_not_a_takeover() {
+    write_around(Interloper::Usage, Window::InScope, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ctime_change_inside_our_scope_before_our_append_is_not_a_takeover() {
+    write_around(Interloper::Ctime, Window::InScope, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_benign_append_before_our_append_is_not_a_takeover() {
+    write_around(Interloper::Usage, Window::BeforeAppend, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ctime_change_before_our_append_is_not_a_takeover() {
+    write_around(Interloper::Ctime, Window::BeforeAppend, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_benign_append_between_our_append_and_its_stat_is_not_a_takeover() {
+    write_around(Interloper::Usage, Window::BeforePostStat, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ctime_change_between_our_append_and_its_stat_is_not_a_takeover() {
+    write_around(Interloper::Ctime, Window::BeforePostStat, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_post_append_stat_alone_is_not_a_takeover() {
+    write_around(Interloper::Nothing, Window::BeforeAppend, true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_post_append_stat_with_a_benign_append_before_ours_is_not_a_takeover() {
+    write_around(Interloper::Usage, Window::BeforeAppend, true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_post_append_stat_with_a_benign_append_after_ours_is_not_a_takeover() {
+    write_around(Interloper::Usage, Window::BeforePostStat, true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_post_append_stat_after_a_ctime_change_is_not_a_takeover() {
+    write_around(Interloper::Ctime, Window::BeforeAppend, true).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. A lock under release stays ours (7676140)
+
+/// While one path of the process releases its handle (out of the held map, unlink not yet
+/// done), a concurrent acquire of the same process must not judge the file an orphan of ours
+/// and reclaim it: the release's unlink would then remove the new live lock.
+#[tokio::test(start_paused = true)]
+async fn an_acquire_does_not_reclaim_a_lock_whose_release_is_under_way() {
+    let w = World::new();
+    let p = w.process(10);
+    let h1 = p.locks.acquire(transcript(), opts_timeout(5_000)).await.unwrap();
+
+    let unlink = p.fs.pause_once(Op::Unlink, LOCK);
+    let releaser = {
+        let locks = p.locks.clone();
+        let h1 = h1.clone();
+        tokio::spawn(async move { locks.release(&h1).await })
+    };
+    assert!(within(1_000, unlink.arrived(1)).await.is_some());
+    assert!(!p.holds_lock(), "the handle left the held map");
+
+    let acquirer = {
+        let locks = p.locks.clone();
+        tokio::spawn(async move { locks.acquire(transcript(), opts_timeout(5_000)).await })
+    };
+    sleep_ms(200).await;
+    unlink.open();
+
+    within(1_000, releaser).await.expect("release hung").unwrap().unwrap();
+    let h2 = within(6_000, acquirer).await.expect("acquire hung").unwrap().unwrap();
+    assert_eq!(w.lock_ino(), Some(h2.ino()), "the new holder's lock file was removed");
+    assert!(
+        p.events.reclaim_reasons().is_empty(),
+        "a lock under release was reclaimed: {:?}",
+        p.events.reclaim_reasons()
+    );
+    assert!(p.holds_lock());
+    let payload = LockPayload::parse(&w.lock_bytes().unwrap()).unwrap();
+    assert_eq!(payload.pid, Some(10));
+    p.locks.release(&h2).await.unwrap();
+    assert!(!w.lock_exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. A creator stalled before its payload write (ef66710)
+
+/// P creates the lock file and stalls before writing its payload for longer than the orphan
+/// grace; Q reclaims the payload-less file and creates its own. When P resumes it must not
+/// report holding Q's file: it keeps trying and times out while Q holds.
+#[tokio::test(start_paused = true)]
+async fn a_creator_stalled_before_its_payload_write_does_not_adopt_the_successors_lock() {
+    let w = World::new();
+    let p = w.process(10);
+    let q = w.process(20);
+
+    let payload_write = p.fs.pause_next(Op::WriteFd);
+    let stalled = {
+        let locks = p.locks.clone();
+        tokio::spawn(async move { locks.acquire(transcript(), LockOptions::default()).await })
+    };
+    assert!(within(1_000, payload_write.arrived(1)).await.is_some());
+    assert_eq!(w.lock_bytes().as_deref(), Some(&b""[..]), "P's file has no payload yet");
+
+    let hq = q.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
+    assert!(w.now_ms() > 30_000, "Q reclaimed before the orphan grace: {} ms", w.now_ms());
+    assert_eq!(q.events.reclaim_reasons().len(), 1);
+    assert_eq!(w.lock_ino(), Some(hq.ino()));
+
+    payload_write.open();
+    let result = within(61_000, stalled).await.expect("P's acquire hung").unwrap();
+    match &result {
+        Err(LockError::Timeout { .. }) => {}
+        Ok(h) => panic!("P reports holding the successor's lock (its ino {}, Q's ino {})", h.ino(), hq.ino()),
+        Err(e) => panic!("expected a timeout while Q holds, got {e}"),
+    }
+    assert!((60_000..=60_050).contains(&w.now_ms()), "timed out at {} ms", w.now_ms());
+    assert!(!p.holds_lock() && q.holds_lock());
+    assert_eq!(w.lock_ino(), Some(hq.ino()), "Q's lock file was touched");
+    let payload = LockPayload::parse(&w.lock_bytes().unwrap()).unwrap();
+    assert_eq!(payload.pid, Some(20));
+}
+
+/// The same stall, but P's payload write then fails: P may remove only the file it created,
+/// never the successor's.
+#[tokio::test(start_paused = true)]
+async fn a_failed_payload_write_after_a_stall_removes_only_its_own_file() {
+    let w = World::new();
+    let p = w.process(10);
+    let q = w.process(20);
+
+    let payload_write = p.fs.pause_then_fail_next(Op::WriteFd, errno::EIO);
+    let stalled = {
+        let locks = p.locks.clone();
+        tokio::spawn(async move { locks.acquire(transcript(), LockOptions::default()).await })
+    };
+    assert!(within(1_000, payload_write.arrived(1)).await.is_some());
+
+    let hq = q.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
+    assert_eq!(w.lock_ino(), Some(hq.ino()));
+
+    payload_write.open();
+    let result = within(1_000, stalled).await.expect("P's acquire hung").unwrap();
+    match &result {
+        Err(LockError::Io(e)) => assert_eq!(e.raw_os_error(), Some(errno::EIO)),
+        Ok(_) => panic!("P's payload write failed yet it reports a lock"),
+        Err(e) => panic!("expected the payload write's EIO, got {e}"),
+    }
+    assert_eq!(w.lock_ino(), Some(hq.ino()), "P's failed create removed Q's lock file");
+    assert!(!p.holds_lock() && q.holds_lock());
+    q.locks.release(&hq).await.unwrap();
+    assert!(!w.lock_exists());
+}

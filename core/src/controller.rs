@@ -740,7 +740,10 @@ impl Inner {
             return Ok(());
         }
         let content = fs.read(&self.transcript).await?;
-        let appended = is_owned_append(&fence.snapshot, &content, &fence.pending);
+        // An append adds something: a same-size rewrite with identical bytes but a new mtime is
+        // a write we cannot vouch for (only a ctime-only change keeps identical content benign).
+        let appended = content.len() > fence.snapshot.len()
+            && is_owned_append(&fence.snapshot, &content, &fence.pending);
         let accepted = match &fence.fingerprint {
             Some(fp) => {
                 (current.only_ctime_differs(fp) && content == fence.snapshot)

@@ -572,3 +572,21 @@ async fn a_failed_payload_write_after_a_stall_removes_only_its_own_file() {
     q.locks.release(&hq).await.unwrap();
     assert!(!w.lock_exists());
 }
+
+/// Found by the simulator (seed 80645 before the fix): an external rewrite with byte-identical
+/// content but a new mtime, while the lock was released, passed the fence as an "append of
+/// nothing". Only a ctime-only change keeps identical content benign.
+#[tokio::test(start_paused = true)]
+async fn an_identical_rewrite_while_released_is_a_takeover() {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+    sleep_ms(5).await;
+    let same = w.transcript_bytes();
+    w.fs.view(99, DEFAULT_FD_LIMIT).write_path_now(transcript(), &same, true).unwrap();
+    assert_eq!(w.transcript_bytes(), same, "the rewrite kept the bytes");
+    let r = ctl.reacquire_after_prompt().await;
+    assert!(matches!(r, Err(ControllerError::Takeover)), "{r:?}");
+    assert!(ctl.is_poisoned() && !ctl.holds() && !w.lock_exists());
+}

@@ -60,7 +60,7 @@ struct RunArgs {
     #[arg(long, default_value = DEFAULT_SCENARIO)]
     scenario: String,
     /// Number of seeds, from 0 (ignored with --seed-range).
-    #[arg(long, env = "HELDLOCK_SEEDS", default_value_t = 1000)]
+    #[arg(long, env = "HELDLOCK_SEEDS", default_value_t = 10_000)]
     seeds: u64,
     /// Seeds A..B (B excluded).
     #[arg(long, value_name = "A..B")]

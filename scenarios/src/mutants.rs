@@ -16,6 +16,8 @@ use crate::scenario::{find, DEFAULT_SCENARIO};
 /// One kill: seeds it took, the invariant, the violation text, and how hostile its world was
 /// (crashes and pauses, fault rates, faults fired): the report's example is the simplest.
 type Kill = (u64, String, String, (u32, u64, usize));
+/// (mutant index, range, its kill, CPU time spent on the range).
+type RangeResult = (usize, u64, Option<Kill>, Duration);
 
 /// Seeds of range 0 searched for a kill that shows its consequence, when no first kill does.
 const EXAMPLE_SEARCH: u64 = 2_000;
@@ -76,7 +78,7 @@ pub fn self_test(
     let items: Vec<(usize, u64)> =
         (0..mutants.len()).flat_map(|m| (0..ranges).map(move |r| (m, r))).collect();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, u64, Option<Kill>, Duration)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<RangeResult>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| loop {

@@ -686,16 +686,12 @@ impl Inner {
 
     /// Stat, read, stat: a fence whose snapshot and fingerprint describe the same version.
     async fn record_fence(&self, op: OpId) -> Result<(), ControllerError> {
-        let fs = &self.locks.platform().fs;
         for _ in 0..FENCE_READ_PASSES {
-            let before = Fingerprint::from(fs.stat(&self.transcript).await?);
-            let snapshot = fs.read(&self.transcript).await?;
-            let after = Fingerprint::from(fs.stat(&self.transcript).await?);
-            if before == after {
+            if let Some((fingerprint, snapshot)) = self.read_stable().await? {
                 let generation = self.locks.owned_writes().generation(&self.transcript);
                 self.lock_state().fence = Some(Fence {
                     pending: Vec::new(),
-                    fingerprint: Some(after),
+                    fingerprint: Some(fingerprint),
                     snapshot,
                     generation,
                 });
@@ -827,6 +823,8 @@ impl Inner {
             ours.push(entry.to_vec());
             self.read_stable()
                 .await
+                .ok()
+                .flatten()
                 .filter(|(_, content)| is_owned_append(&fence.snapshot, content, &ours))
         };
         let new_fence = match verified {
@@ -858,13 +856,14 @@ impl Inner {
         }
     }
 
-    /// The transcript's content with a fingerprint that describes it (stat, read, stat).
-    async fn read_stable(&self) -> Option<(Fingerprint, Vec<u8>)> {
+    /// The transcript's content with a fingerprint that describes it (stat, read, stat);
+    /// `None` when it moved in between.
+    async fn read_stable(&self) -> std::io::Result<Option<(Fingerprint, Vec<u8>)>> {
         let fs = &self.locks.platform().fs;
-        let before = Fingerprint::from(fs.stat(&self.transcript).await.ok()?);
-        let content = fs.read(&self.transcript).await.ok()?;
-        let after = Fingerprint::from(fs.stat(&self.transcript).await.ok()?);
-        (before == after).then_some((after, content))
+        let before = Fingerprint::from(fs.stat(&self.transcript).await?);
+        let content = fs.read(&self.transcript).await?;
+        let after = Fingerprint::from(fs.stat(&self.transcript).await?);
+        Ok((before == after).then_some((after, content)))
     }
 }
 

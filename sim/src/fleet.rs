@@ -112,6 +112,16 @@ impl Fleet {
         }
     }
 
+    /// Kill every node that is still up. Tasks parked forever (a hung op, a hung stream, a
+    /// process idling after its turns) hold wakers in their own state; killing wakes them so
+    /// madsim drops them, or each seed would leak them.
+    pub fn kill_all(&self) {
+        let nodes: Vec<NodeId> = self.slots.lock().unwrap().iter().filter_map(|s| s.node).collect();
+        for node in nodes {
+            Handle::current().kill(node);
+        }
+    }
+
     /// Gateways still running their turns.
     pub fn running(&self) -> usize {
         self.slots.lock().unwrap().iter().filter(|s| s.running).count()

@@ -143,7 +143,10 @@ async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
             }
         }
     }
-    world.finish()
+    let report = world.finish();
+    fleet.kill_all();
+    madsim::time::sleep(Duration::from_millis(1)).await;
+    report
 }
 
 fn set_up_disk(world: &World) {

@@ -307,6 +307,17 @@ impl MemFsView {
         })
     }
 
+    /// A descriptor on no file (a socket, a pipe): it counts against the fd limit like any.
+    pub fn open_anonymous_now(&self) -> io::Result<Fd> {
+        self.with_disk(|disk, fs| {
+            self.check_fd_room(disk)?;
+            let t = fs.tick(disk);
+            let ino = disk.new_inode(false, t);
+            disk.inodes.get_mut(&ino).expect("just made").links = 0;
+            Ok(Fd(disk.open(ino, self.pid)))
+        })
+    }
+
     pub fn write_fd_now(&self, fd: Fd, data: &[u8]) -> io::Result<()> {
         self.with_disk(|disk, fs| {
             let file =

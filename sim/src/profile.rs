@@ -92,7 +92,7 @@ impl Profile {
             max_latency_ms: [0, 2, 10, 40][rng.gen_range(0..4)],
             slow_op_rate: [0.0, 0.01, 0.05, 0.1][rng.gen_range(0..4)],
             slow_process_factor: [1, 10][rng.gen_range(0..2)],
-            fd_limit: [3, 4, 6, 64][rng.gen_range(0..4)],
+            fd_limit: [2, 3, 6, 64][rng.gen_range(0..4)],
             abort_rate: [0.0, 0.3, 0.6, 0.9][rng.gen_range(0..4)],
             manual_abort_share: rng.gen_range(0.0..=1.0),
             stream_hang_rate: [0.0, 0.2, 0.5][rng.gen_range(0..3)],

@@ -12,6 +12,8 @@ use heldlock_core::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use heldlock_core::memfs::MemFsView;
+
 use crate::oracle::ExternalChange;
 use crate::seed::{derive, Stream};
 use crate::world::World;
@@ -41,8 +43,11 @@ impl StreamPlan {
         }
     }
 
-    async fn run(self) -> Result<(), ControllerError> {
-        match self {
+    /// Stream the prompt over a socket of the process: its descriptor counts against the
+    /// process's fd limit for as long as the stream runs (forever, when it hangs).
+    async fn run(self, sockets: &MemFsView) -> Result<(), ControllerError> {
+        let socket = sockets.open_anonymous_now()?;
+        let result = match self {
             StreamPlan::Finish(ms) => {
                 madsim::time::sleep(Duration::from_millis(ms)).await;
                 Ok(())
@@ -52,7 +57,9 @@ impl StreamPlan {
                 Err(ControllerError::Io(std::io::Error::other("provider stream failed")))
             }
             StreamPlan::Hang => std::future::pending().await,
-        }
+        };
+        let _ = sockets.close_now(socket);
+        result
     }
 }
 
@@ -173,8 +180,14 @@ async fn run_turn(
             return;
         }
     };
-    let body =
-        madsim::task::spawn(turn_body(ctl.clone(), plan.clone(), label.to_owned(), abort_signal.clone()));
+    let sockets = world.disk.view(pid, world.profile.fd_limit);
+    let body = madsim::task::spawn(turn_body(
+        ctl.clone(),
+        plan.clone(),
+        label.to_owned(),
+        abort_signal.clone(),
+        sockets,
+    ));
     let outcome = match plan.abort {
         None => Some(body.await),
         Some((kind, after_ms)) => {
@@ -215,14 +228,16 @@ async fn turn_body(
     plan: TurnPlan,
     label: String,
     abort: AbortSignal,
+    sockets: MemFsView,
 ) -> Result<(), ControllerError> {
     let first = plan.clone();
     let who = label.clone();
+    let streams = sockets.clone();
     ctl.with_write_lock(|scope| async move {
         scope.append(&entry("message", &who)).await?;
         madsim::time::sleep(Duration::from_millis(first.hold_ms.0)).await;
         if let Some(stream) = first.retained_stream {
-            stream.run().await?;
+            stream.run(&streams).await?;
         }
         if first.deferred_release {
             scope.release_for_prompt();
@@ -240,7 +255,7 @@ async fn turn_body(
         ctl.with_write_lock(|scope| async move { scope.append(&entry("tool-result", &who)).await })
             .await?;
     }
-    let streamed = plan.stream.run().await;
+    let streamed = plan.stream.run(&sockets).await;
     // The prompt settles, maybe long after an abort: it takes the lock back either way.
     ctl.reacquire_after_prompt().await?;
     streamed?;

@@ -304,3 +304,78 @@ impl FaultPlan {
         self.log.lock().unwrap().clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stormy_profile() -> Profile {
+        Profile {
+            fault_kinds: vec![FaultKind::Eio, FaultKind::Emfile, FaultKind::Hang],
+            fault_rate: 0.3,
+            hang_rate: 0.05,
+            max_latency_ms: 40,
+            storm_share: 1.0,
+            ..Profile::quiet()
+        }
+    }
+
+    const STAT: FaultSite = FaultSite {
+        op: FsOp::Stat,
+        class: PathClass::Transcript,
+    };
+    const UNLINK: FaultSite = FaultSite {
+        op: FsOp::Unlink,
+        class: PathClass::Lock,
+    };
+
+    #[test]
+    fn a_decision_depends_only_on_seed_site_and_occurrence() {
+        let alone = FaultPlan::new(7, &stormy_profile());
+        let mixed = FaultPlan::new(7, &stormy_profile());
+        let a: Vec<Decision> = (0..200).map(|_| alone.decide(STAT, 0)).collect();
+        let b: Vec<Decision> = (0..200)
+            .map(|i| {
+                for _ in 0..i % 3 {
+                    mixed.decide(UNLINK, 0);
+                }
+                mixed.decide(STAT, 0)
+            })
+            .collect();
+        assert_eq!(a, b, "decisions at another site must not reshuffle this one");
+        assert!(a.iter().any(|d| d.fault.is_some()) && a.iter().any(|d| d.fault.is_none()));
+        let other_seed: Vec<Decision> =
+            (0..200).map(|_| FaultPlan::new(8, &stormy_profile()).decide(STAT, 0)).collect();
+        assert_ne!(a, other_seed);
+    }
+
+    #[test]
+    fn faults_fire_only_inside_storms_and_only_where_an_op_can_fail() {
+        let calm = FaultPlan::new(
+            1,
+            &Profile {
+                storm_share: 0.0,
+                ..stormy_profile()
+            },
+        );
+        assert!((0..500).all(|_| calm.decide(STAT, 0).fault.is_none()));
+        let plan = FaultPlan::new(1, &stormy_profile());
+        let unlinks: Vec<Decision> = (0..500).map(|_| plan.decide(UNLINK, 0)).collect();
+        assert!(unlinks.iter().all(|d| d.fault != Some(FaultKind::Emfile)), "unlink opens no descriptor");
+        assert!(unlinks.iter().any(|d| d.fault == Some(FaultKind::Eio)));
+        let fired: u64 = plan.fired().values().sum();
+        assert_eq!(fired as usize, plan.fired_log().len());
+        assert_eq!(fired as usize, unlinks.iter().filter(|d| d.fault.is_some()).count());
+    }
+
+    #[test]
+    fn a_restricted_plan_fires_only_the_kept_faults() {
+        let full = FaultPlan::new(3, &stormy_profile());
+        let decisions: Vec<Decision> = (0..100).map(|_| full.decide(STAT, 0)).collect();
+        let keep = decisions.iter().find(|d| d.fault.is_some()).expect("some fault fires");
+        let only = FaultPlan::new(3, &stormy_profile()).restricted_to([(STAT, keep.occurrence)].into());
+        let kept: Vec<Decision> = (0..100).map(|_| only.decide(STAT, 0)).collect();
+        assert_eq!(kept.iter().filter(|d| d.fault.is_some()).count(), 1);
+        assert_eq!(kept[keep.occurrence as usize - 1], *keep);
+    }
+}

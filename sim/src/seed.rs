@@ -49,3 +49,25 @@ pub fn mix(mut z: u64) -> u64 {
 pub fn derive(seed: u64, stream: Stream, index: u64) -> u64 {
     mix(mix(mix(seed) ^ stream as u64) ^ index)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_print_and_parse_back() {
+        for s in [0, 42, u64::MAX] {
+            assert_eq!(Seed(s).to_string().parse::<Seed>(), Ok(Seed(s)));
+        }
+        assert_eq!("1_000".parse::<Seed>(), Ok(Seed(1000)));
+        assert!("0x10".parse::<Seed>().unwrap_err().contains("malformed seed '0x10'"));
+        assert!("-1".parse::<Seed>().is_err());
+    }
+
+    #[test]
+    fn streams_are_independent() {
+        assert_ne!(derive(1, Stream::Fault, 0), derive(1, Stream::Gateway, 0));
+        assert_ne!(derive(1, Stream::Fault, 0), derive(2, Stream::Fault, 0));
+        assert_eq!(derive(9, Stream::Chaos, 3), derive(9, Stream::Chaos, 3));
+    }
+}

@@ -201,7 +201,7 @@ pub fn last_lines(scenario: &Scenario, seed: u64, mutant: Option<Mutant>, n: usi
 }
 
 /// The simulated time a trace line starts with.
-fn line_time_ns(line: &str) -> Option<u64> {
+pub fn line_time_ns(line: &str) -> Option<u64> {
     let stamp = line.split_whitespace().next()?.strip_suffix('s')?;
     let (secs, micros) = stamp.split_once('.')?;
     Some(secs.parse::<u64>().ok()? * 1_000_000_000 + micros.parse::<u64>().ok()? * 1_000)

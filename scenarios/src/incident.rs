@@ -3,6 +3,8 @@
 //! the lock, maxHoldMs (1 020 000 ms) to maxHoldMs + one 60 s tick after the leak.
 
 use heldlock_sim::trace::format_time;
+
+use crate::campaign::line_time_ns;
 use heldlock_sim::SeedReport;
 use serde::Serialize;
 
@@ -30,18 +32,12 @@ impl std::fmt::Display for LeakConsequence {
     }
 }
 
-fn time_ns(line: &str) -> Option<u64> {
-    let stamp = line.split_whitespace().next()?.strip_suffix('s')?;
-    let (secs, micros) = stamp.split_once('.')?;
-    Some(secs.parse::<u64>().ok()? * 1_000_000_000 + micros.parse::<u64>().ok()? * 1_000)
-}
-
 /// The leak's consequence, when the replay shows it: in the leaking process, a lock timeout
 /// after the leak and a watchdog release after that.
 pub fn leak_consequence(report: &SeedReport) -> Option<LeakConsequence> {
     let leak = report.first_violation()?;
     let pid = format!("p{}", leak.pid?);
-    let after = |line: &&String| time_ns(line).is_some_and(|t| t >= leak.at_ns);
+    let after = |line: &&String| line_time_ns(line).is_some_and(|t| t >= leak.at_ns);
     let ours = |line: &&String| line.split_whitespace().nth(1) == Some(pid.as_str());
     let timeout = report
         .trace
@@ -55,7 +51,7 @@ pub fn leak_consequence(report: &SeedReport) -> Option<LeakConsequence> {
         .filter(after)
         .filter(ours)
         .find(|l| l.contains("watchdog force-released"))?;
-    let freed = time_ns(watchdog)?;
+    let freed = line_time_ns(watchdog)?;
     Some(LeakConsequence {
         leak_ns: leak.at_ns,
         timeout_line: timeout.clone(),

@@ -1,7 +1,7 @@
 //! The file lock (SPEC §1): acquire with one time budget, judge and reclaim stale locks under a
 //! `.reclaim` guard, release only an unchanged file, and the per-process watchdog.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -152,8 +152,6 @@ struct Table {
     /// is done, or a concurrent acquire of ours would reclaim the file as an orphan and the
     /// release's unlink could then hit the new file.
     releasing: HashMap<PathBuf, u32>,
-    /// Reclaim guards this process created and has not yet removed.
-    guards: HashSet<PathBuf>,
 }
 
 /// One process's lock state: the held map, handle ids, the watchdog. One per process.
@@ -330,10 +328,7 @@ impl ProcessLocks {
                 Action::Remove => {
                     if !guard.ours {
                         match fs.mkdir(&guard.path).await {
-                            Ok(()) => {
-                                guard.ours = true;
-                                self.table.lock().unwrap().guards.insert(guard.path.clone());
-                            }
+                            Ok(()) => guard.ours = true,
                             Err(e) if is_errno(&e, errno::EEXIST) => {
                                 self.wait_poll(deadline, opts, lock_path, &owner).await?;
                                 continue;
@@ -413,7 +408,6 @@ impl ProcessLocks {
     async fn drop_guard(&self, guard: &mut Guard) {
         if guard.ours {
             guard.ours = false;
-            self.table.lock().unwrap().guards.remove(&guard.path);
             // A guard we fail to remove ages out: others recover it after the orphan grace.
             let _ = self.platform.fs.rmdir(&guard.path).await;
         }

@@ -151,13 +151,6 @@ impl MemFs {
         disk.names.get(&path).copied()
     }
 
-    /// Every path under `dir`, in order (not following symlinks).
-    pub fn list(&self, dir: &Path) -> Vec<PathBuf> {
-        let disk = self.disk.lock().unwrap();
-        let dir = absolute(dir);
-        disk.names.keys().filter(|p| p.starts_with(&dir) && **p != dir).cloned().collect()
-    }
-
     /// Close every descriptor of `pid` (the process died).
     pub fn close_all(&self, pid: u32) {
         let mut disk = self.disk.lock().unwrap();

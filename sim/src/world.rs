@@ -188,10 +188,6 @@ impl World {
         self.with(|o| o.trace.record(now_ns(), &format!("p{pid}"), text));
     }
 
-    pub fn trace_enabled(&self) -> bool {
-        self.with(|o| o.trace.enabled())
-    }
-
     fn lock_event(&self, pid: u32, incarnation: u32, ev: &LockEvent<'_>) {
         let mut guard = self.observed.lock().unwrap();
         let o = &mut *guard;

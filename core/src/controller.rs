@@ -239,7 +239,7 @@ impl Inner {
     }
 
     fn emit(&self, event: LockEvent<'_>) {
-        self.locks.platform().observer.on_event(&event);
+        self.locks.platform().emit(event);
     }
 
     fn begin(&self, kind: OpKind) -> OpId {

@@ -185,19 +185,15 @@ pub fn replay(scenario: &Scenario, seed: u64, mutant: Option<Mutant>) -> SeedRep
     run_seed(seed, &config)
 }
 
-/// The last `n` trace lines up to the first violation of a failing seed (for reports).
-pub fn last_lines(scenario: &Scenario, seed: u64, mutant: Option<Mutant>, n: usize) -> Vec<String> {
-    let config = RunConfig::new(scenario.name, scenario.profile(seed))
-        .mutant(mutant)
-        .trace(TraceMode::Full);
-    let report = run_seed(seed, &config);
+/// The last `n` trace lines up to a replayed seed's first violation (for reports).
+pub fn last_lines(report: &SeedReport, n: usize) -> Vec<String> {
     let at = report.first_violation().map(|v| v.at_ns);
-    let lines: Vec<String> = report
+    let lines: Vec<&String> = report
         .trace
-        .into_iter()
+        .iter()
         .filter(|l| at.is_none_or(|at| line_time_ns(l).is_none_or(|t| t <= at)))
         .collect();
-    lines[lines.len().saturating_sub(n)..].to_vec()
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| (*l).clone()).collect()
 }
 
 /// The simulated time a trace line starts with.

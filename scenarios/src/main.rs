@@ -353,7 +353,7 @@ fn print_failure_details(scenario: &Scenario, s: &Summary, mutant: Option<Mutant
         println!("  actors: {}", report.actors.join(" "));
         println!("  profile: {}", report.profile);
         println!("  last trace lines before the violation:");
-        for line in campaign::last_lines(scenario, f.seed, mutant, 12) {
+        for line in campaign::last_lines(&report, 12) {
             println!("    {line}");
         }
         println!("  reproduce: {}", f.reproduce);

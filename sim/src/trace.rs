@@ -20,6 +20,22 @@ pub struct Trace {
     lines: Vec<String>,
 }
 
+/// Who a trace line is about.
+#[derive(Clone, Copy, Debug)]
+pub enum Who {
+    Process(u32),
+    External,
+}
+
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Who::Process(pid) => write!(f, "p{pid}"),
+            Who::External => f.write_str("ext"),
+        }
+    }
+}
+
 /// `   12.345678s`
 pub fn format_time(ns: u64) -> String {
     format!("{:>5}.{:06}s", ns / 1_000_000_000, (ns % 1_000_000_000) / 1_000)
@@ -37,12 +53,12 @@ impl Trace {
         self.mode == TraceMode::Full
     }
 
-    /// Record a line; `text` runs only when the trace is on.
-    pub fn record(&mut self, now_ns: u64, who: &str, text: impl FnOnce() -> String) {
+    /// Record a line; nothing is formatted when the trace is off (the hot path of a campaign).
+    pub fn record(&mut self, now_ns: u64, who: Who, text: impl FnOnce() -> String) {
         if self.mode == TraceMode::Off {
             return;
         }
-        let line = format!("{} {:<7} {}", format_time(now_ns), who, text());
+        let line = format!("{} {:<7} {}", format_time(now_ns), who.to_string(), text());
         tracing::debug!(target: "heldlock::trace", "{line}");
         self.lines.push(line);
     }

@@ -17,7 +17,7 @@ use crate::faults::{Decision, FaultKind, FaultPlan};
 use crate::oracle::{ExternalChange, Oracle, ProcFacts};
 use crate::profile::Profile;
 use crate::simfs::SimFs;
-use crate::trace::{describe, Trace, TraceMode};
+use crate::trace::{describe, Trace, TraceMode, Who};
 
 /// Wall-clock time at simulated time zero: 2026-01-01T00:00:00Z.
 pub const EPOCH_WALL_MS: i64 = 1_767_225_600_000;
@@ -53,6 +53,8 @@ pub struct World {
     pub disk: MemFs,
     pub table: Arc<ProcessTable>,
     pub faults: FaultPlan,
+    /// Fixed for the run: lets the per-op trace notes skip the lock when the trace is off.
+    trace_mode: TraceMode,
     observed: Mutex<Observed>,
 }
 
@@ -74,6 +76,7 @@ impl World {
             disk,
             table: ProcessTable::new(),
             faults,
+            trace_mode: trace,
             observed: Mutex::new(Observed {
                 oracle: Oracle::default(),
                 trace: Trace::new(trace),
@@ -130,7 +133,7 @@ impl World {
                 },
             );
             o.facts.insert(pid, facts);
-            o.trace.record(now_ns(), &format!("p{pid}"), || {
+            o.trace.record(now_ns(), Who::Process(pid), || {
                 format!("process {name} starts (starttime {starttime:?})")
             });
         });
@@ -151,7 +154,7 @@ impl World {
                 f.died_ns = Some(now);
             });
             o.oracle.process_died(pid);
-            o.trace.record(now, &format!("p{pid}"), || format!("process crashes ({how})"));
+            o.trace.record(now, Who::Process(pid), || format!("process crashes ({how})"));
         });
     }
 
@@ -159,7 +162,7 @@ impl World {
         self.with(|o| {
             let now = now_ns();
             Self::update_facts(o, pid, |f| f.paused_since_ns = Some(now));
-            o.trace.record(now, &format!("p{pid}"), || "event loop wedged (paused)".into());
+            o.trace.record(now, Who::Process(pid), || "event loop wedged (paused)".into());
         });
     }
 
@@ -170,7 +173,7 @@ impl World {
                 f.paused_since_ns = None;
                 f.last_resume_ns = Some(now);
             });
-            o.trace.record(now, &format!("p{pid}"), || "event loop resumed".into());
+            o.trace.record(now, Who::Process(pid), || "event loop resumed".into());
         });
     }
 
@@ -185,7 +188,10 @@ impl World {
 
     /// A workload line in the trace.
     pub fn note(&self, pid: u32, text: impl FnOnce() -> String) {
-        self.with(|o| o.trace.record(now_ns(), &format!("p{pid}"), text));
+        if self.trace_mode == TraceMode::Off {
+            return;
+        }
+        self.with(|o| o.trace.record(now_ns(), Who::Process(pid), text));
     }
 
     fn lock_event(&self, pid: u32, incarnation: u32, ev: &LockEvent<'_>) {
@@ -199,7 +205,7 @@ impl World {
         let now = now_ns();
         o.events += 1;
         o.coverage.note(ev);
-        o.trace.record(now, &format!("p{pid}"), || describe(ev));
+        o.trace.record(now, Who::Process(pid), || describe(ev));
         o.oracle.on_lock_event(pid, now, ev, &o.facts);
         if let LockEvent::ControllerCreated { ctl, transcript } = ev {
             // Judge fence changes on the transcript itself, whichever path the gateway used.
@@ -227,7 +233,7 @@ impl World {
             if kind == FaultKind::Hang {
                 Self::update_facts(o, pid, |f| f.hung = true);
             }
-            o.trace.record(now_ns(), &format!("p{pid}"), || {
+            o.trace.record(now_ns(), Who::Process(pid), || {
                 format!("fault {} #{} on {}: {}", decision.site, decision.occurrence, path.display(), kind)
             });
         });
@@ -263,8 +269,9 @@ impl World {
         let content = self.disk.contents(path).unwrap_or_default();
         self.with(|o| {
             o.events += 1;
-            o.trace
-                .record(now_ns(), "ext", || format!("external {} of {}", change.name(), path.display()));
+            o.trace.record(now_ns(), Who::External, || {
+                format!("external {} of {}", change.name(), path.display())
+            });
             o.oracle.external_change(path, change, &content);
         });
     }

@@ -156,8 +156,9 @@ impl SeedSource {
         let (k, n) = self.shard.unwrap_or((1, 1));
         assert!(k >= 1 && k <= n, "a shard is K/N with 1 <= K <= N");
         let start = self.range.start;
-        let offset = (k - 1 + n - start % n) % n;
-        let first = start.checked_add(offset).unwrap_or(u64::MAX);
+        // In u128: k - 1 + n overflows u64 for a shard count near u64::MAX.
+        let offset = ((u128::from(k) - 1 + u128::from(n) - u128::from(start % n)) % u128::from(n)) as u64;
+        let first = start.saturating_add(offset);
         (first..self.range.end.max(first)).step_by(n as usize)
     }
 
@@ -303,6 +304,11 @@ mod tests {
         let s = source(0..u64::MAX, Some((2, 3)), &[]);
         assert_eq!(s.seeds().take(3).collect::<Vec<_>>(), vec![1, 4, 7]);
         assert_eq!(s.len(), u64::MAX / 3);
+        let last = source(5..u64::MAX, Some((u64::MAX, u64::MAX)), &[]);
+        assert_eq!(last.seeds().collect::<Vec<_>>(), vec![u64::MAX - 1], "the last seed of the space");
+        assert_eq!(last.len(), 1);
+        let first = source(0..u64::MAX, Some((1, u64::MAX)), &[]);
+        assert_eq!((first.seeds().collect::<Vec<_>>(), first.len()), (vec![0], 1));
         let top = source(u64::MAX - 2..u64::MAX, None, &[]);
         assert_eq!(top.seeds().collect::<Vec<_>>(), vec![u64::MAX - 2, u64::MAX - 1]);
     }

@@ -69,9 +69,17 @@ pub fn junit_xml(summary: &Summary) -> String {
         let name = format!("{id} {text}");
         let failure = by_invariant.get(id).map(|fs| {
             let first = fs[0];
-            (first.reproduce.clone(), format!("{} seed(s) broke {id}; first: {}", fs.len(), first.violation))
+            (
+                first.reproduce.clone(),
+                format!("{} seed(s) broke {id}; first: {}", fs.len(), first.violation),
+            )
         });
-        testcase(&mut out, "heldlock.invariants", &name, failure.as_ref().map(|(m, b)| (m.as_str(), b.as_str())));
+        testcase(
+            &mut out,
+            "heldlock.invariants",
+            &name,
+            failure.as_ref().map(|(m, b)| (m.as_str(), b.as_str())),
+        );
     }
     for f in &summary.failures {
         let class = format!("heldlock.{}", f.scenario);
@@ -124,7 +132,8 @@ mod tests {
             reproduce: "heldlock replay --scenario swarm --seed 7".into(),
         };
         let line = github_annotation(&f);
-        assert!(line.starts_with("::error title=heldlock swarm broke I3 (seed 7)::I3 at 1s: 100%25 leaked,%0Anext"));
+        assert!(line
+            .starts_with("::error title=heldlock swarm broke I3 (seed 7)::I3 at 1s: 100%25 leaked,%0Anext"));
         assert!(!line.contains('\n'));
     }
 

@@ -46,11 +46,16 @@ const CHUNK: u64 = 256;
 /// Trace hashes of `seeds`, computed on `jobs` threads of the shared work queue.
 fn hashes(scenario: &Scenario, seeds: Range<u64>, jobs: usize, on_seed: &dyn Fn()) -> BTreeMap<u64, u64> {
     let mut out = BTreeMap::new();
-    crate::pool::run(jobs, seeds, |seed| (seed, hash(&traced(scenario, seed))), |(seed, h)| {
-        out.insert(seed, h);
-        on_seed();
-        ControlFlow::Continue(())
-    });
+    crate::pool::run(
+        jobs,
+        seeds,
+        |seed| (seed, hash(&traced(scenario, seed))),
+        |(seed, h)| {
+            out.insert(seed, h);
+            on_seed();
+            ControlFlow::Continue(())
+        },
+    );
     out
 }
 
@@ -65,8 +70,7 @@ pub fn check(scenario: &Scenario, seeds: Range<u64>, on_seed: &dyn Fn()) -> Resu
         let two = hashes(scenario, chunk.clone(), 2, on_seed);
         if let Some(seed) = chunk.clone().find(|s| one.get(s) != two.get(s)) {
             let (a, b) = (traced(scenario, seed), traced(scenario, seed));
-            let (line, first, second) =
-                first_difference(&a, &b).unwrap_or((0, String::new(), String::new()));
+            let (line, first, second) = first_difference(&a, &b).unwrap_or((0, String::new(), String::new()));
             return Err(Mismatch {
                 seed,
                 what: "the --jobs 1 and --jobs 2 runs gave different traces".into(),

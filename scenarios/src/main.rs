@@ -11,7 +11,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use cli::{Exit, Usage};
 
-
 #[derive(Parser)]
 #[command(
     name = "heldlock",

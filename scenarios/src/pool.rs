@@ -82,10 +82,15 @@ mod tests {
     fn every_item_once_whatever_the_jobs() {
         for jobs in [1, 2, 5] {
             let mut seen = Vec::new();
-            run(jobs, 0..1000u64, |i| i * 2, |r| {
-                seen.push(r);
-                ControlFlow::Continue(())
-            });
+            run(
+                jobs,
+                0..1000u64,
+                |i| i * 2,
+                |r| {
+                    seen.push(r);
+                    ControlFlow::Continue(())
+                },
+            );
             seen.sort();
             assert_eq!(seen, (0..1000).map(|i| i * 2).collect::<Vec<_>>());
         }
@@ -94,14 +99,19 @@ mod tests {
     #[test]
     fn an_endless_source_stops_when_told() {
         let mut n = 0u64;
-        run(2, 0..u64::MAX, |i| i, |_| {
-            n += 1;
-            if n == 100 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        });
+        run(
+            2,
+            0..u64::MAX,
+            |i| i,
+            |_| {
+                n += 1;
+                if n == 100 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        );
         assert_eq!(n, 100);
     }
 }

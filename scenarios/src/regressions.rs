@@ -122,7 +122,12 @@ pub fn check(r: &Regression) -> Result<(), String> {
     let replay = crate::campaign::reproduce_command(scenario.name, r.seed, mutant);
     match (mutant, report.first_violation()) {
         (Some(_), Some(v)) if v.invariant == r.invariant => Ok(()),
-        (Some(m), Some(v)) => Err(format!("{}: {m} now breaks {} instead of {}: {v}; {replay}", r.line(), v.invariant, r.invariant)),
+        (Some(m), Some(v)) => Err(format!(
+            "{}: {m} now breaks {} instead of {}: {v}; {replay}",
+            r.line(),
+            v.invariant,
+            r.invariant
+        )),
         (Some(m), None) => Err(format!("{}: {m} is no longer caught by this seed; {replay}", r.line())),
         (None, None) => Ok(()),
         (None, Some(v)) => Err(format!("{}: the fixed core fails again: {v}; {replay}", r.line())),

@@ -108,5 +108,7 @@ pub fn select(name: &str) -> Result<Vec<&'static Scenario>, String> {
     if name == "all" {
         return Ok(SCENARIOS.iter().collect());
     }
-    find(name).map(|s| vec![s]).map_err(|_| format!("unknown scenario '{name}' (known: {}, or all)", names()))
+    find(name)
+        .map(|s| vec![s])
+        .map_err(|_| format!("unknown scenario '{name}' (known: {}, or all)", names()))
 }

@@ -187,7 +187,8 @@ mod tests {
         store.save(&failure(1)).unwrap();
         let mut raw = fs::OpenOptions::new().append(true).open(store.path()).unwrap();
         raw.write_all(b"\xff\xfe not utf-8\n").unwrap();
-        raw.write_all(br#"{"scenario":"swarm","seed":2,"mutant":null,"invariant":"I3","detail":"x"}"#).unwrap();
+        raw.write_all(br#"{"scenario":"swarm","seed":2,"mutant":null,"invariant":"I3","detail":"x"}"#)
+            .unwrap();
         raw.write_all(b"\n{\"scenario\":\"swarm\",\"se").unwrap(); // a writer killed mid-line
         store.save(&failure(3)).unwrap();
         store.save(&failure(3)).unwrap();

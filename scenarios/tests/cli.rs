@@ -123,7 +123,9 @@ fn spawn(args: &[&str], store: &std::path::Path) -> std::process::Child {
 fn reported_seeds(out: &str) -> std::collections::BTreeSet<u64> {
     out.lines()
         .filter_map(|l| l.trim_start().strip_prefix("FAIL "))
-        .filter_map(|l| l.split("seed ").nth(1)?.split_whitespace().next()?.trim_end_matches(':').parse().ok())
+        .filter_map(|l| {
+            l.split("seed ").nth(1)?.split_whitespace().next()?.trim_end_matches(':').parse().ok()
+        })
         .collect()
 }
 
@@ -153,7 +155,16 @@ fn item1_two_concurrent_campaigns_on_one_store_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("failures.jsonl");
     let args = |range: &'static str| {
-        vec!["run", "--mutant", "m5-deferred-release-lost", "--seed-range", range, "--jobs", "2", "--quiet"]
+        vec![
+            "run",
+            "--mutant",
+            "m5-deferred-release-lost",
+            "--seed-range",
+            range,
+            "--jobs",
+            "2",
+            "--quiet",
+        ]
     };
     let a = spawn(&args("0..400"), &store);
     let b = spawn(&args("400..800"), &store);
@@ -176,7 +187,16 @@ fn item1_kill_9_loops_leave_every_line_json_and_every_reported_failure_saved() {
     for round in 0..6u64 {
         let range = format!("{}..{}", round * 100_000, round * 100_000 + 100_000);
         let child = spawn(
-            &["run", "--mutant", "m5-deferred-release-lost", "--seed-range", &range, "--jobs", "2", "--quiet"],
+            &[
+                "run",
+                "--mutant",
+                "m5-deferred-release-lost",
+                "--seed-range",
+                &range,
+                "--jobs",
+                "2",
+                "--quiet",
+            ],
             &store,
         );
         std::thread::sleep(std::time::Duration::from_millis(400 + 150 * round));
@@ -196,7 +216,16 @@ fn item3_unsaved_failures_are_errors_even_quiet_and_every_failure_prints_its_lin
     let json = dir.path().join("report.json");
     for store in [dir.path().to_path_buf(), std::path::PathBuf::from("/dev/full")] {
         let out = heldlock(
-            &["run", "--seeds", "60", "--mutant", "m5-deferred-release-lost", "--quiet", "--json", json.to_str().unwrap()],
+            &[
+                "run",
+                "--seeds",
+                "60",
+                "--mutant",
+                "m5-deferred-release-lost",
+                "--quiet",
+                "--json",
+                json.to_str().unwrap(),
+            ],
             &store,
         );
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -220,9 +249,25 @@ fn item4_huge_seed_counts_stream_in_flat_memory() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("failures.jsonl");
     for args in [
-        &["run", "--seed-range", "0..18446744073709551615", "--jobs", "1", "--quiet"][..],
+        &[
+            "run",
+            "--seed-range",
+            "0..18446744073709551615",
+            "--jobs",
+            "1",
+            "--quiet",
+        ][..],
         &["check-determinism", "--seeds", "18446744073709551615", "--quiet"],
-        &["mutants", "--ranges", "100000000000", "--budget", "10", "--jobs", "1", "--quiet"],
+        &[
+            "mutants",
+            "--ranges",
+            "100000000000",
+            "--budget",
+            "10",
+            "--jobs",
+            "1",
+            "--quiet",
+        ],
     ] {
         let mut child = spawn(args, &store);
         std::thread::sleep(std::time::Duration::from_millis(2500));
@@ -249,7 +294,12 @@ fn shard_reports(dir: &std::path::Path, store: &std::path::Path, seeds: &str, n:
         .map(|k| {
             let json = dir.join(format!("shard{k}.json")).to_str().unwrap().to_owned();
             let shard = format!("{k}/{n}");
-            let out = heldlock(&["run", "--seeds", seeds, "--shard", &shard, "--json", &json, "--quiet"], store);
+            let out = heldlock(
+                &[
+                    "run", "--seeds", seeds, "--shard", &shard, "--json", &json, "--quiet",
+                ],
+                store,
+            );
             assert_eq!(out.status.code(), Some(0), "{}", text(&out));
             json
         })
@@ -274,7 +324,17 @@ fn item5_merge_proves_the_shards_tile_the_range() {
     assert!(text(&twice).contains("overlap"), "{}", text(&twice));
     let other = dir.path().join("quiet.json");
     let out = heldlock(
-        &["run", "--scenario", "quiet", "--seeds", "40", "--shard", "4/4", "--json", other.to_str().unwrap()],
+        &[
+            "run",
+            "--scenario",
+            "quiet",
+            "--seeds",
+            "40",
+            "--shard",
+            "4/4",
+            "--json",
+            other.to_str().unwrap(),
+        ],
         &store,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -291,7 +351,17 @@ fn item6_a_closed_pipe_neither_panics_nor_loses_the_report() {
     for (args, codes) in [
         (vec!["replay", "--seed", "4620"], [0, 1]),
         (
-            vec!["run", "--seeds", "200", "--jobs", "1", "--mutant", "m5-deferred-release-lost", "--json", json.to_str().unwrap()],
+            vec![
+                "run",
+                "--seeds",
+                "200",
+                "--jobs",
+                "1",
+                "--mutant",
+                "m5-deferred-release-lost",
+                "--json",
+                json.to_str().unwrap(),
+            ],
             [1, 1],
         ),
     ] {
@@ -320,7 +390,16 @@ fn item7_unwritable_outputs_are_refused_before_the_campaign() {
         assert!(started.elapsed().as_secs() < 20, "checked up front, not after a million seeds");
     }
     let out = heldlock(
-        &["run", "--seeds", "30", "--mutant", "m5-deferred-release-lost", "--json", "/dev/full", "--quiet"],
+        &[
+            "run",
+            "--seeds",
+            "30",
+            "--mutant",
+            "m5-deferred-release-lost",
+            "--json",
+            "/dev/full",
+            "--quiet",
+        ],
         &store,
     );
     assert_eq!(out.status.code(), Some(1), "a violation still exits 1: {}", text(&out));
@@ -339,7 +418,16 @@ fn item9_small_things() {
     let empty = heldlock(&["run", "--seeds", "2", "--shard", "3/4"], &store);
     assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
     assert!(text(&empty).contains("holds no seeds"), "{}", text(&empty));
-    let shrunk = heldlock(&["shrink", "--seed", "1000000008", "--mutant", "m1-timeout-abort-no-release"], &store);
+    let shrunk = heldlock(
+        &[
+            "shrink",
+            "--seed",
+            "1000000008",
+            "--mutant",
+            "m1-timeout-abort-no-release",
+        ],
+        &store,
+    );
     assert_eq!(shrunk.status.code(), Some(1), "{}", text(&shrunk));
     assert!(text(&shrunk).contains("reproduce: heldlock replay --scenario swarm --seed 1000000008 --mutant m1-timeout-abort-no-release --faults"), "{}", text(&shrunk));
 }
@@ -348,7 +436,9 @@ fn item9_small_things() {
 
 /// A small well-formedness check: balanced tags, quoted attributes, known entities only.
 fn assert_well_formed_xml(xml: &str) {
-    let body = xml.strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n").expect("an XML declaration");
+    let body = xml
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+        .expect("an XML declaration");
     let mut stack: Vec<String> = Vec::new();
     let mut rest = body;
     while let Some(open) = rest.find(['<', '&']) {
@@ -387,8 +477,20 @@ fn junit_is_well_formed_with_a_case_per_failing_seed_and_per_invariant() {
     let junit = dir.path().join("junit.xml");
     let json = dir.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_heldlock"))
-        .args(["run", "--seeds", "40", "--quiet", "--mutant", "m5-deferred-release-lost"])
-        .args(["--junit", junit.to_str().unwrap(), "--json", json.to_str().unwrap()])
+        .args([
+            "run",
+            "--seeds",
+            "40",
+            "--quiet",
+            "--mutant",
+            "m5-deferred-release-lost",
+        ])
+        .args([
+            "--junit",
+            junit.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
         .env("HELDLOCK_STORE", &store)
         .env("GITHUB_ACTIONS", "true")
         .output()
@@ -416,11 +518,23 @@ fn trace_part(out: &Output) -> Vec<String> {
 fn shrink_hands_back_a_replay_of_exactly_the_shrunk_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("failures.jsonl");
-    let shrunk = heldlock(&["shrink", "--seed", "1000000008", "--mutant", "m1-timeout-abort-no-release"], &store);
+    let shrunk = heldlock(
+        &[
+            "shrink",
+            "--seed",
+            "1000000008",
+            "--mutant",
+            "m1-timeout-abort-no-release",
+        ],
+        &store,
+    );
     assert_eq!(shrunk.status.code(), Some(1), "{}", text(&shrunk));
     let stdout = String::from_utf8_lossy(&shrunk.stdout).into_owned();
     assert!(stdout.contains("faults ") && stdout.contains(" → "), "{stdout}");
-    let command = stdout.lines().find_map(|l| l.strip_prefix("reproduce: heldlock ")).expect("a reproduce line");
+    let command = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("reproduce: heldlock "))
+        .expect("a reproduce line");
     let args: Vec<&str> = command.split_whitespace().collect();
     assert!(args.contains(&"--faults"), "{command}");
     let replayed = heldlock(&args, &store);
@@ -436,7 +550,17 @@ fn regressions_add_from_the_store_and_check() {
     let store = dir.path().join("failures.jsonl");
     let file = dir.path().join("regressions/seeds.txt");
     let file = file.to_str().unwrap();
-    let run = heldlock(&["run", "--seeds", "30", "--quiet", "--mutant", "m5-deferred-release-lost"], &store);
+    let run = heldlock(
+        &[
+            "run",
+            "--seeds",
+            "30",
+            "--quiet",
+            "--mutant",
+            "m5-deferred-release-lost",
+        ],
+        &store,
+    );
     assert_eq!(run.status.code(), Some(1), "{}", text(&run));
     let added = heldlock(&["regressions", "add", "--from-store", "--file", file], &store);
     assert_eq!(added.status.code(), Some(0), "{}", text(&added));

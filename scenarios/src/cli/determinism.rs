@@ -24,7 +24,10 @@ pub fn cmd(a: DeterminismArgs) -> Verdict {
     progress.finish();
     match result {
         Ok(n) => {
-            say!("deterministic: {n} seeds of {} gave byte-identical traces with --jobs 1 and --jobs 2", scenario.name);
+            say!(
+                "deterministic: {n} seeds of {} gave byte-identical traces with --jobs 1 and --jobs 2",
+                scenario.name
+            );
             Ok(Exit::Pass)
         }
         Err(m) => {

@@ -36,7 +36,8 @@ pub fn cmd(a: MergeArgs) -> Verdict {
     let json = OutputFile::prepare(a.json.as_deref(), "--json")?;
     let junit = OutputFile::prepare(a.junit.as_deref(), "--junit")?;
     let reports = a.reports.iter().map(read).collect::<Result<Vec<_>, _>>()?;
-    let whole = check_tiling(&reports).map_err(|e| Usage(format!("the reports do not tile one campaign: {e}")))?;
+    let whole =
+        check_tiling(&reports).map_err(|e| Usage(format!("the reports do not tile one campaign: {e}")))?;
     let first = &reports[0].1;
     let mut total = Summary::default();
     for (_, r) in &reports {
@@ -54,7 +55,13 @@ pub fn cmd(a: MergeArgs) -> Verdict {
         (json, super::to_json(&merged)),
         (junit, ci_report::junit_xml(&merged.summary)),
     ]);
-    say!("merged {} shard reports ({} shards, tiling seeds {}..{} exactly)", reports.len(), first.shard[1], whole.start, whole.end);
+    say!(
+        "merged {} shard reports ({} shards, tiling seeds {}..{} exactly)",
+        reports.len(),
+        first.shard[1],
+        whole.start,
+        whole.end
+    );
     print_header(&merged.scenario, &merged.summary, None, None, &whole, 0);
     print_summary(&merged.summary);
     for f in &merged.summary.failures {

@@ -88,7 +88,9 @@ pub fn jobs(requested: Option<usize>) -> Result<usize, Usage> {
     let max = heldlock::pool::MAX_JOBS;
     match requested {
         Some(0) => Err(Usage("--jobs must be at least 1".into())),
-        Some(j) if j > max => Err(Usage(format!("--jobs {j} is more threads than makes sense (at most {max})"))),
+        Some(j) if j > max => {
+            Err(Usage(format!("--jobs {j} is more threads than makes sense (at most {max})")))
+        }
         Some(j) => Ok(j),
         None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
     }
@@ -103,7 +105,9 @@ pub struct Progress {
 impl Progress {
     pub fn new(total: u64, quiet: bool, what: &str) -> Self {
         if quiet || !std::io::stderr().is_terminal() {
-            return Progress { bar: ProgressBar::hidden() };
+            return Progress {
+                bar: ProgressBar::hidden(),
+            };
         }
         let bar = ProgressBar::new(total);
         if let Ok(style) = ProgressStyle::with_template(
@@ -148,8 +152,8 @@ impl OutputFile {
     /// `--json`/`--junit` targets: opened now, so an unwritable path is exit 2 before the run.
     pub fn prepare(path: Option<&Path>, flag: &str) -> Result<Option<OutputFile>, Usage> {
         let Some(path) = path else { return Ok(None) };
-        let file = File::create(path)
-            .map_err(|e| Usage(format!("cannot write {flag} {}: {e}", path.display())))?;
+        let file =
+            File::create(path).map_err(|e| Usage(format!("cannot write {flag} {}: {e}", path.display())))?;
         Ok(Some(OutputFile {
             path: path.to_owned(),
             file,

@@ -36,10 +36,16 @@ fn check_bounds(a: &MutantArgs) -> Result<(), Usage> {
         return Err(Usage("--ranges and --budget must be at least 1".into()));
     }
     if a.budget > RANGE_WIDTH {
-        return Err(Usage(format!("--budget {} is wider than a range ({RANGE_WIDTH} seeds): ranges would overlap", a.budget)));
+        return Err(Usage(format!(
+            "--budget {} is wider than a range ({RANGE_WIDTH} seeds): ranges would overlap",
+            a.budget
+        )));
     }
     if a.ranges > MAX_RANGES {
-        return Err(Usage(format!("--ranges {} do not fit in the seed space (at most {MAX_RANGES})", a.ranges)));
+        return Err(Usage(format!(
+            "--ranges {} do not fit in the seed space (at most {MAX_RANGES})",
+            a.ranges
+        )));
     }
     Ok(())
 }
@@ -62,11 +68,22 @@ pub fn cmd(a: MutantArgs) -> Verdict {
         a.ranges,
         a.budget
     );
-    say!("{:<30} {:>7} {:>8} {:>8} {:>8}  caught by", "mutant", "killed", "median", "worst", "cpu s");
+    say!(
+        "{:<30} {:>7} {:>8} {:>8} {:>8}  caught by",
+        "mutant",
+        "killed",
+        "median",
+        "worst",
+        "cpu s"
+    );
     let mut all = true;
     for r in &results {
         let inv: Vec<String> = r.invariants.iter().map(|(k, v)| format!("{k}×{v}")).collect();
-        let worst = if r.killed_everywhere() { r.worst(a.budget).to_string() } else { format!(">{}", a.budget) };
+        let worst = if r.killed_everywhere() {
+            r.worst(a.budget).to_string()
+        } else {
+            format!(">{}", a.budget)
+        };
         say!(
             "{:<30} {:>4}/{:<2} {:>8} {:>8} {:>8.2}  {}",
             r.mutant,
@@ -91,7 +108,11 @@ pub fn cmd(a: MutantArgs) -> Verdict {
             None => say!("  {}: SURVIVED every range", r.mutant),
         }
     }
-    let verdict = if all { "every mutant killed" } else { "SOME MUTANT SURVIVED" };
+    let verdict = if all {
+        "every mutant killed"
+    } else {
+        "SOME MUTANT SURVIVED"
+    };
     say!("\n{:.1} s wall; {verdict}", started.elapsed().as_secs_f64());
     Ok(Exit::with_outputs(all, written))
 }

@@ -44,7 +44,11 @@ pub fn cmd(a: RegressionArgs) -> Verdict {
 }
 
 fn add(stores: Vec<PathBuf>, file: PathBuf) -> Verdict {
-    let stores = if stores.is_empty() { vec![FailureStore::from_env()] } else { stores.into_iter().map(FailureStore::new).collect() };
+    let stores = if stores.is_empty() {
+        vec![FailureStore::from_env()]
+    } else {
+        stores.into_iter().map(FailureStore::new).collect()
+    };
     let mut found = Vec::new();
     for store in &stores {
         if !store.path().is_file() {
@@ -52,7 +56,11 @@ fn add(stores: Vec<PathBuf>, file: PathBuf) -> Verdict {
         }
         let loaded = store.load();
         if loaded.skipped > 0 {
-            tell!("heldlock: warning: {} unreadable line(s) in {} skipped", loaded.skipped, store.path().display());
+            tell!(
+                "heldlock: warning: {} unreadable line(s) in {} skipped",
+                loaded.skipped,
+                store.path().display()
+            );
         }
         found.extend(loaded.failures.iter().map(Regression::from_stored));
     }
@@ -60,7 +68,12 @@ fn add(stores: Vec<PathBuf>, file: PathBuf) -> Verdict {
     for r in &added {
         say!("added {}", r.line());
     }
-    say!("{} new regression(s) in {} ({} failure(s) in the store(s))", added.len(), file.display(), found.len());
+    say!(
+        "{} new regression(s) in {} ({} failure(s) in the store(s))",
+        added.len(),
+        file.display(),
+        found.len()
+    );
     Ok(Exit::Pass)
 }
 

@@ -54,7 +54,11 @@ pub fn cmd_replay(a: ReplayArgs) -> Verdict {
     say!("profile: {}", report.profile);
     say!("actors: {}", report.actors.join(" "));
     if report.violations.is_empty() {
-        say!("verdict: every invariant held ({} events, {} trace lines)", report.events, report.trace.len());
+        say!(
+            "verdict: every invariant held ({} events, {} trace lines)",
+            report.events,
+            report.trace.len()
+        );
         return Ok(Exit::Pass);
     }
     say!("verdict: {} violation(s)", report.violations.len());

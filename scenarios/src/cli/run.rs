@@ -13,7 +13,9 @@ use heldlock::store::{seeds_of, FailureStore, StoredFailure};
 use heldlock_core::Mutant;
 use heldlock_sim::coverage::{CORE_FAULT_SITES, TRANSITIONS};
 
-use super::{jobs, parse_mutant, parse_range, parse_shard, write_outputs, Exit, OutputFile, Progress, Usage, Verdict};
+use super::{
+    jobs, parse_mutant, parse_range, parse_shard, write_outputs, Exit, OutputFile, Progress, Usage, Verdict,
+};
 use crate::{say, tell};
 
 #[derive(Args)]
@@ -54,7 +56,9 @@ fn seed_range(a: &RunArgs) -> Result<std::ops::Range<u64>, Usage> {
     // HELDLOCK_SEEDS in the environment fills --seeds too: only a flag given twice is an error.
     let seeds_flag = std::env::args().any(|x| x == "--seeds" || x.starts_with("--seeds="));
     match (&a.seed_range, a.seeds) {
-        (Some(_), Some(_)) if seeds_flag => Err(Usage("--seeds and --seed-range exclude each other: give one".into())),
+        (Some(_), Some(_)) if seeds_flag => {
+            Err(Usage("--seeds and --seed-range exclude each other: give one".into()))
+        }
         (Some(text), _) => parse_range(text),
         (None, seeds) => Ok(0..seeds.unwrap_or(DEFAULT_SEEDS)),
     }
@@ -70,11 +74,18 @@ pub fn cmd(a: RunArgs) -> Verdict {
     let junit = OutputFile::prepare(a.junit.as_deref(), "--junit")?;
     let store = FailureStore::from_env();
     if let Err(e) = store.probe() {
-        tell!("heldlock: error: the failure store {} cannot be written ({e}): failures will NOT be saved", store.path().display());
+        tell!(
+            "heldlock: error: the failure store {} cannot be written ({e}): failures will NOT be saved",
+            store.path().display()
+        );
     }
     let loaded = store.load();
     if loaded.skipped > 0 {
-        tell!("heldlock: warning: {} unreadable line(s) in {} skipped", loaded.skipped, store.path().display());
+        tell!(
+            "heldlock: warning: {} unreadable line(s) in {} skipped",
+            loaded.skipped,
+            store.path().display()
+        );
     }
     let mut total = Summary::default();
     let mut extra_stored = 0;
@@ -169,7 +180,11 @@ pub fn print_header(
 ) {
     let shard_text = shard.map_or(String::new(), |(k, n)| format!(", shard {k}/{n}"));
     let jobs_text = jobs.map_or(String::new(), |j| format!(", {j} jobs"));
-    say!("heldlock run — scenario {scenario}, seeds {}..{}{shard_text}{jobs_text}", range.start, range.end);
+    say!(
+        "heldlock run — scenario {scenario}, seeds {}..{}{shard_text}{jobs_text}",
+        range.start,
+        range.end
+    );
     say!("  mutant            {}", s.mutant.as_deref().unwrap_or("none (the fixed core)"));
     if stored > 0 {
         say!("  replayed first    {stored} stored failing seed(s)");
@@ -179,7 +194,13 @@ pub fn print_header(
 /// The numbers of a campaign (or of merged shards): seeds, events, faults, violations, coverage.
 pub fn print_summary(s: &Summary) {
     say!("  seeds             {:>10}   passed {}   failed {}", s.seeds, s.passed, s.failures.len());
-    let per_s = |n: f64| if s.wall_seconds > 0.0 { n / s.wall_seconds } else { 0.0 };
+    let per_s = |n: f64| {
+        if s.wall_seconds > 0.0 {
+            n / s.wall_seconds
+        } else {
+            0.0
+        }
+    };
     say!(
         "  events            {:>10}   ({:.0}/s, {:.0} seeds/s, {:.1} s wall)",
         s.events,
@@ -189,13 +210,27 @@ pub fn print_summary(s: &Summary) {
     );
     say!("  simulated time    {:>10.0} s", s.sim_seconds);
     let faults: Vec<String> = s.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    say!("  faults fired      {}", if faults.is_empty() { "none".into() } else { faults.join(" | ") });
+    say!(
+        "  faults fired      {}",
+        if faults.is_empty() {
+            "none".into()
+        } else {
+            faults.join(" | ")
+        }
+    );
     let mut by_invariant = std::collections::BTreeMap::new();
     for f in &s.failures {
         *by_invariant.entry(f.invariant.as_str()).or_insert(0) += 1;
     }
     let violations: Vec<String> = by_invariant.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
-    say!("  violations        {}", if violations.is_empty() { "none".into() } else { violations.join(", ") });
+    say!(
+        "  violations        {}",
+        if violations.is_empty() {
+            "none".into()
+        } else {
+            violations.join(", ")
+        }
+    );
     let (t_gaps, s_gaps) = s.gaps();
     say!(
         "  coverage          {}/{} controller transitions, {}/{} fault sites",
@@ -246,7 +281,11 @@ pub fn print_ending(s: &Summary, store: &FailureStore, unsaved: u64) {
         return;
     }
     if unsaved == 0 {
-        say!("\n{} failing seed(s), all saved to the failure store {}", s.failures.len(), store.path().display());
+        say!(
+            "\n{} failing seed(s), all saved to the failure store {}",
+            s.failures.len(),
+            store.path().display()
+        );
     } else {
         tell!(
             "heldlock: error: {unsaved} of {} failing seed(s) could NOT be saved to {} (their reproduce lines are above)",

@@ -55,7 +55,12 @@ impl FailureStore {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir)?;
         }
-        OpenOptions::new().create(true).read(true).append(true).open(&self.path)
+        let file = OpenOptions::new().create(true).read(true).append(true).open(&self.path)?;
+        // A FIFO would block once full and a device is no store: refuse anything else.
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::other("not a regular file"));
+        }
+        Ok(file)
     }
 
     /// Whether a record could be appended now (the file opens for appending); checked before

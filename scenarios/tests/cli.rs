@@ -150,6 +150,13 @@ fn vm_rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Every line of the store is JSON and holds every failure a run printed.
+fn assert_every_reported_failure_saved(reported: &std::collections::BTreeSet<u64>, store: &std::path::Path) {
+    let saved = store_seeds(store);
+    let lost: Vec<_> = reported.difference(&saved).collect();
+    assert!(lost.is_empty(), "reported but not in the store: {lost:?}");
+}
+
 #[test]
 fn item1_two_concurrent_campaigns_on_one_store_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,9 +181,7 @@ fn item1_two_concurrent_campaigns_on_one_store_lose_nothing() {
     let mut reported = reported_seeds(&text(&a));
     reported.extend(reported_seeds(&text(&b)));
     assert!(reported.len() > 20, "m5 fails often: {reported:?}");
-    let saved = store_seeds(&store);
-    let lost: Vec<_> = reported.difference(&saved).collect();
-    assert!(lost.is_empty(), "reported but not in the store: {lost:?}");
+    assert_every_reported_failure_saved(&reported, &store);
 }
 
 #[test]
@@ -205,9 +210,7 @@ fn item1_kill_9_loops_leave_every_line_json_and_every_reported_failure_saved() {
         reported.extend(reported_seeds(&String::from_utf8_lossy(&out.stdout)));
     }
     assert!(!reported.is_empty(), "the killed runs reported failures");
-    let saved = store_seeds(&store);
-    let lost: Vec<_> = reported.difference(&saved).collect();
-    assert!(lost.is_empty(), "reported but not in the store: {lost:?}");
+    assert_every_reported_failure_saved(&reported, &store);
 }
 
 #[test]
@@ -404,6 +407,22 @@ fn item7_unwritable_outputs_are_refused_before_the_campaign() {
     );
     assert_eq!(out.status.code(), Some(1), "a violation still exits 1: {}", text(&out));
     assert!(text(&out).contains("/dev/full"), "the failed write is named: {}", text(&out));
+    let clean = heldlock(&["run", "--seeds", "3", "--json", "/dev/full", "--quiet"], &store);
+    assert_eq!(clean.status.code(), Some(2), "no violation, an unwritten report: {}", text(&clean));
+}
+
+/// Shrink the self-test's first kill of M1.
+fn shrink_m1(store: &std::path::Path) -> Output {
+    heldlock(
+        &[
+            "shrink",
+            "--seed",
+            "1000000008",
+            "--mutant",
+            "m1-timeout-abort-no-release",
+        ],
+        store,
+    )
 }
 
 #[test]
@@ -418,16 +437,7 @@ fn item9_small_things() {
     let empty = heldlock(&["run", "--seeds", "2", "--shard", "3/4"], &store);
     assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
     assert!(text(&empty).contains("holds no seeds"), "{}", text(&empty));
-    let shrunk = heldlock(
-        &[
-            "shrink",
-            "--seed",
-            "1000000008",
-            "--mutant",
-            "m1-timeout-abort-no-release",
-        ],
-        &store,
-    );
+    let shrunk = shrink_m1(&store);
     assert_eq!(shrunk.status.code(), Some(1), "{}", text(&shrunk));
     assert!(text(&shrunk).contains("reproduce: heldlock replay --scenario swarm --seed 1000000008 --mutant m1-timeout-abort-no-release --faults"), "{}", text(&shrunk));
 }
@@ -518,16 +528,7 @@ fn trace_part(out: &Output) -> Vec<String> {
 fn shrink_hands_back_a_replay_of_exactly_the_shrunk_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("failures.jsonl");
-    let shrunk = heldlock(
-        &[
-            "shrink",
-            "--seed",
-            "1000000008",
-            "--mutant",
-            "m1-timeout-abort-no-release",
-        ],
-        &store,
-    );
+    let shrunk = shrink_m1(&store);
     assert_eq!(shrunk.status.code(), Some(1), "{}", text(&shrunk));
     let stdout = String::from_utf8_lossy(&shrunk.stdout).into_owned();
     assert!(stdout.contains("faults ") && stdout.contains(" → "), "{stdout}");

@@ -55,6 +55,19 @@ macro_rules! tell {
     ($($arg:tt)*) => { $crate::cli::warn_line(format_args!($($arg)*)) };
 }
 
+/// Read a failure store, saying on stderr how many lines were not records.
+pub fn load_store(store: &heldlock::store::FailureStore) -> heldlock::store::Loaded {
+    let loaded = store.load();
+    if loaded.skipped > 0 {
+        tell!(
+            "heldlock: warning: {} unreadable line(s) in {} skipped",
+            loaded.skipped,
+            store.path().display()
+        );
+    }
+    loaded
+}
+
 pub fn parse_mutant(name: Option<&str>) -> Result<Option<Mutant>, Usage> {
     name.map(|n| n.parse::<Mutant>().map_err(Usage)).transpose()
 }

@@ -8,7 +8,7 @@ use heldlock::regressions::{self, Regression, DEFAULT_FILE};
 use heldlock::store::FailureStore;
 
 use super::{Exit, Usage, Verdict};
-use crate::{say, tell};
+use crate::say;
 
 #[derive(Args)]
 pub struct RegressionArgs {
@@ -54,14 +54,7 @@ fn add(stores: Vec<PathBuf>, file: PathBuf) -> Verdict {
         if !store.path().is_file() {
             return Err(Usage(format!("no failure store at {}", store.path().display())));
         }
-        let loaded = store.load();
-        if loaded.skipped > 0 {
-            tell!(
-                "heldlock: warning: {} unreadable line(s) in {} skipped",
-                loaded.skipped,
-                store.path().display()
-            );
-        }
+        let loaded = super::load_store(store);
         found.extend(loaded.failures.iter().map(Regression::from_stored));
     }
     let added = regressions::add(&file, &found).map_err(Usage)?;

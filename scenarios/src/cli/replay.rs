@@ -4,20 +4,35 @@
 
 use clap::Args;
 use heldlock::campaign;
-use heldlock::scenario::{self, DEFAULT_SCENARIO};
+use heldlock::scenario::{self, Scenario, DEFAULT_SCENARIO};
 use heldlock::shrink::{self, parse_faults};
+use heldlock_core::Mutant;
 
 use super::{parse_mutant, parse_seed, Exit, Usage, Verdict};
 use crate::say;
 
+/// Which run: scenario, seed, mutant.
 #[derive(Args)]
-pub struct ReplayArgs {
+pub struct SeedArgs {
     #[arg(long, default_value = DEFAULT_SCENARIO)]
     scenario: String,
     #[arg(long, env = "HELDLOCK_SEED")]
     seed: String,
     #[arg(long)]
     mutant: Option<String>,
+}
+
+impl SeedArgs {
+    fn parse(&self) -> Result<(&'static Scenario, u64, Option<Mutant>), Usage> {
+        let scenario = scenario::find(&self.scenario).map_err(Usage)?;
+        Ok((scenario, parse_seed(&self.seed)?, parse_mutant(self.mutant.as_deref())?))
+    }
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    run: SeedArgs,
     /// Only these faults fire (as `shrink` prints them: op:class#occurrence,… or none).
     #[arg(long)]
     faults: Option<String>,
@@ -28,18 +43,12 @@ pub struct ReplayArgs {
 
 #[derive(Args)]
 pub struct ShrinkArgs {
-    #[arg(long, default_value = DEFAULT_SCENARIO)]
-    scenario: String,
-    #[arg(long, env = "HELDLOCK_SEED")]
-    seed: String,
-    #[arg(long)]
-    mutant: Option<String>,
+    #[command(flatten)]
+    run: SeedArgs,
 }
 
 pub fn cmd_replay(a: ReplayArgs) -> Verdict {
-    let scenario = scenario::find(&a.scenario).map_err(Usage)?;
-    let seed = parse_seed(&a.seed)?;
-    let mutant = parse_mutant(a.mutant.as_deref())?;
+    let (scenario, seed, mutant) = a.run.parse()?;
     let only = a.faults.as_deref().map(parse_faults).transpose().map_err(Usage)?;
     let report = campaign::replay_with(scenario, seed, mutant, only);
     let skip = a.tail.map_or(0, |n| report.trace.len().saturating_sub(n));
@@ -74,9 +83,7 @@ pub fn cmd_replay(a: ReplayArgs) -> Verdict {
 }
 
 pub fn cmd_shrink(a: ShrinkArgs) -> Verdict {
-    let scenario = scenario::find(&a.scenario).map_err(Usage)?;
-    let seed = parse_seed(&a.seed)?;
-    let mutant = parse_mutant(a.mutant.as_deref())?;
+    let (scenario, seed, mutant) = a.run.parse()?;
     let Some(result) = shrink::shrink(scenario, seed, mutant) else {
         say!("seed {seed} of {} passes: nothing to shrink", scenario.name);
         return Ok(Exit::Pass);

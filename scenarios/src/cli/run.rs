@@ -79,14 +79,7 @@ pub fn cmd(a: RunArgs) -> Verdict {
             store.path().display()
         );
     }
-    let loaded = store.load();
-    if loaded.skipped > 0 {
-        tell!(
-            "heldlock: warning: {} unreadable line(s) in {} skipped",
-            loaded.skipped,
-            store.path().display()
-        );
-    }
+    let loaded = super::load_store(&store);
     let mut total = Summary::default();
     let mut extra_stored = 0;
     let mut unsaved = 0;

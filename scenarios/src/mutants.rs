@@ -219,3 +219,38 @@ pub fn self_test(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(kills: &[(u64, u64)], survived: u64) -> MutantResult {
+        let seeds_to_kill: BTreeMap<u64, u64> = kills.iter().copied().collect();
+        MutantResult {
+            mutant: "m".into(),
+            ranges: seeds_to_kill.values().sum::<u64>() + survived,
+            seeds_to_kill,
+            survived,
+            invariants: BTreeMap::new(),
+            example: None,
+            cpu_seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_histogram_gives_median_and_worst_as_the_list_did() {
+        // Kills after 1, 1, 5 and 9 seeds, one survivor (counts as budget + 1 = 11).
+        let r = result(&[(1, 2), (5, 1), (9, 1)], 1);
+        assert_eq!((r.median(10), r.worst(10), r.killed()), (5, 11, 4));
+        assert!(!r.killed_everywhere());
+        let all = result(&[(3, 1), (7, 2)], 0);
+        assert_eq!((all.median(10), all.worst(10)), (7, 7));
+    }
+
+    #[test]
+    fn the_last_range_fits_the_seed_space() {
+        let last = range_start(MAX_RANGES - 1);
+        assert!(last.checked_add(RANGE_WIDTH - 1).is_some());
+        assert_eq!(range_start(1) - range_start(0), RANGE_WIDTH);
+    }
+}

@@ -35,11 +35,19 @@ pub struct Summary {
     pub events: u64,
     pub sim_seconds: f64,
     pub faults: BTreeMap<String, u64>,
+    /// Failing seeds, in seed order: the first `MAX_LISTED_FAILURES` to fail (each one is
+    /// also printed and saved as it fails; `failed` counts them all).
     pub failures: Vec<Failure>,
+    #[serde(default)]
+    pub failed: u64,
     pub transitions: BTreeMap<String, u64>,
     pub fault_sites: BTreeMap<String, u64>,
     pub wall_seconds: f64,
 }
+
+/// A summary lists at most this many failures: memory stays bounded on an endless failing
+/// campaign (a mutant over the whole seed space).
+pub const MAX_LISTED_FAILURES: usize = 10_000;
 
 /// The command that replays one seed.
 pub fn reproduce_command(scenario: &str, seed: u64, mutant: Option<Mutant>) -> String {
@@ -50,13 +58,14 @@ pub fn reproduce_command(scenario: &str, seed: u64, mutant: Option<Mutant>) -> S
 }
 
 impl Summary {
+    /// Count one seed's report in; its failure, if it failed.
     fn add_seed(
         &mut self,
         scenario: &str,
         mutant: Option<Mutant>,
         report: &SeedReport,
         coverage: &mut Coverage,
-    ) {
+    ) -> Option<Failure> {
         self.seeds += 1;
         self.events += report.events;
         self.sim_seconds += report.sim_ns as f64 / 1e9;
@@ -64,17 +73,28 @@ impl Summary {
             *self.faults.entry((*kind).to_owned()).or_insert(0) += n;
         }
         coverage.merge(&report.coverage);
-        match report.first_violation() {
-            None => self.passed += 1,
-            Some(v) => self.failures.push(Failure {
-                scenario: scenario.to_owned(),
-                seed: report.seed,
-                mutant: mutant.map(|m| m.name().to_owned()),
-                invariant: v.invariant.to_owned(),
-                violation: v.to_string(),
-                reproduce: reproduce_command(scenario, report.seed, mutant),
-            }),
+        let Some(v) = report.first_violation() else {
+            self.passed += 1;
+            return None;
+        };
+        let failure = Failure {
+            scenario: scenario.to_owned(),
+            seed: report.seed,
+            mutant: mutant.map(|m| m.name().to_owned()),
+            invariant: v.invariant.to_owned(),
+            violation: v.to_string(),
+            reproduce: reproduce_command(scenario, report.seed, mutant),
+        };
+        self.failed += 1;
+        if self.failures.len() < MAX_LISTED_FAILURES {
+            self.failures.push(failure.clone());
         }
+        Some(failure)
+    }
+
+    /// Failing seeds counted but not listed (past `MAX_LISTED_FAILURES`).
+    pub fn unlisted(&self) -> u64 {
+        self.failed.saturating_sub(self.failures.len() as u64)
     }
 
     fn set_coverage(&mut self, coverage: &Coverage) {
@@ -98,6 +118,7 @@ impl Summary {
         }
         self.seeds += other.seeds;
         self.passed += other.passed;
+        self.failed += other.failed;
         self.events += other.events;
         self.sim_seconds += other.sim_seconds;
         self.wall_seconds = self.wall_seconds.max(other.wall_seconds);
@@ -113,6 +134,7 @@ impl Summary {
         self.failures.extend(other.failures.iter().cloned());
         self.failures.sort_by(|a, b| (&a.scenario, a.seed).cmp(&(&b.scenario, b.seed)));
         self.failures.dedup();
+        self.failures.truncate(MAX_LISTED_FAILURES);
     }
 
     /// Transitions and core fault sites this campaign never reached.
@@ -217,10 +239,8 @@ pub fn run(plan: &Plan<'_>, on_seed: &dyn Fn(), on_failure: &mut dyn FnMut(&Fail
         run_seed(seed, &config)
     };
     crate::pool::run(plan.jobs, plan.seeds.seeds(), work, |report| {
-        let failures_before = summary.failures.len();
-        summary.add_seed(plan.scenario.name, plan.mutant, &report, &mut coverage);
-        if let Some(f) = summary.failures.get(failures_before) {
-            on_failure(f);
+        if let Some(f) = summary.add_seed(plan.scenario.name, plan.mutant, &report, &mut coverage) {
+            on_failure(&f);
         }
         on_seed();
         ControlFlow::Continue(())
@@ -333,6 +353,32 @@ mod tests {
         let excerpt = last_lines(&report, 3);
         assert_eq!(excerpt.last().map(String::as_str), Some("    1.000000s p101    event 4"), "{excerpt:?}");
         assert_eq!(excerpt.len(), 3);
+    }
+
+    #[test]
+    fn a_summary_lists_a_bounded_number_of_failures_and_counts_them_all() {
+        let mut summary = Summary::default();
+        let mut coverage = Coverage::default();
+        let failing = |seed| SeedReport {
+            seed,
+            violations: vec![heldlock_sim::Violation {
+                invariant: "I3",
+                detail: "x".into(),
+                pid: None,
+                lock: None,
+                at_ns: 0,
+            }],
+            ..SeedReport::default()
+        };
+        let extra = 5;
+        for seed in 0..(MAX_LISTED_FAILURES as u64 + extra) {
+            assert!(summary.add_seed("swarm", None, &failing(seed), &mut coverage).is_some());
+        }
+        assert_eq!(summary.failures.len(), MAX_LISTED_FAILURES);
+        assert_eq!((summary.failed, summary.unlisted()), (MAX_LISTED_FAILURES as u64 + extra, extra));
+        let mut merged = summary.clone();
+        merged.merge(&summary);
+        assert_eq!((merged.failures.len(), merged.failed), (MAX_LISTED_FAILURES, 2 * summary.failed));
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub fn cmd(a: MergeArgs) -> Verdict {
     for f in &merged.summary.failures {
         say!("FAIL {} seed {}: {}\n  reproduce: {}", f.scenario, f.seed, f.violation, f.reproduce);
     }
+    super::run::print_unlisted(&merged.summary);
     if ci_report::under_github_actions() {
         for f in &merged.summary.failures {
             say!("{}", ci_report::github_annotation(f));

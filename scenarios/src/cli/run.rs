@@ -186,7 +186,7 @@ pub fn print_header(
 
 /// The numbers of a campaign (or of merged shards): seeds, events, faults, violations, coverage.
 pub fn print_summary(s: &Summary) {
-    say!("  seeds             {:>10}   passed {}   failed {}", s.seeds, s.passed, s.failures.len());
+    say!("  seeds             {:>10}   passed {}   failed {}", s.seeds, s.passed, s.failed);
     let per_s = |n: f64| {
         if s.wall_seconds > 0.0 {
             n / s.wall_seconds
@@ -261,6 +261,14 @@ fn print_failure_details(scenario: &Scenario, s: &Summary, mutant: Option<Mutant
             say!("FAIL {} seed {}: {}\n  reproduce: {}", f.scenario, f.seed, f.violation, f.reproduce);
         }
     }
+    print_unlisted(s);
+}
+
+/// Past the listed failures: how many more there were (each printed as it failed).
+pub fn print_unlisted(s: &Summary) {
+    if s.unlisted() > 0 {
+        say!("… and {} more failing seeds, printed as they failed and saved to the store", s.unlisted());
+    }
 }
 
 /// The closing word on failures: saved or not, and annotations under GitHub Actions.
@@ -276,13 +284,13 @@ pub fn print_ending(s: &Summary, store: &FailureStore, unsaved: u64) {
     if unsaved == 0 {
         say!(
             "\n{} failing seed(s), all saved to the failure store {}",
-            s.failures.len(),
+            s.failed,
             store.path().display()
         );
     } else {
         tell!(
             "heldlock: error: {unsaved} of {} failing seed(s) could NOT be saved to {} (their reproduce lines are above)",
-            s.failures.len(),
+            s.failed,
             store.path().display()
         );
     }

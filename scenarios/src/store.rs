@@ -195,8 +195,8 @@ mod tests {
         raw.write_all(br#"{"scenario":"swarm","seed":2,"mutant":null,"invariant":"I3","detail":"x"}"#)
             .unwrap();
         raw.write_all(b"\n{\"scenario\":\"swarm\",\"se").unwrap(); // a writer killed mid-line
-        store.save(&failure(3)).unwrap();
-        store.save(&failure(3)).unwrap();
+        store.save(&failure(3)).unwrap(); // must not be glued onto the torn line
+        store.save(&failure(1)).unwrap(); // a duplicate
         assert_eq!(store.seeds("swarm", None), vec![1, 2, 3]);
         let loaded = store.load();
         assert_eq!(loaded.skipped, 2, "the garbage line and the torn one");

@@ -3,9 +3,13 @@
 
 pub mod bench;
 pub mod campaign;
+pub mod ci_report;
 pub mod determinism;
 pub mod incident;
 pub mod mutants;
+pub mod pool;
+pub mod regressions;
 pub mod scenario;
+pub mod shards;
 pub mod shrink;
 pub mod store;

@@ -19,10 +19,11 @@ mod enabled {
         M5DeferredReleaseLost,
         M6ReacquireAfterDispose,
         M7UnconditionalUnlink,
+        M8OwnerLiteralPath,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 10] = [
+        pub const ALL: [Mutant; 11] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -33,6 +34,7 @@ mod enabled {
             Mutant::M5DeferredReleaseLost,
             Mutant::M6ReacquireAfterDispose,
             Mutant::M7UnconditionalUnlink,
+            Mutant::M8OwnerLiteralPath,
         ];
 
         pub fn name(self) -> &'static str {
@@ -47,6 +49,7 @@ mod enabled {
                 Mutant::M5DeferredReleaseLost => "m5-deferred-release-lost",
                 Mutant::M6ReacquireAfterDispose => "m6-reacquire-after-dispose",
                 Mutant::M7UnconditionalUnlink => "m7-unconditional-unlink",
+                Mutant::M8OwnerLiteralPath => "m8-owner-literal-path",
             }
         }
 
@@ -66,6 +69,9 @@ mod enabled {
                 Mutant::M5DeferredReleaseLost => "a prompt release requested inside a write scope is dropped",
                 Mutant::M6ReacquireAfterDispose => "a prompt settling late re-acquires after dispose",
                 Mutant::M7UnconditionalUnlink => "release and reclaim unlink without the snapshot check",
+                Mutant::M8OwnerLiteralPath => {
+                    "the owner mutex keys by the literal path: two paths to one lock get two owners"
+                }
             }
         }
     }
@@ -90,7 +96,7 @@ mod enabled {
 #[cfg(feature = "mutants")]
 pub use enabled::Mutant;
 
-/// `mutant_on!(locks, Name)`: is this historical bug switched on for `locks` (a `ProcessLocks`)?
+/// `mutant_on!(x, Name)`: is this bug switched on for `x` (a `ProcessLocks` or `OwnerMutex`)?
 #[cfg(feature = "mutants")]
 macro_rules! mutant_on {
     ($locks:expr, $m:ident) => {

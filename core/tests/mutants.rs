@@ -159,6 +159,17 @@ async fn m7_unconditional_unlink_on_reclaim() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m8_owner_literal_path() {
+    let m = Mutant::M8OwnerLiteralPath;
+    assert_killed(
+        m,
+        checks::owner_through_symlink(None).await,
+        checks::owner_through_symlink(Some(m)).await,
+        "two owners",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -175,6 +186,7 @@ async fn every_mutant_is_killed_by_some_check() {
             ("reacquire-dispose", checks::reacquire_after_dispose(Some(m)).await),
             ("successor", checks::release_keeps_successor(Some(m)).await),
             ("racing-reclaim", checks::racing_reclaimers(Some(m)).await),
+            ("owner-symlink", checks::owner_through_symlink(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

@@ -361,3 +361,20 @@ pub async fn racing_reclaimers(mutant: Option<Mutant>) -> Check {
     ensure!(!w.lock_exists(), "a's release did not unlink its lock");
     Ok(())
 }
+
+/// SPEC §2: the owner mutex keys a session by its transcript with the directory resolved, so
+/// `/link/sess.jsonl` (with `/link -> /s`) and `/s/sess.jsonl` share one owner. Killed by M8.
+pub async fn owner_through_symlink(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    w.fs.symlink_dir(std::path::Path::new(DIR), std::path::Path::new("/link"))
+        .map_err(|e| e.to_string())?;
+    let m = make_owner(w.process(10).platform, mutant);
+    let none = heldlock_core::AbortSignal::new();
+    let _first = m.acquire(transcript(), 1_000, &none).await.map_err(|e| e.to_string())?;
+    let second = m.acquire(std::path::Path::new("/link/sess.jsonl"), 500, &none).await;
+    ensure!(
+        matches!(second, Err(heldlock_core::OwnerError::Timeout { .. })),
+        "two owners of one session through a symlinked directory"
+    );
+    Ok(())
+}

@@ -57,9 +57,12 @@ pub enum ControllerError {
 struct State {
     held: Option<LockHandle>,
     /// A handle cleared from `held` whose release is not issued yet: a graceful prompt release
-    /// still doing fence I/O, or the cleanup lock. A forced abort release takes it from here,
-    /// and its first owner then must not release it.
+    /// still doing fence I/O. A forced abort release takes it from here, and its first owner
+    /// then must not release it.
     outstanding: Option<LockHandle>,
+    /// The cleanup lock's handle until the cleanup releases it. The cleanup's, not the
+    /// abort's: an abort never forces it (SPEC §3); dispose releases it if the caller did not.
+    cleanup: Option<LockHandle>,
     fence: Option<Fence>,
     takeover: bool,
     retained: u32,
@@ -541,8 +544,9 @@ impl Inner {
         let inner = self.clone();
         let graceful = Box::pin(async move {
             let released = inner.clone().prompt_release(op).await;
-            // A cleanup lock taken meanwhile is bounded by the abort too.
-            drop(inner.wait_for(|st| st.outstanding.is_none() || st.takeover).await);
+            if mutant_on!(inner.locks, M9AbortForcesCleanup) {
+                drop(inner.wait_for(|st| st.cleanup.is_none() || st.takeover).await);
+            }
             released
         });
         if mutant_on!(self.locks, M4aUnboundedAbort) {
@@ -569,9 +573,9 @@ impl Inner {
         self.end(op, OpKind::AbortRelease, &result);
     }
 
-    /// Poison first, then release `held` (or the outstanding handle a stuck graceful path or
-    /// cleanup holds)
-    /// without waiting for retained uses, then wake the drain waiters.
+    /// Poison first, then release `held` (or the outstanding handle a stuck graceful path
+    /// holds) without waiting for retained uses, then wake the drain waiters. The cleanup
+    /// lock is the cleanup's: never forced here.
     async fn force_release(&self, op: OpId) -> Result<(), ControllerError> {
         let (handle, drain) = {
             let mut st = self.lock_state();
@@ -597,7 +601,12 @@ impl Inner {
             } else {
                 self.take_held(&mut st, op, Duty::Release)
             };
-            (held.or_else(|| st.outstanding.take()), drain)
+            let held = held.or_else(|| st.outstanding.take());
+            let held = match held {
+                None if mutant_on!(self.locks, M9AbortForcesCleanup) => st.cleanup.take(),
+                other => other,
+            };
+            (held, drain)
         };
         let result = match &handle {
             Some(handle) => self.release_logged(handle).await,
@@ -648,12 +657,7 @@ impl Inner {
                 }
             },
         };
-        {
-            let mut st = self.lock_state();
-            if st.outstanding.is_none() {
-                st.outstanding = Some(handle.clone());
-            }
-        }
+        self.lock_state().cleanup = Some(handle.clone());
         let lock = CleanupLock {
             inner: self.clone(),
             op,
@@ -919,12 +923,12 @@ impl CleanupLock {
         };
         {
             let mut st = self.inner.lock_state();
-            if st.outstanding.as_ref().is_some_and(|h| h.same(handle)) {
-                st.outstanding = None;
+            if st.cleanup.as_ref().is_some_and(|h| h.same(handle)) {
+                st.cleanup = None;
                 self.inner.changed.notify(usize::MAX);
             }
         }
-        // Idempotent: a no-op when a forced abort release already released it.
+        // Idempotent: a no-op when the handle was already released.
         self.inner.release_logged(handle).await
     }
 }

@@ -20,10 +20,11 @@ mod enabled {
         M6ReacquireAfterDispose,
         M7UnconditionalUnlink,
         M8OwnerLiteralPath,
+        M9AbortForcesCleanup,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 11] = [
+        pub const ALL: [Mutant; 12] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -35,6 +36,7 @@ mod enabled {
             Mutant::M6ReacquireAfterDispose,
             Mutant::M7UnconditionalUnlink,
             Mutant::M8OwnerLiteralPath,
+            Mutant::M9AbortForcesCleanup,
         ];
 
         pub fn name(self) -> &'static str {
@@ -50,6 +52,7 @@ mod enabled {
                 Mutant::M6ReacquireAfterDispose => "m6-reacquire-after-dispose",
                 Mutant::M7UnconditionalUnlink => "m7-unconditional-unlink",
                 Mutant::M8OwnerLiteralPath => "m8-owner-literal-path",
+                Mutant::M9AbortForcesCleanup => "m9-abort-forces-cleanup",
             }
         }
 
@@ -69,6 +72,9 @@ mod enabled {
                 Mutant::M5DeferredReleaseLost => "a prompt release requested inside a write scope is dropped",
                 Mutant::M6ReacquireAfterDispose => "a prompt settling late re-acquires after dispose",
                 Mutant::M7UnconditionalUnlink => "release and reclaim unlink without the snapshot check",
+                Mutant::M9AbortForcesCleanup => {
+                    "an abort force-releases the cleanup's lock at the settle bound and poisons"
+                }
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"
                 }

@@ -170,6 +170,17 @@ async fn m8_owner_literal_path() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m9_abort_forces_cleanup() {
+    let m = Mutant::M9AbortForcesCleanup;
+    assert_killed(
+        m,
+        checks::abort_leaves_cleanup_lock(None).await,
+        checks::abort_leaves_cleanup_lock(Some(m)).await,
+        "the abort poisoned",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -187,6 +198,7 @@ async fn every_mutant_is_killed_by_some_check() {
             ("successor", checks::release_keeps_successor(Some(m)).await),
             ("racing-reclaim", checks::racing_reclaimers(Some(m)).await),
             ("owner-symlink", checks::owner_through_symlink(Some(m)).await),
+            ("abort-cleanup", checks::abort_leaves_cleanup_lock(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

@@ -378,3 +378,25 @@ pub async fn owner_through_symlink(mutant: Option<Mutant>) -> Check {
     );
     Ok(())
 }
+
+/// SPEC §3 releaseForAbort: an abort forces only `held` or the handle a stuck graceful
+/// release owns; a cleanup lock taken before the abort stays the cleanup's. Killed by M9.
+pub async fn abort_leaves_cleanup_lock(mutant: Option<Mutant>) -> Check {
+    const CLEANUP: &[u8] = b"{\"type\":\"message\",\"cleanup\":true}\n";
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    let cleanup = ctl.acquire_for_cleanup().await;
+    ensure!(!cleanup.is_noop(), "the cleanup got a no-op lock");
+    ctl.abort(AbortKind::Manual);
+    sleep_ms(SETTLE_BOUND_MS + 500).await;
+    ensure!(!ctl.is_poisoned(), "the abort poisoned a controller whose lock the cleanup holds");
+    ensure!(w.lock_exists() && p.holds_lock(), "the abort took the cleanup's lock");
+    let appended = cleanup.append(CLEANUP).await;
+    ensure!(appended.is_ok(), "the cleanup's append failed: {appended:?}");
+    cleanup.release().await.map_err(|e| e.to_string())?;
+    ctl.dispose().await;
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the lock outlived the cleanup");
+    ensure!(w.transcript_bytes() == [INITIAL, CLEANUP].concat(), "the cleanup entry is missing");
+    Ok(())
+}

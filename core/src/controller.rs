@@ -111,11 +111,27 @@ pub struct WriteScope {
     handle: LockHandle,
 }
 
+tokio::task_local! {
+    /// The write scopes the current task runs inside (innermost last): a controller call made
+    /// from inside its own scope must not wait for that scope to end (SPEC I9).
+    static ACTIVE_SCOPES: Vec<WriteScope>;
+}
+
+/// The innermost scope of controller `ctl` the current task runs inside, if any.
+fn active_scope(ctl: ControllerId) -> Option<WriteScope> {
+    ACTIVE_SCOPES
+        .try_with(|scopes| scopes.iter().rev().find(|s| s.inner.id == ctl).cloned())
+        .ok()
+        .flatten()
+}
+
 /// The lock `acquire_for_cleanup` hands out; a no-op lock writes nothing.
 pub struct CleanupLock {
     inner: Arc<Inner>,
     op: OpId,
     handle: Option<LockHandle>,
+    /// The lock of the scope the cleanup was asked for from inside: the scope releases it.
+    borrowed: bool,
 }
 
 impl AttemptController {
@@ -220,10 +236,16 @@ impl AttemptController {
         self.inner.clone().release_for_abort().await
     }
 
-    /// The lock for the teardown's cleanup writes.
+    /// The lock for the teardown's cleanup writes. From inside one of this controller's write
+    /// scopes, the cleanup writes through that scope's lock.
     pub async fn acquire_for_cleanup(&self) -> CleanupLock {
         let op = self.inner.begin(OpKind::Cleanup);
-        let lock = self.inner.clone().cleanup(op).await;
+        let in_scope =
+            active_scope(self.inner.id).filter(|_| !mutant_on!(self.inner.locks, M10CleanupInScopeWaits));
+        let lock = match in_scope {
+            Some(scope) => self.inner.clone().cleanup_in_scope(op, scope),
+            None => self.inner.clone().cleanup(op).await,
+        };
         self.inner.end(op, OpKind::Cleanup, &Ok::<(), ()>(()));
         lock
     }
@@ -381,7 +403,9 @@ impl Inner {
             op,
             handle: handle.clone(),
         };
-        f(scope).await
+        let mut active = ACTIVE_SCOPES.try_with(Clone::clone).unwrap_or_default();
+        active.push(scope.clone());
+        ACTIVE_SCOPES.scope(active, f(scope)).await
     }
 
     /// Leave a scope: give back the short lock or the retained use, then whatever the scope
@@ -620,11 +644,27 @@ impl Inner {
         result
     }
 
+    /// The cleanup lock asked for from inside `scope`: the scope's lock, fence already checked.
+    fn cleanup_in_scope(self: Arc<Self>, op: OpId, scope: WriteScope) -> CleanupLock {
+        let poisoned = {
+            let mut st = self.lock_state();
+            st.cleanup_started = true;
+            st.takeover
+        };
+        CleanupLock {
+            inner: self,
+            op,
+            handle: (!poisoned).then_some(scope.handle),
+            borrowed: true,
+        }
+    }
+
     async fn cleanup(self: Arc<Self>, op: OpId) -> CleanupLock {
         let noop = |inner: &Arc<Inner>| CleanupLock {
             inner: inner.clone(),
             op,
             handle: None,
+            borrowed: false,
         };
         self.lock_state().cleanup_started = true;
         let held = {
@@ -662,6 +702,7 @@ impl Inner {
             inner: self.clone(),
             op,
             handle: Some(handle),
+            borrowed: false,
         };
         if self.check_fence(op).await.is_err() {
             let _ = lock.release().await;
@@ -916,9 +957,9 @@ impl CleanupLock {
         }
     }
 
-    /// Release the cleanup lock.
+    /// Release the cleanup lock (a lock borrowed from a scope stays with the scope).
     pub async fn release(self) -> Result<(), ControllerError> {
-        let Some(handle) = &self.handle else {
+        let Some(handle) = self.handle.as_ref().filter(|_| !self.borrowed) else {
             return Ok(());
         };
         {

@@ -21,10 +21,11 @@ mod enabled {
         M7UnconditionalUnlink,
         M8OwnerLiteralPath,
         M9AbortForcesCleanup,
+        M10CleanupInScopeWaits,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 12] = [
+        pub const ALL: [Mutant; 13] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -37,6 +38,7 @@ mod enabled {
             Mutant::M7UnconditionalUnlink,
             Mutant::M8OwnerLiteralPath,
             Mutant::M9AbortForcesCleanup,
+            Mutant::M10CleanupInScopeWaits,
         ];
 
         pub fn name(self) -> &'static str {
@@ -53,6 +55,7 @@ mod enabled {
                 Mutant::M7UnconditionalUnlink => "m7-unconditional-unlink",
                 Mutant::M8OwnerLiteralPath => "m8-owner-literal-path",
                 Mutant::M9AbortForcesCleanup => "m9-abort-forces-cleanup",
+                Mutant::M10CleanupInScopeWaits => "m10-cleanup-in-scope-waits",
             }
         }
 
@@ -74,6 +77,9 @@ mod enabled {
                 Mutant::M7UnconditionalUnlink => "release and reclaim unlink without the snapshot check",
                 Mutant::M9AbortForcesCleanup => {
                     "an abort force-releases the cleanup's lock at the settle bound and poisons"
+                }
+                Mutant::M10CleanupInScopeWaits => {
+                    "acquire_for_cleanup from inside a write scope waits for that scope to end"
                 }
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"

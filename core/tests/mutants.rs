@@ -181,6 +181,17 @@ async fn m9_abort_forces_cleanup() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m10_cleanup_in_scope_waits() {
+    let m = Mutant::M10CleanupInScopeWaits;
+    assert_killed(
+        m,
+        checks::cleanup_inside_scope(None).await,
+        checks::cleanup_inside_scope(Some(m)).await,
+        "hung",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -199,6 +210,7 @@ async fn every_mutant_is_killed_by_some_check() {
             ("racing-reclaim", checks::racing_reclaimers(Some(m)).await),
             ("owner-symlink", checks::owner_through_symlink(Some(m)).await),
             ("abort-cleanup", checks::abort_leaves_cleanup_lock(Some(m)).await),
+            ("cleanup-in-scope", checks::cleanup_inside_scope(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

@@ -25,3 +25,12 @@ async fn d01_owner_mutex_resolves_directory_symlinks() {
 async fn d02_an_abort_leaves_the_cleanup_lock_alone() {
     checks::abort_leaves_cleanup_lock(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect 3: acquire_for_cleanup from inside a write scope writes through the scope's lock.
+
+/// Before the fix: still waiting (for its own scope to go idle) after 200 s of virtual time.
+#[tokio::test(start_paused = true)]
+async fn d03_cleanup_from_inside_a_scope_returns() {
+    checks::cleanup_inside_scope(None).await.unwrap();
+}

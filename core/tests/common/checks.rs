@@ -400,3 +400,34 @@ pub async fn abort_leaves_cleanup_lock(mutant: Option<Mutant>) -> Check {
     ensure!(w.transcript_bytes() == [INITIAL, CLEANUP].concat(), "the cleanup entry is missing");
     Ok(())
 }
+
+/// SPEC §3 acquireForCleanup / I9: called from inside a write scope, the cleanup writes
+/// through the scope's lock and returns; the scope keeps its lock. Killed by M10.
+pub async fn cleanup_inside_scope(mutant: Option<Mutant>) -> Check {
+    const CLEANUP: &[u8] = b"{\"type\":\"message\",\"cleanup\":true}\n";
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    let inner = ctl.clone();
+    let scoped = within(
+        200_000,
+        ctl.with_write_lock(|_scope| async move {
+            let lock = inner.acquire_for_cleanup().await;
+            let noop = lock.is_noop();
+            lock.append(CLEANUP).await?;
+            lock.release().await?;
+            Ok(noop)
+        }),
+    )
+    .await;
+    let noop = match scoped {
+        None => return Err("acquire_for_cleanup from inside a write scope hung (I9)".into()),
+        Some(r) => r.map_err(|e| format!("the scope failed: {e}"))?,
+    };
+    ensure!(!noop, "the cleanup inside the scope got a no-op lock");
+    ensure!(w.transcript_bytes() == [INITIAL, CLEANUP].concat(), "the cleanup entry is missing");
+    ensure!(!ctl.is_poisoned(), "the cleanup poisoned");
+    ensure!(within(1_000, ctl.dispose()).await.is_some(), "dispose hung");
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the lock outlived dispose");
+    Ok(())
+}

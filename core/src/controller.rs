@@ -14,7 +14,7 @@ use crate::event::{AbortKind, ControllerId, Duty, LockEvent, OpId, OpKind, Poiso
 use crate::fence::{is_owned_append, Fence, Fingerprint};
 use crate::file_lock::{LockError, LockHandle, LockOptions, ProcessLocks};
 use crate::mutant::mutant_on;
-use crate::platform::errno;
+use crate::platform::{errno, is_errno};
 
 /// The abort settle bound: an abort's release is forced after this long.
 pub const SETTLE_BOUND_MS: u64 = 2_000;
@@ -45,8 +45,10 @@ impl Default for ControllerOptions {
 pub enum ControllerError {
     #[error(transparent)]
     Lock(#[from] LockError),
-    #[error("SessionTakeoverError: the transcript changed under the released lock, or the controller was poisoned")]
-    Takeover,
+    /// The controller is poisoned: the transcript changed under the released lock, or a lock
+    /// error, a forced abort or the watchdog poisoned it before (`reason`).
+    #[error("SessionTakeoverError: the controller is poisoned ({})", reason.name())]
+    Takeover { reason: PoisonReason },
     #[error("SessionWriteLockLostError: the watchdog took the lock away")]
     LockLost,
     #[error("transcript I/O failed: {0}")]
@@ -64,7 +66,8 @@ struct State {
     /// abort's: an abort never forces it (SPEC §3); dispose releases it if the caller did not.
     cleanup: Option<LockHandle>,
     fence: Option<Fence>,
-    takeover: bool,
+    /// The sticky poison and why it was set first.
+    takeover: Option<PoisonReason>,
     retained: u32,
     drain_owner: Option<OpId>,
     deferred_release: bool,
@@ -181,7 +184,7 @@ impl AttemptController {
     }
 
     pub fn is_poisoned(&self) -> bool {
-        self.inner.lock_state().takeover
+        self.inner.lock_state().takeover.is_some()
     }
 
     /// Run `f` under the lock: the retained one if held, else a short lock of its own.
@@ -310,8 +313,8 @@ impl Inner {
     }
 
     fn poison(&self, st: &mut State, op: OpId, reason: PoisonReason) {
-        if !st.takeover {
-            st.takeover = true;
+        if st.takeover.is_none() {
+            st.takeover = Some(reason);
             self.emit(LockEvent::Poisoned {
                 ctl: self.id,
                 op,
@@ -359,9 +362,9 @@ impl Inner {
         Fut: Future<Output = Result<T, ControllerError>>,
     {
         let retained = {
-            let mut st = self.wait_for(|st| st.takeover || st.drain_owner.is_none()).await;
-            if st.takeover {
-                return Err(ControllerError::Takeover);
+            let mut st = self.wait_for(|st| st.takeover.is_some() || st.drain_owner.is_none()).await;
+            if let Some(reason) = st.takeover {
+                return Err(ControllerError::Takeover { reason });
             }
             st.held.clone().inspect(|_| st.retained += 1)
         };
@@ -419,7 +422,7 @@ impl Inner {
                 self.changed.notify(usize::MAX);
             }
             let idle = st.retained == 0;
-            let poisoned_held = if st.takeover && idle {
+            let poisoned_held = if st.takeover.is_some() && idle {
                 self.take_held(&mut st, op, Duty::Release)
             } else {
                 None
@@ -518,7 +521,7 @@ impl Inner {
         let skip_disposed = mutant_on!(self.locks, M6ReacquireAfterDispose);
         let unneeded = |st: &State| {
             (st.disposed && !skip_disposed)
-                || st.takeover
+                || st.takeover.is_some()
                 || (st.cleanup_started && !skip_disposed)
                 || st.held.is_some()
         };
@@ -569,7 +572,7 @@ impl Inner {
         let graceful = Box::pin(async move {
             let released = inner.clone().prompt_release(op).await;
             if mutant_on!(inner.locks, M9AbortForcesCleanup) {
-                drop(inner.wait_for(|st| st.cleanup.is_none() || st.takeover).await);
+                drop(inner.wait_for(|st| st.cleanup.is_none() || st.takeover.is_some()).await);
             }
             released
         });
@@ -649,7 +652,7 @@ impl Inner {
         let poisoned = {
             let mut st = self.lock_state();
             st.cleanup_started = true;
-            st.takeover
+            st.takeover.is_some()
         };
         CleanupLock {
             inner: self,
@@ -669,7 +672,7 @@ impl Inner {
         self.lock_state().cleanup_started = true;
         let held = {
             let st = self.wait_for(|st| st.drain_owner.is_none()).await;
-            if st.takeover {
+            if st.takeover.is_some() {
                 return noop(&self);
             }
             st.held.is_some()
@@ -678,11 +681,11 @@ impl Inner {
             let mut st = self
                 // A graceful release owning the drain may be mid-release of `held`: wait it out.
                 .wait_for(|st| {
-                    st.takeover
+                    st.takeover.is_some()
                         || (st.drain_owner.is_none() && (!held || st.retained == 0 || st.held.is_none()))
                 })
                 .await;
-            if st.takeover {
+            if st.takeover.is_some() {
                 return noop(&self);
             }
             self.take_held(&mut st, op, Duty::HandToCleanup)
@@ -761,7 +764,17 @@ impl Inner {
             return Ok(());
         };
         let fs = &self.locks.platform().fs;
-        let current = Fingerprint::from(fs.stat(&self.transcript).await?);
+        let current = match fs.stat(&self.transcript).await {
+            Ok(stat) => Fingerprint::from(stat),
+            // Deleted while released: an unowned change like any other.
+            Err(e)
+                if is_errno(&e, errno::ENOENT)
+                    && !mutant_on!(self.locks, M11DeletedTranscriptNotPoisoned) =>
+            {
+                return self.takeover(op);
+            }
+            Err(e) => return Err(e.into()),
+        };
         if fence.fingerprint == Some(current) {
             return Ok(());
         }
@@ -801,8 +814,15 @@ impl Inner {
             });
             return Ok(());
         }
+        self.takeover(op)
+    }
+
+    /// An unowned, non-benign change: poison and fail.
+    fn takeover(&self, op: OpId) -> Result<(), ControllerError> {
         self.poison_now(op, PoisonReason::Takeover);
-        Err(ControllerError::Takeover)
+        Err(ControllerError::Takeover {
+            reason: PoisonReason::Takeover,
+        })
     }
 
     /// One transcript write under `handle`, recorded as owned when it is provably ours.
@@ -812,8 +832,8 @@ impl Inner {
         // Checked with no await before the append: poison or loss may strike during the stat.
         {
             let mut st = self.lock_state();
-            if st.takeover {
-                return Err(ControllerError::Takeover);
+            if let Some(reason) = st.takeover {
+                return Err(ControllerError::Takeover { reason });
             }
             if handle.is_lost() {
                 self.poison(&mut st, op, PoisonReason::LockLost);
@@ -844,7 +864,7 @@ impl Inner {
     async fn record_owned(&self, before: Fingerprint, after: Option<Fingerprint>, entry: &[u8]) {
         let (fence, poisoned) = {
             let st = self.lock_state();
-            (st.fence.clone(), st.takeover)
+            (st.fence.clone(), st.takeover.is_some())
         };
         if poisoned {
             return;
@@ -896,7 +916,7 @@ impl Inner {
             }
         };
         let mut st = self.lock_state();
-        if !st.takeover {
+        if st.takeover.is_none() {
             st.fence = Some(new_fence);
         }
     }
@@ -924,8 +944,8 @@ impl WriteScope {
         F: FnOnce(WriteScope) -> Fut,
         Fut: Future<Output = Result<T, ControllerError>>,
     {
-        if self.inner.lock_state().takeover {
-            return Err(ControllerError::Takeover);
+        if let Some(reason) = self.inner.lock_state().takeover {
+            return Err(ControllerError::Takeover { reason });
         }
         f(self.clone()).await
     }

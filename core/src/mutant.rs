@@ -22,10 +22,11 @@ mod enabled {
         M8OwnerLiteralPath,
         M9AbortForcesCleanup,
         M10CleanupInScopeWaits,
+        M11DeletedTranscriptNotPoisoned,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 13] = [
+        pub const ALL: [Mutant; 14] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -39,6 +40,7 @@ mod enabled {
             Mutant::M8OwnerLiteralPath,
             Mutant::M9AbortForcesCleanup,
             Mutant::M10CleanupInScopeWaits,
+            Mutant::M11DeletedTranscriptNotPoisoned,
         ];
 
         pub fn name(self) -> &'static str {
@@ -56,6 +58,7 @@ mod enabled {
                 Mutant::M8OwnerLiteralPath => "m8-owner-literal-path",
                 Mutant::M9AbortForcesCleanup => "m9-abort-forces-cleanup",
                 Mutant::M10CleanupInScopeWaits => "m10-cleanup-in-scope-waits",
+                Mutant::M11DeletedTranscriptNotPoisoned => "m11-deleted-transcript-not-poisoned",
             }
         }
 
@@ -80,6 +83,9 @@ mod enabled {
                 }
                 Mutant::M10CleanupInScopeWaits => {
                     "acquire_for_cleanup from inside a write scope waits for that scope to end"
+                }
+                Mutant::M11DeletedTranscriptNotPoisoned => {
+                    "the fence treats a transcript deleted while released as an I/O error, not a takeover"
                 }
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"

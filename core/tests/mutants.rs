@@ -192,6 +192,17 @@ async fn m10_cleanup_in_scope_waits() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m11_deleted_transcript_not_poisoned() {
+    let m = Mutant::M11DeletedTranscriptNotPoisoned;
+    assert_killed(
+        m,
+        checks::deleted_transcript_poisons(None).await,
+        checks::deleted_transcript_poisons(Some(m)).await,
+        "must be a takeover",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -211,6 +222,7 @@ async fn every_mutant_is_killed_by_some_check() {
             ("owner-symlink", checks::owner_through_symlink(Some(m)).await),
             ("abort-cleanup", checks::abort_leaves_cleanup_lock(Some(m)).await),
             ("cleanup-in-scope", checks::cleanup_inside_scope(Some(m)).await),
+            ("deleted-transcript", checks::deleted_transcript_poisons(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

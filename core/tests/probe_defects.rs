@@ -34,3 +34,13 @@ async fn d02_an_abort_leaves_the_cleanup_lock_alone() {
 async fn d03_cleanup_from_inside_a_scope_returns() {
     checks::cleanup_inside_scope(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect 4: the transcript deleted while the lock is released poisons (SPEC §3, I10).
+
+/// Before the fix: the write failed with ENOENT (an I/O error) and the controller stayed
+/// unpoisoned.
+#[tokio::test(start_paused = true)]
+async fn d04_a_transcript_deleted_while_released_is_a_takeover() {
+    checks::deleted_transcript_poisons(None).await.unwrap();
+}

@@ -245,7 +245,7 @@ async fn a_foreign_write_inside_an_open_scope_is_not_owned() {
 
     let r = b.reacquire_after_prompt().await;
     assert!(
-        matches!(r, Err(ControllerError::Takeover)),
+        matches!(r, Err(ControllerError::Takeover { .. })),
         "another controller accepted a foreign write as owned: {r:?}"
     );
     assert!(b.is_poisoned());
@@ -563,6 +563,6 @@ async fn an_identical_rewrite_while_released_is_a_takeover() {
     w.fs.view(99, DEFAULT_FD_LIMIT).write_path_now(transcript(), &same, true).unwrap();
     assert_eq!(w.transcript_bytes(), same, "the rewrite kept the bytes");
     let r = ctl.reacquire_after_prompt().await;
-    assert!(matches!(r, Err(ControllerError::Takeover)), "{r:?}");
+    assert!(matches!(r, Err(ControllerError::Takeover { .. })), "{r:?}");
     assert!(ctl.is_poisoned() && !ctl.holds() && !w.lock_exists());
 }

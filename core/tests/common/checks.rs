@@ -145,7 +145,7 @@ pub async fn abort_hung_retained_write(mutant: Option<Mutant>) -> Check {
     stream.open();
     let unwound = within(1_000, writer).await;
     ensure!(
-        matches!(unwound, Some(Ok(Err(ControllerError::Takeover)))),
+        matches!(unwound, Some(Ok(Err(ControllerError::Takeover { .. })))),
         "the stuck write resumed after losing its lock and must fail with Takeover, got {unwound:?}"
     );
     ensure!(
@@ -428,6 +428,33 @@ pub async fn cleanup_inside_scope(mutant: Option<Mutant>) -> Check {
     ensure!(w.transcript_bytes() == [INITIAL, CLEANUP].concat(), "the cleanup entry is missing");
     ensure!(!ctl.is_poisoned(), "the cleanup poisoned");
     ensure!(within(1_000, ctl.dispose()).await.is_some(), "dispose hung");
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the lock outlived dispose");
+    Ok(())
+}
+
+/// SPEC §3 fence check / I10: the transcript deleted while the lock is released is an
+/// unowned change: the next locked operation poisons with a TakeoverError (not an ENOENT).
+/// Killed by M11.
+pub async fn deleted_transcript_poisons(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
+    w.fs.view(TOOL_PID, heldlock_core::memfs::DEFAULT_FD_LIMIT)
+        .unlink_now(transcript())
+        .map_err(|e| e.to_string())?;
+    let written = ctl
+        .with_write_lock(|scope| async move { scope.append(b"{\"type\":\"message\"}\n").await })
+        .await;
+    ensure!(
+        matches!(written, Err(ControllerError::Takeover { .. })),
+        "a write after the transcript was deleted must be a takeover, got {written:?}"
+    );
+    ensure!(ctl.is_poisoned(), "the controller was not poisoned after the transcript was deleted");
+    ensure!(w.fs.contents(transcript()).is_none(), "a write recreated the deleted transcript");
+    let reacquired = ctl.reacquire_after_prompt().await;
+    ensure!(reacquired.is_ok() && !ctl.holds(), "a poisoned controller reacquired: {reacquired:?}");
+    ctl.dispose().await;
     ensure!(!w.lock_exists() && !p.holds_lock(), "the lock outlived dispose");
     Ok(())
 }

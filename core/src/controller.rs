@@ -742,6 +742,7 @@ impl Inner {
                     fingerprint: Some(fingerprint),
                     snapshot,
                     generation,
+                    file: fingerprint.file(),
                 });
                 self.emit(LockEvent::FenceRecorded { ctl: self.id, op });
                 return Ok(());
@@ -790,6 +791,7 @@ impl Inner {
                 fingerprint: Some(current),
                 snapshot,
                 generation: owned.generation,
+                file: current.file(),
             });
             return Ok(());
         }
@@ -803,7 +805,9 @@ impl Inner {
                 (current.only_ctime_differs(fp) && content == fence.snapshot)
                     || (current.same_file(fp) && appended)
             }
-            None => appended,
+            None => {
+                appended && (current.file() == fence.file || mutant_on!(self.locks, M12BenignAppendAnyInode))
+            }
         };
         if accepted {
             self.lock_state().fence = Some(Fence {
@@ -811,6 +815,7 @@ impl Inner {
                 fingerprint: Some(current),
                 snapshot: content,
                 generation: fence.generation,
+                file: current.file(),
             });
             return Ok(());
         }
@@ -901,6 +906,7 @@ impl Inner {
                     snapshot,
                     pending: Vec::new(),
                     generation,
+                    file: fp.file(),
                 }
             }
             // Unverifiable now: remember the entry; the next check accepts it.
@@ -912,6 +918,8 @@ impl Inner {
                     snapshot: fence.snapshot,
                     pending,
                     generation: fence.generation,
+                    // The file we stat'ed right before our append.
+                    file: before.file(),
                 }
             }
         };

@@ -23,10 +23,11 @@ mod enabled {
         M9AbortForcesCleanup,
         M10CleanupInScopeWaits,
         M11DeletedTranscriptNotPoisoned,
+        M12BenignAppendAnyInode,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 14] = [
+        pub const ALL: [Mutant; 15] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -41,6 +42,7 @@ mod enabled {
             Mutant::M9AbortForcesCleanup,
             Mutant::M10CleanupInScopeWaits,
             Mutant::M11DeletedTranscriptNotPoisoned,
+            Mutant::M12BenignAppendAnyInode,
         ];
 
         pub fn name(self) -> &'static str {
@@ -59,6 +61,7 @@ mod enabled {
                 Mutant::M9AbortForcesCleanup => "m9-abort-forces-cleanup",
                 Mutant::M10CleanupInScopeWaits => "m10-cleanup-in-scope-waits",
                 Mutant::M11DeletedTranscriptNotPoisoned => "m11-deleted-transcript-not-poisoned",
+                Mutant::M12BenignAppendAnyInode => "m12-benign-append-any-inode",
             }
         }
 
@@ -86,6 +89,9 @@ mod enabled {
                 }
                 Mutant::M11DeletedTranscriptNotPoisoned => {
                     "the fence treats a transcript deleted while released as an I/O error, not a takeover"
+                }
+                Mutant::M12BenignAppendAnyInode => {
+                    "after an unverified own append the fence accepts an append to another inode"
                 }
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"

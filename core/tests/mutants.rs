@@ -203,6 +203,17 @@ async fn m11_deleted_transcript_not_poisoned() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m12_benign_append_any_inode() {
+    let m = Mutant::M12BenignAppendAnyInode;
+    assert_killed(
+        m,
+        checks::replaced_after_unverified_append(None).await,
+        checks::replaced_after_unverified_append(Some(m)).await,
+        "replaced by another inode",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -223,6 +234,7 @@ async fn every_mutant_is_killed_by_some_check() {
             ("abort-cleanup", checks::abort_leaves_cleanup_lock(Some(m)).await),
             ("cleanup-in-scope", checks::cleanup_inside_scope(Some(m)).await),
             ("deleted-transcript", checks::deleted_transcript_poisons(Some(m)).await),
+            ("replaced-transcript", checks::replaced_after_unverified_append(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

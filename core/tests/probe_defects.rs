@@ -44,3 +44,13 @@ async fn d03_cleanup_from_inside_a_scope_returns() {
 async fn d04_a_transcript_deleted_while_released_is_a_takeover() {
     checks::deleted_transcript_poisons(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect 5: a benign append requires the same file (dev/ino).
+
+/// Before the fix: the replaced transcript (new inode, same bytes) passed the fence as our
+/// own pending append, and the reacquire returned Ok.
+#[tokio::test(start_paused = true)]
+async fn d05_a_replaced_transcript_after_an_unverified_append_is_a_takeover() {
+    checks::replaced_after_unverified_append(None).await.unwrap();
+}

@@ -458,3 +458,44 @@ pub async fn deleted_transcript_poisons(mutant: Option<Mutant>) -> Check {
     ensure!(!w.lock_exists() && !p.holds_lock(), "the lock outlived dispose");
     Ok(())
 }
+
+/// SPEC §3 fence check: a benign append is one of the same file. After our own append whose
+/// post-append stat failed (the fence then has no fingerprint), the transcript replaced by a
+/// new inode with the same bytes is a takeover. Killed by M12.
+pub async fn replaced_after_unverified_append(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
+    let append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = tokio::spawn({
+        let ctl = ctl.clone();
+        async move {
+            ctl.with_write_lock(
+                |scope| async move { scope.append(b"{\"type\":\"message\",\"n\":1}\n").await },
+            )
+            .await
+        }
+    });
+    ensure!(within(1_000, append.arrived(1)).await.is_some(), "the write never reached its append");
+    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EINTR); // the post-append stat
+    append.open();
+    let written = within(1_000, writer).await.ok_or("the write hung")?.map_err(|e| e.to_string())?;
+    ensure!(
+        matches!(&written, Err(e) if errno_of(e) == Some(errno::EINTR)),
+        "the post-append stat's EINTR must propagate, got {written:?}"
+    );
+    ensure!(!ctl.is_poisoned(), "an unverified own append poisoned");
+    // Same bytes, new inode: someone else's file.
+    let same = w.transcript_bytes();
+    w.tool_replace_transcript(&same);
+    let reacquired = ctl.reacquire_after_prompt().await;
+    ensure!(
+        matches!(reacquired, Err(ControllerError::Takeover { .. })),
+        "a transcript replaced by another inode passed the fence, got {reacquired:?}"
+    );
+    ensure!(ctl.is_poisoned() && !ctl.holds(), "not poisoned after the replacement");
+    ctl.dispose().await;
+    ensure!(!w.lock_exists(), "the lock outlived dispose");
+    Ok(())
+}

@@ -24,10 +24,11 @@ mod enabled {
         M10CleanupInScopeWaits,
         M11DeletedTranscriptNotPoisoned,
         M12BenignAppendAnyInode,
+        M13CleanupFenceErrorSwallowed,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 15] = [
+        pub const ALL: [Mutant; 16] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -43,6 +44,7 @@ mod enabled {
             Mutant::M10CleanupInScopeWaits,
             Mutant::M11DeletedTranscriptNotPoisoned,
             Mutant::M12BenignAppendAnyInode,
+            Mutant::M13CleanupFenceErrorSwallowed,
         ];
 
         pub fn name(self) -> &'static str {
@@ -62,6 +64,7 @@ mod enabled {
                 Mutant::M10CleanupInScopeWaits => "m10-cleanup-in-scope-waits",
                 Mutant::M11DeletedTranscriptNotPoisoned => "m11-deleted-transcript-not-poisoned",
                 Mutant::M12BenignAppendAnyInode => "m12-benign-append-any-inode",
+                Mutant::M13CleanupFenceErrorSwallowed => "m13-cleanup-fence-error-swallowed",
             }
         }
 
@@ -92,6 +95,9 @@ mod enabled {
                 }
                 Mutant::M12BenignAppendAnyInode => {
                     "after an unverified own append the fence accepts an append to another inode"
+                }
+                Mutant::M13CleanupFenceErrorSwallowed => {
+                    "a cleanup fence I/O error yields a no-op lock whose appends return Ok unwritten"
                 }
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"

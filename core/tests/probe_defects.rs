@@ -54,3 +54,13 @@ async fn d04_a_transcript_deleted_while_released_is_a_takeover() {
 async fn d05_a_replaced_transcript_after_an_unverified_append_is_a_takeover() {
     checks::replaced_after_unverified_append(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect 6: an I/O error in the cleanup's fence check is surfaced, never swallowed.
+
+/// Before the fix: the cleanup lock became a no-op and its append returned Ok(()) having
+/// written nothing (a write acknowledged and never written).
+#[tokio::test(start_paused = true)]
+async fn d06_a_cleanup_fence_io_error_is_surfaced() {
+    checks::cleanup_fence_error_surfaces(None).await.unwrap();
+}

@@ -225,6 +225,17 @@ async fn m13_cleanup_fence_error_swallowed() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m14_eperm_skips_checks() {
+    let m = Mutant::M14EpermSkipsChecks;
+    assert_killed(
+        m,
+        checks::eperm_holder_still_judged(None).await,
+        checks::eperm_holder_still_judged(Some(m)).await,
+        "was not reclaimed",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -247,6 +258,7 @@ async fn every_mutant_is_killed_by_some_check() {
             ("deleted-transcript", checks::deleted_transcript_poisons(Some(m)).await),
             ("replaced-transcript", checks::replaced_after_unverified_append(Some(m)).await),
             ("cleanup-fence-error", checks::cleanup_fence_error_surfaces(Some(m)).await),
+            ("eperm", checks::eperm_holder_still_judged(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

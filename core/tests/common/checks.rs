@@ -532,3 +532,46 @@ pub async fn cleanup_fence_error_surfaces(mutant: Option<Mutant>) -> Check {
     ctl.dispose().await;
     Ok(())
 }
+
+/// SPEC §1.1: a permission error from the liveness probe means alive, but the recycled-pid
+/// and non-owner checks still apply when the pid's start time and kind are known (a pid
+/// reused by another user's process). Killed by M14.
+pub async fn eperm_holder_still_judged(mutant: Option<Mutant>) -> Check {
+    use heldlock_core::judge::StaleReason;
+    use heldlock_core::memprocs::{ProcEntry, ProcState};
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    for (reused, gateway, reason) in [
+        (Some(7_777), Some(true), StaleReason::RecycledPid),
+        (Some(1_050), Some(false), StaleReason::NonOwnerProcess),
+    ] {
+        // pid 50 wrote the lock (start time 1050) and is gone; another user's process has it now.
+        w.plant_lock(&payload(&w, Some(50), Some(0), Some(1_050), Some(300_000)));
+        w.table.spawn(
+            50,
+            ProcEntry {
+                state: ProcState::Running,
+                starttime: reused,
+                gateway,
+                probe_denied: true,
+            },
+        );
+        let h = match within(2_000, p.locks.acquire(transcript(), opts_timeout(1_000))).await {
+            Some(Ok(h)) => h,
+            other => {
+                return Err(format!(
+                    "a lock of a reused pid probed with EPERM was not reclaimed ({}): {other:?}",
+                    reason.name()
+                ))
+            }
+        };
+        ensure!(
+            p.events.reclaim_reasons().last().is_some_and(|r| r.contains(&reason)),
+            "reclaimed without {}: {:?}",
+            reason.name(),
+            p.events.reclaim_reasons()
+        );
+        p.locks.release(&h).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

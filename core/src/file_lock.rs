@@ -293,7 +293,12 @@ impl ProcessLocks {
             let Some(seen) = read_snapshot(&*self.platform.fs, lock_path).await? else {
                 continue; // vanished: try again at once
             };
-            let payload = LockPayload::parse(&seen.snapshot.bytes);
+            #[allow(unused_mut)]
+            let mut payload = LockPayload::parse(&seen.snapshot.bytes);
+            #[cfg(feature = "mutants")]
+            if mutant_on!(self, M15CreatedAtOffsetInvalid) {
+                crate::mutant::drop_offset_created_at(&mut payload);
+            }
             let mtime_ms = (seen.mtime_ns / 1_000_000) as i64;
             let now_wall = clock.wall_ms();
             let verdict = judge(

@@ -236,6 +236,17 @@ async fn m14_eperm_skips_checks() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m15_created_at_offset_invalid() {
+    let m = Mutant::M15CreatedAtOffsetInvalid;
+    assert_killed(
+        m,
+        checks::created_at_with_offset_is_valid(None).await,
+        checks::created_at_with_offset_is_valid(Some(m)).await,
+        "must be waited on",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -259,6 +270,7 @@ async fn every_mutant_is_killed_by_some_check() {
             ("replaced-transcript", checks::replaced_after_unverified_append(Some(m)).await),
             ("cleanup-fence-error", checks::cleanup_fence_error_surfaces(Some(m)).await),
             ("eperm", checks::eperm_holder_still_judged(Some(m)).await),
+            ("created-at-offset", checks::created_at_with_offset_is_valid(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

@@ -4,7 +4,6 @@
 mod common;
 
 use common::checks;
-use common::*;
 
 // ---------------------------------------------------------------------------------------
 // Defect 1: the owner mutex keys by the transcript with its directory resolved (SPEC §1/§2).
@@ -73,4 +72,38 @@ async fn d06_a_cleanup_fence_io_error_is_surfaced() {
 #[tokio::test(start_paused = true)]
 async fn d07_an_eperm_probe_still_detects_a_reused_pid() {
     checks::eperm_holder_still_judged(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 8: createdAt with an offset is valid.
+
+/// Before the fix: the live holder's lock was judged invalid-createdAt and reclaimed once
+/// past the orphan grace.
+#[tokio::test(start_paused = true)]
+async fn d08_created_at_with_an_offset_is_valid() {
+    checks::created_at_with_offset_is_valid(None).await.unwrap();
+}
+
+/// Every RFC 3339 form `Date.parse` accepts: `Z` or `z`, offsets, `t` or a space, any number
+/// of fraction digits. (Before the fix: every offset form was `None`.)
+#[test]
+fn d08_created_at_forms() {
+    use heldlock_core::payload::parse_iso8601;
+    let t = 1_790_000_000_123_i64; // 2026-09-21T14:13:20.123Z
+    for s in [
+        "2026-09-21T14:13:20.123Z",
+        "2026-09-21T16:13:20.123+02:00",
+        "2026-09-21T08:43:20.123-05:30",
+        "2026-09-21T14:13:20.123+00:00",
+        "2026-09-21T14:13:20.123-00:00",
+        "2026-09-21t14:13:20.123z",
+        "2026-09-21 14:13:20.123Z",
+        "2026-09-21T14:13:20.123456789Z",
+    ] {
+        assert_eq!(parse_iso8601(s), Some(t), "{s}");
+    }
+    assert_eq!(parse_iso8601("2026-09-21T14:13:20Z"), Some(t - 123));
+    for bad in ["", "yesterday", "2026-09-21T25:00:00Z", "2026-09-21T13:33:20+2"] {
+        assert_eq!(parse_iso8601(bad), None, "{bad}");
+    }
 }

@@ -575,3 +575,30 @@ pub async fn eperm_holder_still_judged(mutant: Option<Mutant>) -> Check {
     }
     Ok(())
 }
+
+/// SPEC §1 payload / §1.1: `createdAt` is any RFC 3339 time `Date.parse` accepts, offsets
+/// included. A live holder's fresh lock written with `-05:00` is fresh: waited on, neither
+/// reported stale nor removed past the orphan grace. Killed by M15.
+pub async fn created_at_with_offset_is_valid(mutant: Option<Mutant>) -> Check {
+    use heldlock_core::payload::format_iso8601;
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    w.spawn_pid(20, Some(true));
+    // Now, written in US Eastern Standard Time.
+    let utc = format_iso8601(w.wall_ms());
+    let (date, time) = utc.trim_end_matches('Z').split_once('T').ok_or("no T in createdAt")?;
+    let hour: u32 = time[..2].parse().map_err(|_| "bad hour")?;
+    ensure!(hour >= 5, "the test clock needs no date roll-over");
+    let created = format!("{date}T{:02}{}-05:00", hour - 5, &time[2..]);
+    let bytes =
+        format!("{{\"pid\":20,\"createdAt\":\"{created}\",\"starttime\":1020,\"maxHoldMs\":3600000}}");
+    w.plant_lock(bytes.as_bytes());
+    sleep_ms(31_000).await; // past the orphan grace
+    let r = p.locks.acquire(transcript(), opts_timeout(1_000)).await;
+    ensure!(
+        matches!(r, Err(LockError::Timeout { .. })),
+        "a live holder's lock with createdAt {created} must be waited on, got {r:?} (reclaimed: {:?})",
+        p.events.reclaim_reasons()
+    );
+    Ok(())
+}

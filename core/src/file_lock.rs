@@ -24,8 +24,8 @@ pub const ORPHAN_GRACE_MS: u64 = 30_000;
 pub const ORPHAN_GRACE_SHORT_MS: u64 = 5_000;
 /// The watchdog's tick.
 pub const WATCHDOG_INTERVAL_MS: u64 = 60_000;
-/// Iterations of the acquire loop that do not sleep (a lock that vanished, a reclaim, a
-/// recovered guard) are bounded on top of the polls the budget allows.
+/// Passes of the acquire loop in a row that do not sleep (a lock that vanished, a reclaim, a
+/// recovered guard) before the loop waits one poll anyway.
 const MAX_FAST_ITERATIONS: u64 = 1_024;
 
 /// Acquire parameters; the defaults are the production ones.
@@ -264,10 +264,26 @@ impl ProcessLocks {
         let clock = &self.platform.clock;
         let deadline = clock.mono_ms() + opts.timeout_ms;
         let mut owner = String::from("unknown");
-        let max_iterations = opts.timeout_ms / POLL_MS + 2 + MAX_FAST_ITERATIONS;
+        let polls = opts.timeout_ms / POLL_MS + 2;
+        let old_cap = mutant_on!(self, M17VanishIterationCap);
+        // Time bounds the loop: at most MAX_FAST_ITERATIONS passes without a poll's sleep (a
+        // lock that keeps vanishing, reclaims), so the budget, not a count, ends it; the count
+        // stays as the explicit bound.
+        let max_iterations = if old_cap {
+            polls + MAX_FAST_ITERATIONS
+        } else {
+            polls.saturating_mul(MAX_FAST_ITERATIONS + 1)
+        };
+        let mut since_poll = 0_u64;
         for _ in 0..max_iterations {
+            if since_poll >= MAX_FAST_ITERATIONS && !old_cap {
+                self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                since_poll = 0;
+            }
+            since_poll += 1;
             if !guard.ours && self.guard_blocks(guard, opts).await? {
                 self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                since_poll = 0;
                 continue;
             }
             self.table.lock().unwrap().creating_add(lock_path);
@@ -317,8 +333,16 @@ impl ProcessLocks {
                 Action::Wait => {
                     self.drop_guard(guard).await;
                     self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                    since_poll = 0;
                 }
                 Action::Report => {
+                    // Re-read before failing: the bytes judged may not be the file stat'ed, or
+                    // the lock may have been replaced or removed since. Anything else: retry.
+                    let unchanged = mutant_on!(self, M16StaleVerdictUnverified)
+                        || read_snapshot(&**fs, lock_path).await?.as_ref() == Some(&seen);
+                    if !unchanged {
+                        continue;
+                    }
                     return Err(LockError::Stale {
                         owner,
                         lock_path: lock_path.to_owned(),
@@ -331,6 +355,7 @@ impl ProcessLocks {
                             Ok(()) => guard.ours = true,
                             Err(e) if is_errno(&e, errno::EEXIST) => {
                                 self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                                since_poll = 0;
                                 continue;
                             }
                             Err(e) => return Err(e.into()),

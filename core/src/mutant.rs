@@ -27,10 +27,12 @@ mod enabled {
         M13CleanupFenceErrorSwallowed,
         M14EpermSkipsChecks,
         M15CreatedAtOffsetInvalid,
+        M16StaleVerdictUnverified,
+        M17VanishIterationCap,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 18] = [
+        pub const ALL: [Mutant; 20] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -49,6 +51,8 @@ mod enabled {
             Mutant::M13CleanupFenceErrorSwallowed,
             Mutant::M14EpermSkipsChecks,
             Mutant::M15CreatedAtOffsetInvalid,
+            Mutant::M16StaleVerdictUnverified,
+            Mutant::M17VanishIterationCap,
         ];
 
         pub fn name(self) -> &'static str {
@@ -71,6 +75,8 @@ mod enabled {
                 Mutant::M13CleanupFenceErrorSwallowed => "m13-cleanup-fence-error-swallowed",
                 Mutant::M14EpermSkipsChecks => "m14-eperm-skips-checks",
                 Mutant::M15CreatedAtOffsetInvalid => "m15-created-at-offset-invalid",
+                Mutant::M16StaleVerdictUnverified => "m16-stale-verdict-unverified",
+                Mutant::M17VanishIterationCap => "m17-vanish-iteration-cap",
             }
         }
 
@@ -108,6 +114,12 @@ mod enabled {
                 Mutant::M14EpermSkipsChecks => "an EPERM probe skips the recycled-pid and non-owner checks",
                 Mutant::M15CreatedAtOffsetInvalid => {
                     "a createdAt with a UTC offset is judged invalid (removable past the orphan grace)"
+                }
+                Mutant::M16StaleVerdictUnverified => {
+                    "a report-only stale verdict fails the acquire without re-reading the lock"
+                }
+                Mutant::M17VanishIterationCap => {
+                    "a lock that keeps vanishing exhausts the loop's iteration cap before the budget"
                 }
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"

@@ -107,3 +107,22 @@ fn d08_created_at_forms() {
         assert_eq!(parse_iso8601(bad), None, "{bad}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect 9: the stale verdict is re-verified before failing.
+
+/// Before the fix: the acquire failed at once with a StaleError (too-old) on the old bytes
+/// although the file was by then a live holder's fresh lock.
+#[tokio::test(start_paused = true)]
+async fn d09_a_stale_verdict_is_reverified_before_failing() {
+    checks::stale_verdict_reverified(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 10: a lock that keeps vanishing is retried for the whole budget.
+
+/// Before the fix: TimeoutError after 0 ms of a 1 000 ms budget (the iteration cap).
+#[tokio::test(start_paused = true)]
+async fn d10_a_vanishing_lock_is_retried_for_the_whole_budget() {
+    checks::vanishing_lock_uses_the_budget(None).await.unwrap();
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use event_listener::Event;
 
@@ -164,9 +164,16 @@ pub struct ProcessLocks {
     mutant: Option<crate::mutant::Mutant>,
 }
 
+/// The live `ProcessLocks` of each process, keyed by the address of its `Processes` port.
+/// A process has one held map (SPEC §1.1: a lock held by this process is never stale): a
+/// second instance with its own map would reclaim the first one's live lock as an orphan.
+static INSTANCES: Mutex<Vec<(usize, Weak<ProcessLocks>)>> = Mutex::new(Vec::new());
+
 impl ProcessLocks {
+    /// This process's lock state. A second call over the same process (the same `Processes`
+    /// port, e.g. a cloned `Platform`) returns the live instance: ownership is process-wide.
     pub fn new(platform: Platform) -> Arc<Self> {
-        Arc::new(ProcessLocks {
+        Self::one_per_process(platform, |platform| ProcessLocks {
             platform,
             table: Mutex::new(Table::default()),
             next_id: AtomicU64::new(1),
@@ -179,13 +186,25 @@ impl ProcessLocks {
     /// The same, with a historical bug switched on.
     #[cfg(feature = "mutants")]
     pub fn with_mutant(platform: Platform, mutant: Option<crate::mutant::Mutant>) -> Arc<Self> {
-        Arc::new(ProcessLocks {
+        Self::one_per_process(platform, |platform| ProcessLocks {
             platform,
             table: Mutex::new(Table::default()),
             next_id: AtomicU64::new(1),
             owned: OwnedWrites::default(),
             mutant,
         })
+    }
+
+    fn one_per_process(platform: Platform, make: impl FnOnce(Platform) -> ProcessLocks) -> Arc<Self> {
+        let key = Arc::as_ptr(&platform.processes) as *const () as usize;
+        let mut instances = INSTANCES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        instances.retain(|(_, weak)| weak.strong_count() > 0);
+        if let Some(live) = instances.iter().find(|(k, _)| *k == key).and_then(|(_, weak)| weak.upgrade()) {
+            return live;
+        }
+        let locks = Arc::new(make(platform));
+        instances.push((key, Arc::downgrade(&locks)));
+        locks
     }
 
     #[cfg(feature = "mutants")]

@@ -4,6 +4,7 @@
 mod common;
 
 use common::checks;
+use common::*;
 
 // ---------------------------------------------------------------------------------------
 // Defect 1: the owner mutex keys by the transcript with its directory resolved (SPEC §1/§2).
@@ -125,4 +126,28 @@ async fn d09_a_stale_verdict_is_reverified_before_failing() {
 #[tokio::test(start_paused = true)]
 async fn d10_a_vanishing_lock_is_retried_for_the_whole_budget() {
     checks::vanishing_lock_uses_the_budget(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 11: two ProcessLocks over one process's platform share one table.
+
+/// Before the fix: the second instance reclaimed the first's live lock as orphan-self-pid and
+/// both held it.
+#[tokio::test(start_paused = true)]
+async fn d11_a_second_process_locks_does_not_reclaim_the_first_ones_lock() {
+    use heldlock_core::ProcessLocks;
+    let w = World::new();
+    let p = w.process(10);
+    let first = ProcessLocks::new(p.platform.clone());
+    let second = ProcessLocks::new(p.platform.clone());
+    let h = first.acquire(transcript(), opts_timeout(1_000)).await.unwrap();
+    let r = second.acquire(transcript(), opts_timeout(1_000)).await;
+    assert!(
+        matches!(r, Err(heldlock_core::LockError::Timeout { .. })),
+        "the second instance took the first one's live lock: {r:?} (reclaims {:?})",
+        p.events.reclaim_reasons()
+    );
+    assert_eq!(w.lock_ino(), Some(h.ino()));
+    first.release(&h).await.unwrap();
+    assert!(!w.lock_exists());
 }

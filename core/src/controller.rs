@@ -128,7 +128,9 @@ fn active_scope(ctl: ControllerId) -> Option<WriteScope> {
         .flatten()
 }
 
-/// The lock `acquire_for_cleanup` hands out; a no-op lock writes nothing.
+/// The lock `acquire_for_cleanup` hands out; a no-op lock writes nothing. Release it: one
+/// dropped unreleased is held until the controller's dispose.
+#[must_use = "a cleanup lock holds the session's file lock until released"]
 pub struct CleanupLock {
     inner: Arc<Inner>,
     op: OpId,
@@ -744,9 +746,16 @@ impl Inner {
             let mut st = self
                 .wait_for(|st| st.drain_owner.is_none() && (!busy || st.retained == 0 || st.held.is_none()))
                 .await;
-            self.take_held(&mut st, op, Duty::Release)
+            let held = self.take_held(&mut st, op, Duty::Release);
+            // A cleanup lock its caller dropped without release() is still out: ours now.
+            let dropped = if mutant_on!(self.locks, M18CleanupDropLeaks) {
+                None
+            } else {
+                st.cleanup.take()
+            };
+            (held, dropped)
         };
-        if let Some(handle) = handle {
+        for handle in [handle.0, handle.1].into_iter().flatten() {
             let _ = self.release_logged(&handle).await;
         }
         self.emit(LockEvent::Disposed { ctl: self.id });
@@ -860,7 +869,9 @@ impl Inner {
             if let Some(reason) = st.takeover {
                 return Err(ControllerError::Takeover { reason });
             }
-            if handle.is_lost() {
+            // Lost to the watchdog, or released under the writer (a dispose took a cleanup
+            // lock still in use): never write without the lock.
+            if handle.is_lost() || handle.is_released() {
                 self.poison(&mut st, op, PoisonReason::LockLost);
                 return Err(ControllerError::LockLost);
             }

@@ -151,3 +151,13 @@ async fn d11_a_second_process_locks_does_not_reclaim_the_first_ones_lock() {
     first.release(&h).await.unwrap();
     assert!(!w.lock_exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect 12: dispose releases a cleanup lock dropped without release().
+
+/// Before the fix: the dropped cleanup lock's file stayed on disk after dispose (until the
+/// watchdog).
+#[tokio::test(start_paused = true)]
+async fn d12_dispose_releases_a_dropped_cleanup_lock() {
+    checks::dropped_cleanup_lock_released_by_dispose(None).await.unwrap();
+}

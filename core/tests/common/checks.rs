@@ -653,3 +653,20 @@ pub async fn vanishing_lock_uses_the_budget(mutant: Option<Mutant>) -> Check {
     );
     Ok(())
 }
+
+/// SPEC §3 dispose / I4 / I7: a cleanup lock dropped without `release()` is released by
+/// dispose; the next attempt gets the lock at once. Killed by M18.
+pub async fn dropped_cleanup_lock_released_by_dispose(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    let cleanup = ctl.acquire_for_cleanup().await.map_err(|e| e.to_string())?;
+    cleanup
+        .append(b"{\"type\":\"message\",\"cleanup\":true}\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(cleanup); // forgot to release
+    ctl.dispose().await;
+    ensure!(!p.holds_lock() && !w.lock_exists(), "a dropped cleanup lock outlived dispose");
+    next_attempt_gets_lock(&p).await
+}

@@ -300,6 +300,11 @@ impl ProcessLocks {
                 since_poll = 0;
             }
             since_poll += 1;
+            if !mutant_on!(self, M19ReacquireAfterRemovalPanics) && self.still_held(lock_path).await? {
+                self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                since_poll = 0;
+                continue;
+            }
             if !guard.ours && self.guard_blocks(guard, opts).await? {
                 self.wait_poll(deadline, opts, lock_path, &owner).await?;
                 since_poll = 0;
@@ -531,7 +536,22 @@ impl ProcessLocks {
             }),
         };
         let previous = self.table.lock().unwrap().held.insert(lock_path.to_owned(), handle.clone());
-        assert!(previous.is_none(), "two handles of one process on {}", lock_path.display());
+        if let Some(previous) = previous {
+            // Another acquire of ours lost its file and re-created it meanwhile: the older
+            // handle is lost (its file is gone). A library never panics over it.
+            assert!(
+                !mutant_on!(self, M19ReacquireAfterRemovalPanics),
+                "two handles of one process on {}",
+                lock_path.display()
+            );
+            previous.inner.lost.store(true, Ordering::SeqCst);
+            *previous.inner.release.lock().unwrap() = ReleaseState::Done(None);
+            self.platform.emit(LockEvent::HandleLost {
+                handle: previous.id(),
+                lock: lock_path,
+                held_ms: self.platform.clock.mono_ms().saturating_sub(previous.inner.acquired_mono_ms),
+            });
+        }
         self.platform.emit(LockEvent::Acquired {
             acquire,
             handle: handle.id(),
@@ -650,28 +670,50 @@ impl ProcessLocks {
         };
         let mut released = 0;
         for handle in expired {
-            {
-                let mut state = handle.inner.release.lock().unwrap();
-                let mut table = self.table.lock().unwrap();
-                let current = table.held.get(handle.lock_path()).map(|h| h.id());
-                if *state != ReleaseState::Open || current != Some(handle.id()) {
-                    continue;
-                }
-                table.held.remove(handle.lock_path());
-                count_up(&mut table.releasing, handle.lock_path());
-                *state = ReleaseState::Releasing;
-            }
-            handle.inner.lost.store(true, Ordering::SeqCst);
-            self.platform.emit(LockEvent::HandleLost {
-                handle: handle.id(),
-                lock: handle.lock_path(),
-                held_ms: now.saturating_sub(handle.inner.acquired_mono_ms),
-            });
             // One failing release does not stop the tick.
-            let _ = self.release_taken(&handle, ReleaseBy::Watchdog).await;
-            released += 1;
+            if let Some(Ok(_) | Err(_)) = self.lose(&handle, now).await {
+                released += 1;
+            }
         }
         released
+    }
+
+    /// Take `handle` away from its holder (the watchdog, or its file vanished from under it):
+    /// out of the held map, marked lost, released (the unlink only if the file is still ours).
+    /// `None` when it was no longer held.
+    async fn lose(&self, handle: &LockHandle, now: u64) -> Option<io::Result<()>> {
+        {
+            let mut state = handle.inner.release.lock().unwrap();
+            let mut table = self.table.lock().unwrap();
+            let current = table.held.get(handle.lock_path()).map(|h| h.id());
+            if *state != ReleaseState::Open || current != Some(handle.id()) {
+                return None;
+            }
+            table.held.remove(handle.lock_path());
+            count_up(&mut table.releasing, handle.lock_path());
+            *state = ReleaseState::Releasing;
+        }
+        handle.inner.lost.store(true, Ordering::SeqCst);
+        self.platform.emit(LockEvent::HandleLost {
+            handle: handle.id(),
+            lock: handle.lock_path(),
+            held_ms: now.saturating_sub(handle.inner.acquired_mono_ms),
+        });
+        Some(self.release_taken(handle, ReleaseBy::Watchdog).await)
+    }
+
+    /// SPEC §1 step 5 for a path this process holds: `true` (wait) while the held file is
+    /// on disk as we made it; once it is gone or replaced, the old handle is lost, as if the
+    /// watchdog took it, and the acquire goes on (`false`).
+    async fn still_held(&self, lock_path: &Path) -> Result<bool, LockError> {
+        let held = self.table.lock().unwrap().held.get(lock_path).cloned();
+        let Some(held) = held else { return Ok(false) };
+        let on_disk = read_snapshot(&*self.platform.fs, lock_path).await?;
+        if on_disk.is_some_and(|seen| seen.snapshot == held.inner.snapshot) {
+            return Ok(true);
+        }
+        let _ = self.lose(&held, self.platform.clock.mono_ms()).await;
+        Ok(false)
     }
 }
 

@@ -280,6 +280,17 @@ async fn m18_cleanup_drop_leaks() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m19_reacquire_after_removal_panics() {
+    let m = Mutant::M19ReacquireAfterRemovalPanics;
+    assert_killed(
+        m,
+        checks::reacquire_after_our_lock_was_removed(None).await,
+        checks::reacquire_after_our_lock_was_removed(Some(m)).await,
+        "panicked",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -307,6 +318,7 @@ async fn every_mutant_is_killed_by_some_check() {
             ("stale-reverified", checks::stale_verdict_reverified(Some(m)).await),
             ("vanishing-lock", checks::vanishing_lock_uses_the_budget(Some(m)).await),
             ("dropped-cleanup", checks::dropped_cleanup_lock_released_by_dispose(Some(m)).await),
+            ("lock-removed", checks::reacquire_after_our_lock_was_removed(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

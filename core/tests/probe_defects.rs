@@ -161,3 +161,12 @@ async fn d11_a_second_process_locks_does_not_reclaim_the_first_ones_lock() {
 async fn d12_dispose_releases_a_dropped_cleanup_lock() {
     checks::dropped_cleanup_lock_released_by_dispose(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect 13: re-acquiring after someone removed our lock file never panics.
+
+/// Before the fix: the acquire panicked ("two handles of one process").
+#[tokio::test(start_paused = true)]
+async fn d13_reacquire_after_our_lock_file_was_removed() {
+    checks::reacquire_after_our_lock_was_removed(None).await.unwrap();
+}

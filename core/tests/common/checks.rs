@@ -670,3 +670,35 @@ pub async fn dropped_cleanup_lock_released_by_dispose(mutant: Option<Mutant>) ->
     ensure!(!p.holds_lock() && !w.lock_exists(), "a dropped cleanup lock outlived dispose");
     next_attempt_gets_lock(&p).await
 }
+
+/// SPEC §1 step 5 / §1.3: a second acquire of a path this process holds waits (until
+/// timeout) while the held file is on disk; once someone removed it, the old handle is lost
+/// (as if the watchdog took it) and the new acquire proceeds. Never a panic. Killed by M19.
+pub async fn reacquire_after_our_lock_was_removed(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let h1 = p.locks.acquire(transcript(), opts_timeout(1_000)).await.map_err(|e| e.to_string())?;
+    let t0 = w.now_ms();
+    let r = p.locks.acquire(transcript(), opts_timeout(1_000)).await;
+    ensure!(
+        matches!(r, Err(LockError::Timeout { .. })),
+        "not reentrant: expected a timeout, got {r:?}"
+    );
+    ensure!(w.now_ms() - t0 >= 1_000, "timed out early");
+    w.unlink_lock(); // someone removed our lock file
+    let locks = p.locks.clone();
+    let second = tokio::spawn(async move { locks.acquire(transcript(), opts_timeout(1_000)).await });
+    let h2 = match within(2_000, second).await {
+        Some(Ok(Ok(h))) => h,
+        Some(Ok(Err(e))) => return Err(format!("the re-acquire after the removal failed: {e}")),
+        Some(Err(panic)) => return Err(format!("the re-acquire after the removal panicked: {panic}")),
+        None => return Err("the re-acquire after the removal hung".into()),
+    };
+    ensure!(h1.is_lost(), "the old handle whose file was removed is not marked lost");
+    ensure!(w.lock_ino() == Some(h2.ino()), "the new lock is not on disk");
+    p.locks.release(&h1).await.map_err(|e| e.to_string())?;
+    ensure!(w.lock_ino() == Some(h2.ino()), "releasing the lost handle removed the new lock");
+    p.locks.release(&h2).await.map_err(|e| e.to_string())?;
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the new lock outlived its release");
+    Ok(())
+}

@@ -299,6 +299,11 @@ impl Inner {
 
     fn set_held(&self, st: &mut State, op: OpId, handle: LockHandle) {
         assert!(st.held.is_none(), "{}: held set twice", self.id);
+        assert!(
+            !st.outstanding.as_ref().is_some_and(|h| h.same(&handle)),
+            "{}: held and outstanding are the same handle",
+            self.id
+        );
         self.emit(LockEvent::HeldSet {
             ctl: self.id,
             op,
@@ -352,6 +357,15 @@ impl Inner {
         }
     }
 
+    /// Become the drain owner: there is at most one (SPEC I8).
+    fn own_drain(&self, st: &mut State, op: OpId) {
+        assert!(st.drain_owner.is_none(), "{}: {op} owns the drain over {:?}", self.id, st.drain_owner);
+        st.drain_owner = Some(op);
+        self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+    }
+
+    /// Free the drain if `op` owns it: only its owner frees it (a forced abort release that
+    /// took it over holds its own token, and the stuck owner then frees nothing).
     fn free_drain(&self, st: &mut State, op: OpId) {
         if st.drain_owner == Some(op) {
             st.drain_owner = None;
@@ -374,7 +388,11 @@ impl Inner {
             if let Some(reason) = st.takeover {
                 return Err(ControllerError::Takeover { reason });
             }
-            st.held.clone().inspect(|_| st.retained += 1)
+            let held = st.held.clone();
+            if held.is_some() {
+                st.retained = st.retained.checked_add(1).expect("retained uses overflow u32");
+            }
+            held
         };
         let lock = match retained {
             Some(handle) => ScopeLock::Retained(handle),
@@ -426,6 +444,7 @@ impl Inner {
         let (poisoned_held, deferred_release, deferred_dispose) = {
             let mut st = self.lock_state();
             if let ScopeLock::Retained(_) = &lock {
+                assert!(st.retained > 0, "{}: retained uses below zero", self.id);
                 st.retained -= 1;
                 self.changed.notify(usize::MAX);
             }
@@ -459,8 +478,7 @@ impl Inner {
         let owned_drain = {
             let mut st = self.wait_for(|st| st.drain_owner.is_none()).await;
             if st.held.is_some() {
-                st.drain_owner = Some(op);
-                self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+                self.own_drain(&mut st, op);
             }
             st.held.is_some()
         };
@@ -471,6 +489,7 @@ impl Inner {
         let taken = {
             let mut st = self.wait_for(|st| st.retained == 0 || st.held.is_none()).await;
             let handle = self.take_held(&mut st, op, Duty::Release);
+            assert!(st.outstanding.is_none(), "{}: two graceful releases outstanding", self.id);
             st.outstanding = handle.clone();
             if handle.is_none() {
                 self.free_drain(&mut st, op);
@@ -549,8 +568,7 @@ impl Inner {
             let mut st = self.wait_for(|st| st.drain_owner.is_none()).await;
             let wanted = !unneeded(&st);
             if wanted {
-                st.drain_owner = Some(op);
-                self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+                self.own_drain(&mut st, op);
                 self.set_held(&mut st, op, handle.clone());
             }
             wanted
@@ -626,11 +644,7 @@ impl Inner {
             }
             // Its own drain token: the graceful path, when it unwinds, frees only its own.
             let drain = OpId(self.locks.next_id());
-            st.drain_owner = Some(drain);
-            self.emit(LockEvent::DrainOwned {
-                ctl: self.id,
-                op: drain,
-            });
+            self.own_drain(&mut st, drain);
             let held = if mutant_on!(self.locks, M4cForceWithoutClear) {
                 st.held.clone()
             } else {
@@ -905,8 +919,9 @@ impl Inner {
         if poisoned {
             return;
         }
-        let contiguous =
-            after.is_none_or(|a| a.same_file(&before) && a.size == before.size + entry.len() as u64);
+        let contiguous = after.is_none_or(|a| {
+            a.same_file(&before) && Some(a.size) == before.size.checked_add(entry.len() as u64)
+        });
         let Some(fence) = fence else {
             if let (Some(after), true) = (after, contiguous) {
                 self.locks.owned_writes().record(&self.transcript, after, None);

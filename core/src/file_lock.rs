@@ -281,15 +281,15 @@ impl ProcessLocks {
     ) -> Result<LockHandle, LockError> {
         let fs = &self.platform.fs;
         let clock = &self.platform.clock;
-        let deadline = clock.mono_ms() + opts.timeout_ms;
+        let deadline = clock.mono_ms().saturating_add(opts.timeout_ms);
         let mut owner = String::from("unknown");
-        let polls = opts.timeout_ms / POLL_MS + 2;
+        let polls = (opts.timeout_ms / POLL_MS).saturating_add(2);
         let old_cap = mutant_on!(self, M17VanishIterationCap);
         // Time bounds the loop: at most MAX_FAST_ITERATIONS passes without a poll's sleep (a
         // lock that keeps vanishing, reclaims), so the budget, not a count, ends it; the count
         // stays as the explicit bound.
         let max_iterations = if old_cap {
-            polls + MAX_FAST_ITERATIONS
+            polls.saturating_add(MAX_FAST_ITERATIONS)
         } else {
             polls.saturating_mul(MAX_FAST_ITERATIONS + 1)
         };
@@ -425,7 +425,7 @@ impl ProcessLocks {
         let fs = &self.platform.fs;
         match fs.stat(&guard.path).await {
             Ok(st) => {
-                let age = self.platform.clock.wall_ms() - (st.mtime_ns / 1_000_000) as i64;
+                let age = self.platform.clock.wall_ms().saturating_sub((st.mtime_ns / 1_000_000) as i64);
                 if age > opts.orphan_grace_ms() as i64 {
                     match fs.rmdir(&guard.path).await {
                         Ok(()) => {
@@ -730,11 +730,13 @@ impl Table {
 }
 
 fn count_up(counts: &mut HashMap<PathBuf, u32>, lock: &Path) {
-    *counts.entry(lock.to_owned()).or_insert(0) += 1;
+    let n = counts.entry(lock.to_owned()).or_insert(0);
+    *n = n.checked_add(1).expect("more concurrent operations on one lock than u32 counts");
 }
 
 fn count_down(counts: &mut HashMap<PathBuf, u32>, lock: &Path) {
     if let Some(n) = counts.get_mut(lock) {
+        assert!(*n > 0, "a zero count is removed, never kept");
         *n -= 1;
         if *n == 0 {
             counts.remove(lock);
@@ -805,7 +807,7 @@ fn owner_text(payload: Option<&LockPayload>, alive: Option<bool>, now_wall_ms: i
         Some(pid) => {
             let age = payload
                 .and_then(LockPayload::created_wall_ms)
-                .map_or("?".to_string(), |c| (now_wall_ms - c).max(0).to_string());
+                .map_or("?".to_string(), |c| now_wall_ms.saturating_sub(c).max(0).to_string());
             format!("pid={pid} alive={} ageMs={age}", alive.unwrap_or(false))
         }
     }

@@ -170,3 +170,31 @@ async fn d12_dispose_releases_a_dropped_cleanup_lock() {
 async fn d13_reacquire_after_our_lock_file_was_removed() {
     checks::reacquire_after_our_lock_was_removed(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect 14: arithmetic on counters and times is checked (no overflow on extreme options).
+
+/// Before the fix: "attempt to add with overflow" (the deadline `now + timeout_ms`) in the
+/// acquire and in the owner mutex.
+#[tokio::test(start_paused = true)]
+async fn d14_extreme_timeouts_do_not_overflow() {
+    use heldlock_core::{AbortSignal, LockOptions};
+    let w = World::new();
+    let p = w.process(10);
+    sleep_ms(10).await; // the monotonic clock is past zero
+    let opts = LockOptions {
+        timeout_ms: u64::MAX,
+        stale_ms: u64::MAX,
+        max_hold_ms: u64::MAX,
+    };
+    let h = p.locks.acquire(transcript(), opts).await.unwrap();
+    p.locks.release(&h).await.unwrap();
+    let owner = make_owner(p.platform.clone(), None);
+    let g = owner.acquire(transcript(), u64::MAX, &AbortSignal::new()).await.unwrap();
+    g.release();
+    // A live holder's lock planted with a createdAt far in the future: ages clamp, no overflow.
+    w.spawn_pid(20, Some(true));
+    w.plant_lock(b"{\"pid\":20,\"createdAt\":\"9999-12-31T23:59:59Z\",\"maxHoldMs\":18446744073709551615}");
+    let r = p.locks.acquire(transcript(), opts_timeout(100)).await;
+    assert!(matches!(r, Err(heldlock_core::LockError::Timeout { .. })), "{r:?}");
+}

@@ -51,8 +51,20 @@ pub enum ControllerError {
     Takeover { reason: PoisonReason },
     #[error("SessionWriteLockLostError: the watchdog took the lock away")]
     LockLost,
-    #[error("transcript I/O failed: {0}")]
-    Io(#[from] io::Error),
+    /// An I/O error on the transcript at `path` (a fence read, a write).
+    #[error("transcript I/O failed on {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl ControllerError {
+    /// The errno of an I/O error (the transcript's or the lock's), if this is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            ControllerError::Io { source, .. } => source.raw_os_error(),
+            ControllerError::Lock(e) => e.raw_os_error(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -375,7 +387,15 @@ impl Inner {
     }
 
     async fn release_logged(&self, handle: &LockHandle) -> Result<(), ControllerError> {
-        self.locks.release(handle).await.map_err(ControllerError::Io)
+        self.locks.release(handle).await.map_err(ControllerError::Lock)
+    }
+
+    /// Name the transcript an I/O error happened on.
+    fn io(&self) -> impl FnOnce(io::Error) -> ControllerError + '_ {
+        move |source| ControllerError::Io {
+            path: self.transcript.clone(),
+            source,
+        }
     }
 
     async fn write_scope<T, F, Fut>(self: Arc<Self>, op: OpId, f: F) -> Result<T, ControllerError>
@@ -778,7 +798,7 @@ impl Inner {
     /// Stat, read, stat: a fence whose snapshot and fingerprint describe the same version.
     async fn record_fence(&self, op: OpId) -> Result<(), ControllerError> {
         for _ in 0..FENCE_READ_PASSES {
-            if let Some((fingerprint, snapshot)) = self.read_stable().await? {
+            if let Some((fingerprint, snapshot)) = self.read_stable().await.map_err(self.io())? {
                 let generation = self.locks.owned_writes().generation(&self.transcript);
                 self.lock_state().fence = Some(Fence {
                     pending: Vec::new(),
@@ -791,7 +811,7 @@ impl Inner {
                 return Ok(());
             }
         }
-        Err(ControllerError::Io(crate::platform::os_error(errno::EAGAIN)))
+        Err(self.io()(crate::platform::os_error(errno::EAGAIN)))
     }
 
     /// Judge the transcript against the fence; an unowned, non-benign change poisons.
@@ -817,7 +837,7 @@ impl Inner {
             {
                 return self.takeover(op);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(self.io()(e)),
         };
         if fence.fingerprint == Some(current) {
             return Ok(());
@@ -827,7 +847,7 @@ impl Inner {
             // Another controller of this process wrote it: adopt that version as the fence.
             let snapshot = match owned.snapshot {
                 Some(snapshot) => snapshot,
-                None => fs.read(&self.transcript).await?,
+                None => fs.read(&self.transcript).await.map_err(self.io())?,
             };
             self.lock_state().fence = Some(Fence {
                 pending: Vec::new(),
@@ -838,7 +858,7 @@ impl Inner {
             });
             return Ok(());
         }
-        let content = fs.read(&self.transcript).await?;
+        let content = fs.read(&self.transcript).await.map_err(self.io())?;
         // An append adds something: a same-size rewrite with identical bytes but a new mtime is
         // a write we cannot vouch for (only a ctime-only change keeps identical content benign).
         let appended = content.len() > fence.snapshot.len()
@@ -876,7 +896,7 @@ impl Inner {
     /// One transcript write under `handle`, recorded as owned when it is provably ours.
     async fn write_entry(&self, op: OpId, handle: &LockHandle, entry: &[u8]) -> Result<(), ControllerError> {
         let fs = &self.locks.platform().fs;
-        let before = Fingerprint::from(fs.stat(&self.transcript).await?);
+        let before = Fingerprint::from(fs.stat(&self.transcript).await.map_err(self.io())?);
         // Checked with no await before the append: poison or loss may strike during the stat.
         {
             let mut st = self.lock_state();
@@ -901,10 +921,10 @@ impl Inner {
             op,
             ok: result.is_ok(),
         });
-        result?;
+        result.map_err(self.io())?;
         let after = fs.stat(&self.transcript).await.map(Fingerprint::from);
         self.record_owned(before, after.as_ref().ok().copied(), entry).await;
-        after.map(|_| ()).map_err(ControllerError::Io)
+        after.map(|_| ()).map_err(self.io())
     }
 
     /// The version our append made is ours — for every controller of the process, and as this

@@ -14,7 +14,7 @@ use crate::event::{AbortKind, ControllerId, Duty, LockEvent, OpId, OpKind, Poiso
 use crate::fence::{is_owned_append, Fence, Fingerprint};
 use crate::file_lock::{LockError, LockHandle, LockOptions, ProcessLocks};
 use crate::mutant::mutant_on;
-use crate::platform::errno;
+use crate::platform::{errno, is_errno};
 
 /// The abort settle bound: an abort's release is forced after this long.
 pub const SETTLE_BOUND_MS: u64 = 2_000;
@@ -45,23 +45,41 @@ impl Default for ControllerOptions {
 pub enum ControllerError {
     #[error(transparent)]
     Lock(#[from] LockError),
-    #[error("SessionTakeoverError: the transcript changed under the released lock, or the controller was poisoned")]
-    Takeover,
+    /// The controller is poisoned: the transcript changed under the released lock, or a lock
+    /// error, a forced abort or the watchdog poisoned it before (`reason`).
+    #[error("SessionTakeoverError: the controller is poisoned ({})", reason.name())]
+    Takeover { reason: PoisonReason },
     #[error("SessionWriteLockLostError: the watchdog took the lock away")]
     LockLost,
-    #[error("transcript I/O failed: {0}")]
-    Io(#[from] io::Error),
+    /// An I/O error on the transcript at `path` (a fence read, a write).
+    #[error("transcript I/O failed on {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl ControllerError {
+    /// The errno of an I/O error (the transcript's or the lock's), if this is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            ControllerError::Io { source, .. } => source.raw_os_error(),
+            ControllerError::Lock(e) => e.raw_os_error(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Default)]
 struct State {
     held: Option<LockHandle>,
     /// A handle cleared from `held` whose release is not issued yet: a graceful prompt release
-    /// still doing fence I/O, or the cleanup lock. A forced abort release takes it from here,
-    /// and its first owner then must not release it.
+    /// still doing fence I/O. A forced abort release takes it from here, and its first owner
+    /// then must not release it.
     outstanding: Option<LockHandle>,
+    /// The cleanup lock's handle until the cleanup releases it. The cleanup's, not the
+    /// abort's: an abort never forces it (SPEC §3); dispose releases it if the caller did not.
+    cleanup: Option<LockHandle>,
     fence: Option<Fence>,
-    takeover: bool,
+    /// The sticky poison and why it was set first.
+    takeover: Option<PoisonReason>,
     retained: u32,
     drain_owner: Option<OpId>,
     deferred_release: bool,
@@ -108,11 +126,31 @@ pub struct WriteScope {
     handle: LockHandle,
 }
 
-/// The lock `acquire_for_cleanup` hands out; a no-op lock writes nothing.
+tokio::task_local! {
+    /// The write scopes the current task runs inside (innermost last): a controller call made
+    /// from inside its own scope must not wait for that scope to end (SPEC I9).
+    static ACTIVE_SCOPES: Vec<WriteScope>;
+}
+
+/// The innermost scope of controller `ctl` the current task runs inside, if any.
+fn active_scope(ctl: ControllerId) -> Option<WriteScope> {
+    ACTIVE_SCOPES
+        .try_with(|scopes| scopes.iter().rev().find(|s| s.inner.id == ctl).cloned())
+        .ok()
+        .flatten()
+}
+
+/// The lock `acquire_for_cleanup` hands out; a no-op lock writes nothing. Release it: one
+/// dropped unreleased is held until the controller's dispose.
+#[must_use = "a cleanup lock holds the session's file lock until released"]
 pub struct CleanupLock {
     inner: Arc<Inner>,
     op: OpId,
     handle: Option<LockHandle>,
+    /// The lock of the scope the cleanup was asked for from inside: the scope releases it.
+    borrowed: bool,
+    /// The `m13` mutant only: a no-op lock whose appends claim success.
+    silent: bool,
 }
 
 impl AttemptController {
@@ -162,7 +200,7 @@ impl AttemptController {
     }
 
     pub fn is_poisoned(&self) -> bool {
-        self.inner.lock_state().takeover
+        self.inner.lock_state().takeover.is_some()
     }
 
     /// Run `f` under the lock: the retained one if held, else a short lock of its own.
@@ -217,11 +255,21 @@ impl AttemptController {
         self.inner.clone().release_for_abort().await
     }
 
-    /// The lock for the teardown's cleanup writes.
-    pub async fn acquire_for_cleanup(&self) -> CleanupLock {
+    /// The lock for the teardown's cleanup writes. From inside one of this controller's write
+    /// scopes, the cleanup writes through that scope's lock.
+    ///
+    /// A poisoned controller (a takeover, a failed acquire) hands out a no-op lock whose
+    /// appends fail with the TakeoverError; an I/O error of the fence check is returned (the
+    /// lock already released): either way the caller can tell nothing was written.
+    pub async fn acquire_for_cleanup(&self) -> Result<CleanupLock, ControllerError> {
         let op = self.inner.begin(OpKind::Cleanup);
-        let lock = self.inner.clone().cleanup(op).await;
-        self.inner.end(op, OpKind::Cleanup, &Ok::<(), ()>(()));
+        let in_scope =
+            active_scope(self.inner.id).filter(|_| !mutant_on!(self.inner.locks, M10CleanupInScopeWaits));
+        let lock = match in_scope {
+            Some(scope) => Ok(self.inner.clone().cleanup_in_scope(op, scope)),
+            None => self.inner.clone().cleanup(op).await,
+        };
+        self.inner.end(op, OpKind::Cleanup, &lock);
         lock
     }
 
@@ -263,6 +311,11 @@ impl Inner {
 
     fn set_held(&self, st: &mut State, op: OpId, handle: LockHandle) {
         assert!(st.held.is_none(), "{}: held set twice", self.id);
+        assert!(
+            !st.outstanding.as_ref().is_some_and(|h| h.same(&handle)),
+            "{}: held and outstanding are the same handle",
+            self.id
+        );
         self.emit(LockEvent::HeldSet {
             ctl: self.id,
             op,
@@ -285,8 +338,8 @@ impl Inner {
     }
 
     fn poison(&self, st: &mut State, op: OpId, reason: PoisonReason) {
-        if !st.takeover {
-            st.takeover = true;
+        if st.takeover.is_none() {
+            st.takeover = Some(reason);
             self.emit(LockEvent::Poisoned {
                 ctl: self.id,
                 op,
@@ -316,6 +369,15 @@ impl Inner {
         }
     }
 
+    /// Become the drain owner: there is at most one (SPEC I8).
+    fn own_drain(&self, st: &mut State, op: OpId) {
+        assert!(st.drain_owner.is_none(), "{}: {op} owns the drain over {:?}", self.id, st.drain_owner);
+        st.drain_owner = Some(op);
+        self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+    }
+
+    /// Free the drain if `op` owns it: only its owner frees it (a forced abort release that
+    /// took it over holds its own token, and the stuck owner then frees nothing).
     fn free_drain(&self, st: &mut State, op: OpId) {
         if st.drain_owner == Some(op) {
             st.drain_owner = None;
@@ -325,7 +387,15 @@ impl Inner {
     }
 
     async fn release_logged(&self, handle: &LockHandle) -> Result<(), ControllerError> {
-        self.locks.release(handle).await.map_err(ControllerError::Io)
+        self.locks.release(handle).await.map_err(ControllerError::Lock)
+    }
+
+    /// Name the transcript an I/O error happened on.
+    fn io(&self) -> impl FnOnce(io::Error) -> ControllerError + '_ {
+        move |source| ControllerError::Io {
+            path: self.transcript.clone(),
+            source,
+        }
     }
 
     async fn write_scope<T, F, Fut>(self: Arc<Self>, op: OpId, f: F) -> Result<T, ControllerError>
@@ -334,11 +404,15 @@ impl Inner {
         Fut: Future<Output = Result<T, ControllerError>>,
     {
         let retained = {
-            let mut st = self.wait_for(|st| st.takeover || st.drain_owner.is_none()).await;
-            if st.takeover {
-                return Err(ControllerError::Takeover);
+            let mut st = self.wait_for(|st| st.takeover.is_some() || st.drain_owner.is_none()).await;
+            if let Some(reason) = st.takeover {
+                return Err(ControllerError::Takeover { reason });
             }
-            st.held.clone().inspect(|_| st.retained += 1)
+            let held = st.held.clone();
+            if held.is_some() {
+                st.retained = st.retained.checked_add(1).expect("retained uses overflow u32");
+            }
+            held
         };
         let lock = match retained {
             Some(handle) => ScopeLock::Retained(handle),
@@ -378,7 +452,9 @@ impl Inner {
             op,
             handle: handle.clone(),
         };
-        f(scope).await
+        let mut active = ACTIVE_SCOPES.try_with(Clone::clone).unwrap_or_default();
+        active.push(scope.clone());
+        ACTIVE_SCOPES.scope(active, f(scope)).await
     }
 
     /// Leave a scope: give back the short lock or the retained use, then whatever the scope
@@ -388,11 +464,12 @@ impl Inner {
         let (poisoned_held, deferred_release, deferred_dispose) = {
             let mut st = self.lock_state();
             if let ScopeLock::Retained(_) = &lock {
+                assert!(st.retained > 0, "{}: retained uses below zero", self.id);
                 st.retained -= 1;
                 self.changed.notify(usize::MAX);
             }
             let idle = st.retained == 0;
-            let poisoned_held = if st.takeover && idle {
+            let poisoned_held = if st.takeover.is_some() && idle {
                 self.take_held(&mut st, op, Duty::Release)
             } else {
                 None
@@ -421,8 +498,7 @@ impl Inner {
         let owned_drain = {
             let mut st = self.wait_for(|st| st.drain_owner.is_none()).await;
             if st.held.is_some() {
-                st.drain_owner = Some(op);
-                self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+                self.own_drain(&mut st, op);
             }
             st.held.is_some()
         };
@@ -433,6 +509,7 @@ impl Inner {
         let taken = {
             let mut st = self.wait_for(|st| st.retained == 0 || st.held.is_none()).await;
             let handle = self.take_held(&mut st, op, Duty::Release);
+            assert!(st.outstanding.is_none(), "{}: two graceful releases outstanding", self.id);
             st.outstanding = handle.clone();
             if handle.is_none() {
                 self.free_drain(&mut st, op);
@@ -491,7 +568,7 @@ impl Inner {
         let skip_disposed = mutant_on!(self.locks, M6ReacquireAfterDispose);
         let unneeded = |st: &State| {
             (st.disposed && !skip_disposed)
-                || st.takeover
+                || st.takeover.is_some()
                 || (st.cleanup_started && !skip_disposed)
                 || st.held.is_some()
         };
@@ -511,8 +588,7 @@ impl Inner {
             let mut st = self.wait_for(|st| st.drain_owner.is_none()).await;
             let wanted = !unneeded(&st);
             if wanted {
-                st.drain_owner = Some(op);
-                self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+                self.own_drain(&mut st, op);
                 self.set_held(&mut st, op, handle.clone());
             }
             wanted
@@ -541,8 +617,9 @@ impl Inner {
         let inner = self.clone();
         let graceful = Box::pin(async move {
             let released = inner.clone().prompt_release(op).await;
-            // A cleanup lock taken meanwhile is bounded by the abort too.
-            drop(inner.wait_for(|st| st.outstanding.is_none() || st.takeover).await);
+            if mutant_on!(inner.locks, M9AbortForcesCleanup) {
+                drop(inner.wait_for(|st| st.cleanup.is_none() || st.takeover.is_some()).await);
+            }
             released
         });
         if mutant_on!(self.locks, M4aUnboundedAbort) {
@@ -569,9 +646,9 @@ impl Inner {
         self.end(op, OpKind::AbortRelease, &result);
     }
 
-    /// Poison first, then release `held` (or the outstanding handle a stuck graceful path or
-    /// cleanup holds)
-    /// without waiting for retained uses, then wake the drain waiters.
+    /// Poison first, then release `held` (or the outstanding handle a stuck graceful path
+    /// holds) without waiting for retained uses, then wake the drain waiters. The cleanup
+    /// lock is the cleanup's: never forced here.
     async fn force_release(&self, op: OpId) -> Result<(), ControllerError> {
         let (handle, drain) = {
             let mut st = self.lock_state();
@@ -587,17 +664,18 @@ impl Inner {
             }
             // Its own drain token: the graceful path, when it unwinds, frees only its own.
             let drain = OpId(self.locks.next_id());
-            st.drain_owner = Some(drain);
-            self.emit(LockEvent::DrainOwned {
-                ctl: self.id,
-                op: drain,
-            });
+            self.own_drain(&mut st, drain);
             let held = if mutant_on!(self.locks, M4cForceWithoutClear) {
                 st.held.clone()
             } else {
                 self.take_held(&mut st, op, Duty::Release)
             };
-            (held.or_else(|| st.outstanding.take()), drain)
+            let held = held.or_else(|| st.outstanding.take());
+            let held = match held {
+                None if mutant_on!(self.locks, M9AbortForcesCleanup) => st.cleanup.take(),
+                other => other,
+            };
+            (held, drain)
         };
         let result = match &handle {
             Some(handle) => self.release_logged(handle).await,
@@ -611,17 +689,35 @@ impl Inner {
         result
     }
 
-    async fn cleanup(self: Arc<Self>, op: OpId) -> CleanupLock {
+    /// The cleanup lock asked for from inside `scope`: the scope's lock, fence already checked.
+    fn cleanup_in_scope(self: Arc<Self>, op: OpId, scope: WriteScope) -> CleanupLock {
+        let poisoned = {
+            let mut st = self.lock_state();
+            st.cleanup_started = true;
+            st.takeover.is_some()
+        };
+        CleanupLock {
+            inner: self,
+            op,
+            handle: (!poisoned).then_some(scope.handle),
+            borrowed: true,
+            silent: false,
+        }
+    }
+
+    async fn cleanup(self: Arc<Self>, op: OpId) -> Result<CleanupLock, ControllerError> {
         let noop = |inner: &Arc<Inner>| CleanupLock {
             inner: inner.clone(),
             op,
             handle: None,
+            borrowed: false,
+            silent: false,
         };
         self.lock_state().cleanup_started = true;
         let held = {
             let st = self.wait_for(|st| st.drain_owner.is_none()).await;
-            if st.takeover {
-                return noop(&self);
+            if st.takeover.is_some() {
+                return Ok(noop(&self));
             }
             st.held.is_some()
         };
@@ -629,12 +725,12 @@ impl Inner {
             let mut st = self
                 // A graceful release owning the drain may be mid-release of `held`: wait it out.
                 .wait_for(|st| {
-                    st.takeover
+                    st.takeover.is_some()
                         || (st.drain_owner.is_none() && (!held || st.retained == 0 || st.held.is_none()))
                 })
                 .await;
-            if st.takeover {
-                return noop(&self);
+            if st.takeover.is_some() {
+                return Ok(noop(&self));
             }
             self.take_held(&mut st, op, Duty::HandToCleanup)
         };
@@ -644,26 +740,34 @@ impl Inner {
                 Ok(h) => h,
                 Err(_) => {
                     self.poison_now(op, PoisonReason::LockError);
-                    return noop(&self);
+                    return Ok(noop(&self));
                 }
             },
         };
-        {
-            let mut st = self.lock_state();
-            if st.outstanding.is_none() {
-                st.outstanding = Some(handle.clone());
-            }
-        }
+        self.lock_state().cleanup = Some(handle.clone());
         let lock = CleanupLock {
             inner: self.clone(),
             op,
             handle: Some(handle),
+            borrowed: false,
+            silent: false,
         };
-        if self.check_fence(op).await.is_err() {
-            let _ = lock.release().await;
-            return noop(&self);
+        match self.check_fence(op).await {
+            Ok(()) => Ok(lock),
+            Err(e) => {
+                let _ = lock.release().await;
+                match e {
+                    ControllerError::Takeover { .. } => Ok(noop(&self)),
+                    _ if mutant_on!(self.locks, M13CleanupFenceErrorSwallowed) => Ok(CleanupLock {
+                        silent: true,
+                        ..noop(&self)
+                    }),
+                    // The fence could not be judged: nothing may be written, and the caller
+                    // must know it (the lock is already released).
+                    other => Err(other),
+                }
+            }
         }
-        lock
     }
 
     async fn dispose_now(&self, op: OpId) {
@@ -676,9 +780,16 @@ impl Inner {
             let mut st = self
                 .wait_for(|st| st.drain_owner.is_none() && (!busy || st.retained == 0 || st.held.is_none()))
                 .await;
-            self.take_held(&mut st, op, Duty::Release)
+            let held = self.take_held(&mut st, op, Duty::Release);
+            // A cleanup lock its caller dropped without release() is still out: ours now.
+            let dropped = if mutant_on!(self.locks, M18CleanupDropLeaks) {
+                None
+            } else {
+                st.cleanup.take()
+            };
+            (held, dropped)
         };
-        if let Some(handle) = handle {
+        for handle in [handle.0, handle.1].into_iter().flatten() {
             let _ = self.release_logged(&handle).await;
         }
         self.emit(LockEvent::Disposed { ctl: self.id });
@@ -687,19 +798,20 @@ impl Inner {
     /// Stat, read, stat: a fence whose snapshot and fingerprint describe the same version.
     async fn record_fence(&self, op: OpId) -> Result<(), ControllerError> {
         for _ in 0..FENCE_READ_PASSES {
-            if let Some((fingerprint, snapshot)) = self.read_stable().await? {
+            if let Some((fingerprint, snapshot)) = self.read_stable().await.map_err(self.io())? {
                 let generation = self.locks.owned_writes().generation(&self.transcript);
                 self.lock_state().fence = Some(Fence {
                     pending: Vec::new(),
                     fingerprint: Some(fingerprint),
                     snapshot,
                     generation,
+                    file: fingerprint.file(),
                 });
                 self.emit(LockEvent::FenceRecorded { ctl: self.id, op });
                 return Ok(());
             }
         }
-        Err(ControllerError::Io(crate::platform::os_error(errno::EAGAIN)))
+        Err(self.io()(crate::platform::os_error(errno::EAGAIN)))
     }
 
     /// Judge the transcript against the fence; an unowned, non-benign change poisons.
@@ -716,7 +828,17 @@ impl Inner {
             return Ok(());
         };
         let fs = &self.locks.platform().fs;
-        let current = Fingerprint::from(fs.stat(&self.transcript).await?);
+        let current = match fs.stat(&self.transcript).await {
+            Ok(stat) => Fingerprint::from(stat),
+            // Deleted while released: an unowned change like any other.
+            Err(e)
+                if is_errno(&e, errno::ENOENT)
+                    && !mutant_on!(self.locks, M11DeletedTranscriptNotPoisoned) =>
+            {
+                return self.takeover(op);
+            }
+            Err(e) => return Err(self.io()(e)),
+        };
         if fence.fingerprint == Some(current) {
             return Ok(());
         }
@@ -725,17 +847,18 @@ impl Inner {
             // Another controller of this process wrote it: adopt that version as the fence.
             let snapshot = match owned.snapshot {
                 Some(snapshot) => snapshot,
-                None => fs.read(&self.transcript).await?,
+                None => fs.read(&self.transcript).await.map_err(self.io())?,
             };
             self.lock_state().fence = Some(Fence {
                 pending: Vec::new(),
                 fingerprint: Some(current),
                 snapshot,
                 generation: owned.generation,
+                file: current.file(),
             });
             return Ok(());
         }
-        let content = fs.read(&self.transcript).await?;
+        let content = fs.read(&self.transcript).await.map_err(self.io())?;
         // An append adds something: a same-size rewrite with identical bytes but a new mtime is
         // a write we cannot vouch for (only a ctime-only change keeps identical content benign).
         let appended = content.len() > fence.snapshot.len()
@@ -745,7 +868,9 @@ impl Inner {
                 (current.only_ctime_differs(fp) && content == fence.snapshot)
                     || (current.same_file(fp) && appended)
             }
-            None => appended,
+            None => {
+                appended && (current.file() == fence.file || mutant_on!(self.locks, M12BenignAppendAnyInode))
+            }
         };
         if accepted {
             self.lock_state().fence = Some(Fence {
@@ -753,24 +878,41 @@ impl Inner {
                 fingerprint: Some(current),
                 snapshot: content,
                 generation: fence.generation,
+                file: current.file(),
             });
             return Ok(());
         }
+        self.takeover(op)
+    }
+
+    /// An unowned, non-benign change: poison and fail.
+    fn takeover(&self, op: OpId) -> Result<(), ControllerError> {
         self.poison_now(op, PoisonReason::Takeover);
-        Err(ControllerError::Takeover)
+        Err(ControllerError::Takeover {
+            reason: PoisonReason::Takeover,
+        })
     }
 
     /// One transcript write under `handle`, recorded as owned when it is provably ours.
-    async fn write_entry(&self, op: OpId, handle: &LockHandle, entry: &[u8]) -> Result<(), ControllerError> {
+    /// `cleanup`: a cleanup lock's write, which also refuses a handle released from under it
+    /// (dispose takes a cleanup lock still out); a scope's write is fenced by the poison that
+    /// precedes any forced release (SPEC I6).
+    async fn write_entry(
+        &self,
+        op: OpId,
+        handle: &LockHandle,
+        entry: &[u8],
+        cleanup: bool,
+    ) -> Result<(), ControllerError> {
         let fs = &self.locks.platform().fs;
-        let before = Fingerprint::from(fs.stat(&self.transcript).await?);
+        let before = Fingerprint::from(fs.stat(&self.transcript).await.map_err(self.io())?);
         // Checked with no await before the append: poison or loss may strike during the stat.
         {
             let mut st = self.lock_state();
-            if st.takeover {
-                return Err(ControllerError::Takeover);
+            if let Some(reason) = st.takeover {
+                return Err(ControllerError::Takeover { reason });
             }
-            if handle.is_lost() {
+            if handle.is_lost() || (cleanup && handle.is_released()) {
                 self.poison(&mut st, op, PoisonReason::LockLost);
                 return Err(ControllerError::LockLost);
             }
@@ -786,10 +928,10 @@ impl Inner {
             op,
             ok: result.is_ok(),
         });
-        result?;
+        result.map_err(self.io())?;
         let after = fs.stat(&self.transcript).await.map(Fingerprint::from);
         self.record_owned(before, after.as_ref().ok().copied(), entry).await;
-        after.map(|_| ()).map_err(ControllerError::Io)
+        after.map(|_| ()).map_err(self.io())
     }
 
     /// The version our append made is ours — for every controller of the process, and as this
@@ -799,13 +941,14 @@ impl Inner {
     async fn record_owned(&self, before: Fingerprint, after: Option<Fingerprint>, entry: &[u8]) {
         let (fence, poisoned) = {
             let st = self.lock_state();
-            (st.fence.clone(), st.takeover)
+            (st.fence.clone(), st.takeover.is_some())
         };
         if poisoned {
             return;
         }
-        let contiguous =
-            after.is_none_or(|a| a.same_file(&before) && a.size == before.size + entry.len() as u64);
+        let contiguous = after.is_none_or(|a| {
+            a.same_file(&before) && Some(a.size) == before.size.checked_add(entry.len() as u64)
+        });
         let Some(fence) = fence else {
             if let (Some(after), true) = (after, contiguous) {
                 self.locks.owned_writes().record(&self.transcript, after, None);
@@ -836,6 +979,7 @@ impl Inner {
                     snapshot,
                     pending: Vec::new(),
                     generation,
+                    file: fp.file(),
                 }
             }
             // Unverifiable now: remember the entry; the next check accepts it.
@@ -847,11 +991,13 @@ impl Inner {
                     snapshot: fence.snapshot,
                     pending,
                     generation: fence.generation,
+                    // The file we stat'ed right before our append.
+                    file: before.file(),
                 }
             }
         };
         let mut st = self.lock_state();
-        if !st.takeover {
+        if st.takeover.is_none() {
             st.fence = Some(new_fence);
         }
     }
@@ -870,7 +1016,7 @@ impl Inner {
 impl WriteScope {
     /// Append one entry (a whole JSON line) to the transcript.
     pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
-        self.inner.write_entry(self.op, &self.handle, entry).await
+        self.inner.write_entry(self.op, &self.handle, entry, false).await
     }
 
     /// A nested `with_write_lock`: runs inline under this scope's lock.
@@ -879,8 +1025,8 @@ impl WriteScope {
         F: FnOnce(WriteScope) -> Fut,
         Fut: Future<Output = Result<T, ControllerError>>,
     {
-        if self.inner.lock_state().takeover {
-            return Err(ControllerError::Takeover);
+        if let Some(reason) = self.inner.lock_state().takeover {
+            return Err(ControllerError::Takeover { reason });
         }
         f(self.clone()).await
     }
@@ -904,27 +1050,34 @@ impl CleanupLock {
         self.handle.is_none()
     }
 
-    /// Append one entry; a no-op lock drops it.
+    /// Append one entry; a no-op lock writes nothing and says so (the TakeoverError).
     pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
         match &self.handle {
-            Some(handle) => self.inner.write_entry(self.op, handle, entry).await,
-            None => Ok(()),
+            Some(handle) => self.inner.write_entry(self.op, handle, entry, !self.borrowed).await,
+            None if self.silent => Ok(()),
+            None => {
+                let poisoned = self.inner.lock_state().takeover;
+                debug_assert!(poisoned.is_some(), "a no-op cleanup lock of an unpoisoned controller");
+                Err(ControllerError::Takeover {
+                    reason: poisoned.unwrap_or(PoisonReason::Takeover),
+                })
+            }
         }
     }
 
-    /// Release the cleanup lock.
+    /// Release the cleanup lock (a lock borrowed from a scope stays with the scope).
     pub async fn release(self) -> Result<(), ControllerError> {
-        let Some(handle) = &self.handle else {
+        let Some(handle) = self.handle.as_ref().filter(|_| !self.borrowed) else {
             return Ok(());
         };
         {
             let mut st = self.inner.lock_state();
-            if st.outstanding.as_ref().is_some_and(|h| h.same(handle)) {
-                st.outstanding = None;
+            if st.cleanup.as_ref().is_some_and(|h| h.same(handle)) {
+                st.cleanup = None;
                 self.inner.changed.notify(usize::MAX);
             }
         }
-        // Idempotent: a no-op when a forced abort release already released it.
+        // Idempotent: a no-op when the handle was already released.
         self.inner.release_logged(handle).await
     }
 }

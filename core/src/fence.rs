@@ -48,6 +48,11 @@ impl Fingerprint {
     pub fn same_file(&self, other: &Fingerprint) -> bool {
         self.dev == other.dev && self.ino == other.ino
     }
+
+    /// The file's identity: (dev, ino).
+    pub fn file(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
 }
 
 /// The fence of one controller.
@@ -61,6 +66,9 @@ pub struct Fence {
     pub pending: Vec<Vec<u8>>,
     /// The owned-write generation this fence reflects.
     pub generation: u64,
+    /// The (dev, ino) of the file the fence describes, kept when `fingerprint` is `None`: a
+    /// benign or pending append is one to this same file.
+    pub file: (u64, u64),
 }
 
 /// `new` is `old` plus whole JSON lines, each an entry of a benign kind.
@@ -119,7 +127,7 @@ impl OwnedWrites {
     /// Record a write; returns its generation.
     pub fn record(&self, transcript: &Path, fingerprint: Fingerprint, snapshot: Option<Vec<u8>>) -> u64 {
         let mut latest = self.latest.lock().unwrap();
-        let generation = latest.get(transcript).map_or(1, |w| w.generation + 1);
+        let generation = latest.get(transcript).map_or(1, |w| w.generation.saturating_add(1));
         latest.insert(
             transcript.to_owned(),
             OwnedWrite {

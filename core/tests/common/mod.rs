@@ -22,7 +22,9 @@ use heldlock_core::memprocs::{ProcEntry, ProcState, ProcessTable};
 use heldlock_core::payload::{format_iso8601, LockPayload};
 use heldlock_core::platform::{os_error, BoxFuture, Fd, FileStat, Fs, Observer, Platform};
 use heldlock_core::real::{TokioClock, TokioSpawner};
-use heldlock_core::{AttemptController, ControllerError, ControllerOptions, LockOptions, ProcessLocks};
+use heldlock_core::{
+    AttemptController, ControllerError, ControllerOptions, LockOptions, OwnerMutex, ProcessLocks,
+};
 use tokio::sync::watch;
 use tokio::time::{Duration, Instant};
 
@@ -83,11 +85,7 @@ pub async fn within<T>(ms: u64, fut: impl std::future::Future<Output = T>) -> Op
 }
 
 pub fn errno_of(err: &ControllerError) -> Option<i32> {
-    match err {
-        ControllerError::Io(e) => e.raw_os_error(),
-        ControllerError::Lock(heldlock_core::LockError::Io(e)) => e.raw_os_error(),
-        _ => None,
-    }
+    err.raw_os_error()
 }
 
 // ----------------------------------------------------------------------------------------
@@ -234,6 +232,19 @@ fn make_locks(platform: Platform, mutant: Option<Mutant>) -> Arc<ProcessLocks> {
 fn make_locks(platform: Platform, mutant: Option<Mutant>) -> Arc<ProcessLocks> {
     match mutant {
         None => ProcessLocks::new(platform),
+        Some(never) => match never {},
+    }
+}
+
+#[cfg(feature = "mutants")]
+pub fn make_owner(platform: Platform, mutant: Option<Mutant>) -> Arc<OwnerMutex> {
+    OwnerMutex::with_mutant(platform, mutant)
+}
+
+#[cfg(not(feature = "mutants"))]
+pub fn make_owner(platform: Platform, mutant: Option<Mutant>) -> Arc<OwnerMutex> {
+    match mutant {
+        None => OwnerMutex::new(platform),
         Some(never) => match never {},
     }
 }

@@ -671,25 +671,25 @@ impl PartialEq for Seen {
     }
 }
 
-/// Read and stat a lock file; `None` when it does not exist (any more).
+/// A lock payload is a few dozen bytes: a lock file read stops past this many, and what is
+/// longer is no payload (a 1 GiB file costs 64 KiB to judge, never a gigabyte).
+pub const MAX_LOCK_FILE_BYTES: usize = 64 * 1024;
+
+/// Read and stat the entry at a lock path (`Fs::read_entry`: capped, never blocking, a symlink
+/// or FIFO there reads as a payload-less entry of its own); `None` when there is none (any more).
 async fn read_snapshot(fs: &dyn crate::platform::Fs, lock: &Path) -> io::Result<Option<Seen>> {
-    let bytes = match fs.read(lock).await {
-        Ok(b) => b,
-        Err(e) if is_errno(&e, errno::ENOENT) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let stat = match fs.stat(lock).await {
-        Ok(s) => s,
+    let read = match fs.read_entry(lock, MAX_LOCK_FILE_BYTES).await {
+        Ok(read) => read,
         Err(e) if is_errno(&e, errno::ENOENT) => return Ok(None),
         Err(e) => return Err(e),
     };
     Ok(Some(Seen {
         snapshot: Snapshot {
-            bytes,
-            dev: stat.dev,
-            ino: stat.ino,
+            bytes: read.bytes,
+            dev: read.stat.dev,
+            ino: read.stat.ino,
         },
-        mtime_ns: stat.mtime_ns,
+        mtime_ns: read.stat.mtime_ns,
     }))
 }
 

@@ -97,6 +97,34 @@ pub trait Fs: Send + Sync {
     fn write_all<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>>;
     /// The directory made absolute with every symlink resolved (`realpath`).
     fn canonical_dir<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, io::Result<PathBuf>>;
+
+    /// The entry at a lock path as the judge needs it: at most `max_bytes + 1` bytes of its
+    /// content (more than `max_bytes` is no payload anyway) and the stat of that entry.
+    ///
+    /// Never follows a symlink at `path` and never blocks on a FIFO or a device: such an entry
+    /// reads as empty (no payload) with its own (`lstat`) identity and mtime, so the judge ages
+    /// it out like any payload-less lock and a reclaim unlinks the entry itself. A directory
+    /// fails with EISDIR.
+    ///
+    /// The default reads, then stats: right for filesystems whose lock paths hold only regular
+    /// files and directories (the in-memory ones).
+    fn read_entry<'a>(&'a self, path: &'a Path, max_bytes: usize) -> BoxFuture<'a, io::Result<EntryRead>> {
+        Box::pin(async move {
+            let mut bytes = self.read(path).await?;
+            let stat = self.stat(path).await?;
+            bytes.truncate(max_bytes.saturating_add(1));
+            Ok(EntryRead { bytes, stat })
+        })
+    }
+}
+
+/// What [`Fs::read_entry`] saw at a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRead {
+    /// The content, capped at the reader's `max_bytes + 1`; empty for a non-regular entry.
+    pub bytes: Vec<u8>,
+    /// The entry itself (a symlink's own stat, not its target's).
+    pub stat: FileStat,
 }
 
 /// Wall and monotonic time, and sleeping.

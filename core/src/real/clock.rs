@@ -47,11 +47,27 @@ impl Clock for TokioClock {
     }
 }
 
-/// Spawns detached tasks on the current tokio runtime.
+/// Spawns detached tasks on the current tokio runtime. Called from outside any runtime, it
+/// runs the task on a thread of its own with a small runtime rather than panic: an abort
+/// release must run wherever the abort came from.
 pub struct TokioSpawner;
 
 impl Spawn for TokioSpawner {
-    fn spawn(&self, _name: &'static str, task: BoxFuture<'static, ()>) {
-        tokio::spawn(task);
+    fn spawn(&self, name: &'static str, task: BoxFuture<'static, ()>) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(task);
+            return;
+        }
+        let thread = std::thread::Builder::new().name(format!("heldlock-{name}")).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+                Ok(runtime) => runtime.block_on(task),
+                Err(e) => {
+                    tracing::error!(target: "heldlock", task = name, error = %e, "no runtime for a lock task")
+                }
+            }
+        });
+        if let Err(e) = thread {
+            tracing::error!(target: "heldlock", task = name, error = %e, "no thread for a lock task");
+        }
     }
 }

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! heldlock-core: the session write lock of SPEC.md, written against platform ports.
 //!
 //! - [`file_lock`]: the file lock (acquire, judge, reclaim, release, watchdog) — SPEC §1

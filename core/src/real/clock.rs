@@ -8,6 +8,8 @@ use tokio::time::{Duration, Instant};
 
 use crate::platform::{BoxFuture, Clock, Spawn};
 
+/// [`Clock`] on tokio's timer: monotonic time from `tokio::time::Instant`, wall time from the
+/// system clock (or, paused, from a fixed origin moved by tokio's virtual time).
 pub struct TokioClock {
     origin: Instant,
     /// Wall time at `origin`; `None`: read the real wall clock.

@@ -4,6 +4,8 @@ use std::fs;
 
 use crate::platform::{Liveness, Processes};
 
+/// [`Processes`] of this Linux machine: liveness by `kill(pid, 0)`, state and start time from
+/// `/proc/<pid>/stat`, gateways recognised by a marker in `/proc/<pid>/cmdline`.
 pub struct RealProcesses {
     pid: u32,
     /// A process whose command line contains this is a gateway; `None`: unknown for all.
@@ -17,6 +19,7 @@ impl Default for RealProcesses {
 }
 
 impl RealProcesses {
+    /// This process; every other process's gateway status unknown.
     pub fn new() -> Self {
         RealProcesses {
             pid: std::process::id(),

@@ -13,7 +13,7 @@ mod procs;
 pub use clock::{TokioClock, TokioSpawner};
 pub use fs::{RealFs, DEFAULT_MAX_IN_FLIGHT};
 pub use log::TracingObserver;
-pub use procs::{parse_proc_stat, RealProcesses};
+pub use procs::RealProcesses;
 
 use std::sync::Arc;
 

@@ -347,3 +347,51 @@ fn a_process_whose_name_is_not_utf8_probes_with_its_start_time_and_as_a_zombie()
     assert_eq!(procs.probe(pid), Liveness::Zombie);
     child.wait().unwrap();
 }
+
+/// SPEC I5 with a hung retained write, on a single-threaded runtime (where one blocking call
+/// would stop every task): the transcript is a FIFO nobody reads, so the append hangs in
+/// `open(2)` inside the write scope. The abort's settle bound forces the release anyway; a
+/// watcher thread outside the runtime checks the lock file.
+#[test]
+fn an_abort_releases_the_lock_while_a_retained_write_hangs_on_a_single_threaded_runtime() {
+    let d = dir();
+    mkfifo(&d.target);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (locks, _) = runtime.block_on(async { locks() });
+    let opts = ControllerOptions::default();
+    let ctl = runtime.block_on(AttemptController::create(locks, &d.target, opts)).expect("create");
+    let bound = Duration::from_millis(opts.settle_bound_ms) + Duration::from_secs(1);
+
+    let watcher = {
+        let (lock, fifo) = (d.lock.clone(), d.target.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while lock.exists() && started.elapsed() < bound + SLACK {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let gone_after = (!lock.exists()).then(|| started.elapsed());
+            // Open the read end so the hung append can finish, whatever happened.
+            let reader = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo);
+            std::thread::sleep(Duration::from_millis(200));
+            drop(reader);
+            gone_after
+        })
+    };
+    runtime.block_on(async {
+        let writer = {
+            let ctl = ctl.clone();
+            tokio::spawn(async move {
+                ctl.with_write_lock(|scope| async move { scope.append(b"{}\n").await }).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ctl.abort(AbortKind::Timeout);
+        let _ = tokio::time::timeout(bound + SLACK + SLACK, writer).await;
+    });
+    let gone_after = watcher.join().unwrap();
+    let gone_after = gone_after
+        .unwrap_or_else(|| panic!("the lock file was still on disk {:?} after the abort", bound + SLACK));
+    assert!(gone_after <= bound, "the lock file went only {gone_after:?} after the abort");
+    assert!(ctl.is_poisoned(), "the release was not the forced one");
+    runtime.block_on(ctl.dispose());
+}

@@ -209,14 +209,9 @@ impl ProcessLocks {
 
     /// `<canonical dir>/<name>.lock`: two paths to one transcript share one lock.
     pub async fn lock_path_for(&self, target: &Path) -> io::Result<PathBuf> {
-        let name = target
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "transcript path has no file name"))?;
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let dir = self.platform.fs.canonical_dir(parent).await?;
-        let mut file = name.to_os_string();
-        file.push(".lock");
-        Ok(dir.join(file))
+        let mut lock = canonical_transcript(&*self.platform.fs, target).await?.into_os_string();
+        lock.push(".lock");
+        Ok(PathBuf::from(lock))
     }
 
     /// Whether this process holds the lock file at `lock_path`.
@@ -691,6 +686,16 @@ async fn read_snapshot(fs: &dyn crate::platform::Fs, lock: &Path) -> io::Result<
         },
         mtime_ns: read.stat.mtime_ns,
     }))
+}
+
+/// The transcript made absolute with its directory resolved through symlinks (SPEC §1): the
+/// one name of a session for the lock file and the owner mutex.
+pub async fn canonical_transcript(fs: &dyn crate::platform::Fs, target: &Path) -> io::Result<PathBuf> {
+    let name = target
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "transcript path has no file name"))?;
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Ok(fs.canonical_dir(parent).await?.join(name))
 }
 
 /// `pid=N alive=B ageMs=M`, or `unknown`.

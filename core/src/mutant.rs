@@ -19,10 +19,15 @@ mod enabled {
         M5DeferredReleaseLost,
         M6ReacquireAfterDispose,
         M7UnconditionalUnlink,
+        M8OwnerLiteralPath,
+        M9AbortForcesCleanup,
+        M10CleanupInScopeWaits,
+        M11DeletedTranscriptNotPoisoned,
+        M12BenignAppendAnyInode,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 10] = [
+        pub const ALL: [Mutant; 15] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -33,6 +38,11 @@ mod enabled {
             Mutant::M5DeferredReleaseLost,
             Mutant::M6ReacquireAfterDispose,
             Mutant::M7UnconditionalUnlink,
+            Mutant::M8OwnerLiteralPath,
+            Mutant::M9AbortForcesCleanup,
+            Mutant::M10CleanupInScopeWaits,
+            Mutant::M11DeletedTranscriptNotPoisoned,
+            Mutant::M12BenignAppendAnyInode,
         ];
 
         pub fn name(self) -> &'static str {
@@ -47,6 +57,11 @@ mod enabled {
                 Mutant::M5DeferredReleaseLost => "m5-deferred-release-lost",
                 Mutant::M6ReacquireAfterDispose => "m6-reacquire-after-dispose",
                 Mutant::M7UnconditionalUnlink => "m7-unconditional-unlink",
+                Mutant::M8OwnerLiteralPath => "m8-owner-literal-path",
+                Mutant::M9AbortForcesCleanup => "m9-abort-forces-cleanup",
+                Mutant::M10CleanupInScopeWaits => "m10-cleanup-in-scope-waits",
+                Mutant::M11DeletedTranscriptNotPoisoned => "m11-deleted-transcript-not-poisoned",
+                Mutant::M12BenignAppendAnyInode => "m12-benign-append-any-inode",
             }
         }
 
@@ -66,6 +81,21 @@ mod enabled {
                 Mutant::M5DeferredReleaseLost => "a prompt release requested inside a write scope is dropped",
                 Mutant::M6ReacquireAfterDispose => "a prompt settling late re-acquires after dispose",
                 Mutant::M7UnconditionalUnlink => "release and reclaim unlink without the snapshot check",
+                Mutant::M9AbortForcesCleanup => {
+                    "an abort force-releases the cleanup's lock at the settle bound and poisons"
+                }
+                Mutant::M10CleanupInScopeWaits => {
+                    "acquire_for_cleanup from inside a write scope waits for that scope to end"
+                }
+                Mutant::M11DeletedTranscriptNotPoisoned => {
+                    "the fence treats a transcript deleted while released as an I/O error, not a takeover"
+                }
+                Mutant::M12BenignAppendAnyInode => {
+                    "after an unverified own append the fence accepts an append to another inode"
+                }
+                Mutant::M8OwnerLiteralPath => {
+                    "the owner mutex keys by the literal path: two paths to one lock get two owners"
+                }
             }
         }
     }
@@ -90,7 +120,7 @@ mod enabled {
 #[cfg(feature = "mutants")]
 pub use enabled::Mutant;
 
-/// `mutant_on!(locks, Name)`: is this historical bug switched on for `locks` (a `ProcessLocks`)?
+/// `mutant_on!(x, Name)`: is this bug switched on for `x` (a `ProcessLocks` or `OwnerMutex`)?
 #[cfg(feature = "mutants")]
 macro_rules! mutant_on {
     ($locks:expr, $m:ident) => {

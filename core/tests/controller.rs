@@ -172,7 +172,7 @@ async fn an_external_edit_while_released_is_a_takeover() {
     ctl.release_for_prompt().await.unwrap();
     w.tool_append(MSG2);
     let r = write(&ctl, MSG1).await;
-    assert!(matches!(r, Err(ControllerError::Takeover)), "{r:?}");
+    assert!(matches!(r, Err(ControllerError::Takeover { .. })), "{r:?}");
     assert!(ctl.is_poisoned());
     assert_eq!(
         p.events.count(|e| *e
@@ -184,7 +184,7 @@ async fn an_external_edit_while_released_is_a_takeover() {
     assert_eq!(w.transcript_bytes(), concat(&[INITIAL, MSG2]));
     assert!(!w.lock_exists(), "the short lock was released");
     // Sticky: every later locked operation refuses.
-    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover)));
+    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover { .. })));
     ctl.reacquire_after_prompt().await.unwrap();
     assert!(!ctl.holds() && !w.lock_exists());
     let cleanup = ctl.acquire_for_cleanup().await;
@@ -203,10 +203,10 @@ async fn reacquire_after_an_external_edit_fails_and_lets_go() {
     ctl.release_for_prompt().await.unwrap();
     w.tool_append(MSG2);
     let r = ctl.reacquire_after_prompt().await;
-    assert!(matches!(r, Err(ControllerError::Takeover)), "{r:?}");
+    assert!(matches!(r, Err(ControllerError::Takeover { .. })), "{r:?}");
     assert!(ctl.is_poisoned());
     assert!(!ctl.holds() && !w.lock_exists() && !p.holds_lock());
-    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover)));
+    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover { .. })));
 }
 
 #[tokio::test(start_paused = true)]
@@ -216,7 +216,7 @@ async fn a_replaced_transcript_is_a_takeover_even_with_the_same_content() {
     let ctl = p.controller(ControllerOptions::default()).await.unwrap();
     ctl.release_for_prompt().await.unwrap();
     w.tool_replace_transcript(INITIAL);
-    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover)));
+    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover { .. })));
     assert!(ctl.is_poisoned());
     assert_eq!(w.transcript_bytes(), INITIAL);
 }
@@ -342,7 +342,7 @@ async fn a_lock_lost_to_the_watchdog_fails_the_next_write_and_poisons() {
         1
     );
     assert_eq!(w.transcript_bytes(), concat(&[INITIAL, MSG1]));
-    assert!(matches!(write(&ctl, MSG2).await, Err(ControllerError::Takeover)));
+    assert!(matches!(write(&ctl, MSG2).await, Err(ControllerError::Takeover { .. })));
     // The poisoned controller let go of its lost handle without touching the new holder.
     assert!(!ctl.holds());
     ctl.dispose().await;

@@ -159,6 +159,61 @@ async fn m7_unconditional_unlink_on_reclaim() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m8_owner_literal_path() {
+    let m = Mutant::M8OwnerLiteralPath;
+    assert_killed(
+        m,
+        checks::owner_through_symlink(None).await,
+        checks::owner_through_symlink(Some(m)).await,
+        "two owners",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m9_abort_forces_cleanup() {
+    let m = Mutant::M9AbortForcesCleanup;
+    assert_killed(
+        m,
+        checks::abort_leaves_cleanup_lock(None).await,
+        checks::abort_leaves_cleanup_lock(Some(m)).await,
+        "the abort poisoned",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m10_cleanup_in_scope_waits() {
+    let m = Mutant::M10CleanupInScopeWaits;
+    assert_killed(
+        m,
+        checks::cleanup_inside_scope(None).await,
+        checks::cleanup_inside_scope(Some(m)).await,
+        "hung",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m11_deleted_transcript_not_poisoned() {
+    let m = Mutant::M11DeletedTranscriptNotPoisoned;
+    assert_killed(
+        m,
+        checks::deleted_transcript_poisons(None).await,
+        checks::deleted_transcript_poisons(Some(m)).await,
+        "must be a takeover",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m12_benign_append_any_inode() {
+    let m = Mutant::M12BenignAppendAnyInode;
+    assert_killed(
+        m,
+        checks::replaced_after_unverified_append(None).await,
+        checks::replaced_after_unverified_append(Some(m)).await,
+        "replaced by another inode",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -175,6 +230,11 @@ async fn every_mutant_is_killed_by_some_check() {
             ("reacquire-dispose", checks::reacquire_after_dispose(Some(m)).await),
             ("successor", checks::release_keeps_successor(Some(m)).await),
             ("racing-reclaim", checks::racing_reclaimers(Some(m)).await),
+            ("owner-symlink", checks::owner_through_symlink(Some(m)).await),
+            ("abort-cleanup", checks::abort_leaves_cleanup_lock(Some(m)).await),
+            ("cleanup-in-scope", checks::cleanup_inside_scope(Some(m)).await),
+            ("deleted-transcript", checks::deleted_transcript_poisons(Some(m)).await),
+            ("replaced-transcript", checks::replaced_after_unverified_append(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

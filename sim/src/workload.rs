@@ -127,7 +127,7 @@ pub async fn gateway(
     let platform = world.platform_for(pid);
     let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
     locks.start_watchdog();
-    let owner = OwnerMutex::new(platform);
+    let owner = OwnerMutex::with_mutant(platform, world.mutant);
     let mut rng = ChaCha8Rng::seed_from_u64(derive(
         world.seed,
         Stream::Gateway,

@@ -145,7 +145,7 @@ pub async fn abort_hung_retained_write(mutant: Option<Mutant>) -> Check {
     stream.open();
     let unwound = within(1_000, writer).await;
     ensure!(
-        matches!(unwound, Some(Ok(Err(ControllerError::Takeover)))),
+        matches!(unwound, Some(Ok(Err(ControllerError::Takeover { .. })))),
         "the stuck write resumed after losing its lock and must fail with Takeover, got {unwound:?}"
     );
     ensure!(
@@ -359,5 +359,143 @@ pub async fn racing_reclaimers(mutant: Option<Mutant>) -> Check {
     ensure!(a.holds_lock(), "a lost its lock");
     a.locks.release(&ha).await.map_err(|e| e.to_string())?;
     ensure!(!w.lock_exists(), "a's release did not unlink its lock");
+    Ok(())
+}
+
+/// SPEC §2: the owner mutex keys a session by its transcript with the directory resolved, so
+/// `/link/sess.jsonl` (with `/link -> /s`) and `/s/sess.jsonl` share one owner. Killed by M8.
+pub async fn owner_through_symlink(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    w.fs.symlink_dir(std::path::Path::new(DIR), std::path::Path::new("/link"))
+        .map_err(|e| e.to_string())?;
+    let m = make_owner(w.process(10).platform, mutant);
+    let none = heldlock_core::AbortSignal::new();
+    let _first = m.acquire(transcript(), 1_000, &none).await.map_err(|e| e.to_string())?;
+    let second = m.acquire(std::path::Path::new("/link/sess.jsonl"), 500, &none).await;
+    ensure!(
+        matches!(second, Err(heldlock_core::OwnerError::Timeout { .. })),
+        "two owners of one session through a symlinked directory"
+    );
+    Ok(())
+}
+
+/// SPEC §3 releaseForAbort: an abort forces only `held` or the handle a stuck graceful
+/// release owns; a cleanup lock taken before the abort stays the cleanup's. Killed by M9.
+pub async fn abort_leaves_cleanup_lock(mutant: Option<Mutant>) -> Check {
+    const CLEANUP: &[u8] = b"{\"type\":\"message\",\"cleanup\":true}\n";
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    let cleanup = ctl.acquire_for_cleanup().await;
+    ensure!(!cleanup.is_noop(), "the cleanup got a no-op lock");
+    ctl.abort(AbortKind::Manual);
+    sleep_ms(SETTLE_BOUND_MS + 500).await;
+    ensure!(!ctl.is_poisoned(), "the abort poisoned a controller whose lock the cleanup holds");
+    ensure!(w.lock_exists() && p.holds_lock(), "the abort took the cleanup's lock");
+    let appended = cleanup.append(CLEANUP).await;
+    ensure!(appended.is_ok(), "the cleanup's append failed: {appended:?}");
+    cleanup.release().await.map_err(|e| e.to_string())?;
+    ctl.dispose().await;
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the lock outlived the cleanup");
+    ensure!(w.transcript_bytes() == [INITIAL, CLEANUP].concat(), "the cleanup entry is missing");
+    Ok(())
+}
+
+/// SPEC §3 acquireForCleanup / I9: called from inside a write scope, the cleanup writes
+/// through the scope's lock and returns; the scope keeps its lock. Killed by M10.
+pub async fn cleanup_inside_scope(mutant: Option<Mutant>) -> Check {
+    const CLEANUP: &[u8] = b"{\"type\":\"message\",\"cleanup\":true}\n";
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    let inner = ctl.clone();
+    let scoped = within(
+        200_000,
+        ctl.with_write_lock(|_scope| async move {
+            let lock = inner.acquire_for_cleanup().await;
+            let noop = lock.is_noop();
+            lock.append(CLEANUP).await?;
+            lock.release().await?;
+            Ok(noop)
+        }),
+    )
+    .await;
+    let noop = match scoped {
+        None => return Err("acquire_for_cleanup from inside a write scope hung (I9)".into()),
+        Some(r) => r.map_err(|e| format!("the scope failed: {e}"))?,
+    };
+    ensure!(!noop, "the cleanup inside the scope got a no-op lock");
+    ensure!(w.transcript_bytes() == [INITIAL, CLEANUP].concat(), "the cleanup entry is missing");
+    ensure!(!ctl.is_poisoned(), "the cleanup poisoned");
+    ensure!(within(1_000, ctl.dispose()).await.is_some(), "dispose hung");
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the lock outlived dispose");
+    Ok(())
+}
+
+/// SPEC §3 fence check / I10: the transcript deleted while the lock is released is an
+/// unowned change: the next locked operation poisons with a TakeoverError (not an ENOENT).
+/// Killed by M11.
+pub async fn deleted_transcript_poisons(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
+    w.fs.view(TOOL_PID, heldlock_core::memfs::DEFAULT_FD_LIMIT)
+        .unlink_now(transcript())
+        .map_err(|e| e.to_string())?;
+    let written = ctl
+        .with_write_lock(|scope| async move { scope.append(b"{\"type\":\"message\"}\n").await })
+        .await;
+    ensure!(
+        matches!(written, Err(ControllerError::Takeover { .. })),
+        "a write after the transcript was deleted must be a takeover, got {written:?}"
+    );
+    ensure!(ctl.is_poisoned(), "the controller was not poisoned after the transcript was deleted");
+    ensure!(w.fs.contents(transcript()).is_none(), "a write recreated the deleted transcript");
+    let reacquired = ctl.reacquire_after_prompt().await;
+    ensure!(reacquired.is_ok() && !ctl.holds(), "a poisoned controller reacquired: {reacquired:?}");
+    ctl.dispose().await;
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the lock outlived dispose");
+    Ok(())
+}
+
+/// SPEC §3 fence check: a benign append is one of the same file. After our own append whose
+/// post-append stat failed (the fence then has no fingerprint), the transcript replaced by a
+/// new inode with the same bytes is a takeover. Killed by M12.
+pub async fn replaced_after_unverified_append(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
+    let append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = tokio::spawn({
+        let ctl = ctl.clone();
+        async move {
+            ctl.with_write_lock(
+                |scope| async move { scope.append(b"{\"type\":\"message\",\"n\":1}\n").await },
+            )
+            .await
+        }
+    });
+    ensure!(within(1_000, append.arrived(1)).await.is_some(), "the write never reached its append");
+    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EINTR); // the post-append stat
+    append.open();
+    let written = within(1_000, writer).await.ok_or("the write hung")?.map_err(|e| e.to_string())?;
+    ensure!(
+        matches!(&written, Err(e) if errno_of(e) == Some(errno::EINTR)),
+        "the post-append stat's EINTR must propagate, got {written:?}"
+    );
+    ensure!(!ctl.is_poisoned(), "an unverified own append poisoned");
+    // Same bytes, new inode: someone else's file.
+    let same = w.transcript_bytes();
+    w.tool_replace_transcript(&same);
+    let reacquired = ctl.reacquire_after_prompt().await;
+    ensure!(
+        matches!(reacquired, Err(ControllerError::Takeover { .. })),
+        "a transcript replaced by another inode passed the fence, got {reacquired:?}"
+    );
+    ensure!(ctl.is_poisoned() && !ctl.holds(), "not poisoned after the replacement");
+    ctl.dispose().await;
+    ensure!(!w.lock_exists(), "the lock outlived dispose");
     Ok(())
 }

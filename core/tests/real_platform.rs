@@ -124,3 +124,24 @@ fn the_spawner_runs_tasks_from_outside_a_runtime() {
     let ran_on = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the task never ran");
     assert_eq!(ran_on.as_deref(), Some("heldlock-probe"));
 }
+
+/// Outside any tokio runtime (a plain executor): filesystem calls, the poll sleeps and the
+/// spawner take threads of their own; nothing panics, and the acquire budget still holds.
+#[test]
+fn the_lock_works_without_a_tokio_runtime() {
+    use futures::executor::block_on;
+    let tmp = tempfile::TempDir::new().unwrap();
+    let target = tmp.path().join("s.jsonl");
+    let locks = ProcessLocks::new(heldlock_core::real::platform());
+    let opts = LockOptions {
+        timeout_ms: 300,
+        ..LockOptions::default()
+    };
+    let handle = block_on(locks.acquire(&target, opts)).expect("acquire");
+    let started = std::time::Instant::now();
+    let err = block_on(locks.acquire(&target, opts)).expect_err("not reentrant");
+    assert!(matches!(err, heldlock_core::LockError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300), "{:?}", started.elapsed());
+    block_on(locks.release(&handle)).unwrap();
+    assert!(!handle.lock_path().exists());
+}

@@ -1,6 +1,7 @@
-//! Time and tasks on tokio. `TokioClock::paused_at` pairs with tokio's paused clock
-//! (`start_paused = true`): wall time then advances only with tokio's virtual time, which makes
-//! it the manual clock of the deterministic tests.
+//! Time and tasks on tokio; outside a runtime, on threads of their own (never a panic).
+//! `TokioClock::paused_at` pairs with tokio's paused clock (`start_paused = true`): wall time
+//! then advances only with tokio's virtual time, which makes it the manual clock of the
+//! deterministic tests.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -45,7 +46,21 @@ impl Clock for TokioClock {
         self.origin.elapsed().as_millis() as u64
     }
     fn sleep(&self, ms: u64) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(Duration::from_millis(ms)))
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Box::pin(tokio::time::sleep(Duration::from_millis(ms)));
+        }
+        // Outside tokio there is no timer to register with: a thread sleeps instead of a
+        // panic. Should no thread start, the sleep ends at once (a busier poll, not a hang).
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new().name("heldlock-sleep".into()).spawn(move || {
+            std::thread::sleep(Duration::from_millis(ms));
+            let _ = tx.send(());
+        });
+        Box::pin(async move {
+            if spawned.is_ok() {
+                let _ = rx.await;
+            }
+        })
     }
 }
 

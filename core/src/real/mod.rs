@@ -21,8 +21,8 @@ use crate::file_lock::ProcessLocks;
 use crate::platform::Platform;
 
 /// The platform of this OS process: [`RealFs`], [`TokioClock::real`], [`RealProcesses`],
-/// [`TokioSpawner`] and the [`TracingObserver`]. Its clock sleeps on tokio's timer, so the
-/// lock must run inside a tokio runtime with time enabled.
+/// [`TokioSpawner`] and the [`TracingObserver`]. Meant for a tokio runtime with time enabled;
+/// outside one, its calls, sleeps and tasks take threads of their own.
 pub fn platform() -> Platform {
     Platform {
         fs: Arc::new(RealFs::new()),

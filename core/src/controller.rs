@@ -23,9 +23,12 @@ pub const ATTEMPT_MAX_HOLD_MS: u64 = 1_020_000;
 /// Stat-read-stat passes a fence recording makes before it gives up on a moving transcript.
 const FENCE_READ_PASSES: u32 = 3;
 
+/// A controller's parameters; the defaults are the production ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ControllerOptions {
+    /// The file lock's acquire options (maxHoldMs defaults to [`ATTEMPT_MAX_HOLD_MS`]).
     pub lock: LockOptions,
+    /// How long an abort waits for the graceful release before forcing it ([`SETTLE_BOUND_MS`]).
     pub settle_bound_ms: u64,
 }
 
@@ -170,10 +173,12 @@ impl AttemptController {
         result.map(|()| AttemptController { inner })
     }
 
+    /// This controller's id in events.
     pub fn id(&self) -> ControllerId {
         self.inner.id
     }
 
+    /// The transcript this controller writes.
     pub fn transcript(&self) -> &Path {
         &self.inner.transcript
     }
@@ -183,6 +188,7 @@ impl AttemptController {
         self.inner.lock_state().held.is_some()
     }
 
+    /// Whether the controller is poisoned: it never writes the transcript again.
     pub fn is_poisoned(&self) -> bool {
         self.inner.lock_state().takeover.is_some()
     }

@@ -31,8 +31,11 @@ const MAX_FAST_ITERATIONS: u64 = 1_024;
 /// Acquire parameters; the defaults are the production ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockOptions {
+    /// The acquire's one time budget (60 000 ms).
     pub timeout_ms: u64,
+    /// A lock older than this is reported stale (1 800 000 ms).
     pub stale_ms: u64,
+    /// How long a holder may keep the lock before the watchdog takes it (300 000 ms).
     pub max_hold_ms: u64,
 }
 
@@ -120,12 +123,15 @@ impl std::fmt::Debug for LockHandle {
 }
 
 impl LockHandle {
+    /// This handle's id in events.
     pub fn id(&self) -> HandleId {
         self.inner.id
     }
+    /// The lock file: `<canonical dir>/<transcript name>.lock`.
     pub fn lock_path(&self) -> &Path {
         &self.inner.lock_path
     }
+    /// The inode of the lock file this handle created.
     pub fn ino(&self) -> u64 {
         self.inner.snapshot.ino
     }
@@ -133,9 +139,11 @@ impl LockHandle {
     pub fn is_lost(&self) -> bool {
         self.inner.lost.load(Ordering::SeqCst)
     }
+    /// Whether a release of this handle started (by its owner or the watchdog).
     pub fn is_released(&self) -> bool {
         *self.inner.release.lock().unwrap() != ReleaseState::Open
     }
+    /// Whether `other` is a clone of this very handle.
     pub fn same(&self, other: &LockHandle) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
@@ -165,6 +173,8 @@ pub struct ProcessLocks {
 }
 
 impl ProcessLocks {
+    /// This process's lock state on `platform`; the watchdog is not started
+    /// ([`ProcessLocks::start_watchdog`]; [`crate::real::process_locks`] does both).
     pub fn new(platform: Platform) -> Arc<Self> {
         Arc::new(ProcessLocks {
             platform,
@@ -198,6 +208,7 @@ impl ProcessLocks {
         &self.owned
     }
 
+    /// The platform the lock runs on.
     pub fn platform(&self) -> &Platform {
         &self.platform
     }

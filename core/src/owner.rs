@@ -31,16 +31,20 @@ pub struct AbortSignal {
 }
 
 impl AbortSignal {
+    /// A signal not aborted yet.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Abort: every clone sees it, every waiter wakes.
     pub fn abort(&self) {
         self.inner.0.store(true, Ordering::SeqCst);
         self.inner.1.notify(usize::MAX);
     }
+    /// Whether `abort` was called.
     pub fn is_aborted(&self) -> bool {
         self.inner.0.load(Ordering::SeqCst)
     }
+    /// Completes once `abort` is called.
     pub async fn aborted(&self) {
         // Bounded by the abort itself: each wake re-checks the flag.
         loop {
@@ -72,6 +76,7 @@ pub struct OwnerGuard {
 }
 
 impl OwnerMutex {
+    /// The owner mutex of this process (one per process, shared by every attempt).
     pub fn new(platform: Platform) -> Arc<Self> {
         Arc::new(OwnerMutex {
             platform,
@@ -172,6 +177,7 @@ impl OwnerMutex {
 }
 
 impl OwnerGuard {
+    /// The attempt number this guard owns the session for.
     pub fn attempt(&self) -> u64 {
         self.attempt
     }

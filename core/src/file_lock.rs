@@ -204,7 +204,7 @@ impl ProcessLocks {
     }
 
     /// The transcript writes this process owns (shared by its controllers).
-    pub fn owned_writes(&self) -> &OwnedWrites {
+    pub(crate) fn owned_writes(&self) -> &OwnedWrites {
         &self.owned
     }
 
@@ -581,14 +581,21 @@ impl ProcessLocks {
                 loop {
                     clock.sleep(WATCHDOG_INTERVAL_MS).await;
                     let Some(locks) = weak.upgrade() else { return };
-                    locks.watchdog_tick().await;
+                    locks.tick_watchdog().await;
                 }
             }),
         );
     }
 
-    /// One watchdog tick; returns how many handles it force-released.
+    /// One watchdog tick by hand (tests and the simulator; feature `testing`); returns how many
+    /// handles it force-released.
+    #[cfg(feature = "testing")]
     pub async fn watchdog_tick(&self) -> usize {
+        self.tick_watchdog().await
+    }
+
+    /// One watchdog tick; returns how many handles it force-released.
+    async fn tick_watchdog(&self) -> usize {
         let now = self.platform.clock.mono_ms();
         let expired: Vec<LockHandle> = {
             let table = self.table.lock().unwrap();

@@ -275,6 +275,7 @@ async fn an_abort_releases_the_lock_within_the_settle_bound_while_the_fence_read
     }
     let gone_after = aborted.elapsed();
     let still_there = d.lock.exists();
+    eprintln!("hung fence read: lock gone {gone_after:?} after the abort");
     let poisoned = ctl.is_poisoned();
     unblock_fifo(&d.target); // let the hung graceful path finish whatever happened
     assert!(!still_there, "the lock file was still on disk {gone_after:?} after the abort");
@@ -362,10 +363,11 @@ fn an_abort_releases_the_lock_while_a_retained_write_hangs_on_a_single_threaded_
     let ctl = runtime.block_on(AttemptController::create(locks, &d.target, opts)).expect("create");
     let bound = Duration::from_millis(opts.settle_bound_ms) + Duration::from_secs(1);
 
+    let (aborted_tx, aborted_rx) = std::sync::mpsc::channel::<Instant>();
     let watcher = {
         let (lock, fifo) = (d.lock.clone(), d.target.clone());
         std::thread::spawn(move || {
-            let started = Instant::now();
+            let started = aborted_rx.recv_timeout(bound + SLACK).unwrap_or_else(|_| Instant::now());
             while lock.exists() && started.elapsed() < bound + SLACK {
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -385,12 +387,14 @@ fn an_abort_releases_the_lock_while_a_retained_write_hangs_on_a_single_threaded_
             })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
+        aborted_tx.send(Instant::now()).unwrap();
         ctl.abort(AbortKind::Timeout);
         let _ = tokio::time::timeout(bound + SLACK + SLACK, writer).await;
     });
     let gone_after = watcher.join().unwrap();
     let gone_after = gone_after
         .unwrap_or_else(|| panic!("the lock file was still on disk {:?} after the abort", bound + SLACK));
+    eprintln!("hung retained write: lock gone {gone_after:?} after the abort");
     assert!(gone_after <= bound, "the lock file went only {gone_after:?} after the abort");
     assert!(ctl.is_poisoned(), "the release was not the forced one");
     runtime.block_on(ctl.dispose());

@@ -138,6 +138,8 @@ pub struct CleanupLock {
     handle: Option<LockHandle>,
     /// The lock of the scope the cleanup was asked for from inside: the scope releases it.
     borrowed: bool,
+    /// The `m13` mutant only: a no-op lock whose appends claim success.
+    silent: bool,
 }
 
 impl AttemptController {
@@ -247,15 +249,19 @@ impl AttemptController {
 
     /// The lock for the teardown's cleanup writes. From inside one of this controller's write
     /// scopes, the cleanup writes through that scope's lock.
-    pub async fn acquire_for_cleanup(&self) -> CleanupLock {
+    ///
+    /// A poisoned controller (a takeover, a failed acquire) hands out a no-op lock whose
+    /// appends fail with the TakeoverError; an I/O error of the fence check is returned (the
+    /// lock already released): either way the caller can tell nothing was written.
+    pub async fn acquire_for_cleanup(&self) -> Result<CleanupLock, ControllerError> {
         let op = self.inner.begin(OpKind::Cleanup);
         let in_scope =
             active_scope(self.inner.id).filter(|_| !mutant_on!(self.inner.locks, M10CleanupInScopeWaits));
         let lock = match in_scope {
-            Some(scope) => self.inner.clone().cleanup_in_scope(op, scope),
+            Some(scope) => Ok(self.inner.clone().cleanup_in_scope(op, scope)),
             None => self.inner.clone().cleanup(op).await,
         };
-        self.inner.end(op, OpKind::Cleanup, &Ok::<(), ()>(()));
+        self.inner.end(op, OpKind::Cleanup, &lock);
         lock
     }
 
@@ -665,21 +671,23 @@ impl Inner {
             op,
             handle: (!poisoned).then_some(scope.handle),
             borrowed: true,
+            silent: false,
         }
     }
 
-    async fn cleanup(self: Arc<Self>, op: OpId) -> CleanupLock {
+    async fn cleanup(self: Arc<Self>, op: OpId) -> Result<CleanupLock, ControllerError> {
         let noop = |inner: &Arc<Inner>| CleanupLock {
             inner: inner.clone(),
             op,
             handle: None,
             borrowed: false,
+            silent: false,
         };
         self.lock_state().cleanup_started = true;
         let held = {
             let st = self.wait_for(|st| st.drain_owner.is_none()).await;
             if st.takeover.is_some() {
-                return noop(&self);
+                return Ok(noop(&self));
             }
             st.held.is_some()
         };
@@ -692,7 +700,7 @@ impl Inner {
                 })
                 .await;
             if st.takeover.is_some() {
-                return noop(&self);
+                return Ok(noop(&self));
             }
             self.take_held(&mut st, op, Duty::HandToCleanup)
         };
@@ -702,7 +710,7 @@ impl Inner {
                 Ok(h) => h,
                 Err(_) => {
                     self.poison_now(op, PoisonReason::LockError);
-                    return noop(&self);
+                    return Ok(noop(&self));
                 }
             },
         };
@@ -712,12 +720,24 @@ impl Inner {
             op,
             handle: Some(handle),
             borrowed: false,
+            silent: false,
         };
-        if self.check_fence(op).await.is_err() {
-            let _ = lock.release().await;
-            return noop(&self);
+        match self.check_fence(op).await {
+            Ok(()) => Ok(lock),
+            Err(e) => {
+                let _ = lock.release().await;
+                match e {
+                    ControllerError::Takeover { .. } => Ok(noop(&self)),
+                    _ if mutant_on!(self.locks, M13CleanupFenceErrorSwallowed) => Ok(CleanupLock {
+                        silent: true,
+                        ..noop(&self)
+                    }),
+                    // The fence could not be judged: nothing may be written, and the caller
+                    // must know it (the lock is already released).
+                    other => Err(other),
+                }
+            }
         }
-        lock
     }
 
     async fn dispose_now(&self, op: OpId) {
@@ -983,11 +1003,18 @@ impl CleanupLock {
         self.handle.is_none()
     }
 
-    /// Append one entry; a no-op lock drops it.
+    /// Append one entry; a no-op lock writes nothing and says so (the TakeoverError).
     pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
         match &self.handle {
             Some(handle) => self.inner.write_entry(self.op, handle, entry).await,
-            None => Ok(()),
+            None if self.silent => Ok(()),
+            None => {
+                let poisoned = self.inner.lock_state().takeover;
+                debug_assert!(poisoned.is_some(), "a no-op cleanup lock of an unpoisoned controller");
+                Err(ControllerError::Takeover {
+                    reason: poisoned.unwrap_or(PoisonReason::Takeover),
+                })
+            }
         }
     }
 

@@ -316,7 +316,7 @@ impl ProcessLocks {
                     orphan_grace_ms: opts.orphan_grace_ms(),
                     held_by_us: self.table.lock().unwrap().is_ours(lock_path),
                 },
-                &*self.platform.processes,
+                &*self.judged_processes(),
             );
             owner = owner_text(payload.as_ref(), verdict.alive, now_wall);
             match verdict.action {
@@ -365,6 +365,15 @@ impl ProcessLocks {
             owner,
             lock_path: lock_path.to_owned(),
         })
+    }
+
+    /// The process table as the judge sees it (the `m14` mutant blinds it past an EPERM).
+    fn judged_processes(&self) -> Arc<dyn crate::platform::Processes> {
+        #[cfg(feature = "mutants")]
+        if mutant_on!(self, M14EpermSkipsChecks) {
+            return Arc::new(crate::mutant::EpermBlind(self.platform.processes.clone()));
+        }
+        self.platform.processes.clone()
     }
 
     /// Whether someone else's reclaim guard blocks us. A guard older than the orphan grace was

@@ -24,10 +24,12 @@ mod enabled {
         M10CleanupInScopeWaits,
         M11DeletedTranscriptNotPoisoned,
         M12BenignAppendAnyInode,
+        M13CleanupFenceErrorSwallowed,
+        M14EpermSkipsChecks,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 15] = [
+        pub const ALL: [Mutant; 17] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -43,6 +45,8 @@ mod enabled {
             Mutant::M10CleanupInScopeWaits,
             Mutant::M11DeletedTranscriptNotPoisoned,
             Mutant::M12BenignAppendAnyInode,
+            Mutant::M13CleanupFenceErrorSwallowed,
+            Mutant::M14EpermSkipsChecks,
         ];
 
         pub fn name(self) -> &'static str {
@@ -62,6 +66,8 @@ mod enabled {
                 Mutant::M10CleanupInScopeWaits => "m10-cleanup-in-scope-waits",
                 Mutant::M11DeletedTranscriptNotPoisoned => "m11-deleted-transcript-not-poisoned",
                 Mutant::M12BenignAppendAnyInode => "m12-benign-append-any-inode",
+                Mutant::M13CleanupFenceErrorSwallowed => "m13-cleanup-fence-error-swallowed",
+                Mutant::M14EpermSkipsChecks => "m14-eperm-skips-checks",
             }
         }
 
@@ -93,6 +99,10 @@ mod enabled {
                 Mutant::M12BenignAppendAnyInode => {
                     "after an unverified own append the fence accepts an append to another inode"
                 }
+                Mutant::M13CleanupFenceErrorSwallowed => {
+                    "a cleanup fence I/O error yields a no-op lock whose appends return Ok unwritten"
+                }
+                Mutant::M14EpermSkipsChecks => "an EPERM probe skips the recycled-pid and non-owner checks",
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"
                 }
@@ -119,6 +129,35 @@ mod enabled {
 
 #[cfg(feature = "mutants")]
 pub use enabled::Mutant;
+
+/// The `m14` mutant's view of the process table: a pid whose probe was refused is alive and
+/// nothing more is known of it (no start time, kind unknown).
+#[cfg(feature = "mutants")]
+pub(crate) struct EpermBlind(pub std::sync::Arc<dyn crate::platform::Processes>);
+
+#[cfg(feature = "mutants")]
+impl crate::platform::Processes for EpermBlind {
+    fn own_pid(&self) -> u32 {
+        self.0.own_pid()
+    }
+    fn own_starttime(&self) -> Option<u64> {
+        self.0.own_starttime()
+    }
+    fn probe(&self, pid: u32) -> crate::platform::Liveness {
+        match self.0.probe(pid) {
+            crate::platform::Liveness::PermissionDenied { .. } => {
+                crate::platform::Liveness::PermissionDenied { starttime: None }
+            }
+            other => other,
+        }
+    }
+    fn is_gateway(&self, pid: u32) -> Option<bool> {
+        match self.0.probe(pid) {
+            crate::platform::Liveness::PermissionDenied { .. } => None,
+            _ => self.0.is_gateway(pid),
+        }
+    }
+}
 
 /// `mutant_on!(x, Name)`: is this bug switched on for `x` (a `ProcessLocks` or `OwnerMutex`)?
 #[cfg(feature = "mutants")]

@@ -172,8 +172,12 @@ pub enum Liveness {
         /// Its start time in clock ticks, when the platform can tell.
         starttime: Option<u64>,
     },
-    /// The probe was refused (EPERM): the process exists, so it counts as alive.
-    PermissionDenied,
+    /// The signal probe was refused (EPERM): the process exists, so it counts as alive. Its
+    /// start time when the platform can still read it (`/proc/<pid>/stat` is world-readable):
+    /// the recycled-pid check applies to it like to any live pid.
+    PermissionDenied {
+        starttime: Option<u64>,
+    },
 }
 
 /// The processes of the machine, as the stale-lock judge sees them.

@@ -73,7 +73,7 @@ async fn prompt_release_then_reacquire_then_cleanup() {
     assert!(ctl.holds() && w.lock_exists());
     ctl.reacquire_after_prompt().await.unwrap(); // already held: no-op
 
-    let cleanup = ctl.acquire_for_cleanup().await;
+    let cleanup = ctl.acquire_for_cleanup().await.unwrap();
     assert!(!cleanup.is_noop());
     assert!(!ctl.holds(), "cleanup took held");
     assert!(
@@ -187,9 +187,15 @@ async fn an_external_edit_while_released_is_a_takeover() {
     assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover { .. })));
     ctl.reacquire_after_prompt().await.unwrap();
     assert!(!ctl.holds() && !w.lock_exists());
-    let cleanup = ctl.acquire_for_cleanup().await;
+    let cleanup = ctl.acquire_for_cleanup().await.unwrap();
     assert!(cleanup.is_noop());
-    cleanup.append(MSG1).await.unwrap();
+    // A no-op lock says it wrote nothing.
+    assert!(matches!(
+        cleanup.append(MSG1).await,
+        Err(ControllerError::Takeover {
+            reason: PoisonReason::Takeover
+        })
+    ));
     assert_eq!(w.transcript_bytes(), concat(&[INITIAL, MSG2]));
     ctl.dispose().await;
     assert!(!w.lock_exists());
@@ -369,7 +375,7 @@ async fn attempt_lifecycle_leaves_the_lock_free_for_the_next_turn() {
             ctl.abort(AbortKind::Timeout);
             sleep_ms(10).await;
         }
-        let cleanup = ctl.acquire_for_cleanup().await;
+        let cleanup = ctl.acquire_for_cleanup().await.unwrap();
         cleanup.append(USAGE).await.unwrap();
         cleanup.release().await.unwrap();
         ctl.dispose().await;

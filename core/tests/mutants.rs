@@ -214,6 +214,28 @@ async fn m12_benign_append_any_inode() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m13_cleanup_fence_error_swallowed() {
+    let m = Mutant::M13CleanupFenceErrorSwallowed;
+    assert_killed(
+        m,
+        checks::cleanup_fence_error_surfaces(None).await,
+        checks::cleanup_fence_error_surfaces(Some(m)).await,
+        "acknowledged and never written",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m14_eperm_skips_checks() {
+    let m = Mutant::M14EpermSkipsChecks;
+    assert_killed(
+        m,
+        checks::eperm_holder_still_judged(None).await,
+        checks::eperm_holder_still_judged(Some(m)).await,
+        "was not reclaimed",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -235,6 +257,8 @@ async fn every_mutant_is_killed_by_some_check() {
             ("cleanup-in-scope", checks::cleanup_inside_scope(Some(m)).await),
             ("deleted-transcript", checks::deleted_transcript_poisons(Some(m)).await),
             ("replaced-transcript", checks::replaced_after_unverified_append(Some(m)).await),
+            ("cleanup-fence-error", checks::cleanup_fence_error_surfaces(Some(m)).await),
+            ("eperm", checks::eperm_holder_still_judged(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

@@ -54,3 +54,23 @@ async fn d04_a_transcript_deleted_while_released_is_a_takeover() {
 async fn d05_a_replaced_transcript_after_an_unverified_append_is_a_takeover() {
     checks::replaced_after_unverified_append(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect 6: an I/O error in the cleanup's fence check is surfaced, never swallowed.
+
+/// Before the fix: the cleanup lock became a no-op and its append returned Ok(()) having
+/// written nothing (a write acknowledged and never written).
+#[tokio::test(start_paused = true)]
+async fn d06_a_cleanup_fence_io_error_is_surfaced() {
+    checks::cleanup_fence_error_surfaces(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 7: an EPERM probe still runs the recycled-pid and non-owner checks.
+
+/// Before the fix: the acquire timed out after 1 s on a lock of a reused pid whose probe
+/// was refused with EPERM.
+#[tokio::test(start_paused = true)]
+async fn d07_an_eperm_probe_still_detects_a_reused_pid() {
+    checks::eperm_holder_still_judged(None).await.unwrap();
+}

@@ -59,7 +59,7 @@ async fn cleanup_does_not_take_held_from_a_graceful_abort_release_owning_the_dra
     let cleaner = {
         let ctl = ctl.clone();
         tokio::spawn(async move {
-            let lock = ctl.acquire_for_cleanup().await;
+            let lock = ctl.acquire_for_cleanup().await.unwrap();
             let noop = lock.is_noop();
             let appended = lock.append(USAGE).await;
             let released = lock.release().await;
@@ -112,7 +112,7 @@ async fn an_abort_leaves_a_cleanup_lock_hung_in_its_fence_check_to_the_cleanup()
     let cleaner = {
         let ctl = ctl.clone();
         tokio::spawn(async move {
-            let lock = ctl.acquire_for_cleanup().await;
+            let lock = ctl.acquire_for_cleanup().await.unwrap();
             let appended = lock.append(CLEANUP).await;
             (appended, lock.release().await)
         })
@@ -159,7 +159,7 @@ async fn cleanup_waits_for_the_fence_check_of_a_reacquire() {
     let cleaner = {
         let ctl = ctl.clone();
         tokio::spawn(async move {
-            let lock = ctl.acquire_for_cleanup().await;
+            let lock = ctl.acquire_for_cleanup().await.unwrap();
             let noop = lock.is_noop();
             let appended = lock.append(CLEANUP).await;
             let released = lock.release().await;
@@ -369,7 +369,7 @@ async fn after_write(
     );
     assert!(ctl.holds());
     ctl.release_for_prompt().await.unwrap();
-    let cleanup = ctl.acquire_for_cleanup().await;
+    let cleanup = ctl.acquire_for_cleanup().await.unwrap();
     assert!(!cleanup.is_noop(), "cleanup found the controller poisoned");
     cleanup.append(CLEANUP).await.unwrap();
     cleanup.release().await.unwrap();

@@ -214,9 +214,10 @@ async fn run_turn(
         world.note(pid, || format!("turn {label} {text}"));
     }
     if !plan.skip_cleanup {
-        let cleanup = ctl.acquire_for_cleanup().await;
-        let _ = cleanup.append(&entry("session-end", label)).await;
-        let _ = cleanup.release().await;
+        if let Ok(cleanup) = ctl.acquire_for_cleanup().await {
+            let _ = cleanup.append(&entry("session-end", label)).await;
+            let _ = cleanup.release().await;
+        }
     }
     ctl.dispose().await;
     world.turn_ended(pid, ctl.id());

@@ -197,7 +197,10 @@ pub async fn abort_hung_fence_read(mutant: Option<Mutant>) -> Check {
         "dispose hung after the forced release: the drain stayed owned"
     );
     match within(5_000, ctl.acquire_for_cleanup()).await {
-        Some(cleanup) => ensure!(cleanup.is_noop(), "a poisoned controller handed out a real cleanup lock"),
+        Some(Ok(cleanup)) => {
+            ensure!(cleanup.is_noop(), "a poisoned controller handed out a real cleanup lock")
+        }
+        Some(Err(e)) => return Err(format!("acquire_for_cleanup failed after the forced release: {e}")),
         None => return Err("acquire_for_cleanup hung after the forced release".into()),
     }
     fence_read.open();
@@ -386,7 +389,7 @@ pub async fn abort_leaves_cleanup_lock(mutant: Option<Mutant>) -> Check {
     let w = World::with_mutant(mutant);
     let p = w.process(10);
     let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
-    let cleanup = ctl.acquire_for_cleanup().await;
+    let cleanup = ctl.acquire_for_cleanup().await.map_err(|e| e.to_string())?;
     ensure!(!cleanup.is_noop(), "the cleanup got a no-op lock");
     ctl.abort(AbortKind::Manual);
     sleep_ms(SETTLE_BOUND_MS + 500).await;
@@ -412,7 +415,7 @@ pub async fn cleanup_inside_scope(mutant: Option<Mutant>) -> Check {
     let scoped = within(
         200_000,
         ctl.with_write_lock(|_scope| async move {
-            let lock = inner.acquire_for_cleanup().await;
+            let lock = inner.acquire_for_cleanup().await?;
             let noop = lock.is_noop();
             lock.append(CLEANUP).await?;
             lock.release().await?;
@@ -497,5 +500,78 @@ pub async fn replaced_after_unverified_append(mutant: Option<Mutant>) -> Check {
     ensure!(ctl.is_poisoned() && !ctl.holds(), "not poisoned after the replacement");
     ctl.dispose().await;
     ensure!(!w.lock_exists(), "the lock outlived dispose");
+    Ok(())
+}
+
+/// SPEC §3 acquireForCleanup / I14: an I/O error in the cleanup's fence check is surfaced
+/// (the lock released); nothing is acknowledged that was not written. Killed by M13.
+pub async fn cleanup_fence_error_surfaces(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
+    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO); // the cleanup's fence stat
+    let entry = b"{\"type\":\"message\",\"cleanup\":true}\n";
+    let outcome = match ctl.acquire_for_cleanup().await {
+        Err(e) => Err(e),
+        Ok(lock) => {
+            let appended = lock.append(entry).await;
+            let _ = lock.release().await;
+            appended
+        }
+    };
+    let written = w.transcript_bytes().ends_with(entry);
+    ensure!(
+        outcome.is_err() || written,
+        "the cleanup append was acknowledged and never written (a swallowed fence error)"
+    );
+    if let Err(e) = &outcome {
+        ensure!(errno_of(e) == Some(errno::EIO), "expected the fence stat's EIO, got {e}");
+    }
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the cleanup's lock leaked");
+    ctl.dispose().await;
+    Ok(())
+}
+
+/// SPEC §1.1: a permission error from the liveness probe means alive, but the recycled-pid
+/// and non-owner checks still apply when the pid's start time and kind are known (a pid
+/// reused by another user's process). Killed by M14.
+pub async fn eperm_holder_still_judged(mutant: Option<Mutant>) -> Check {
+    use heldlock_core::judge::StaleReason;
+    use heldlock_core::memprocs::{ProcEntry, ProcState};
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    for (reused, gateway, reason) in [
+        (Some(7_777), Some(true), StaleReason::RecycledPid),
+        (Some(1_050), Some(false), StaleReason::NonOwnerProcess),
+    ] {
+        // pid 50 wrote the lock (start time 1050) and is gone; another user's process has it now.
+        w.plant_lock(&payload(&w, Some(50), Some(0), Some(1_050), Some(300_000)));
+        w.table.spawn(
+            50,
+            ProcEntry {
+                state: ProcState::Running,
+                starttime: reused,
+                gateway,
+                probe_denied: true,
+            },
+        );
+        let h = match within(2_000, p.locks.acquire(transcript(), opts_timeout(1_000))).await {
+            Some(Ok(h)) => h,
+            other => {
+                return Err(format!(
+                    "a lock of a reused pid probed with EPERM was not reclaimed ({}): {other:?}",
+                    reason.name()
+                ))
+            }
+        };
+        ensure!(
+            p.events.reclaim_reasons().last().is_some_and(|r| r.contains(&reason)),
+            "reclaimed without {}: {:?}",
+            reason.name(),
+            p.events.reclaim_reasons()
+        );
+        p.locks.release(&h).await.map_err(|e| e.to_string())?;
+    }
     Ok(())
 }

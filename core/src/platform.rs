@@ -176,6 +176,7 @@ pub enum Liveness {
     /// start time when the platform can still read it (`/proc/<pid>/stat` is world-readable):
     /// the recycled-pid check applies to it like to any live pid.
     PermissionDenied {
+        /// Its start time in clock ticks, when the platform can still read it.
         starttime: Option<u64>,
     },
 }

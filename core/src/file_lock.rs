@@ -380,11 +380,17 @@ impl ProcessLocks {
     /// left by a reclaimer that died: remove it, or every acquirer would wait forever.
     async fn guard_blocks(&self, guard: &Guard, opts: LockOptions) -> Result<bool, LockError> {
         let fs = &self.platform.fs;
-        match fs.stat(&guard.path).await {
+        // The entry itself: anything at the guard path (a symlink too) blocks until it ages out.
+        match fs.lstat(&guard.path).await {
             Ok(st) => {
                 let age = self.platform.clock.wall_ms() - (st.mtime_ns / 1_000_000) as i64;
                 if age > opts.orphan_grace_ms() as i64 {
-                    match fs.rmdir(&guard.path).await {
+                    let removed = if st.is_dir {
+                        fs.rmdir(&guard.path).await
+                    } else {
+                        fs.unlink(&guard.path).await // no reclaimer made it: not a directory
+                    };
+                    match removed {
                         Ok(()) => {
                             self.platform.emit(LockEvent::GuardRecovered { guard: &guard.path });
                             Ok(false)

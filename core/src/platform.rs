@@ -106,6 +106,11 @@ pub trait Fs: Send + Sync {
     fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<Vec<u8>>>;
     /// `stat(2)`, following symlinks.
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>>;
+    /// `lstat(2)`: the entry itself, a symlink not followed. The default is `stat`: right for
+    /// filesystems with no symlinks where the lock looks (the in-memory ones).
+    fn lstat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
+        self.stat(path)
+    }
     /// `fstat(2)`: the file a descriptor is open on, wherever its name went.
     fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>>;
     /// `unlink(2)`: removes the name (a symlink itself, never its target).

@@ -399,3 +399,31 @@ fn an_abort_releases_the_lock_while_a_retained_write_hangs_on_a_single_threaded_
     assert!(ctl.is_poisoned(), "the release was not the forced one");
     runtime.block_on(ctl.dispose());
 }
+
+/// A symlink (here dangling) at the reclaim guard's path is a guard no reclaimer can finish:
+/// like a guard left by a crashed reclaimer, it blocks only until the orphan grace, then it is
+/// removed (the link itself) and the dead holder's lock is reclaimed. Before: the `stat` of the
+/// guard followed the link (ENOENT: "no guard"), the guard's `mkdir` then failed with EEXIST on
+/// every pass, and a dead holder's lock timed out forever (SPEC I15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_at_the_reclaim_guard_path_ages_out_like_a_crashed_reclaimers_guard() {
+    let d = dir();
+    let (locks, reclaims) = locks();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let created = humantime::format_rfc3339_millis(SystemTime::now());
+    std::fs::write(&d.lock, format!("{{\"pid\":{dead},\"createdAt\":\"{created}\"}}")).unwrap();
+    let guard = d.lock.with_file_name("s.jsonl.lock.reclaim");
+    let nowhere = d.lock.with_file_name("nowhere");
+    std::os::unix::fs::symlink(&nowhere, &guard).unwrap();
+    age(&guard);
+
+    let bound = Duration::from_millis(TIMEOUT_MS) + SLACK;
+    let (result, _) = acquire_bounded(&locks, &d.target, bound, None).await.expect("hung");
+    let handle = result.expect("the dead holder's lock is reclaimed");
+    assert_eq!(*reclaims.0.lock().unwrap(), ["dead-pid"]);
+    assert!(std::fs::symlink_metadata(&guard).is_err(), "the stale guard entry is gone");
+    assert!(!nowhere.exists());
+    locks.release(&handle).await.unwrap();
+}

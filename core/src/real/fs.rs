@@ -199,6 +199,10 @@ impl Fs for RealFs {
         let path = owned(path);
         self.off_worker(move |_| fs::metadata(&path).map(|m| stat_of(&m)))
     }
+    fn lstat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
+        let path = owned(path);
+        self.off_worker(move |_| fs::symlink_metadata(&path).map(|m| stat_of(&m)))
+    }
     fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
         self.off_worker(move |shared| shared.file(fd)?.metadata().map(|m| stat_of(&m)))
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use event_listener::Event;
 
@@ -24,8 +24,8 @@ pub const ORPHAN_GRACE_MS: u64 = 30_000;
 pub const ORPHAN_GRACE_SHORT_MS: u64 = 5_000;
 /// The watchdog's tick.
 pub const WATCHDOG_INTERVAL_MS: u64 = 60_000;
-/// Iterations of the acquire loop that do not sleep (a lock that vanished, a reclaim, a
-/// recovered guard) are bounded on top of the polls the budget allows.
+/// Passes of the acquire loop in a row that do not sleep (a lock that vanished, a reclaim, a
+/// recovered guard) before the loop waits one poll anyway.
 const MAX_FAST_ITERATIONS: u64 = 1_024;
 
 /// Acquire parameters; the defaults are the production ones.
@@ -172,11 +172,18 @@ pub struct ProcessLocks {
     mutant: Option<crate::mutant::Mutant>,
 }
 
+/// The live `ProcessLocks` of each process, keyed by the address of its `Processes` port.
+/// A process has one held map (SPEC §1.1: a lock held by this process is never stale): a
+/// second instance with its own map would reclaim the first one's live lock as an orphan.
+static INSTANCES: Mutex<Vec<(usize, Weak<ProcessLocks>)>> = Mutex::new(Vec::new());
+
 impl ProcessLocks {
-    /// This process's lock state on `platform`; the watchdog is not started
-    /// ([`ProcessLocks::start_watchdog`]; [`crate::real::process_locks`] does both).
+    /// This process's lock state. A second call over the same process (the same `Processes`
+    /// port, e.g. a cloned `Platform`) returns the live instance: ownership is process-wide.
+    /// The watchdog is not started ([`ProcessLocks::start_watchdog`];
+    /// [`crate::real::process_locks`] does both).
     pub fn new(platform: Platform) -> Arc<Self> {
-        Arc::new(ProcessLocks {
+        Self::one_per_process(platform, |platform| ProcessLocks {
             platform,
             table: Mutex::new(Table::default()),
             next_id: AtomicU64::new(1),
@@ -189,13 +196,25 @@ impl ProcessLocks {
     /// The same, with a historical bug switched on.
     #[cfg(feature = "mutants")]
     pub fn with_mutant(platform: Platform, mutant: Option<crate::mutant::Mutant>) -> Arc<Self> {
-        Arc::new(ProcessLocks {
+        Self::one_per_process(platform, |platform| ProcessLocks {
             platform,
             table: Mutex::new(Table::default()),
             next_id: AtomicU64::new(1),
             owned: OwnedWrites::default(),
             mutant,
         })
+    }
+
+    fn one_per_process(platform: Platform, make: impl FnOnce(Platform) -> ProcessLocks) -> Arc<Self> {
+        let key = Arc::as_ptr(&platform.processes) as *const () as usize;
+        let mut instances = INSTANCES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        instances.retain(|(_, weak)| weak.strong_count() > 0);
+        if let Some(live) = instances.iter().find(|(k, _)| *k == key).and_then(|(_, weak)| weak.upgrade()) {
+            return live;
+        }
+        let locks = Arc::new(make(platform));
+        instances.push((key, Arc::downgrade(&locks)));
+        locks
     }
 
     #[cfg(feature = "mutants")]
@@ -275,10 +294,26 @@ impl ProcessLocks {
         let clock = &self.platform.clock;
         let deadline = clock.mono_ms() + opts.timeout_ms;
         let mut owner = String::from("unknown");
-        let max_iterations = opts.timeout_ms / POLL_MS + 2 + MAX_FAST_ITERATIONS;
+        let polls = opts.timeout_ms / POLL_MS + 2;
+        let old_cap = mutant_on!(self, M17VanishIterationCap);
+        // Time bounds the loop: at most MAX_FAST_ITERATIONS passes without a poll's sleep (a
+        // lock that keeps vanishing, reclaims), so the budget, not a count, ends it; the count
+        // stays as the explicit bound.
+        let max_iterations = if old_cap {
+            polls + MAX_FAST_ITERATIONS
+        } else {
+            polls.saturating_mul(MAX_FAST_ITERATIONS + 1)
+        };
+        let mut since_poll = 0_u64;
         for _ in 0..max_iterations {
+            if since_poll >= MAX_FAST_ITERATIONS && !old_cap {
+                self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                since_poll = 0;
+            }
+            since_poll += 1;
             if !guard.ours && self.guard_blocks(guard, opts).await? {
                 self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                since_poll = 0;
                 continue;
             }
             self.table.lock().unwrap().creating_add(lock_path);
@@ -304,7 +339,12 @@ impl ProcessLocks {
             let Some(seen) = read_snapshot(&*self.platform.fs, lock_path).await? else {
                 continue; // vanished: try again at once
             };
-            let payload = LockPayload::parse(&seen.snapshot.bytes);
+            #[allow(unused_mut)]
+            let mut payload = LockPayload::parse(&seen.snapshot.bytes);
+            #[cfg(feature = "mutants")]
+            if mutant_on!(self, M15CreatedAtOffsetInvalid) {
+                crate::mutant::drop_offset_created_at(&mut payload);
+            }
             let mtime_ms = (seen.mtime_ns / 1_000_000) as i64;
             let now_wall = clock.wall_ms();
             let verdict = judge(
@@ -323,8 +363,16 @@ impl ProcessLocks {
                 Action::Wait => {
                     self.drop_guard(guard).await;
                     self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                    since_poll = 0;
                 }
                 Action::Report => {
+                    // Re-read before failing: the bytes judged may not be the file stat'ed, or
+                    // the lock may have been replaced or removed since. Anything else: retry.
+                    let unchanged = mutant_on!(self, M16StaleVerdictUnverified)
+                        || read_snapshot(&**fs, lock_path).await?.as_ref() == Some(&seen);
+                    if !unchanged {
+                        continue;
+                    }
                     return Err(LockError::Stale {
                         owner,
                         lock_path: lock_path.to_owned(),
@@ -337,6 +385,7 @@ impl ProcessLocks {
                             Ok(()) => guard.ours = true,
                             Err(e) if is_errno(&e, errno::EEXIST) => {
                                 self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                                since_poll = 0;
                                 continue;
                             }
                             Err(e) => return Err(e.into()),

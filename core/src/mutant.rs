@@ -26,10 +26,13 @@ mod enabled {
         M12BenignAppendAnyInode,
         M13CleanupFenceErrorSwallowed,
         M14EpermSkipsChecks,
+        M15CreatedAtOffsetInvalid,
+        M16StaleVerdictUnverified,
+        M17VanishIterationCap,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 17] = [
+        pub const ALL: [Mutant; 20] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -47,6 +50,9 @@ mod enabled {
             Mutant::M12BenignAppendAnyInode,
             Mutant::M13CleanupFenceErrorSwallowed,
             Mutant::M14EpermSkipsChecks,
+            Mutant::M15CreatedAtOffsetInvalid,
+            Mutant::M16StaleVerdictUnverified,
+            Mutant::M17VanishIterationCap,
         ];
 
         pub fn name(self) -> &'static str {
@@ -68,6 +74,9 @@ mod enabled {
                 Mutant::M12BenignAppendAnyInode => "m12-benign-append-any-inode",
                 Mutant::M13CleanupFenceErrorSwallowed => "m13-cleanup-fence-error-swallowed",
                 Mutant::M14EpermSkipsChecks => "m14-eperm-skips-checks",
+                Mutant::M15CreatedAtOffsetInvalid => "m15-created-at-offset-invalid",
+                Mutant::M16StaleVerdictUnverified => "m16-stale-verdict-unverified",
+                Mutant::M17VanishIterationCap => "m17-vanish-iteration-cap",
             }
         }
 
@@ -103,6 +112,15 @@ mod enabled {
                     "a cleanup fence I/O error yields a no-op lock whose appends return Ok unwritten"
                 }
                 Mutant::M14EpermSkipsChecks => "an EPERM probe skips the recycled-pid and non-owner checks",
+                Mutant::M15CreatedAtOffsetInvalid => {
+                    "a createdAt with a UTC offset is judged invalid (removable past the orphan grace)"
+                }
+                Mutant::M16StaleVerdictUnverified => {
+                    "a report-only stale verdict fails the acquire without re-reading the lock"
+                }
+                Mutant::M17VanishIterationCap => {
+                    "a lock that keeps vanishing exhausts the loop's iteration cap before the budget"
+                }
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"
                 }
@@ -129,6 +147,16 @@ mod enabled {
 
 #[cfg(feature = "mutants")]
 pub use enabled::Mutant;
+
+/// The `m15` mutant: a `createdAt` with an offset (not `Z`) reads as invalid.
+#[cfg(feature = "mutants")]
+pub(crate) fn drop_offset_created_at(payload: &mut Option<crate::payload::LockPayload>) {
+    if let Some(p) = payload.as_mut() {
+        if p.created_at.as_deref().is_some_and(|c| !c.ends_with(['Z', 'z'])) {
+            p.created_at = None;
+        }
+    }
+}
 
 /// The `m14` mutant's view of the process table: a pid whose probe was refused is alive and
 /// nothing more is known of it (no start time, kind unknown).

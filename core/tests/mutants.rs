@@ -236,6 +236,39 @@ async fn m14_eperm_skips_checks() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m15_created_at_offset_invalid() {
+    let m = Mutant::M15CreatedAtOffsetInvalid;
+    assert_killed(
+        m,
+        checks::created_at_with_offset_is_valid(None).await,
+        checks::created_at_with_offset_is_valid(Some(m)).await,
+        "must be waited on",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m16_stale_verdict_unverified() {
+    let m = Mutant::M16StaleVerdictUnverified;
+    assert_killed(
+        m,
+        checks::stale_verdict_reverified(None).await,
+        checks::stale_verdict_reverified(Some(m)).await,
+        "not re-verified",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m17_vanish_iteration_cap() {
+    let m = Mutant::M17VanishIterationCap;
+    assert_killed(
+        m,
+        checks::vanishing_lock_uses_the_budget(None).await,
+        checks::vanishing_lock_uses_the_budget(Some(m)).await,
+        "timed out after",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -259,6 +292,9 @@ async fn every_mutant_is_killed_by_some_check() {
             ("replaced-transcript", checks::replaced_after_unverified_append(Some(m)).await),
             ("cleanup-fence-error", checks::cleanup_fence_error_surfaces(Some(m)).await),
             ("eperm", checks::eperm_holder_still_judged(Some(m)).await),
+            ("created-at-offset", checks::created_at_with_offset_is_valid(Some(m)).await),
+            ("stale-reverified", checks::stale_verdict_reverified(Some(m)).await),
+            ("vanishing-lock", checks::vanishing_lock_uses_the_budget(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

@@ -74,3 +74,80 @@ async fn d06_a_cleanup_fence_io_error_is_surfaced() {
 async fn d07_an_eperm_probe_still_detects_a_reused_pid() {
     checks::eperm_holder_still_judged(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect 8: createdAt with an offset is valid.
+
+/// Before the fix: the live holder's lock was judged invalid-createdAt and reclaimed once
+/// past the orphan grace.
+#[tokio::test(start_paused = true)]
+async fn d08_created_at_with_an_offset_is_valid() {
+    checks::created_at_with_offset_is_valid(None).await.unwrap();
+}
+
+/// Every RFC 3339 form `Date.parse` accepts: `Z` or `z`, offsets, `t` or a space, any number
+/// of fraction digits. (Before the fix: every offset form was `None`.)
+#[test]
+fn d08_created_at_forms() {
+    use heldlock_core::payload::parse_iso8601;
+    let t = 1_790_000_000_123_i64; // 2026-09-21T14:13:20.123Z
+    for s in [
+        "2026-09-21T14:13:20.123Z",
+        "2026-09-21T16:13:20.123+02:00",
+        "2026-09-21T08:43:20.123-05:30",
+        "2026-09-21T14:13:20.123+00:00",
+        "2026-09-21T14:13:20.123-00:00",
+        "2026-09-21t14:13:20.123z",
+        "2026-09-21 14:13:20.123Z",
+        "2026-09-21T14:13:20.123456789Z",
+    ] {
+        assert_eq!(parse_iso8601(s), Some(t), "{s}");
+    }
+    assert_eq!(parse_iso8601("2026-09-21T14:13:20Z"), Some(t - 123));
+    for bad in ["", "yesterday", "2026-09-21T25:00:00Z", "2026-09-21T13:33:20+2"] {
+        assert_eq!(parse_iso8601(bad), None, "{bad}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 9: the stale verdict is re-verified before failing.
+
+/// Before the fix: the acquire failed at once with a StaleError (too-old) on the old bytes
+/// although the file was by then a live holder's fresh lock.
+#[tokio::test(start_paused = true)]
+async fn d09_a_stale_verdict_is_reverified_before_failing() {
+    checks::stale_verdict_reverified(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 10: a lock that keeps vanishing is retried for the whole budget.
+
+/// Before the fix: TimeoutError after 0 ms of a 1 000 ms budget (the iteration cap).
+#[tokio::test(start_paused = true)]
+async fn d10_a_vanishing_lock_is_retried_for_the_whole_budget() {
+    checks::vanishing_lock_uses_the_budget(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 11: two ProcessLocks over one process's platform share one table.
+
+/// Before the fix: the second instance reclaimed the first's live lock as orphan-self-pid and
+/// both held it.
+#[tokio::test(start_paused = true)]
+async fn d11_a_second_process_locks_does_not_reclaim_the_first_ones_lock() {
+    use heldlock_core::ProcessLocks;
+    let w = World::new();
+    let p = w.process(10);
+    let first = ProcessLocks::new(p.platform.clone());
+    let second = ProcessLocks::new(p.platform.clone());
+    let h = first.acquire(transcript(), opts_timeout(1_000)).await.unwrap();
+    let r = second.acquire(transcript(), opts_timeout(1_000)).await;
+    assert!(
+        matches!(r, Err(heldlock_core::LockError::Timeout { .. })),
+        "the second instance took the first one's live lock: {r:?} (reclaims {:?})",
+        p.events.reclaim_reasons()
+    );
+    assert_eq!(w.lock_ino(), Some(h.ino()));
+    first.release(&h).await.unwrap();
+    assert!(!w.lock_exists());
+}

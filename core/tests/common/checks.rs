@@ -575,3 +575,81 @@ pub async fn eperm_holder_still_judged(mutant: Option<Mutant>) -> Check {
     }
     Ok(())
 }
+
+/// SPEC §1 payload / §1.1: `createdAt` is any RFC 3339 time `Date.parse` accepts, offsets
+/// included. A live holder's fresh lock written with `-05:00` is fresh: waited on, neither
+/// reported stale nor removed past the orphan grace. Killed by M15.
+pub async fn created_at_with_offset_is_valid(mutant: Option<Mutant>) -> Check {
+    use heldlock_core::payload::format_iso8601;
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    w.spawn_pid(20, Some(true));
+    // Now, written in US Eastern Standard Time.
+    let utc = format_iso8601(w.wall_ms());
+    let (date, time) = utc.trim_end_matches('Z').split_once('T').ok_or("no T in createdAt")?;
+    let hour: u32 = time[..2].parse().map_err(|_| "bad hour")?;
+    ensure!(hour >= 5, "the test clock needs no date roll-over");
+    let created = format!("{date}T{:02}{}-05:00", hour - 5, &time[2..]);
+    let bytes =
+        format!("{{\"pid\":20,\"createdAt\":\"{created}\",\"starttime\":1020,\"maxHoldMs\":3600000}}");
+    w.plant_lock(bytes.as_bytes());
+    sleep_ms(31_000).await; // past the orphan grace
+    let r = p.locks.acquire(transcript(), opts_timeout(1_000)).await;
+    ensure!(
+        matches!(r, Err(LockError::Timeout { .. })),
+        "a live holder's lock with createdAt {created} must be waited on, got {r:?} (reclaimed: {:?})",
+        p.events.reclaim_reasons()
+    );
+    Ok(())
+}
+
+/// SPEC §1 step 3: the stale verdict is re-verified before failing. A too-old lock replaced
+/// by a fresh live one between the judging read and its stat is retried (and waited on, the
+/// holder being live), never reported as a StaleError. Killed by M16.
+pub async fn stale_verdict_reverified(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    w.spawn_pid(20, Some(true));
+    // Two hours old: too-old, report-only.
+    w.plant_lock(&payload(&w, Some(20), Some(7_200_000), Some(1_020), None));
+    let judging_stat = p.fs.pause_once(Op::Stat, LOCK);
+    let acquirer = tokio::spawn({
+        let locks = p.locks.clone();
+        async move { locks.acquire(transcript(), opts_timeout(1_000)).await }
+    });
+    ensure!(
+        within(1_000, judging_stat.arrived(1)).await.is_some(),
+        "the acquire never stat'ed the lock"
+    );
+    // The holder's lock is replaced by a fresh one of a live holder.
+    w.plant_lock(&payload(&w, Some(20), Some(0), Some(1_020), Some(300_000)));
+    judging_stat.open();
+    let r = within(5_000, acquirer).await.ok_or("the acquire hung")?.map_err(|e| e.to_string())?;
+    ensure!(
+        matches!(r, Err(LockError::Timeout { .. })),
+        "a replaced lock's stale verdict was not re-verified: expected a timeout on the live holder, got {r:?}"
+    );
+    ensure!(w.lock_exists() && p.events.reclaim_reasons().is_empty(), "the fresh lock was touched");
+    Ok(())
+}
+
+/// SPEC §1 step 1/4 (I12): a lock that keeps vanishing (EEXIST on create, then ENOENT on
+/// the read, forever) is retried for the whole time budget, not cut short by an iteration
+/// cap. Killed by M17.
+pub async fn vanishing_lock_uses_the_budget(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    p.fs.fail_always(Op::Create, Some(LOCK), errno::EEXIST);
+    p.fs.fail_always(Op::Read, Some(LOCK), errno::ENOENT);
+    let t0 = w.now_ms();
+    let r = within(5_000, p.locks.acquire(transcript(), opts_timeout(1_000)))
+        .await
+        .ok_or("the acquire hung")?;
+    let took = w.now_ms() - t0;
+    ensure!(matches!(r, Err(LockError::Timeout { .. })), "expected a timeout, got {r:?}");
+    ensure!(
+        (1_000..=1_050).contains(&took),
+        "a vanishing lock timed out after {took} ms of a 1000 ms budget"
+    );
+    Ok(())
+}

@@ -43,9 +43,17 @@ impl Observer for Reclaims {
     }
 }
 
+/// The real platform with a `Processes` port of its own: a lock state apart from the other
+/// tests of this binary (they share one OS process; each works in its own directory).
+fn own_platform() -> heldlock_core::Platform {
+    let mut platform = heldlock_core::real::platform();
+    platform.processes = Arc::new(heldlock_core::real::RealProcesses::new());
+    platform
+}
+
 fn locks() -> (Arc<ProcessLocks>, Arc<Reclaims>) {
     let reclaims = Arc::new(Reclaims::default());
-    let mut platform = heldlock_core::real::platform();
+    let mut platform = own_platform();
     platform.observer = reclaims.clone();
     (ProcessLocks::new(platform), reclaims)
 }

@@ -54,6 +54,18 @@ impl Captured {
     }
 }
 
+/// The real platform with a `Processes` port of its own: a lock state apart from the other
+/// tests of this binary (they share one OS process; each works in its own directory).
+fn own_platform() -> heldlock_core::Platform {
+    let mut platform = heldlock_core::real::platform();
+    platform.processes = Arc::new(heldlock_core::real::RealProcesses::new());
+    platform
+}
+
+/// Held by the tests that use this binary's process-wide lock state (`real::process_locks`),
+/// one at a time.
+static PROCESS_WIDE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn dead_pid() -> u32 {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let pid = child.id();
@@ -74,7 +86,7 @@ async fn the_real_platform_logs_a_reclaim() {
     )
     .unwrap();
 
-    let locks = ProcessLocks::new(heldlock_core::real::platform());
+    let locks = ProcessLocks::new(own_platform());
     let handle = locks.acquire(&dir.join("s.jsonl"), LockOptions::default()).await.expect("reclaim");
     locks.release(&handle).await.unwrap();
 
@@ -93,6 +105,7 @@ async fn process_locks_run_the_watchdog_and_log_its_force_release() {
     let dir = std::fs::canonicalize(tmp.path()).unwrap();
     let lock = dir.join("s.jsonl.lock");
 
+    let _serial = PROCESS_WIDE.lock().await;
     let locks: Arc<ProcessLocks> = heldlock_core::real::process_locks();
     let opts = LockOptions {
         max_hold_ms: 1_000,
@@ -132,7 +145,7 @@ fn the_lock_works_without_a_tokio_runtime() {
     use futures::executor::block_on;
     let tmp = tempfile::TempDir::new().unwrap();
     let target = tmp.path().join("s.jsonl");
-    let locks = ProcessLocks::new(heldlock_core::real::platform());
+    let locks = ProcessLocks::new(own_platform());
     let opts = LockOptions {
         timeout_ms: 300,
         ..LockOptions::default()
@@ -145,4 +158,27 @@ fn the_lock_works_without_a_tokio_runtime() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(299), "{:?}", started.elapsed());
     block_on(locks.release(&handle)).unwrap();
     assert!(!handle.lock_path().exists());
+}
+
+/// Defect 11 on the real adapter: every `real::platform()` is this one OS process, so two
+/// `ProcessLocks` built on it are one lock state — the second never reclaims the first's live
+/// lock as `orphan-self-pid` — and `process_locks()` runs one watchdog for it.
+#[tokio::test(flavor = "current_thread")]
+async fn two_real_platforms_in_one_process_are_one_lock_state() {
+    let tmp = tempfile::TempDir::new().unwrap();
+    let target = tmp.path().join("s.jsonl");
+    let _serial = PROCESS_WIDE.lock().await;
+    let first = ProcessLocks::new(heldlock_core::real::platform());
+    let second = ProcessLocks::new(heldlock_core::real::platform());
+    assert!(Arc::ptr_eq(&first, &second), "two lock states in one process");
+    let opts = LockOptions {
+        timeout_ms: 300,
+        ..LockOptions::default()
+    };
+    let handle = first.acquire(&target, opts).await.expect("acquire");
+    let err = second.acquire(&target, opts).await.expect_err("took a live lock of its own process");
+    assert!(matches!(err, heldlock_core::LockError::Timeout { .. }), "{err}");
+    assert!(!handle.is_released());
+    assert!(Arc::ptr_eq(&heldlock_core::real::process_locks(), &first));
+    first.release(&handle).await.unwrap();
 }

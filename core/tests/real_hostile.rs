@@ -132,6 +132,7 @@ fn assert_waited_then_timed_out(answer: Option<(Result<LockHandle, LockError>, D
     let (result, took) =
         answer.unwrap_or_else(|| panic!("{what}: acquire hung past {TIMEOUT_MS} ms + {SLACK:?}"));
     let err = result.err().unwrap_or_else(|| panic!("{what}: acquired over a fresh entry"));
+    eprintln!("{what}: {err} after {took:?}");
     assert!(matches!(err, LockError::Timeout { .. }), "{what}: {err}");
     assert!(
         took >= Duration::from_millis(TIMEOUT_MS - 60),
@@ -186,6 +187,7 @@ async fn a_one_gib_lock_file_is_judged_from_a_capped_read() {
     let before = peak_rss_kb();
     assert_waited_then_timed_out(acquire_bounded(&locks, &d.target, bound, None).await, "fresh 1 GiB file");
     let grown_kb = peak_rss_kb().saturating_sub(before);
+    eprintln!("judging a 1 GiB lock file for {TIMEOUT_MS} ms raised peak memory by {grown_kb} kB");
     assert!(grown_kb < 64 * 1024, "judging a 1 GiB lock file raised peak memory by {grown_kb} kB");
 
     age(&d.lock);

@@ -103,7 +103,7 @@ pub mod memprocs;
 
 pub use controller::{AttemptController, CleanupLock, ControllerError, ControllerOptions, WriteScope};
 pub use event::{AbortKind, ControllerId, Duty, HandleId, LockEvent, OpId, OpKind, PoisonReason, ReleaseBy};
-pub use file_lock::{LockError, LockHandle, LockOptions, ProcessLocks};
+pub use file_lock::{LockError, LockHandle, LockOptions, LockOwner, ProcessLocks};
 pub use judge::StaleReason;
 #[cfg(feature = "mutants")]
 pub use mutant::Mutant;

@@ -29,10 +29,12 @@ mod enabled {
         M15CreatedAtOffsetInvalid,
         M16StaleVerdictUnverified,
         M17VanishIterationCap,
+        M18CleanupDropLeaks,
+        M19ReacquireAfterRemovalPanics,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 20] = [
+        pub const ALL: [Mutant; 22] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -53,6 +55,8 @@ mod enabled {
             Mutant::M15CreatedAtOffsetInvalid,
             Mutant::M16StaleVerdictUnverified,
             Mutant::M17VanishIterationCap,
+            Mutant::M18CleanupDropLeaks,
+            Mutant::M19ReacquireAfterRemovalPanics,
         ];
 
         pub fn name(self) -> &'static str {
@@ -77,6 +81,8 @@ mod enabled {
                 Mutant::M15CreatedAtOffsetInvalid => "m15-created-at-offset-invalid",
                 Mutant::M16StaleVerdictUnverified => "m16-stale-verdict-unverified",
                 Mutant::M17VanishIterationCap => "m17-vanish-iteration-cap",
+                Mutant::M18CleanupDropLeaks => "m18-cleanup-drop-leaks",
+                Mutant::M19ReacquireAfterRemovalPanics => "m19-reacquire-after-removal-panics",
             }
         }
 
@@ -120,6 +126,12 @@ mod enabled {
                 }
                 Mutant::M17VanishIterationCap => {
                     "a lock that keeps vanishing exhausts the loop's iteration cap before the budget"
+                }
+                Mutant::M18CleanupDropLeaks => {
+                    "dispose releases only held: a cleanup lock dropped unreleased leaks to the watchdog"
+                }
+                Mutant::M19ReacquireAfterRemovalPanics => {
+                    "re-acquiring a held path whose lock file someone removed panics (two handles)"
                 }
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"

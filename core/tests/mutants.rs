@@ -269,6 +269,28 @@ async fn m17_vanish_iteration_cap() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m18_cleanup_drop_leaks() {
+    let m = Mutant::M18CleanupDropLeaks;
+    assert_killed(
+        m,
+        checks::dropped_cleanup_lock_released_by_dispose(None).await,
+        checks::dropped_cleanup_lock_released_by_dispose(Some(m)).await,
+        "outlived dispose",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m19_reacquire_after_removal_panics() {
+    let m = Mutant::M19ReacquireAfterRemovalPanics;
+    assert_killed(
+        m,
+        checks::reacquire_after_our_lock_was_removed(None).await,
+        checks::reacquire_after_our_lock_was_removed(Some(m)).await,
+        "panicked",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -295,6 +317,8 @@ async fn every_mutant_is_killed_by_some_check() {
             ("created-at-offset", checks::created_at_with_offset_is_valid(Some(m)).await),
             ("stale-reverified", checks::stale_verdict_reverified(Some(m)).await),
             ("vanishing-lock", checks::vanishing_lock_uses_the_budget(Some(m)).await),
+            ("dropped-cleanup", checks::dropped_cleanup_lock_released_by_dispose(Some(m)).await),
+            ("lock-removed", checks::reacquire_after_our_lock_was_removed(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

@@ -259,7 +259,10 @@ async fn a_directory_at_the_lock_path_is_a_clear_error_at_once() {
     let err = result.expect_err("acquired over a directory");
     assert!(took < Duration::from_millis(TIMEOUT_MS), "{took:?}");
     match &err {
-        LockError::Io(e) => assert_eq!(e.raw_os_error(), Some(errno::EISDIR), "{err}"),
+        LockError::Io { path, source } => {
+            assert_eq!(source.raw_os_error(), Some(errno::EISDIR), "{err}");
+            assert_eq!(path, &d.lock, "{err}");
+        }
         other => panic!("not an I/O error: {other}"),
     }
     assert!(d.lock.is_dir());

@@ -653,3 +653,52 @@ pub async fn vanishing_lock_uses_the_budget(mutant: Option<Mutant>) -> Check {
     );
     Ok(())
 }
+
+/// SPEC §3 dispose / I4 / I7: a cleanup lock dropped without `release()` is released by
+/// dispose; the next attempt gets the lock at once. Killed by M18.
+pub async fn dropped_cleanup_lock_released_by_dispose(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    let cleanup = ctl.acquire_for_cleanup().await.map_err(|e| e.to_string())?;
+    cleanup
+        .append(b"{\"type\":\"message\",\"cleanup\":true}\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(cleanup); // forgot to release
+    ctl.dispose().await;
+    ensure!(!p.holds_lock() && !w.lock_exists(), "a dropped cleanup lock outlived dispose");
+    next_attempt_gets_lock(&p).await
+}
+
+/// SPEC §1 step 5 / §1.3: a second acquire of a path this process holds waits (until
+/// timeout) while the held file is on disk; once someone removed it, the old handle is lost
+/// (as if the watchdog took it) and the new acquire proceeds. Never a panic. Killed by M19.
+pub async fn reacquire_after_our_lock_was_removed(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let h1 = p.locks.acquire(transcript(), opts_timeout(1_000)).await.map_err(|e| e.to_string())?;
+    let t0 = w.now_ms();
+    let r = p.locks.acquire(transcript(), opts_timeout(1_000)).await;
+    ensure!(
+        matches!(r, Err(LockError::Timeout { .. })),
+        "not reentrant: expected a timeout, got {r:?}"
+    );
+    ensure!(w.now_ms() - t0 >= 1_000, "timed out early");
+    w.unlink_lock(); // someone removed our lock file
+    let locks = p.locks.clone();
+    let second = tokio::spawn(async move { locks.acquire(transcript(), opts_timeout(1_000)).await });
+    let h2 = match within(2_000, second).await {
+        Some(Ok(Ok(h))) => h,
+        Some(Ok(Err(e))) => return Err(format!("the re-acquire after the removal failed: {e}")),
+        Some(Err(panic)) => return Err(format!("the re-acquire after the removal panicked: {panic}")),
+        None => return Err("the re-acquire after the removal hung".into()),
+    };
+    ensure!(h1.is_lost(), "the old handle whose file was removed is not marked lost");
+    ensure!(w.lock_ino() == Some(h2.ino()), "the new lock is not on disk");
+    p.locks.release(&h1).await.map_err(|e| e.to_string())?;
+    ensure!(w.lock_ino() == Some(h2.ino()), "releasing the lost handle removed the new lock");
+    p.locks.release(&h2).await.map_err(|e| e.to_string())?;
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the new lock outlived its release");
+    Ok(())
+}

@@ -44,19 +44,31 @@ impl Default for ControllerOptions {
     }
 }
 
+/// Why a controller operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
+    /// Acquiring the file lock failed (the controller is poisoned by it).
     #[error(transparent)]
     Lock(#[from] LockError),
     /// The controller is poisoned: the transcript changed under the released lock, or a lock
     /// error, a forced abort or the watchdog poisoned it before (`reason`).
     #[error("SessionTakeoverError: the controller is poisoned ({})", reason.name())]
-    Takeover { reason: PoisonReason },
+    Takeover {
+        /// What poisoned the controller.
+        reason: PoisonReason,
+    },
+    /// The lock was taken away (the watchdog, or the file removed from under it): the write
+    /// did not happen and the controller is poisoned.
     #[error("SessionWriteLockLostError: the watchdog took the lock away")]
     LockLost,
     /// An I/O error on the transcript at `path` (a fence read, a write).
     #[error("transcript I/O failed on {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The transcript.
+        path: PathBuf,
+        /// The error, with its errno.
+        source: io::Error,
+    },
 }
 
 impl ControllerError {

@@ -63,6 +63,7 @@ impl LockOptions {
 /// `pid=N alive=B ageMs=M` (SPEC §1 step 4; `ageMs=?` when `createdAt` is unreadable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockOwner {
+    /// The pid the payload names.
     pub pid: u32,
     /// Whether the pid answered the liveness probe as alive.
     pub alive: bool,
@@ -85,24 +86,39 @@ fn owner_text(owner: &Option<LockOwner>) -> String {
     owner.map_or_else(|| "unknown".to_owned(), |o| o.to_string())
 }
 
+/// Why an acquire or a release failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// The budget ran out while someone held the lock (SPEC §1 step 4).
     #[error("SessionWriteLockTimeoutError: no lock on {} within {timeout_ms} ms (owner {})", lock_path.display(), owner_text(owner))]
     Timeout {
+        /// The budget.
         timeout_ms: u64,
+        /// The holder at the last look; `None` when its payload names no pid.
         owner: Option<LockOwner>,
+        /// The lock file.
         lock_path: PathBuf,
     },
+    /// The lock is stale only for report-only reasons (`too-old`, `hold-exceeded`): it is
+    /// kept, and the acquire fails (SPEC §1 step 3).
     #[error("SessionWriteLockStaleError: {} is stale ({}) but not removable (owner {})", lock_path.display(), reasons_text(reasons), owner_text(owner))]
     Stale {
+        /// The holder its payload names; `None` when it names no pid.
         owner: Option<LockOwner>,
+        /// The lock file.
         lock_path: PathBuf,
+        /// Why it was judged stale.
         reasons: Vec<StaleReason>,
     },
     /// An I/O error on `path` (the lock file, its reclaim guard, or the transcript's
     /// directory while resolving the lock path).
     #[error("lock I/O failed on {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file or directory the error happened on.
+        path: PathBuf,
+        /// The error, with its errno.
+        source: io::Error,
+    },
 }
 
 impl LockError {
@@ -263,6 +279,7 @@ impl ProcessLocks {
         locks
     }
 
+    /// The historical bug switched on, if any.
     #[cfg(feature = "mutants")]
     pub fn mutant(&self) -> Option<crate::mutant::Mutant> {
         self.mutant

@@ -60,7 +60,7 @@
 //!   the tests. Not part of the API.
 //! - `mutants`: re-introduces the historical bugs of SPEC §5, chosen at run time (`Mutant`).
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 /// Modules the simulator and the tests reach into (feature `testing`); private otherwise.
 macro_rules! internal_modules {

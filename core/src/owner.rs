@@ -13,15 +13,28 @@ use crate::file_lock::canonical_transcript;
 use crate::mutant::mutant_on;
 use crate::platform::Platform;
 
+/// Why taking the owner of a session failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OwnerError {
+    /// Another attempt kept the session past the wait's timeout.
     #[error("SessionFileOwnerTimeoutError: {} still owned after {timeout_ms} ms", session.display())]
-    Timeout { session: PathBuf, timeout_ms: u64 },
+    Timeout {
+        /// The session.
+        session: PathBuf,
+        /// How long it waited.
+        timeout_ms: u64,
+    },
+    /// The attempt was aborted while it waited.
     #[error("aborted while waiting for the session owner")]
     Aborted,
     /// The session's directory could not be resolved (`realpath`).
     #[error("cannot resolve the directory of {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The session as given.
+        path: PathBuf,
+        /// The error, with its errno.
+        source: std::io::Error,
+    },
 }
 
 /// A cloneable abort flag that wakes its waiters.
@@ -100,6 +113,7 @@ impl OwnerMutex {
         })
     }
 
+    /// The historical bug switched on, if any.
     #[cfg(feature = "mutants")]
     pub fn mutant(&self) -> Option<crate::mutant::Mutant> {
         self.mutant

@@ -23,9 +23,12 @@ pub const ATTEMPT_MAX_HOLD_MS: u64 = 1_020_000;
 /// Stat-read-stat passes a fence recording makes before it gives up on a moving transcript.
 const FENCE_READ_PASSES: u32 = 3;
 
+/// A controller's parameters; the defaults are the production ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ControllerOptions {
+    /// The file lock's acquire options (maxHoldMs defaults to [`ATTEMPT_MAX_HOLD_MS`]).
     pub lock: LockOptions,
+    /// How long an abort waits for the graceful release before forcing it ([`SETTLE_BOUND_MS`]).
     pub settle_bound_ms: u64,
 }
 
@@ -41,19 +44,31 @@ impl Default for ControllerOptions {
     }
 }
 
+/// Why a controller operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
+    /// Acquiring the file lock failed (the controller is poisoned by it).
     #[error(transparent)]
     Lock(#[from] LockError),
     /// The controller is poisoned: the transcript changed under the released lock, or a lock
     /// error, a forced abort or the watchdog poisoned it before (`reason`).
     #[error("SessionTakeoverError: the controller is poisoned ({})", reason.name())]
-    Takeover { reason: PoisonReason },
+    Takeover {
+        /// What poisoned the controller.
+        reason: PoisonReason,
+    },
+    /// The lock was taken away (the watchdog, or the file removed from under it): the write
+    /// did not happen and the controller is poisoned.
     #[error("SessionWriteLockLostError: the watchdog took the lock away")]
     LockLost,
     /// An I/O error on the transcript at `path` (a fence read, a write).
     #[error("transcript I/O failed on {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The transcript.
+        path: PathBuf,
+        /// The error, with its errno.
+        source: io::Error,
+    },
 }
 
 impl ControllerError {
@@ -186,10 +201,12 @@ impl AttemptController {
         result.map(|()| AttemptController { inner })
     }
 
+    /// This controller's id in events.
     pub fn id(&self) -> ControllerId {
         self.inner.id
     }
 
+    /// The transcript this controller writes.
     pub fn transcript(&self) -> &Path {
         &self.inner.transcript
     }
@@ -199,6 +216,7 @@ impl AttemptController {
         self.inner.lock_state().held.is_some()
     }
 
+    /// Whether the controller is poisoned: it never writes the transcript again.
     pub fn is_poisoned(&self) -> bool {
         self.inner.lock_state().takeover.is_some()
     }

@@ -7,7 +7,10 @@ mod enabled {
     use std::fmt;
     use std::str::FromStr;
 
+    /// One historical bug, switched on at run time. Each variant's [`Mutant::description`] is
+    /// its documentation (one place to keep), [`Mutant::name`] its command-line name.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    #[allow(missing_docs)]
     pub enum Mutant {
         M1TimeoutAbortNoRelease,
         M2ManualAbortNoRelease,
@@ -34,6 +37,7 @@ mod enabled {
     }
 
     impl Mutant {
+        /// Every mutant, in SPEC order.
         pub const ALL: [Mutant; 22] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
@@ -59,6 +63,7 @@ mod enabled {
             Mutant::M19ReacquireAfterRemovalPanics,
         ];
 
+        /// The kebab-case name (`m3-fence-read-leak`), as `--mutant` takes it.
         pub fn name(self) -> &'static str {
             match self {
                 Mutant::M1TimeoutAbortNoRelease => "m1-timeout-abort-no-release",
@@ -86,6 +91,7 @@ mod enabled {
             }
         }
 
+        /// What the bug does, in one line.
         pub fn description(self) -> &'static str {
             match self {
                 Mutant::M1TimeoutAbortNoRelease => "the timeout abort path never starts the abort release",

@@ -76,8 +76,16 @@ impl Observer for Reclaims {
     }
 }
 
-fn locks_with(observer: Arc<Reclaims>) -> Arc<ProcessLocks> {
+/// The real platform with a `Processes` port of its own: a lock state apart from the other
+/// tests of this binary (they share one OS process; each works in its own directory).
+fn own_platform() -> heldlock_core::Platform {
     let mut platform = heldlock_core::real::platform();
+    platform.processes = Arc::new(heldlock_core::real::RealProcesses::new());
+    platform
+}
+
+fn locks_with(observer: Arc<Reclaims>) -> Arc<ProcessLocks> {
+    let mut platform = own_platform();
     platform.observer = observer;
     ProcessLocks::new(platform)
 }

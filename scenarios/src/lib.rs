@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod determinism;
 pub mod incident;
 pub mod mutants;
+pub mod parity;
 pub mod scenario;
 pub mod shrink;
 pub mod store;

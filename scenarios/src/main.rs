@@ -52,6 +52,8 @@ enum Command {
     Merge(MergeArgs),
     /// Measure throughput, overhead against a bare madsim loop, and peak memory.
     Bench(BenchArgs),
+    /// Check the in-memory filesystem and process table against Linux, op by op.
+    Parity(heldlock::parity::ParityArgs),
 }
 
 #[derive(Args)]
@@ -159,6 +161,7 @@ fn main() -> ExitCode {
         Command::List => cmd_list(),
         Command::Merge(a) => cmd_merge(a),
         Command::Bench(a) => cmd_bench(a),
+        Command::Parity(a) => heldlock::parity::cli(a).map_err(Usage),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

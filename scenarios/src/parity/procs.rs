@@ -287,6 +287,7 @@ fn probe_as_other_user(
         );
     }
     let model = table.view(u32::MAX - 1);
+    let mut readable_but_denied = Vec::new();
     for &pid in &pids {
         report.checks += 1;
         let Some((liveness, stat_readable)) = answers.get(&pid) else {
@@ -300,11 +301,15 @@ fn probe_as_other_user(
             ));
         }
         if liveness == "PermissionDenied" && *stat_readable {
-            report.notes.push(format!(
-                "pid {pid}: kill(pid, 0) is EPERM for uid {HELPER_UID} yet /proc/{pid}/stat is readable; \
-                 Liveness::PermissionDenied carries no start time in either world"
-            ));
+            readable_but_denied.push(pid.to_string());
         }
+    }
+    if !readable_but_denied.is_empty() {
+        report.notes.push(format!(
+            "pids {}: kill(pid, 0) is EPERM for uid {HELPER_UID} yet /proc/<pid>/stat is readable; \
+             Liveness::PermissionDenied carries no start time in either world",
+            readable_but_denied.join(",")
+        ));
     }
     Ok(())
 }

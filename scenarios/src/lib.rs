@@ -7,6 +7,7 @@ pub mod determinism;
 pub mod incident;
 pub mod mutants;
 pub mod parity;
+pub mod real_chaos;
 pub mod scenario;
 pub mod shrink;
 pub mod store;

@@ -54,6 +54,8 @@ enum Command {
     Bench(BenchArgs),
     /// Check the in-memory filesystem and process table against Linux, op by op.
     Parity(heldlock::parity::ParityArgs),
+    /// Run the real lock under real chaos (contender processes, kills, stops, file damage).
+    Real(heldlock::real_chaos::RealArgs),
 }
 
 #[derive(Args)]
@@ -162,6 +164,7 @@ fn main() -> ExitCode {
         Command::Merge(a) => cmd_merge(a),
         Command::Bench(a) => cmd_bench(a),
         Command::Parity(a) => heldlock::parity::cli(a).map_err(Usage),
+        Command::Real(a) => heldlock::real_chaos::cli(a).map_err(Usage),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

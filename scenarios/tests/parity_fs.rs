@@ -25,6 +25,6 @@ fn a_script_replays_identically_from_its_seed() {
     for seed in [3, 77, 9_123] {
         let script = Script::generate(seed, true);
         assert_eq!(script, Script::generate(seed, true));
-        assert!(parity::fs_diff::run_script(&script, &rt).unwrap().is_none());
+        assert!(parity::fs_diff::run_script(&script, &rt, &mut 0).unwrap().is_none());
     }
 }

@@ -197,6 +197,8 @@ fn build_mem_tree(root: &Path) -> io::Result<MemFs> {
 #[derive(Default)]
 struct Stats {
     seen: Vec<(String, FileStat, FileStat)>,
+    /// Times Linux gave a freed inode number to a new file (the allowed difference).
+    inode_reuses: u64,
 }
 
 impl Stats {
@@ -214,8 +216,11 @@ impl Stats {
             if mem_same && !real_same {
                 return Err(mismatch(earlier, "one file in MemFs, two on Linux"));
             }
-            if real_same && !mem_same && disk.inode_exists(m.ino) {
-                return Err(mismatch(earlier, "two live files in MemFs, one on Linux"));
+            if real_same && !mem_same {
+                if disk.inode_exists(m.ino) {
+                    return Err(mismatch(earlier, "two live files in MemFs, one on Linux"));
+                }
+                self.inode_reuses += 1;
             }
             if mem_same && real_same {
                 if (m.mtime_ns == mem.mtime_ns) != (r.mtime_ns == real.mtime_ns) {
@@ -265,8 +270,13 @@ fn compare(
 }
 
 /// Run `script` through both worlds. `Ok(None)`: no difference; `Err`: the real side could not
-/// even be set up (a temp directory, the fd limit).
-pub fn run_script(script: &Script, rt: &tokio::runtime::Runtime) -> Result<Option<FsMismatch>, String> {
+/// even be set up (a temp directory, the fd limit). `inode_reuses` counts the stat pairs where
+/// Linux reused a freed inode number.
+pub fn run_script(
+    script: &Script,
+    rt: &tokio::runtime::Runtime,
+    inode_reuses: &mut u64,
+) -> Result<Option<FsMismatch>, String> {
     let tmp = tempfile::Builder::new()
         .prefix("heldlock-parity")
         .tempdir()
@@ -286,7 +296,7 @@ pub fn run_script(script: &Script, rt: &tokio::runtime::Runtime) -> Result<Optio
         fds: HashMap::new(),
     };
     let mut stats = Stats::default();
-    rt.block_on(async {
+    let result = rt.block_on(async {
         let squeeze = if script.fd_room < PLENTY_FDS {
             Some(FdSqueeze::new(script.fd_room).map_err(|e| format!("fd limit: {e}"))?)
         } else {
@@ -319,14 +329,16 @@ pub fn run_script(script: &Script, rt: &tokio::runtime::Runtime) -> Result<Optio
             }
         }
         Ok(None)
-    })
+    });
+    *inode_reuses += stats.inode_reuses;
+    result
 }
 
 /// The shortest script (by removing operations, then the fd squeeze) that still shows a
 /// difference, and that difference. Bounded: at most `MAX_TRIALS` runs.
 pub fn shrink(script: &Script, first: FsMismatch, rt: &tokio::runtime::Runtime) -> (Script, FsMismatch) {
     const MAX_TRIALS: usize = 2_000;
-    let fails = |s: &Script| run_script(s, rt).ok().flatten();
+    let fails = |s: &Script| run_script(s, rt, &mut 0).ok().flatten();
     let mut best = script.clone();
     let mut found = first;
     let mut trials = 0;

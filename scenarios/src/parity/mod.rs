@@ -38,6 +38,8 @@ pub struct ParitySummary {
     pub scripts: u64,
     pub ops: u64,
     pub squeezed: u64,
+    /// Stat pairs where Linux gave a freed inode number to a new file (allowed, see `fs_diff`).
+    pub inode_reuses: u64,
     pub fs_mismatch: Option<(Script, fs_diff::FsMismatch)>,
     pub procs: Option<procs::ProcsReport>,
 }
@@ -67,7 +69,7 @@ pub fn run_fs(seed: u64, count: u64, squeeze_fds: bool, summary: &mut ParitySumm
         summary.scripts += 1;
         summary.ops += script.ops.len() as u64;
         summary.squeezed += u64::from(script.fd_room < script::PLENTY_FDS);
-        if let Some(found) = fs_diff::run_script(&script, &rt)? {
+        if let Some(found) = fs_diff::run_script(&script, &rt, &mut summary.inode_reuses)? {
             summary.fs_mismatch = Some(fs_diff::shrink(&script, found, &rt));
             return Ok(());
         }
@@ -85,7 +87,12 @@ pub fn report(summary: &ParitySummary, squeeze_fds: bool) -> String {
         if squeeze_fds { "" } else { ": squeeze off" }
     );
     match &summary.fs_mismatch {
-        None => out += "  filesystem  MemFs answered as Linux on every op\n",
+        None => {
+            out += &format!(
+                "  filesystem  MemFs answered as Linux on every op (Linux reused a freed inode number in {} stat pairs)\n",
+                summary.inode_reuses
+            )
+        }
         Some((script, found)) => {
             out += &format!(
                 "  filesystem  MISMATCH in script seed {} (fd room {}):\n",

@@ -127,6 +127,48 @@ impl Check<'_> {
     }
 }
 
+/// The children of the check, each in the state it was put in, as the model was told.
+struct Story {
+    sleeper: u32,
+    stopped: u32,
+    stop_seen: bool,
+    exiter: u32,
+    exiter_start: Option<u64>,
+    zombie_seen: bool,
+    reexec: u32,
+    reexec_start: Option<u64>,
+}
+
+/// Spawn the children and put each in its state, telling `table` the same.
+fn spawn_story(children: &mut Children, table: &ProcessTable) -> Result<Story, String> {
+    let started = |pid: u32| proc_stat(pid).map(|(_, st)| st);
+    let sleeper = children.spawn("sleep", &["30"])?;
+    table.spawn(sleeper, running(started(sleeper)));
+    let stopped = children.spawn("sleep", &["30"])?;
+    table.spawn(stopped, running(started(stopped)));
+    // SAFETY: signals a child we spawned and have not reaped.
+    unsafe { libc::kill(stopped as i32, libc::SIGSTOP) };
+    let stop_seen = wait_for_state(stopped, |s| s == Some(b'T'));
+    let exiter = children.spawn("true", &[])?;
+    let exiter_start = started(exiter);
+    table.spawn(exiter, running(exiter_start));
+    let zombie_seen = wait_for_state(exiter, |s| s == Some(b'Z'));
+    table.zombify(exiter);
+    let reexec = children.spawn("sh", &["-c", "sleep 0.2; exec sleep 30"])?;
+    let reexec_start = started(reexec);
+    table.spawn(reexec, running(reexec_start));
+    Ok(Story {
+        sleeper,
+        stopped,
+        stop_seen,
+        exiter,
+        exiter_start,
+        zombie_seen,
+        reexec,
+        reexec_start,
+    })
+}
+
 /// Run the process check. `helper`: the `heldlock` binary, run as `HELPER_UID` with
 /// `parity --probe-pids` for the EPERM part (only when this process is root).
 pub fn run(helper: &Path) -> Result<ProcsReport, String> {
@@ -138,64 +180,45 @@ pub fn run(helper: &Path) -> Result<ProcsReport, String> {
     let own_start = proc_stat(own).map(|(_, st)| st);
     table.spawn(own, running(own_start));
     let model = table.view(own);
-    let sleeper = children.spawn("sleep", &["30"])?;
-    table.spawn(sleeper, running(proc_stat(sleeper).map(|(_, st)| st)));
-    let stopped = children.spawn("sleep", &["30"])?;
-    table.spawn(stopped, running(proc_stat(stopped).map(|(_, st)| st)));
-    // SAFETY: signals a child we spawned and have not reaped.
-    unsafe { libc::kill(stopped as i32, libc::SIGSTOP) };
-    let stop_seen = wait_for_state(stopped, |s| s == Some(b'T'));
-    let exiter = children.spawn("true", &[])?;
-    let exiter_start = proc_stat(exiter).map(|(_, st)| st);
-    table.spawn(exiter, running(exiter_start));
-    let zombie_seen = wait_for_state(exiter, |s| s == Some(b'Z'));
-    table.zombify(exiter);
-    let reexec = children.spawn("sh", &["-c", "sleep 0.2; exec sleep 30"])?;
-    let reexec_start = proc_stat(reexec).map(|(_, st)| st);
-    table.spawn(reexec, running(reexec_start));
-    {
-        let mut check = Check {
-            report: &mut report,
-            real: &real,
-            model: &model,
-        };
-        check.fact(real.own_starttime() == own_start, format!("own start time: Linux {own_start:?}"));
-        check.fact(model.own_starttime() == real.own_starttime(), "own start time: memprocs differs".into());
-        check.probe("this process", own);
-        check.probe("a running child", sleeper);
-        check.fact(stop_seen, "a SIGSTOPped child never showed state T".into());
-        check.probe("a stopped child", stopped);
-        check.fact(zombie_seen, "an exited child never showed state Z".into());
-        check.probe("an unreaped child (zombie)", exiter);
-        for pid in [0x3fff_fff0, u32::MAX] {
-            check.probe("a pid no process has", pid);
-        }
-    }
-    children.reap(exiter);
-    table.kill(exiter);
-    std::thread::sleep(Duration::from_millis(300));
+    let story = spawn_story(&mut children, &table)?;
     let mut check = Check {
         report: &mut report,
         real: &real,
         model: &model,
     };
-    check.probe("a reaped child (dead)", exiter);
-    let after_exec = proc_stat(reexec).map(|(_, st)| st);
+    check.fact(real.own_starttime() == own_start, format!("own start time: Linux {own_start:?}"));
+    check.fact(model.own_starttime() == real.own_starttime(), "own start time: memprocs differs".into());
+    check.probe("this process", own);
+    check.probe("a running child", story.sleeper);
+    check.fact(story.stop_seen, "a SIGSTOPped child never showed state T".into());
+    check.probe("a stopped child", story.stopped);
+    check.fact(story.zombie_seen, "an exited child never showed state Z".into());
+    check.probe("an unreaped child (zombie)", story.exiter);
+    for pid in [0x3fff_fff0, u32::MAX] {
+        check.probe("a pid no process has", pid);
+    }
+    children.reap(story.exiter);
+    table.kill(story.exiter);
+    std::thread::sleep(Duration::from_millis(300));
+    check.probe("a reaped child (dead)", story.exiter);
+    let after_exec = proc_stat(story.reexec).map(|(_, st)| st);
     check.fact(
-        after_exec == reexec_start,
-        format!("exec changed the start time: {reexec_start:?} -> {after_exec:?} (memprocs keeps it)"),
+        after_exec == story.reexec_start,
+        format!(
+            "exec changed the start time: {:?} -> {after_exec:?} (memprocs keeps it)",
+            story.reexec_start
+        ),
     );
-    check.probe("a child that re-executed itself", reexec);
-    drop(check);
+    check.probe("a child that re-executed itself", story.reexec);
     // SAFETY: resumes the child stopped above.
-    unsafe { libc::kill(stopped as i32, libc::SIGCONT) };
+    unsafe { libc::kill(story.stopped as i32, libc::SIGCONT) };
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         report.notes.push("not root: pid reuse and the EPERM probe were not checked".into());
         return Ok(report);
     }
-    reuse_pid(&mut report, &mut children, &table, &model, &real, exiter, exiter_start)?;
-    probe_as_other_user(&mut report, &mut children, helper, &[own, sleeper, stopped])?;
+    reuse_pid(&mut report, &mut children, &table, &model, &real, story.exiter, story.exiter_start)?;
+    probe_as_other_user(&mut report, &mut children, helper, &[own, story.sleeper, story.stopped])?;
     Ok(report)
 }
 

@@ -247,8 +247,7 @@ fn move_transcript(layout: &Layout, session: usize, replace: bool, tag: u32) -> 
         return Ok(false);
     }
     if replace {
-        let created =
-            OpenOptions::new().write(true).append(true).create_new(true).mode(0o644).open(&transcript);
+        let created = OpenOptions::new().append(true).create_new(true).mode(0o644).open(&transcript);
         if let Ok(mut file) = created {
             file.write_all(format!("chaos {tag}\n").as_bytes())
                 .map_err(|e| format!("replacement: {e}"))?;

@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use heldlock_core::{LockError, LockEvent, Observer, ProcessLocks};
+use heldlock_core::{LockError, LockEvent, LockHandle, Observer, ProcessLocks};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::witness::Witness;
 use super::{Layout, LOCK_OPTIONS};
+use crate::parity::fs_diff::errno_name;
 
 /// Rounds a squeeze lasts.
 const SQUEEZE_ROUNDS: u32 = 3;
@@ -56,7 +57,7 @@ fn refusal_kind(e: &LockError) -> String {
             let names: Vec<_> = reasons.iter().map(|r| r.name()).collect();
             format!("stale:{}", names.join(","))
         }
-        LockError::Io(io) => format!("io:{}", io.raw_os_error().unwrap_or(-1)),
+        LockError::Io(io) => format!("io:{}", errno_name(io.raw_os_error().unwrap_or(-1))),
     }
 }
 
@@ -118,7 +119,6 @@ pub fn run(
     runtime.block_on(async {
         let locks = ProcessLocks::with_mutant(platform, mutant);
         locks.start_watchdog();
-        let fs = locks.platform().fs.clone();
         let say = |text: String| witness.line(&text).map_err(|e| format!("witness: {e}"));
         let squeeze_file = layout.control.join(format!("squeeze-{worker}"));
         let mut squeeze_left = 0u32;
@@ -144,22 +144,16 @@ pub fn run(
                     continue;
                 }
             };
-            say(format!("ENTER {s} {worker} {round}"))?;
-            if squeeze_left > 0 && squeezed.is_empty() {
-                squeezed = fill_fd_table();
-            }
-            // A window in which a broken lock would show as an overlap.
-            tokio::time::sleep(Duration::from_millis(rng.gen_range(0..60))).await;
-            if !handle.is_lost() {
-                say(format!("TRY {s} {worker} {round}"))?;
-                match fs.append(&transcript, format!("{worker} {round}\n").as_bytes()).await {
-                    Ok(()) => say(format!("ACK {s} {worker} {round}"))?,
-                    Err(e) => say(format!("WFAIL {s} {worker} {round} {}", e.raw_os_error().unwrap_or(-1)))?,
-                }
-            }
-            say(format!("EXIT {s} {worker} {round}"))?;
-            if let Err(e) = locks.release(&handle).await {
-                say(format!("RELFAIL {s} {worker} {round} {}", e.raw_os_error().unwrap_or(-1)))?;
+            let id = format!("{s} {worker} {round}");
+            let squeeze = squeeze_left > 0 && squeezed.is_empty();
+            let section = Section {
+                locks: &locks,
+                witness: &witness,
+                transcript: &transcript,
+                id: &id,
+            };
+            if let Some(fds) = section.run(handle, &mut rng, squeeze).await? {
+                squeezed = fds;
             }
             squeeze_left = squeeze_left.saturating_sub(1);
             if squeeze_left == 0 {
@@ -169,4 +163,48 @@ pub fn run(
         }
         Ok(())
     })
+}
+
+/// One critical section: tell the witness, append the round's line through the real adapter
+/// (unless the watchdog took the lock), release.
+struct Section<'a> {
+    locks: &'a ProcessLocks,
+    witness: &'a Witness,
+    transcript: &'a Path,
+    /// `session worker round`.
+    id: &'a str,
+}
+
+impl Section<'_> {
+    /// With `squeeze`, fill the fd table right after entering; the filled table is returned
+    /// (it stays full while the caller holds it).
+    async fn run(
+        &self,
+        handle: LockHandle,
+        rng: &mut ChaCha8Rng,
+        squeeze: bool,
+    ) -> Result<Option<Vec<File>>, String> {
+        let say = |kind: &str, extra: String| {
+            self.witness
+                .line(&format!("{kind} {}{extra}", self.id))
+                .map_err(|e| format!("witness: {e}"))
+        };
+        say("ENTER", String::new())?;
+        let squeezed = squeeze.then(fill_fd_table);
+        // A window in which a broken lock would show as an overlap.
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..60))).await;
+        if !handle.is_lost() {
+            say("TRY", String::new())?;
+            let line = format!("{}\n", self.id.split_once(' ').map_or("", |(_, rest)| rest));
+            match self.locks.platform().fs.append(self.transcript, line.as_bytes()).await {
+                Ok(()) => say("ACK", String::new())?,
+                Err(e) => say("WFAIL", format!(" {}", e.raw_os_error().unwrap_or(-1)))?,
+            }
+        }
+        say("EXIT", String::new())?;
+        if let Err(e) = self.locks.release(&handle).await {
+            say("RELFAIL", format!(" {}", e.raw_os_error().unwrap_or(-1)))?;
+        }
+        Ok(squeezed)
+    }
 }

@@ -116,7 +116,8 @@ pub struct RealReport {
     pub chaos_seconds: u64,
     pub rounds: u64,
     pub acks: u64,
-    pub write_failures: u64,
+    /// Failed transcript appends by errno.
+    pub write_failures: std::collections::BTreeMap<String, u64>,
     pub release_failures: u64,
     pub refusals: std::collections::BTreeMap<String, u64>,
     pub reclaims: u64,
@@ -135,6 +136,8 @@ impl RealReport {
     pub fn text(&self) -> String {
         let c = &self.chaos;
         let refusals: Vec<String> = self.refusals.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let failed_writes: Vec<String> =
+            self.write_failures.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let recovery: Vec<String> = self
             .recovery_ms
             .iter()
@@ -142,7 +145,7 @@ impl RealReport {
             .collect();
         let mut out = format!(
             "heldlock real — {} contenders, {} s of chaos, {} sessions\n\
-             \x20 rounds            {} critical sections, {} acknowledged writes, {} failed writes, {} failed releases\n\
+             \x20 rounds            {} critical sections, {} acknowledged writes, failed writes: {}, {} failed releases\n\
              \x20 refusals          {}\n\
              \x20 chaos             {} SIGKILLs, {} SIGSTOPs, {} lock deletes, {} lock replaces, {} transcript deletes, {} transcript replaces, {} fd squeezes\n\
              \x20 lock (counted)    {} reclaims, {} watchdog takeovers\n\
@@ -152,7 +155,7 @@ impl RealReport {
             self.recovery_ms.len(),
             self.rounds,
             self.acks,
-            self.write_failures,
+            if failed_writes.is_empty() { "none".into() } else { failed_writes.join(", ") },
             self.release_failures,
             if refusals.is_empty() { "none".into() } else { refusals.join(", ") },
             c.kills,
@@ -336,7 +339,10 @@ fn judge(layout: &Layout, fleet: &Fleet, report: &mut RealReport) -> Result<(), 
         match line.kind.as_str() {
             "ENTER" => report.rounds += 1,
             "ACK" => report.acks += 1,
-            "WFAIL" => report.write_failures += 1,
+            "WFAIL" => {
+                let errno = line.fields.get(3).and_then(|e| e.parse().ok()).unwrap_or(-1);
+                *report.write_failures.entry(crate::parity::fs_diff::errno_name(errno)).or_default() += 1;
+            }
             "RELFAIL" => report.release_failures += 1,
             "RECLAIM" => report.reclaims += 1,
             "LOST" => report.watchdog_takeovers += 1,

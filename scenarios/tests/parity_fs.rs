@@ -7,10 +7,16 @@
 //! number, MemFs never does), absolute times (only which stamps moved and their order), the
 //! size of a directory, descriptor numbers.
 
+use std::sync::Mutex;
+
 use heldlock::parity::{self, script::Script, ParitySummary};
+
+/// The squeeze is process-wide: the tests of this binary take turns.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn memfs_answers_as_linux_on_seeded_scripts() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut summary = ParitySummary::default();
     parity::run_fs(9_000, 400, true, &mut summary).expect("the real side can be set up");
     assert_eq!(summary.scripts, 400);
@@ -21,6 +27,7 @@ fn memfs_answers_as_linux_on_seeded_scripts() {
 #[test]
 fn a_script_replays_identically_from_its_seed() {
     // What `reproduce: heldlock parity --scripts 1 --seed S` relies on.
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let rt = parity::runtime().unwrap();
     for seed in [3, 77, 9_123] {
         let script = Script::generate(seed, true);

@@ -571,28 +571,22 @@ impl MemFsView {
         self.with_disk(|disk, fs| {
             self.check_fd_room(disk)?;
             let walked = disk.walk(path, true)?;
-            if data.is_empty() && !replace && matches!(walked.entry, Entry::Inode(_)) {
-                // Nothing to append to an existing file: no write, no new times. (A directory
-                // is still EISDIR: the open refuses it.)
-                if let Entry::Inode(ino) = walked.entry {
-                    if disk.inodes[&ino].is_dir {
-                        return Err(os_error(errno::EISDIR));
-                    }
-                }
-                return Ok(());
+            let existing = match walked.entry {
+                Entry::Inode(ino) if disk.inodes[&ino].is_dir => return Err(os_error(errno::EISDIR)),
+                Entry::Inode(ino) => Some(ino),
+                Entry::Missing => None,
+                Entry::Symlink => return Err(os_error(libc::ELOOP)), // a followed walk ends on none
+            };
+            if data.is_empty() && !replace && existing.is_some() {
+                return Ok(()); // nothing appended to an existing file: its times stay
             }
             let t = fs.tick(disk);
-            let ino = match walked.entry {
-                Entry::Inode(ino) if disk.inodes[&ino].is_dir => return Err(os_error(errno::EISDIR)),
-                Entry::Inode(ino) => ino,
-                Entry::Missing => {
-                    let ino = disk.new_inode(false, t);
-                    disk.stamp_parent(&walked.path, t);
-                    disk.names.insert(walked.path, ino);
-                    ino
-                }
-                Entry::Symlink => return Err(os_error(libc::ELOOP)),
-            };
+            let ino = existing.unwrap_or_else(|| {
+                let ino = disk.new_inode(false, t);
+                disk.stamp_parent(&walked.path, t);
+                disk.names.insert(walked.path, ino);
+                ino
+            });
             let inode = disk.inodes.get_mut(&ino).expect("named inode exists");
             if replace {
                 inode.data.clear();

@@ -335,18 +335,28 @@ pub fn run_script(
 }
 
 /// The shortest script (by removing operations, then the fd squeeze) that still shows a
-/// difference, and that difference. Bounded: at most `MAX_TRIALS` runs.
+/// difference, and that difference. Bounded: at most `MAX_SHRINK_TRIALS` runs.
 pub fn shrink(script: &Script, first: FsMismatch, rt: &tokio::runtime::Runtime) -> (Script, FsMismatch) {
-    const MAX_TRIALS: usize = 2_000;
-    let fails = |s: &Script| run_script(s, rt, &mut 0).ok().flatten();
+    shrink_with(script, first, |s| run_script(s, rt, &mut 0).ok().flatten())
+}
+
+/// Runs of a script one shrink may make.
+pub const MAX_SHRINK_TRIALS: usize = 2_000;
+
+/// `shrink` over any check: `fails` gives the difference a script shows, if any.
+pub fn shrink_with(
+    script: &Script,
+    first: FsMismatch,
+    fails: impl Fn(&Script) -> Option<FsMismatch>,
+) -> (Script, FsMismatch) {
     let mut best = script.clone();
     let mut found = first;
     let mut trials = 0;
     let mut chunk = (best.ops.len() / 2).max(1);
-    while trials < MAX_TRIALS {
+    while trials < MAX_SHRINK_TRIALS {
         let mut removed = false;
         let mut start = 0;
-        while start < best.ops.len() && trials < MAX_TRIALS {
+        while start < best.ops.len() && trials < MAX_SHRINK_TRIALS {
             let mut candidate = best.clone();
             let end = (start + chunk).min(candidate.ops.len());
             candidate.ops.drain(start..end);
@@ -376,4 +386,31 @@ pub fn shrink(script: &Script, first: FsMismatch, rt: &tokio::runtime::Runtime) 
         }
     }
     (best, found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinking_keeps_only_the_ops_the_difference_needs() {
+        let script = Script::generate(11, true);
+        assert!(script.ops.len() >= 3, "a script worth shrinking");
+        let (a, b) = (script.ops[0], script.ops[script.ops.len() - 1]);
+        let mismatch = || FsMismatch {
+            step: "#0".into(),
+            memfs: "Ok".into(),
+            linux: "Err".into(),
+            why: "planted".into(),
+        };
+        // A planted difference that needs the first and the last op, and a squeezed table.
+        let needs = |s: &Script| s.ops.contains(&a) && s.ops.contains(&b) && s.fd_room < PLENTY_FDS;
+        let mut squeezed = script.clone();
+        squeezed.fd_room = 2;
+        let (shrunk, _) = shrink_with(&squeezed, mismatch(), |s| needs(s).then(mismatch));
+        assert_eq!(shrunk.ops, vec![a, b]);
+        assert_eq!(shrunk.fd_room, 2, "the squeeze stays: the difference needs it");
+        let (roomy, _) = shrink_with(&squeezed, mismatch(), |s| s.ops.contains(&a).then(mismatch));
+        assert_eq!((roomy.ops, roomy.fd_room), (vec![a], PLENTY_FDS));
+    }
 }

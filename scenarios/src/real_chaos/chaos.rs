@@ -170,7 +170,14 @@ pub fn act(
             let i = pick(fleet, rng);
             if fleet.slots[i].resume_at.is_none() {
                 fleet.signal(i, libc::SIGSTOP);
-                let pause = Duration::from_millis(rng.gen_range(200..1_500));
+                // Now and then a wedge past maxHoldMs: waiters then get the report-only
+                // hold-exceeded StaleError, and nobody may take the lock from the live holder.
+                let max_hold = super::LOCK_OPTIONS.max_hold_ms;
+                let pause = if rng.gen_bool(0.1) {
+                    Duration::from_millis(rng.gen_range(max_hold + 500..max_hold + 3_000))
+                } else {
+                    Duration::from_millis(rng.gen_range(200..1_500))
+                };
                 fleet.slots[i].resume_at = Some(Instant::now() + pause);
                 say(format!("CHAOS stopped {} {}", fleet.slots[i].worker, pause.as_millis()))?;
                 counts.stops += 1;

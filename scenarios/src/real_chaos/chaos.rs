@@ -189,14 +189,14 @@ pub fn act(
             if std::fs::remove_file(layout.lock(session)).is_ok() {
                 counts.lock_deletes += 1;
             }
-            say(format!("CHAOS lock-done {s}"))?;
+            settle_then_done(witness, &s)?;
         }
         60..=74 => {
             say(format!("CHAOS lock-replace {s}"))?;
             if replace_lock(layout, session, rng, *dead_pid)? {
                 counts.lock_replaces += 1;
             }
-            say(format!("CHAOS lock-done {s}"))?;
+            settle_then_done(witness, &s)?;
         }
         75..=89 => {
             let replace = rng.gen_bool(0.5);
@@ -218,6 +218,15 @@ pub fn act(
         }
     }
     Ok(())
+}
+
+/// How long after an act on a lock its excuse window stays open: a holder whose acquire
+/// returned just before the act may write its ENTER a little later (descheduled).
+const SETTLE: Duration = Duration::from_millis(50);
+
+fn settle_then_done(witness: &Witness, session: &str) -> Result<(), String> {
+    std::thread::sleep(SETTLE);
+    witness.line(&format!("CHAOS lock-done {session}")).map_err(|e| format!("witness: {e}"))
 }
 
 /// Put another file at the lock path (a new inode, by rename): garbage, a dead holder's

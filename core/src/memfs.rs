@@ -132,14 +132,18 @@ impl MemFs {
         let mut current = PathBuf::from("/");
         for part in path.components().skip(1) {
             current.push(part);
-            match disk.names.get(&current) {
-                Some(ino) if disk.inodes[ino].is_dir => {}
-                Some(_) => return Err(os_error(errno::ENOTDIR)),
-                None => {
+            // Each prefix walked as Linux would: through symlinks, to where it really lives.
+            let walked = disk.walk(&current, true)?;
+            match walked.entry {
+                Entry::Inode(ino) if disk.inodes[&ino].is_dir => {}
+                Entry::Inode(_) => return Err(os_error(errno::ENOTDIR)),
+                Entry::Missing => {
                     let t = self.tick(&mut disk);
                     let ino = disk.new_inode(true, t);
-                    disk.names.insert(current.clone(), ino);
+                    disk.stamp_parent(&walked.path, t);
+                    disk.names.insert(walked.path, ino);
                 }
+                Entry::Symlink => return Err(os_error(libc::ELOOP)),
             }
         }
         Ok(())

@@ -135,3 +135,12 @@ fn canonical_dir_is_realpath_files_included() {
     assert_eq!(view.canonical_dir_now(Path::new("/r/f")).unwrap(), Path::new("/r/f"));
     assert_eq!(errno_of(view.canonical_dir_now(Path::new("/r/f/x"))), errno::ENOTDIR);
 }
+
+#[test]
+fn create_dir_all_follows_symlinks_like_mkdir_p() {
+    let (fs, view) = world();
+    fs.symlink_dir(Path::new("/r/d"), Path::new("/r/ld")).unwrap();
+    fs.create_dir_all(Path::new("/r/ld/sub")).unwrap();
+    assert!(view.stat_now(Path::new("/r/d/sub")).unwrap().is_dir, "made where the link points");
+    assert_eq!(errno_of(fs.create_dir_all(Path::new("/r/f/x"))), errno::ENOTDIR);
+}

@@ -45,6 +45,9 @@ struct OpenFile {
     offset: u64,
 }
 
+/// The first inode number a symlink gets.
+pub const SYMLINK_INO_BASE: u64 = 1 << 62;
+
 /// Linux's bound on symlinks followed in one lookup (`MAXSYMLINKS`).
 const MAX_SYMLINK_HOPS: u32 = 40;
 
@@ -69,6 +72,10 @@ struct Disk {
     names: BTreeMap<PathBuf, u64>,
     /// Symlinks: link path ⇒ target as written (absolute, or relative to the link's directory).
     symlinks: BTreeMap<PathBuf, PathBuf>,
+    /// Each symlink's own identity and time, for `lstat` (numbers from `SYMLINK_INO_BASE`, so
+    /// the inode numbers of files and directories are what they were before links had any).
+    symlink_stats: BTreeMap<PathBuf, (u64, i128)>,
+    next_symlink_ino: u64,
     fds: BTreeMap<u64, OpenFile>,
     next_ino: u64,
     next_fd: u64,
@@ -164,6 +171,9 @@ impl MemFs {
         }
         let t = self.tick(&mut disk);
         disk.stamp_parent(&walked.path, t);
+        let ino = SYMLINK_INO_BASE + disk.next_symlink_ino;
+        disk.next_symlink_ino += 1;
+        disk.symlink_stats.insert(walked.path.clone(), (ino, t));
         disk.symlinks.insert(walked.path, target.to_owned());
         Ok(())
     }
@@ -503,6 +513,29 @@ impl MemFsView {
         })
     }
 
+    /// `lstat(2)`: a symlink at the end is described itself (its size is its target's length).
+    pub fn lstat_now(&self, path: &Path) -> io::Result<FileStat> {
+        self.with_disk(|disk, _| {
+            let walked = disk.walk(path, false)?;
+            match walked.entry {
+                Entry::Inode(ino) => Ok(disk.stat_of(ino)),
+                Entry::Missing => Err(os_error(errno::ENOENT)),
+                Entry::Symlink => {
+                    let target = &disk.symlinks[&walked.path];
+                    let (ino, time) = disk.symlink_stats[&walked.path];
+                    Ok(FileStat {
+                        dev: MEMFS_DEV,
+                        ino,
+                        size: target.as_os_str().len() as u64,
+                        mtime_ns: time,
+                        ctime_ns: time,
+                        is_dir: false,
+                    })
+                }
+            }
+        })
+    }
+
     pub fn stat_fd_now(&self, fd: Fd) -> io::Result<FileStat> {
         self.with_disk(|disk, _| {
             let file =
@@ -527,6 +560,7 @@ impl MemFsView {
                     let t = fs.tick(disk);
                     disk.stamp_parent(&walked.path, t);
                     disk.symlinks.remove(&walked.path);
+                    disk.symlink_stats.remove(&walked.path);
                     Ok(())
                 }
             }

@@ -144,3 +144,17 @@ fn create_dir_all_follows_symlinks_like_mkdir_p() {
     assert!(view.stat_now(Path::new("/r/d/sub")).unwrap().is_dir, "made where the link points");
     assert_eq!(errno_of(fs.create_dir_all(Path::new("/r/f/x"))), errno::ENOTDIR);
 }
+
+#[test]
+fn lstat_describes_a_final_symlink_itself() {
+    let (fs, view) = world();
+    fs.symlink_dir(Path::new("nowhere"), Path::new("/r/dang")).unwrap();
+    let link = view.lstat_now(Path::new("/r/dang")).unwrap();
+    assert_eq!((link.size, link.is_dir), (7, false), "its size is the target's length");
+    assert_eq!(errno_of(view.stat_now(Path::new("/r/dang"))), errno::ENOENT);
+    fs.symlink_dir(Path::new("/r/d"), Path::new("/r/ld")).unwrap();
+    let other = view.lstat_now(Path::new("/r/ld")).unwrap();
+    assert_ne!(other.ino, link.ino);
+    assert_ne!(other.ino, view.stat_now(Path::new("/r/d")).unwrap().ino);
+    assert!(view.lstat_now(Path::new("/r/ld/..")).unwrap().is_dir, "followed in the middle");
+}

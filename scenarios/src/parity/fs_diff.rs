@@ -94,10 +94,28 @@ impl fmt::Display for FsMismatch {
     }
 }
 
-/// One world's side of a run: its `Fs` and the descriptors its creates opened.
+/// `lstat` of one world (not a method of `Fs` here).
+type Lstat<'a> = &'a dyn Fn(&Path) -> io::Result<FileStat>;
+
+/// One world's side of a run: its `Fs`, its `lstat`, and the descriptors its creates opened.
 struct Side<'a> {
     fs: &'a dyn Fs,
+    lstat: Lstat<'a>,
     fds: HashMap<u32, Fd>,
+}
+
+/// `lstat` on Linux, in the real adapter's terms.
+fn real_lstat(path: &Path) -> io::Result<FileStat> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path)?;
+    Ok(FileStat {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+        ctime_ns: m.ctime() as i128 * 1_000_000_000 + m.ctime_nsec() as i128,
+        is_dir: m.is_dir(),
+    })
 }
 
 /// A descriptor neither world ever handed out.
@@ -121,6 +139,7 @@ impl Side<'_> {
             Op::StatFd { id } => stat_outcome(self.fs.stat_fd(fd(&self.fds, id)).await),
             Op::Read { path } => self.fs.read(&at(path)).await.map_or_else(|e| failed(&e), Outcome::Bytes),
             Op::Stat { path } => stat_outcome(self.fs.stat(&at(path)).await),
+            Op::Lstat { path } => stat_outcome((self.lstat)(&at(path))),
             Op::Unlink { path } => done(self.fs.unlink(&at(path)).await),
             Op::Mkdir { path } => done(self.fs.mkdir(&at(path)).await),
             Op::Rmdir { path } => done(self.fs.rmdir(&at(path)).await),
@@ -287,12 +306,15 @@ pub fn run_script(
     let disk = build_mem_tree(&root).map_err(|e| format!("cannot build the MemFs tree: {e}"))?;
     let view: MemFsView = disk.view(2, script.fd_room);
     let real = RealFs::new();
+    let mem_lstat = |p: &Path| view.lstat_now(p);
     let mut mem_side = Side {
         fs: &view,
+        lstat: &mem_lstat,
         fds: HashMap::new(),
     };
     let mut real_side = Side {
         fs: &real,
+        lstat: &real_lstat,
         fds: HashMap::new(),
     };
     let mut stats = Stats::default();
@@ -314,10 +336,12 @@ pub fn run_script(
         drop(squeeze);
         // The whole tree afterwards, with room to open files.
         let sweep_view = disk.view(3, PLENTY_FDS);
+        let sweep_lstat = |p: &Path| sweep_view.lstat_now(p);
         for path in 0..PATHS.len() {
-            for op in [Op::Stat { path }, Op::Read { path }] {
+            for op in [Op::Stat { path }, Op::Lstat { path }, Op::Read { path }] {
                 let m = Side {
                     fs: &sweep_view,
+                    lstat: &sweep_lstat,
                     fds: HashMap::new(),
                 }
                 .apply(op, &root)

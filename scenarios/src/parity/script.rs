@@ -58,18 +58,50 @@ pub const DATA: &[&[u8]] = &[b"", b"a", b"bc\n", b"{\"pid\":1}"];
 /// worlds then get the same unknown descriptor).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
-    Create { path: usize, id: u32 },
-    WriteFd { id: u32, data: usize },
-    Close { id: u32 },
-    StatFd { id: u32 },
-    Read { path: usize },
-    Stat { path: usize },
-    Unlink { path: usize },
-    Mkdir { path: usize },
-    Rmdir { path: usize },
-    Append { path: usize, data: usize },
-    WriteAll { path: usize, data: usize },
-    Canonical { path: usize },
+    Create {
+        path: usize,
+        id: u32,
+    },
+    WriteFd {
+        id: u32,
+        data: usize,
+    },
+    Close {
+        id: u32,
+    },
+    StatFd {
+        id: u32,
+    },
+    Read {
+        path: usize,
+    },
+    Stat {
+        path: usize,
+    },
+    /// Not a method of `Fs` here: MemFs's `lstat_now` against `symlink_metadata`.
+    Lstat {
+        path: usize,
+    },
+    Unlink {
+        path: usize,
+    },
+    Mkdir {
+        path: usize,
+    },
+    Rmdir {
+        path: usize,
+    },
+    Append {
+        path: usize,
+        data: usize,
+    },
+    WriteAll {
+        path: usize,
+        data: usize,
+    },
+    Canonical {
+        path: usize,
+    },
 }
 
 impl fmt::Display for Op {
@@ -82,6 +114,7 @@ impl fmt::Display for Op {
             Op::StatFd { id } => write!(f, "stat_fd fd#{id}"),
             Op::Read { path } => write!(f, "read {}", PATHS[*path]),
             Op::Stat { path } => write!(f, "stat {}", PATHS[*path]),
+            Op::Lstat { path } => write!(f, "lstat {}", PATHS[*path]),
             Op::Unlink { path } => write!(f, "unlink {}", PATHS[*path]),
             Op::Mkdir { path } => write!(f, "mkdir {}", PATHS[*path]),
             Op::Rmdir { path } => write!(f, "rmdir {}", PATHS[*path]),
@@ -143,7 +176,8 @@ fn random_op(rng: &mut ChaCha8Rng, next_id: &mut u32) -> Op {
         30..=36 => Op::Close { id },
         37..=43 => Op::StatFd { id },
         44..=51 => Op::Read { path },
-        52..=61 => Op::Stat { path },
+        52..=57 => Op::Stat { path },
+        58..=61 => Op::Lstat { path },
         62..=69 => Op::Unlink { path },
         70..=75 => Op::Mkdir { path },
         76..=81 => Op::Rmdir { path },

@@ -46,6 +46,10 @@ enum Command {
     Regressions(cli::regressions::RegressionArgs),
     /// Measure throughput, overhead against a bare madsim loop, and peak memory.
     Bench(cli::bench::BenchArgs),
+    /// Check the in-memory filesystem and process table against Linux, op by op.
+    Parity(heldlock::parity::ParityArgs),
+    /// Run the real lock under real chaos (contender processes, kills, stops, file damage).
+    Real(heldlock::real_chaos::RealArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +70,8 @@ fn main() -> ExitCode {
         Command::Merge(a) => cli::merge::cmd(a),
         Command::Regressions(a) => cli::regressions::cmd(a),
         Command::Bench(a) => cli::bench::cmd(a),
+        Command::Parity(a) => heldlock::parity::cli(a).map(Exit::of).map_err(Usage),
+        Command::Real(a) => heldlock::real_chaos::cli(a).map(Exit::of).map_err(Usage),
     };
     match verdict {
         Ok(Exit::Pass) => ExitCode::SUCCESS,

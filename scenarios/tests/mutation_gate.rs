@@ -18,10 +18,6 @@ fn default_campaign_finds_no_violation() {
         .env_remove("HELDLOCK_SEEDS")
         .output()
         .expect("the heldlock binary runs");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "the default campaign failed:\n{report}");
 }

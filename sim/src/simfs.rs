@@ -136,7 +136,6 @@ impl Fs for SimFs {
                 self.world.transcript_appended(
                     self.view.pid(),
                     &canonical.join(path.file_name().unwrap_or_default()),
-                    data,
                 );
             }
             Ok(())

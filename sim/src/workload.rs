@@ -1,6 +1,8 @@
 //! The actors: gateway processes running turns (SPEC §2–§3), provider streams that finish, fail
 //! or hang and ignore the abort, timeout and manual aborts, and an external transcript writer.
 
+use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,13 +10,14 @@ use futures::future::{select, Either};
 use heldlock_core::controller::ATTEMPT_MAX_HOLD_MS;
 use heldlock_core::{
     AbortKind, AbortSignal, AttemptController, ControllerError, ControllerOptions, OwnerMutex, ProcessLocks,
+    WriteScope,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use heldlock_core::memfs::MemFsView;
 
-use crate::oracle::ExternalChange;
+use crate::oracle::{ExternalChange, ExternalEdit};
 use crate::seed::{derive, Stream};
 use crate::world::World;
 
@@ -112,8 +115,59 @@ impl TurnPlan {
     }
 }
 
-fn entry(kind: &str, who: &str) -> Vec<u8> {
-    format!("{{\"type\":\"{kind}\",\"from\":\"{who}\"}}\n").into_bytes()
+/// An external actor's entry (not numbered: the external record counts them).
+fn external_entry(kind: &str) -> Vec<u8> {
+    format!("{{\"type\":\"{kind}\",\"from\":\"external\"}}\n").into_bytes()
+}
+
+/// A gateway's entry, numbered: every write is unique on disk, so I14 can tell which is which.
+fn entry(kind: &str, who: &str, n: u64) -> Vec<u8> {
+    format!("{{\"type\":\"{kind}\",\"from\":\"{who}\",\"n\":{n}}}\n").into_bytes()
+}
+
+/// Who writes, and where: what the oracle hears of each write call.
+#[derive(Clone)]
+struct Writer {
+    world: Arc<World>,
+    pid: u32,
+    session: PathBuf,
+    label: String,
+}
+
+impl Writer {
+    /// One transcript write as its caller sees it: the call and its result, told to the
+    /// oracle (I14 judges the disk against these, never against the filesystem's log).
+    async fn write<F, Fut>(&self, kind: &str, append: F) -> Result<(), ControllerError>
+    where
+        F: FnOnce(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<(), ControllerError>>,
+    {
+        let bytes = entry(kind, &self.label, self.world.next_entry());
+        let id = self.world.write_called(self.pid, &self.session, &bytes, false);
+        let result = append(bytes).await;
+        self.world.write_returned(id, result.is_ok());
+        result
+    }
+
+    /// A write through a write scope.
+    async fn scoped(&self, scope: &WriteScope, kind: &str) -> Result<(), ControllerError> {
+        self.write(kind, |b| async move { scope.append(&b).await }).await
+    }
+
+    /// A write through the cleanup lock: a no-op lock declines it up front (the caller can
+    /// tell nothing will be written), which SPEC allows only for a poisoned controller.
+    async fn cleanup_write(&self, ctl: &AttemptController) {
+        let cleanup = ctl.acquire_for_cleanup().await;
+        if cleanup.is_noop() {
+            self.world.cleanup_declined(self.pid, ctl.id());
+            let bytes = entry("session-end", &self.label, self.world.next_entry());
+            self.world.write_called(self.pid, &self.session, &bytes, true);
+        } else {
+            let lock = &cleanup;
+            let _ = self.write("session-end", |b| async move { lock.append(&b).await }).await;
+        }
+        let _ = cleanup.release().await;
+    }
 }
 
 /// A gateway process: `turns` turns, one after another, from `first_turn` on.
@@ -181,13 +235,14 @@ async fn run_turn(
         }
     };
     let sockets = world.disk.view(pid, world.profile.fd_limit);
-    let body = madsim::task::spawn(turn_body(
-        ctl.clone(),
-        plan.clone(),
-        label.to_owned(),
-        abort_signal.clone(),
-        sockets,
-    ));
+    let body_writer = Writer {
+        world: world.clone(),
+        pid,
+        session: session.to_owned(),
+        label: label.to_owned(),
+    };
+    let body =
+        madsim::task::spawn(turn_body(ctl.clone(), plan.clone(), body_writer, abort_signal.clone(), sockets));
     let outcome = match plan.abort {
         None => Some(body.await),
         Some((kind, after_ms)) => {
@@ -213,10 +268,14 @@ async fn run_turn(
         };
         world.note(pid, || format!("turn {label} {text}"));
     }
+    let writer = Writer {
+        world: world.clone(),
+        pid,
+        session: session.to_owned(),
+        label: label.to_owned(),
+    };
     if !plan.skip_cleanup {
-        let cleanup = ctl.acquire_for_cleanup().await;
-        let _ = cleanup.append(&entry("session-end", label)).await;
-        let _ = cleanup.release().await;
+        writer.cleanup_write(&ctl).await;
     }
     ctl.dispose().await;
     world.turn_ended(pid, ctl.id());
@@ -226,15 +285,15 @@ async fn run_turn(
 async fn turn_body(
     ctl: AttemptController,
     plan: TurnPlan,
-    label: String,
+    writer: Writer,
     abort: AbortSignal,
     sockets: MemFsView,
 ) -> Result<(), ControllerError> {
     let first = plan.clone();
-    let who = label.clone();
+    let w = writer.clone();
     let streams = sockets.clone();
     ctl.with_write_lock(|scope| async move {
-        scope.append(&entry("message", &who)).await?;
+        w.scoped(&scope, "message").await?;
         madsim::time::sleep(Duration::from_millis(first.hold_ms.0)).await;
         if let Some(stream) = first.retained_stream {
             stream.run(&streams).await?;
@@ -242,7 +301,7 @@ async fn turn_body(
         if first.deferred_release {
             scope.release_for_prompt();
         }
-        scope.append(&entry("tool", &who)).await
+        w.scoped(&scope, "tool").await
     })
     .await?;
     // An abort ends the turn's own flow; only a stream already under way settles later.
@@ -251,9 +310,8 @@ async fn turn_body(
     }
     ctl.release_for_prompt().await?;
     if plan.short_write && !abort.is_aborted() {
-        let who = label.clone();
-        ctl.with_write_lock(|scope| async move { scope.append(&entry("tool-result", &who)).await })
-            .await?;
+        let w = writer.clone();
+        ctl.with_write_lock(|scope| async move { w.scoped(&scope, "tool-result").await }).await?;
     }
     let streamed = plan.stream.run(&sockets).await;
     // The prompt settles, maybe long after an abort: it takes the lock back either way.
@@ -265,7 +323,7 @@ async fn turn_body(
     let hold = Duration::from_millis(plan.hold_ms.1);
     ctl.with_write_lock(|scope| async move {
         madsim::time::sleep(hold).await;
-        scope.append(&entry("message", &label)).await
+        writer.scoped(&scope, "message").await
     })
     .await
 }
@@ -285,16 +343,20 @@ pub async fn external_writer(world: Arc<World>) {
             (true, false) => ExternalChange::Rewrite,
         };
         let view = world.disk.view(0, usize::MAX);
-        let done = match change {
-            ExternalChange::BenignAppend => view.write_path_now(&path, &entry("usage", "external"), false),
-            ExternalChange::CtimeOnly => world.disk.touch_ctime(&path),
-            ExternalChange::NonBenignAppend => {
-                view.write_path_now(&path, &entry("message", "external"), false)
-            }
-            ExternalChange::Rewrite => view.write_path_now(&path, &entry("message", "rewritten"), true),
+        // Its own record of what it wrote: I14 explains the disk by it.
+        let edit = match change {
+            ExternalChange::BenignAppend => Some(ExternalEdit::Append(external_entry("usage"))),
+            ExternalChange::CtimeOnly => None,
+            ExternalChange::NonBenignAppend => Some(ExternalEdit::Append(external_entry("message"))),
+            ExternalChange::Rewrite => Some(ExternalEdit::Replace(external_entry("rewritten"))),
+        };
+        let done = match &edit {
+            None => world.disk.touch_ctime(&path),
+            Some(ExternalEdit::Append(bytes)) => view.write_path_now(&path, bytes, false),
+            Some(ExternalEdit::Replace(bytes)) => view.write_path_now(&path, bytes, true),
         };
         if done.is_ok() {
-            world.external_change(&path, change);
+            world.external_change(&path, change, edit);
         }
     }
 }

@@ -14,7 +14,7 @@ use heldlock_core::Mutant;
 use crate::clock::{now_ns, SimClock, SimSpawner};
 use crate::coverage::Coverage;
 use crate::faults::{Decision, FaultKind, FaultPlan};
-use crate::oracle::{ExternalChange, Oracle, ProcFacts};
+use crate::oracle::{ExternalChange, ExternalEdit, Oracle, ProcFacts};
 use crate::profile::Profile;
 use crate::simfs::SimFs;
 use crate::trace::{describe, Trace, TraceMode, Who};
@@ -53,6 +53,8 @@ pub struct World {
     pub disk: MemFs,
     pub table: Arc<ProcessTable>,
     pub faults: FaultPlan,
+    /// Numbers the gateways' transcript entries: each write is unique on disk.
+    entries: std::sync::atomic::AtomicU64,
     /// Fixed for the run: lets the per-op trace notes skip the lock when the trace is off.
     trace_mode: TraceMode,
     observed: Mutex<Observed>,
@@ -76,6 +78,7 @@ impl World {
             disk,
             table: ProcessTable::new(),
             faults,
+            entries: std::sync::atomic::AtomicU64::new(0),
             trace_mode: trace,
             observed: Mutex::new(Observed {
                 oracle: Oracle::default(),
@@ -186,6 +189,11 @@ impl World {
         self.with(|o| o.facts.get(&pid).is_some_and(|f| f.alive))
     }
 
+    /// The next gateway entry number.
+    pub fn next_entry(&self) -> u64 {
+        self.entries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
     /// A workload line in the trace.
     pub fn note(&self, pid: u32, text: impl FnOnce() -> String) {
         if self.trace_mode == TraceMode::Off {
@@ -254,25 +262,59 @@ impl World {
         });
     }
 
-    pub fn transcript_appended(&self, pid: u32, path: &Path, data: &[u8]) {
+    pub fn transcript_appended(&self, pid: u32, path: &Path) {
         self.with(|o| {
             o.events += 1;
-            o.oracle.transcript_appended(pid, path, data);
+            o.oracle.transcript_appended(pid, path);
         });
+    }
+
+    /// The transcript `session` names, its directory resolved (an alias spells the same file).
+    fn canonical_transcript(&self, session: &Path) -> PathBuf {
+        let view = self.disk.view(0, usize::MAX);
+        let dir = session.parent().and_then(|d| view.canonical_dir_now(d).ok());
+        match (dir, session.file_name()) {
+            (Some(dir), Some(name)) => dir.join(name),
+            _ => session.to_owned(),
+        }
+    }
+
+    /// Process `pid` calls a transcript write of `bytes` on `session` (`declined`: its lock
+    /// told it beforehand that nothing will be written); the id for `write_returned`.
+    pub fn write_called(&self, pid: u32, session: &Path, bytes: &[u8], declined: bool) -> usize {
+        let path = self.canonical_transcript(session);
+        self.with(|o| o.oracle.write_called(pid, &path, bytes, declined))
+    }
+
+    /// The write call `id` returned Ok (`ok`) or an error to its caller.
+    pub fn write_returned(&self, id: usize, ok: bool) {
+        self.with(|o| {
+            if !o.finished {
+                o.oracle.write_returned(id, ok);
+            }
+        });
+    }
+
+    /// The cleanup lock of `ctl` came back a no-op.
+    pub fn cleanup_declined(&self, pid: u32, ctl: ControllerId) {
+        self.with(|o| o.oracle.cleanup_declined(pid, now_ns(), ctl));
     }
 
     pub fn transcript_created(&self, path: &Path, content: &[u8]) {
         self.with(|o| o.oracle.transcript_created(path, content));
     }
 
-    pub fn external_change(&self, path: &Path, change: ExternalChange) {
-        let content = self.disk.contents(path).unwrap_or_default();
+    /// An external actor changed a transcript; `edit`: what it wrote, by its own record.
+    pub fn external_change(&self, path: &Path, change: ExternalChange, edit: Option<ExternalEdit>) {
         self.with(|o| {
             o.events += 1;
             o.trace.record(now_ns(), Who::External, || {
                 format!("external {} of {}", change.name(), path.display())
             });
-            o.oracle.external_change(path, change, &content);
+            o.oracle.external_change(path, change);
+            if let Some(edit) = edit {
+                o.oracle.external_edit(path, edit);
+            }
         });
     }
 

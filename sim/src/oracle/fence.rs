@@ -92,10 +92,10 @@ impl Oracle {
         }
     }
 
-    /// A gateway's transcript append succeeded. For the controllers of other processes it is an
-    /// unowned, non-benign change (another gateway took the session over).
-    pub fn transcript_appended(&mut self, pid: u32, path: &Path, data: &[u8]) {
-        self.transcripts.entry(path.to_owned()).or_default().extend_from_slice(data);
+    /// A gateway's transcript append reached the disk. For the controllers of other processes
+    /// it is an unowned, non-benign change (another gateway took the session over). (SimFs
+    /// reports it: the fence is judged on what changed the file; I14 never sees this.)
+    pub fn transcript_appended(&mut self, pid: u32, path: &Path) {
         self.unowned_change(path, |c_pid| c_pid != pid, "a write by another gateway");
         // SPEC §3: a version equal to a newer owned write of this process is accepted, so this
         // write absorbs what its process's other controllers had not yet caught.
@@ -118,9 +118,8 @@ impl Oracle {
         }
     }
 
-    /// An external process changed a transcript (`content`: what it is now).
-    pub fn external_change(&mut self, path: &Path, change: ExternalChange, content: &[u8]) {
-        self.transcripts.insert(path.to_owned(), content.to_vec());
+    /// An external process changed a transcript: an unowned change for every fence (I10).
+    pub fn external_change(&mut self, path: &Path, change: ExternalChange) {
         if !change.benign() {
             self.unowned_change(path, |_| true, &format!("an external {}", change.name()));
         }

@@ -26,6 +26,7 @@ pub use fence::ExternalChange;
 pub use invariant::InvariantId;
 pub use records::ProcFacts;
 use records::{AbortDeadline, CtlRec, HandleRec, InodeRec, OpRec};
+pub use writes::{ExternalEdit, WriteCall, WriteOutcome};
 
 /// Slack for "≈" and "within": scheduling, poll granularity and simulated fs latency.
 const SLACK_MS: u64 = 1_500;
@@ -39,8 +40,8 @@ pub struct Oracle {
     /// (pid, acquire) ⇒ (started, timeout, lock path).
     acquires: BTreeMap<(u32, u64), (u64, u64, PathBuf)>,
     aborts: Vec<AbortDeadline>,
-    /// Expected transcript contents (I14).
-    transcripts: BTreeMap<PathBuf, Vec<u8>>,
+    /// Transcript writes as their callers saw them, and external edits (I14).
+    writes: writes::WriteLog,
     pub violations: Vec<Violation>,
 }
 

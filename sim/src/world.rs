@@ -233,6 +233,11 @@ impl World {
         }
     }
 
+    /// An fs op of `pid` stalls `ms` (latency, a slow op).
+    pub fn fs_stalled(&self, pid: u32, ms: u64) {
+        self.with(|o| Self::update_facts(o, pid, |f| f.stalled_ms += ms));
+    }
+
     /// An fs op drew a fault.
     pub fn fs_fault(&self, pid: u32, decision: &Decision, kind: FaultKind, path: &Path) {
         self.with(|o| {

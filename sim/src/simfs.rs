@@ -1,7 +1,6 @@
 //! SimFs: one process's view of the in-memory disk, with simulated latency, injected errnos
 //! and hung operations, reporting lock-file and transcript changes to the oracle.
 
-use std::future::pending;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,8 +49,13 @@ impl SimFs {
                 self.world.fs_fault(self.view.pid(), &decision, kind, path);
                 match kind.errno() {
                     Some(code) => Err(os_error(code)),
-                    // Pending until the process dies and its tasks are dropped.
-                    None => pending().await,
+                    // Hung until the world heals (then it fails), or until the process dies and
+                    // its tasks are dropped.
+                    None => {
+                        self.world.until_healed().await;
+                        self.world.hang_ended(self.view.pid());
+                        Err(os_error(heldlock_core::platform::errno::EIO))
+                    }
                 }
             }
         }

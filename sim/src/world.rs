@@ -53,6 +53,9 @@ pub struct World {
     pub disk: MemFs,
     pub table: Arc<ProcessTable>,
     pub faults: FaultPlan,
+    /// Set once, by the liveness phase: faults off, hangs ended, pauses lifted.
+    healed: std::sync::atomic::AtomicBool,
+    heal_event: event_listener::Event,
     /// Numbers the gateways' transcript entries: each write is unique on disk.
     entries: std::sync::atomic::AtomicU64,
     /// Fixed for the run: lets the per-op trace notes skip the lock when the trace is off.
@@ -78,6 +81,8 @@ impl World {
             disk,
             table: ProcessTable::new(),
             faults,
+            healed: std::sync::atomic::AtomicBool::new(false),
+            heal_event: event_listener::Event::new(),
             entries: std::sync::atomic::AtomicU64::new(0),
             trace_mode: trace,
             observed: Mutex::new(Observed {
@@ -233,6 +238,69 @@ impl World {
         }
     }
 
+    /// The chaos window is over: no more faults, stalls or latency; every hung op and hung
+    /// stream ends; from now on the oracle bounds how long until every session is live (I16).
+    pub fn heal(&self) {
+        self.faults.heal();
+        self.healed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.heal_event.notify(usize::MAX);
+        self.with(|o| {
+            o.oracle.healed(now_ns());
+            o.trace
+                .record(now_ns(), Who::External, || "the world heals: faults off, hangs end".into());
+        });
+    }
+
+    pub fn is_healed(&self) -> bool {
+        self.healed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Park until the world heals (a hung op, a hung stream); forever if it never does.
+    pub async fn until_healed(&self) {
+        // Bounded: one pass per notification, and the healing notifies once.
+        loop {
+            if self.is_healed() {
+                return;
+            }
+            let listener = self.heal_event.listen();
+            if self.is_healed() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// A hung fs op of `pid` ended (the healing).
+    pub fn hang_ended(&self, pid: u32) {
+        self.with(|o| {
+            let now = now_ns();
+            Self::update_facts(o, pid, |f| {
+                f.hung_ops = f.hung_ops.saturating_sub(1);
+                f.last_unhung_ns = Some(now);
+            });
+        });
+    }
+
+    /// A fresh turn locked and wrote `session` after the healing (I16).
+    pub fn session_proven(&self, session: &Path) {
+        let path = self.canonical_transcript(session);
+        self.with(|o| o.oracle.session_proven(&path));
+    }
+
+    pub fn is_proven(&self, session: &Path) -> bool {
+        let path = self.canonical_transcript(session);
+        self.with(|o| !o.oracle.unproven_sessions().contains(&path))
+    }
+
+    /// Every session proven live since the healing, and no lock held by anyone.
+    pub fn settled(&self) -> bool {
+        self.with(|o| o.oracle.unproven_sessions().is_empty() && !o.oracle.holds_any(&o.facts))
+    }
+
+    pub fn is_paused(&self, pid: u32) -> bool {
+        self.with(|o| o.facts.get(&pid).is_some_and(|f| f.paused_since_ns.is_some()))
+    }
+
     /// An fs op of `pid` stalls `ms` (latency, a slow op).
     pub fn fs_stalled(&self, pid: u32, ms: u64) {
         self.with(|o| Self::update_facts(o, pid, |f| f.stalled_ms += ms));
@@ -244,7 +312,7 @@ impl World {
             o.events += 1;
             o.coverage.note_fault(decision.site);
             if kind == FaultKind::Hang {
-                Self::update_facts(o, pid, |f| f.hung = true);
+                Self::update_facts(o, pid, |f| f.hung_ops += 1);
             }
             o.trace.record(now_ns(), Who::Process(pid), || {
                 format!("fault {} #{} on {}: {}", decision.site, decision.occurrence, path.display(), kind)
@@ -329,7 +397,22 @@ impl World {
 
     /// The periodic time-driven checks.
     pub fn tick(&self) {
-        self.with(|o| o.oracle.check_time(now_ns(), &o.facts));
+        self.with(|o| {
+            o.oracle.check_time(now_ns(), &o.facts);
+            self.check_liveness(o);
+        });
+    }
+
+    /// I16, excusing a session whose lock file SPEC §1.1 itself keeps locked.
+    fn check_liveness(&self, o: &mut Observed) {
+        let excused = |session: &Path| {
+            let mut lock = session.as_os_str().to_owned();
+            lock.push(".lock");
+            self.disk
+                .contents(Path::new(&lock))
+                .is_some_and(|bytes| crate::oracle::unrecoverable_by_spec(&bytes, &self.table))
+        };
+        o.oracle.check_liveness(now_ns(), excused);
     }
 
     pub fn violated(&self) -> bool {
@@ -343,6 +426,7 @@ impl World {
             o.finished = true;
             let now = now_ns();
             o.oracle.final_check(now, &o.facts, |p| disk.contents(p));
+            self.check_liveness(o);
             let mut faults = BTreeMap::new();
             for ((_, kind), n) in self.faults.fired() {
                 *faults.entry(kind.name()).or_insert(0) += n;

@@ -149,13 +149,20 @@ impl Oracle {
                 .acquires
                 .iter()
                 .filter(|((p, _), a)| {
-                    *p != key.0 && a.lock == h.lock && procs.get(p).is_some_and(|f| f.alive && !f.hung)
+                    *p != key.0
+                        && a.lock == h.lock
+                        && procs.get(p).is_some_and(|f| f.alive && f.hung_ops == 0)
                 })
                 .map(|((p, _), _)| *p)
                 .collect();
             pids.dedup();
             (pids.len() >= waiters && self.live(key, procs)).then_some(key.0)
         })
+    }
+
+    /// Whether any live process holds a lock now.
+    pub fn holds_any(&self, procs: &BTreeMap<u32, ProcFacts>) -> bool {
+        self.handles.keys().any(|k| self.live(k, procs))
     }
 
     /// A lock file came into being (create_exclusive succeeded).

@@ -5,13 +5,14 @@
 //! One module per invariant family: `exclusion` (I1, I2, I11: who may hold and remove a lock
 //! file), `handoff` (I3, I4, I7, I8: every cleared `held` is released, once), `fence` (I6, I10:
 //! transcript changes while released), `bounds` (I5, I9, I12, I13: what must happen by when),
-//! `writes` (I14). This file keeps the shared records and routes each event to its family.
+//! `writes` (I14), `liveness` (I16). This file keeps the shared records and routes each event to its family.
 
 mod bounds;
 mod exclusion;
 mod fence;
 mod handoff;
 mod invariant;
+mod liveness;
 mod records;
 mod writes;
 
@@ -24,6 +25,7 @@ use crate::report::Violation;
 
 pub use fence::ExternalChange;
 pub use invariant::InvariantId;
+pub use liveness::{unrecoverable_by_spec, LIVENESS_BOUND_MS};
 pub use records::ProcFacts;
 use records::{AbortDeadline, AcquireRec, CtlRec, HandleRec, InodeRec, OpRec};
 pub use writes::{ExternalEdit, WriteCall, WriteOutcome};
@@ -42,6 +44,7 @@ pub struct Oracle {
     aborts: Vec<AbortDeadline>,
     /// Transcript writes as their callers saw them, and external edits (I14).
     writes: writes::WriteLog,
+    liveness: liveness::Liveness,
     pub violations: Vec<Violation>,
 }
 

@@ -62,6 +62,17 @@ impl SimFs {
     }
 }
 
+impl SimFs {
+    /// A real error of the in-memory disk (EMFILE at the fd limit, ENOENT, …) is a fact the
+    /// oracle judges refusals by (I15).
+    fn seen<T>(&self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result {
+            self.world.fs_error(self.view.pid(), e.raw_os_error());
+        }
+        result
+    }
+}
+
 /// Lock-file descriptors are not tied to a path; their faults count as lock sites.
 const FD_PATH: &str = "fd.lock";
 
@@ -69,10 +80,10 @@ impl Fs for SimFs {
     fn create_exclusive<'a>(&'a self, path: &'a Path, _mode: u32) -> BoxFuture<'a, io::Result<Fd>> {
         Box::pin(async move {
             self.gate(FsOp::CreateExclusive, path).await?;
-            let fd = self.view.create_exclusive_now(path)?;
+            let fd = self.seen(self.view.create_exclusive_now(path))?;
             if PathClass::of(path) == PathClass::Lock {
                 if let Some(ino) = self.view.disk().ino_of(path) {
-                    self.world.lock_created(self.view.pid(), ino);
+                    self.world.lock_created(self.view.pid(), path, ino);
                 }
             }
             Ok(fd)
@@ -81,40 +92,40 @@ impl Fs for SimFs {
     fn write_fd<'a>(&'a self, fd: Fd, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::WriteFd, Path::new(FD_PATH)).await?;
-            self.view.write_fd_now(fd, data)
+            self.seen(self.view.write_fd_now(fd, data))
         })
     }
     fn close(&self, fd: Fd) -> BoxFuture<'_, io::Result<()>> {
         Box::pin(async move {
             let gated = self.gate(FsOp::Close, Path::new(FD_PATH)).await;
             // close(2) releases the descriptor even when it reports an error.
-            let closed = self.view.close_now(fd);
+            let closed = self.seen(self.view.close_now(fd));
             gated.and(closed)
         })
     }
     fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<Vec<u8>>> {
         Box::pin(async move {
             self.gate(FsOp::Read, path).await?;
-            self.view.read_now(path)
+            self.seen(self.view.read_now(path))
         })
     }
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
         Box::pin(async move {
             self.gate(FsOp::Stat, path).await?;
-            self.view.stat_now(path)
+            self.seen(self.view.stat_now(path))
         })
     }
     fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
         Box::pin(async move {
             self.gate(FsOp::StatFd, Path::new(FD_PATH)).await?;
-            self.view.stat_fd_now(fd)
+            self.seen(self.view.stat_fd_now(fd))
         })
     }
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Unlink, path).await?;
             let ino = self.view.disk().ino_of(path);
-            self.view.unlink_now(path)?;
+            self.seen(self.view.unlink_now(path))?;
             if let (PathClass::Lock, Some(ino)) = (PathClass::of(path), ino) {
                 self.world.lock_unlinked(self.view.pid(), path, ino);
             }
@@ -124,19 +135,19 @@ impl Fs for SimFs {
     fn mkdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Mkdir, path).await?;
-            self.view.mkdir_now(path)
+            self.seen(self.view.mkdir_now(path))
         })
     }
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Rmdir, path).await?;
-            self.view.rmdir_now(path)
+            self.seen(self.view.rmdir_now(path))
         })
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Append, path).await?;
-            self.view.write_path_now(path, data, false)?;
+            self.seen(self.view.write_path_now(path, data, false))?;
             if PathClass::of(path) == PathClass::Transcript {
                 let canonical = self.view.canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
                 self.world.transcript_appended(
@@ -150,13 +161,13 @@ impl Fs for SimFs {
     fn write_all<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::WriteAll, path).await?;
-            self.view.write_path_now(path, data, true)
+            self.seen(self.view.write_path_now(path, data, true))
         })
     }
     fn canonical_dir<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, io::Result<PathBuf>> {
         Box::pin(async move {
             self.gate(FsOp::CanonicalDir, dir).await?;
-            self.view.canonical_dir_now(dir)
+            self.seen(self.view.canonical_dir_now(dir))
         })
     }
 }

@@ -311,6 +311,8 @@ impl World {
         self.with(|o| {
             o.events += 1;
             o.coverage.note_fault(decision.site);
+            let now = now_ns();
+            Self::update_facts(o, pid, |f| f.last_error_ns = Some(now));
             if kind == FaultKind::Hang {
                 Self::update_facts(o, pid, |f| f.hung_ops += 1);
             }
@@ -320,12 +322,44 @@ impl World {
         });
     }
 
-    pub fn lock_created(&self, pid: u32, ino: u64) {
+    pub fn lock_created(&self, pid: u32, lock: &Path, ino: u64) {
         let starttime = self.table.get(pid).and_then(|e| e.starttime);
         self.with(|o| {
             o.events += 1;
-            o.oracle.lock_created(pid, starttime, ino);
+            o.oracle.lock_created(pid, now_ns(), lock, starttime, ino);
         });
+    }
+
+    /// An fs op of `pid` failed for real (not injected): EMFILE from its fd limit, … —
+    /// EEXIST and ENOENT are answers the lock handles, not faults.
+    pub fn fs_error(&self, pid: u32, errno: Option<i32>) {
+        use heldlock_core::platform::errno::{EEXIST, ENOENT};
+        if matches!(errno, Some(EEXIST) | Some(ENOENT)) {
+            return;
+        }
+        self.with(|o| Self::update_facts(o, pid, |f| f.last_error_ns = Some(now_ns())));
+    }
+
+    /// I15's sampling: for each acquire under way, does what stands at its lock block it?
+    fn sample_acquires(&self, o: &mut Observed) {
+        let now = now_ns();
+        let view = self.disk.view(0, usize::MAX);
+        let wall_ms = |mtime_ns: i128| {
+            ((EPOCH_WALL_MS as i128 * 1_000_000 + now as i128 - mtime_ns).max(0) / 1_000_000) as u64
+        };
+        for (pid, acquire, lock, timeout_ms) in o.oracle.acquires_in_flight() {
+            let file = view
+                .stat_now(&lock)
+                .ok()
+                .and_then(|st| self.disk.contents(&lock).map(|bytes| (bytes, wall_ms(st.mtime_ns))));
+            let mut guard = lock.as_os_str().to_owned();
+            guard.push(".reclaim");
+            let guard_age_ms = view.stat_now(Path::new(&guard)).ok().map(|st| wall_ms(st.mtime_ns));
+            let sight = crate::oracle::LockSight { file, guard_age_ms };
+            let blocked =
+                crate::oracle::blocks(&sight, pid, crate::oracle::grace_for(timeout_ms), &self.table);
+            o.oracle.sample_acquire(now, pid, acquire, blocked, &o.facts);
+        }
     }
 
     pub fn lock_unlinked(&self, pid: u32, lock: &Path, ino: u64) {
@@ -399,6 +433,7 @@ impl World {
     pub fn tick(&self) {
         self.with(|o| {
             o.oracle.check_time(now_ns(), &o.facts);
+            self.sample_acquires(o);
             self.check_liveness(o);
         });
     }

@@ -166,11 +166,14 @@ impl Oracle {
     }
 
     /// A lock file came into being (create_exclusive succeeded).
-    pub fn lock_created(&mut self, pid: u32, starttime: Option<u64>, ino: u64) {
+    pub fn lock_created(&mut self, pid: u32, now: u64, lock: &Path, starttime: Option<u64>, ino: u64) {
         let rec = InodeRec {
             pid,
             starttime,
             handle: None,
+            lock: lock.to_owned(),
+            created_ns: now,
+            on_disk: true,
         };
         self.inodes.insert(ino, rec);
     }
@@ -184,9 +187,10 @@ impl Oracle {
         ino: u64,
         procs: &BTreeMap<u32, ProcFacts>,
     ) {
-        let Some(inode) = self.inodes.get(&ino) else {
+        let Some(inode) = self.inodes.get_mut(&ino) else {
             return;
         };
+        inode.on_disk = false;
         let Some(handle) = inode.handle else { return };
         let key = (inode.pid, handle);
         if !self.live(&key, procs) || self.handles.get(&key).is_some_and(|h| h.ino != ino) {

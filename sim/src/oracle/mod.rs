@@ -5,8 +5,9 @@
 //! One module per invariant family: `exclusion` (I1, I2, I11: who may hold and remove a lock
 //! file), `handoff` (I3, I4, I7, I8: every cleared `held` is released, once), `fence` (I6, I10:
 //! transcript changes while released), `bounds` (I5, I9, I12, I13: what must happen by when),
-//! `writes` (I14), `liveness` (I16). This file keeps the shared records and routes each event to its family.
+//! `writes` (I14), `availability` (I15), `liveness` (I16). This file keeps the shared records and routes each event to its family.
 
+mod availability;
 mod bounds;
 mod exclusion;
 mod fence;
@@ -23,6 +24,7 @@ use heldlock_core::event::{ControllerId, HandleId, LockEvent, OpId};
 
 use crate::report::Violation;
 
+pub use availability::{blocks, grace_for, LockSight};
 pub use fence::ExternalChange;
 pub use invariant::InvariantId;
 pub use liveness::{unrecoverable_by_spec, LIVENESS_BOUND_MS};
@@ -97,6 +99,8 @@ impl Oracle {
                     timeout_ms,
                     lock: lock.to_owned(),
                     stalled_ms,
+                    unblocked_ms: 0,
+                    sampled_ns: None,
                 };
                 self.acquires.insert((pid, acquire), rec);
             }
@@ -108,7 +112,7 @@ impl Oracle {
                 acquire,
                 lock,
                 timeout,
-                ..
+                ref error,
             } => {
                 let Some(rec) = self.acquires.remove(&(pid, acquire)) else {
                     return;
@@ -116,6 +120,7 @@ impl Oracle {
                 if timeout {
                     self.check_timeout(pid, now, &rec, lock, procs);
                 }
+                self.check_refusal(pid, now, &rec, error, procs, timeout);
             }
             LockEvent::ReleaseBegin { handle, lock, by } => {
                 if self.release_begun(pid, now, handle, lock) {

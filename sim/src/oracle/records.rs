@@ -23,6 +23,9 @@ pub struct ProcFacts {
     pub died_ns: Option<u64>,
     /// Simulated fs latency and slow-op stalls this process has sat through, in total (ms).
     pub stalled_ms: u64,
+    /// When an error last struck one of its fs ops (injected, or real: EMFILE from its fd
+    /// limit…), not counting EEXIST and ENOENT, which the lock handles.
+    pub last_error_ns: Option<u64>,
 }
 
 impl ProcFacts {
@@ -86,6 +89,10 @@ pub(super) struct InodeRec {
     pub pid: u32,
     pub starttime: Option<u64>,
     pub handle: Option<HandleId>,
+    pub lock: PathBuf,
+    pub created_ns: u64,
+    /// Not unlinked yet.
+    pub on_disk: bool,
 }
 
 pub(super) struct AcquireRec {
@@ -94,6 +101,10 @@ pub(super) struct AcquireRec {
     pub lock: PathBuf,
     /// The process's `ProcFacts::stalled_ms` when the acquire began.
     pub stalled_ms: u64,
+    /// Sampled time the lock stood unblocked while the waiter ran freely (I15), and when the
+    /// last sample was taken.
+    pub unblocked_ms: u64,
+    pub sampled_ns: Option<u64>,
 }
 
 pub(super) struct AbortDeadline {

@@ -97,9 +97,10 @@ impl Fleet {
         let world = self.world.clone();
         let first_turn = progress.load(Ordering::SeqCst);
         drop(node.spawn(async move {
-            let locks = gateway(world, pid, name, first_turn, progress).await;
+            let (locks, owner) = gateway(world.clone(), pid, name.clone(), first_turn, progress).await;
             fleet.finished(slot, incarnation);
             // The process lives on after its turns: its watchdog keeps running.
+            crate::workload::gateway_liveness(world, pid, name, locks.clone(), owner).await;
             let _alive = locks;
             std::future::pending::<()>().await;
         }));

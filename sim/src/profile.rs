@@ -267,7 +267,8 @@ mod tests {
             alias_paths: _,
             starttimes_known: _,
         } = busy();
-        let flips: Vec<(&str, fn(&mut Profile))> = vec![
+        type Flip = (&'static str, fn(&mut Profile));
+        let flips: Vec<Flip> = vec![
             ("gateways", |p| p.gateways = 1),
             ("sessions", |p| p.sessions = 1),
             ("turns_per_gateway", |p| p.turns_per_gateway = 1),

@@ -172,7 +172,10 @@ impl Writer {
     /// A write through the cleanup lock: a no-op lock declines it up front (the caller can
     /// tell nothing will be written), which SPEC allows only for a poisoned controller.
     async fn cleanup_write(&self, ctl: &AttemptController) {
-        let cleanup = ctl.acquire_for_cleanup().await;
+        // An error: the caller is told there is no lock, and writes nothing.
+        let Ok(cleanup) = ctl.acquire_for_cleanup().await else {
+            return;
+        };
         if cleanup.is_noop() {
             self.world.cleanup_declined(self.pid, ctl.id());
             let bytes = entry("session-end", &self.label, self.world.next_entry());
@@ -196,7 +199,7 @@ pub async fn gateway(
     let platform = world.platform_for(pid);
     let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
     locks.start_watchdog();
-    let owner = OwnerMutex::new(platform);
+    let owner = OwnerMutex::with_mutant(platform, world.mutant);
     let mut rng = ChaCha8Rng::seed_from_u64(derive(
         world.seed,
         Stream::Gateway,
@@ -397,7 +400,7 @@ pub async fn liveness_probe(world: Arc<World>, pid: u32, name: String) -> Arc<Pr
     let platform = world.platform_for(pid);
     let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
     locks.start_watchdog();
-    let owner = OwnerMutex::new(platform);
+    let owner = OwnerMutex::with_mutant(platform, world.mutant);
     probe_sessions(&world, pid, &name, &locks, &owner).await;
     locks
 }

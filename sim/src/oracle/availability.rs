@@ -58,8 +58,9 @@ pub fn blocks(sight: &LockSight, waiter: u32, grace_ms: u64, table: &ProcessTabl
         Some(e) => {
             let start = payload.as_ref().and_then(|p| p.starttime);
             let recycled = matches!((start, e.starttime), (Some(a), Some(b)) if a != b);
-            let non_owner = e.gateway == Some(false) && !e.probe_denied;
-            !non_owner && (!recycled || e.probe_denied)
+            // A refused probe means alive, but /proc still tells the start time (SPEC §1.1):
+            // recycled and non-owner pids are recoverable whether the probe was refused or not.
+            e.gateway != Some(false) && !recycled
         }
     }
 }

@@ -119,7 +119,6 @@ impl Oracle {
         let recoverable = match table.get(inode.pid) {
             None => true,
             Some(e) if e.state == ProcState::Zombie => true,
-            Some(e) if e.probe_denied => false,
             Some(e) => {
                 (payload.starttime.is_some() && e.starttime.is_some() && e.starttime != payload.starttime)
                     || e.gateway == Some(false)

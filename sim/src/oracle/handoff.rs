@@ -159,9 +159,9 @@ impl Oracle {
         };
         let mut lock = c.transcript.as_os_str().to_owned();
         lock.push(".lock");
-        self.handles.iter().any(|((p, _), h)| {
-            *p == pid && h.lock.as_os_str() == lock && h.released_ns.is_none() && !h.lost
-        })
+        self.handles
+            .iter()
+            .any(|((p, _), h)| *p == pid && h.lock.as_os_str() == lock && h.released_ns.is_none() && !h.lost)
     }
 
     /// `DrainOwned`: one drain owner at a time (I8).

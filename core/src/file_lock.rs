@@ -56,22 +56,68 @@ impl LockOptions {
     }
 }
 
+/// Who holds a lock, as its payload says: structured for callers, rendered
+/// `pid=N alive=B ageMs=M` (SPEC §1 step 4; `ageMs=?` when `createdAt` is unreadable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockOwner {
+    pub pid: u32,
+    /// Whether the pid answered the liveness probe as alive.
+    pub alive: bool,
+    /// now − createdAt, when `createdAt` is valid.
+    pub age_ms: Option<u64>,
+}
+
+impl std::fmt::Display for LockOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid={} alive={} ageMs=", self.pid, self.alive)?;
+        match self.age_ms {
+            Some(age) => write!(f, "{age}"),
+            None => f.write_str("?"),
+        }
+    }
+}
+
+/// `pid=N alive=B ageMs=M`, or `unknown` when the payload names no pid.
+fn owner_text(owner: &Option<LockOwner>) -> String {
+    owner.map_or_else(|| "unknown".to_owned(), |o| o.to_string())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("SessionWriteLockTimeoutError: no lock on {} within {timeout_ms} ms (owner {owner})", lock_path.display())]
+    #[error("SessionWriteLockTimeoutError: no lock on {} within {timeout_ms} ms (owner {})", lock_path.display(), owner_text(owner))]
     Timeout {
         timeout_ms: u64,
-        owner: String,
+        owner: Option<LockOwner>,
         lock_path: PathBuf,
     },
-    #[error("SessionWriteLockStaleError: {} is stale ({}) but not removable (owner {owner})", lock_path.display(), reasons_text(reasons))]
+    #[error("SessionWriteLockStaleError: {} is stale ({}) but not removable (owner {})", lock_path.display(), reasons_text(reasons), owner_text(owner))]
     Stale {
-        owner: String,
+        owner: Option<LockOwner>,
         lock_path: PathBuf,
         reasons: Vec<StaleReason>,
     },
-    #[error("lock I/O failed: {0}")]
-    Io(#[from] io::Error),
+    /// An I/O error on `path` (the lock file, its reclaim guard, or the transcript's
+    /// directory while resolving the lock path).
+    #[error("lock I/O failed on {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl LockError {
+    /// The errno of an I/O error, if this is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            LockError::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+/// Name the path an I/O error happened on.
+pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> LockError + '_ {
+    move |source| LockError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn reasons_text(reasons: &[StaleReason]) -> String {
@@ -248,7 +294,7 @@ impl ProcessLocks {
 
     /// Acquire the lock of the transcript `target` (SPEC §1 steps 1–5).
     pub async fn acquire(&self, target: &Path, opts: LockOptions) -> Result<LockHandle, LockError> {
-        let lock_path = self.lock_path_for(target).await?;
+        let lock_path = self.lock_path_for(target).await.map_err(io_at(target))?;
         let acquire = self.next_id();
         self.platform.emit(LockEvent::AcquireStart {
             acquire,
@@ -281,15 +327,15 @@ impl ProcessLocks {
     ) -> Result<LockHandle, LockError> {
         let fs = &self.platform.fs;
         let clock = &self.platform.clock;
-        let deadline = clock.mono_ms() + opts.timeout_ms;
-        let mut owner = String::from("unknown");
-        let polls = opts.timeout_ms / POLL_MS + 2;
+        let deadline = clock.mono_ms().saturating_add(opts.timeout_ms);
+        let mut owner: Option<LockOwner> = None;
+        let polls = (opts.timeout_ms / POLL_MS).saturating_add(2);
         let old_cap = mutant_on!(self, M17VanishIterationCap);
         // Time bounds the loop: at most MAX_FAST_ITERATIONS passes without a poll's sleep (a
         // lock that keeps vanishing, reclaims), so the budget, not a count, ends it; the count
         // stays as the explicit bound.
         let max_iterations = if old_cap {
-            polls + MAX_FAST_ITERATIONS
+            polls.saturating_add(MAX_FAST_ITERATIONS)
         } else {
             polls.saturating_mul(MAX_FAST_ITERATIONS + 1)
         };
@@ -325,12 +371,13 @@ impl ProcessLocks {
                 Err(e) => {
                     self.table.lock().unwrap().creating_remove(lock_path);
                     if !is_errno(&e, errno::EEXIST) {
-                        return Err(e.into());
+                        return Err(io_at(lock_path)(e));
                     }
                 }
             }
             // The lock exists: judge it.
-            let Some(seen) = read_snapshot(&*self.platform.fs, lock_path).await? else {
+            let Some(seen) = read_snapshot(&*self.platform.fs, lock_path).await.map_err(io_at(lock_path))?
+            else {
                 continue; // vanished: try again at once
             };
             #[allow(unused_mut)]
@@ -352,7 +399,7 @@ impl ProcessLocks {
                 },
                 &*self.judged_processes(),
             );
-            owner = owner_text(payload.as_ref(), verdict.alive, now_wall);
+            owner = lock_owner(payload.as_ref(), verdict.alive, now_wall);
             match verdict.action {
                 Action::Wait => {
                     self.drop_guard(guard).await;
@@ -363,7 +410,8 @@ impl ProcessLocks {
                     // Re-read before failing: the bytes judged may not be the file stat'ed, or
                     // the lock may have been replaced or removed since. Anything else: retry.
                     let unchanged = mutant_on!(self, M16StaleVerdictUnverified)
-                        || read_snapshot(&**fs, lock_path).await?.as_ref() == Some(&seen);
+                        || read_snapshot(&**fs, lock_path).await.map_err(io_at(lock_path))?.as_ref()
+                            == Some(&seen);
                     if !unchanged {
                         continue;
                     }
@@ -382,12 +430,13 @@ impl ProcessLocks {
                                 since_poll = 0;
                                 continue;
                             }
-                            Err(e) => return Err(e.into()),
+                            Err(e) => return Err(io_at(&guard.path)(e)),
                         }
                     }
                     // Remove only what was judged: a successor may have replaced it meanwhile.
                     let unchanged = mutant_on!(self, M7UnconditionalUnlink)
-                        || read_snapshot(&**fs, lock_path).await?.as_ref() == Some(&seen);
+                        || read_snapshot(&**fs, lock_path).await.map_err(io_at(lock_path))?.as_ref()
+                            == Some(&seen);
                     if unchanged {
                         match fs.unlink(lock_path).await {
                             Ok(()) => self.platform.emit(LockEvent::Reclaimed {
@@ -396,7 +445,7 @@ impl ProcessLocks {
                                 reasons: &verdict.reasons,
                             }),
                             Err(e) if is_errno(&e, errno::ENOENT) => {}
-                            Err(e) => return Err(e.into()),
+                            Err(e) => return Err(io_at(lock_path)(e)),
                         }
                     }
                     // Loop: the create that follows drops the guard.
@@ -425,7 +474,7 @@ impl ProcessLocks {
         let fs = &self.platform.fs;
         match fs.stat(&guard.path).await {
             Ok(st) => {
-                let age = self.platform.clock.wall_ms() - (st.mtime_ns / 1_000_000) as i64;
+                let age = self.platform.clock.wall_ms().saturating_sub((st.mtime_ns / 1_000_000) as i64);
                 if age > opts.orphan_grace_ms() as i64 {
                     match fs.rmdir(&guard.path).await {
                         Ok(()) => {
@@ -433,14 +482,14 @@ impl ProcessLocks {
                             Ok(false)
                         }
                         Err(e) if is_errno(&e, errno::ENOENT) => Ok(false),
-                        Err(e) => Err(e.into()),
+                        Err(e) => Err(io_at(&guard.path)(e)),
                     }
                 } else {
                     Ok(true)
                 }
             }
             Err(e) if is_errno(&e, errno::ENOENT) => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(io_at(&guard.path)(e)),
         }
     }
 
@@ -449,13 +498,13 @@ impl ProcessLocks {
         deadline: u64,
         opts: LockOptions,
         lock_path: &Path,
-        owner: &str,
+        owner: &Option<LockOwner>,
     ) -> Result<(), LockError> {
         let now = self.platform.clock.mono_ms();
         if now >= deadline {
             return Err(LockError::Timeout {
                 timeout_ms: opts.timeout_ms,
-                owner: owner.to_owned(),
+                owner: *owner,
                 lock_path: lock_path.to_owned(),
             });
         }
@@ -510,8 +559,8 @@ impl ProcessLocks {
                         let _ = fs.unlink(lock_path).await;
                     }
                 }
-                let e = stat.err().or(created.err()).expect("one of the two failed");
-                return Err(e.into());
+                let e = stat.err().or(created.err()).unwrap_or_else(|| crate::platform::os_error(errno::EIO));
+                return Err(io_at(lock_path)(e));
             }
         };
         if (stat.dev, stat.ino) != (created.dev, created.ino) {
@@ -564,13 +613,14 @@ impl ProcessLocks {
 
     /// Release a handle (SPEC §1.2): idempotent, a no-op for a stale handle, shared by
     /// concurrent callers, and the file is unlinked only if it is still the one we created.
-    pub async fn release(&self, handle: &LockHandle) -> io::Result<()> {
+    pub async fn release(&self, handle: &LockHandle) -> Result<(), LockError> {
         loop {
             let listener = {
                 let mut state = handle.inner.release.lock().unwrap();
                 match *state {
                     ReleaseState::Done(errno) => {
-                        return errno.map_or(Ok(()), |e| Err(crate::platform::os_error(e)))
+                        return errno
+                            .map_or(Ok(()), |e| Err(io_at(handle.lock_path())(crate::platform::os_error(e))))
                     }
                     ReleaseState::Releasing => handle.inner.released.listen(),
                     ReleaseState::Open => {
@@ -589,7 +639,7 @@ impl ProcessLocks {
             };
             listener.await;
         }
-        self.release_taken(handle, ReleaseBy::Owner).await
+        self.release_taken(handle, ReleaseBy::Owner).await.map_err(io_at(handle.lock_path()))
     }
 
     /// The release proper, once the handle has left the held map and is marked Releasing.
@@ -708,7 +758,7 @@ impl ProcessLocks {
     async fn still_held(&self, lock_path: &Path) -> Result<bool, LockError> {
         let held = self.table.lock().unwrap().held.get(lock_path).cloned();
         let Some(held) = held else { return Ok(false) };
-        let on_disk = read_snapshot(&*self.platform.fs, lock_path).await?;
+        let on_disk = read_snapshot(&*self.platform.fs, lock_path).await.map_err(io_at(lock_path))?;
         if on_disk.is_some_and(|seen| seen.snapshot == held.inner.snapshot) {
             return Ok(true);
         }
@@ -730,11 +780,13 @@ impl Table {
 }
 
 fn count_up(counts: &mut HashMap<PathBuf, u32>, lock: &Path) {
-    *counts.entry(lock.to_owned()).or_insert(0) += 1;
+    let n = counts.entry(lock.to_owned()).or_insert(0);
+    *n = n.checked_add(1).expect("more concurrent operations on one lock than u32 counts");
 }
 
 fn count_down(counts: &mut HashMap<PathBuf, u32>, lock: &Path) {
     if let Some(n) = counts.get_mut(lock) {
+        assert!(*n > 0, "a zero count is removed, never kept");
         *n -= 1;
         if *n == 0 {
             counts.remove(lock);
@@ -798,15 +850,15 @@ pub async fn canonical_transcript(fs: &dyn crate::platform::Fs, target: &Path) -
     Ok(fs.canonical_dir(parent).await?.join(name))
 }
 
-/// `pid=N alive=B ageMs=M`, or `unknown`.
-fn owner_text(payload: Option<&LockPayload>, alive: Option<bool>, now_wall_ms: i64) -> String {
-    match payload.and_then(|p| p.pid) {
-        None => "unknown".into(),
-        Some(pid) => {
-            let age = payload
-                .and_then(LockPayload::created_wall_ms)
-                .map_or("?".to_string(), |c| (now_wall_ms - c).max(0).to_string());
-            format!("pid={pid} alive={} ageMs={age}", alive.unwrap_or(false))
-        }
-    }
+/// The holder a payload names, with the probe's answer; `None` when it names no pid.
+fn lock_owner(payload: Option<&LockPayload>, alive: Option<bool>, now_wall_ms: i64) -> Option<LockOwner> {
+    let pid = payload.and_then(|p| p.pid)?;
+    let age_ms = payload
+        .and_then(LockPayload::created_wall_ms)
+        .map(|c| u64::try_from(now_wall_ms.saturating_sub(c).max(0)).unwrap_or(0));
+    Some(LockOwner {
+        pid,
+        alive: alive.unwrap_or(false),
+        age_ms,
+    })
 }

@@ -88,17 +88,57 @@ impl Oracle {
         procs: &BTreeMap<u32, ProcFacts>,
     ) {
         match *ev {
+            LockEvent::AcquireStart { .. } | LockEvent::Acquired { .. } | LockEvent::AcquireFailed { .. } => {
+                self.on_acquire_event(pid, now, ev, procs)
+            }
+            LockEvent::ReleaseBegin { handle, lock, by } => {
+                if self.release_begun(pid, now, handle, lock) {
+                    self.check_release_path(pid, now, handle, lock, by);
+                }
+            }
+            LockEvent::ReleaseEnd { .. }
+            | LockEvent::HandleLost { .. }
+            | LockEvent::ControllerCreated { .. }
+            | LockEvent::DrainFreed { .. }
+            | LockEvent::ReleaseDeferred { .. }
+            | LockEvent::Disposed { .. } => self.record(pid, ev),
+            LockEvent::OpBegin { ctl, op, kind } => self.on_op_begin(pid, now, ctl, op, kind),
+            LockEvent::OpEnd { ctl, op, kind, .. } => self.on_op_end(pid, now, ctl, op, kind),
+            LockEvent::HeldSet { ctl, handle, .. } => self.on_held_set(pid, now, ctl, handle),
+            LockEvent::HeldCleared {
+                ctl,
+                op,
+                handle,
+                duty,
+            } => self.on_held_cleared(pid, ctl, op, handle, duty),
+            LockEvent::Poisoned { ctl, reason, .. } => self.on_poisoned(pid, now, ctl, reason),
+            LockEvent::DrainOwned { ctl, op } => self.on_drain_owned(pid, now, ctl, op),
+            LockEvent::AbortRequested { ctl, .. } => self.on_abort_requested(pid, now, ctl),
+            LockEvent::FenceRecorded { ctl, .. } => self.on_fence_recorded(pid, ctl),
+            LockEvent::FenceChecked { ctl, .. } => self.on_fence_checked(pid, now, ctl),
+            LockEvent::WriteBegin { ctl, handle, .. } => self.on_write_begin(pid, now, ctl, handle),
+            LockEvent::PromptReleased { ctl, .. } => self.on_prompt_released(pid, now, ctl),
+            LockEvent::OwnerReleased { .. }
+            | LockEvent::Reclaimed { .. }
+            | LockEvent::GuardRecovered { .. }
+            | LockEvent::OwnerAcquired { .. }
+            | LockEvent::WriteEnd { .. } => {}
+        }
+    }
+
+    /// An acquire starts, succeeds (I1) or fails (I12, I15).
+    fn on_acquire_event(&mut self, pid: u32, now: u64, ev: &LockEvent<'_>, procs: &BTreeMap<u32, ProcFacts>) {
+        match *ev {
             LockEvent::AcquireStart {
                 acquire,
                 timeout_ms,
                 lock,
             } => {
-                let stalled_ms = procs.get(&pid).map_or(0, |p| p.stalled_ms);
                 let rec = AcquireRec {
                     started_ns: now,
                     timeout_ms,
                     lock: lock.to_owned(),
-                    stalled_ms,
+                    stalled_ms: procs.get(&pid).map_or(0, |p| p.stalled_ms),
                     unblocked_ms: 0,
                     sampled_ns: None,
                 };
@@ -122,11 +162,13 @@ impl Oracle {
                 }
                 self.check_refusal(pid, now, &rec, error, procs, timeout);
             }
-            LockEvent::ReleaseBegin { handle, lock, by } => {
-                if self.release_begun(pid, now, handle, lock) {
-                    self.check_release_path(pid, now, handle, lock, by);
-                }
-            }
+            _ => {}
+        }
+    }
+
+    /// Events that only update the records.
+    fn record(&mut self, pid: u32, ev: &LockEvent<'_>) {
+        match *ev {
             LockEvent::ReleaseEnd { handle, .. } => {
                 if let Some(rec) = self.handles.get_mut(&(pid, handle)) {
                     rec.release_ended = true;
@@ -144,22 +186,9 @@ impl Oracle {
                 };
                 self.ctls.insert((pid, ctl), rec);
             }
-            LockEvent::OpBegin { ctl, op, kind } => self.on_op_begin(pid, now, ctl, op, kind),
-            LockEvent::OpEnd { ctl, op, kind, .. } => self.on_op_end(pid, now, ctl, op, kind),
-            LockEvent::HeldSet { ctl, handle, .. } => self.on_held_set(pid, now, ctl, handle),
-            LockEvent::HeldCleared {
-                ctl,
-                op,
-                handle,
-                duty,
-            } => self.on_held_cleared(pid, ctl, op, handle, duty),
-            LockEvent::Poisoned { ctl, reason, .. } => self.on_poisoned(pid, now, ctl, reason),
-            LockEvent::DrainOwned { ctl, op } => self.on_drain_owned(pid, now, ctl, op),
             LockEvent::DrainFreed { ctl, op } => {
-                if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
-                    if c.drain_owner == Some(op) {
-                        c.drain_owner = None;
-                    }
+                if let Some(c) = self.ctls.get_mut(&(pid, ctl)).filter(|c| c.drain_owner == Some(op)) {
+                    c.drain_owner = None;
                 }
             }
             LockEvent::ReleaseDeferred { ctl, op } => {
@@ -167,21 +196,12 @@ impl Oracle {
                     c.owed_deferred.insert(op);
                 }
             }
-            LockEvent::AbortRequested { ctl, .. } => self.on_abort_requested(pid, now, ctl),
-            LockEvent::FenceRecorded { ctl, .. } => self.on_fence_recorded(pid, ctl),
-            LockEvent::FenceChecked { ctl, .. } => self.on_fence_checked(pid, now, ctl),
-            LockEvent::WriteBegin { ctl, handle, .. } => self.on_write_begin(pid, now, ctl, handle),
-            LockEvent::PromptReleased { ctl, .. } => self.on_prompt_released(pid, now, ctl),
             LockEvent::Disposed { ctl } => {
                 if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
                     c.disposed = true;
                 }
             }
-            LockEvent::OwnerReleased { .. }
-            | LockEvent::Reclaimed { .. }
-            | LockEvent::GuardRecovered { .. }
-            | LockEvent::OwnerAcquired { .. }
-            | LockEvent::WriteEnd { .. } => {}
+            _ => {}
         }
     }
 

@@ -588,11 +588,9 @@ impl ProcessLocks {
         if let Some(previous) = previous {
             // Another acquire of ours lost its file and re-created it meanwhile: the older
             // handle is lost (its file is gone). A library never panics over it.
-            assert!(
-                !mutant_on!(self, M19ReacquireAfterRemovalPanics),
-                "two handles of one process on {}",
-                lock_path.display()
-            );
+            if mutant_on!(self, M19ReacquireAfterRemovalPanics) {
+                panic!("two handles of one process on {}", lock_path.display());
+            }
             previous.inner.lost.store(true, Ordering::SeqCst);
             *previous.inner.release.lock().unwrap() = ReleaseState::Done(None);
             self.platform.emit(LockEvent::HandleLost {

@@ -229,6 +229,15 @@ impl World {
                 }
             }
         }
+        match ev {
+            LockEvent::OwnerAcquired { session, attempt } => {
+                o.oracle.owner_acquired(pid, now, &self.canonical_transcript(session), *attempt)
+            }
+            LockEvent::OwnerReleased { session, attempt } => {
+                o.oracle.owner_released(pid, &self.canonical_transcript(session), *attempt)
+            }
+            _ => {}
+        }
         if let LockEvent::AcquireFailed {
             lock, timeout: true, ..
         } = ev

@@ -41,6 +41,8 @@ pub struct Oracle {
     ctls: BTreeMap<(u32, ControllerId), CtlRec>,
     ops: BTreeMap<(u32, OpId), OpRec>,
     inodes: BTreeMap<u64, InodeRec>,
+    /// (pid, canonical session) ⇒ the attempt owning it (SPEC §2).
+    owners: BTreeMap<(u32, PathBuf), u64>,
     /// (pid, acquire) ⇒ the acquire under way.
     acquires: BTreeMap<(u32, u64), AcquireRec>,
     aborts: Vec<AbortDeadline>,
@@ -241,6 +243,7 @@ impl Oracle {
         self.ctls.retain(|(p, _), _| *p != pid);
         self.ops.retain(|(p, _), _| *p != pid);
         self.acquires.retain(|(p, _), _| *p != pid);
+        self.owners.retain(|(p, _), _| *p != pid);
         self.aborts.retain(|a| a.pid != pid);
         // Its lock files stay on disk, held by no one: a restart under the same pid starts
         // its handle numbers over.

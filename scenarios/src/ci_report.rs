@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use heldlock_sim::oracle::INVARIANTS;
+use heldlock_sim::InvariantId;
 
 use crate::campaign::{Failure, Summary};
 
@@ -46,17 +46,12 @@ fn testcase(out: &mut String, class: &str, name: &str, failure: Option<(&str, &s
 /// (I1 … I14, and `assert` when the simulation panicked) a case that fails when any seed
 /// broke it, naming the first seed's reproduce line.
 pub fn junit_xml(summary: &Summary) -> String {
-    let mut by_invariant: BTreeMap<&str, Vec<&Failure>> = BTreeMap::new();
+    let mut by_invariant: BTreeMap<InvariantId, Vec<&Failure>> = BTreeMap::new();
     for f in &summary.failures {
-        by_invariant.entry(f.invariant.as_str()).or_default().push(f);
+        by_invariant.entry(f.invariant).or_default().push(f);
     }
-    let mut families: Vec<(&str, &str)> = INVARIANTS.to_vec();
-    families.push(("assert", "the simulation never panics (core and harness assertions hold)"));
-    for f in &summary.failures {
-        if !families.iter().any(|(id, _)| *id == f.invariant) {
-            families.push((f.invariant.as_str(), "an invariant this version does not list"));
-        }
-    }
+    let families = InvariantId::CHECKED.into_iter().chain([InvariantId::Assert]);
+    let families: Vec<(InvariantId, &str)> = families.map(|id| (id, id.description())).collect();
     let tests = summary.failures.len() + families.len();
     let failed = summary.failures.len() + by_invariant.len();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -127,7 +122,7 @@ mod tests {
             scenario: "swarm".into(),
             seed: 7,
             mutant: None,
-            invariant: "I3".into(),
+            invariant: InvariantId::I3,
             violation: "I3 at 1s: 100% leaked,\nnext".into(),
             reproduce: "heldlock replay --scenario swarm --seed 7".into(),
         };
@@ -144,7 +139,7 @@ mod tests {
                 scenario: "swarm".into(),
                 seed: 1,
                 mutant: Some("m3".into()),
-                invariant: "I3".into(),
+                invariant: InvariantId::I3,
                 violation: "a <b> & \"c\" \u{1}".into(),
                 reproduce: "heldlock replay --seed 1".into(),
             }],
@@ -152,6 +147,6 @@ mod tests {
         };
         let xml = junit_xml(&summary);
         assert!(xml.contains("a &lt;b&gt; &amp; &quot;c&quot; \u{fffd}"), "{xml}");
-        assert!(xml.contains("tests=\"16\" failures=\"2\""), "{xml}");
+        assert!(xml.contains("tests=\"18\" failures=\"2\""), "{xml}");
     }
 }

@@ -7,14 +7,14 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use heldlock_core::Mutant;
-use heldlock_sim::{run_seed, RunConfig};
+use heldlock_sim::{run_seed, InvariantId, RunConfig};
 use serde::Serialize;
 
 use crate::scenario::{find, DEFAULT_SCENARIO};
 
 /// One kill: seeds it took, the invariant, the violation text, and how hostile its world was
 /// (crashes and pauses, fault rates, faults fired): the report's example is the simplest.
-type Kill = (u64, String, String, (u32, u64, usize));
+type Kill = (u64, InvariantId, String, (u32, u64, usize));
 /// (mutant index, range, its kill, CPU time spent on the range).
 type RangeResult = (usize, u64, Option<Kill>, Duration);
 
@@ -55,7 +55,7 @@ pub struct MutantResult {
     /// Ranges it survived (no kill within the budget).
     pub survived: u64,
     /// Which invariants caught it, and how often (first violation per range).
-    pub invariants: BTreeMap<String, u64>,
+    pub invariants: BTreeMap<InvariantId, u64>,
     /// The simplest kill that shows its consequence (else the simplest kill).
     pub example: Option<Example>,
     /// CPU time spent on this mutant, all ranges.
@@ -102,7 +102,7 @@ impl MutantResult {
 struct Tally {
     seeds_to_kill: BTreeMap<u64, u64>,
     survived: u64,
-    invariants: BTreeMap<String, u64>,
+    invariants: BTreeMap<InvariantId, u64>,
     /// The simplest kills: ((complexity, range), kill).
     candidates: BTreeMap<((u32, u64, usize), u64), Kill>,
     cpu: Duration,
@@ -116,7 +116,7 @@ impl Tally {
             return;
         };
         *self.seeds_to_kill.entry(kill.0).or_insert(0) += 1;
-        *self.invariants.entry(kill.1.clone()).or_insert(0) += 1;
+        *self.invariants.entry(kill.1).or_insert(0) += 1;
         self.candidates.insert((kill.3, r), kill);
         if self.candidates.len() > MAX_CANDIDATES {
             self.candidates.pop_last();
@@ -139,7 +139,7 @@ fn run_range(mutant: Mutant, r: u64, budget: u64) -> (Option<Kill>, Duration) {
                 (p.fault_rate * 1000.0) as u64 + (p.hang_rate * 1000.0) as u64,
                 report.fired.len(),
             );
-            let kill = (n + 1, v.invariant.to_owned(), format!("seed {seed}: {v}"), complexity);
+            let kill = (n + 1, v.invariant, format!("seed {seed}: {v}"), complexity);
             return (Some(kill), started.elapsed());
         }
     }
@@ -183,14 +183,13 @@ pub fn self_test(
             });
             // None of the first kills shows it: for a leak (I3, I7), look further along range 0,
             // a bounded way, replaying in full only the seeds that leak.
-            let leaks = kills.iter().any(|(_, k)| matches!(k.1.as_str(), "I3" | "I7"));
+            let leaks = kills.iter().any(|(_, k)| k.1.is_leak());
             let shown = shown.or_else(|| {
                 (0..EXAMPLE_SEARCH).filter(|_| leaks).find_map(|n| {
                     let seed = range_start(0) + n;
                     let config = RunConfig::new(scenario.name, scenario.profile(seed)).mutant(Some(*mutant));
-                    let leaked = run_seed(seed, &config)
-                        .first_violation()
-                        .is_some_and(|v| matches!(v.invariant, "I3" | "I7"));
+                    let leaked =
+                        run_seed(seed, &config).first_violation().is_some_and(|v| v.invariant.is_leak());
                     if !leaked {
                         return None;
                     }

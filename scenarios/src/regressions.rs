@@ -7,7 +7,7 @@ use std::path::Path;
 
 use heldlock_core::Mutant;
 use heldlock_sim::run_seed;
-use heldlock_sim::RunConfig;
+use heldlock_sim::{InvariantId, RunConfig};
 
 use crate::scenario;
 use crate::store::StoredFailure;
@@ -32,7 +32,7 @@ pub struct Regression {
     pub seed: u64,
     pub mutant: Option<String>,
     /// The invariant it broke when it was recorded.
-    pub invariant: String,
+    pub invariant: InvariantId,
 }
 
 impl Regression {
@@ -50,7 +50,7 @@ impl Regression {
             scenario: f.scenario.clone(),
             seed: f.seed,
             mutant: f.mutant.clone(),
-            invariant: f.invariant.clone(),
+            invariant: f.invariant,
         }
     }
 }
@@ -72,7 +72,7 @@ pub fn parse(text: &str) -> Result<Vec<Regression>, String> {
             scenario: scenario.to_owned(),
             seed: seed.parse().map_err(|_| bad("malformed seed"))?,
             mutant: (mutant != "none").then(|| mutant.to_owned()),
-            invariant: invariant.to_owned(),
+            invariant: invariant.parse().map_err(|e: String| bad(&e))?,
         });
     }
     Ok(out)
@@ -156,7 +156,7 @@ mod tests {
             scenario: "quiet".into(),
             seed,
             mutant: mutant.map(str::to_owned),
-            invariant: inv.into(),
+            invariant: inv.parse().unwrap(),
         };
         assert_eq!(add(&path, &[r(1, None, "I3"), r(1, None, "I3")]).unwrap().len(), 1);
         assert_eq!(add(&path, &[r(1, None, "I3"), r(2, None, "I1")]).unwrap().len(), 1);

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use heldlock_sim::InvariantId;
 use serde::{Deserialize, Serialize};
 
 /// Where the store lives unless `HELDLOCK_STORE` says otherwise.
@@ -20,7 +21,7 @@ pub struct StoredFailure {
     pub scenario: String,
     pub seed: u64,
     pub mutant: Option<String>,
-    pub invariant: String,
+    pub invariant: InvariantId,
     pub detail: String,
 }
 
@@ -156,7 +157,7 @@ mod tests {
             scenario: scenario.into(),
             seed,
             mutant: mutant.map(str::to_owned),
-            invariant: "I3".into(),
+            invariant: InvariantId::I3,
             detail: "x".into(),
         };
         store.save(&f("swarm", 7, None)).unwrap();
@@ -180,7 +181,7 @@ mod tests {
             scenario: "swarm".into(),
             seed,
             mutant: None,
-            invariant: "I3".into(),
+            invariant: InvariantId::I3,
             detail: "x".into(),
         }
     }

@@ -1,7 +1,6 @@
 //! SimFs: one process's view of the in-memory disk, with simulated latency, injected errnos
 //! and hung operations, reporting lock-file and transcript changes to the oracle.
 
-use std::future::pending;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +11,10 @@ use heldlock_core::platform::{os_error, BoxFuture, Fd, FileStat, Fs};
 
 use crate::faults::{FaultSite, FsOp, PathClass};
 use crate::world::World;
+
+/// Stalls from this long on are told to the oracle (they may carry an acquire past its
+/// deadline); shorter ones fit in its slack.
+const STALL_NOTED_MS: u64 = 100;
 
 pub struct SimFs {
     world: Arc<World>,
@@ -36,8 +39,13 @@ impl SimFs {
         } else {
             1
         };
-        if decision.latency_ms > 0 {
-            madsim::time::sleep(Duration::from_millis(decision.latency_ms * factor)).await;
+        let stall = decision.latency_ms * factor + decision.slow_ms;
+        if stall > 0 {
+            // Short latencies are inside the oracle's slack; long stalls it must excuse.
+            if stall >= STALL_NOTED_MS {
+                self.world.fs_stalled(self.view.pid(), stall);
+            }
+            madsim::time::sleep(Duration::from_millis(stall)).await;
         }
         match decision.fault {
             None => {
@@ -48,11 +56,27 @@ impl SimFs {
                 self.world.fs_fault(self.view.pid(), &decision, kind, path);
                 match kind.errno() {
                     Some(code) => Err(os_error(code)),
-                    // Pending until the process dies and its tasks are dropped.
-                    None => pending().await,
+                    // Hung until the world heals (then it fails), or until the process dies and
+                    // its tasks are dropped.
+                    None => {
+                        self.world.until_healed().await;
+                        self.world.hang_ended(self.view.pid());
+                        Err(os_error(heldlock_core::platform::errno::EIO))
+                    }
                 }
             }
         }
+    }
+}
+
+impl SimFs {
+    /// A real error of the in-memory disk (EMFILE at the fd limit, ENOENT, …) is a fact the
+    /// oracle judges refusals by (I15).
+    fn seen<T>(&self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result {
+            self.world.fs_error(self.view.pid(), e.raw_os_error());
+        }
+        result
     }
 }
 
@@ -63,10 +87,10 @@ impl Fs for SimFs {
     fn create_exclusive<'a>(&'a self, path: &'a Path, _mode: u32) -> BoxFuture<'a, io::Result<Fd>> {
         Box::pin(async move {
             self.gate(FsOp::CreateExclusive, path).await?;
-            let fd = self.view.create_exclusive_now(path)?;
+            let fd = self.seen(self.view.create_exclusive_now(path))?;
             if PathClass::of(path) == PathClass::Lock {
                 if let Some(ino) = self.view.disk().ino_of(path) {
-                    self.world.lock_created(self.view.pid(), ino);
+                    self.world.lock_created(self.view.pid(), path, ino);
                 }
             }
             Ok(fd)
@@ -75,40 +99,40 @@ impl Fs for SimFs {
     fn write_fd<'a>(&'a self, fd: Fd, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::WriteFd, Path::new(FD_PATH)).await?;
-            self.view.write_fd_now(fd, data)
+            self.seen(self.view.write_fd_now(fd, data))
         })
     }
     fn close(&self, fd: Fd) -> BoxFuture<'_, io::Result<()>> {
         Box::pin(async move {
             let gated = self.gate(FsOp::Close, Path::new(FD_PATH)).await;
             // close(2) releases the descriptor even when it reports an error.
-            let closed = self.view.close_now(fd);
+            let closed = self.seen(self.view.close_now(fd));
             gated.and(closed)
         })
     }
     fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<Vec<u8>>> {
         Box::pin(async move {
             self.gate(FsOp::Read, path).await?;
-            self.view.read_now(path)
+            self.seen(self.view.read_now(path))
         })
     }
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
         Box::pin(async move {
             self.gate(FsOp::Stat, path).await?;
-            self.view.stat_now(path)
+            self.seen(self.view.stat_now(path))
         })
     }
     fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
         Box::pin(async move {
             self.gate(FsOp::StatFd, Path::new(FD_PATH)).await?;
-            self.view.stat_fd_now(fd)
+            self.seen(self.view.stat_fd_now(fd))
         })
     }
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Unlink, path).await?;
             let ino = self.view.disk().ino_of(path);
-            self.view.unlink_now(path)?;
+            self.seen(self.view.unlink_now(path))?;
             if let (PathClass::Lock, Some(ino)) = (PathClass::of(path), ino) {
                 self.world.lock_unlinked(self.view.pid(), path, ino);
             }
@@ -118,25 +142,24 @@ impl Fs for SimFs {
     fn mkdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Mkdir, path).await?;
-            self.view.mkdir_now(path)
+            self.seen(self.view.mkdir_now(path))
         })
     }
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Rmdir, path).await?;
-            self.view.rmdir_now(path)
+            self.seen(self.view.rmdir_now(path))
         })
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Append, path).await?;
-            self.view.write_path_now(path, data, false)?;
+            self.seen(self.view.write_path_now(path, data, false))?;
             if PathClass::of(path) == PathClass::Transcript {
                 let canonical = self.view.canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
                 self.world.transcript_appended(
                     self.view.pid(),
                     &canonical.join(path.file_name().unwrap_or_default()),
-                    data,
                 );
             }
             Ok(())
@@ -145,13 +168,13 @@ impl Fs for SimFs {
     fn write_all<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::WriteAll, path).await?;
-            self.view.write_path_now(path, data, true)
+            self.seen(self.view.write_path_now(path, data, true))
         })
     }
     fn canonical_dir<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, io::Result<PathBuf>> {
         Box::pin(async move {
             self.gate(FsOp::CanonicalDir, dir).await?;
-            self.view.canonical_dir_now(dir)
+            self.seen(self.view.canonical_dir_now(dir))
         })
     }
 }

@@ -1,6 +1,8 @@
 //! The actors: gateway processes running turns (SPEC §2–§3), provider streams that finish, fail
 //! or hang and ignore the abort, timeout and manual aborts, and an external transcript writer.
 
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,13 +10,14 @@ use futures::future::{select, Either};
 use heldlock_core::controller::ATTEMPT_MAX_HOLD_MS;
 use heldlock_core::{
     AbortKind, AbortSignal, AttemptController, ControllerError, ControllerOptions, OwnerMutex, ProcessLocks,
+    WriteScope,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use heldlock_core::memfs::MemFsView;
 
-use crate::oracle::ExternalChange;
+use crate::oracle::{ExternalChange, ExternalEdit};
 use crate::seed::{derive, Stream};
 use crate::world::World;
 
@@ -23,7 +26,7 @@ use crate::world::World;
 pub enum StreamPlan {
     Finish(u64),
     Fail(u64),
-    /// Never ends and ignores the abort.
+    /// Ignores the abort; ends (failing) only when the world heals.
     Hang,
 }
 
@@ -48,7 +51,7 @@ impl StreamPlan {
 
     /// Stream the prompt over a socket of the process: its descriptor counts against the
     /// process's fd limit for as long as the stream runs (forever, when it hangs).
-    async fn run(self, sockets: &MemFsView) -> Result<(), ControllerError> {
+    async fn run(self, world: &World, sockets: &MemFsView) -> Result<(), ControllerError> {
         let socket = sockets.open_anonymous_now().map_err(|source| ControllerError::Io {
             path: Self::PROVIDER_STREAM.into(),
             source,
@@ -65,7 +68,13 @@ impl StreamPlan {
                     source: std::io::Error::other("provider stream failed"),
                 })
             }
-            StreamPlan::Hang => std::future::pending().await,
+            StreamPlan::Hang => {
+                world.until_healed().await;
+                Err(ControllerError::Io {
+                    path: Self::PROVIDER_STREAM.into(),
+                    source: std::io::Error::other("provider stream hung until the healing"),
+                })
+            }
         };
         let _ = sockets.close_now(socket);
         result
@@ -121,8 +130,74 @@ impl TurnPlan {
     }
 }
 
-fn entry(kind: &str, who: &str) -> Vec<u8> {
-    format!("{{\"type\":\"{kind}\",\"from\":\"{who}\"}}\n").into_bytes()
+/// An external actor's entry (not numbered: the external record counts them).
+fn external_entry(kind: &str) -> Vec<u8> {
+    format!("{{\"type\":\"{kind}\",\"from\":\"external\"}}\n").into_bytes()
+}
+
+/// A gateway's entry, numbered: every write is unique on disk, so I14 can tell which is which.
+fn entry(kind: &str, who: &str, n: u64) -> Vec<u8> {
+    format!("{{\"type\":\"{kind}\",\"from\":\"{who}\",\"n\":{n}}}\n").into_bytes()
+}
+
+/// Who writes, and where: what the oracle hears of each write call.
+#[derive(Clone)]
+struct Writer {
+    world: Arc<World>,
+    pid: u32,
+    session: PathBuf,
+    /// The transcript itself, its directory resolved: what the oracle keys writes by.
+    transcript: PathBuf,
+    label: String,
+}
+
+impl Writer {
+    fn new(world: &Arc<World>, pid: u32, session: &Path, label: &str) -> Writer {
+        Writer {
+            world: world.clone(),
+            pid,
+            session: session.to_owned(),
+            transcript: world.canonical_transcript(session),
+            label: label.to_owned(),
+        }
+    }
+
+    /// One transcript write as its caller sees it: the call and its result, told to the
+    /// oracle (I14 judges the disk against these, never against the filesystem's log).
+    async fn write<F, Fut>(&self, kind: &str, append: F) -> Result<(), ControllerError>
+    where
+        F: FnOnce(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<(), ControllerError>>,
+    {
+        let bytes = entry(kind, &self.label, self.world.next_entry());
+        let id = self.world.write_called(self.pid, &self.transcript, &bytes, false);
+        let result = append(bytes).await;
+        self.world.write_returned(id, result.is_ok());
+        result
+    }
+
+    /// A write through a write scope.
+    async fn scoped(&self, scope: &WriteScope, kind: &str) -> Result<(), ControllerError> {
+        self.write(kind, |b| async move { scope.append(&b).await }).await
+    }
+
+    /// A write through the cleanup lock: a no-op lock declines it up front (the caller can
+    /// tell nothing will be written), which SPEC allows only for a poisoned controller.
+    async fn cleanup_write(&self, ctl: &AttemptController) {
+        // An error: the caller is told there is no lock, and writes nothing.
+        let Ok(cleanup) = ctl.acquire_for_cleanup().await else {
+            return;
+        };
+        if cleanup.is_noop() {
+            self.world.cleanup_declined(self.pid, ctl.id());
+            let bytes = entry("session-end", &self.label, self.world.next_entry());
+            self.world.write_called(self.pid, &self.transcript, &bytes, true);
+        } else {
+            let lock = &cleanup;
+            let _ = self.write("session-end", |b| async move { lock.append(&b).await }).await;
+        }
+        let _ = cleanup.release().await;
+    }
 }
 
 /// A gateway process: `turns` turns, one after another, from `first_turn` on.
@@ -132,7 +207,7 @@ pub async fn gateway(
     name: String,
     first_turn: u32,
     progress: Arc<std::sync::atomic::AtomicU32>,
-) -> Arc<ProcessLocks> {
+) -> (Arc<ProcessLocks>, Arc<OwnerMutex>) {
     let platform = world.platform_for(pid);
     let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
     locks.start_watchdog();
@@ -144,6 +219,10 @@ pub async fn gateway(
     ));
     let alias = world.profile.alias_paths && rng.gen_bool(0.5);
     for turn in first_turn..world.profile.turns_per_gateway {
+        // The liveness phase lets turns under way finish and starts no new ones.
+        if world.is_healed() {
+            break;
+        }
         progress.store(turn, std::sync::atomic::Ordering::SeqCst);
         // Users think: mostly a moment, sometimes a minute.
         let think = if rng.gen_bool(0.85) {
@@ -160,8 +239,26 @@ pub async fn gateway(
     }
     progress.store(world.profile.turns_per_gateway, std::sync::atomic::Ordering::SeqCst);
     world.note(pid, || format!("{name} finished its turns"));
-    locks
+    (locks, owner)
 }
+
+/// A gateway in the liveness phase, once its turns are done: a fresh turn on every session
+/// the fresh prober has not proven (its own orphans — lock files whose unlink the filesystem
+/// refused — only its own next acquire reclaims, SPEC §1.2).
+pub async fn gateway_liveness(
+    world: Arc<World>,
+    pid: u32,
+    name: String,
+    locks: Arc<ProcessLocks>,
+    owner: Arc<OwnerMutex>,
+) {
+    world.until_healed().await;
+    madsim::time::sleep(Duration::from_millis(PROBE_DEFER_MS)).await;
+    probe_sessions(&world, pid, &name, &locks, &owner).await;
+}
+
+/// Gateways leave the first try of the liveness phase to the fresh prober.
+const PROBE_DEFER_MS: u64 = 2_000;
 
 /// One turn: owner → controller → body (raced against the abort) → teardown → owner release.
 async fn run_turn(
@@ -190,13 +287,9 @@ async fn run_turn(
         }
     };
     let sockets = world.disk.view(pid, world.profile.fd_limit);
-    let body = madsim::task::spawn(turn_body(
-        ctl.clone(),
-        plan.clone(),
-        label.to_owned(),
-        abort_signal.clone(),
-        sockets,
-    ));
+    let body_writer = Writer::new(world, pid, session, label);
+    let body =
+        madsim::task::spawn(turn_body(ctl.clone(), plan.clone(), body_writer, abort_signal.clone(), sockets));
     let outcome = match plan.abort {
         None => Some(body.await),
         Some((kind, after_ms)) => {
@@ -222,11 +315,9 @@ async fn run_turn(
         };
         world.note(pid, || format!("turn {label} {text}"));
     }
+    let writer = Writer::new(world, pid, session, label);
     if !plan.skip_cleanup {
-        if let Ok(cleanup) = ctl.acquire_for_cleanup().await {
-            let _ = cleanup.append(&entry("session-end", label)).await;
-            let _ = cleanup.release().await;
-        }
+        writer.cleanup_write(&ctl).await;
     }
     ctl.dispose().await;
     world.turn_ended(pid, ctl.id());
@@ -236,23 +327,23 @@ async fn run_turn(
 async fn turn_body(
     ctl: AttemptController,
     plan: TurnPlan,
-    label: String,
+    writer: Writer,
     abort: AbortSignal,
     sockets: MemFsView,
 ) -> Result<(), ControllerError> {
     let first = plan.clone();
-    let who = label.clone();
+    let w = writer.clone();
     let streams = sockets.clone();
     ctl.with_write_lock(|scope| async move {
-        scope.append(&entry("message", &who)).await?;
+        w.scoped(&scope, "message").await?;
         madsim::time::sleep(Duration::from_millis(first.hold_ms.0)).await;
         if let Some(stream) = first.retained_stream {
-            stream.run(&streams).await?;
+            stream.run(&w.world, &streams).await?;
         }
         if first.deferred_release {
             scope.release_for_prompt();
         }
-        scope.append(&entry("tool", &who)).await
+        w.scoped(&scope, "tool").await
     })
     .await?;
     // An abort ends the turn's own flow; only a stream already under way settles later.
@@ -261,11 +352,10 @@ async fn turn_body(
     }
     ctl.release_for_prompt().await?;
     if plan.short_write && !abort.is_aborted() {
-        let who = label.clone();
-        ctl.with_write_lock(|scope| async move { scope.append(&entry("tool-result", &who)).await })
-            .await?;
+        let w = writer.clone();
+        ctl.with_write_lock(|scope| async move { w.scoped(&scope, "tool-result").await }).await?;
     }
-    let streamed = plan.stream.run(&sockets).await;
+    let streamed = plan.stream.run(&writer.world, &sockets).await;
     // The prompt settles, maybe long after an abort: it takes the lock back either way.
     ctl.reacquire_after_prompt().await?;
     streamed?;
@@ -275,7 +365,7 @@ async fn turn_body(
     let hold = Duration::from_millis(plan.hold_ms.1);
     ctl.with_write_lock(|scope| async move {
         madsim::time::sleep(hold).await;
-        scope.append(&entry("message", &label)).await
+        writer.scoped(&scope, "message").await
     })
     .await
 }
@@ -295,16 +385,99 @@ pub async fn external_writer(world: Arc<World>) {
             (true, false) => ExternalChange::Rewrite,
         };
         let view = world.disk.view(0, usize::MAX);
-        let done = match change {
-            ExternalChange::BenignAppend => view.write_path_now(&path, &entry("usage", "external"), false),
-            ExternalChange::CtimeOnly => world.disk.touch_ctime(&path),
-            ExternalChange::NonBenignAppend => {
-                view.write_path_now(&path, &entry("message", "external"), false)
-            }
-            ExternalChange::Rewrite => view.write_path_now(&path, &entry("message", "rewritten"), true),
+        // Its own record of what it wrote: I14 explains the disk by it.
+        let edit = match change {
+            ExternalChange::BenignAppend => Some(ExternalEdit::Append(external_entry("usage"))),
+            ExternalChange::CtimeOnly => None,
+            ExternalChange::NonBenignAppend => Some(ExternalEdit::Append(external_entry("message"))),
+            ExternalChange::Rewrite => Some(ExternalEdit::Replace(external_entry("rewritten"))),
+        };
+        let done = match &edit {
+            None => world.disk.touch_ctime(&path),
+            Some(ExternalEdit::Append(bytes)) => view.write_path_now(&path, bytes, false),
+            Some(ExternalEdit::Replace(bytes)) => view.write_path_now(&path, bytes, true),
         };
         if done.is_ok() {
-            world.external_change(&path, change);
+            world.external_change(&path, change, edit);
         }
     }
+}
+
+/// Probe attempts per session in the liveness phase: one a second at most, over the bound.
+const MAX_PROBES: u64 = crate::oracle::LIVENESS_BOUND_MS / 1_000;
+
+/// The liveness phase's fresh process: probes every session like the gateways do, so that
+/// some process does even when every gateway died.
+pub async fn liveness_probe(world: Arc<World>, pid: u32, name: String) -> Arc<ProcessLocks> {
+    let platform = world.platform_for(pid);
+    let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
+    locks.start_watchdog();
+    let owner = OwnerMutex::with_mutant(platform, world.mutant);
+    probe_sessions(&world, pid, &name, &locks, &owner).await;
+    locks
+}
+
+/// The liveness phase (I16) in one process: a fresh turn on each session, retried until it
+/// writes; the oracle bounds how long until some process's turn did.
+async fn probe_sessions(
+    world: &Arc<World>,
+    pid: u32,
+    name: &str,
+    locks: &Arc<ProcessLocks>,
+    owner: &Arc<OwnerMutex>,
+) {
+    let probes: Vec<_> = (0..world.profile.sessions)
+        .map(|i| {
+            let writer = Writer::new(world, pid, &world.session_path(i, false), &format!("{name}/s{i}"));
+            madsim::task::spawn(probe_session(writer, locks.clone(), owner.clone()))
+        })
+        .collect();
+    for probe in probes {
+        let _ = probe.await;
+    }
+}
+
+async fn probe_session(writer: Writer, locks: Arc<ProcessLocks>, owner: Arc<OwnerMutex>) {
+    for attempt in 0..MAX_PROBES {
+        if writer.world.is_settled(&writer.session) {
+            return;
+        }
+        match probe_turn(&writer, &locks, &owner).await {
+            Ok(()) => {
+                writer.world.session_proven(&writer.session);
+                return;
+            }
+            Err(e) => {
+                writer.world.note(writer.pid, || format!("probe {} #{attempt} failed: {e}", writer.label));
+            }
+        }
+        madsim::time::sleep(Duration::from_millis(1_000)).await;
+    }
+}
+
+/// One fresh turn: owner, controller, one write, dispose, owner release.
+async fn probe_turn(
+    writer: &Writer,
+    locks: &Arc<ProcessLocks>,
+    owner: &Arc<OwnerMutex>,
+) -> Result<(), String> {
+    let abort = AbortSignal::new();
+    let guard = owner
+        .acquire(&writer.session, ATTEMPT_MAX_HOLD_MS, &abort)
+        .await
+        .map_err(|e| e.to_string())?;
+    let written =
+        match AttemptController::create(locks.clone(), &writer.session, ControllerOptions::default()).await {
+            Ok(ctl) => {
+                let w = writer.clone();
+                let written =
+                    ctl.with_write_lock(|scope| async move { w.scoped(&scope, "liveness").await }).await;
+                ctl.dispose().await;
+                writer.world.turn_ended(writer.pid, ctl.id());
+                written.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+    guard.release();
+    written
 }

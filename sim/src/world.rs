@@ -14,7 +14,7 @@ use heldlock_core::Mutant;
 use crate::clock::{now_ns, SimClock, SimSpawner};
 use crate::coverage::Coverage;
 use crate::faults::{Decision, FaultKind, FaultPlan};
-use crate::oracle::{ExternalChange, Oracle, ProcFacts};
+use crate::oracle::{ExternalChange, ExternalEdit, Oracle, ProcFacts};
 use crate::profile::Profile;
 use crate::simfs::SimFs;
 use crate::trace::{describe, Trace, TraceMode, Who};
@@ -65,6 +65,11 @@ pub struct World {
     pub disk: MemFs,
     pub table: Arc<ProcessTable>,
     pub faults: FaultPlan,
+    /// Set once, by the liveness phase: faults off, hangs ended, pauses lifted.
+    healed: std::sync::atomic::AtomicBool,
+    heal_event: event_listener::Event,
+    /// Numbers the gateways' transcript entries: each write is unique on disk.
+    entries: std::sync::atomic::AtomicU64,
     /// Fixed for the run: lets the per-op trace notes skip the lock when the trace is off.
     trace_mode: TraceMode,
     observed: Mutex<Observed>,
@@ -88,6 +93,9 @@ impl World {
             disk,
             table: ProcessTable::new(),
             faults,
+            healed: std::sync::atomic::AtomicBool::new(false),
+            heal_event: event_listener::Event::new(),
+            entries: std::sync::atomic::AtomicU64::new(0),
             trace_mode: trace,
             observed: Mutex::new(Observed {
                 oracle: Oracle::default(),
@@ -202,6 +210,11 @@ impl World {
         self.with(|o| o.facts.get(&pid).is_some_and(|f| f.alive))
     }
 
+    /// The next gateway entry number.
+    pub fn next_entry(&self) -> u64 {
+        self.entries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
     /// A workload line in the trace.
     pub fn note(&self, pid: u32, text: impl FnOnce() -> String) {
         if self.trace_mode == TraceMode::Off {
@@ -232,6 +245,15 @@ impl World {
                 }
             }
         }
+        match ev {
+            LockEvent::OwnerAcquired { session, attempt } => {
+                o.oracle.owner_acquired(pid, now, &self.canonical_transcript(session), *attempt)
+            }
+            LockEvent::OwnerReleased { session, attempt } => {
+                o.oracle.owner_released(pid, &self.canonical_transcript(session), *attempt)
+            }
+            _ => {}
+        }
         if let LockEvent::AcquireFailed {
             lock, timeout: true, ..
         } = ev
@@ -242,13 +264,94 @@ impl World {
         o.stamp_violations();
     }
 
+    /// The chaos window is over: no more faults, stalls or latency; every hung op and hung
+    /// stream ends; from now on the oracle bounds how long until every session is live (I16).
+    pub fn heal(&self) {
+        self.faults.heal();
+        self.healed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.heal_event.notify(usize::MAX);
+        self.with(|o| {
+            o.oracle.healed(now_ns());
+            o.trace
+                .record(now_ns(), Who::External, || "the world heals: faults off, hangs end".into());
+        });
+    }
+
+    pub fn is_healed(&self) -> bool {
+        self.healed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Park until the world heals (a hung op, a hung stream); forever if it never does.
+    pub async fn until_healed(&self) {
+        // Bounded: one pass per notification, and the healing notifies once.
+        loop {
+            if self.is_healed() {
+                return;
+            }
+            let listener = self.heal_event.listen();
+            if self.is_healed() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// A hung fs op of `pid` ended (the healing).
+    pub fn hang_ended(&self, pid: u32) {
+        self.with(|o| {
+            let now = now_ns();
+            Self::update_facts(o, pid, |f| {
+                f.hung_ops = f.hung_ops.saturating_sub(1);
+                f.last_unhung_ns = Some(now);
+            });
+        });
+    }
+
+    /// A fresh turn locked and wrote `session` after the healing (I16).
+    pub fn session_proven(&self, session: &Path) {
+        let path = self.canonical_transcript(session);
+        self.with(|o| o.oracle.session_proven(&path));
+    }
+
+    /// Proven live since the healing, or kept locked by SPEC itself: no more probing needed.
+    pub fn is_settled(&self, session: &Path) -> bool {
+        let path = self.canonical_transcript(session);
+        self.with(|o| !o.oracle.unproven_sessions().contains(&path)) || self.spec_keeps_locked(&path)
+    }
+
+    /// Every session settled, and no lock held by anyone.
+    pub fn settled(&self) -> bool {
+        let unproven = self.with(|o| o.oracle.unproven_sessions());
+        unproven.iter().all(|s| self.spec_keeps_locked(s)) && self.with(|o| !o.oracle.holds_any(&o.facts))
+    }
+
+    /// Whether the lock file of `transcript` names a pid SPEC §1.1 cannot reclaim (I16 excuse).
+    fn spec_keeps_locked(&self, transcript: &Path) -> bool {
+        let mut lock = transcript.as_os_str().to_owned();
+        lock.push(".lock");
+        self.disk
+            .contents(Path::new(&lock))
+            .is_some_and(|bytes| crate::oracle::unrecoverable_by_spec(&bytes, &self.table))
+    }
+
+    pub fn is_paused(&self, pid: u32) -> bool {
+        self.with(|o| o.facts.get(&pid).is_some_and(|f| f.paused_since_ns.is_some()))
+    }
+
+    /// An fs op of `pid` stalls `ms` (latency, a slow op).
+    pub fn fs_stalled(&self, pid: u32, ms: u64) {
+        self.with(|o| Self::update_facts(o, pid, |f| f.stalled_ms += ms));
+    }
+
     /// An fs op drew a fault.
     pub fn fs_fault(&self, pid: u32, decision: &Decision, kind: FaultKind, path: &Path) {
         self.with(|o| {
             o.events += 1;
             o.coverage.note_fault(decision.site);
+            let now = now_ns();
+            Self::update_facts(o, pid, |f| f.last_error_ns = Some(now));
             if kind == FaultKind::Hang {
-                Self::update_facts(o, pid, |f| f.hung = true);
+                Self::update_facts(o, pid, |f| f.hung_ops += 1);
             }
             o.trace.record(now_ns(), Who::Process(pid), || {
                 format!("fault {} #{} on {}: {}", decision.site, decision.occurrence, path.display(), kind)
@@ -256,12 +359,49 @@ impl World {
         });
     }
 
-    pub fn lock_created(&self, pid: u32, ino: u64) {
+    pub fn lock_created(&self, pid: u32, lock: &Path, ino: u64) {
         let starttime = self.table.get(pid).and_then(|e| e.starttime);
         self.with(|o| {
             o.events += 1;
-            o.oracle.lock_created(pid, starttime, ino);
+            o.oracle.lock_created(pid, now_ns(), lock, starttime, ino);
         });
+    }
+
+    /// An fs op of `pid` failed for real (not injected): EMFILE from its fd limit, … —
+    /// EEXIST and ENOENT are answers the lock handles, not faults.
+    pub fn fs_error(&self, pid: u32, errno: Option<i32>) {
+        use heldlock_core::platform::errno::{EEXIST, ENOENT};
+        if matches!(errno, Some(EEXIST) | Some(ENOENT)) {
+            return;
+        }
+        self.with(|o| Self::update_facts(o, pid, |f| f.last_error_ns = Some(now_ns())));
+    }
+
+    /// I15's sampling: for each acquire under way, does what stands at its lock block it?
+    fn sample_acquires(&self, o: &mut Observed) {
+        let now = now_ns();
+        let view = self.disk.view(0, usize::MAX);
+        let wall_ms = |mtime_ns: i128| {
+            ((EPOCH_WALL_MS as i128 * 1_000_000 + now as i128 - mtime_ns).max(0) / 1_000_000) as u64
+        };
+        for (pid, acquire, lock, timeout_ms) in o.oracle.acquires_in_flight() {
+            // A paused or hung waiter is excused anyway: no need to look at its lock.
+            if o.facts.get(&pid).is_none_or(|f| f.hung_ops > 0 || f.paused_since_ns.is_some()) {
+                o.oracle.sample_acquire(now, pid, acquire, true, &o.facts);
+                continue;
+            }
+            let file = view
+                .stat_now(&lock)
+                .ok()
+                .and_then(|st| self.disk.contents(&lock).map(|bytes| (bytes, wall_ms(st.mtime_ns))));
+            let mut guard = lock.as_os_str().to_owned();
+            guard.push(".reclaim");
+            let guard_age_ms = view.stat_now(Path::new(&guard)).ok().map(|st| wall_ms(st.mtime_ns));
+            let sight = crate::oracle::LockSight { file, guard_age_ms };
+            let blocked =
+                crate::oracle::blocks(&sight, pid, crate::oracle::grace_for(timeout_ms), &self.table);
+            o.oracle.sample_acquire(now, pid, acquire, blocked, &o.facts);
+        }
     }
 
     pub fn lock_unlinked(&self, pid: u32, lock: &Path, ino: u64) {
@@ -271,25 +411,59 @@ impl World {
         });
     }
 
-    pub fn transcript_appended(&self, pid: u32, path: &Path, data: &[u8]) {
+    pub fn transcript_appended(&self, pid: u32, path: &Path) {
         self.with(|o| {
             o.events += 1;
-            o.oracle.transcript_appended(pid, path, data);
+            o.oracle.transcript_appended(pid, path);
         });
+    }
+
+    /// The transcript `session` names, its directory resolved (an alias spells the same file).
+    pub fn canonical_transcript(&self, session: &Path) -> PathBuf {
+        let view = self.disk.view(0, usize::MAX);
+        let dir = session.parent().and_then(|d| view.canonical_dir_now(d).ok());
+        match (dir, session.file_name()) {
+            (Some(dir), Some(name)) => dir.join(name),
+            _ => session.to_owned(),
+        }
+    }
+
+    /// Process `pid` calls a transcript write of `bytes` on `transcript` (canonical;
+    /// `declined`: its lock told it beforehand that nothing will be written); the id for
+    /// `write_returned`.
+    pub fn write_called(&self, pid: u32, transcript: &Path, bytes: &[u8], declined: bool) -> usize {
+        self.with(|o| o.oracle.write_called(pid, transcript, bytes, declined))
+    }
+
+    /// The write call `id` returned Ok (`ok`) or an error to its caller.
+    pub fn write_returned(&self, id: usize, ok: bool) {
+        self.with(|o| {
+            if !o.finished {
+                o.oracle.write_returned(id, ok);
+            }
+        });
+    }
+
+    /// The cleanup lock of `ctl` came back a no-op.
+    pub fn cleanup_declined(&self, pid: u32, ctl: ControllerId) {
+        self.with(|o| o.oracle.cleanup_declined(pid, now_ns(), ctl));
     }
 
     pub fn transcript_created(&self, path: &Path, content: &[u8]) {
         self.with(|o| o.oracle.transcript_created(path, content));
     }
 
-    pub fn external_change(&self, path: &Path, change: ExternalChange) {
-        let content = self.disk.contents(path).unwrap_or_default();
+    /// An external actor changed a transcript; `edit`: what it wrote, by its own record.
+    pub fn external_change(&self, path: &Path, change: ExternalChange, edit: Option<ExternalEdit>) {
         self.with(|o| {
             o.events += 1;
             o.trace.record(now_ns(), Who::External, || {
                 format!("external {} of {}", change.name(), path.display())
             });
-            o.oracle.external_change(path, change, &content);
+            o.oracle.external_change(path, change);
+            if let Some(edit) = edit {
+                o.oracle.external_edit(path, edit);
+            }
         });
     }
 
@@ -299,7 +473,16 @@ impl World {
 
     /// The periodic time-driven checks.
     pub fn tick(&self) {
-        self.with(|o| o.oracle.check_time(now_ns(), &o.facts));
+        self.with(|o| {
+            o.oracle.check_time(now_ns(), &o.facts);
+            self.sample_acquires(o);
+            self.check_liveness(o);
+        });
+    }
+
+    /// I16, excusing a session whose lock file SPEC §1.1 itself keeps locked.
+    fn check_liveness(&self, o: &mut Observed) {
+        o.oracle.check_liveness(now_ns(), |s| self.spec_keeps_locked(s));
     }
 
     pub fn violated(&self) -> bool {
@@ -313,6 +496,7 @@ impl World {
             o.finished = true;
             let now = now_ns();
             o.oracle.final_check(now, &o.facts, |p| disk.contents(p));
+            self.check_liveness(o);
             o.stamp_violations();
             let mut faults = BTreeMap::new();
             for ((_, kind), n) in self.faults.fired() {

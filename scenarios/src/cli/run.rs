@@ -213,7 +213,7 @@ pub fn print_summary(s: &Summary) {
     );
     let mut by_invariant = std::collections::BTreeMap::new();
     for f in &s.failures {
-        *by_invariant.entry(f.invariant.as_str()).or_insert(0) += 1;
+        *by_invariant.entry(f.invariant).or_insert(0) += 1;
     }
     let violations: Vec<String> = by_invariant.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
     say!(

@@ -1,0 +1,116 @@
+//! What the oracle remembers: facts about processes, and its own record of handles,
+//! controllers, operations, lock inodes and abort deadlines. Ordered maps only: iteration order
+//! shows in reports, and a seed must replay byte for byte.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use heldlock_core::event::{ControllerId, HandleId, OpId, OpKind};
+
+/// What the oracle knows of a process.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcFacts {
+    pub alive: bool,
+    pub starttime: Option<u64>,
+    /// Paused now, or paused at some point since this simulated time (ns).
+    pub paused_since_ns: Option<u64>,
+    pub last_resume_ns: Option<u64>,
+    /// Fs ops of this process hung right now: it may wait on them, legitimately, until they
+    /// end (the liveness phase ends every hang).
+    pub hung_ops: u32,
+    /// When the last hang of this process ended.
+    pub last_unhung_ns: Option<u64>,
+    pub died_ns: Option<u64>,
+    /// Simulated fs latency and slow-op stalls this process has sat through, in total (ms).
+    pub stalled_ms: u64,
+    /// When an error last struck one of its fs ops (injected, or real: EMFILE from its fd
+    /// limit…), not counting EEXIST and ENOENT, which the lock handles.
+    pub last_error_ns: Option<u64>,
+}
+
+impl ProcFacts {
+    /// Did the process run freely (alive, its event loop not paused) over [from, now]?
+    pub(super) fn ran_freely_since(&self, from_ns: u64) -> bool {
+        self.alive && self.paused_since_ns.is_none() && self.last_resume_ns.is_none_or(|r| r < from_ns)
+    }
+
+    /// Is one of its fs ops hung now, or did one end since `from_ns`?
+    pub(super) fn hung_since(&self, from_ns: u64) -> bool {
+        self.hung_ops > 0 || self.last_unhung_ns.is_some_and(|t| t >= from_ns)
+    }
+
+    /// From when, at the earliest `from_ns`, the process has run with nothing to excuse it —
+    /// alive, not paused, no op hung; `None` while an excuse lasts. No exemption outlives its
+    /// cause: the clock restarts when the pause or the hang ends.
+    pub(super) fn unexcused_since(&self, from_ns: u64) -> Option<u64> {
+        (self.alive && self.paused_since_ns.is_none() && self.hung_ops == 0)
+            .then(|| from_ns.max(self.last_resume_ns.unwrap_or(0)).max(self.last_unhung_ns.unwrap_or(0)))
+    }
+}
+
+pub(super) struct HandleRec {
+    pub lock: PathBuf,
+    pub ino: u64,
+    pub acquired_ns: u64,
+    pub max_hold_ms: u64,
+    pub released_ns: Option<u64>,
+    /// The release finished (ReleaseEnd).
+    pub release_ended: bool,
+    pub lost: bool,
+    /// The controller whose `held` slot has it now.
+    pub held_by: Option<ControllerId>,
+}
+
+#[derive(Default)]
+pub(super) struct CtlRec {
+    pub transcript: PathBuf,
+    pub held: Option<HandleId>,
+    pub held_ever: Vec<HandleId>,
+    pub poisoned: bool,
+    pub disposed: bool,
+    pub fence: bool,
+    pub change_since_fence: bool,
+    /// Between a prompt release and the next locked operation.
+    pub released: bool,
+    pub missed_change: Option<String>,
+    pub open_writes: BTreeSet<OpId>,
+    pub owed_deferred: BTreeSet<OpId>,
+    pub drain_owner: Option<OpId>,
+}
+
+pub(super) struct OpRec {
+    pub ctl: ControllerId,
+    pub kind: OpKind,
+    pub began_ns: u64,
+    pub cleared: Vec<HandleId>,
+}
+
+pub(super) struct InodeRec {
+    pub pid: u32,
+    pub starttime: Option<u64>,
+    pub handle: Option<HandleId>,
+    pub lock: PathBuf,
+    pub created_ns: u64,
+    /// Not unlinked yet.
+    pub on_disk: bool,
+}
+
+pub(super) struct AcquireRec {
+    pub started_ns: u64,
+    pub timeout_ms: u64,
+    pub lock: PathBuf,
+    /// The process's `ProcFacts::stalled_ms` when the acquire began.
+    pub stalled_ms: u64,
+    /// Sampled time the lock stood unblocked while the waiter ran freely (I15), and when the
+    /// last sample was taken.
+    pub unblocked_ms: u64,
+    pub sampled_ns: Option<u64>,
+}
+
+pub(super) struct AbortDeadline {
+    pub pid: u32,
+    pub ctl: ControllerId,
+    pub handle: HandleId,
+    pub requested_ns: u64,
+    pub deadline_ns: u64,
+}

@@ -912,7 +912,16 @@ impl Inner {
     }
 
     /// One transcript write under `handle`, recorded as owned when it is provably ours.
-    async fn write_entry(&self, op: OpId, handle: &LockHandle, entry: &[u8]) -> Result<(), ControllerError> {
+    /// `cleanup`: a cleanup lock's write, which also refuses a handle released from under it
+    /// (dispose takes a cleanup lock still out); a scope's write is fenced by the poison that
+    /// precedes any forced release (SPEC I6).
+    async fn write_entry(
+        &self,
+        op: OpId,
+        handle: &LockHandle,
+        entry: &[u8],
+        cleanup: bool,
+    ) -> Result<(), ControllerError> {
         let fs = &self.locks.platform().fs;
         let before = Fingerprint::from(fs.stat(&self.transcript).await.map_err(self.io())?);
         // Checked with no await before the append: poison or loss may strike during the stat.
@@ -921,9 +930,7 @@ impl Inner {
             if let Some(reason) = st.takeover {
                 return Err(ControllerError::Takeover { reason });
             }
-            // Lost to the watchdog, or released under the writer (a dispose took a cleanup
-            // lock still in use): never write without the lock.
-            if handle.is_lost() || handle.is_released() {
+            if handle.is_lost() || (cleanup && handle.is_released()) {
                 self.poison(&mut st, op, PoisonReason::LockLost);
                 return Err(ControllerError::LockLost);
             }
@@ -1027,7 +1034,7 @@ impl Inner {
 impl WriteScope {
     /// Append one entry (a whole JSON line) to the transcript.
     pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
-        self.inner.write_entry(self.op, &self.handle, entry).await
+        self.inner.write_entry(self.op, &self.handle, entry, false).await
     }
 
     /// A nested `with_write_lock`: runs inline under this scope's lock.
@@ -1064,7 +1071,7 @@ impl CleanupLock {
     /// Append one entry; a no-op lock writes nothing and says so (the TakeoverError).
     pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
         match &self.handle {
-            Some(handle) => self.inner.write_entry(self.op, handle, entry).await,
+            Some(handle) => self.inner.write_entry(self.op, handle, entry, !self.borrowed).await,
             None if self.silent => Ok(()),
             None => {
                 let poisoned = self.inner.lock_state().takeover;

@@ -353,9 +353,7 @@ impl ProcessLocks {
         opts: LockOptions,
         guard: &mut Guard,
     ) -> Result<LockHandle, LockError> {
-        let fs = &self.platform.fs;
-        let clock = &self.platform.clock;
-        let deadline = clock.mono_ms().saturating_add(opts.timeout_ms);
+        let deadline = self.platform.clock.mono_ms().saturating_add(opts.timeout_ms);
         let mut owner: Option<LockOwner> = None;
         let polls = (opts.timeout_ms / POLL_MS).saturating_add(2);
         let old_cap = mutant_on!(self, M17VanishIterationCap);
@@ -374,109 +372,12 @@ impl ProcessLocks {
                 since_poll = 0;
             }
             since_poll += 1;
-            if !mutant_on!(self, M19ReacquireAfterRemovalPanics) && self.still_held(lock_path).await? {
-                self.wait_poll(deadline, opts, lock_path, &owner).await?;
-                since_poll = 0;
-                continue;
-            }
-            if !guard.ours && self.guard_blocks(guard, opts).await? {
-                self.wait_poll(deadline, opts, lock_path, &owner).await?;
-                since_poll = 0;
-                continue;
-            }
-            self.table.lock().unwrap().creating_add(lock_path);
-            let created = fs.create_exclusive(lock_path, 0o600).await;
-            match created {
-                Ok(fd) => {
-                    let result = self.finish_create(acquire, lock_path, fd, opts).await;
-                    self.table.lock().unwrap().creating_remove(lock_path);
-                    match result {
-                        Ok(Some(handle)) => return Ok(handle),
-                        Ok(None) => continue, // our file was replaced while we stalled: try again
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e) => {
-                    self.table.lock().unwrap().creating_remove(lock_path);
-                    if !is_errno(&e, errno::EEXIST) {
-                        return Err(io_at(lock_path)(e));
-                    }
-                }
-            }
-            // The lock exists: judge it.
-            let Some(seen) = read_snapshot(&*self.platform.fs, lock_path).await.map_err(io_at(lock_path))?
-            else {
-                continue; // vanished: try again at once
-            };
-            #[allow(unused_mut)]
-            let mut payload = LockPayload::parse(&seen.snapshot.bytes);
-            #[cfg(feature = "mutants")]
-            if mutant_on!(self, M15CreatedAtOffsetInvalid) {
-                crate::mutant::drop_offset_created_at(&mut payload);
-            }
-            let mtime_ms = (seen.mtime_ns / 1_000_000) as i64;
-            let now_wall = clock.wall_ms();
-            let verdict = judge(
-                &JudgeInput {
-                    payload: payload.as_ref(),
-                    file_mtime_ms: mtime_ms,
-                    now_wall_ms: now_wall,
-                    stale_ms: opts.stale_ms,
-                    orphan_grace_ms: opts.orphan_grace_ms(),
-                    held_by_us: self.table.lock().unwrap().is_ours(lock_path),
-                },
-                &*self.judged_processes(),
-            );
-            owner = lock_owner(payload.as_ref(), verdict.alive, now_wall);
-            match verdict.action {
-                Action::Wait => {
-                    self.drop_guard(guard).await;
+            match self.attempt(acquire, lock_path, opts, guard, &mut owner).await? {
+                Step::Done(handle) => return Ok(handle),
+                Step::Retry => {}
+                Step::Wait => {
                     self.wait_poll(deadline, opts, lock_path, &owner).await?;
                     since_poll = 0;
-                }
-                Action::Report => {
-                    // Re-read before failing: the bytes judged may not be the file stat'ed, or
-                    // the lock may have been replaced or removed since. Anything else: retry.
-                    let unchanged = mutant_on!(self, M16StaleVerdictUnverified)
-                        || read_snapshot(&**fs, lock_path).await.map_err(io_at(lock_path))?.as_ref()
-                            == Some(&seen);
-                    if !unchanged {
-                        continue;
-                    }
-                    return Err(LockError::Stale {
-                        owner,
-                        lock_path: lock_path.to_owned(),
-                        reasons: verdict.reasons,
-                    });
-                }
-                Action::Remove => {
-                    if !guard.ours {
-                        match fs.mkdir(&guard.path).await {
-                            Ok(()) => guard.ours = true,
-                            Err(e) if is_errno(&e, errno::EEXIST) => {
-                                self.wait_poll(deadline, opts, lock_path, &owner).await?;
-                                since_poll = 0;
-                                continue;
-                            }
-                            Err(e) => return Err(io_at(&guard.path)(e)),
-                        }
-                    }
-                    // Remove only what was judged: a successor may have replaced it meanwhile.
-                    let unchanged = mutant_on!(self, M7UnconditionalUnlink)
-                        || read_snapshot(&**fs, lock_path).await.map_err(io_at(lock_path))?.as_ref()
-                            == Some(&seen);
-                    if unchanged {
-                        match fs.unlink(lock_path).await {
-                            Ok(()) => self.platform.emit(LockEvent::Reclaimed {
-                                lock: lock_path,
-                                ino: seen.snapshot.ino,
-                                reasons: &verdict.reasons,
-                            }),
-                            Err(e) if is_errno(&e, errno::ENOENT) => {}
-                            Err(e) => return Err(io_at(lock_path)(e)),
-                        }
-                    }
-                    // Loop: the create that follows drops the guard.
                 }
             }
         }
@@ -485,6 +386,141 @@ impl ProcessLocks {
             owner,
             lock_path: lock_path.to_owned(),
         })
+    }
+
+    /// One pass of SPEC §1 steps 2–3: create the lock, or judge the one there and act.
+    async fn attempt(
+        &self,
+        acquire: u64,
+        lock_path: &Path,
+        opts: LockOptions,
+        guard: &mut Guard,
+        owner: &mut Option<LockOwner>,
+    ) -> Result<Step, LockError> {
+        if !mutant_on!(self, M19ReacquireAfterRemovalPanics) && self.still_held(lock_path).await? {
+            return Ok(Step::Wait);
+        }
+        if !guard.ours && self.guard_blocks(guard, opts).await? {
+            return Ok(Step::Wait);
+        }
+        if let Some(step) = self.create(acquire, lock_path, opts).await? {
+            return Ok(step);
+        }
+        // The lock exists: judge it.
+        let read = read_snapshot(&*self.platform.fs, lock_path).await;
+        let Some(seen) = read.map_err(io_at(lock_path))? else {
+            return Ok(Step::Retry); // vanished: try again at once
+        };
+        let verdict = self.judge_seen(lock_path, &seen, opts, owner);
+        match verdict.action {
+            Action::Wait => {
+                self.drop_guard(guard).await;
+                Ok(Step::Wait)
+            }
+            Action::Report => {
+                // Re-read before failing: the bytes judged may not be the file stat'ed, or the
+                // lock may have been replaced or removed since. Anything else: retry.
+                if !mutant_on!(self, M16StaleVerdictUnverified) && !self.unchanged(lock_path, &seen).await? {
+                    return Ok(Step::Retry);
+                }
+                Err(LockError::Stale {
+                    owner: *owner,
+                    lock_path: lock_path.to_owned(),
+                    reasons: verdict.reasons,
+                })
+            }
+            Action::Remove => self.reclaim(lock_path, guard, &seen, &verdict.reasons).await,
+        }
+    }
+
+    /// The exclusive create and the payload: `None` when the lock exists (EEXIST).
+    async fn create(
+        &self,
+        acquire: u64,
+        lock_path: &Path,
+        opts: LockOptions,
+    ) -> Result<Option<Step>, LockError> {
+        self.table.lock().unwrap().creating_add(lock_path);
+        let created = self.platform.fs.create_exclusive(lock_path, 0o600).await;
+        let result = match created {
+            Ok(fd) => match self.finish_create(acquire, lock_path, fd, opts).await {
+                Ok(Some(handle)) => Ok(Some(Step::Done(handle))),
+                Ok(None) => Ok(Some(Step::Retry)), // our file was replaced while we stalled
+                Err(e) => Err(e),
+            },
+            Err(e) if is_errno(&e, errno::EEXIST) => Ok(None),
+            Err(e) => Err(io_at(lock_path)(e)),
+        };
+        self.table.lock().unwrap().creating_remove(lock_path);
+        result
+    }
+
+    /// Judge a lock as read (SPEC §1.1); `owner` becomes the holder it names.
+    fn judge_seen(
+        &self,
+        lock_path: &Path,
+        seen: &Seen,
+        opts: LockOptions,
+        owner: &mut Option<LockOwner>,
+    ) -> crate::judge::Verdict {
+        #[allow(unused_mut)]
+        let mut payload = LockPayload::parse(&seen.snapshot.bytes);
+        #[cfg(feature = "mutants")]
+        if mutant_on!(self, M15CreatedAtOffsetInvalid) {
+            crate::mutant::drop_offset_created_at(&mut payload);
+        }
+        let now_wall = self.platform.clock.wall_ms();
+        let verdict = judge(
+            &JudgeInput {
+                payload: payload.as_ref(),
+                file_mtime_ms: (seen.mtime_ns / 1_000_000) as i64,
+                now_wall_ms: now_wall,
+                stale_ms: opts.stale_ms,
+                orphan_grace_ms: opts.orphan_grace_ms(),
+                held_by_us: self.table.lock().unwrap().is_ours(lock_path),
+            },
+            &*self.judged_processes(),
+        );
+        *owner = lock_owner(payload.as_ref(), verdict.alive, now_wall);
+        verdict
+    }
+
+    /// Whether the lock on disk is still, byte for byte and inode, the one judged.
+    async fn unchanged(&self, lock_path: &Path, seen: &Seen) -> Result<bool, LockError> {
+        let now = read_snapshot(&*self.platform.fs, lock_path).await.map_err(io_at(lock_path))?;
+        Ok(now.as_ref() == Some(seen))
+    }
+
+    /// Remove a lock judged removable, under the reclaim guard, only if it is still the one
+    /// judged (a successor may have replaced it). `Wait` while another reclaimer has the guard.
+    async fn reclaim(
+        &self,
+        lock_path: &Path,
+        guard: &mut Guard,
+        seen: &Seen,
+        reasons: &[StaleReason],
+    ) -> Result<Step, LockError> {
+        let fs = &self.platform.fs;
+        if !guard.ours {
+            match fs.mkdir(&guard.path).await {
+                Ok(()) => guard.ours = true,
+                Err(e) if is_errno(&e, errno::EEXIST) => return Ok(Step::Wait),
+                Err(e) => return Err(io_at(&guard.path)(e)),
+            }
+        }
+        if mutant_on!(self, M7UnconditionalUnlink) || self.unchanged(lock_path, seen).await? {
+            match fs.unlink(lock_path).await {
+                Ok(()) => self.platform.emit(LockEvent::Reclaimed {
+                    lock: lock_path,
+                    ino: seen.snapshot.ino,
+                    reasons,
+                }),
+                Err(e) if is_errno(&e, errno::ENOENT) => {}
+                Err(e) => return Err(io_at(lock_path)(e)),
+            }
+        }
+        // Retry: the create that follows drops the guard.
+        Ok(Step::Retry)
     }
 
     /// The process table as the judge sees it (the `m14` mutant blinds it past an EPERM).
@@ -836,6 +872,15 @@ fn count_down(counts: &mut HashMap<PathBuf, u32>, lock: &Path) {
 struct Guard {
     path: PathBuf,
     ours: bool,
+}
+
+/// What one pass of the acquire loop ends in.
+enum Step {
+    Done(LockHandle),
+    /// Loop again at once (the lock vanished, was reclaimed, or changed since judged).
+    Retry,
+    /// Wait one poll, then loop.
+    Wait,
 }
 
 fn guard_path(lock: &Path) -> PathBuf {

@@ -34,11 +34,12 @@ mod enabled {
         M17VanishIterationCap,
         M18CleanupDropLeaks,
         M19ReacquireAfterRemovalPanics,
+        M20VanishedCreateSurfaced,
     }
 
     impl Mutant {
         /// Every mutant, in SPEC order.
-        pub const ALL: [Mutant; 22] = [
+        pub const ALL: [Mutant; 23] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -61,6 +62,7 @@ mod enabled {
             Mutant::M17VanishIterationCap,
             Mutant::M18CleanupDropLeaks,
             Mutant::M19ReacquireAfterRemovalPanics,
+            Mutant::M20VanishedCreateSurfaced,
         ];
 
         /// The kebab-case name (`m3-fence-read-leak`), as `--mutant` takes it.
@@ -88,6 +90,7 @@ mod enabled {
                 Mutant::M17VanishIterationCap => "m17-vanish-iteration-cap",
                 Mutant::M18CleanupDropLeaks => "m18-cleanup-drop-leaks",
                 Mutant::M19ReacquireAfterRemovalPanics => "m19-reacquire-after-removal-panics",
+                Mutant::M20VanishedCreateSurfaced => "m20-vanished-create-surfaced",
             }
         }
 
@@ -138,6 +141,9 @@ mod enabled {
                 }
                 Mutant::M19ReacquireAfterRemovalPanics => {
                     "re-acquiring a held path whose lock file someone removed panics (two handles)"
+                }
+                Mutant::M20VanishedCreateSurfaced => {
+                    "a creator whose payload-less lock was reclaimed while it stalled surfaces ENOENT"
                 }
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"

@@ -3,8 +3,8 @@
 //! Each returns `Err(what was violated)`; a hang is caught by a virtual-time bound.
 
 use heldlock_core::controller::SETTLE_BOUND_MS;
-use heldlock_core::file_lock::ORPHAN_GRACE_SHORT_MS;
 use heldlock_core::event::{AbortKind, HandleId, PoisonReason};
+use heldlock_core::file_lock::ORPHAN_GRACE_SHORT_MS;
 use heldlock_core::platform::errno;
 use heldlock_core::{ControllerError, ControllerOptions, LockError, LockOptions};
 

@@ -61,6 +61,10 @@ pub enum ControllerError {
     /// did not happen and the controller is poisoned.
     #[error("SessionWriteLockLostError: the watchdog took the lock away")]
     LockLost,
+    /// The controller was disposed before the operation got its lock: nothing was written
+    /// and the lock was given back (SPEC I4: nothing makes a disposed controller hold again).
+    #[error("SessionDisposedError: the controller was disposed; nothing was written")]
+    Disposed,
     /// An I/O error on the transcript at `path` (a fence read, a write).
     #[error("transcript I/O failed on {}: {source}", path.display())]
     Io {

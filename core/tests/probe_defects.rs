@@ -252,3 +252,15 @@ async fn d19_io_errors_name_their_path() {
 async fn d20_a_creator_whose_lock_vanished_retries() {
     checks::creator_retries_its_vanished_lock(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Oracle finding B (I10, seed 6770): nothing makes a disposed controller hold or write
+// again (SPEC I4), not even a write scope that was waiting for its short lock at dispose.
+
+/// Before the fix: the scope got its short lock after dispose and its append returned Ok
+/// (in the simulation: after the next attempt owned the session, whose fence then saw an
+/// unowned change).
+#[tokio::test(start_paused = true)]
+async fn d21_a_write_scope_waiting_at_dispose_fails_unwritten() {
+    checks::write_waiting_at_dispose_fails(None).await.unwrap();
+}

@@ -734,3 +734,37 @@ pub async fn creator_retries_its_vanished_lock(mutant: Option<Mutant>) -> Check 
     ensure!(!w.lock_exists(), "the creator's lock outlived its release");
     Ok(())
 }
+
+/// SPEC I4 / I10: a write scope still waiting for its short lock when its controller is
+/// disposed gets the lock only after dispose (maybe after the next attempt owns the session):
+/// it gives the lock back and fails unwritten. Killed by M21.
+pub async fn write_waiting_at_dispose_fails(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let q = w.process(20);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
+    // Another process holds the lock: the scope waits in its short acquire.
+    let hq = q.locks.acquire(transcript(), LockOptions::default()).await.map_err(|e| e.to_string())?;
+    let before = w.transcript_bytes();
+    let late = tokio::spawn({
+        let ctl = ctl.clone();
+        async move {
+            ctl.with_write_lock(|scope| async move { scope.append(b"{\"type\":\"late\"}\n").await })
+                .await
+        }
+    });
+    sleep_ms(200).await;
+    ensure!(within(1_000, ctl.dispose()).await.is_some(), "dispose hung");
+    q.locks.release(&hq).await.map_err(|e| e.to_string())?;
+    match within(5_000, late).await {
+        Some(Ok(Err(ControllerError::Disposed))) => {}
+        other => return Err(format!("the write scope waiting at dispose ended with {other:?}")),
+    }
+    ensure!(w.transcript_bytes() == before, "a write scope wrote after dispose (I4)");
+    ensure!(
+        !ctl.holds() && !p.holds_lock() && !w.lock_exists(),
+        "the short lock taken after dispose was not given back"
+    );
+    Ok(())
+}

@@ -439,7 +439,12 @@ impl Inner {
         let lock = match retained {
             Some(handle) => ScopeLock::Retained(handle),
             None => match self.locks.acquire(&self.transcript, self.opts.lock).await {
-                Ok(handle) => ScopeLock::Short(handle),
+                Ok(handle) => match self.ended_while_acquiring() {
+                    // The lock came after dispose (or a poison): maybe after the next attempt
+                    // owns the session. Give it back unwritten (SPEC I4).
+                    Some(e) => return self.release_logged(&handle).await.and(Err(e)),
+                    None => ScopeLock::Short(handle),
+                },
                 Err(e) => {
                     self.poison_now(op, PoisonReason::LockError);
                     return Err(e.into());
@@ -452,6 +457,16 @@ impl Inner {
             (Ok(v), Ok(())) => Ok(v),
             (Err(e), _) | (Ok(_), Err(e)) => Err(e),
         }
+    }
+
+    /// Why a scope that just got its short lock must not use it: the controller was poisoned
+    /// or disposed while it waited (nothing makes a disposed controller hold again, I4).
+    fn ended_while_acquiring(&self) -> Option<ControllerError> {
+        let st = self.lock_state();
+        if let Some(reason) = st.takeover {
+            return Some(ControllerError::Takeover { reason });
+        }
+        (st.disposed && !mutant_on!(self.locks, M21WriteAfterDispose)).then_some(ControllerError::Disposed)
     }
 
     async fn run_scope<T, F, Fut>(

@@ -35,11 +35,12 @@ mod enabled {
         M18CleanupDropLeaks,
         M19ReacquireAfterRemovalPanics,
         M20VanishedCreateSurfaced,
+        M21WriteAfterDispose,
     }
 
     impl Mutant {
         /// Every mutant, in SPEC order.
-        pub const ALL: [Mutant; 23] = [
+        pub const ALL: [Mutant; 24] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -63,6 +64,7 @@ mod enabled {
             Mutant::M18CleanupDropLeaks,
             Mutant::M19ReacquireAfterRemovalPanics,
             Mutant::M20VanishedCreateSurfaced,
+            Mutant::M21WriteAfterDispose,
         ];
 
         /// The kebab-case name (`m3-fence-read-leak`), as `--mutant` takes it.
@@ -91,6 +93,7 @@ mod enabled {
                 Mutant::M18CleanupDropLeaks => "m18-cleanup-drop-leaks",
                 Mutant::M19ReacquireAfterRemovalPanics => "m19-reacquire-after-removal-panics",
                 Mutant::M20VanishedCreateSurfaced => "m20-vanished-create-surfaced",
+                Mutant::M21WriteAfterDispose => "m21-write-after-dispose",
             }
         }
 
@@ -144,6 +147,9 @@ mod enabled {
                 }
                 Mutant::M20VanishedCreateSurfaced => {
                     "a creator whose payload-less lock was reclaimed while it stalled surfaces ENOENT"
+                }
+                Mutant::M21WriteAfterDispose => {
+                    "a write scope whose short lock came after dispose writes anyway"
                 }
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"

@@ -302,6 +302,17 @@ async fn m20_vanished_create_surfaced() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m21_write_after_dispose() {
+    let m = Mutant::M21WriteAfterDispose;
+    assert_killed(
+        m,
+        checks::write_waiting_at_dispose_fails(None).await,
+        checks::write_waiting_at_dispose_fails(Some(m)).await,
+        "waiting at dispose ended with",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -331,6 +342,7 @@ async fn every_mutant_is_killed_by_some_check() {
             ("dropped-cleanup", checks::dropped_cleanup_lock_released_by_dispose(Some(m)).await),
             ("lock-removed", checks::reacquire_after_our_lock_was_removed(Some(m)).await),
             ("vanished-create", checks::creator_retries_its_vanished_lock(Some(m)).await),
+            ("write-at-dispose", checks::write_waiting_at_dispose_fails(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

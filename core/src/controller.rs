@@ -61,6 +61,10 @@ pub enum ControllerError {
     /// did not happen and the controller is poisoned.
     #[error("SessionWriteLockLostError: the watchdog took the lock away")]
     LockLost,
+    /// The controller was disposed before the operation got its lock: nothing was written
+    /// and the lock was given back (SPEC I4: nothing makes a disposed controller hold again).
+    #[error("SessionDisposedError: the controller was disposed; nothing was written")]
+    Disposed,
     /// An I/O error on the transcript at `path` (a fence read, a write).
     #[error("transcript I/O failed on {}: {source}", path.display())]
     Io {
@@ -435,7 +439,12 @@ impl Inner {
         let lock = match retained {
             Some(handle) => ScopeLock::Retained(handle),
             None => match self.locks.acquire(&self.transcript, self.opts.lock).await {
-                Ok(handle) => ScopeLock::Short(handle),
+                Ok(handle) => match self.ended_while_acquiring() {
+                    // The lock came after dispose (or a poison): maybe after the next attempt
+                    // owns the session. Give it back unwritten (SPEC I4).
+                    Some(e) => return self.release_logged(&handle).await.and(Err(e)),
+                    None => ScopeLock::Short(handle),
+                },
                 Err(e) => {
                     self.poison_now(op, PoisonReason::LockError);
                     return Err(e.into());
@@ -448,6 +457,16 @@ impl Inner {
             (Ok(v), Ok(())) => Ok(v),
             (Err(e), _) | (Ok(_), Err(e)) => Err(e),
         }
+    }
+
+    /// Why a scope that just got its short lock must not use it: the controller was poisoned
+    /// or disposed while it waited (nothing makes a disposed controller hold again, I4).
+    fn ended_while_acquiring(&self) -> Option<ControllerError> {
+        let st = self.lock_state();
+        if let Some(reason) = st.takeover {
+            return Some(ControllerError::Takeover { reason });
+        }
+        (st.disposed && !mutant_on!(self.locks, M21WriteAfterDispose)).then_some(ControllerError::Disposed)
     }
 
     async fn run_scope<T, F, Fut>(

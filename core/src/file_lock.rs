@@ -620,18 +620,7 @@ impl ProcessLocks {
         };
         let (created, stat) = match (created, stat) {
             (Ok(created), Ok(stat)) => (created, stat),
-            (created, stat) => {
-                // Never leave a half-made lock behind — but remove only the file we created;
-                // what we cannot tell apart ages out as payload-less.
-                let _ = fs.close(fd).await;
-                if let Ok(created) = &created {
-                    if fs.stat(lock_path).await.is_ok_and(|s| (s.dev, s.ino) == (created.dev, created.ino)) {
-                        let _ = fs.unlink(lock_path).await;
-                    }
-                }
-                let e = stat.err().or(created.err()).unwrap_or_else(|| crate::platform::os_error(errno::EIO));
-                return Err(io_at(lock_path)(e));
-            }
+            (created, stat) => return self.abandon_create(lock_path, fd, created, stat).await,
         };
         if (stat.dev, stat.ino) != (created.dev, created.ino) {
             let _ = fs.close(fd).await;
@@ -677,6 +666,31 @@ impl ProcessLocks {
             max_hold_ms: opts.max_hold_ms,
         });
         Ok(Some(handle))
+    }
+
+    /// A create whose payload write or stat failed: close, and never leave a half-made lock
+    /// behind — but remove only the file we created; what we cannot tell apart ages out as
+    /// payload-less. ENOENT means our file vanished (reclaimed while we stalled before the
+    /// payload): `None`, retried within the budget (SPEC §1); anything else is surfaced.
+    async fn abandon_create(
+        &self,
+        lock_path: &Path,
+        fd: Fd,
+        created: io::Result<crate::platform::FileStat>,
+        stat: io::Result<crate::platform::FileStat>,
+    ) -> Result<Option<LockHandle>, LockError> {
+        let fs = &self.platform.fs;
+        let _ = fs.close(fd).await;
+        if let Ok(created) = &created {
+            if fs.stat(lock_path).await.is_ok_and(|s| (s.dev, s.ino) == (created.dev, created.ino)) {
+                let _ = fs.unlink(lock_path).await;
+            }
+        }
+        let e = stat.err().or(created.err()).unwrap_or_else(|| crate::platform::os_error(errno::EIO));
+        if is_errno(&e, errno::ENOENT) && !mutant_on!(self, M20VanishedCreateSurfaced) {
+            return Ok(None);
+        }
+        Err(io_at(lock_path)(e))
     }
 
     /// Release a handle (SPEC §1.2): idempotent, a no-op for a stale handle, shared by

@@ -34,6 +34,8 @@ mod enabled {
         M17VanishIterationCap,
         M18CleanupDropLeaks,
         M19ReacquireAfterRemovalPanics,
+        M20VanishedCreateSurfaced,
+        M21WriteAfterDispose,
     }
 
     impl Mutant {
@@ -54,7 +56,7 @@ mod enabled {
         ];
 
         /// Every mutant, in SPEC order.
-        pub const ALL: [Mutant; 22] = [
+        pub const ALL: [Mutant; 24] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -77,6 +79,8 @@ mod enabled {
             Mutant::M17VanishIterationCap,
             Mutant::M18CleanupDropLeaks,
             Mutant::M19ReacquireAfterRemovalPanics,
+            Mutant::M20VanishedCreateSurfaced,
+            Mutant::M21WriteAfterDispose,
         ];
 
         /// The kebab-case name (`m3-fence-read-leak`), as `--mutant` takes it.
@@ -104,6 +108,8 @@ mod enabled {
                 Mutant::M17VanishIterationCap => "m17-vanish-iteration-cap",
                 Mutant::M18CleanupDropLeaks => "m18-cleanup-drop-leaks",
                 Mutant::M19ReacquireAfterRemovalPanics => "m19-reacquire-after-removal-panics",
+                Mutant::M20VanishedCreateSurfaced => "m20-vanished-create-surfaced",
+                Mutant::M21WriteAfterDispose => "m21-write-after-dispose",
             }
         }
 
@@ -154,6 +160,12 @@ mod enabled {
                 }
                 Mutant::M19ReacquireAfterRemovalPanics => {
                     "re-acquiring a held path whose lock file someone removed panics (two handles)"
+                }
+                Mutant::M20VanishedCreateSurfaced => {
+                    "a creator whose payload-less lock was reclaimed while it stalled surfaces ENOENT"
+                }
+                Mutant::M21WriteAfterDispose => {
+                    "a write scope whose short lock came after dispose writes anyway"
                 }
                 Mutant::M8OwnerLiteralPath => {
                     "the owner mutex keys by the literal path: two paths to one lock get two owners"

@@ -43,7 +43,7 @@ fn testcase(out: &mut String, class: &str, name: &str, failure: Option<(&str, &s
 }
 
 /// The JUnit XML of a campaign: per failing seed a failed test case; per invariant family
-/// (I1 … I14, and `assert` when the simulation panicked) a case that fails when any seed
+/// (I1 … I16, and `assert` when the simulation panicked) a case that fails when any seed
 /// broke it, naming the first seed's reproduce line.
 pub fn junit_xml(summary: &Summary) -> String {
     let mut by_invariant: BTreeMap<InvariantId, Vec<&Failure>> = BTreeMap::new();

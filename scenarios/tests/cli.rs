@@ -511,7 +511,7 @@ fn junit_is_well_formed_with_a_case_per_failing_seed_and_per_invariant() {
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let failures = report["failures"].as_array().unwrap();
     assert_eq!(xml.matches("classname=\"heldlock.swarm\"").count(), failures.len(), "{xml}");
-    assert_eq!(xml.matches("classname=\"heldlock.invariants\"").count(), 15, "I1..I14 and assert: {xml}");
+    assert_eq!(xml.matches("classname=\"heldlock.invariants\"").count(), 17, "I1..I16 and assert: {xml}");
     let first = failures[0]["reproduce"].as_str().unwrap();
     assert!(xml.contains(&format!("message=\"{first}\"")), "{xml}");
     let stdout = String::from_utf8_lossy(&out.stdout);

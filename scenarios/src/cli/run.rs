@@ -129,7 +129,7 @@ fn run_one(
             scenario: f.scenario.clone(),
             seed: f.seed,
             mutant: f.mutant.clone(),
-            invariant: f.invariant.clone(),
+            invariant: f.invariant,
             detail: f.violation.clone(),
         });
         if let Err(e) = saved {

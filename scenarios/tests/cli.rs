@@ -573,3 +573,20 @@ fn regressions_add_from_the_store_and_check() {
     let check = heldlock(&["regressions", "check", "--file", file], &store);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
 }
+
+/// `heldlock parity | head -1` and `heldlock real | head -1`: a reader that goes away never
+/// makes the library's subcommands panic; the exit status still tells the verdict.
+#[test]
+fn a_closed_pipe_does_not_panic_the_parity_command() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_heldlock"))
+        .args(["parity", "--scripts", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -129,7 +129,7 @@ pub fn report(summary: &ParitySummary, squeeze_fds: bool) -> String {
 /// or an environment that cannot run the check (exit 2).
 pub fn cli(args: ParityArgs) -> Result<bool, String> {
     if let Some(pids) = &args.probe_pids {
-        print!("{}", procs::probe_lines(pids));
+        crate::print_quietly(&procs::probe_lines(pids));
         return Ok(true);
     }
     if args.scripts == 0 && args.no_procs {
@@ -141,6 +141,6 @@ pub fn cli(args: ParityArgs) -> Result<bool, String> {
         let exe: PathBuf = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
         summary.procs = Some(procs::run(Path::new(&exe))?);
     }
-    print!("{}", report(&summary, true));
+    crate::print_quietly(&report(&summary, true));
     Ok(summary.clean())
 }

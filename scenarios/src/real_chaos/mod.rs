@@ -209,7 +209,7 @@ pub fn cli(args: RealArgs) -> Result<bool, String> {
         mutant,
     };
     let report = run(&exe, &plan)?;
-    print!("{}", report.text());
+    crate::print_quietly(&report.text());
     Ok(report.violations.is_empty())
 }
 

@@ -41,7 +41,7 @@ fn trace_of_each_named_scenario() {
 
 #[test]
 fn mutant_kill_report() {
-    let results = mutants::self_test(&Mutant::HISTORICAL, 1, 3000, 1, &|| {});
+    let results = mutants::self_test(Mutant::HISTORICAL, 1, 3000, 1, &|| {});
     let lines: Vec<String> = results
         .iter()
         .map(|r| {
@@ -69,7 +69,7 @@ fn first_kill(mutant: Mutant) -> u64 {
 #[test]
 fn shrunk_kill_trace_of_each_mutant() {
     let scenario = find("swarm").unwrap();
-    for mutant in Mutant::HISTORICAL {
+    for &mutant in Mutant::HISTORICAL {
         let seed = first_kill(mutant);
         let shrunk = shrink::shrink(scenario, seed, Some(mutant)).expect("the seed fails");
         let mut text = format!(

@@ -4,19 +4,21 @@
 //! UTF-8. Every bound is real time, generous for a loaded machine, and still asserts the
 //! property (an answer within the acquire timeout, the lock gone within settle bound + 1 s).
 
+mod real_common;
+
+use real_common::{own_platform, Reclaims};
 use std::ffi::{CString, OsStr};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use heldlock_core::platform::{errno, Fs, Liveness, Processes};
 use heldlock_core::real::{RealFs, RealProcesses};
 use heldlock_core::{
-    AbortKind, AttemptController, ControllerOptions, LockError, LockEvent, LockHandle, LockOptions, Observer,
-    ProcessLocks,
+    AbortKind, AttemptController, ControllerOptions, LockError, LockHandle, LockOptions, ProcessLocks,
 };
 
 /// Slack on every real-time bound: the machine is shared with several compilers.
@@ -28,27 +30,6 @@ fn opts() -> LockOptions {
         timeout_ms: TIMEOUT_MS,
         ..LockOptions::default()
     }
-}
-
-/// Records reclaims as `<reasons>`.
-#[derive(Default)]
-struct Reclaims(Mutex<Vec<String>>);
-
-impl Observer for Reclaims {
-    fn on_event(&self, event: &LockEvent) {
-        if let LockEvent::Reclaimed { reasons, .. } = event {
-            let names: Vec<_> = reasons.iter().map(|r| r.name()).collect();
-            self.0.lock().unwrap().push(names.join(","));
-        }
-    }
-}
-
-/// The real platform with a `Processes` port of its own: a lock state apart from the other
-/// tests of this binary (they share one OS process; each works in its own directory).
-fn own_platform() -> heldlock_core::Platform {
-    let mut platform = heldlock_core::real::platform();
-    platform.processes = Arc::new(heldlock_core::real::RealProcesses::new());
-    platform
 }
 
 fn locks() -> (Arc<ProcessLocks>, Arc<Reclaims>) {

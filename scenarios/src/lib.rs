@@ -16,10 +16,25 @@ pub mod shards;
 pub mod shrink;
 pub mod store;
 
-/// Text to stdout for the subcommands that live in this library (`parity`, `real`): a closed
-/// pipe (`| head`) drops it instead of panicking, and the exit status still tells the verdict.
+/// Set once stdout is a closed pipe (`| head`): later output is dropped, the work goes on, and
+/// the exit status still tells the verdict.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Text to stdout; a closed pipe ends stdout output quietly instead of panicking. Every
+/// subcommand prints through this (the CLI's `say!`, and `parity`/`real` here).
 pub fn print_quietly(text: &str) {
     use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One line to stdout through [`print_quietly`].
+pub fn say_line(args: std::fmt::Arguments<'_>) {
+    print_quietly(&format!("{args}\n"));
 }

@@ -111,7 +111,8 @@ impl Shared {
     }
 }
 
-fn stat_of(meta: &fs::Metadata) -> FileStat {
+/// The stat facts the lock uses, from std's metadata (`stat`, `lstat` or `fstat` alike).
+pub fn stat_of(meta: &fs::Metadata) -> FileStat {
     FileStat {
         dev: meta.dev(),
         ino: meta.ino(),

@@ -11,7 +11,7 @@ mod log;
 mod procs;
 
 pub use clock::{TokioClock, TokioSpawner};
-pub use fs::{RealFs, DEFAULT_MAX_IN_FLIGHT};
+pub use fs::{stat_of, RealFs, DEFAULT_MAX_IN_FLIGHT};
 pub use log::TracingObserver;
 pub use procs::RealProcesses;
 

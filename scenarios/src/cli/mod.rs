@@ -15,7 +15,6 @@ pub mod run;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use heldlock_core::Mutant;
 use heldlock_sim::Seed;
@@ -24,21 +23,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// A usage or input error: exit 2.
 pub struct Usage(pub String);
 
-/// Set once stdout is a closed pipe (`| head`): later output is dropped, the work goes on, and
-/// the exit status still tells the verdict.
-static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
-
-/// One line to stdout; a closed pipe ends stdout output quietly instead of panicking.
-pub fn say_line(args: std::fmt::Arguments<'_>) {
-    if STDOUT_CLOSED.load(Ordering::Relaxed) {
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "{args}").and_then(|()| out.flush()).is_err() {
-        STDOUT_CLOSED.store(true, Ordering::Relaxed);
-    }
-}
-
 /// One line to stderr; nowhere left to complain if even that fails.
 pub fn warn_line(args: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{args}");
@@ -46,8 +30,8 @@ pub fn warn_line(args: std::fmt::Arguments<'_>) {
 
 #[macro_export]
 macro_rules! say {
-    () => { $crate::cli::say_line(format_args!("")) };
-    ($($arg:tt)*) => { $crate::cli::say_line(format_args!($($arg)*)) };
+    () => { heldlock::say_line(format_args!("")) };
+    ($($arg:tt)*) => { heldlock::say_line(format_args!($($arg)*)) };
 }
 
 #[macro_export]

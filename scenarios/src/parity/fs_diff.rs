@@ -106,16 +106,7 @@ struct Side<'a> {
 
 /// `lstat` on Linux, in the real adapter's terms.
 fn real_lstat(path: &Path) -> io::Result<FileStat> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::symlink_metadata(path)?;
-    Ok(FileStat {
-        dev: m.dev(),
-        ino: m.ino(),
-        size: m.size(),
-        mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
-        ctime_ns: m.ctime() as i128 * 1_000_000_000 + m.ctime_nsec() as i128,
-        is_dir: m.is_dir(),
-    })
+    std::fs::symlink_metadata(path).map(|m| heldlock_core::real::stat_of(&m))
 }
 
 /// A descriptor neither world ever handed out.

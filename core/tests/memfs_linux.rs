@@ -189,3 +189,24 @@ fn read_entry_finds_path_errors_before_a_full_fd_table() {
     fs.symlink_dir(Path::new("nowhere"), Path::new("/r/dang")).unwrap();
     assert!(full.read_entry_now(Path::new("/r/dang"), 16).is_ok(), "a link takes no descriptor");
 }
+
+/// What `heldlock parity` compares `read_entry` on: a looping link is an entry of its own and
+/// only a path through it is ELOOP; a file on the way is ENOTDIR; the cap reads `max + 1`.
+#[test]
+fn read_entry_of_loops_files_on_the_way_and_caps_as_linux() {
+    let (fs, view) = world();
+    fs.symlink_dir(Path::new("loop"), Path::new("/r/loop")).unwrap();
+    let looped = view.read_entry_now(Path::new("/r/loop"), 0).unwrap();
+    assert_eq!((looped.bytes.len(), looped.stat.size), (0, 4), "the link itself, size = target length");
+    assert_eq!(errno_of(view.read_entry_now(Path::new("/r/loop/x"), 0)), libc::ELOOP);
+    assert_eq!(errno_of(view.read_entry_now(Path::new("/r/f/x"), 0)), errno::ENOTDIR);
+    assert_eq!(errno_of(view.read_entry_now(Path::new("/r/no/x"), 0)), errno::ENOENT);
+    view.write_path_now(Path::new("/r/f"), b"abc", true).unwrap();
+    assert_eq!(view.read_entry_now(Path::new("/r/f"), 0).unwrap().bytes, b"a");
+    assert_eq!(view.read_entry_now(Path::new("/r/f"), 64).unwrap().bytes, b"abc");
+    fs.symlink_dir(Path::new("/r/d"), Path::new("/r/ld")).unwrap();
+    assert!(
+        !view.read_entry_now(Path::new("/r/ld"), 0).unwrap().stat.is_dir,
+        "a link to a dir is no dir"
+    );
+}

@@ -2,9 +2,11 @@
 //! on a temp directory, compared operation by operation.
 //!
 //! Compared exactly: success or the errno; the bytes read; the path `canonical_dir` returns;
-//! `is_dir`; a file's size. Compared as relations between every two stats of a script: same
+//! `is_dir`; a file's (or a symlink's) size; `read_entry`'s capped bytes, its stat compared like
+//! any stat. Compared as relations between every two stats of a script: same
 //! file or not (dev, ino); for one file, whether its mtime and its ctime moved; for two files,
-//! the order of their mtimes. After the script, the whole tree is read and stat'ed again.
+//! the order of their mtimes. After the script, every path is stat'ed, lstat'ed, read and
+//! read as an entry (a cap below and one above every size) again.
 //!
 //! The intended differences — nothing else may differ:
 //! - inode and device numbers themselves (only "same file or not" is compared), and Linux may
@@ -27,7 +29,7 @@ use heldlock_core::platform::{Fd, FileStat, Fs};
 use heldlock_core::real::RealFs;
 
 use super::fdroom::FdSqueeze;
-use super::script::{Op, Script, DATA, DIRS, FILES, PATHS, PLENTY_FDS, SYMLINKS};
+use super::script::{Op, Script, CAPS, DATA, DIRS, FILES, PATHS, PLENTY_FDS, SYMLINKS};
 
 /// What one operation returned, in terms both worlds share.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub enum Outcome {
     Opened,
     Bytes(Vec<u8>),
     Stat(FileStat),
+    /// What `read_entry` saw: the capped bytes and the entry's own stat.
+    Entry(Vec<u8>, FileStat),
     Path(PathBuf),
     Failed(i32),
 }
@@ -50,6 +54,14 @@ impl fmt::Display for Outcome {
                 f,
                 "Ok(stat ino={} size={} dir={} mtime={} ctime={})",
                 s.ino, s.size, s.is_dir, s.mtime_ns, s.ctime_ns
+            ),
+            Outcome::Entry(b, s) => write!(
+                f,
+                "Ok({:?}, stat ino={} size={} dir={})",
+                String::from_utf8_lossy(b),
+                s.ino,
+                s.size,
+                s.is_dir
             ),
             Outcome::Path(p) => write!(f, "Ok({})", p.display()),
             Outcome::Failed(e) => write!(f, "Err({})", errno_name(*e)),
@@ -94,19 +106,10 @@ impl fmt::Display for FsMismatch {
     }
 }
 
-/// `lstat` of one world (not a method of `Fs` here).
-type Lstat<'a> = &'a dyn Fn(&Path) -> io::Result<FileStat>;
-
-/// One world's side of a run: its `Fs`, its `lstat`, and the descriptors its creates opened.
+/// One world's side of a run: its `Fs` and the descriptors its creates opened.
 struct Side<'a> {
     fs: &'a dyn Fs,
-    lstat: Lstat<'a>,
     fds: HashMap<u32, Fd>,
-}
-
-/// `lstat` on Linux, in the real adapter's terms.
-fn real_lstat(path: &Path) -> io::Result<FileStat> {
-    std::fs::symlink_metadata(path).map(|m| heldlock_core::real::stat_of(&m))
 }
 
 /// A descriptor neither world ever handed out.
@@ -130,7 +133,11 @@ impl Side<'_> {
             Op::StatFd { id } => stat_outcome(self.fs.stat_fd(fd(&self.fds, id)).await),
             Op::Read { path } => self.fs.read(&at(path)).await.map_or_else(|e| failed(&e), Outcome::Bytes),
             Op::Stat { path } => stat_outcome(self.fs.stat(&at(path)).await),
-            Op::Lstat { path } => stat_outcome((self.lstat)(&at(path))),
+            Op::Lstat { path } => stat_outcome(self.fs.lstat(&at(path)).await),
+            Op::ReadEntry { path, cap } => match self.fs.read_entry(&at(path), CAPS[cap]).await {
+                Ok(entry) => Outcome::Entry(entry.bytes, entry.stat),
+                Err(e) => failed(&e),
+            },
             Op::Unlink { path } => done(self.fs.unlink(&at(path)).await),
             Op::Mkdir { path } => done(self.fs.mkdir(&at(path)).await),
             Op::Rmdir { path } => done(self.fs.rmdir(&at(path)).await),
@@ -253,6 +260,11 @@ impl Stats {
     }
 }
 
+/// Whether two stats differ in the facts compared exactly: is-dir, and a non-directory's size.
+fn facts_differ(mem: &FileStat, real: &FileStat) -> bool {
+    mem.is_dir != real.is_dir || (!mem.is_dir && mem.size != real.size)
+}
+
 /// Compare one step's outcomes.
 fn compare(
     step: &str,
@@ -269,8 +281,17 @@ fn compare(
     };
     match (mem, real) {
         (Outcome::Stat(m), Outcome::Stat(r)) => {
-            if m.is_dir != r.is_dir || (!m.is_dir && m.size != r.size) {
+            if facts_differ(m, r) {
                 return Err(mismatch("the stats differ"));
+            }
+            stats.check(step, *m, *r, disk)
+        }
+        (Outcome::Entry(mb, m), Outcome::Entry(rb, r)) => {
+            if mb != rb {
+                return Err(mismatch("the entries' bytes differ"));
+            }
+            if facts_differ(m, r) {
+                return Err(mismatch("the entries' stats differ"));
             }
             stats.check(step, *m, *r, disk)
         }
@@ -297,15 +318,12 @@ pub fn run_script(
     let disk = build_mem_tree(&root).map_err(|e| format!("cannot build the MemFs tree: {e}"))?;
     let view: MemFsView = disk.view(2, script.fd_room);
     let real = RealFs::new();
-    let mem_lstat = |p: &Path| view.lstat_now(p);
     let mut mem_side = Side {
         fs: &view,
-        lstat: &mem_lstat,
         fds: HashMap::new(),
     };
     let mut real_side = Side {
         fs: &real,
-        lstat: &real_lstat,
         fds: HashMap::new(),
     };
     let mut stats = Stats::default();
@@ -327,12 +345,18 @@ pub fn run_script(
         drop(squeeze);
         // The whole tree afterwards, with room to open files.
         let sweep_view = disk.view(3, PLENTY_FDS);
-        let sweep_lstat = |p: &Path| sweep_view.lstat_now(p);
         for path in 0..PATHS.len() {
-            for op in [Op::Stat { path }, Op::Lstat { path }, Op::Read { path }] {
+            let (small, large) = (1, CAPS.len() - 1);
+            let sweep = [
+                Op::Stat { path },
+                Op::Lstat { path },
+                Op::Read { path },
+                Op::ReadEntry { path, cap: small },
+                Op::ReadEntry { path, cap: large },
+            ];
+            for op in sweep {
                 let m = Side {
                     fs: &sweep_view,
-                    lstat: &sweep_lstat,
                     fds: HashMap::new(),
                 }
                 .apply(op, &root)

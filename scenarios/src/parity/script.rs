@@ -53,6 +53,10 @@ pub const PATHS: &[&str] = &[
 /// What writes write.
 pub const DATA: &[&[u8]] = &[b"", b"a", b"bc\n", b"{\"pid\":1}"];
 
+/// The `max_bytes` a `read_entry` passes: below, at and above the sizes `DATA` and `FILES`
+/// make (it reads at most `max_bytes + 1`).
+pub const CAPS: &[usize] = &[0, 1, 3, 64];
+
 /// One operation. `path` and `data` index `PATHS` and `DATA`; `id` names the descriptor the
 /// create with that id opened (a create that failed or was shrunk away leaves a dead id: both
 /// worlds then get the same unknown descriptor).
@@ -78,9 +82,13 @@ pub enum Op {
     Stat {
         path: usize,
     },
-    /// Not a method of `Fs` here: MemFs's `lstat_now` against `symlink_metadata`.
     Lstat {
         path: usize,
+    },
+    /// `read_entry` with `max_bytes` = `CAPS[cap]`.
+    ReadEntry {
+        path: usize,
+        cap: usize,
     },
     Unlink {
         path: usize,
@@ -115,6 +123,7 @@ impl fmt::Display for Op {
             Op::Read { path } => write!(f, "read {}", PATHS[*path]),
             Op::Stat { path } => write!(f, "stat {}", PATHS[*path]),
             Op::Lstat { path } => write!(f, "lstat {}", PATHS[*path]),
+            Op::ReadEntry { path, cap } => write!(f, "read_entry {} max {}", PATHS[*path], CAPS[*cap]),
             Op::Unlink { path } => write!(f, "unlink {}", PATHS[*path]),
             Op::Mkdir { path } => write!(f, "mkdir {}", PATHS[*path]),
             Op::Rmdir { path } => write!(f, "rmdir {}", PATHS[*path]),
@@ -164,23 +173,25 @@ fn random_op(rng: &mut ChaCha8Rng, next_id: &mut u32) -> Op {
     let data = rng.gen_range(0..DATA.len());
     // A descriptor id among those created so far (or one never created).
     let id = rng.gen_range(0..=*next_id);
+    let cap = rng.gen_range(0..CAPS.len());
     match rng.gen_range(0..100) {
-        0..=17 => {
+        0..=16 => {
             *next_id += 1;
             Op::Create {
                 path,
                 id: *next_id - 1,
             }
         }
-        18..=29 => Op::WriteFd { id, data },
-        30..=36 => Op::Close { id },
-        37..=43 => Op::StatFd { id },
-        44..=51 => Op::Read { path },
-        52..=57 => Op::Stat { path },
-        58..=61 => Op::Lstat { path },
-        62..=69 => Op::Unlink { path },
-        70..=75 => Op::Mkdir { path },
-        76..=81 => Op::Rmdir { path },
+        17..=27 => Op::WriteFd { id, data },
+        28..=33 => Op::Close { id },
+        34..=39 => Op::StatFd { id },
+        40..=46 => Op::Read { path },
+        47..=51 => Op::Stat { path },
+        52..=56 => Op::Lstat { path },
+        57..=64 => Op::ReadEntry { path, cap },
+        65..=71 => Op::Unlink { path },
+        72..=76 => Op::Mkdir { path },
+        77..=81 => Op::Rmdir { path },
         82..=88 => Op::Append { path, data },
         89..=94 => Op::WriteAll { path, data },
         _ => Op::Canonical { path },
@@ -198,5 +209,34 @@ mod tests {
         let squeezed = (0..200).filter(|s| Script::generate(*s, true).fd_room < PLENTY_FDS).count();
         assert!((30..120).contains(&squeezed), "{squeezed} of 200 squeezed");
         assert!((0..200).all(|s| Script::generate(s, false).fd_room == PLENTY_FDS));
+    }
+
+    /// Every method of the `Fs` trait is an op, and the scripts draw each of them.
+    #[test]
+    fn scripts_draw_every_method_of_the_fs_trait() {
+        let drawn: std::collections::BTreeSet<String> = (0..200)
+            .flat_map(|s| Script::generate(s, true).ops)
+            .map(|op| op.to_string().split(' ').next().unwrap_or_default().to_owned())
+            .collect();
+        // The trait's methods, read from its source: a method added later fails this test.
+        let source = include_str!("../../../core/src/platform.rs");
+        let start = source.find("pub trait Fs:").expect("the Fs trait");
+        let body = &source[start..start + source[start..].find("\n}\n").expect("its end")];
+        let methods: std::collections::BTreeSet<String> = body
+            .split("fn ")
+            .skip(1)
+            .filter_map(|rest| rest.split(['<', '(']).next())
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(methods.len(), 14, "{methods:?}");
+        assert_eq!(drawn, methods);
+        let caps: std::collections::BTreeSet<usize> = (0..200)
+            .flat_map(|s| Script::generate(s, true).ops)
+            .filter_map(|op| match op {
+                Op::ReadEntry { cap, .. } => Some(CAPS[cap]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(caps.len(), CAPS.len(), "every cap drawn: {caps:?}");
     }
 }

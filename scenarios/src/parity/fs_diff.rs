@@ -16,7 +16,15 @@
 //!   stamps moved and their order; two different files may share a stamp in one world and
 //!   not in the other (Linux's coarse clock; MemFs stamps a new name and its directory alike);
 //! - the size of a directory (ext4 reports blocks, MemFs 0): the lock never reads it;
-//! - descriptor numbers (both hand out fresh handles; only their effects are compared).
+//! - descriptor numbers (both hand out fresh handles; only their effects are compared);
+//! - short and failing writes, which the scripts cannot meet: MemFs has no file-size limit and
+//!   no full disk, so its writes never stop midway. On Linux `write(2)` to a regular file comes
+//!   back short only at such a limit; the real adapter then writes on (std's `write_all`, which
+//!   also retries EINTR) and fails with the errno that stopped it (EFBIG, ENOSPC), leaving the
+//!   prefix written so far on disk. The port promises only that a failed call was not a whole
+//!   write, so a caller never takes it as acknowledged; `core/tests/real_short_writes.rs` holds
+//!   the adapter to that (it failed with a single unlooped `write(2)`). A torn prefix after a
+//!   failed write is the simulator's to inject, not MemFs's.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -7,9 +7,13 @@
 //! paths are walked component by component, symlinks followed in the middle and, per operation,
 //! at the end (`unlink`, `mkdir`, `rmdir` and `O_EXCL` creates act on the link itself); `..` is
 //! physical; an open counts against the fd limit before the path is looked at; descriptors
-//! write at their own offset; a change stamps the parent directory's times. Intended
-//! differences: inode numbers are never reused, directory sizes are 0, times come from the
-//! `TimeSource` and every change gets a strictly later one.
+//! write at their own offset; a change stamps the parent directory's times. Permissions: each
+//! inode has an owner and mode bits, a view a uid; a view other than root gets EACCES where
+//! Linux's DAC checks give it (search on every directory looked in, write on the directory to
+//! create or remove a name, read or write on a file to open it). Intended differences: inode
+//! numbers are never reused, directory sizes are 0, times come from the `TimeSource` and every
+//! change gets a strictly later one; there are no groups (a non-owner is judged by the "other"
+//! bits), no sticky bit, no ACLs or capabilities but root's.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::OsString;
@@ -24,6 +28,16 @@ pub const MEMFS_DEV: u64 = 1;
 /// The default per-process fd limit (`ulimit -n`).
 pub const DEFAULT_FD_LIMIT: usize = 64;
 
+/// The superuser: every permission check passes (`CAP_DAC_OVERRIDE`).
+pub const ROOT_UID: u32 = 0;
+/// The umask of every MemFs process: a new file is `0o666 & !UMASK`, a new directory
+/// `0o777 & !UMASK`, an exclusive create `mode & !UMASK`.
+pub const UMASK: u32 = 0o022;
+/// Permission bits, as `access(2)` names them.
+const READ: u32 = 4;
+const WRITE: u32 = 2;
+const SEARCH: u32 = 1;
+
 /// Where file times come from: wall-clock nanoseconds.
 pub type TimeSource = Arc<dyn Fn() -> i128 + Send + Sync>;
 
@@ -32,6 +46,9 @@ struct Inode {
     is_dir: bool,
     mtime_ns: i128,
     ctime_ns: i128,
+    /// Permission bits (`0o777`) and owner.
+    mode: u32,
+    uid: u32,
     /// Names pointing at it.
     links: u32,
     /// Descriptors open on it.
@@ -58,6 +75,14 @@ enum Entry {
     Inode(u64),
     /// A symlink that was not followed (the operation acts on the link itself).
     Symlink,
+}
+
+/// How a walk takes `..`: the kernel looks it up in the directory it leaves (search permission
+/// needed); glibc's `realpath` takes it off the resolved path as text (none needed).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dotdot {
+    LookedUp,
+    Textual,
 }
 
 /// A walked path: where its last component lives (parent resolved) and what is there.
@@ -96,6 +121,8 @@ pub struct MemFsView {
     fs: MemFs,
     pid: u32,
     fd_limit: usize,
+    /// Whose permissions its operations have (`ROOT_UID` unless `as_user` said otherwise).
+    uid: u32,
 }
 
 impl MemFs {
@@ -123,7 +150,20 @@ impl MemFs {
             fs: self.clone(),
             pid,
             fd_limit,
+            uid: ROOT_UID,
         }
+    }
+
+    /// `chmod(2)` from outside any process: the permission bits of what `path` leads to
+    /// (symlinks followed); its ctime moves.
+    pub fn chmod(&self, path: &Path, mode: u32) -> io::Result<()> {
+        let mut disk = self.disk.lock().unwrap();
+        let ino = disk.existing(path)?;
+        let t = self.tick(&mut disk);
+        let inode = disk.inodes.get_mut(&ino).expect("named inode exists");
+        inode.mode = mode & 0o777;
+        inode.ctime_ns = t;
+        Ok(())
     }
 
     fn tick(&self, disk: &mut Disk) -> i128 {
@@ -236,6 +276,8 @@ impl Disk {
                 is_dir,
                 mtime_ns: t,
                 ctime_ns: t,
+                mode: (if is_dir { 0o777 } else { 0o666 }) & !UMASK,
+                uid: ROOT_UID,
                 links: 1,
                 opens: 0,
             },
@@ -248,10 +290,24 @@ impl Disk {
     /// the parent of where the walk is (physical, not textual). ENOENT for a missing directory
     /// on the way, ENOTDIR for a file on the way, ELOOP past `MAX_SYMLINK_HOPS` links.
     fn walk(&self, path: &Path, follow_last: bool) -> io::Result<Walked> {
+        self.walk_as(path, follow_last, ROOT_UID)
+    }
+
+    /// `walk` as `uid`: every directory a name is looked up in needs search permission
+    /// (EACCES otherwise, before the name is looked at: Linux's `may_lookup`), `..` included.
+    fn walk_as(&self, path: &Path, follow_last: bool, uid: u32) -> io::Result<Walked> {
+        self.walk_checked(path, follow_last, uid, Dotdot::LookedUp)
+    }
+
+    fn walk_checked(&self, path: &Path, follow_last: bool, uid: u32, dotdot: Dotdot) -> io::Result<Walked> {
         let mut pending: VecDeque<OsString> = parts(path).into();
         let mut current = PathBuf::from("/");
         let mut hops = 0;
         while let Some(name) = pending.pop_front() {
+            if uid != ROOT_UID && !(name == ".." && dotdot == Dotdot::Textual) {
+                let dir = *self.names.get(&current).expect("the walk only enters existing directories");
+                self.permits(dir, uid, SEARCH)?;
+            }
             if name == ".." {
                 current.pop();
                 continue;
@@ -305,10 +361,52 @@ impl Disk {
 
     /// The inode `path` leads to, every symlink followed; ENOENT when there is none.
     fn existing(&self, path: &Path) -> io::Result<u64> {
-        match self.walk(path, true)?.entry {
+        self.existing_as(path, ROOT_UID)
+    }
+
+    fn existing_as(&self, path: &Path, uid: u32) -> io::Result<u64> {
+        match self.walk_as(path, true, uid)?.entry {
             Entry::Inode(ino) => Ok(ino),
             Entry::Missing | Entry::Symlink => Err(os_error(errno::ENOENT)),
         }
+    }
+
+    /// Ok when `uid` may do `want` (`READ`, `WRITE`, `SEARCH` or'ed) to inode `ino`, else
+    /// EACCES: root may do anything, the owner is judged by the owner bits, anyone else by the
+    /// other bits (MemFs has no groups).
+    fn permits(&self, ino: u64, uid: u32, want: u32) -> io::Result<()> {
+        if uid == ROOT_UID {
+            return Ok(());
+        }
+        let inode = &self.inodes[&ino];
+        let bits = if inode.uid == uid {
+            inode.mode >> 6
+        } else {
+            inode.mode
+        } & 0o7;
+        if bits & want == want {
+            Ok(())
+        } else {
+            Err(os_error(errno::EACCES))
+        }
+    }
+
+    /// Ok when `uid` may add or remove a name in the directory holding `path` (write and
+    /// search on it: `may_create`, `may_delete`).
+    fn permits_in_parent(&self, path: &Path, uid: u32) -> io::Result<()> {
+        let parent = path.parent().unwrap_or(Path::new("/"));
+        let dir = *self.names.get(parent).expect("a walked path's parent exists");
+        self.permits(dir, uid, WRITE | SEARCH)
+    }
+
+    /// A new inode named `path`, owned by `uid`, with `mode & !UMASK`; the parent is stamped.
+    fn create_named(&mut self, path: PathBuf, is_dir: bool, mode: u32, uid: u32, t: i128) -> u64 {
+        let ino = self.new_inode(is_dir, t);
+        let inode = self.inodes.get_mut(&ino).expect("just made");
+        (inode.mode, inode.uid) = (mode & 0o777 & !UMASK, uid);
+        self.stamp_parent(&path, t);
+        self.names.insert(path, ino);
+        ino
     }
 
     /// A symlink's own stat (`lstat`): its identity and time; its size is its target's length.
@@ -431,6 +529,12 @@ impl MemFsView {
         self.pid
     }
 
+    /// This view with the permissions of `uid` (not root: the DAC checks apply).
+    pub fn as_user(mut self, uid: u32) -> MemFsView {
+        self.uid = uid;
+        self
+    }
+
     fn with_disk<T>(&self, f: impl FnOnce(&mut Disk, &MemFs) -> io::Result<T>) -> io::Result<T> {
         let mut disk = self.fs.disk.lock().unwrap();
         f(&mut disk, &self.fs)
@@ -447,16 +551,21 @@ impl MemFsView {
     /// every path error, as in Linux's `do_sys_openat2`); the last component is not followed,
     /// so any symlink there, dangling or not, is EEXIST.
     pub fn create_exclusive_now(&self, path: &Path) -> io::Result<Fd> {
+        self.create_exclusive_mode_now(path, 0o600)
+    }
+
+    /// `create_exclusive_now` with the file's mode (`mode & !UMASK`). An existing entry is
+    /// EEXIST before the directory's write permission is looked at (Linux's `lookup_open`).
+    pub fn create_exclusive_mode_now(&self, path: &Path, mode: u32) -> io::Result<Fd> {
         self.with_disk(|disk, fs| {
             self.check_fd_room(disk)?;
-            let walked = disk.walk(path, false)?;
+            let walked = disk.walk_as(path, false, self.uid)?;
             if walked.entry != Entry::Missing {
                 return Err(os_error(errno::EEXIST));
             }
+            disk.permits_in_parent(&walked.path, self.uid)?;
             let t = fs.tick(disk);
-            let ino = disk.new_inode(false, t);
-            disk.stamp_parent(&walked.path, t);
-            disk.names.insert(walked.path, ino);
+            let ino = disk.create_named(walked.path, false, mode, self.uid, t);
             Ok(Fd(disk.open(ino, self.pid)))
         })
     }
@@ -508,11 +617,12 @@ impl MemFsView {
     }
 
     /// Open, read everything, close: EMFILE first, then the path; a directory opens and then
-    /// refuses the read (EISDIR).
+    /// refuses the read (EISDIR); opening needs read permission on it.
     pub fn read_now(&self, path: &Path) -> io::Result<Vec<u8>> {
         self.with_disk(|disk, _| {
             self.check_fd_room(disk)?;
-            let ino = disk.existing(path)?;
+            let ino = disk.existing_as(path, self.uid)?;
+            disk.permits(ino, self.uid, READ)?;
             if disk.inodes[&ino].is_dir {
                 return Err(os_error(errno::EISDIR));
             }
@@ -522,7 +632,7 @@ impl MemFsView {
 
     pub fn stat_now(&self, path: &Path) -> io::Result<FileStat> {
         self.with_disk(|disk, _| {
-            let ino = disk.existing(path)?;
+            let ino = disk.existing_as(path, self.uid)?;
             Ok(disk.stat_of(ino))
         })
     }
@@ -530,7 +640,7 @@ impl MemFsView {
     /// `lstat(2)`: a symlink at the end is described itself (its size is its target's length).
     pub fn lstat_now(&self, path: &Path) -> io::Result<FileStat> {
         self.with_disk(|disk, _| {
-            let walked = disk.walk(path, false)?;
+            let walked = disk.walk_as(path, false, self.uid)?;
             match walked.entry {
                 Entry::Inode(ino) => Ok(disk.stat_of(ino)),
                 Entry::Missing => Err(os_error(errno::ENOENT)),
@@ -541,10 +651,10 @@ impl MemFsView {
 
     /// `Fs::read_entry` as the real adapter does it on Linux: `lstat` first (path errors before
     /// EMFILE), a symlink reads as empty with its own identity, a directory is EISDIR, and only
-    /// a regular file takes a descriptor and is read, through the cap.
+    /// a regular file takes a descriptor (EMFILE before EACCES) and is read, through the cap.
     pub fn read_entry_now(&self, path: &Path, max_bytes: usize) -> io::Result<EntryRead> {
         self.with_disk(|disk, _| {
-            let walked = disk.walk(path, false)?;
+            let walked = disk.walk_as(path, false, self.uid)?;
             let ino = match walked.entry {
                 Entry::Missing => return Err(os_error(errno::ENOENT)),
                 Entry::Symlink => {
@@ -559,6 +669,7 @@ impl MemFsView {
                 return Err(os_error(errno::EISDIR));
             }
             self.check_fd_room(disk)?;
+            disk.permits(ino, self.uid, READ)?;
             let data = &disk.inodes[&ino].data;
             let cap = data.len().min(max_bytes.saturating_add(1));
             Ok(EntryRead {
@@ -577,9 +688,13 @@ impl MemFsView {
     }
 
     /// `unlink(2)`: removes a symlink itself, never what it points at; a directory is EISDIR.
+    /// An existing entry needs write permission on its directory first (`may_delete`).
     pub fn unlink_now(&self, path: &Path) -> io::Result<()> {
         self.with_disk(|disk, fs| {
-            let walked = disk.walk(path, false)?;
+            let walked = disk.walk_as(path, false, self.uid)?;
+            if walked.entry != Entry::Missing {
+                disk.permits_in_parent(&walked.path, self.uid)?;
+            }
             match walked.entry {
                 Entry::Missing => Err(os_error(errno::ENOENT)),
                 Entry::Inode(ino) if disk.inodes[&ino].is_dir => Err(os_error(errno::EISDIR)),
@@ -599,26 +714,29 @@ impl MemFsView {
         })
     }
 
-    /// `mkdir(2)`: anything at the path, a dangling symlink included, is EEXIST.
+    /// `mkdir(2)`: anything at the path, a dangling symlink included, is EEXIST (before the
+    /// directory's write permission is looked at).
     pub fn mkdir_now(&self, path: &Path) -> io::Result<()> {
         self.with_disk(|disk, fs| {
-            let walked = disk.walk(path, false)?;
+            let walked = disk.walk_as(path, false, self.uid)?;
             if walked.entry != Entry::Missing {
                 return Err(os_error(errno::EEXIST));
             }
+            disk.permits_in_parent(&walked.path, self.uid)?;
             let t = fs.tick(disk);
-            let ino = disk.new_inode(true, t);
-            disk.stamp_parent(&walked.path, t);
-            disk.names.insert(walked.path, ino);
+            disk.create_named(walked.path, true, 0o777, self.uid, t);
             Ok(())
         })
     }
 
     /// `rmdir(2)`: a symlink (even to a directory) or a file is ENOTDIR; an entry inside, a
-    /// symlink included, is ENOTEMPTY.
+    /// symlink included, is ENOTEMPTY; all of these after the directory's write permission.
     pub fn rmdir_now(&self, path: &Path) -> io::Result<()> {
         self.with_disk(|disk, fs| {
-            let walked = disk.walk(path, false)?;
+            let walked = disk.walk_as(path, false, self.uid)?;
+            if walked.entry != Entry::Missing && walked.path != Path::new("/") {
+                disk.permits_in_parent(&walked.path, self.uid)?;
+            }
             match walked.entry {
                 Entry::Missing => Err(os_error(errno::ENOENT)),
                 Entry::Symlink => Err(os_error(errno::ENOTDIR)),
@@ -636,27 +754,27 @@ impl MemFsView {
 
     /// `replace`: true truncates first (write_all), false appends. Opens with O_CREAT, so the
     /// last symlink is followed and a dangling one creates its target. An append of nothing
-    /// writes nothing (its times stay); a truncate always stamps them.
+    /// writes nothing (its times stay); a truncate always stamps them. An existing file needs
+    /// write permission on it (a directory is EISDIR first), a new one on its directory.
     pub fn write_path_now(&self, path: &Path, data: &[u8], replace: bool) -> io::Result<()> {
         self.with_disk(|disk, fs| {
             self.check_fd_room(disk)?;
-            let walked = disk.walk(path, true)?;
+            let walked = disk.walk_as(path, true, self.uid)?;
             let existing = match walked.entry {
                 Entry::Inode(ino) if disk.inodes[&ino].is_dir => return Err(os_error(errno::EISDIR)),
                 Entry::Inode(ino) => Some(ino),
                 Entry::Missing => None,
                 Entry::Symlink => return Err(os_error(libc::ELOOP)), // a followed walk ends on none
             };
+            match existing {
+                Some(ino) => disk.permits(ino, self.uid, WRITE)?,
+                None => disk.permits_in_parent(&walked.path, self.uid)?,
+            }
             if data.is_empty() && !replace && existing.is_some() {
                 return Ok(()); // nothing appended to an existing file: its times stay
             }
             let t = fs.tick(disk);
-            let ino = existing.unwrap_or_else(|| {
-                let ino = disk.new_inode(false, t);
-                disk.stamp_parent(&walked.path, t);
-                disk.names.insert(walked.path, ino);
-                ino
-            });
+            let ino = existing.unwrap_or_else(|| disk.create_named(walked.path, false, 0o666, self.uid, t));
             let inode = disk.inodes.get_mut(&ino).expect("named inode exists");
             if replace {
                 inode.data.clear();
@@ -668,9 +786,10 @@ impl MemFsView {
         })
     }
 
-    /// `realpath(3)`: every symlink resolved; a file resolves too (ENOTDIR only on the way).
+    /// `realpath(3)`: every symlink resolved; a file resolves too (ENOTDIR only on the way);
+    /// `..` needs no search permission on the directory it leaves (glibc pops it as text).
     pub fn canonical_dir_now(&self, dir: &Path) -> io::Result<PathBuf> {
-        self.with_disk(|disk, _| match disk.walk(dir, true)? {
+        self.with_disk(|disk, _| match disk.walk_checked(dir, true, self.uid, Dotdot::Textual)? {
             Walked {
                 path,
                 entry: Entry::Inode(_),
@@ -685,8 +804,8 @@ fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
 }
 
 impl Fs for MemFsView {
-    fn create_exclusive<'a>(&'a self, path: &'a Path, _mode: u32) -> BoxFuture<'a, io::Result<Fd>> {
-        ready(self.create_exclusive_now(path))
+    fn create_exclusive<'a>(&'a self, path: &'a Path, mode: u32) -> BoxFuture<'a, io::Result<Fd>> {
+        ready(self.create_exclusive_mode_now(path, mode))
     }
     fn write_fd<'a>(&'a self, fd: Fd, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         ready(self.write_fd_now(fd, data))

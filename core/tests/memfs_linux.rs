@@ -210,3 +210,57 @@ fn read_entry_of_loops_files_on_the_way_and_caps_as_linux() {
         "a link to a dir is no dir"
     );
 }
+
+/// Permissions as Linux gives them to an unprivileged process (uid 65534 against root's tree):
+/// search on every directory looked in, write on the directory to add or remove a name, read
+/// or write on the file to open it; an existing entry is EEXIST/ENOENT/EISDIR before EACCES
+/// where Linux looks it up first. Root (the default view) is never refused.
+#[test]
+fn an_unprivileged_view_gets_eacces_where_linux_gives_it() {
+    let (fs, root) = world();
+    let nobody = fs.view(8, 8).as_user(65534);
+    let p = Path::new;
+    fs.chmod(p("/r/d"), 0o555).unwrap(); // no write
+    assert_eq!(errno_of(nobody.create_exclusive_now(p("/r/d/lock"))), errno::EACCES);
+    assert_eq!(errno_of(nobody.mkdir_now(p("/r/d/x"))), errno::EACCES);
+    assert_eq!(errno_of(nobody.write_path_now(p("/r/d/t"), b"a", false)), errno::EACCES);
+    root.write_path_now(p("/r/d/g"), b"g", true).unwrap();
+    assert_eq!(errno_of(nobody.unlink_now(p("/r/d/g"))), errno::EACCES);
+    assert_eq!(errno_of(nobody.unlink_now(p("/r/d/none"))), errno::ENOENT, "missing first");
+    assert_eq!(errno_of(nobody.mkdir_now(p("/r/d/g"))), errno::EEXIST, "existing first");
+    assert_eq!(errno_of(nobody.create_exclusive_now(p("/r/d/g"))), errno::EEXIST);
+    assert_eq!(nobody.read_now(p("/r/d/g")).unwrap(), b"g");
+    fs.chmod(p("/r/d"), 0o644).unwrap(); // readable, not searchable
+    assert_eq!(errno_of(nobody.stat_now(p("/r/d/g"))), errno::EACCES);
+    assert_eq!(errno_of(nobody.read_entry_now(p("/r/d/none"), 4)), errno::EACCES, "before ENOENT");
+    assert!(nobody.stat_now(p("/r/d")).unwrap().is_dir, "the directory itself is looked up in /r");
+    assert_eq!(errno_of(nobody.read_now(p("/r/d"))), errno::EISDIR, "readable: opens, then EISDIR");
+    fs.chmod(p("/r/d"), 0o700).unwrap();
+    assert_eq!(errno_of(nobody.read_now(p("/r/d"))), errno::EACCES);
+    fs.chmod(p("/r/f"), 0o600).unwrap(); // root's file, private
+    assert_eq!(errno_of(nobody.read_now(p("/r/f"))), errno::EACCES);
+    assert_eq!(errno_of(nobody.read_entry_now(p("/r/f"), 4)), errno::EACCES);
+    assert_eq!(errno_of(nobody.write_path_now(p("/r/f"), b"", false)), errno::EACCES);
+    assert_eq!(root.read_now(p("/r/f")).unwrap(), b"x", "root is never refused");
+    // What the unprivileged process creates is its own: mode & !umask, owner bits apply.
+    fs.chmod(p("/r"), 0o777).unwrap();
+    let fd = nobody.create_exclusive_mode_now(p("/r/mine"), 0o200).unwrap();
+    nobody.write_fd_now(fd, b"m").unwrap();
+    assert_eq!(errno_of(nobody.read_now(p("/r/mine"))), errno::EACCES, "write-only for its owner");
+    nobody.write_path_now(p("/r/mine"), b"n", false).unwrap();
+}
+
+/// `realpath(3)` (glibc, behind `fs::canonicalize`) takes `..` off the resolved path as text:
+/// it never looks a name up in the directory it leaves, so that needs no search permission,
+/// where a kernel walk (`stat`) of the same path does. Found by `heldlock parity` (seed 238).
+#[test]
+fn realpath_leaves_an_unsearchable_directory_by_dotdot_where_stat_cannot() {
+    let (fs, _root) = world();
+    let nobody = fs.view(8, 8).as_user(65534);
+    fs.symlink_dir(Path::new("/r/d"), Path::new("/r/ld")).unwrap();
+    fs.chmod(Path::new("/r/d"), 0o644).unwrap();
+    assert_eq!(nobody.canonical_dir_now(Path::new("/r/ld/../f")).unwrap(), Path::new("/r/f"));
+    assert_eq!(nobody.canonical_dir_now(Path::new("/r/d/..")).unwrap(), Path::new("/r"));
+    assert_eq!(errno_of(nobody.stat_now(Path::new("/r/ld/../f"))), errno::EACCES);
+    assert_eq!(errno_of(nobody.canonical_dir_now(Path::new("/r/d/g"))), errno::EACCES);
+}

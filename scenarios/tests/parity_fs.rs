@@ -18,9 +18,15 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 fn memfs_answers_as_linux_on_seeded_scripts() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut summary = ParitySummary::default();
-    parity::run_fs(9_000, 400, true, &mut summary).expect("the real side can be set up");
+    let helper = std::path::Path::new(env!("CARGO_BIN_EXE_heldlock"));
+    parity::run_fs(9_000, 400, true, Some(helper), &mut summary).expect("the real side can be set up");
     assert_eq!(summary.scripts, 400);
     assert!(summary.squeezed > 50, "EMFILE paths exercised: {} squeezed", summary.squeezed);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        assert!(summary.unprivileged > 50, "{} scripts as nobody", summary.unprivileged);
+        assert!(summary.counts.eacces > 50, "EACCES paths exercised: {:?}", summary.counts);
+    }
     assert!(summary.fs_mismatch.is_none(), "{}", parity::report(&summary, true));
 }
 
@@ -32,6 +38,9 @@ fn a_script_replays_identically_from_its_seed() {
     for seed in [3, 77, 9_123] {
         let script = Script::generate(seed, true);
         assert_eq!(script, Script::generate(seed, true));
-        assert!(parity::fs_diff::run_script(&script, &rt, &mut 0).unwrap().is_none());
+        let helper = std::path::Path::new(env!("CARGO_BIN_EXE_heldlock"));
+        assert!(parity::fs_diff::run_script(&script, &rt, Some(helper), &mut Default::default())
+            .unwrap()
+            .is_none());
     }
 }

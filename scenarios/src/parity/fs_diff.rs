@@ -29,25 +29,28 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use heldlock_core::memfs::{MemFs, MemFsView};
+use serde::{Deserialize, Serialize};
+
+use heldlock_core::memfs::{MemFs, MemFsView, ROOT_UID};
 use heldlock_core::platform::{Fd, FileStat, Fs};
 use heldlock_core::real::RealFs;
 
 use super::fdroom::FdSqueeze;
-use super::script::{Op, Script, CAPS, DATA, DIRS, FILES, PATHS, PLENTY_FDS, SYMLINKS};
+use super::script::{Op, Script, CAPS, DATA, DIRS, FILES, MODED, PATHS, PLENTY_FDS, SYMLINKS};
 
-/// What one operation returned, in terms both worlds share.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What one operation returned, in terms both worlds share (and the unprivileged child sends).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     Done,
     Opened,
     Bytes(Vec<u8>),
-    Stat(FileStat),
+    Stat(#[serde(with = "stat_wire")] FileStat),
     /// What `read_entry` saw: the capped bytes and the entry's own stat.
-    Entry(Vec<u8>, FileStat),
+    Entry(Vec<u8>, #[serde(with = "stat_wire")] FileStat),
     Path(PathBuf),
     Failed(i32),
 }
@@ -74,6 +77,30 @@ impl fmt::Display for Outcome {
             Outcome::Path(p) => write!(f, "Ok({})", p.display()),
             Outcome::Failed(e) => write!(f, "Err({})", errno_name(*e)),
         }
+    }
+}
+
+/// `FileStat` (core has no serde) as a tuple on the wire.
+mod stat_wire {
+    use heldlock_core::platform::FileStat;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    type Wire = (u64, u64, u64, i128, i128, bool);
+
+    pub fn serialize<S: Serializer>(s: &FileStat, out: S) -> Result<S::Ok, S::Error> {
+        (s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns, s.is_dir).serialize(out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<FileStat, D::Error> {
+        let (dev, ino, size, mtime_ns, ctime_ns, is_dir) = Wire::deserialize(input)?;
+        Ok(FileStat {
+            dev,
+            ino,
+            size,
+            mtime_ns,
+            ctime_ns,
+            is_dir,
+        })
     }
 }
 
@@ -172,8 +199,8 @@ fn stat_outcome(r: io::Result<FileStat>) -> Outcome {
     r.map_or_else(|e| failed(&e), Outcome::Stat)
 }
 
-/// The tree of `script.rs`, on the real filesystem under `root`.
-fn build_real_tree(root: &Path) -> io::Result<()> {
+/// The tree of `script.rs`, on the real filesystem under `root`, with `modes` set last.
+fn build_real_tree(root: &Path, modes: &[(usize, u32)]) -> io::Result<()> {
     std::fs::create_dir(root)?;
     for dir in DIRS {
         std::fs::create_dir(root.join(dir))?;
@@ -189,11 +216,15 @@ fn build_real_tree(root: &Path) -> io::Result<()> {
         };
         std::os::unix::fs::symlink(target, root.join(link))?;
     }
+    // Deepest first: a directory closed to everyone is still root's to open.
+    for (at, mode) in modes.iter().rev() {
+        std::fs::set_permissions(root.join(MODED[*at]), std::fs::Permissions::from_mode(*mode))?;
+    }
     Ok(())
 }
 
-/// The same tree in a fresh MemFs, at the same absolute path.
-fn build_mem_tree(root: &Path) -> io::Result<MemFs> {
+/// The same tree in a fresh MemFs, at the same absolute path, with the same modes.
+fn build_mem_tree(root: &Path, modes: &[(usize, u32)]) -> io::Result<MemFs> {
     let disk = MemFs::new(Arc::new(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -214,6 +245,9 @@ fn build_mem_tree(root: &Path) -> io::Result<MemFs> {
             PathBuf::from(target)
         };
         disk.symlink(&target, &root.join(link))?;
+    }
+    for (at, mode) in modes.iter().rev() {
+        disk.chmod(&root.join(MODED[*at]), *mode)?;
     }
     Ok(disk)
 }
@@ -308,13 +342,24 @@ fn compare(
     }
 }
 
+/// Figures of filesystem parity runs.
+#[derive(Debug, Default)]
+pub struct FsCounts {
+    /// Stat pairs where Linux gave a freed inode number to a new file (allowed, see above).
+    pub inode_reuses: u64,
+    /// Script ops Linux refused with EACCES (MemFs then did too, or the run stopped there).
+    pub eacces: u64,
+}
+
 /// Run `script` through both worlds. `Ok(None)`: no difference; `Err`: the real side could not
-/// even be set up (a temp directory, the fd limit). `inode_reuses` counts the stat pairs where
-/// Linux reused a freed inode number.
+/// even be set up (a temp directory, the fd limit, the unprivileged child). `counts` gathers
+/// figures of the run. A script as `NOBODY` runs its
+/// real side in `helper` (this binary: `parity --real-side`) started as that uid.
 pub fn run_script(
     script: &Script,
     rt: &tokio::runtime::Runtime,
-    inode_reuses: &mut u64,
+    helper: Option<&Path>,
+    counts: &mut FsCounts,
 ) -> Result<Option<FsMismatch>, String> {
     let tmp = tempfile::Builder::new()
         .prefix("heldlock-parity")
@@ -322,69 +367,101 @@ pub fn run_script(
         .map_err(|e| format!("cannot make a temp directory: {e}"))?;
     let base = std::fs::canonicalize(tmp.path()).map_err(|e| format!("temp directory: {e}"))?;
     let root = base.join("w");
-    build_real_tree(&root).map_err(|e| format!("cannot build the tree in {}: {e}", root.display()))?;
-    let disk = build_mem_tree(&root).map_err(|e| format!("cannot build the MemFs tree: {e}"))?;
-    let view: MemFsView = disk.view(2, script.fd_room);
-    let real = RealFs::new();
-    let mut mem_side = Side {
-        fs: &view,
-        fds: HashMap::new(),
+    build_real_tree(&root, &script.modes)
+        .map_err(|e| format!("cannot build the tree in {}: {e}", root.display()))?;
+    let disk =
+        build_mem_tree(&root, &script.modes).map_err(|e| format!("cannot build the MemFs tree: {e}"))?;
+    let view: MemFsView = disk.view(2, script.fd_room).as_user(script.uid);
+    let mem = rt.block_on(run_ops(&view, &script.ops, &root));
+    let real = if script.uid == ROOT_UID {
+        real_outcomes(script, &root, rt)?
+    } else {
+        let helper = helper.ok_or("a script as nobody needs the heldlock binary to run it")?;
+        // The temp directory is root's and private: nobody must be able to search it.
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("cannot open {} to nobody: {e}", base.display()))?;
+        super::unprivileged::real_outcomes(helper, script, &root)?
     };
-    let mut real_side = Side {
-        fs: &real,
-        fds: HashMap::new(),
-    };
+    if real.len() != mem.len() {
+        return Err(format!("the real side answered {} of {} ops", real.len(), mem.len()));
+    }
     let mut stats = Stats::default();
-    let result = rt.block_on(async {
-        let squeeze = if script.fd_room < PLENTY_FDS {
-            Some(FdSqueeze::new(script.fd_room).map_err(|e| format!("fd limit: {e}"))?)
-        } else {
-            None
-        };
-        for (i, op) in script.ops.iter().enumerate() {
-            let m = mem_side.apply(*op, &root).await;
-            let r = real_side.apply(*op, &root).await;
-            if let Err(found) = compare(&format!("#{i} {op}"), &m, &r, &mut stats, &disk) {
-                return Ok(Some(found));
-            }
+    let result = (|| {
+        for (i, (op, (m, r))) in script.ops.iter().zip(mem.iter().zip(&real)).enumerate() {
+            compare(&format!("#{i} {op}"), m, r, &mut stats, &disk)?;
         }
-        mem_side.close_all().await;
-        real_side.close_all().await;
-        drop(squeeze);
-        // The whole tree afterwards, with room to open files.
-        let sweep_view = disk.view(3, PLENTY_FDS);
-        for path in 0..PATHS.len() {
-            let (small, large) = (1, CAPS.len() - 1);
-            let sweep = [
-                Op::Stat { path },
-                Op::Lstat { path },
-                Op::Read { path },
-                Op::ReadEntry { path, cap: small },
-                Op::ReadEntry { path, cap: large },
-            ];
-            for op in sweep {
-                let m = Side {
-                    fs: &sweep_view,
-                    fds: HashMap::new(),
-                }
-                .apply(op, &root)
-                .await;
-                let r = real_side.apply(op, &root).await;
-                if let Err(found) = compare(&format!("after the script: {op}"), &m, &r, &mut stats, &disk) {
-                    return Ok(Some(found));
-                }
-            }
+        sweep(&disk, &root, rt, &mut stats)
+    })();
+    counts.inode_reuses += stats.inode_reuses;
+    counts.eacces += real.iter().filter(|r| **r == Outcome::Failed(libc::EACCES)).count() as u64;
+    Ok(result.err())
+}
+
+/// Every op of `ops` through one world's `Fs`, its descriptors closed afterwards.
+async fn run_ops(fs: &dyn Fs, ops: &[Op], root: &Path) -> Vec<Outcome> {
+    let mut side = Side {
+        fs,
+        fds: HashMap::new(),
+    };
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for op in ops {
+        outcomes.push(side.apply(*op, root).await);
+    }
+    side.close_all().await;
+    outcomes
+}
+
+/// The real side of `script` in this process, with its fd table squeezed as the script says.
+pub fn real_outcomes(
+    script: &Script,
+    root: &Path,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Vec<Outcome>, String> {
+    let _squeeze = if script.fd_room < PLENTY_FDS {
+        Some(FdSqueeze::new(script.fd_room).map_err(|e| format!("fd limit: {e}"))?)
+    } else {
+        None
+    };
+    Ok(rt.block_on(run_ops(&RealFs::new(), &script.ops, root)))
+}
+
+/// The whole tree after a script, as root with room to open files: every path stat'ed,
+/// lstat'ed, read, and read as an entry below and above every size.
+fn sweep(
+    disk: &MemFs,
+    root: &Path,
+    rt: &tokio::runtime::Runtime,
+    stats: &mut Stats,
+) -> Result<(), FsMismatch> {
+    let sweep_view = disk.view(3, PLENTY_FDS);
+    let real = RealFs::new();
+    for path in 0..PATHS.len() {
+        let (small, large) = (1, CAPS.len() - 1);
+        let ops = [
+            Op::Stat { path },
+            Op::Lstat { path },
+            Op::Read { path },
+            Op::ReadEntry { path, cap: small },
+            Op::ReadEntry { path, cap: large },
+        ];
+        let mem = rt.block_on(run_ops(&sweep_view, &ops, root));
+        let linux = rt.block_on(run_ops(&real, &ops, root));
+        for (op, (m, r)) in ops.iter().zip(mem.iter().zip(&linux)) {
+            compare(&format!("after the script: {op}"), m, r, stats, disk)?;
         }
-        Ok(None)
-    });
-    *inode_reuses += stats.inode_reuses;
-    result
+    }
+    Ok(())
 }
 
 /// The shortest script (by removing operations, then the fd squeeze) that still shows a
 /// difference, and that difference. Bounded: at most `MAX_SHRINK_TRIALS` runs.
-pub fn shrink(script: &Script, first: FsMismatch, rt: &tokio::runtime::Runtime) -> (Script, FsMismatch) {
-    shrink_with(script, first, |s| run_script(s, rt, &mut 0).ok().flatten())
+pub fn shrink(
+    script: &Script,
+    first: FsMismatch,
+    rt: &tokio::runtime::Runtime,
+    helper: Option<&Path>,
+) -> (Script, FsMismatch) {
+    shrink_with(script, first, |s| run_script(s, rt, helper, &mut FsCounts::default()).ok().flatten())
 }
 
 /// Runs of a script one shrink may make.

@@ -8,6 +8,7 @@ pub mod fdroom;
 pub mod fs_diff;
 pub mod procs;
 pub mod script;
+pub mod unprivileged;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,10 @@ pub struct ParityArgs {
     /// unprivileged helper of the process check).
     #[arg(long, hide = true, value_delimiter = ',')]
     pub probe_pids: Option<Vec<u32>>,
+    /// Internal: run the real side of the script on stdin and print its outcomes (the
+    /// unprivileged child of a permission script).
+    #[arg(long, hide = true)]
+    pub real_side: bool,
 }
 
 /// The figures of a parity run.
@@ -38,8 +43,10 @@ pub struct ParitySummary {
     pub scripts: u64,
     pub ops: u64,
     pub squeezed: u64,
-    /// Stat pairs where Linux gave a freed inode number to a new file (allowed, see `fs_diff`).
-    pub inode_reuses: u64,
+    /// Scripts whose ops ran as uid 65534 against modes set on the tree.
+    pub unprivileged: u64,
+    /// Inode reuses and EACCES answers (see `fs_diff::FsCounts`).
+    pub counts: fs_diff::FsCounts,
     pub fs_mismatch: Option<(Script, fs_diff::FsMismatch)>,
     pub procs: Option<procs::ProcsReport>,
 }
@@ -61,16 +68,30 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 /// Run `count` filesystem scripts from `seed`; stop at the first difference and shrink it.
 /// `squeeze_fds` lowers this process's fd limit during squeezed scripts: only where nothing
-/// else in the process opens files meanwhile.
-pub fn run_fs(seed: u64, count: u64, squeeze_fds: bool, summary: &mut ParitySummary) -> Result<(), String> {
+/// else in the process opens files meanwhile. `helper` (this binary) runs the real side of
+/// the scripts drawn as nobody; without it, or when not root, they run as root (their modes
+/// then bind no one).
+pub fn run_fs(
+    seed: u64,
+    count: u64,
+    squeeze_fds: bool,
+    helper: Option<&Path>,
+    summary: &mut ParitySummary,
+) -> Result<(), String> {
     let rt = runtime()?;
+    // SAFETY: geteuid has no preconditions.
+    let helper = helper.filter(|_| unsafe { libc::geteuid() } == 0);
     for k in 0..count {
-        let script = Script::generate(seed.wrapping_add(k), squeeze_fds);
+        let mut script = Script::generate(seed.wrapping_add(k), squeeze_fds);
+        if helper.is_none() {
+            script.uid = heldlock_core::memfs::ROOT_UID;
+        }
         summary.scripts += 1;
         summary.ops += script.ops.len() as u64;
         summary.squeezed += u64::from(script.fd_room < script::PLENTY_FDS);
-        if let Some(found) = fs_diff::run_script(&script, &rt, &mut summary.inode_reuses)? {
-            summary.fs_mismatch = Some(fs_diff::shrink(&script, found, &rt));
+        summary.unprivileged += u64::from(script.uid != heldlock_core::memfs::ROOT_UID);
+        if let Some(found) = fs_diff::run_script(&script, &rt, helper, &mut summary.counts)? {
+            summary.fs_mismatch = Some(fs_diff::shrink(&script, found, &rt, helper));
             return Ok(());
         }
     }
@@ -80,23 +101,27 @@ pub fn run_fs(seed: u64, count: u64, squeeze_fds: bool, summary: &mut ParitySumm
 /// The report of a summary, as `heldlock parity` prints it.
 pub fn report(summary: &ParitySummary, squeeze_fds: bool) -> String {
     let mut out = format!(
-        "heldlock parity — {} filesystem scripts ({} ops, {} with a squeezed fd table{})\n",
+        "heldlock parity — {} filesystem scripts ({} ops, {} with a squeezed fd table, {} as uid 65534{})\n",
         summary.scripts,
         summary.ops,
         summary.squeezed,
+        summary.unprivileged,
         if squeeze_fds { "" } else { ": squeeze off" }
     );
     match &summary.fs_mismatch {
         None => {
             out += &format!(
-                "  filesystem  MemFs answered as Linux on every op (Linux reused a freed inode number in {} stat pairs)\n",
-                summary.inode_reuses
+                "  filesystem  MemFs answered as Linux on every op ({} of them EACCES; Linux reused a freed inode number in {} stat pairs)\n",
+                summary.counts.eacces, summary.counts.inode_reuses
             )
         }
         Some((script, found)) => {
             out += &format!(
-                "  filesystem  MISMATCH in script seed {} (fd room {}):\n",
-                script.seed, script.fd_room
+                "  filesystem  MISMATCH in script seed {} (fd room {}, uid {}, modes {}):\n",
+                script.seed,
+                script.fd_room,
+                script.uid,
+                script::modes_text(&script.modes)
             );
             out += &format!("    {found}\n    shortest script ({} ops):\n", script.ops.len());
             for (i, op) in script.ops.iter().enumerate() {
@@ -132,13 +157,17 @@ pub fn cli(args: ParityArgs) -> Result<bool, String> {
         crate::print_quietly(&procs::probe_lines(pids));
         return Ok(true);
     }
+    if args.real_side {
+        crate::print_quietly(&unprivileged::serve()?);
+        return Ok(true);
+    }
     if args.scripts == 0 && args.no_procs {
         return Err("nothing to check: --scripts 0 with --no-procs".into());
     }
     let mut summary = ParitySummary::default();
-    run_fs(args.seed, args.scripts, true, &mut summary)?;
+    let exe: PathBuf = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    run_fs(args.seed, args.scripts, true, Some(&exe), &mut summary)?;
     if !args.no_procs {
-        let exe: PathBuf = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
         summary.procs = Some(procs::run(Path::new(&exe))?);
     }
     crate::print_quietly(&report(&summary, true));

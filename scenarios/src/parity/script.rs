@@ -5,6 +5,7 @@ use std::fmt;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 /// The tree every script starts from, under its root `R`: directories, files, and symlinks of
 /// every kind the lock can meet (absolute, relative, through `..`, dangling, looping).
@@ -50,6 +51,16 @@ pub const PATHS: &[&str] = &[
     "lock.reclaim",
 ];
 
+/// What an unprivileged script's modes are set on (out of band, before its first op): the root
+/// `R` itself (""), its directories and its files.
+pub const MODED: &[&str] = &["", "d", "d/sub", "e", "f", "d/g"];
+/// Directory modes: search and write, no write, write but no read, no search, owner only, all.
+pub const DIR_MODES: &[u32] = &[0o755, 0o555, 0o733, 0o644, 0o700, 0o777];
+/// File modes: readable, private, writable by all, write-only, nothing.
+pub const FILE_MODES: &[u32] = &[0o644, 0o600, 0o666, 0o222, 0o000];
+/// The uid an unprivileged script runs as (`nobody`): it owns nothing in the tree.
+pub const NOBODY: u32 = 65534;
+
 /// What writes write.
 pub const DATA: &[&[u8]] = &[b"", b"a", b"bc\n", b"{\"pid\":1}"];
 
@@ -60,7 +71,7 @@ pub const CAPS: &[usize] = &[0, 1, 3, 64];
 /// One operation. `path` and `data` index `PATHS` and `DATA`; `id` names the descriptor the
 /// create with that id opened (a create that failed or was shrunk away leaves a dead id: both
 /// worlds then get the same unknown descriptor).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     Create {
         path: usize,
@@ -140,11 +151,15 @@ pub const PLENTY_FDS: usize = 64;
 pub const MAX_OPS: usize = 24;
 
 /// A script: its seed, how many descriptors the process may still open (the MemFs view's
-/// limit and, on Linux, the free slots below `RLIMIT_NOFILE`), and its operations.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// limit and, on Linux, the free slots below `RLIMIT_NOFILE`), whose permissions its ops have
+/// (root, or `NOBODY` with `modes` set on the tree first: `(index into MODED, mode)`), and its
+/// operations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Script {
     pub seed: u64,
     pub fd_room: usize,
+    pub uid: u32,
+    pub modes: Vec<(usize, u32)>,
     pub ops: Vec<Op>,
 }
 
@@ -164,8 +179,48 @@ impl Script {
         for _ in 0..count {
             ops.push(random_op(&mut rng, &mut next_id));
         }
-        Script { seed, fd_room, ops }
+        let (uid, modes) = if rng.gen_bool(0.25) {
+            (NOBODY, random_modes(&mut rng))
+        } else {
+            (0, Vec::new())
+        };
+        Script {
+            seed,
+            fd_room,
+            uid,
+            modes,
+            ops,
+        }
     }
+}
+
+/// `d=0o555 f=0o600`, or `none`, for reports.
+pub fn modes_text(modes: &[(usize, u32)]) -> String {
+    if modes.is_empty() {
+        return "none".into();
+    }
+    let named = |at: usize| if MODED[at].is_empty() { "R" } else { MODED[at] };
+    modes
+        .iter()
+        .map(|(at, mode)| format!("{}={mode:#o}", named(*at)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Modes for about half of `MODED`, the rest left as made (0o755 and 0o644).
+fn random_modes(rng: &mut ChaCha8Rng) -> Vec<(usize, u32)> {
+    let mut modes = Vec::new();
+    for (at, path) in MODED.iter().enumerate() {
+        if rng.gen_bool(0.5) {
+            let choices = if DIRS.contains(path) || path.is_empty() {
+                DIR_MODES
+            } else {
+                FILE_MODES
+            };
+            modes.push((at, choices[rng.gen_range(0..choices.len())]));
+        }
+    }
+    modes
 }
 
 fn random_op(rng: &mut ChaCha8Rng, next_id: &mut u32) -> Op {
@@ -209,6 +264,8 @@ mod tests {
         let squeezed = (0..200).filter(|s| Script::generate(*s, true).fd_room < PLENTY_FDS).count();
         assert!((30..120).contains(&squeezed), "{squeezed} of 200 squeezed");
         assert!((0..200).all(|s| Script::generate(s, false).fd_room == PLENTY_FDS));
+        let unprivileged = (0..200).filter(|s| Script::generate(*s, true).uid == NOBODY).count();
+        assert!((20..90).contains(&unprivileged), "{unprivileged} of 200 as nobody");
     }
 
     /// Every method of the `Fs` trait is an op, and the scripts draw each of them.

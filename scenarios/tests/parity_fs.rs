@@ -1,11 +1,12 @@
 //! The filesystem parity check in `cargo test`: a few hundred seeded scripts through MemFs and
-//! the real adapter, with squeezed fd tables. Its own test binary: the squeeze lowers this
+//! the real adapter, with squeezed fd tables and, as root, a quarter run as uid 65534 against
+//! modes set on the tree (the real side in the `heldlock` binary started as that uid). Its own test binary: the squeeze lowers this
 //! process's fd limit, so nothing else may open files meanwhile.
 //!
 //! The intended differences, and nothing else, are allowed (see `heldlock::parity::fs_diff`):
 //! inode/device numbers (only same-file-or-not is compared; Linux may reuse a freed inode
 //! number, MemFs never does), absolute times (only which stamps moved and their order), the
-//! size of a directory, descriptor numbers.
+//! size of a directory, descriptor numbers, short writes, groups/sticky bits/ACLs, FIFOs.
 
 use std::sync::Mutex;
 

@@ -6,7 +6,13 @@
 //! any stat. Compared as relations between every two stats of a script: same
 //! file or not (dev, ino); for one file, whether its mtime and its ctime moved; for two files,
 //! the order of their mtimes. After the script, every path is stat'ed, lstat'ed, read and
-//! read as an entry (a cap below and one above every size) again.
+//! read as an entry (a cap below and one above every size) again, as root.
+//!
+//! Permissions: a quarter of the scripts set modes on the tree (its root, directories and
+//! files: `script::MODED`) before their first op and run as uid 65534, which owns nothing in
+//! it: the MemFs view `as_user(65534)`, the real side in a child of this binary started as
+//! that uid (`unprivileged`), since root passes every permission check. Run as anyone but
+//! root, or without the binary, those scripts run as the caller with no modes.
 //!
 //! The intended differences — nothing else may differ:
 //! - inode and device numbers themselves (only "same file or not" is compared), and Linux may
@@ -23,8 +29,14 @@
 //!   also retries EINTR) and fails with the errno that stopped it (EFBIG, ENOSPC), leaving the
 //!   prefix written so far on disk. The port promises only that a failed call was not a whole
 //!   write, so a caller never takes it as acknowledged; `core/tests/real_short_writes.rs` holds
-//!   the adapter to that (it failed with a single unlooped `write(2)`). A torn prefix after a
-//!   failed write is the simulator's to inject, not MemFs's.
+//!   the adapter to that (it failed with a single unlooped `write(2)`). MemFs never leaves a
+//!   prefix; whether a failed write in the simulator did is for SimFs's injected faults;
+//! - permissions beyond owner and other bits: MemFs has no groups (a non-owner is judged by
+//!   the other bits; in the scripts uid 65534 is never in a file's group: the tree is root's,
+//!   gid 0, and what it creates is its own), no sticky bit, no ACLs, no capability but root's
+//!   bypass of every check;
+//! - special files (FIFOs, sockets, devices): MemFs has none, so the scripts make none; the
+//!   real adapter's reading of a FIFO at a lock path is tested in `core/tests/real_hostile.rs`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -453,7 +465,7 @@ fn sweep(
     Ok(())
 }
 
-/// The shortest script (by removing operations, then the fd squeeze) that still shows a
+/// The shortest script (by removing operations, then modes, then the fd squeeze) that still shows a
 /// difference, and that difference. Bounded: at most `MAX_SHRINK_TRIALS` runs.
 pub fn shrink(
     script: &Script,
@@ -501,6 +513,20 @@ pub fn shrink_with(
             chunk = (chunk / 2).max(1);
         }
     }
+    // Each mode the difference does not need.
+    let mut at = 0;
+    while at < best.modes.len() && trials < MAX_SHRINK_TRIALS {
+        let mut candidate = best.clone();
+        candidate.modes.remove(at);
+        trials += 1;
+        match fails(&candidate) {
+            Some(m) => {
+                best = candidate;
+                found = m;
+            }
+            None => at += 1,
+        }
+    }
     if best.fd_room < PLENTY_FDS {
         let mut roomy = best.clone();
         roomy.fd_room = PLENTY_FDS;
@@ -536,5 +562,11 @@ mod tests {
         assert_eq!(shrunk.fd_room, 2, "the squeeze stays: the difference needs it");
         let (roomy, _) = shrink_with(&squeezed, mismatch(), |s| s.ops.contains(&a).then(mismatch));
         assert_eq!((roomy.ops, roomy.fd_room), (vec![a], PLENTY_FDS));
+        // Modes: only the one the difference needs stays.
+        let mut moded = script.clone();
+        moded.modes = vec![(1, 0o555), (4, 0o600), (5, 0o000)];
+        let needs_mode = |s: &Script| (s.ops.contains(&a) && s.modes.contains(&(4, 0o600))).then(mismatch);
+        let (shrunk, _) = shrink_with(&moded, mismatch(), needs_mode);
+        assert_eq!((shrunk.ops, shrunk.modes), (vec![a], vec![(4, 0o600)]));
     }
 }

@@ -69,8 +69,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// Run `count` filesystem scripts from `seed`; stop at the first difference and shrink it.
 /// `squeeze_fds` lowers this process's fd limit during squeezed scripts: only where nothing
 /// else in the process opens files meanwhile. `helper` (this binary) runs the real side of
-/// the scripts drawn as nobody; without it, or when not root, they run as root (their modes
-/// then bind no one).
+/// the scripts drawn as nobody; without it, or when not root, they run as the caller (root in
+/// MemFs) with no modes set.
 pub fn run_fs(
     seed: u64,
     count: u64,
@@ -84,7 +84,10 @@ pub fn run_fs(
     for k in 0..count {
         let mut script = Script::generate(seed.wrapping_add(k), squeeze_fds);
         if helper.is_none() {
+            // As root, modes bind no one; as another user who owns the tree they would bind
+            // the real side only. Either way the script runs without them.
             script.uid = heldlock_core::memfs::ROOT_UID;
+            script.modes.clear();
         }
         summary.scripts += 1;
         summary.ops += script.ops.len() as u64;

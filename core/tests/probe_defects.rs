@@ -264,3 +264,40 @@ async fn d20_a_creator_whose_lock_vanished_retries() {
 async fn d21_a_write_scope_waiting_at_dispose_fails_unwritten() {
     checks::write_waiting_at_dispose_fails(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Oracle finding C (I11, swarm seed 484872, reclaim-race seed 355): a reclaimer stopped past
+// the orphan grace while holding the guard has its guard recovered by another process, which
+// reclaims the dead lock and takes the lock; the stopped one then resumes.
+
+/// Before the fix: the resumed reclaimer's unlink (checked before it stopped) removed the new
+/// holder's live lock and it then created its own: two holders of one lock.
+#[tokio::test(start_paused = true)]
+async fn d22_a_resumed_reclaimer_never_removes_the_lock_that_replaced_the_judged_one() {
+    use heldlock_core::file_lock::ORPHAN_GRACE_MS;
+    let w = World::new();
+    w.plant_lock(&payload(&w, Some(900), Some(0), Some(5), None)); // pid 900: dead
+    let slow = w.process(101);
+    let fast = w.process(102);
+    // The slow one stops right after its re-check under the guard (its second stat of the lock).
+    let stopped = slow.fs.freeze_after(Op::Stat, ".jsonl.lock", 2);
+    let opts = opts_timeout(120_000); // orphan grace 30 s
+    let slow_acquire = tokio::spawn({
+        let locks = slow.locks.clone();
+        async move { locks.acquire(transcript(), opts).await }
+    });
+    stopped.arrived(1).await;
+    assert!(w.guard_exists(), "the stopped reclaimer holds the guard");
+    sleep_ms(ORPHAN_GRACE_MS + 1_000).await;
+    let h = fast.locks.acquire(transcript(), opts).await.expect("an aged guard is recovered");
+    assert_eq!(w.lock_ino(), Some(h.ino()));
+    stopped.open();
+    sleep_ms(5_000).await;
+    assert_eq!(w.lock_ino(), Some(h.ino()), "the live lock of p102 was taken by the resumed reclaimer");
+    assert!(!slow.holds_lock(), "two holders of one lock");
+    assert!(!slow_acquire.is_finished(), "the resumed reclaimer waits for the live holder");
+    fast.locks.release(&h).await.unwrap();
+    let hs = slow_acquire.await.unwrap().expect("the lock is free again");
+    assert_eq!(w.lock_ino(), Some(hs.ino()));
+    assert!(!w.guard_exists());
+}

@@ -550,7 +550,15 @@ impl ProcessLocks {
     ) -> Result<Step, LockError> {
         let fs = &self.platform.fs;
         let spare = spare_path(lock_path, self.platform.processes.own_pid(), self.next_id());
-        let fd = fs.create_exclusive(&spare, 0o600).await.map_err(io_at(&spare))?;
+        let fd = match fs.create_exclusive(&spare, 0o600).await {
+            // Left by an earlier life of our pid that died mid-reclaim: junk, ours to drop.
+            Err(e) if is_errno(&e, errno::EEXIST) => {
+                let _ = fs.unlink(&spare).await;
+                fs.create_exclusive(&spare, 0o600).await
+            }
+            created => created,
+        };
+        let fd = fd.map_err(io_at(&spare))?;
         let bytes = self.own_payload(opts);
         let made = match fs.write_fd(fd, &bytes).await {
             Ok(()) => fs.stat_fd(fd).await,
@@ -576,8 +584,10 @@ impl ProcessLocks {
                 Err(io_at(lock_path)(e))
             };
         }
-        let taken = read_snapshot(&**fs, &spare).await;
-        if matches!(&taken, Ok(Some(taken)) if taken == seen) {
+        // Judged by lstat, which needs no descriptor: we hold one for our lock already, and a
+        // process at its fd limit must still be able to tell what it took.
+        let taken = fs.lstat(&spare).await;
+        if matches!(&taken, Ok(taken) if seen.same_entry(taken)) {
             // The dead lock we judged, now at our private name: nobody else's to keep.
             let _ = fs.unlink(&spare).await;
             self.platform.emit(LockEvent::Reclaimed {
@@ -591,7 +601,7 @@ impl ProcessLocks {
         match fs.exchange(&spare, lock_path).await {
             Ok(()) => {
                 self.discard_spare(fd, &spare).await;
-                Ok(Step::Retry)
+                Ok(Step::Wait) // judged again after a poll: what is there now is not what we judged
             }
             Err(e) => {
                 let _ = fs.close(fd).await;
@@ -1039,6 +1049,17 @@ fn guard_path(lock: &Path) -> PathBuf {
 struct Seen {
     snapshot: Snapshot,
     mtime_ns: i128,
+    size: u64,
+}
+
+impl Seen {
+    /// Whether `stat` (taken with no descriptor, after a rename) is still the entry we read:
+    /// same inode, size and content time. A lock file is written once; a late payload write or
+    /// any rewrite moves its mtime (the ctime moves with the rename itself).
+    fn same_entry(&self, stat: &crate::platform::FileStat) -> bool {
+        (stat.dev, stat.ino, stat.size, stat.mtime_ns)
+            == (self.snapshot.dev, self.snapshot.ino, self.size, self.mtime_ns)
+    }
 }
 
 impl PartialEq for Seen {
@@ -1066,6 +1087,7 @@ async fn read_snapshot(fs: &dyn crate::platform::Fs, lock: &Path) -> io::Result<
             ino: read.stat.ino,
         },
         mtime_ns: read.stat.mtime_ns,
+        size: read.stat.size,
     }))
 }
 

@@ -111,6 +111,10 @@ struct Inner {
     id: ControllerId,
     locks: Arc<ProcessLocks>,
     transcript: PathBuf,
+    /// The session's one name (its lock path without `.lock`: the directory resolved), set by
+    /// the first acquire: the key of this process's owned writes, whatever spelling each
+    /// controller was given (SPEC §3 "by any controller of this process").
+    session: std::sync::OnceLock<PathBuf>,
     opts: ControllerOptions,
     state: Mutex<State>,
     /// Notified on every change waiters may care about (drain, retained uses, held).
@@ -183,6 +187,7 @@ impl AttemptController {
             id: ControllerId(locks.next_id()),
             locks,
             transcript: transcript.to_owned(),
+            session: std::sync::OnceLock::new(),
             opts,
             state: Mutex::new(State::default()),
             changed: Event::new(),
@@ -195,6 +200,9 @@ impl AttemptController {
         let result = inner.locks.acquire(transcript, opts.lock).await;
         let result = match result {
             Ok(handle) => {
+                let session = handle.lock_path().with_extension("");
+                debug_assert_eq!(session.file_name(), transcript.file_name(), "the lock is <session>.lock");
+                let _ = inner.session.set(session);
                 let mut st = inner.lock_state();
                 inner.set_held(&mut st, op, handle);
                 Ok(())
@@ -836,7 +844,9 @@ impl Inner {
     async fn record_fence(&self, op: OpId) -> Result<(), ControllerError> {
         for _ in 0..FENCE_READ_PASSES {
             if let Some((fingerprint, snapshot)) = self.read_stable().await.map_err(self.io())? {
-                let generation = self.locks.owned_writes().generation(&self.transcript);
+                let owned = self.locks.owned_writes();
+                owned.attach_snapshot(self.session(), &fingerprint, &snapshot);
+                let generation = owned.generation(self.session());
                 self.lock_state().fence = Some(Fence {
                     pending: Vec::new(),
                     fingerprint: Some(fingerprint),
@@ -849,6 +859,12 @@ impl Inner {
             }
         }
         Err(self.io()(crate::platform::os_error(errno::EAGAIN)))
+    }
+
+    /// The key of this process's owned writes of the session (its canonical path; the
+    /// spelling given only before the first acquire, when nothing was written yet).
+    fn session(&self) -> &Path {
+        self.session.get().map_or(&self.transcript, PathBuf::as_path)
     }
 
     /// Judge the transcript against the fence; an unowned, non-benign change poisons.
@@ -865,37 +881,77 @@ impl Inner {
             return Ok(());
         };
         let fs = &self.locks.platform().fs;
-        let current = match fs.stat(&self.transcript).await {
-            Ok(stat) => Fingerprint::from(stat),
-            // Deleted while released: an unowned change like any other.
-            Err(e)
-                if is_errno(&e, errno::ENOENT)
-                    && !mutant_on!(self.locks, M11DeletedTranscriptNotPoisoned) =>
-            {
+        // The content judged must be the version stat'ed: stat, read, stat again. A file
+        // deleted meanwhile is a takeover; one replaced or changed meanwhile is judged again.
+        for _ in 0..FENCE_READ_PASSES {
+            let Some(current) = self.stat_for_fence().await? else {
                 return self.takeover(op);
-            }
-            Err(e) => return Err(self.io()(e)),
-        };
-        if fence.fingerprint == Some(current) {
-            return Ok(());
-        }
-        let owned = self.locks.owned_writes().newer_match(&self.transcript, fence.generation, &current);
-        if let Some(owned) = owned {
-            // Another controller of this process wrote it: adopt that version as the fence.
-            let snapshot = match owned.snapshot {
-                Some(snapshot) => snapshot,
-                None => fs.read(&self.transcript).await.map_err(self.io())?,
             };
-            self.lock_state().fence = Some(Fence {
-                pending: Vec::new(),
-                fingerprint: Some(current),
-                snapshot,
-                generation: owned.generation,
-                file: current.file(),
-            });
-            return Ok(());
+            if fence.fingerprint == Some(current) {
+                return Ok(());
+            }
+            let owned = self.locks.owned_writes().newer_match(self.session(), fence.generation, &current);
+            if let Some(snapshot) = owned.as_ref().and_then(|o| o.snapshot.clone()) {
+                return self.adopt_owned(current, snapshot, owned.map_or(0, |o| o.generation));
+            }
+            let content = match fs.read(&self.transcript).await {
+                Ok(content) => content,
+                Err(e) if self.is_deleted(&e) => return self.takeover(op),
+                Err(e) => return Err(self.io()(e)),
+            };
+            match self.stat_for_fence().await? {
+                None => return self.takeover(op),
+                Some(again) if again != current => continue,
+                Some(_) => {}
+            }
+            if let Some(owned) = owned {
+                return self.adopt_owned(current, content, owned.generation);
+            }
+            return self.judge_change(op, &fence, current, content);
         }
-        let content = fs.read(&self.transcript).await.map_err(self.io())?;
+        Err(self.io()(crate::platform::os_error(errno::EAGAIN)))
+    }
+
+    /// The transcript's fingerprint for the fence; `None` when it was deleted.
+    async fn stat_for_fence(&self) -> Result<Option<Fingerprint>, ControllerError> {
+        match self.locks.platform().fs.stat(&self.transcript).await {
+            Ok(stat) => Ok(Some(Fingerprint::from(stat))),
+            // Deleted while released: an unowned change like any other.
+            Err(e) if self.is_deleted(&e) => Ok(None),
+            Err(e) => Err(self.io()(e)),
+        }
+    }
+
+    /// ENOENT on the transcript: it was deleted (the `m11` mutant: an I/O error like any).
+    fn is_deleted(&self, e: &io::Error) -> bool {
+        is_errno(e, errno::ENOENT) && !mutant_on!(self.locks, M11DeletedTranscriptNotPoisoned)
+    }
+
+    /// Another controller of this process wrote it: adopt that version as the fence.
+    fn adopt_owned(
+        &self,
+        current: Fingerprint,
+        snapshot: Vec<u8>,
+        generation: u64,
+    ) -> Result<(), ControllerError> {
+        self.lock_state().fence = Some(Fence {
+            pending: Vec::new(),
+            fingerprint: Some(current),
+            snapshot,
+            generation,
+            file: current.file(),
+        });
+        Ok(())
+    }
+
+    /// A change nobody of this process owns: accepted only when benign (SPEC §3).
+    fn judge_change(
+        &self,
+        op: OpId,
+        fence: &Fence,
+        current: Fingerprint,
+        content: Vec<u8>,
+    ) -> Result<(), ControllerError> {
         // An append adds something: a same-size rewrite with identical bytes but a new mtime is
         // a write we cannot vouch for (only a ctime-only change keeps identical content benign).
         let appended = content.len() > fence.snapshot.len()
@@ -909,17 +965,17 @@ impl Inner {
                 appended && (current.file() == fence.file || mutant_on!(self.locks, M12BenignAppendAnyInode))
             }
         };
-        if accepted {
-            self.lock_state().fence = Some(Fence {
-                pending: Vec::new(),
-                fingerprint: Some(current),
-                snapshot: content,
-                generation: fence.generation,
-                file: current.file(),
-            });
-            return Ok(());
+        if !accepted {
+            return self.takeover(op);
         }
-        self.takeover(op)
+        self.lock_state().fence = Some(Fence {
+            pending: Vec::new(),
+            fingerprint: Some(current),
+            snapshot: content,
+            generation: fence.generation,
+            file: current.file(),
+        });
+        Ok(())
     }
 
     /// An unowned, non-benign change: poison and fail.
@@ -976,19 +1032,23 @@ impl Inner {
     /// entry (or, re-read, by our entry and benign lines) from a version the fence had accepted,
     /// and no takeover poisoned us meanwhile.
     async fn record_owned(&self, before: Fingerprint, after: Option<Fingerprint>, entry: &[u8]) {
-        let (fence, poisoned) = {
+        let (fence, poison) = {
             let st = self.lock_state();
-            (st.fence.clone(), st.takeover.is_some())
+            (st.fence.clone(), st.takeover)
         };
-        if poisoned {
-            return;
+        match poison {
+            None => {}
+            Some(PoisonReason::Takeover) => return,
+            // The lock was forced or taken away while this append was in flight (SPEC I5 does
+            // not wait for it), so it may land after a later attempt of this process wrote.
+            Some(_) => return self.record_on_newest_owned(entry).await,
         }
         let contiguous = after.is_none_or(|a| {
             a.same_file(&before) && Some(a.size) == before.size.checked_add(entry.len() as u64)
         });
         let Some(fence) = fence else {
             if let (Some(after), true) = (after, contiguous) {
-                self.locks.owned_writes().record(&self.transcript, after, None);
+                self.locks.owned_writes().record(self.session(), after, None);
             }
             return;
         };
@@ -1009,8 +1069,7 @@ impl Inner {
         };
         let new_fence = match verified {
             Some((fp, snapshot)) => {
-                let generation =
-                    self.locks.owned_writes().record(&self.transcript, fp, Some(snapshot.clone()));
+                let generation = self.locks.owned_writes().record(self.session(), fp, Some(snapshot.clone()));
                 Fence {
                     fingerprint: Some(fp),
                     snapshot,
@@ -1036,6 +1095,24 @@ impl Inner {
         let mut st = self.lock_state();
         if st.takeover.is_none() {
             st.fence = Some(new_fence);
+        }
+    }
+
+    /// A write of ours that landed outside our lock is still this process's own (SPEC §3:
+    /// recorded as owned, for every controller of the process) when nothing unowned can hide
+    /// in it: the file, same inode, is the process's newest owned version plus our entry
+    /// (and benign lines). Anything else stays unowned: the next fence check is a takeover.
+    async fn record_on_newest_owned(&self, entry: &[u8]) {
+        let owned = self.locks.owned_writes();
+        let Some(newest) = owned.newest(self.session()) else {
+            return;
+        };
+        let Some(base) = newest.snapshot else { return };
+        let Ok(Some((fp, content))) = self.read_stable().await else {
+            return;
+        };
+        if fp.same_file(&newest.fingerprint) && is_owned_append(&base, &content, &[entry.to_vec()]) {
+            owned.record_on(self.session(), newest.generation, fp, content);
         }
     }
 

@@ -139,6 +139,45 @@ impl OwnedWrites {
         generation
     }
 
+    /// The content of the newest owned write, read under the lock at a fingerprint equal to
+    /// its own: kept when the write had none (a write of a controller with no fence yet), so a
+    /// late write of ours can later be vouched for on top of it.
+    pub fn attach_snapshot(&self, transcript: &Path, fingerprint: &Fingerprint, snapshot: &[u8]) {
+        let mut latest = self.latest.lock().unwrap();
+        if let Some(w) = latest.get_mut(transcript).filter(|w| w.snapshot.is_none() && w.fingerprint == *fingerprint) {
+            w.snapshot = Some(snapshot.to_vec());
+        }
+    }
+
+    /// The newest owned write of a transcript.
+    pub fn newest(&self, transcript: &Path) -> Option<OwnedWrite> {
+        self.latest.lock().unwrap().get(transcript).cloned()
+    }
+
+    /// Record a write made on top of the newest owned write `on` — only while that is still
+    /// the newest (a write recorded meanwhile is newer than ours). Returns the generation.
+    pub fn record_on(
+        &self,
+        transcript: &Path,
+        on: u64,
+        fingerprint: Fingerprint,
+        snapshot: Vec<u8>,
+    ) -> Option<u64> {
+        let mut latest = self.latest.lock().unwrap();
+        let newest = latest.get(transcript).map(|w| w.generation)?;
+        if newest != on {
+            return None;
+        }
+        let generation = newest.saturating_add(1);
+        let write = OwnedWrite {
+            fingerprint,
+            generation,
+            snapshot: Some(snapshot),
+        };
+        latest.insert(transcript.to_owned(), write);
+        Some(generation)
+    }
+
     pub fn generation(&self, transcript: &Path) -> u64 {
         self.latest.lock().unwrap().get(transcript).map_or(0, |w| w.generation)
     }

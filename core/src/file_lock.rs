@@ -429,7 +429,7 @@ impl ProcessLocks {
                     reasons: verdict.reasons,
                 })
             }
-            Action::Remove => self.reclaim(lock_path, guard, &seen, &verdict.reasons).await,
+            Action::Remove => self.reclaim(acquire, lock_path, opts, guard, &seen, &verdict.reasons).await,
         }
     }
 
@@ -495,7 +495,9 @@ impl ProcessLocks {
     /// judged (a successor may have replaced it). `Wait` while another reclaimer has the guard.
     async fn reclaim(
         &self,
+        acquire: u64,
         lock_path: &Path,
+        opts: LockOptions,
         guard: &mut Guard,
         seen: &Seen,
         reasons: &[StaleReason],
@@ -508,19 +510,131 @@ impl ProcessLocks {
                 Err(e) => return Err(io_at(&guard.path)(e)),
             }
         }
-        if mutant_on!(self, M7UnconditionalUnlink) || self.unchanged(lock_path, seen).await? {
-            match fs.unlink(lock_path).await {
-                Ok(()) => self.platform.emit(LockEvent::Reclaimed {
-                    lock: lock_path,
-                    ino: seen.snapshot.ino,
-                    reasons,
-                }),
-                Err(e) if is_errno(&e, errno::ENOENT) => {}
-                Err(e) => return Err(io_at(lock_path)(e)),
+        if mutant_on!(self, M7UnconditionalUnlink) {
+            return self.unlink_judged(lock_path, seen, reasons).await;
+        }
+        if !self.unchanged(lock_path, seen).await? {
+            return Ok(Step::Retry);
+        }
+        self.table.lock().unwrap().creating_add(lock_path);
+        let result = self.swap_in(acquire, lock_path, opts, seen, reasons).await;
+        self.table.lock().unwrap().creating_remove(lock_path);
+        result
+    }
+
+    /// The removal of SPEC §1 step 3, made safe against a reclaimer that stops between its
+    /// re-check and its removal. A check made before a call cannot bound when the call lands:
+    /// a reclaimer stopped (SIGSTOP, a slow disk) past the orphan grace has its guard recovered
+    /// by another process, which reclaims the same dead lock and takes the lock — and the
+    /// stopped one's unlink, checked before it stopped, then removes that live lock (swarm
+    /// seed 484872; a guard removed by a slow recovery does the same, reclaim-race seed 355).
+    /// POSIX has one removal conditional on what is removed: `RENAME_EXCHANGE` puts our own
+    /// live lock, made at a private name, in place of whatever is at the path, in one step, and
+    /// leaves what it replaced at the private name. We judge what we took, after the fact:
+    /// the very lock we judged ⇒ it was dead, we hold the lock, and drop it at its private
+    /// name. Anything else ⇒ exchange it straight back. While it was out, the path held our
+    /// fresh lock, which every process judges live (ours: `creating`) and waits on, so nobody
+    /// can have created, reclaimed or removed a lock there meanwhile; the displaced holder's
+    /// own release in that window finds a file not its own and leaves it (it then stays as that
+    /// process's orphan, which its next acquire reclaims). If the swap back fails, our lock
+    /// stays at the path unheld, blocking others as a live lock would, an orphan our next
+    /// acquire reclaims; the error surfaces. A filesystem that cannot exchange (EINVAL/ENOSYS)
+    /// gets the plain re-checked unlink.
+    async fn swap_in(
+        &self,
+        acquire: u64,
+        lock_path: &Path,
+        opts: LockOptions,
+        seen: &Seen,
+        reasons: &[StaleReason],
+    ) -> Result<Step, LockError> {
+        let fs = &self.platform.fs;
+        let spare = spare_path(lock_path, self.platform.processes.own_pid(), self.next_id());
+        let fd = match fs.create_exclusive(&spare, 0o600).await {
+            // Left by an earlier life of our pid that died mid-reclaim: junk, ours to drop.
+            Err(e) if is_errno(&e, errno::EEXIST) => {
+                let _ = fs.unlink(&spare).await;
+                fs.create_exclusive(&spare, 0o600).await
             }
+            created => created,
+        };
+        let fd = fd.map_err(io_at(&spare))?;
+        let bytes = self.own_payload(opts);
+        let made = match fs.write_fd(fd, &bytes).await {
+            Ok(()) => fs.stat_fd(fd).await,
+            Err(e) => Err(e),
+        };
+        let made = match made {
+            Ok(made) => made,
+            Err(e) => {
+                self.discard_spare(fd, &spare).await;
+                return Err(io_at(&spare)(e));
+            }
+        };
+        if let Err(e) = fs.exchange(&spare, lock_path).await {
+            self.discard_spare(fd, &spare).await;
+            return if is_errno(&e, errno::ENOENT) {
+                Ok(Step::Retry) // the judged lock vanished meanwhile
+            } else if is_errno(&e, errno::EINVAL) || is_errno(&e, errno::ENOSYS) {
+                match self.unchanged(lock_path, seen).await? {
+                    true => self.unlink_judged(lock_path, seen, reasons).await,
+                    false => Ok(Step::Retry),
+                }
+            } else {
+                Err(io_at(lock_path)(e))
+            };
+        }
+        // Judged by lstat, which needs no descriptor: we hold one for our lock already, and a
+        // process at its fd limit must still be able to tell what it took.
+        let taken = fs.lstat(&spare).await;
+        if matches!(&taken, Ok(taken) if seen.same_entry(taken)) {
+            // The dead lock we judged, now at our private name: nobody else's to keep.
+            let _ = fs.unlink(&spare).await;
+            self.platform.emit(LockEvent::Reclaimed {
+                lock: lock_path,
+                ino: seen.snapshot.ino,
+                reasons,
+            });
+            return Ok(Step::Done(self.adopt(acquire, lock_path, fd, bytes, made, opts)));
+        }
+        // Not what we judged (a successor's lock, a changed file, or unreadable): put it back.
+        match fs.exchange(&spare, lock_path).await {
+            Ok(()) => {
+                self.discard_spare(fd, &spare).await;
+                Ok(Step::Wait) // judged again after a poll: what is there now is not what we judged
+            }
+            Err(e) => {
+                let _ = fs.close(fd).await;
+                Err(io_at(lock_path)(e))
+            }
+        }
+    }
+
+    /// Unlink the judged lock (the mutant `m7` without a re-check; the fallback after one).
+    async fn unlink_judged(
+        &self,
+        lock_path: &Path,
+        seen: &Seen,
+        reasons: &[StaleReason],
+    ) -> Result<Step, LockError> {
+        match self.platform.fs.unlink(lock_path).await {
+            Ok(()) => self.platform.emit(LockEvent::Reclaimed {
+                lock: lock_path,
+                ino: seen.snapshot.ino,
+                reasons,
+            }),
+            Err(e) if is_errno(&e, errno::ENOENT) => {}
+            Err(e) => return Err(io_at(lock_path)(e)),
         }
         // Retry: the create that follows drops the guard.
         Ok(Step::Retry)
+    }
+
+    /// Close and remove our lock at its private name (never taken, or given back).
+    async fn discard_spare(&self, fd: Fd, spare: &Path) {
+        let fs = &self.platform.fs;
+        let _ = fs.close(fd).await;
+        let _ = fs.unlink(spare).await;
     }
 
     /// The process table as the judge sees it (the `m14` mutant blinds it past an EPERM).
@@ -601,14 +715,7 @@ impl ProcessLocks {
         opts: LockOptions,
     ) -> Result<Option<LockHandle>, LockError> {
         let fs = &self.platform.fs;
-        let procs = &self.platform.processes;
-        let payload = LockPayload::new(
-            procs.own_pid(),
-            self.platform.clock.wall_ms(),
-            procs.own_starttime(),
-            opts.max_hold_ms,
-        );
-        let bytes = payload.to_bytes();
+        let bytes = self.own_payload(opts);
         let created = fs.stat_fd(fd).await;
         let written = match &created {
             Ok(_) => fs.write_fd(fd, &bytes).await,
@@ -626,6 +733,32 @@ impl ProcessLocks {
             let _ = fs.close(fd).await;
             return Ok(None);
         }
+        Ok(Some(self.adopt(acquire, lock_path, fd, bytes, stat, opts)))
+    }
+
+    /// Our payload for a new lock.
+    fn own_payload(&self, opts: LockOptions) -> Vec<u8> {
+        let procs = &self.platform.processes;
+        LockPayload::new(
+            procs.own_pid(),
+            self.platform.clock.wall_ms(),
+            procs.own_starttime(),
+            opts.max_hold_ms,
+        )
+        .to_bytes()
+    }
+
+    /// The lock file `stat` with our payload `bytes` is at `lock_path` (created or swapped in):
+    /// make its handle and record it as held.
+    fn adopt(
+        &self,
+        acquire: u64,
+        lock_path: &Path,
+        fd: Fd,
+        bytes: Vec<u8>,
+        stat: crate::platform::FileStat,
+        opts: LockOptions,
+    ) -> LockHandle {
         let handle = LockHandle {
             inner: Arc::new(HandleInner {
                 id: HandleId(self.next_id()),
@@ -665,7 +798,7 @@ impl ProcessLocks {
             ino: stat.ino,
             max_hold_ms: opts.max_hold_ms,
         });
-        Ok(Some(handle))
+        handle
     }
 
     /// A create whose payload write or stat failed: close, and never leave a half-made lock
@@ -897,6 +1030,14 @@ enum Step {
     Wait,
 }
 
+/// A private name beside the lock for the lock a reclaimer swaps in: unique per process
+/// (pid) and per reclaim (`n` from the process's counter).
+fn spare_path(lock: &Path, pid: u32, n: u64) -> PathBuf {
+    let mut name = lock.as_os_str().to_owned();
+    name.push(format!(".{pid}-{n}.swap"));
+    PathBuf::from(name)
+}
+
 fn guard_path(lock: &Path) -> PathBuf {
     let mut name = lock.as_os_str().to_owned();
     name.push(".reclaim");
@@ -908,6 +1049,17 @@ fn guard_path(lock: &Path) -> PathBuf {
 struct Seen {
     snapshot: Snapshot,
     mtime_ns: i128,
+    size: u64,
+}
+
+impl Seen {
+    /// Whether `stat` (taken with no descriptor, after a rename) is still the entry we read:
+    /// same inode, size and content time. A lock file is written once; a late payload write or
+    /// any rewrite moves its mtime (the ctime moves with the rename itself).
+    fn same_entry(&self, stat: &crate::platform::FileStat) -> bool {
+        (stat.dev, stat.ino, stat.size, stat.mtime_ns)
+            == (self.snapshot.dev, self.snapshot.ino, self.size, self.mtime_ns)
+    }
 }
 
 impl PartialEq for Seen {
@@ -935,6 +1087,7 @@ async fn read_snapshot(fs: &dyn crate::platform::Fs, lock: &Path) -> io::Result<
             ino: read.stat.ino,
         },
         mtime_ns: read.stat.mtime_ns,
+        size: read.stat.size,
     }))
 }
 

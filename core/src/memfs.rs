@@ -85,6 +85,12 @@ enum Dotdot {
     Textual,
 }
 
+/// An entry taken off its name by an exchange.
+enum Taken {
+    Inode(u64),
+    Symlink(PathBuf, (u64, i128)),
+}
+
 /// A walked path: where its last component lives (parent resolved) and what is there.
 struct Walked {
     path: PathBuf,
@@ -482,6 +488,33 @@ impl Disk {
         true
     }
 
+    /// Take the entry a walk found off its name (for an exchange): an inode or a symlink.
+    fn take_entry(&mut self, walked: &Walked) -> Taken {
+        match walked.entry {
+            Entry::Inode(_) => Taken::Inode(self.names.remove(&walked.path).expect("walked inode is named")),
+            Entry::Symlink => Taken::Symlink(
+                self.symlinks.remove(&walked.path).expect("walked symlink exists"),
+                self.symlink_stats.remove(&walked.path).expect("every symlink has its stat"),
+            ),
+            Entry::Missing => unreachable!("an exchange checks both entries exist"),
+        }
+    }
+
+    /// Put a taken entry under `path` at time `t` (its parent's times and its ctime move).
+    fn put_entry(&mut self, path: &Path, entry: Taken, t: i128) {
+        self.stamp_parent(path, t);
+        match entry {
+            Taken::Inode(ino) => {
+                self.inodes.get_mut(&ino).expect("taken inode exists").ctime_ns = t;
+                self.names.insert(path.to_owned(), ino);
+            }
+            Taken::Symlink(target, stat) => {
+                self.symlinks.insert(path.to_owned(), target);
+                self.symlink_stats.insert(path.to_owned(), stat);
+            }
+        }
+    }
+
     /// Remove the name `path` at time `t`: the parent's times and the inode's ctime move.
     fn unname(&mut self, path: &Path, t: i128) {
         self.stamp_parent(path, t);
@@ -755,6 +788,35 @@ impl MemFsView {
         })
     }
 
+    /// `renameat2(RENAME_EXCHANGE)`: the two entries (files, empty directories or symlinks,
+    /// never followed at the end) swap names; both must exist (ENOENT). A directory with
+    /// entries is not modelled (EINVAL). Parents' times and the inodes' ctimes move.
+    pub fn exchange_now(&self, a: &Path, b: &Path) -> io::Result<()> {
+        self.with_disk(|disk, fs| {
+            let (wa, wb) = (disk.walk_as(a, false, self.uid)?, disk.walk_as(b, false, self.uid)?);
+            for w in [&wa, &wb] {
+                match w.entry {
+                    Entry::Missing => return Err(os_error(errno::ENOENT)),
+                    Entry::Inode(ino) if disk.inodes[&ino].is_dir && disk.has_children(&w.path) => {
+                        return Err(os_error(errno::EINVAL))
+                    }
+                    _ => {}
+                }
+            }
+            // Both names change: write and search on both directories, as for unlink.
+            disk.permits_in_parent(&wa.path, self.uid)?;
+            disk.permits_in_parent(&wb.path, self.uid)?;
+            if wa.path == wb.path {
+                return Ok(());
+            }
+            let t = fs.tick(disk);
+            let (ta, tb) = (disk.take_entry(&wa), disk.take_entry(&wb));
+            disk.put_entry(&wa.path, tb, t);
+            disk.put_entry(&wb.path, ta, t);
+            Ok(())
+        })
+    }
+
     /// `replace`: true truncates first (write_all), false appends. Opens with O_CREAT, so the
     /// last symlink is followed and a dangling one creates its target. An append of nothing
     /// writes nothing (its times stay); a truncate always stamps them. An existing file needs
@@ -836,6 +898,9 @@ impl Fs for MemFsView {
     }
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         ready(self.rmdir_now(path))
+    }
+    fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        ready(self.exchange_now(a, b))
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         ready(self.write_path_now(path, data, false))

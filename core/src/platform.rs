@@ -35,10 +35,14 @@ pub mod errno {
     pub const ENOTDIR: i32 = 20;
     /// Is a directory.
     pub const EISDIR: i32 = 21;
+    /// Invalid argument (also: the filesystem cannot exchange two names).
+    pub const EINVAL: i32 = 22;
     /// Too many open files.
     pub const EMFILE: i32 = 24;
     /// No space left on device.
     pub const ENOSPC: i32 = 28;
+    /// Function not implemented (a kernel without `renameat2`).
+    pub const ENOSYS: i32 = 38;
     /// Directory not empty.
     pub const ENOTEMPTY: i32 = 39;
 
@@ -55,6 +59,8 @@ pub mod errno {
             EEXIST => "EEXIST",
             ENOTDIR => "ENOTDIR",
             EISDIR => "EISDIR",
+            EINVAL => "EINVAL",
+            ENOSYS => "ENOSYS",
             EMFILE => "EMFILE",
             ENOSPC => "ENOSPC",
             ENOTEMPTY => "ENOTEMPTY",
@@ -119,6 +125,11 @@ pub trait Fs: Send + Sync {
     fn mkdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>>;
     /// `rmdir(2)` of an empty directory.
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>>;
+    /// `renameat2(a, b, RENAME_EXCHANGE)`: swap the entries at `a` and `b` in one step (both
+    /// must exist, else ENOENT). The only removal POSIX makes conditional on what is removed:
+    /// a reclaimer swaps its own lock in for the one it judged and then sees what it took
+    /// (SPEC §1 step 3). EINVAL (or ENOSYS) when the filesystem cannot exchange.
+    fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>>;
     /// `open(O_APPEND|O_CREAT)`, one write of all of `data`, close.
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>>;
     /// Replace the whole content (truncate and write), creating the file if needed.

@@ -264,3 +264,187 @@ async fn d20_a_creator_whose_lock_vanished_retries() {
 async fn d21_a_write_scope_waiting_at_dispose_fails_unwritten() {
     checks::write_waiting_at_dispose_fails(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Oracle finding C (I11, swarm seed 484872, reclaim-race seed 355): a reclaimer stopped past
+// the orphan grace while holding the guard has its guard recovered by another process, which
+// reclaims the dead lock and takes the lock; the stopped one then resumes.
+
+/// Before the fix: the resumed reclaimer's unlink (checked before it stopped) removed the new
+/// holder's live lock and it then created its own: two holders of one lock.
+#[tokio::test(start_paused = true)]
+async fn d22_a_resumed_reclaimer_never_removes_the_lock_that_replaced_the_judged_one() {
+    use heldlock_core::file_lock::ORPHAN_GRACE_MS;
+    let w = World::new();
+    w.plant_lock(&payload(&w, Some(900), Some(0), Some(5), None)); // pid 900: dead
+    let slow = w.process(101);
+    let fast = w.process(102);
+    // The slow one stops right after its re-check under the guard (its second stat of the lock).
+    let stopped = slow.fs.freeze_after(Op::Stat, ".jsonl.lock", 2);
+    let opts = opts_timeout(120_000); // orphan grace 30 s
+    let slow_acquire = tokio::spawn({
+        let locks = slow.locks.clone();
+        async move { locks.acquire(transcript(), opts).await }
+    });
+    stopped.arrived(1).await;
+    assert!(w.guard_exists(), "the stopped reclaimer holds the guard");
+    sleep_ms(ORPHAN_GRACE_MS + 1_000).await;
+    let h = fast.locks.acquire(transcript(), opts).await.expect("an aged guard is recovered");
+    assert_eq!(w.lock_ino(), Some(h.ino()));
+    stopped.open();
+    sleep_ms(5_000).await;
+    assert_eq!(w.lock_ino(), Some(h.ino()), "the live lock of p102 was taken by the resumed reclaimer");
+    assert!(!slow.holds_lock(), "two holders of one lock");
+    assert!(!slow_acquire.is_finished(), "the resumed reclaimer waits for the live holder");
+    fast.locks.release(&h).await.unwrap();
+    let hs = slow_acquire.await.unwrap().expect("the lock is free again");
+    assert_eq!(w.lock_ino(), Some(hs.ino()));
+    assert!(!w.guard_exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Oracle finding D (I10, swarm seeds 632696, 43348, 81868): an append of an aborted attempt,
+// in flight when the abort forced its lock away (SPEC I5 does not wait for it), lands after
+// the next attempt of the same process wrote and released for its prompt. It is this
+// process's own write on top of its newest owned version: SPEC §3 records it as owned, and the
+// next attempt's fence accepts it.
+
+/// Before the fix: the next attempt's reacquire failed with a TakeoverError (the late write of
+/// the poisoned controller was never recorded as owned).
+#[tokio::test(start_paused = true)]
+async fn d23_a_late_own_append_of_an_aborted_attempt_is_not_a_takeover() {
+    use heldlock_core::controller::SETTLE_BOUND_MS;
+    use heldlock_core::event::AbortKind;
+    use heldlock_core::ControllerOptions;
+    let w = World::new();
+    let p = w.process(10);
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    let landing = p.fs.pause_once(Op::Append, ".jsonl");
+    let late = tokio::spawn({
+        let first = first.clone();
+        async move { first.with_write_lock(|s| async move { s.append(b"{\"type\":\"late\"}\n").await }).await }
+    });
+    landing.arrived(1).await;
+    first.abort(AbortKind::Timeout);
+    sleep_ms(SETTLE_BOUND_MS + 100).await;
+    assert!(!p.holds_lock() && first.is_poisoned(), "the abort forced the lock away");
+    first.dispose().await;
+    let next = p.controller(ControllerOptions::default()).await.unwrap();
+    next.with_write_lock(|s| async move { s.append(b"{\"type\":\"next\"}\n").await })
+        .await
+        .unwrap();
+    next.release_for_prompt().await.unwrap();
+    landing.open();
+    assert!(late.await.unwrap().is_ok(), "the in-flight append landed");
+    assert!(w.transcript_bytes().ends_with(b"{\"type\":\"next\"}\n{\"type\":\"late\"}\n"));
+    next.reacquire_after_prompt().await.expect("our own late append is not a takeover");
+    next.with_write_lock(|s| async move { s.append(b"{\"type\":\"after\"}\n").await })
+        .await
+        .unwrap();
+    next.dispose().await;
+}
+
+/// The same late append on top of a version someone else changed is still a takeover: only
+/// a version made of owned writes and our entry is vouched for.
+#[tokio::test(start_paused = true)]
+async fn d23_a_late_own_append_over_a_foreign_change_is_still_a_takeover() {
+    use heldlock_core::controller::SETTLE_BOUND_MS;
+    use heldlock_core::event::AbortKind;
+    use heldlock_core::ControllerOptions;
+    let w = World::new();
+    let p = w.process(10);
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    let landing = p.fs.pause_once(Op::Append, ".jsonl");
+    let late = tokio::spawn({
+        let first = first.clone();
+        async move { first.with_write_lock(|s| async move { s.append(b"{\"type\":\"late\"}\n").await }).await }
+    });
+    landing.arrived(1).await;
+    first.abort(AbortKind::Timeout);
+    sleep_ms(SETTLE_BOUND_MS + 100).await;
+    first.dispose().await;
+    let next = p.controller(ControllerOptions::default()).await.unwrap();
+    next.with_write_lock(|s| async move { s.append(b"{\"type\":\"next\"}\n").await })
+        .await
+        .unwrap();
+    next.release_for_prompt().await.unwrap();
+    w.tool_append(b"{\"type\":\"message\",\"by\":\"someone else\"}\n");
+    landing.open();
+    assert!(late.await.unwrap().is_ok());
+    let r = next.reacquire_after_prompt().await;
+    assert!(matches!(r, Err(heldlock_core::ControllerError::Takeover { .. })), "{r:?}");
+    next.dispose().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// World finding (branch `world`, seed 3247): owned writes are keyed by the session's one name
+// (its canonical path), as the lock and the owner mutex are (SPEC §1, §3 "by any controller
+// of this process").
+
+/// Before the fix: a write of this process through a symlinked spelling of the session was
+/// recorded under that spelling; the other controller's reacquire found no owned write for its
+/// own spelling and failed with a TakeoverError.
+#[tokio::test(start_paused = true)]
+async fn d24_an_owned_write_through_a_symlinked_spelling_is_owned() {
+    use heldlock_core::{AttemptController, ControllerOptions};
+    let w = World::new();
+    w.fs.symlink_dir(std::path::Path::new(DIR), std::path::Path::new("/link")).unwrap();
+    let p = w.process(10);
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    first.release_for_prompt().await.unwrap();
+    let aliased = std::path::Path::new("/link/sess.jsonl");
+    let other = AttemptController::create(p.locks.clone(), aliased, ControllerOptions::default())
+        .await
+        .unwrap();
+    other
+        .with_write_lock(|s| async move { s.append(b"{\"type\":\"message\",\"n\":1}\n").await })
+        .await
+        .unwrap();
+    other.dispose().await;
+    first
+        .reacquire_after_prompt()
+        .await
+        .expect("a write of this process is owned, whatever its spelling");
+    first.dispose().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// World finding (branch `world`, seed 1507): the fence judges one version of the transcript —
+// the content it reads is the file it stat'ed. Deleted or replaced between the fence's stat
+// and its read is a change like any other (SPEC §3, I10).
+
+/// Before the fix: deleted between the stat and the read, the reacquire failed with ENOENT
+/// and left the controller unpoisoned; replaced (new inode, the old bytes plus a benign line)
+/// between them, it passed as a benign append to the file stat'ed.
+#[tokio::test(start_paused = true)]
+async fn d25_a_transcript_deleted_or_replaced_during_the_fence_check_is_a_takeover() {
+    use heldlock_core::memfs::DEFAULT_FD_LIMIT;
+    use heldlock_core::{ControllerError, ControllerOptions};
+    const USAGE: &[u8] = b"{\"type\":\"usage\",\"tokens\":1}\n";
+    for replace in [false, true] {
+        let w = World::new();
+        let p = w.process(10);
+        let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+        ctl.release_for_prompt().await.unwrap();
+        w.tool_append(USAGE); // a benign change: the fence check reads to judge it
+        let read = p.fs.pause_once(Op::Read, "sess.jsonl");
+        let check = tokio::spawn({
+            let ctl = ctl.clone();
+            async move { ctl.reacquire_after_prompt().await }
+        });
+        read.arrived(1).await;
+        let tool = w.fs.view(TOOL_PID, DEFAULT_FD_LIMIT);
+        tool.unlink_now(transcript()).unwrap();
+        if replace {
+            let mut bytes = INITIAL.to_vec();
+            bytes.extend_from_slice(USAGE);
+            bytes.extend_from_slice(USAGE);
+            tool.write_path_now(transcript(), &bytes, true).unwrap();
+        }
+        read.open();
+        let r = check.await.unwrap();
+        assert!(matches!(r, Err(ControllerError::Takeover { .. })), "replace={replace}: {r:?}");
+        assert!(ctl.is_poisoned() && !ctl.holds() && !w.lock_exists());
+        ctl.dispose().await;
+    }
+}

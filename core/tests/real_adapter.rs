@@ -148,3 +148,29 @@ async fn release_spares_a_successor_and_a_dead_pid_is_reclaimed() {
     locks.release(&handle).await.unwrap();
     assert!(!lock.exists());
 }
+
+/// The reclaim's exchange, on the real filesystem and on MemFs alike: both names swap their
+/// files (identity and bytes), and a missing side is ENOENT with nothing moved.
+#[test]
+fn exchange_swaps_two_names_in_one_step() {
+    use heldlock_core::memfs::{MemFs, DEFAULT_FD_LIMIT};
+    let tmp = tempfile::TempDir::new().unwrap();
+    let (a, b, gone) =
+        (tmp.path().join("a.lock"), tmp.path().join("a.lock.1-2.swap"), tmp.path().join("none"));
+    let mem = MemFs::new(Arc::new(|| 1));
+    mem.create_dir_all(tmp.path()).unwrap();
+    let real: Box<dyn Fs> = Box::new(RealFs::new());
+    for fs in [real, Box::new(mem.view(9, DEFAULT_FD_LIMIT)) as Box<dyn Fs>] {
+        block_on(fs.write_all(&a, b"judged")).unwrap();
+        block_on(fs.write_all(&b, b"ours")).unwrap();
+        let (ia, ib) = (block_on(fs.stat(&a)).unwrap().ino, block_on(fs.stat(&b)).unwrap().ino);
+        block_on(fs.exchange(&b, &a)).unwrap();
+        assert_eq!(block_on(fs.read(&a)).unwrap(), b"ours");
+        assert_eq!(block_on(fs.read(&b)).unwrap(), b"judged");
+        assert_eq!((block_on(fs.stat(&a)).unwrap().ino, block_on(fs.stat(&b)).unwrap().ino), (ib, ia));
+        assert_eq!(block_on(fs.exchange(&b, &gone)).unwrap_err().raw_os_error(), Some(errno::ENOENT));
+        assert_eq!(block_on(fs.read(&b)).unwrap(), b"judged", "nothing moved");
+        block_on(fs.unlink(&a)).unwrap();
+        block_on(fs.unlink(&b)).unwrap();
+    }
+}

@@ -84,10 +84,11 @@ pub enum FsOp {
     Append,
     WriteAll,
     CanonicalDir,
+    Exchange,
 }
 
 impl FsOp {
-    pub const ALL: [FsOp; 12] = [
+    pub const ALL: [FsOp; 13] = [
         FsOp::CreateExclusive,
         FsOp::WriteFd,
         FsOp::Close,
@@ -100,6 +101,7 @@ impl FsOp {
         FsOp::Append,
         FsOp::WriteAll,
         FsOp::CanonicalDir,
+        FsOp::Exchange,
     ];
 
     pub fn name(self) -> &'static str {
@@ -116,6 +118,7 @@ impl FsOp {
             FsOp::Append => "append",
             FsOp::WriteAll => "write-all",
             FsOp::CanonicalDir => "realpath",
+            FsOp::Exchange => "exchange",
         }
     }
 

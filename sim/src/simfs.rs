@@ -158,6 +158,20 @@ impl Fs for SimFs {
             self.seen(self.view.rmdir_now(path))
         })
     }
+    fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.gate(FsOp::Exchange, b).await?;
+            let disk = self.view.disk();
+            let (was_a, was_b) = (disk.ino_of(a), disk.ino_of(b));
+            self.seen(self.view.exchange_now(a, b))?;
+            for (path, arrived, left) in [(a, was_b, was_a), (b, was_a, was_b)] {
+                if PathClass::of(path) == PathClass::Lock {
+                    self.world.lock_exchanged(self.view.pid(), path, arrived, left);
+                }
+            }
+            Ok(())
+        })
+    }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Append, path).await?;

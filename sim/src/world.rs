@@ -404,6 +404,16 @@ impl World {
         }
     }
 
+    /// A reclaimer's exchange at a lock path: `arrived` is there now, `left` went to its
+    /// private name (moved, not removed).
+    pub fn lock_exchanged(&self, pid: u32, lock: &Path, arrived: Option<u64>, left: Option<u64>) {
+        let starttime = self.table.get(pid).and_then(|e| e.starttime);
+        self.with(|o| {
+            o.events += 1;
+            o.oracle.lock_exchanged(pid, now_ns(), lock, starttime, arrived, left);
+        });
+    }
+
     pub fn lock_unlinked(&self, pid: u32, lock: &Path, ino: u64) {
         self.with(|o| {
             o.events += 1;

@@ -162,6 +162,25 @@ fn read_entry_now(path: &Path, max_bytes: usize) -> io::Result<EntryRead> {
     })
 }
 
+/// `renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE)`.
+fn exchange_now(a: &Path, b: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    };
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 fn owned(path: &Path) -> PathBuf {
     path.to_owned()
 }
@@ -218,6 +237,10 @@ impl Fs for RealFs {
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         let path = owned(path);
         self.off_worker(move |_| fs::remove_dir(&path))
+    }
+    fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        let (a, b) = (owned(a), owned(b));
+        self.off_worker(move |_| exchange_now(&a, &b))
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         let (path, data) = (owned(path), data.to_vec());

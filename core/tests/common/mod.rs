@@ -435,6 +435,7 @@ pub enum Op {
     Unlink,
     Mkdir,
     Rmdir,
+    Exchange,
     Append,
     WriteAll,
     CanonicalDir,
@@ -493,11 +494,22 @@ struct Rule {
     action: Action,
 }
 
+/// A freeze: once the `after`-th call of `op` on a path ending with `suffix` has gone
+/// through, every later call of the process waits at `gate` (a process stopped between two
+/// system calls, for as long as the test likes).
+struct Freeze {
+    op: Op,
+    suffix: String,
+    after: usize,
+    gate: Arc<Gate>,
+}
+
 /// Wraps one process's `MemFsView`: counts calls and fails or pauses chosen ones.
 pub struct FaultFs {
     inner: MemFsView,
     rules: Mutex<Vec<Rule>>,
     calls: Mutex<HashMap<(Op, Option<PathBuf>), usize>>,
+    freeze: Mutex<Option<Freeze>>,
 }
 
 impl FaultFs {
@@ -506,7 +518,34 @@ impl FaultFs {
             inner,
             rules: Mutex::new(Vec::new()),
             calls: Mutex::new(HashMap::new()),
+            freeze: Mutex::new(None),
         }
+    }
+
+    /// Freeze the process right after its `after`-th call of `op` on a path ending with
+    /// `suffix`: every later call waits at the returned gate until it opens.
+    pub fn freeze_after(&self, op: Op, suffix: &str, after: usize) -> Arc<Gate> {
+        let gate = Gate::new();
+        *self.freeze.lock().unwrap() = Some(Freeze {
+            op,
+            suffix: suffix.to_owned(),
+            after,
+            gate: gate.clone(),
+        });
+        gate
+    }
+
+    /// The freeze gate to wait at before this call, if the freeze has struck.
+    fn frozen(&self, op: Op, path: Option<&Path>) -> Option<Arc<Gate>> {
+        let mut freeze = self.freeze.lock().unwrap();
+        let f = freeze.as_mut()?;
+        if f.after == 0 {
+            return Some(f.gate.clone());
+        }
+        if f.op == op && path.is_some_and(|p| p.to_string_lossy().ends_with(f.suffix.as_str())) {
+            f.after -= 1;
+        }
+        None
     }
 
     pub fn view(&self) -> &MemFsView {
@@ -564,6 +603,9 @@ impl FaultFs {
     }
 
     async fn intercept(&self, op: Op, path: Option<&Path>) -> io::Result<()> {
+        if let Some(gate) = self.frozen(op, path) {
+            gate.pass().await;
+        }
         let action = {
             *self.calls.lock().unwrap().entry((op, path.map(Path::to_owned))).or_insert(0) += 1;
             let mut rules = self.rules.lock().unwrap();
@@ -651,6 +693,12 @@ impl Fs for FaultFs {
         Box::pin(async move {
             self.intercept(Op::Rmdir, Some(path)).await?;
             self.inner.rmdir(path).await
+        })
+    }
+    fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.intercept(Op::Exchange, Some(b)).await?;
+            self.inner.exchange(a, b).await
         })
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {

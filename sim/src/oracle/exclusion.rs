@@ -177,6 +177,28 @@ impl Oracle {
         self.inodes.insert(ino, rec);
     }
 
+    /// An exchange by `pid` at a lock path: `left` is off the path (moved to a private name,
+    /// not removed: a reclaimer judges it there and may put it back), `arrived` is on it — a
+    /// lock file of `pid`'s making when the oracle has not seen it before.
+    pub fn lock_exchanged(
+        &mut self,
+        pid: u32,
+        now: u64,
+        lock: &Path,
+        starttime: Option<u64>,
+        arrived: Option<u64>,
+        left: Option<u64>,
+    ) {
+        if let Some(inode) = left.and_then(|ino| self.inodes.get_mut(&ino)) {
+            inode.on_disk = false;
+        }
+        let Some(ino) = arrived else { return };
+        match self.inodes.get_mut(&ino) {
+            Some(inode) => inode.on_disk = true,
+            None => self.lock_created(pid, now, lock, starttime, ino),
+        }
+    }
+
     /// A lock file inode was unlinked by `pid` (I2, I11 safety half).
     pub fn lock_unlinked(
         &mut self,

@@ -85,10 +85,24 @@ enum Dotdot {
     Textual,
 }
 
+/// A symlink's own identity and times (`lstat`); a rename moves its ctime only.
+#[derive(Clone, Copy)]
+struct LinkStat {
+    ino: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+/// The entries below a directory an exchange moves: names relative to it.
+struct Subtree {
+    names: Vec<(PathBuf, u64)>,
+    symlinks: Vec<(PathBuf, PathBuf, LinkStat)>,
+}
+
 /// An entry taken off its name by an exchange.
 enum Taken {
     Inode(u64),
-    Symlink(PathBuf, (u64, i128)),
+    Symlink(PathBuf, LinkStat),
 }
 
 /// A walked path: where its last component lives (parent resolved) and what is there.
@@ -105,7 +119,7 @@ struct Disk {
     symlinks: BTreeMap<PathBuf, PathBuf>,
     /// Each symlink's own identity and time, for `lstat` (numbers from `SYMLINK_INO_BASE`, so
     /// the inode numbers of files and directories are what they were before links had any).
-    symlink_stats: BTreeMap<PathBuf, (u64, i128)>,
+    symlink_stats: BTreeMap<PathBuf, LinkStat>,
     next_symlink_ino: u64,
     fds: BTreeMap<u64, OpenFile>,
     next_ino: u64,
@@ -219,7 +233,14 @@ impl MemFs {
         disk.stamp_parent(&walked.path, t);
         let ino = SYMLINK_INO_BASE + disk.next_symlink_ino;
         disk.next_symlink_ino += 1;
-        disk.symlink_stats.insert(walked.path.clone(), (ino, t));
+        disk.symlink_stats.insert(
+            walked.path.clone(),
+            LinkStat {
+                ino,
+                mtime_ns: t,
+                ctime_ns: t,
+            },
+        );
         disk.symlinks.insert(walked.path, target.to_owned());
         Ok(())
     }
@@ -421,13 +442,13 @@ impl Disk {
     /// A symlink's own stat (`lstat`): its identity and time; its size is its target's length.
     fn symlink_stat(&self, link: &Path) -> FileStat {
         let target = &self.symlinks[link];
-        let (ino, time) = self.symlink_stats[link];
+        let stat = self.symlink_stats[link];
         FileStat {
             dev: MEMFS_DEV,
-            ino,
+            ino: stat.ino,
             size: target.as_os_str().len() as u64,
-            mtime_ns: time,
-            ctime_ns: time,
+            mtime_ns: stat.mtime_ns,
+            ctime_ns: stat.ctime_ns,
             is_dir: false,
         }
     }
@@ -500,6 +521,37 @@ impl Disk {
         }
     }
 
+    /// Everything below a directory, taken off the tree with names relative to it (an
+    /// exchange moves a directory with its entries).
+    fn take_subtree(&mut self, dir: &Path) -> Subtree {
+        let below = |p: &Path| p != dir && p.starts_with(dir);
+        let names: Vec<PathBuf> = self.names.keys().filter(|p| below(p)).cloned().collect();
+        let links: Vec<PathBuf> = self.symlinks.keys().filter(|p| below(p)).cloned().collect();
+        let relative = |p: &PathBuf| p.strip_prefix(dir).expect("below the directory").to_owned();
+        Subtree {
+            names: names.iter().map(|p| (relative(p), self.names.remove(p).expect("listed"))).collect(),
+            symlinks: links
+                .iter()
+                .map(|p| {
+                    let target = self.symlinks.remove(p).expect("listed");
+                    let stat = self.symlink_stats.remove(p).expect("every symlink has its stat");
+                    (relative(p), target, stat)
+                })
+                .collect(),
+        }
+    }
+
+    /// A taken subtree put back below `dir`; nothing in it changes but its names.
+    fn put_subtree(&mut self, dir: &Path, subtree: Subtree) {
+        for (rel, ino) in subtree.names {
+            self.names.insert(dir.join(rel), ino);
+        }
+        for (rel, target, stat) in subtree.symlinks {
+            self.symlinks.insert(dir.join(&rel), target);
+            self.symlink_stats.insert(dir.join(rel), stat);
+        }
+    }
+
     /// Put a taken entry under `path` at time `t` (its parent's times and its ctime move).
     fn put_entry(&mut self, path: &Path, entry: Taken, t: i128) {
         self.stamp_parent(path, t);
@@ -510,7 +562,7 @@ impl Disk {
             }
             Taken::Symlink(target, stat) => {
                 self.symlinks.insert(path.to_owned(), target);
-                self.symlink_stats.insert(path.to_owned(), stat);
+                self.symlink_stats.insert(path.to_owned(), LinkStat { ctime_ns: t, ..stat });
             }
         }
     }
@@ -794,25 +846,27 @@ impl MemFsView {
     pub fn exchange_now(&self, a: &Path, b: &Path) -> io::Result<()> {
         self.with_disk(|disk, fs| {
             let (wa, wb) = (disk.walk_as(a, false, self.uid)?, disk.walk_as(b, false, self.uid)?);
-            for w in [&wa, &wb] {
-                match w.entry {
-                    Entry::Missing => return Err(os_error(errno::ENOENT)),
-                    Entry::Inode(ino) if disk.inodes[&ino].is_dir && disk.has_children(&w.path) => {
-                        return Err(os_error(errno::EINVAL))
-                    }
-                    _ => {}
-                }
+            if wa.entry == Entry::Missing || wb.entry == Entry::Missing {
+                return Err(os_error(errno::ENOENT));
+            }
+            // A directory never moves into its own subtree, either way round.
+            if wa.path != wb.path && (wa.path.starts_with(&wb.path) || wb.path.starts_with(&wa.path)) {
+                return Err(os_error(errno::EINVAL));
+            }
+            // One entry exchanged with itself: Linux's vfs_rename returns before any permission.
+            if wa.path == wb.path {
+                return Ok(());
             }
             // Both names change: write and search on both directories, as for unlink.
             disk.permits_in_parent(&wa.path, self.uid)?;
             disk.permits_in_parent(&wb.path, self.uid)?;
-            if wa.path == wb.path {
-                return Ok(());
-            }
             let t = fs.tick(disk);
+            let (sub_a, sub_b) = (disk.take_subtree(&wa.path), disk.take_subtree(&wb.path));
             let (ta, tb) = (disk.take_entry(&wa), disk.take_entry(&wb));
             disk.put_entry(&wa.path, tb, t);
             disk.put_entry(&wb.path, ta, t);
+            disk.put_subtree(&wb.path, sub_a);
+            disk.put_subtree(&wa.path, sub_b);
             Ok(())
         })
     }

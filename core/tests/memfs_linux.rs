@@ -264,3 +264,27 @@ fn realpath_leaves_an_unsearchable_directory_by_dotdot_where_stat_cannot() {
     assert_eq!(errno_of(nobody.stat_now(Path::new("/r/ld/../f"))), errno::EACCES);
     assert_eq!(errno_of(nobody.canonical_dir_now(Path::new("/r/d/g"))), errno::EACCES);
 }
+
+/// `renameat2(RENAME_EXCHANGE)` as `heldlock parity` found Linux doing it (scripts 17, 397 and
+/// 892; MemFs answered EINVAL, EACCES and a still ctime before): a directory moves with its
+/// entries, a directory never into its own subtree, an entry exchanged with itself is Ok before
+/// any permission, and a moved symlink's ctime moves (not its mtime).
+#[test]
+fn exchange_moves_directories_whole_and_stamps_moved_links() {
+    let (fs, view) = world();
+    view.write_path_now(Path::new("/r/d/inner"), b"i", true).unwrap();
+    fs.symlink_dir(Path::new("nowhere"), Path::new("/r/ln")).unwrap();
+    let link_before = view.lstat_now(Path::new("/r/ln")).unwrap();
+    view.exchange_now(Path::new("/r/d"), Path::new("/r/ln")).unwrap();
+    assert_eq!(fs.contents(Path::new("/r/ln/inner")).as_deref(), Some(&b"i"[..]));
+    assert_eq!(errno_of(view.stat_now(Path::new("/r/d/inner"))), errno::ENOENT);
+    let link_after = view.lstat_now(Path::new("/r/d")).unwrap();
+    assert_eq!((link_after.ino, link_after.mtime_ns), (link_before.ino, link_before.mtime_ns));
+    assert!(link_after.ctime_ns > link_before.ctime_ns, "the rename moved the link's ctime");
+    assert_eq!(errno_of(view.exchange_now(Path::new("/r/ln"), Path::new("/r/ln/inner"))), errno::EINVAL);
+    let nobody = fs.view(8, 8).as_user(65_534);
+    nobody
+        .exchange_now(Path::new("/r/f"), Path::new("/r/f"))
+        .expect("itself: no permission needed");
+    assert_eq!(errno_of(nobody.exchange_now(Path::new("/r/f"), Path::new("/r/ln"))), errno::EACCES);
+}

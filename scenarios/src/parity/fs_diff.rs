@@ -193,6 +193,7 @@ impl Side<'_> {
             Op::Canonical { path } => {
                 self.fs.canonical_dir(&at(path)).await.map_or_else(|e| failed(&e), Outcome::Path)
             }
+            Op::Exchange { path, other } => done(self.fs.exchange(&at(path), &at(other)).await),
         }
     }
 

@@ -121,6 +121,11 @@ pub enum Op {
     Canonical {
         path: usize,
     },
+    /// `renameat2(RENAME_EXCHANGE)` of two paths.
+    Exchange {
+        path: usize,
+        other: usize,
+    },
 }
 
 impl fmt::Display for Op {
@@ -141,6 +146,7 @@ impl fmt::Display for Op {
             Op::Append { path, data: d } => write!(f, "append {} {:?}", PATHS[*path], data(d)),
             Op::WriteAll { path, data: d } => write!(f, "write_all {} {:?}", PATHS[*path], data(d)),
             Op::Canonical { path } => write!(f, "canonical_dir {}", PATHS[*path]),
+            Op::Exchange { path, other } => write!(f, "exchange {} {}", PATHS[*path], PATHS[*other]),
         }
     }
 }
@@ -248,8 +254,12 @@ fn random_op(rng: &mut ChaCha8Rng, next_id: &mut u32) -> Op {
         72..=76 => Op::Mkdir { path },
         77..=81 => Op::Rmdir { path },
         82..=88 => Op::Append { path, data },
-        89..=94 => Op::WriteAll { path, data },
-        _ => Op::Canonical { path },
+        89..=92 => Op::WriteAll { path, data },
+        93..=95 => Op::Canonical { path },
+        _ => Op::Exchange {
+            path,
+            other: rng.gen_range(0..PATHS.len()),
+        },
     }
 }
 
@@ -285,7 +295,7 @@ mod tests {
             .filter_map(|rest| rest.split(['<', '(']).next())
             .map(str::to_owned)
             .collect();
-        assert_eq!(methods.len(), 14, "{methods:?}");
+        assert_eq!(methods.len(), 15, "{methods:?}");
         assert_eq!(drawn, methods);
         let caps: std::collections::BTreeSet<usize> = (0..200)
             .flat_map(|s| Script::generate(s, true).ops)

@@ -502,24 +502,76 @@ impl ProcessLocks {
         seen: &Seen,
         reasons: &[StaleReason],
     ) -> Result<Step, LockError> {
-        let fs = &self.platform.fs;
+        if mutant_on!(self, M7UnconditionalUnlink) {
+            if !self.take_guard(guard).await? {
+                return Ok(Step::Wait);
+            }
+            return self.unlink_judged(lock_path, seen, reasons).await;
+        }
+        // Our lock is made before the guard is taken: the guard is held only for the re-check,
+        // the exchange and its verdict, so a stall in making it never blocks other reclaimers.
+        let spare = self.make_spare(lock_path, opts).await?;
+        // Every way out but the exchange drops the spare (its descriptor and its name).
+        let step = match self.take_guard(guard).await {
+            Ok(true) => match self.unchanged(lock_path, seen).await {
+                Ok(true) => {
+                    self.table.lock().unwrap().creating_add(lock_path);
+                    let result = self.swap_in(acquire, lock_path, opts, seen, reasons, &spare).await;
+                    self.table.lock().unwrap().creating_remove(lock_path);
+                    return result;
+                }
+                Ok(false) => Ok(Step::Retry),
+                Err(e) => Err(e),
+            },
+            Ok(false) => Ok(Step::Wait),
+            Err(e) => Err(e),
+        };
+        self.discard_spare(spare.fd, &spare.path).await;
+        step
+    }
+
+    /// Take the reclaim guard (`mkdir`); `false` when another reclaimer has it.
+    async fn take_guard(&self, guard: &mut Guard) -> Result<bool, LockError> {
         if !guard.ours {
-            match fs.mkdir(&guard.path).await {
+            match self.platform.fs.mkdir(&guard.path).await {
                 Ok(()) => guard.ours = true,
-                Err(e) if is_errno(&e, errno::EEXIST) => return Ok(Step::Wait),
+                Err(e) if is_errno(&e, errno::EEXIST) => return Ok(false),
                 Err(e) => return Err(io_at(&guard.path)(e)),
             }
         }
-        if mutant_on!(self, M7UnconditionalUnlink) {
-            return self.unlink_judged(lock_path, seen, reasons).await;
+        Ok(true)
+    }
+
+    /// Our lock, made at a private name, ready to be exchanged in.
+    async fn make_spare(&self, lock_path: &Path, opts: LockOptions) -> Result<Spare, LockError> {
+        let fs = &self.platform.fs;
+        let path = spare_path(lock_path, self.platform.processes.own_pid(), self.next_id());
+        let fd = match fs.create_exclusive(&path, 0o600).await {
+            // Left by an earlier life of our pid that died mid-reclaim: junk, ours to drop.
+            Err(e) if is_errno(&e, errno::EEXIST) => {
+                let _ = fs.unlink(&path).await;
+                fs.create_exclusive(&path, 0o600).await
+            }
+            created => created,
+        };
+        let fd = fd.map_err(io_at(&path))?;
+        let bytes = self.own_payload(opts);
+        let made = match fs.write_fd(fd, &bytes).await {
+            Ok(()) => fs.stat_fd(fd).await,
+            Err(e) => Err(e),
+        };
+        match made {
+            Ok(made) => Ok(Spare {
+                path,
+                fd,
+                bytes,
+                made,
+            }),
+            Err(e) => {
+                self.discard_spare(fd, &path).await;
+                Err(io_at(&path)(e))
+            }
         }
-        if !self.unchanged(lock_path, seen).await? {
-            return Ok(Step::Retry);
-        }
-        self.table.lock().unwrap().creating_add(lock_path);
-        let result = self.swap_in(acquire, lock_path, opts, seen, reasons).await;
-        self.table.lock().unwrap().creating_remove(lock_path);
-        result
     }
 
     /// The removal of SPEC §1 step 3, made safe against a reclaimer that stops between its
@@ -547,32 +599,13 @@ impl ProcessLocks {
         opts: LockOptions,
         seen: &Seen,
         reasons: &[StaleReason],
+        spare: &Spare,
     ) -> Result<Step, LockError> {
         let fs = &self.platform.fs;
-        let spare = spare_path(lock_path, self.platform.processes.own_pid(), self.next_id());
-        let fd = match fs.create_exclusive(&spare, 0o600).await {
-            // Left by an earlier life of our pid that died mid-reclaim: junk, ours to drop.
-            Err(e) if is_errno(&e, errno::EEXIST) => {
-                let _ = fs.unlink(&spare).await;
-                fs.create_exclusive(&spare, 0o600).await
-            }
-            created => created,
-        };
-        let fd = fd.map_err(io_at(&spare))?;
-        let bytes = self.own_payload(opts);
-        let made = match fs.write_fd(fd, &bytes).await {
-            Ok(()) => fs.stat_fd(fd).await,
-            Err(e) => Err(e),
-        };
-        let made = match made {
-            Ok(made) => made,
-            Err(e) => {
-                self.discard_spare(fd, &spare).await;
-                return Err(io_at(&spare)(e));
-            }
-        };
-        if let Err(e) = fs.exchange(&spare, lock_path).await {
-            self.discard_spare(fd, &spare).await;
+        let (fd, made, bytes) = (spare.fd, spare.made, spare.bytes.clone());
+        let spare = &spare.path;
+        if let Err(e) = fs.exchange(spare, lock_path).await {
+            self.discard_spare(fd, spare).await;
             return if is_errno(&e, errno::ENOENT) {
                 Ok(Step::Retry) // the judged lock vanished meanwhile
             } else if is_errno(&e, errno::EINVAL) || is_errno(&e, errno::ENOSYS) {
@@ -586,10 +619,10 @@ impl ProcessLocks {
         }
         // Judged by lstat, which needs no descriptor: we hold one for our lock already, and a
         // process at its fd limit must still be able to tell what it took.
-        let taken = fs.lstat(&spare).await;
+        let taken = fs.lstat(spare).await;
         if matches!(&taken, Ok(taken) if seen.same_entry(taken)) {
             // The dead lock we judged, now at our private name: nobody else's to keep.
-            let _ = fs.unlink(&spare).await;
+            let _ = fs.unlink(spare).await;
             self.platform.emit(LockEvent::Reclaimed {
                 lock: lock_path,
                 ino: seen.snapshot.ino,
@@ -597,11 +630,15 @@ impl ProcessLocks {
             });
             return Ok(Step::Done(self.adopt(acquire, lock_path, fd, bytes, made, opts)));
         }
-        // Not what we judged (a successor's lock, a changed file, or unreadable): put it back.
-        match fs.exchange(&spare, lock_path).await {
+        // Not what we judged (a successor's lock, a changed file), or we cannot tell (the
+        // lstat failed: that error is the acquire's, SPEC §1 step 4): put it back.
+        match fs.exchange(spare, lock_path).await {
             Ok(()) => {
-                self.discard_spare(fd, &spare).await;
-                Ok(Step::Wait) // judged again after a poll: what is there now is not what we judged
+                self.discard_spare(fd, spare).await;
+                match taken {
+                    Ok(_) => Ok(Step::Wait), // judged again after a poll
+                    Err(e) => Err(io_at(spare)(e)),
+                }
             }
             Err(e) => {
                 let _ = fs.close(fd).await;
@@ -1019,6 +1056,14 @@ fn count_down(counts: &mut HashMap<PathBuf, u32>, lock: &Path) {
 struct Guard {
     path: PathBuf,
     ours: bool,
+}
+
+/// A reclaimer's own lock at its private name, before the exchange.
+struct Spare {
+    path: PathBuf,
+    fd: Fd,
+    bytes: Vec<u8>,
+    made: crate::platform::FileStat,
 }
 
 /// What one pass of the acquire loop ends in.

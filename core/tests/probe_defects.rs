@@ -448,3 +448,40 @@ async fn d25_a_transcript_deleted_or_replaced_during_the_fence_check_is_a_takeov
         ctl.dispose().await;
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Campaign finding (swarm seed 756, on the exchange before this fix): every way out of a
+// reclaim but the exchange drops the reclaimer's own lock made at its private name.
+
+/// Before the fix: an EIO on the re-check under the guard returned with the spare's
+/// descriptor open and its file on disk; at an fd limit of 2 the process then failed every
+/// acquire with EMFILE and never reclaimed its own orphan (I16).
+#[tokio::test(start_paused = true)]
+async fn d26_a_failed_recheck_under_the_guard_leaks_nothing() {
+    use heldlock_core::platform::errno;
+    let w = World::new();
+    w.plant_lock(&payload(&w, Some(900), Some(0), Some(5), None)); // dead holder
+    let p = w.process(101);
+    let before = w.fs.open_fds().get(&101).copied().unwrap_or(0);
+    // The judge's stat passes; the re-check's stat (the second) fails.
+    p.fs.pause_once(Op::Stat, ".jsonl.lock").open();
+    p.fs.fail_once(Op::Stat, ".jsonl.lock", errno::EIO);
+    let _ = p.locks.acquire(transcript(), opts_timeout(1_000)).await;
+    p.fs.clear();
+    let spares: Vec<_> = [
+        "/s/sess.jsonl.lock.101-2.swap",
+        "/s/sess.jsonl.lock.101-3.swap",
+        "/s/sess.jsonl.lock.101-4.swap",
+    ]
+    .iter()
+    .filter(|s| w.fs.ino_of(std::path::Path::new(s)).is_some())
+    .collect();
+    assert!(spares.is_empty(), "spare left on disk: {spares:?}");
+    assert_eq!(w.fs.open_fds().get(&101).copied().unwrap_or(0), before, "a descriptor leaked");
+    let h = p
+        .locks
+        .acquire(transcript(), opts_timeout(1_000))
+        .await
+        .expect("the dead lock is reclaimed");
+    p.locks.release(&h).await.unwrap();
+}

@@ -87,7 +87,8 @@ impl Fleet {
                 state: ProcState::Running,
                 starttime,
                 gateway: Some(true),
-                probe_denied: false,
+                // Gateways running as another user: probes answer EPERM, /proc stays readable.
+                probe_denied: self.world.profile.eperm_gateways,
             },
         );
         self.world.process_started(pid, name.clone(), starttime);
@@ -96,6 +97,9 @@ impl Fleet {
         let fleet = self.clone();
         let world = self.world.clone();
         let first_turn = progress.load(Ordering::SeqCst);
+        if slot == 0 && self.world.profile.plugin_lock_table {
+            drop(node.spawn(crate::plugin::plugin(self.world.clone(), pid, incarnation)));
+        }
         drop(node.spawn(async move {
             let locks = gateway(world, pid, name, first_turn, progress).await;
             fleet.finished(slot, incarnation);

@@ -71,7 +71,7 @@ pub struct ProcFacts {
 
 impl ProcFacts {
     /// Did the process run freely over [from, now]?
-    fn ran_freely_since(&self, from_ns: u64) -> bool {
+    pub fn ran_freely_since(&self, from_ns: u64) -> bool {
         self.alive && self.paused_since_ns.is_none() && self.last_resume_ns.is_none_or(|r| r < from_ns)
     }
 }
@@ -85,6 +85,8 @@ struct HandleRec {
     /// The release finished (ReleaseEnd).
     release_ended: bool,
     lost: bool,
+    /// An external actor removed or replaced its lock file: exclusion no longer rests on it.
+    tampered: bool,
     /// The controller whose `held` slot has it now.
     held_by: Option<ControllerId>,
 }
@@ -134,6 +136,13 @@ pub enum ExternalChange {
     CtimeOnly,
     NonBenignAppend,
     Rewrite,
+    /// The transcript removed (a user reset the session); `Recreate` brings it back later.
+    Delete,
+    Recreate,
+    /// The same bytes in a new inode (a restore from backup, an editor's save-by-rename).
+    Replace,
+    /// Bytes inside the fenced prefix changed, the length kept.
+    RewriteInPlace,
 }
 
 impl ExternalChange {
@@ -143,6 +152,10 @@ impl ExternalChange {
             ExternalChange::CtimeOnly => "ctime-only",
             ExternalChange::NonBenignAppend => "non-benign-append",
             ExternalChange::Rewrite => "rewrite",
+            ExternalChange::Delete => "delete",
+            ExternalChange::Recreate => "recreate",
+            ExternalChange::Replace => "replace-same-bytes",
+            ExternalChange::RewriteInPlace => "rewrite-in-place",
         }
     }
     fn benign(self) -> bool {
@@ -193,7 +206,9 @@ impl Oracle {
     fn live(&self, key: &(u32, HandleId), procs: &BTreeMap<u32, ProcFacts>) -> bool {
         self.handles
             .get(key)
-            .is_some_and(|h| h.released_ns.is_none() && !h.lost && procs.get(&key.0).is_some_and(|p| p.alive))
+            .is_some_and(|h| {
+                h.released_ns.is_none() && !h.lost && !h.tampered && procs.get(&key.0).is_some_and(|p| p.alive)
+            })
     }
 
     /// A lock, controller or owner event of process `pid`.
@@ -247,6 +262,7 @@ impl Oracle {
                         released_ns: None,
                         release_ended: false,
                         lost: false,
+                        tampered: false,
                         held_by: None,
                     },
                 );
@@ -576,7 +592,7 @@ impl Oracle {
             );
         }
         if let Some(h) = handle {
-            if let Some(rec) = self.handles.get(&(pid, h)) {
+            if let Some(rec) = self.handles.get(&(pid, h)).filter(|r| !r.tampered) {
                 if rec.released_ns.is_some() || rec.lost {
                     let what = if rec.lost { "lost" } else { "released" };
                     let lock = rec.lock.clone();
@@ -647,10 +663,12 @@ impl Oracle {
         let Some(payload) = LockPayload::parse(&bytes) else {
             return;
         };
+        // An EPERM probe means alive, but `/proc/<pid>/stat` stays readable in this world: its
+        // start time and owner still tell a recycled pid or a foreign program (SPEC §1.1).
         let recoverable = match table.get(inode.pid) {
             None => true,
+            Some(e) if e.probe_denied && e.state == heldlock_core::memprocs::ProcState::Zombie => false,
             Some(e) if e.state == heldlock_core::memprocs::ProcState::Zombie => true,
-            Some(e) if e.probe_denied => false,
             Some(e) => {
                 (payload.starttime.is_some() && e.starttime.is_some() && e.starttime != payload.starttime)
                     || e.gateway == Some(false)
@@ -709,6 +727,21 @@ impl Oracle {
         for inode in self.inodes.values_mut() {
             if inode.pid == pid {
                 inode.handle = None;
+            }
+        }
+    }
+
+    /// Whether a live handle of a live process has lock inode `ino`.
+    pub fn holds_inode(&self, ino: u64, procs: &BTreeMap<u32, ProcFacts>) -> bool {
+        self.handles.iter().any(|(k, h)| h.ino == ino && self.live(k, procs))
+    }
+
+    /// An external actor removed or replaced lock inode `ino` behind its holder's back: the
+    /// holder cannot know, so its later writes and a successor's acquire are not its fault.
+    pub fn lock_tampered(&mut self, ino: u64) {
+        for h in self.handles.values_mut() {
+            if h.ino == ino {
+                h.tampered = true;
             }
         }
     }

@@ -12,7 +12,8 @@ use crate::profile::Profile;
 use crate::report::SeedReport;
 use crate::seed::{derive, Stream};
 use crate::trace::TraceMode;
-use crate::workload::external_writer;
+use crate::actors::{external_writer, lock_planter, lock_tamperer, transcript_tamperer};
+use crate::wallclock::clock_stepper;
 use crate::world::{World, ALIAS_DIR, SESSION_DIR};
 
 /// The work phase is checked every simulated second and ends at the latest here.
@@ -120,6 +121,10 @@ async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
         fleet.start_gateway();
     }
     drop(madsim::task::spawn(external_writer(world.clone())));
+    drop(madsim::task::spawn(transcript_tamperer(world.clone())));
+    drop(madsim::task::spawn(lock_planter(world.clone())));
+    drop(madsim::task::spawn(lock_tamperer(world.clone())));
+    drop(madsim::task::spawn(clock_stepper(world.clone())));
     let chaos = madsim::task::spawn(chaos(fleet.clone()));
 
     let mut stopped = false;

@@ -1,5 +1,12 @@
-//! SimFs: one process's view of the in-memory disk, with simulated latency, injected errnos
-//! and hung operations, reporting lock-file and transcript changes to the oracle.
+//! SimFs: one process's view of the in-memory disk, with simulated latency, injected errnos,
+//! torn writes and hung operations, and the special entries MemFs does not model; it reports
+//! lock-file and transcript changes to the oracle.
+//!
+//! The disk model is fsync-less, like the lock (SPEC §1 never syncs): a process crash loses
+//! nothing (its writes are in the shared page cache), so nothing is dropped at a crash. What a
+//! failing write leaves is modelled: a write that returns an errno may have put a prefix of
+//! its bytes in the file first (a torn append, a half-written lock payload), and the caller
+//! was told it failed.
 
 use std::future::pending;
 use std::io;
@@ -10,21 +17,45 @@ use std::time::Duration;
 use heldlock_core::memfs::MemFsView;
 use heldlock_core::platform::{os_error, BoxFuture, Fd, FileStat, Fs};
 
-use crate::faults::{FaultSite, FsOp, PathClass};
+use rand::Rng;
+
+use crate::faults::{FaultKind, FaultSite, FsOp, PathClass};
+use crate::seed::{world_rng, WorldDraw};
+use crate::special::Special;
 use crate::world::World;
+
+/// Whose writes a `SimFs` makes: a gateway's, or a plugin's (usage lines the oracle counts
+/// as a benign external append).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    Gateway,
+    Plugin,
+}
 
 pub struct SimFs {
     world: Arc<World>,
     view: MemFsView,
+    writer: Writer,
+}
+
+/// A failed gated op: the errno, and how many bytes of the write reached the file first.
+struct Failed {
+    err: io::Error,
+    torn: usize,
 }
 
 impl SimFs {
-    pub fn new(world: Arc<World>, view: MemFsView) -> Self {
-        SimFs { world, view }
+    pub fn new(world: Arc<World>, view: MemFsView, writer: Writer) -> Self {
+        SimFs { world, view, writer }
     }
 
-    /// Latency, then the fault decision's effect: an errno, a hang, or go ahead.
     async fn gate(&self, op: FsOp, path: &Path) -> io::Result<()> {
+        self.gate_write(op, path, 0).await.map_err(|f| f.err)
+    }
+
+    /// Latency, then the fault decision's effect: an errno (after a torn prefix of a `len`-byte
+    /// write, sometimes), a hang, or go ahead.
+    async fn gate_write(&self, op: FsOp, path: &Path, len: usize) -> Result<(), Failed> {
         let site = FaultSite {
             op,
             class: PathClass::of(path),
@@ -47,12 +78,50 @@ impl SimFs {
             Some(kind) => {
                 self.world.fs_fault(self.view.pid(), &decision, kind, path);
                 match kind.errno() {
-                    Some(code) => Err(os_error(code)),
+                    Some(code) => Err(Failed {
+                        err: os_error(code),
+                        torn: self.torn_prefix(&decision, kind, len),
+                    }),
                     // Pending until the process dies and its tasks are dropped.
                     None => pending().await,
                 }
             }
         }
+    }
+
+    /// How many bytes of a failing `len`-byte write reach the file first (0: none).
+    /// Only errnos a write can report after moving some bytes (EIO, ENOSPC) tear it.
+    fn torn_prefix(&self, decision: &crate::faults::Decision, kind: FaultKind, len: usize) -> usize {
+        let rate = self.world.profile.torn_write_rate;
+        if len < 2 || rate <= 0.0 || !matches!(kind, FaultKind::Eio | FaultKind::Enospc) {
+            return 0;
+        }
+        let index = (decision.site.op as u64) << 40 ^ (decision.site.class as u64) << 32 ^ decision.occurrence;
+        let mut rng = world_rng(self.world.seed, WorldDraw::TornWrite, index & ((1 << 48) - 1));
+        if rng.gen_bool(rate) {
+            rng.gen_range(1..len)
+        } else {
+            0
+        }
+    }
+
+    fn special(&self, path: &Path) -> Option<Special> {
+        self.world.specials.at(path)
+    }
+
+    /// Tell the oracle about bytes this process put in a transcript.
+    fn report_transcript_write(&self, path: &Path, data: &[u8], complete: bool) -> io::Result<()> {
+        if PathClass::of(path) != PathClass::Transcript {
+            return Ok(());
+        }
+        let canonical = self.view.canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
+        let canonical = canonical.join(path.file_name().unwrap_or_default());
+        match (self.writer, complete) {
+            (Writer::Plugin, _) => self.world.plugin_appended(self.view.pid(), &canonical),
+            (Writer::Gateway, true) => self.world.transcript_appended(self.view.pid(), &canonical, data),
+            (Writer::Gateway, false) => self.world.transcript_torn(self.view.pid(), &canonical, data),
+        }
+        Ok(())
     }
 }
 
@@ -63,6 +132,9 @@ impl Fs for SimFs {
     fn create_exclusive<'a>(&'a self, path: &'a Path, _mode: u32) -> BoxFuture<'a, io::Result<Fd>> {
         Box::pin(async move {
             self.gate(FsOp::CreateExclusive, path).await?;
+            if self.special(path).is_some() {
+                return Err(os_error(heldlock_core::platform::errno::EEXIST));
+            }
             let fd = self.view.create_exclusive_now(path)?;
             if PathClass::of(path) == PathClass::Lock {
                 if let Some(ino) = self.view.disk().ino_of(path) {
@@ -74,7 +146,12 @@ impl Fs for SimFs {
     }
     fn write_fd<'a>(&'a self, fd: Fd, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
-            self.gate(FsOp::WriteFd, Path::new(FD_PATH)).await?;
+            if let Err(failed) = self.gate_write(FsOp::WriteFd, Path::new(FD_PATH), data.len()).await {
+                if failed.torn > 0 {
+                    let _ = self.view.write_fd_now(fd, &data[..failed.torn]);
+                }
+                return Err(failed.err);
+            }
             self.view.write_fd_now(fd, data)
         })
     }
@@ -89,12 +166,18 @@ impl Fs for SimFs {
     fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<Vec<u8>>> {
         Box::pin(async move {
             self.gate(FsOp::Read, path).await?;
+            if self.special(path).is_some() {
+                return Err(os_error(heldlock_core::platform::errno::ENOENT));
+            }
             self.view.read_now(path)
         })
     }
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
         Box::pin(async move {
             self.gate(FsOp::Stat, path).await?;
+            if self.special(path).is_some() {
+                return Err(os_error(heldlock_core::platform::errno::ENOENT));
+            }
             self.view.stat_now(path)
         })
     }
@@ -107,6 +190,10 @@ impl Fs for SimFs {
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Unlink, path).await?;
+            if self.world.specials.remove(path) {
+                self.world.special_removed(self.view.pid(), path);
+                return Ok(());
+            }
             let ino = self.view.disk().ino_of(path);
             self.view.unlink_now(path)?;
             if let (PathClass::Lock, Some(ino)) = (PathClass::of(path), ino) {
@@ -129,17 +216,15 @@ impl Fs for SimFs {
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
-            self.gate(FsOp::Append, path).await?;
-            self.view.write_path_now(path, data, false)?;
-            if PathClass::of(path) == PathClass::Transcript {
-                let canonical = self.view.canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
-                self.world.transcript_appended(
-                    self.view.pid(),
-                    &canonical.join(path.file_name().unwrap_or_default()),
-                    data,
-                );
+            if let Err(failed) = self.gate_write(FsOp::Append, path, data.len()).await {
+                let prefix = &data[..failed.torn];
+                if !prefix.is_empty() && self.view.write_path_now(path, prefix, false).is_ok() {
+                    self.report_transcript_write(path, prefix, false)?;
+                }
+                return Err(failed.err);
             }
-            Ok(())
+            self.view.write_path_now(path, data, false)?;
+            self.report_transcript_write(path, data, true)
         })
     }
     fn write_all<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {

@@ -11,13 +11,16 @@ use heldlock_core::memprocs::ProcessTable;
 use heldlock_core::platform::{Observer, Platform};
 use heldlock_core::Mutant;
 
-use crate::clock::{now_ns, SimClock, SimSpawner};
+use crate::clock::{now_ns, SimClock, SimSpawner, WatchdogOf};
 use crate::coverage::Coverage;
 use crate::faults::{Decision, FaultKind, FaultPlan};
 use crate::oracle::{ExternalChange, Oracle, ProcFacts};
 use crate::profile::Profile;
-use crate::simfs::SimFs;
+use crate::simfs::{SimFs, Writer};
+use crate::special::SpecialFiles;
 use crate::trace::{describe, Trace, TraceMode, Who};
+use crate::wallclock::WallClocks;
+use crate::witness::{PlantedLive, StaleFailure, Witness};
 
 /// Wall-clock time at simulated time zero: 2026-01-01T00:00:00Z.
 pub const EPOCH_WALL_MS: i64 = 1_767_225_600_000;
@@ -36,6 +39,7 @@ pub struct ProcInfo {
 
 struct Observed {
     oracle: Oracle,
+    witness: Witness,
     trace: Trace,
     coverage: Coverage,
     events: u64,
@@ -53,6 +57,10 @@ pub struct World {
     pub disk: MemFs,
     pub table: Arc<ProcessTable>,
     pub faults: FaultPlan,
+    /// Each process's wall clock.
+    pub clocks: WallClocks,
+    /// Dangling symlinks and the like, which the disk does not model.
+    pub specials: SpecialFiles,
     /// Fixed for the run: lets the per-op trace notes skip the lock when the trace is off.
     trace_mode: TraceMode,
     observed: Mutex<Observed>,
@@ -76,9 +84,12 @@ impl World {
             disk,
             table: ProcessTable::new(),
             faults,
+            clocks: WallClocks::default(),
+            specials: SpecialFiles::default(),
             trace_mode: trace,
             observed: Mutex::new(Observed {
                 oracle: Oracle::default(),
+                witness: Witness::default(),
                 trace: Trace::new(trace),
                 coverage: Coverage::default(),
                 events: 0,
@@ -97,17 +108,43 @@ impl World {
 
     /// The platform process `pid` runs the lock on.
     pub fn platform_for(self: &Arc<Self>, pid: u32) -> Platform {
+        self.platform_of_table(pid, 0)
+    }
+
+    /// The platform of a plugin's second lock table in process `pid`: its writes are usage
+    /// lines, its lock events carry ids apart from the gateway table's.
+    pub fn platform_for_plugin(self: &Arc<Self>, pid: u32) -> Platform {
+        self.platform_of_table(pid, 1)
+    }
+
+    fn platform_of_table(self: &Arc<Self>, pid: u32, table: u32) -> Platform {
         let incarnation = self.observed.lock().unwrap().procs.get(&pid).map_or(0, |p| p.incarnation);
+        let writer = if table == 0 { Writer::Gateway } else { Writer::Plugin };
         Platform {
-            fs: Arc::new(SimFs::new(self.clone(), self.disk.view(pid, self.profile.fd_limit))),
-            clock: Arc::new(SimClock),
+            fs: Arc::new(SimFs::new(self.clone(), self.disk.view(pid, self.profile.fd_limit), writer)),
+            clock: Arc::new(SimClock {
+                world: self.clone(),
+                pid,
+            }),
             processes: Arc::new(self.table.view(pid)),
-            spawner: Arc::new(SimSpawner),
+            spawner: Arc::new(SimSpawner {
+                table: WatchdogOf { pid, table },
+            }),
             observer: Arc::new(SimObserver {
                 world: self.clone(),
                 pid,
                 incarnation,
+                table,
             }),
+        }
+    }
+
+    /// The transcript `path` names, with its directory resolved as the disk does now.
+    pub fn canonical_transcript(&self, path: &Path) -> PathBuf {
+        let view = self.disk.view(0, usize::MAX);
+        match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) => view.canonical_dir_now(dir).map_or(path.to_owned(), |d| d.join(name)),
+            _ => path.to_owned(),
         }
     }
 
@@ -119,6 +156,7 @@ impl World {
     pub fn process_started(&self, pid: u32, name: String, starttime: Option<u64>) {
         self.with(|o| {
             let incarnation = o.procs.get(&pid).map_or(1, |p| p.incarnation + 1);
+            let offset = self.clocks.start(self.seed, pid, incarnation, self.profile.clock_skew_ms);
             let facts = ProcFacts {
                 alive: true,
                 starttime,
@@ -134,7 +172,7 @@ impl World {
             );
             o.facts.insert(pid, facts);
             o.trace.record(now_ns(), Who::Process(pid), || {
-                format!("process {name} starts (starttime {starttime:?})")
+                format!("process {name} starts (starttime {starttime:?}, wall clock {offset:+} ms)")
             });
         });
     }
@@ -154,6 +192,7 @@ impl World {
                 f.died_ns = Some(now);
             });
             o.oracle.process_died(pid);
+            o.witness.process_died(pid);
             o.trace.record(now, Who::Process(pid), || format!("process crashes ({how})"));
         });
     }
@@ -182,6 +221,13 @@ impl World {
         self.with(|o| o.oracle.contended_holder(waiters, &o.facts))
     }
 
+    /// The gateways alive now (foreign processes have no name starting with `gw`).
+    pub fn live_gateways(&self) -> Vec<u32> {
+        self.with(|o| {
+            o.procs.iter().filter(|(_, p)| p.facts.alive && p.name.starts_with("gw")).map(|(pid, _)| *pid).collect()
+        })
+    }
+
     pub fn is_alive(&self, pid: u32) -> bool {
         self.with(|o| o.facts.get(&pid).is_some_and(|f| f.alive))
     }
@@ -195,6 +241,7 @@ impl World {
     }
 
     fn lock_event(&self, pid: u32, incarnation: u32, ev: &LockEvent<'_>) {
+        let canonical = |p: &Path| self.canonical_transcript(p);
         let mut guard = self.observed.lock().unwrap();
         let o = &mut *guard;
         // A dropped task of a crashed incarnation may still run destructors: not an event.
@@ -207,6 +254,18 @@ impl World {
         o.coverage.note(ev);
         o.trace.record(now, Who::Process(pid), || describe(ev));
         o.oracle.on_lock_event(pid, now, ev, &o.facts);
+        o.witness.on_lock_event(pid, now, ev, canonical, &mut o.oracle.violations);
+        if let LockEvent::AcquireFailed { lock, error, .. } = ev {
+            if error.starts_with("SessionWriteLockStaleError") {
+                let failure = StaleFailure {
+                    lock,
+                    on_disk: self.disk.ino_of(lock).zip(self.disk.contents(lock)),
+                    wall_ms: self.clocks.wall_ms(pid),
+                    stale_ms: heldlock_core::file_lock::LockOptions::default().stale_ms,
+                };
+                o.witness.stale_failure(pid, now, &failure, &mut o.oracle.violations);
+            }
+        }
         if let LockEvent::ControllerCreated { ctl, transcript } = ev {
             // Judge fence changes on the transcript itself, whichever path the gateway used.
             let view = self.disk.view(pid, usize::MAX);
@@ -251,6 +310,96 @@ impl World {
         self.with(|o| {
             o.events += 1;
             o.oracle.lock_unlinked(pid, now_ns(), lock, ino, &o.facts);
+            o.witness.lock_unlinked(pid, now_ns(), lock, ino, &mut o.oracle.violations);
+        });
+    }
+
+    /// A failing append of `pid` put `prefix` of its entry in the transcript first.
+    pub fn transcript_torn(&self, pid: u32, path: &Path, prefix: &[u8]) {
+        self.with(|o| {
+            o.events += 1;
+            o.trace.record(now_ns(), Who::Process(pid), || {
+                format!("torn append: {} of its bytes reached {}", prefix.len(), path.display())
+            });
+            o.oracle.transcript_appended(pid, path, prefix);
+        });
+    }
+
+    /// A plugin of `pid` appended usage lines to a transcript: benign, like an external one.
+    pub fn plugin_appended(&self, pid: u32, path: &Path) {
+        let content = self.disk.contents(path).unwrap_or_default();
+        self.with(|o| {
+            o.events += 1;
+            o.trace.record(now_ns(), Who::Process(pid), || format!("plugin appends usage to {}", path.display()));
+            o.oracle.external_change(path, ExternalChange::BenignAppend, &content);
+        });
+    }
+
+    /// A process unlinked a special entry (a dangling symlink) at a lock path.
+    pub fn special_removed(&self, pid: u32, path: &Path) {
+        self.note(pid, || format!("removes the dangling symlink at {}", path.display()));
+    }
+
+    /// The watchdog of `who` is about to sleep until its next tick.
+    pub fn watchdog_ticked(&self, who: WatchdogOf) {
+        self.with(|o| o.witness.watchdog_ticked(who, now_ns()));
+    }
+
+    /// A line in the trace from the external actors.
+    pub fn external_note(&self, text: impl FnOnce() -> String) {
+        if self.trace_mode == TraceMode::Off {
+            return;
+        }
+        self.with(|o| o.trace.record(now_ns(), Who::External, text));
+    }
+
+    /// Whether a live gateway holds lock inode `ino` now.
+    pub fn holds_inode(&self, ino: u64) -> bool {
+        self.with(|o| o.oracle.holds_inode(ino, &o.facts))
+    }
+
+    /// An external actor removed (or replaced) the held lock inode `ino` at `lock`.
+    pub fn lock_tampered(&self, lock: &Path, ino: u64) {
+        self.with(|o| {
+            o.events += 1;
+            o.trace.record(now_ns(), Who::External, || format!("external removes the held lock {}", lock.display()));
+            o.oracle.lock_tampered(ino);
+        });
+    }
+
+    /// A foreign live holder planted its lock file (inode `ino`).
+    pub fn planted_live(&self, ino: u64, planted: PlantedLive) {
+        self.with(|o| o.witness.planted_live(ino, planted));
+    }
+
+    pub fn planted_gone(&self, ino: u64) {
+        self.with(|o| o.witness.planted_gone(ino));
+    }
+
+    /// A locked operation of `ctl` (a write scope, a reacquire) returned `result`.
+    pub fn locked_op_returned(&self, pid: u32, ctl: ControllerId, result: &Result<(), heldlock_core::ControllerError>) {
+        self.with(|o| {
+            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
+                o.witness.locked_op_returned(pid, now_ns(), ctl, result, &mut o.oracle.violations);
+            }
+        });
+    }
+
+    /// The cleanup lock `ctl` handed the workload is (not) a no-op.
+    pub fn cleanup_lock(&self, pid: u32, ctl: ControllerId, noop: bool) {
+        self.with(|o| {
+            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
+                o.witness.cleanup_lock(pid, now_ns(), ctl, noop, &mut o.oracle.violations);
+            }
+        });
+    }
+
+    /// A cleanup append on a cleanup lock that is not a no-op returned `result`.
+    pub fn cleanup_appended(&self, pid: u32, ctl: ControllerId, result: &Result<(), heldlock_core::ControllerError>) {
+        self.with(|o| {
+            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
+                o.witness.cleanup_appended(pid, now_ns(), ctl, result, &mut o.oracle.violations);
+            }
         });
     }
 
@@ -268,6 +417,9 @@ impl World {
     pub fn external_change(&self, path: &Path, change: ExternalChange) {
         let content = self.disk.contents(path).unwrap_or_default();
         self.with(|o| {
+            if change == ExternalChange::Delete {
+                o.witness.transcript_deleted(path);
+            }
             o.events += 1;
             o.trace.record(now_ns(), Who::External, || {
                 format!("external {} of {}", change.name(), path.display())
@@ -282,7 +434,11 @@ impl World {
 
     /// The periodic time-driven checks.
     pub fn tick(&self) {
-        self.with(|o| o.oracle.check_time(now_ns(), &o.facts));
+        self.with(|o| {
+            let now = now_ns();
+            o.oracle.check_time(now, &o.facts);
+            o.witness.check_time(now, &o.facts, &mut o.oracle.violations);
+        });
     }
 
     pub fn violated(&self) -> bool {
@@ -322,10 +478,16 @@ struct SimObserver {
     world: Arc<World>,
     pid: u32,
     incarnation: u32,
+    /// 0: the gateway's lock table; 1: a plugin's, whose ids are moved apart.
+    table: u32,
 }
 
 impl Observer for SimObserver {
     fn on_event(&self, event: &LockEvent<'_>) {
-        self.world.lock_event(self.pid, self.incarnation, event);
+        if self.table == 0 {
+            self.world.lock_event(self.pid, self.incarnation, event);
+        } else {
+            self.world.lock_event(self.pid, self.incarnation, &crate::plugin::remap(event));
+        }
     }
 }

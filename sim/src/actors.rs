@@ -74,7 +74,17 @@ pub async fn transcript_tamperer(world: Arc<World>) {
     let acts = (world.profile.transcript_tampering * world.profile.sessions).min(MAX_ACTS);
     for _ in 0..acts {
         sleep_ms(rng.gen_range(500..40_000)).await;
-        let path = world.session_path(rng.gen_range(0..world.profile.sessions), false);
+        let mut path = world.session_path(rng.gen_range(0..world.profile.sessions), false);
+        if rng.gen_bool(0.7) {
+            // Mostly aim at a transcript a controller has let go of: its fence must catch this.
+            for _ in 0..300 {
+                if let Some(released) = world.released_transcript() {
+                    path = released;
+                    break;
+                }
+                sleep_ms(100).await;
+            }
+        }
         let view = world.disk.view(0, usize::MAX);
         let Some(bytes) = world.disk.contents(&path) else { continue };
         match rng.gen_range(0..3) {
@@ -175,8 +185,13 @@ pub async fn lock_planter(world: Arc<World>) {
             Plant::Huge => plant_file(&world, &lock, &vec![b'x'; HUGE_LOCK_BYTES]),
             Plant::ForeignLive(form) => foreign_holder(&world, &lock, FOREIGN_FIRST_PID + i, form, 300_000, hold_ms).await,
             Plant::ShortHold => {
+                // Many short holds in a row: each hand-over races the others' judging reads.
                 let max_hold = rng.gen_range(1_000..5_000);
-                foreign_holder(&world, &lock, FOREIGN_FIRST_PID + i, "Z", max_hold, hold_ms).await
+                for round in 0..rng.gen_range(1..12) {
+                    let pid = FOREIGN_FIRST_PID + i * 100 + round;
+                    foreign_holder(&world, &lock, pid, "Z", max_hold, rng.gen_range(500..8_000)).await;
+                    sleep_ms(rng.gen_range(0..200)).await;
+                }
             }
             Plant::DanglingSymlink => {
                 world.specials.plant(&lock, Special::DanglingSymlink);

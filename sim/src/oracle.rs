@@ -102,6 +102,9 @@ struct CtlRec {
     change_since_fence: bool,
     /// Between a prompt release and the next locked operation.
     released: bool,
+    /// Cleanup began: from here on the controller writes only under the cleanup's lock, so a
+    /// prompt release (an abort's graceful path) does not leave it released.
+    cleanup_begun: bool,
     missed_change: Option<String>,
     open_writes: BTreeSet<OpId>,
     owed_deferred: BTreeSet<OpId>,
@@ -117,8 +120,10 @@ struct OpRec {
 
 struct InodeRec {
     pid: u32,
-    starttime: Option<u64>,
     handle: Option<HandleId>,
+    /// When its creator (this pid and incarnation) died: a later process under the same pid
+    /// does not bring it back.
+    creator_died_ns: Option<u64>,
 }
 
 struct AbortDeadline {
@@ -343,9 +348,13 @@ impl Oracle {
                         cleared: Vec::new(),
                     },
                 );
-                if kind == OpKind::Write {
-                    if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
-                        c.open_writes.insert(op);
+                if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+                    match kind {
+                        OpKind::Write => {
+                            c.open_writes.insert(op);
+                        }
+                        OpKind::Cleanup => c.cleanup_begun = true,
+                        _ => {}
                     }
                 }
             }
@@ -490,7 +499,7 @@ impl Oracle {
                     return;
                 };
                 // Released: no retained lock, and no scope holding a short lock either.
-                c.released = c.open_writes.is_empty();
+                c.released = c.open_writes.is_empty() && !c.cleanup_begun;
                 if let Some(h) = c.held {
                     self.violate(
                         now,
@@ -541,7 +550,7 @@ impl Oracle {
         let mut found = Vec::new();
         if kind == OpKind::Write {
             c.open_writes.remove(&op);
-            if c.open_writes.is_empty() && c.held.is_none() && c.fence {
+            if c.open_writes.is_empty() && c.held.is_none() && c.fence && !c.cleanup_begun {
                 c.released = true;
             }
             if c.owed_deferred.remove(&op) && c.open_writes.is_empty() {
@@ -648,16 +657,12 @@ impl Oracle {
         lock: &Path,
         on_disk: Option<(u64, Vec<u8>)>,
         table: &heldlock_core::memprocs::ProcessTable,
-        procs: &BTreeMap<u32, ProcFacts>,
     ) {
         let Some((ino, bytes)) = on_disk else { return };
         let Some(inode) = self.inodes.get(&ino) else {
             return;
         };
-        let Some(facts) = procs.get(&inode.pid) else {
-            return;
-        };
-        let Some(died) = facts.died_ns.filter(|_| !facts.alive || facts.starttime != inode.starttime) else {
+        let Some(died) = inode.creator_died_ns else {
             return;
         };
         let Some(payload) = LockPayload::parse(&bytes) else {
@@ -716,7 +721,7 @@ impl Oracle {
 
     /// The process died: its handles, controllers and operations die with it (its lock files
     /// stay on disk, judged by their inode records).
-    pub fn process_died(&mut self, pid: u32) {
+    pub fn process_died(&mut self, pid: u32, now: u64) {
         self.handles.retain(|(p, _), _| *p != pid);
         self.ctls.retain(|(p, _), _| *p != pid);
         self.ops.retain(|(p, _), _| *p != pid);
@@ -727,6 +732,7 @@ impl Oracle {
         for inode in self.inodes.values_mut() {
             if inode.pid == pid {
                 inode.handle = None;
+                inode.creator_died_ns.get_or_insert(now);
             }
         }
     }
@@ -747,13 +753,13 @@ impl Oracle {
     }
 
     /// A lock file came into being (create_exclusive succeeded).
-    pub fn lock_created(&mut self, pid: u32, starttime: Option<u64>, ino: u64) {
+    pub fn lock_created(&mut self, pid: u32, ino: u64) {
         self.inodes.insert(
             ino,
             InodeRec {
                 pid,
-                starttime,
                 handle: None,
+                creator_died_ns: None,
             },
         );
     }
@@ -809,6 +815,14 @@ impl Oracle {
                 c.missed_change = None;
             }
         }
+    }
+
+    /// A failing append of `pid` left `prefix` of its entry in the transcript: bytes that no
+    /// write completed, a non-benign change for every controller (its writer's too: SPEC §3
+    /// accepts only owned and benign changes, and a failed write is not owned).
+    pub fn transcript_torn(&mut self, path: &Path, prefix: &[u8]) {
+        self.transcripts.entry(path.to_owned()).or_default().extend_from_slice(prefix);
+        self.unowned_change(path, |_| true, "a torn append");
     }
 
     fn unowned_change(&mut self, path: &Path, applies: impl Fn(u32) -> bool, what: &str) {

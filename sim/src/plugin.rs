@@ -80,6 +80,8 @@ pub fn remap<'a>(ev: &LockEvent<'a>) -> LockEvent<'a> {
 pub async fn plugin(world: Arc<World>, pid: u32, incarnation: u32) {
     let platform = world.platform_for_plugin(pid);
     let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
+    // An embedder starts the watchdog of the table it made, as the gateway does.
+    locks.start_watchdog();
     let mut rng = world_rng(world.seed, WorldDraw::Plugin, u64::from(pid) << 16 | u64::from(incarnation));
     let opts = LockOptions {
         timeout_ms: 10_000,
@@ -97,4 +99,7 @@ pub async fn plugin(world: Arc<World>, pid: u32, incarnation: u32) {
             Err(e) => world.note(pid, || format!("plugin: no lock on {}: {e}", session.display())),
         }
     }
+    // The plugin lives as long as its process: its table (and watchdog) stay.
+    let _alive = locks;
+    std::future::pending::<()>().await;
 }

@@ -136,6 +136,12 @@ impl Witness {
         self.watchdogs.retain(|w, _| w.pid != pid);
     }
 
+    /// A transcript some unpoisoned controller has released under a fence (tampering there is
+    /// what the fence exists for).
+    pub fn released_transcript(&self) -> Option<PathBuf> {
+        self.ctls.values().find(|c| c.released && c.poisoned.is_none()).map(|c| c.transcript.clone())
+    }
+
     /// An external actor deleted a transcript.
     pub fn transcript_deleted(&mut self, transcript: &Path) {
         for c in self.ctls.values_mut() {

@@ -191,7 +191,7 @@ impl World {
                 f.alive = false;
                 f.died_ns = Some(now);
             });
-            o.oracle.process_died(pid);
+            o.oracle.process_died(pid, now);
             o.witness.process_died(pid);
             o.trace.record(now, Who::Process(pid), || format!("process crashes ({how})"));
         });
@@ -280,7 +280,7 @@ impl World {
         } = ev
         {
             let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
-            o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table, &o.facts);
+            o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table);
         }
     }
 
@@ -299,10 +299,9 @@ impl World {
     }
 
     pub fn lock_created(&self, pid: u32, ino: u64) {
-        let starttime = self.table.get(pid).and_then(|e| e.starttime);
         self.with(|o| {
             o.events += 1;
-            o.oracle.lock_created(pid, starttime, ino);
+            o.oracle.lock_created(pid, ino);
         });
     }
 
@@ -321,7 +320,7 @@ impl World {
             o.trace.record(now_ns(), Who::Process(pid), || {
                 format!("torn append: {} of its bytes reached {}", prefix.len(), path.display())
             });
-            o.oracle.transcript_appended(pid, path, prefix);
+            o.oracle.transcript_torn(path, prefix);
         });
     }
 
@@ -351,6 +350,11 @@ impl World {
             return;
         }
         self.with(|o| o.trace.record(now_ns(), Who::External, text));
+    }
+
+    /// A transcript a live controller has released under a fence, if any.
+    pub fn released_transcript(&self) -> Option<PathBuf> {
+        self.with(|o| o.witness.released_transcript())
     }
 
     /// Whether a live gateway holds lock inode `ino` now.

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use heldlock_core::Mutant;
 use heldlock_sim::coverage::{Coverage, CORE_FAULT_SITES, TRANSITIONS};
-use heldlock_sim::{run_seed, RunConfig, SeedReport, TraceMode};
+use heldlock_sim::{run_seed, InvariantId, RunConfig, SeedReport, TraceMode};
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::Scenario;
@@ -19,7 +19,7 @@ pub struct Failure {
     pub scenario: String,
     pub seed: u64,
     pub mutant: Option<String>,
-    pub invariant: String,
+    pub invariant: InvariantId,
     /// The first violation, as the oracle worded it.
     pub violation: String,
     pub reproduce: String,
@@ -70,7 +70,7 @@ impl Summary {
                 scenario: scenario.to_owned(),
                 seed: report.seed,
                 mutant: mutant.map(|m| m.name().to_owned()),
-                invariant: v.invariant.to_owned(),
+                invariant: v.invariant,
                 violation: v.to_string(),
                 reproduce: reproduce_command(scenario, report.seed, mutant),
             }),

@@ -8,14 +8,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use heldlock_core::Mutant;
-use heldlock_sim::{run_seed, RunConfig};
+use heldlock_sim::{run_seed, InvariantId, RunConfig};
 use serde::Serialize;
 
 use crate::scenario::{find, DEFAULT_SCENARIO};
 
 /// One kill: seeds it took, the invariant, the violation text, and how hostile its world was
 /// (crashes and pauses, fault rates, faults fired): the report's example is the simplest.
-type Kill = (u64, String, String, (u32, u64, usize));
+type Kill = (u64, InvariantId, String, (u32, u64, usize));
 /// (mutant index, range, its kill, CPU time spent on the range).
 type RangeResult = (usize, u64, Option<Kill>, Duration);
 
@@ -42,7 +42,7 @@ pub struct MutantResult {
     /// Per range: seeds run until the first kill, `None` if it survived the budget.
     pub seeds_to_kill: Vec<Option<u64>>,
     /// Which invariants caught it, and how often (first violation per range).
-    pub invariants: BTreeMap<String, u64>,
+    pub invariants: BTreeMap<InvariantId, u64>,
     /// The simplest kill that shows its consequence (else the simplest kill).
     pub example: Option<Example>,
     /// CPU time spent on this mutant, all ranges.
@@ -98,7 +98,7 @@ pub fn self_test(
                             (p.fault_rate * 1000.0) as u64 + (p.hang_rate * 1000.0) as u64,
                             report.fired.len(),
                         );
-                        kill = Some((n + 1, v.invariant.to_owned(), format!("seed {seed}: {v}"), complexity));
+                        kill = Some((n + 1, v.invariant, format!("seed {seed}: {v}"), complexity));
                         break;
                     }
                 }
@@ -117,7 +117,7 @@ pub fn self_test(
             let mut invariants = BTreeMap::new();
             for (_, _, kill, _) in &mine {
                 if let Some((_, inv, _, _)) = kill {
-                    *invariants.entry(inv.clone()).or_insert(0) += 1;
+                    *invariants.entry(*inv).or_insert(0) += 1;
                 }
             }
             // The example: the simplest kill whose replay also shows what the bug did next —
@@ -132,14 +132,13 @@ pub fn self_test(
             });
             // None of the first kills shows it: for a leak (I3, I7), look further along range 0,
             // a bounded way, replaying in full only the seeds that leak.
-            let leaks = kills.iter().any(|(_, _, k)| matches!(k.1.as_str(), "I3" | "I7"));
+            let leaks = kills.iter().any(|(_, _, k)| k.1.is_leak());
             let shown = shown.or_else(|| {
                 (0..EXAMPLE_SEARCH).filter(|_| leaks).find_map(|n| {
                     let seed = range_start(0) + n;
                     let config = RunConfig::new(scenario.name, scenario.profile(seed)).mutant(Some(*mutant));
-                    let leaked = run_seed(seed, &config)
-                        .first_violation()
-                        .is_some_and(|v| matches!(v.invariant, "I3" | "I7"));
+                    let leaked =
+                        run_seed(seed, &config).first_violation().is_some_and(|v| v.invariant.is_leak());
                     if !leaked {
                         return None;
                     }

@@ -14,7 +14,7 @@ use crate::scenario::Scenario;
 const MAX_RUNS: usize = 400;
 
 pub struct Shrunk {
-    pub invariant: &'static str,
+    pub invariant: heldlock_sim::InvariantId,
     pub violation: String,
     pub original: usize,
     pub kept: Vec<(FaultSite, u64, FaultKind)>,

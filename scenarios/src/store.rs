@@ -5,6 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
+use heldlock_sim::InvariantId;
 use serde::{Deserialize, Serialize};
 
 /// Where the store lives unless `HELDLOCK_STORE` says otherwise.
@@ -15,7 +16,7 @@ pub struct StoredFailure {
     pub scenario: String,
     pub seed: u64,
     pub mutant: Option<String>,
-    pub invariant: String,
+    pub invariant: InvariantId,
     pub detail: String,
 }
 
@@ -79,7 +80,7 @@ mod tests {
             scenario: scenario.into(),
             seed,
             mutant: mutant.map(str::to_owned),
-            invariant: "I3".into(),
+            invariant: InvariantId::I3,
             detail: "x".into(),
         };
         store.save(&f("swarm", 7, None)).unwrap();

@@ -13,7 +13,7 @@ use heldlock_core::payload::format_iso8601;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::oracle::ExternalChange;
+use crate::oracle::{ExternalChange, ExternalEdit};
 use crate::seed::{rng, world_rng, Stream, WorldDraw};
 use crate::special::Special;
 use crate::witness::PlantedLive;
@@ -55,14 +55,20 @@ pub async fn external_writer(world: Arc<World>) {
             (true, false) => ExternalChange::Rewrite,
         };
         let view = world.disk.view(0, usize::MAX);
-        let done = match change {
-            ExternalChange::BenignAppend => view.write_path_now(&path, &entry("usage", "external"), false),
-            ExternalChange::NonBenignAppend => view.write_path_now(&path, &entry("message", "external"), false),
-            ExternalChange::Rewrite => view.write_path_now(&path, &entry("message", "rewritten"), true),
-            _ => world.disk.touch_ctime(&path),
+        // Its own record of what it wrote: I14 explains the disk by it.
+        let edit = match change {
+            ExternalChange::BenignAppend => Some(ExternalEdit::Append(entry("usage", "external"))),
+            ExternalChange::NonBenignAppend => Some(ExternalEdit::Append(entry("message", "external"))),
+            ExternalChange::Rewrite => Some(ExternalEdit::Replace(entry("message", "rewritten"))),
+            _ => None,
+        };
+        let done = match &edit {
+            None => world.disk.touch_ctime(&path),
+            Some(ExternalEdit::Append(bytes)) => view.write_path_now(&path, bytes, false),
+            Some(ExternalEdit::Replace(bytes)) => view.write_path_now(&path, bytes, true),
         };
         if done.is_ok() {
-            world.external_change(&path, change);
+            world.external_change(&path, change, edit);
         }
     }
 }
@@ -90,20 +96,20 @@ pub async fn transcript_tamperer(world: Arc<World>) {
         match rng.gen_range(0..3) {
             0 => {
                 if view.unlink_now(&path).is_ok() {
-                    world.external_change(&path, ExternalChange::Delete);
+                    world.external_change(&path, ExternalChange::Delete, Some(ExternalEdit::Replace(Vec::new())));
                     sleep_ms(rng.gen_range(500..20_000)).await;
                     // A gateway's append may have brought it back already (O_CREAT).
                     if world.disk.contents(&path).is_none() {
                         let header = entry("session", "reset");
                         if view.write_path_now(&path, &header, true).is_ok() {
-                            world.external_change(&path, ExternalChange::Recreate);
+                            world.external_change(&path, ExternalChange::Recreate, Some(ExternalEdit::Replace(header)));
                         }
                     }
                 }
             }
             1 => {
                 if view.unlink_now(&path).is_ok() && view.write_path_now(&path, &bytes, true).is_ok() {
-                    world.external_change(&path, ExternalChange::Replace);
+                    world.external_change(&path, ExternalChange::Replace, Some(ExternalEdit::Replace(bytes)));
                 }
             }
             _ => {
@@ -112,7 +118,7 @@ pub async fn transcript_tamperer(world: Arc<World>) {
                 let mut edited = bytes;
                 edited[at] = edited[at].to_ascii_uppercase();
                 if view.write_path_now(&path, &edited, true).is_ok() {
-                    world.external_change(&path, ExternalChange::RewriteInPlace);
+                    world.external_change(&path, ExternalChange::RewriteInPlace, Some(ExternalEdit::Replace(edited)));
                 }
             }
         }

@@ -25,6 +25,7 @@ pub mod workload;
 pub mod world;
 
 pub use faults::{FaultKind, FaultPlan, FaultSite};
+pub use oracle::InvariantId;
 pub use profile::Profile;
 pub use report::{SeedReport, Violation};
 pub use runner::{run_seed, RunConfig};

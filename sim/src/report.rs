@@ -5,13 +5,13 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::coverage::Coverage;
+use crate::oracle::InvariantId;
 use crate::trace::format_time;
 
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// `I1` … `I14`.
-    pub invariant: &'static str,
+    pub invariant: InvariantId,
     pub detail: String,
     pub pid: Option<u32>,
     pub lock: Option<PathBuf>,

@@ -97,7 +97,7 @@ pub fn run_seed(seed: u64, config: &RunConfig) -> SeedReport {
             scenario: config.scenario.clone(),
             profile: config.profile.summary(),
             violations: vec![crate::report::Violation {
-                invariant: "assert",
+                invariant: crate::oracle::InvariantId::Assert,
                 detail: format!("the simulation panicked: {message}"),
                 pid: None,
                 lock: None,

@@ -117,9 +117,9 @@ impl SimFs {
         let canonical = self.view.canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
         let canonical = canonical.join(path.file_name().unwrap_or_default());
         match (self.writer, complete) {
-            (Writer::Plugin, _) => self.world.plugin_appended(self.view.pid(), &canonical),
-            (Writer::Gateway, true) => self.world.transcript_appended(self.view.pid(), &canonical, data),
-            (Writer::Gateway, false) => self.world.transcript_torn(self.view.pid(), &canonical, data),
+            (Writer::Plugin, true) => self.world.plugin_appended(self.view.pid(), &canonical, data),
+            (Writer::Gateway, true) => self.world.transcript_appended(self.view.pid(), &canonical),
+            (_, false) => self.world.transcript_torn(self.view.pid(), &canonical, data),
         }
         Ok(())
     }

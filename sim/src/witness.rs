@@ -12,7 +12,7 @@ use heldlock_core::platform::errno;
 use heldlock_core::ControllerError;
 
 use crate::clock::WatchdogOf;
-use crate::oracle::ProcFacts;
+use crate::oracle::{InvariantId, ProcFacts};
 use crate::report::Violation;
 
 /// A tick may run releases on a slow disk: a live watchdog starts its next sleep within one
@@ -48,7 +48,7 @@ pub struct Witness {
     watchdogs: BTreeMap<WatchdogOf, u64>,
 }
 
-fn violation(now: u64, invariant: &'static str, pid: Option<u32>, lock: Option<&Path>, detail: String) -> Violation {
+fn violation(now: u64, invariant: InvariantId, pid: Option<u32>, lock: Option<&Path>, detail: String) -> Violation {
     Violation {
         invariant,
         detail,
@@ -84,7 +84,7 @@ impl Witness {
                 if let Some((other, spelled)) = self.owners.get(&key) {
                     out.push(violation(
                         now,
-                        "I1",
+                        InvariantId::I1,
                         Some(pid),
                         None,
                         format!(
@@ -168,31 +168,12 @@ impl Witness {
             c.deleted_while_released = false;
             out.push(violation(
                 now,
-                "I10",
+                InvariantId::I10,
                 Some(pid),
                 None,
                 format!(
                     "fence: {} was deleted while {ctl} was released; its next locked operation failed with \
                      ENOENT and left it unpoisoned instead of a takeover",
-                    c.transcript.display()
-                ),
-            ));
-        }
-    }
-
-    /// The workload got its cleanup lock (I14): a no-op lock is only for a poisoned
-    /// controller — otherwise the Ok of its appends acknowledges writes that never happen.
-    pub fn cleanup_lock(&mut self, pid: u32, now: u64, ctl: ControllerId, noop: bool, out: &mut Vec<Violation>) {
-        let Some(c) = self.ctls.get(&(pid, ctl)) else { return };
-        if noop && c.poisoned.is_none() {
-            out.push(violation(
-                now,
-                "I14",
-                Some(pid),
-                None,
-                format!(
-                    "no lost writes: the cleanup lock of {ctl} is a no-op though {ctl} is not poisoned: \
-                     its appends return Ok and write nothing to {}",
                     c.transcript.display()
                 ),
             ));
@@ -214,7 +195,7 @@ impl Witness {
         if taken_over && c.poisoned == Some(PoisonReason::AbortForced) {
             out.push(violation(
                 now,
-                "I8",
+                InvariantId::I8,
                 Some(pid),
                 None,
                 format!(
@@ -241,7 +222,7 @@ impl Witness {
         if let Some(p) = self.planted.remove(&ino) {
             out.push(violation(
                 now,
-                "I11",
+                InvariantId::I11,
                 Some(pid),
                 Some(lock),
                 format!(
@@ -267,7 +248,7 @@ impl Witness {
             }
             out.push(violation(
                 now,
-                "I13",
+                InvariantId::I13,
                 Some(who.pid),
                 None,
                 format!(
@@ -314,7 +295,7 @@ impl Witness {
         if let Some(why) = why {
             out.push(violation(
                 now,
-                "I15",
+                InvariantId::I15,
                 Some(pid),
                 Some(f.lock),
                 format!("availability: the acquire failed with a StaleError but {why}: the verdict was not re-verified"),

@@ -4,6 +4,8 @@
 //! cleanup and dispose from inside a write scope, and cleanup locks dropped unreleased. What
 //! each call returned goes to the world's witness.
 
+use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,8 +154,62 @@ impl TurnPlan {
     }
 }
 
-fn entry(kind: &str, who: &str) -> Vec<u8> {
-    format!("{{\"type\":\"{kind}\",\"from\":\"{who}\"}}\n").into_bytes()
+/// A gateway's entry, numbered: every write is unique on disk, so I14 can tell which is which.
+fn entry(kind: &str, who: &str, n: u64) -> Vec<u8> {
+    format!("{{\"type\":\"{kind}\",\"from\":\"{who}\",\"n\":{n}}}\n").into_bytes()
+}
+
+/// Who writes, and where: what the oracle hears of each write call.
+#[derive(Clone)]
+struct Writer {
+    world: Arc<World>,
+    pid: u32,
+    session: PathBuf,
+    label: String,
+}
+
+impl Writer {
+    /// One transcript write as its caller sees it: the call and its result, told to the
+    /// oracle (I14 judges the disk against these, never against the filesystem's log).
+    async fn write<F, Fut>(&self, kind: &str, append: F) -> Result<(), ControllerError>
+    where
+        F: FnOnce(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<(), ControllerError>>,
+    {
+        let bytes = entry(kind, &self.label, self.world.next_entry());
+        let id = self.world.write_called(self.pid, &self.session, &bytes, false);
+        let result = append(bytes).await;
+        self.world.write_returned(id, result.is_ok());
+        result
+    }
+
+    /// A write through a write scope.
+    async fn scoped(&self, scope: &WriteScope, kind: &str) -> Result<(), ControllerError> {
+        self.write(kind, |b| async move { scope.append(&b).await }).await
+    }
+
+    /// A write through the cleanup lock: a no-op lock declines it up front (the caller can
+    /// tell nothing will be written), which SPEC allows only for a poisoned controller. The
+    /// lock is held `hold_ms` first (post-processing); `drop_unreleased` leaks it.
+    async fn cleanup_write(&self, ctl: &AttemptController, hold_ms: u64, drop_unreleased: bool) {
+        let cleanup = ctl.acquire_for_cleanup().await;
+        madsim::time::sleep(Duration::from_millis(hold_ms)).await;
+        if cleanup.is_noop() {
+            self.world.cleanup_declined(self.pid, ctl.id());
+            let bytes = entry("session-end", &self.label, self.world.next_entry());
+            self.world.write_called(self.pid, &self.session, &bytes, true);
+        } else {
+            let lock = &cleanup;
+            let appended = self.write("session-end", |b| async move { lock.append(&b).await }).await;
+            self.world.cleanup_appended(self.pid, ctl.id(), &appended);
+        }
+        if drop_unreleased {
+            self.world.note(self.pid, || format!("turn {} drops its cleanup lock unreleased", self.label));
+            drop(cleanup);
+        } else {
+            let _ = cleanup.release().await;
+        }
+    }
 }
 
 /// A gateway process: `turns` turns, one after another, from `first_turn` on.
@@ -241,17 +297,18 @@ impl Gateway {
             }
         };
         let sockets = world.disk.view(pid, world.profile.fd_limit);
-        let body = madsim::task::spawn(turn_body(
-            Reporter {
-                world: world.clone(),
-                pid,
-                ctl: ctl.clone(),
-            },
-            plan.clone(),
-            label.to_owned(),
-            abort_signal.clone(),
-            sockets,
-        ));
+        let writer = Writer {
+            world: world.clone(),
+            pid,
+            session: session.to_owned(),
+            label: label.to_owned(),
+        };
+        let report = Reporter {
+            world: world.clone(),
+            pid,
+            ctl: ctl.clone(),
+        };
+        let body = madsim::task::spawn(turn_body(report, plan.clone(), writer.clone(), abort_signal.clone(), sockets));
         let outcome = match plan.abort {
             None => Some(body.await),
             Some((kind, after_ms)) => {
@@ -277,16 +334,16 @@ impl Gateway {
             };
             world.note(pid, || format!("turn {label} {text}"));
         }
-        self.teardown(label, &ctl, &plan, abort_signal.is_aborted()).await;
+        self.teardown(&writer, &ctl, &plan, abort_signal.is_aborted()).await;
         world.turn_ended(pid, ctl.id());
         guard.release();
     }
 
     /// Cleanup (maybe with a late abort arriving meanwhile, maybe dropped unreleased), dispose.
-    async fn teardown(&self, label: &str, ctl: &AttemptController, plan: &TurnPlan, aborted: bool) {
+    async fn teardown(&self, writer: &Writer, ctl: &AttemptController, plan: &TurnPlan, aborted: bool) {
         let (world, pid) = (&self.world, self.pid);
         if let (Some((kind, after_ms)), false) = (plan.late_abort, aborted) {
-            let (late, world, label) = (ctl.clone(), world.clone(), label.to_owned());
+            let (late, world, label) = (ctl.clone(), world.clone(), writer.label.clone());
             drop(madsim::task::spawn(async move {
                 madsim::time::sleep(Duration::from_millis(after_ms)).await;
                 world.note(pid, || format!("turn {label} aborted late, in teardown ({})", kind.name()));
@@ -294,19 +351,7 @@ impl Gateway {
             }));
         }
         if !plan.skip_cleanup {
-            let cleanup = ctl.acquire_for_cleanup().await;
-            world.cleanup_lock(pid, ctl.id(), cleanup.is_noop());
-            madsim::time::sleep(Duration::from_millis(plan.cleanup_hold_ms)).await;
-            let appended = cleanup.append(&entry("session-end", label)).await;
-            if !cleanup.is_noop() {
-                world.cleanup_appended(pid, ctl.id(), &appended);
-            }
-            if plan.drop_cleanup {
-                world.note(pid, || format!("turn {label} drops its cleanup lock unreleased"));
-                drop(cleanup);
-            } else {
-                let _ = cleanup.release().await;
-            }
+            writer.cleanup_write(ctl, plan.cleanup_hold_ms, plan.drop_cleanup).await;
         }
         ctl.dispose().await;
     }
@@ -330,17 +375,17 @@ impl Reporter {
 async fn turn_body(
     report: Reporter,
     plan: TurnPlan,
-    label: String,
+    writer: Writer,
     abort: AbortSignal,
     sockets: MemFsView,
 ) -> Result<(), ControllerError> {
     let ctl = report.ctl.clone();
     let first = plan.clone();
-    let who = label.clone();
+    let w = writer.clone();
     let streams = sockets.clone();
     let written = ctl
         .with_write_lock(|scope| async move {
-            scope.append(&entry("message", &who)).await?;
+            w.scoped(&scope, "message").await?;
             madsim::time::sleep(Duration::from_millis(first.hold_ms.0)).await;
             if let Some(stream) = first.retained_stream {
                 stream.run(&streams).await?;
@@ -348,7 +393,7 @@ async fn turn_body(
             if first.deferred_release {
                 scope.release_for_prompt();
             }
-            scope.append(&entry("tool", &who)).await
+            w.scoped(&scope, "tool").await
         })
         .await;
     report.locked(written)?;
@@ -358,10 +403,8 @@ async fn turn_body(
     }
     ctl.release_for_prompt().await?;
     if plan.short_write && !abort.is_aborted() {
-        let who = label.clone();
-        let written = ctl
-            .with_write_lock(|scope| async move { scope.append(&entry("tool-result", &who)).await })
-            .await;
+        let w = writer.clone();
+        let written = ctl.with_write_lock(|scope| async move { w.scoped(&scope, "tool-result").await }).await;
         report.locked(written)?;
     }
     let streamed = plan.stream.run(&sockets).await;
@@ -376,8 +419,8 @@ async fn turn_body(
     let written = ctl
         .with_write_lock(|scope| async move {
             madsim::time::sleep(hold).await;
-            scope.append(&entry("message", &label)).await?;
-            teardown_in_scope(&inner, &scope, in_scope, &label).await;
+            writer.scoped(&scope, "message").await?;
+            teardown_in_scope(&inner, &scope, in_scope, &writer).await;
             Ok(())
         })
         .await;
@@ -385,13 +428,9 @@ async fn turn_body(
 }
 
 /// Cleanup or dispose from inside a write scope: both must return (SPEC I9).
-async fn teardown_in_scope(ctl: &AttemptController, scope: &WriteScope, what: Option<InScope>, label: &str) {
+async fn teardown_in_scope(ctl: &AttemptController, scope: &WriteScope, what: Option<InScope>, writer: &Writer) {
     match what {
-        Some(InScope::Cleanup) => {
-            let cleanup = ctl.acquire_for_cleanup().await;
-            let _ = cleanup.append(&entry("session-end", label)).await;
-            let _ = cleanup.release().await;
-        }
+        Some(InScope::Cleanup) => writer.cleanup_write(ctl, 0, false).await,
         Some(InScope::Dispose) => scope.dispose(),
         None => {}
     }

@@ -14,7 +14,7 @@ use heldlock_core::Mutant;
 use crate::clock::{now_ns, SimClock, SimSpawner, WatchdogOf};
 use crate::coverage::Coverage;
 use crate::faults::{Decision, FaultKind, FaultPlan};
-use crate::oracle::{ExternalChange, Oracle, ProcFacts};
+use crate::oracle::{ExternalChange, ExternalEdit, Oracle, ProcFacts};
 use crate::profile::Profile;
 use crate::simfs::{SimFs, Writer};
 use crate::special::SpecialFiles;
@@ -61,6 +61,8 @@ pub struct World {
     pub clocks: WallClocks,
     /// Dangling symlinks and the like, which the disk does not model.
     pub specials: SpecialFiles,
+    /// Numbers the gateways' transcript entries: each write is unique on disk.
+    entries: std::sync::atomic::AtomicU64,
     /// Fixed for the run: lets the per-op trace notes skip the lock when the trace is off.
     trace_mode: TraceMode,
     observed: Mutex<Observed>,
@@ -86,6 +88,7 @@ impl World {
             faults,
             clocks: WallClocks::default(),
             specials: SpecialFiles::default(),
+            entries: std::sync::atomic::AtomicU64::new(0),
             trace_mode: trace,
             observed: Mutex::new(Observed {
                 oracle: Oracle::default(),
@@ -232,6 +235,11 @@ impl World {
         self.with(|o| o.facts.get(&pid).is_some_and(|f| f.alive))
     }
 
+    /// The next gateway entry number.
+    pub fn next_entry(&self) -> u64 {
+        self.entries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
     /// A workload line in the trace.
     pub fn note(&self, pid: u32, text: impl FnOnce() -> String) {
         if self.trace_mode == TraceMode::Off {
@@ -325,12 +333,12 @@ impl World {
     }
 
     /// A plugin of `pid` appended usage lines to a transcript: benign, like an external one.
-    pub fn plugin_appended(&self, pid: u32, path: &Path) {
-        let content = self.disk.contents(path).unwrap_or_default();
+    pub fn plugin_appended(&self, pid: u32, path: &Path, data: &[u8]) {
         self.with(|o| {
             o.events += 1;
             o.trace.record(now_ns(), Who::Process(pid), || format!("plugin appends usage to {}", path.display()));
-            o.oracle.external_change(path, ExternalChange::BenignAppend, &content);
+            o.oracle.external_change(path, ExternalChange::BenignAppend);
+            o.oracle.external_edit(path, ExternalEdit::Append(data.to_vec()));
         });
     }
 
@@ -389,15 +397,6 @@ impl World {
         });
     }
 
-    /// The cleanup lock `ctl` handed the workload is (not) a no-op.
-    pub fn cleanup_lock(&self, pid: u32, ctl: ControllerId, noop: bool) {
-        self.with(|o| {
-            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
-                o.witness.cleanup_lock(pid, now_ns(), ctl, noop, &mut o.oracle.violations);
-            }
-        });
-    }
-
     /// A cleanup append on a cleanup lock that is not a no-op returned `result`.
     pub fn cleanup_appended(&self, pid: u32, ctl: ControllerId, result: &Result<(), heldlock_core::ControllerError>) {
         self.with(|o| {
@@ -407,19 +406,40 @@ impl World {
         });
     }
 
-    pub fn transcript_appended(&self, pid: u32, path: &Path, data: &[u8]) {
+    pub fn transcript_appended(&self, pid: u32, path: &Path) {
         self.with(|o| {
             o.events += 1;
-            o.oracle.transcript_appended(pid, path, data);
+            o.oracle.transcript_appended(pid, path);
         });
+    }
+
+    /// Process `pid` calls a transcript write of `bytes` on `session` (`declined`: its lock
+    /// told it beforehand that nothing will be written); the id for `write_returned`.
+    pub fn write_called(&self, pid: u32, session: &Path, bytes: &[u8], declined: bool) -> usize {
+        let path = self.canonical_transcript(session);
+        self.with(|o| o.oracle.write_called(pid, &path, bytes, declined))
+    }
+
+    /// The write call `id` returned Ok (`ok`) or an error to its caller.
+    pub fn write_returned(&self, id: usize, ok: bool) {
+        self.with(|o| {
+            if !o.finished {
+                o.oracle.write_returned(id, ok);
+            }
+        });
+    }
+
+    /// The cleanup lock of `ctl` came back a no-op.
+    pub fn cleanup_declined(&self, pid: u32, ctl: ControllerId) {
+        self.with(|o| o.oracle.cleanup_declined(pid, now_ns(), ctl));
     }
 
     pub fn transcript_created(&self, path: &Path, content: &[u8]) {
         self.with(|o| o.oracle.transcript_created(path, content));
     }
 
-    pub fn external_change(&self, path: &Path, change: ExternalChange) {
-        let content = self.disk.contents(path).unwrap_or_default();
+    /// An external actor changed a transcript; `edit`: what it wrote, by its own record.
+    pub fn external_change(&self, path: &Path, change: ExternalChange, edit: Option<ExternalEdit>) {
         self.with(|o| {
             if change == ExternalChange::Delete {
                 o.witness.transcript_deleted(path);
@@ -428,7 +448,10 @@ impl World {
             o.trace.record(now_ns(), Who::External, || {
                 format!("external {} of {}", change.name(), path.display())
             });
-            o.oracle.external_change(path, change, &content);
+            o.oracle.external_change(path, change);
+            if let Some(edit) = edit {
+                o.oracle.external_edit(path, edit);
+            }
         });
     }
 

@@ -1,0 +1,223 @@
+//! I1 exclusion, I2 exactly-once, I11 breaker safety: who may hold a lock file, who may remove
+//! it, and which dead holders must be recovered.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use heldlock_core::event::{ControllerId, HandleId, LockEvent};
+use heldlock_core::file_lock::ORPHAN_GRACE_MS;
+use heldlock_core::memprocs::{ProcState, ProcessTable};
+use heldlock_core::payload::LockPayload;
+
+use super::records::{HandleRec, InodeRec};
+use super::{ms, InvariantId, Oracle, ProcFacts, SLACK_MS};
+
+impl Oracle {
+    /// `Acquired`: no other live holder of the same lock (I1); the handle is recorded.
+    pub(super) fn on_acquired(
+        &mut self,
+        pid: u32,
+        now: u64,
+        ev: &LockEvent<'_>,
+        procs: &BTreeMap<u32, ProcFacts>,
+    ) {
+        let LockEvent::Acquired {
+            handle,
+            lock,
+            ino,
+            max_hold_ms,
+            ..
+        } = *ev
+        else {
+            return;
+        };
+        let other = self.handles.iter().find(|(k, h)| h.lock == lock && self.live(k, procs)).map(|(k, _)| *k);
+        if let Some((other_pid, other)) = other {
+            self.violate(
+                now,
+                InvariantId::I1,
+                Some(pid),
+                Some(lock),
+                format!(
+                    "exclusion: p{pid} acquired {handle} while p{other_pid} {other} still holds the lock"
+                ),
+            );
+        }
+        let rec = HandleRec {
+            lock: lock.to_owned(),
+            ino,
+            acquired_ns: now,
+            max_hold_ms,
+            released_ns: None,
+            release_ended: false,
+            lost: false,
+            tampered: false,
+            held_by: None,
+        };
+        self.handles.insert((pid, handle), rec);
+        if let Some(inode) = self.inodes.get_mut(&ino) {
+            inode.handle = Some(handle);
+        }
+    }
+
+    /// `ReleaseBegin`: a handle is released at most once (I2). False when the release is not
+    /// a first release of a known handle.
+    pub(super) fn release_begun(&mut self, pid: u32, now: u64, handle: HandleId, lock: &Path) -> bool {
+        let Some(rec) = self.handles.get_mut(&(pid, handle)) else {
+            return false;
+        };
+        if rec.released_ns.is_some() {
+            let detail = format!("exactly-once: {handle} released twice");
+            self.violate(now, InvariantId::I2, Some(pid), Some(lock), detail);
+            return false;
+        }
+        rec.released_ns = Some(now);
+        true
+    }
+
+    /// `WriteBegin` under a handle this process already released or lost (I1).
+    pub(super) fn check_write_under_lost(&mut self, pid: u32, now: u64, ctl: ControllerId, handle: HandleId) {
+        let Some(rec) = self.handles.get(&(pid, handle)) else {
+            return;
+        };
+        if (rec.released_ns.is_none() && !rec.lost) || rec.tampered {
+            return;
+        }
+        let what = if rec.lost { "lost" } else { "released" };
+        let lock = rec.lock.clone();
+        self.violate(
+            now,
+            InvariantId::I1,
+            Some(pid),
+            Some(&lock),
+            format!("exclusion: {ctl} starts a transcript write under {handle}, which it already {what}"),
+        );
+    }
+
+    /// I11 (recovery half): a timeout on a lock whose creator was recoverably gone long enough.
+    pub fn check_recoverable(
+        &mut self,
+        pid: u32,
+        now: u64,
+        lock: &Path,
+        on_disk: Option<(u64, Vec<u8>)>,
+        table: &ProcessTable,
+    ) {
+        let Some((ino, bytes)) = on_disk else { return };
+        let Some(inode) = self.inodes.get(&ino) else {
+            return;
+        };
+        let Some(died) = inode.creator_died_ns else {
+            return;
+        };
+        let Some(payload) = LockPayload::parse(&bytes) else {
+            return;
+        };
+        // An EPERM probe means alive, but `/proc/<pid>/stat` stays readable in this world: its
+        // start time and owner still tell a recycled pid or a foreign program (SPEC §1.1).
+        let recoverable = match table.get(inode.pid) {
+            None => true,
+            Some(e) if e.probe_denied && e.state == ProcState::Zombie => false,
+            Some(e) if e.state == ProcState::Zombie => true,
+            Some(e) => {
+                (payload.starttime.is_some() && e.starttime.is_some() && e.starttime != payload.starttime)
+                    || e.gateway == Some(false)
+            }
+        };
+        let long_enough = now > died + (ORPHAN_GRACE_MS + 2 * SLACK_MS) * 1_000_000;
+        if recoverable && long_enough {
+            let creator = inode.pid;
+            self.violate(
+                now,
+                InvariantId::I11,
+                Some(pid),
+                Some(lock),
+                format!(
+                    "breaker: timed out on a lock whose holder p{creator} died {} ms ago and is recoverable",
+                    ms(now - died)
+                ),
+            );
+        }
+    }
+
+    /// A live gateway holding a lock that at least `waiters` other processes are waiting to
+    /// acquire (chaos aims crashes there: a dead holder with waiters is where reclaimers race).
+    pub fn contended_holder(&self, waiters: usize, procs: &BTreeMap<u32, ProcFacts>) -> Option<u32> {
+        self.handles.iter().find_map(|(key, h)| {
+            let mut pids: Vec<u32> = self
+                .acquires
+                .iter()
+                .filter(|((p, _), (_, _, lock))| {
+                    *p != key.0 && *lock == h.lock && procs.get(p).is_some_and(|f| f.alive && !f.hung)
+                })
+                .map(|((p, _), _)| *p)
+                .collect();
+            pids.dedup();
+            (pids.len() >= waiters && self.live(key, procs)).then_some(key.0)
+        })
+    }
+
+    /// Whether a live handle of a live process has lock inode `ino`.
+    pub fn holds_inode(&self, ino: u64, procs: &BTreeMap<u32, ProcFacts>) -> bool {
+        self.handles.iter().any(|(k, h)| h.ino == ino && self.live(k, procs))
+    }
+
+    /// An external actor removed or replaced lock inode `ino` behind its holder's back: the
+    /// holder cannot know, so its later writes and a successor's acquire are not its fault.
+    pub fn lock_tampered(&mut self, ino: u64) {
+        for h in self.handles.values_mut() {
+            if h.ino == ino {
+                h.tampered = true;
+            }
+        }
+    }
+
+    /// A lock file came into being (create_exclusive succeeded).
+    pub fn lock_created(&mut self, pid: u32, ino: u64) {
+        let rec = InodeRec {
+            pid,
+            handle: None,
+            creator_died_ns: None,
+        };
+        self.inodes.insert(ino, rec);
+    }
+
+    /// A lock file inode was unlinked by `pid` (I2, I11 safety half).
+    pub fn lock_unlinked(
+        &mut self,
+        pid: u32,
+        now: u64,
+        lock: &Path,
+        ino: u64,
+        procs: &BTreeMap<u32, ProcFacts>,
+    ) {
+        let Some(inode) = self.inodes.get(&ino) else {
+            return;
+        };
+        let Some(handle) = inode.handle else { return };
+        let key = (inode.pid, handle);
+        if !self.live(&key, procs) || self.handles.get(&key).is_some_and(|h| h.ino != ino) {
+            return;
+        }
+        let releasing_other = self.handles.iter().any(|((p, h), r)| {
+            *p == pid
+                && *h != handle
+                && r.lock == lock
+                && r.released_ns.is_some()
+                && !r.release_ended
+                && r.ino != ino
+        });
+        let (inv, what) = if releasing_other {
+            (InvariantId::I2, "a release")
+        } else {
+            (InvariantId::I11, "a stale-lock reclaim")
+        };
+        self.violate(
+            now,
+            inv,
+            Some(pid),
+            Some(lock),
+            format!("{what} by p{pid} removed the live lock of p{} {handle} (inode {ino})", key.0),
+        );
+    }
+}

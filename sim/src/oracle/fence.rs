@@ -1,0 +1,146 @@
+//! I6 poison before force, I10 fence: a poisoned controller never writes again, and a
+//! transcript change while the lock was released is caught exactly when it is unowned and
+//! non-benign.
+
+use std::path::Path;
+
+use heldlock_core::event::{ControllerId, HandleId, PoisonReason};
+
+use super::{InvariantId, Oracle};
+
+/// A kind of external transcript change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExternalChange {
+    BenignAppend,
+    CtimeOnly,
+    NonBenignAppend,
+    Rewrite,
+    /// The transcript removed (a user reset the session); `Recreate` brings it back later.
+    Delete,
+    Recreate,
+    /// The same bytes in a new inode (a restore from backup, an editor's save-by-rename).
+    Replace,
+    /// Bytes inside the fenced prefix changed, the length kept.
+    RewriteInPlace,
+}
+
+impl ExternalChange {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExternalChange::BenignAppend => "benign-append",
+            ExternalChange::CtimeOnly => "ctime-only",
+            ExternalChange::NonBenignAppend => "non-benign-append",
+            ExternalChange::Rewrite => "rewrite",
+            ExternalChange::Delete => "delete",
+            ExternalChange::Recreate => "recreate",
+            ExternalChange::Replace => "replace-same-bytes",
+            ExternalChange::RewriteInPlace => "rewrite-in-place",
+        }
+    }
+    fn benign(self) -> bool {
+        matches!(self, ExternalChange::BenignAppend | ExternalChange::CtimeOnly)
+    }
+}
+
+impl Oracle {
+    /// `Poisoned`: a takeover needs an unowned change since the fence (I10).
+    pub(super) fn on_poisoned(&mut self, pid: u32, now: u64, ctl: ControllerId, reason: PoisonReason) {
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
+        c.poisoned = true;
+        c.missed_change = None;
+        if reason == PoisonReason::Takeover && !c.change_since_fence {
+            let detail = format!(
+                "fence: {ctl} took a takeover on {} though only owned or benign changes happened",
+                c.transcript.display()
+            );
+            self.violate(now, InvariantId::I10, Some(pid), None, detail);
+        }
+    }
+
+    pub(super) fn on_fence_recorded(&mut self, pid: u32, ctl: ControllerId) {
+        if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+            c.fence = true;
+            c.change_since_fence = false;
+            c.missed_change = None;
+        }
+    }
+
+    /// `FenceChecked` passed: no unowned non-benign change happened while released (I10).
+    pub(super) fn on_fence_checked(&mut self, pid: u32, now: u64, ctl: ControllerId) {
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
+        c.released = false;
+        if let Some(change) = c.missed_change.take() {
+            let detail = format!(
+                "fence: {ctl}'s fence check passed although {change} happened while its lock was released"
+            );
+            self.violate(now, InvariantId::I10, Some(pid), None, detail);
+        }
+    }
+
+    /// `WriteBegin`: not poisoned (I6), no missed change (I10), under a handle still held (I1).
+    pub(super) fn on_write_begin(&mut self, pid: u32, now: u64, ctl: ControllerId, handle: Option<HandleId>) {
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
+        c.released = false;
+        let poisoned = c.poisoned;
+        let missed = c.missed_change.take();
+        if poisoned {
+            let detail = format!("poison: poisoned {ctl} starts a transcript write");
+            self.violate(now, InvariantId::I6, Some(pid), None, detail);
+        }
+        if let Some(change) = missed {
+            let detail =
+                format!("fence: {ctl} writes although {change} happened while its lock was released");
+            self.violate(now, InvariantId::I10, Some(pid), None, detail);
+        }
+        if let Some(h) = handle {
+            self.check_write_under_lost(pid, now, ctl, h);
+        }
+    }
+
+    /// A gateway's transcript append reached the disk. For the controllers of other processes
+    /// it is an unowned, non-benign change (another gateway took the session over). (SimFs
+    /// reports it: the fence is judged on what changed the file; I14 never sees this.)
+    pub fn transcript_appended(&mut self, pid: u32, path: &Path) {
+        self.unowned_change(path, |c_pid| c_pid != pid, "a write by another gateway");
+        // SPEC §3: a version equal to a newer owned write of this process is accepted, so this
+        // write absorbs what its process's other controllers had not yet caught.
+        for ((c_pid, _), c) in self.ctls.iter_mut() {
+            if *c_pid == pid && c.transcript == path {
+                c.missed_change = None;
+            }
+        }
+    }
+
+    /// A failing append left a prefix of its entry in the transcript: bytes no write
+    /// completed, a non-benign change for every controller — its writer's too (SPEC §3 accepts
+    /// only owned and benign changes, and a failed write is not owned).
+    pub fn transcript_torn(&mut self, path: &Path, prefix: &[u8]) {
+        self.unowned_change(path, |_| true, "a torn append");
+        self.torn_fragment(path, prefix);
+    }
+
+    fn unowned_change(&mut self, path: &Path, applies: impl Fn(u32) -> bool, what: &str) {
+        for ((c_pid, _), c) in self.ctls.iter_mut() {
+            if c.transcript != path || !c.fence || c.poisoned || !applies(*c_pid) {
+                continue;
+            }
+            c.change_since_fence = true;
+            if c.released && c.missed_change.is_none() {
+                c.missed_change = Some(what.to_owned());
+            }
+        }
+    }
+
+    /// An external process changed a transcript: an unowned change for every fence (I10).
+    pub fn external_change(&mut self, path: &Path, change: ExternalChange) {
+        if !change.benign() {
+            self.unowned_change(path, |_| true, &format!("an external {}", change.name()));
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! I3 held ⇒ released, I4 dispose, I7 next turn, I8 drain: whoever clears `held` releases that
+//! handle before its operation returns, one path per handle, and nothing outlives the turn.
+
+use std::path::Path;
+
+use heldlock_core::event::{ControllerId, Duty, HandleId, OpId, OpKind, ReleaseBy};
+
+use super::{InvariantId, Oracle};
+
+impl Oracle {
+    /// An owner release of a handle still in some controller's `held`: a second path will
+    /// release it again (I8).
+    pub(super) fn check_release_path(
+        &mut self,
+        pid: u32,
+        now: u64,
+        handle: HandleId,
+        lock: &Path,
+        by: ReleaseBy,
+    ) {
+        if by != ReleaseBy::Owner {
+            return;
+        }
+        let Some(ctl) = self.handles.get(&(pid, handle)).and_then(|h| h.held_by) else {
+            return;
+        };
+        self.violate(
+            now,
+            InvariantId::I8,
+            Some(pid),
+            Some(lock),
+            format!(
+                "one path per handle: {handle} released while {ctl} still has it in held \
+                 (a second path will release it again)"
+            ),
+        );
+    }
+
+    /// `HeldSet`: a disposed controller never holds again (I4).
+    pub(super) fn on_held_set(&mut self, pid: u32, now: u64, ctl: ControllerId, handle: HandleId) {
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
+        let disposed = c.disposed;
+        c.held = Some(handle);
+        c.held_ever.push(handle);
+        let transcript = c.transcript.clone();
+        if let Some(h) = self.handles.get_mut(&(pid, handle)) {
+            h.held_by = Some(ctl);
+        }
+        if disposed {
+            let detail = format!(
+                "dispose: {ctl} holds {handle} again after it was disposed ({})",
+                transcript.display()
+            );
+            self.violate(now, InvariantId::I4, Some(pid), None, detail);
+        }
+    }
+
+    /// `HeldCleared`: with the release duty, the clearing operation owes the release (I3).
+    pub(super) fn on_held_cleared(
+        &mut self,
+        pid: u32,
+        ctl: ControllerId,
+        op: OpId,
+        handle: HandleId,
+        duty: Duty,
+    ) {
+        if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+            c.held = None;
+        }
+        if let Some(h) = self.handles.get_mut(&(pid, handle)) {
+            h.held_by = None;
+        }
+        if duty == Duty::Release {
+            if let Some(o) = self.ops.get_mut(&(pid, op)) {
+                o.cleared.push(handle);
+            }
+        }
+    }
+
+    /// `OpEnd`: every handle the op cleared is released (I3); a scope that deferred the prompt
+    /// release ran it (I3); dispose returns holding nothing (I4).
+    pub(super) fn on_op_end(&mut self, pid: u32, now: u64, ctl: ControllerId, op: OpId, kind: OpKind) {
+        let Some(rec) = self.ops.remove(&(pid, op)) else {
+            return;
+        };
+        for handle in rec.cleared {
+            let released = self.handles.get(&(pid, handle)).is_some_and(|h| h.released_ns.is_some());
+            if !released {
+                let lock = self.handles.get(&(pid, handle)).map(|h| h.lock.clone());
+                let detail = format!(
+                    "held ⇒ released: {} of {ctl} cleared held {handle} and returned without releasing it",
+                    kind.name()
+                );
+                self.violate(now, InvariantId::I3, Some(pid), lock.as_deref(), detail);
+            }
+        }
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
+        let mut found = Vec::new();
+        if kind == OpKind::Write {
+            c.open_writes.remove(&op);
+            if c.open_writes.is_empty() && c.held.is_none() && c.fence && !c.cleanup_begun {
+                c.released = true;
+            }
+            if c.owed_deferred.remove(&op) && c.open_writes.is_empty() {
+                if let Some(h) = c.held {
+                    found.push((
+                        InvariantId::I3,
+                        format!(
+                            "held ⇒ released: the write scope {op} that deferred a prompt release ended, \
+                             and {ctl} still holds {h}"
+                        ),
+                    ));
+                }
+            }
+        }
+        if kind == OpKind::Dispose {
+            if let Some(h) = c.held {
+                found.push((InvariantId::I4, format!("dispose: dispose of {ctl} returned holding {h}")));
+            }
+        }
+        for (inv, detail) in found {
+            self.violate(now, inv, Some(pid), None, detail);
+        }
+    }
+
+    /// `PromptReleased`: the controller holds nothing when the prompt release returns (I3).
+    pub(super) fn on_prompt_released(&mut self, pid: u32, now: u64, ctl: ControllerId) {
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
+        // Released: no retained lock, and no scope holding a short lock either.
+        c.released = c.open_writes.is_empty() && !c.cleanup_begun;
+        if let Some(h) = c.held {
+            let detail =
+                format!("held ⇒ released: release-for-prompt of {ctl} returned while it still holds {h}");
+            self.violate(now, InvariantId::I3, Some(pid), None, detail);
+        }
+    }
+
+    /// `DrainOwned`: one drain owner at a time (I8).
+    pub(super) fn on_drain_owned(&mut self, pid: u32, now: u64, ctl: ControllerId, op: OpId) {
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
+        if let Some(other) = c.drain_owner {
+            let detail = format!("drain: {op} became drain owner of {ctl} while {other} still owns it");
+            self.violate(now, InvariantId::I8, Some(pid), None, detail);
+        } else {
+            c.drain_owner = Some(op);
+        }
+    }
+
+    /// The turn of controller `ctl` ended: its owner is about to be released (I7).
+    pub fn turn_ended(&mut self, pid: u32, now: u64, ctl: ControllerId) {
+        let Some(c) = self.ctls.get(&(pid, ctl)) else {
+            return;
+        };
+        let leaked: Vec<HandleId> = c
+            .held_ever
+            .iter()
+            .copied()
+            .filter(|h| self.handles.get(&(pid, *h)).is_some_and(|r| r.released_ns.is_none() && !r.lost))
+            .collect();
+        for h in leaked {
+            let lock = self.handles.get(&(pid, h)).map(|r| r.lock.clone());
+            self.violate(
+                now,
+                InvariantId::I7,
+                Some(pid),
+                lock.as_deref(),
+                format!(
+                    "next turn: the owner of {ctl} is released while its lock {h} is still held; \
+                     the next attempt will wait on it"
+                ),
+            );
+        }
+    }
+}

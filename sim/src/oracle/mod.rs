@@ -1,0 +1,236 @@
+//! The oracle: SPEC §4 checked online, on every lock, controller and filesystem event, and at
+//! quiescence. It knows the contract, never the implementation: nothing here asks which mutant
+//! is on.
+//!
+//! One module per invariant family: `exclusion` (I1, I2, I11: who may hold and remove a lock
+//! file), `handoff` (I3, I4, I7, I8: every cleared `held` is released, once), `fence` (I6, I10:
+//! transcript changes while released), `bounds` (I5, I9, I12, I13: what must happen by when),
+//! `writes` (I14). This file keeps the shared records and routes each event to its family.
+
+mod bounds;
+mod exclusion;
+mod fence;
+mod handoff;
+mod invariant;
+mod records;
+mod writes;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use heldlock_core::event::{ControllerId, HandleId, LockEvent, OpId};
+
+use crate::report::Violation;
+
+pub use fence::ExternalChange;
+pub use invariant::InvariantId;
+pub use records::ProcFacts;
+use records::{AbortDeadline, CtlRec, HandleRec, InodeRec, OpRec};
+pub use writes::{ExternalEdit, WriteCall, WriteOutcome};
+
+/// Slack for "≈" and "within": scheduling, poll granularity and simulated fs latency.
+const SLACK_MS: u64 = 1_500;
+
+#[derive(Default)]
+pub struct Oracle {
+    handles: BTreeMap<(u32, HandleId), HandleRec>,
+    ctls: BTreeMap<(u32, ControllerId), CtlRec>,
+    ops: BTreeMap<(u32, OpId), OpRec>,
+    inodes: BTreeMap<u64, InodeRec>,
+    /// (pid, acquire) ⇒ (started, timeout, lock path).
+    acquires: BTreeMap<(u32, u64), (u64, u64, PathBuf)>,
+    aborts: Vec<AbortDeadline>,
+    /// Transcript writes as their callers saw them, and external edits (I14).
+    writes: writes::WriteLog,
+    pub violations: Vec<Violation>,
+}
+
+fn ms(ns: u64) -> u64 {
+    ns / 1_000_000
+}
+
+impl Oracle {
+    fn violate(
+        &mut self,
+        now_ns: u64,
+        invariant: InvariantId,
+        pid: Option<u32>,
+        lock: Option<&Path>,
+        detail: String,
+    ) {
+        self.violations.push(Violation {
+            invariant,
+            detail,
+            pid,
+            lock: lock.map(Path::to_owned),
+            at_ns: now_ns,
+        });
+    }
+
+    /// Is this handle held now: not released, not lost, by a live process?
+    fn live(&self, key: &(u32, HandleId), procs: &BTreeMap<u32, ProcFacts>) -> bool {
+        self.handles
+            .get(key)
+            .is_some_and(|h| {
+                h.released_ns.is_none() && !h.lost && !h.tampered && procs.get(&key.0).is_some_and(|p| p.alive)
+            })
+    }
+
+    /// A lock, controller or owner event of process `pid`, routed to its invariant family.
+    pub fn on_lock_event(
+        &mut self,
+        pid: u32,
+        now: u64,
+        ev: &LockEvent<'_>,
+        procs: &BTreeMap<u32, ProcFacts>,
+    ) {
+        match *ev {
+            LockEvent::AcquireStart {
+                acquire,
+                timeout_ms,
+                lock,
+            } => {
+                self.acquires.insert((pid, acquire), (now, timeout_ms, lock.to_owned()));
+            }
+            LockEvent::Acquired { acquire, .. } => {
+                self.acquires.remove(&(pid, acquire));
+                self.on_acquired(pid, now, ev, procs);
+            }
+            LockEvent::AcquireFailed {
+                acquire,
+                lock,
+                timeout,
+                ..
+            } => {
+                let Some((start, timeout_ms, _)) = self.acquires.remove(&(pid, acquire)) else {
+                    return;
+                };
+                if timeout {
+                    self.check_timeout(pid, now, start, timeout_ms, lock, procs);
+                }
+            }
+            LockEvent::ReleaseBegin { handle, lock, by } => {
+                if self.release_begun(pid, now, handle, lock) {
+                    self.check_release_path(pid, now, handle, lock, by);
+                }
+            }
+            LockEvent::ReleaseEnd { handle, .. } => {
+                if let Some(rec) = self.handles.get_mut(&(pid, handle)) {
+                    rec.release_ended = true;
+                }
+            }
+            LockEvent::HandleLost { handle, .. } => {
+                if let Some(rec) = self.handles.get_mut(&(pid, handle)) {
+                    rec.lost = true;
+                }
+            }
+            LockEvent::ControllerCreated { ctl, transcript } => {
+                let rec = CtlRec {
+                    transcript: transcript.to_owned(),
+                    ..CtlRec::default()
+                };
+                self.ctls.insert((pid, ctl), rec);
+            }
+            LockEvent::OpBegin { ctl, op, kind } => self.on_op_begin(pid, now, ctl, op, kind),
+            LockEvent::OpEnd { ctl, op, kind, .. } => self.on_op_end(pid, now, ctl, op, kind),
+            LockEvent::HeldSet { ctl, handle, .. } => self.on_held_set(pid, now, ctl, handle),
+            LockEvent::HeldCleared {
+                ctl,
+                op,
+                handle,
+                duty,
+            } => self.on_held_cleared(pid, ctl, op, handle, duty),
+            LockEvent::Poisoned { ctl, reason, .. } => self.on_poisoned(pid, now, ctl, reason),
+            LockEvent::DrainOwned { ctl, op } => self.on_drain_owned(pid, now, ctl, op),
+            LockEvent::DrainFreed { ctl, op } => {
+                if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+                    if c.drain_owner == Some(op) {
+                        c.drain_owner = None;
+                    }
+                }
+            }
+            LockEvent::ReleaseDeferred { ctl, op } => {
+                if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+                    c.owed_deferred.insert(op);
+                }
+            }
+            LockEvent::AbortRequested { ctl, .. } => self.on_abort_requested(pid, now, ctl),
+            LockEvent::FenceRecorded { ctl, .. } => self.on_fence_recorded(pid, ctl),
+            LockEvent::FenceChecked { ctl, .. } => self.on_fence_checked(pid, now, ctl),
+            LockEvent::WriteBegin { ctl, handle, .. } => self.on_write_begin(pid, now, ctl, handle),
+            LockEvent::PromptReleased { ctl, .. } => self.on_prompt_released(pid, now, ctl),
+            LockEvent::Disposed { ctl } => {
+                if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+                    c.disposed = true;
+                }
+            }
+            LockEvent::OwnerReleased { .. }
+            | LockEvent::Reclaimed { .. }
+            | LockEvent::GuardRecovered { .. }
+            | LockEvent::OwnerAcquired { .. }
+            | LockEvent::WriteEnd { .. } => {}
+        }
+    }
+
+    fn on_op_begin(
+        &mut self,
+        pid: u32,
+        now: u64,
+        ctl: ControllerId,
+        op: OpId,
+        kind: heldlock_core::event::OpKind,
+    ) {
+        let rec = OpRec {
+            ctl,
+            kind,
+            began_ns: now,
+            cleared: Vec::new(),
+        };
+        self.ops.insert((pid, op), rec);
+        if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+            match kind {
+                heldlock_core::event::OpKind::Write => {
+                    c.open_writes.insert(op);
+                }
+                heldlock_core::event::OpKind::Cleanup => c.cleanup_begun = true,
+                _ => {}
+            }
+        }
+    }
+
+    /// The canonical path of a controller's transcript.
+    pub fn set_transcript(&mut self, pid: u32, ctl: ControllerId, canonical: PathBuf) {
+        if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+            c.transcript = canonical;
+        }
+    }
+
+    /// The process died: its handles, controllers and operations die with it (its lock files
+    /// stay on disk, judged by their inode records).
+    pub fn process_died(&mut self, pid: u32, now: u64) {
+        self.handles.retain(|(p, _), _| *p != pid);
+        self.ctls.retain(|(p, _), _| *p != pid);
+        self.ops.retain(|(p, _), _| *p != pid);
+        self.acquires.retain(|(p, _), _| *p != pid);
+        self.aborts.retain(|a| a.pid != pid);
+        // Its lock files stay on disk, held by no one: a restart under the same pid starts
+        // its handle numbers over.
+        for inode in self.inodes.values_mut() {
+            if inode.pid == pid {
+                inode.handle = None;
+                inode.creator_died_ns.get_or_insert(now);
+            }
+        }
+    }
+
+    /// Quiescence: the time checks, then every transcript whole and in order (I14).
+    pub fn final_check(
+        &mut self,
+        now: u64,
+        procs: &BTreeMap<u32, ProcFacts>,
+        read: impl Fn(&Path) -> Option<Vec<u8>>,
+    ) {
+        self.check_time(now, procs);
+        self.check_transcripts(now, read);
+    }
+}

@@ -1,0 +1,86 @@
+//! What the oracle remembers: facts about processes, and its own record of handles,
+//! controllers, operations, lock inodes and abort deadlines. Ordered maps only: iteration order
+//! shows in reports, and a seed must replay byte for byte.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use heldlock_core::event::{ControllerId, HandleId, OpId, OpKind};
+
+/// What the oracle knows of a process.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcFacts {
+    pub alive: bool,
+    pub starttime: Option<u64>,
+    /// Paused now, or paused at some point since this simulated time (ns).
+    pub paused_since_ns: Option<u64>,
+    pub last_resume_ns: Option<u64>,
+    /// An fs op of this process hung: it may wait forever, legitimately.
+    pub hung: bool,
+    pub died_ns: Option<u64>,
+}
+
+impl ProcFacts {
+    /// Did the process run freely over [from, now]?
+    pub fn ran_freely_since(&self, from_ns: u64) -> bool {
+        self.alive && self.paused_since_ns.is_none() && self.last_resume_ns.is_none_or(|r| r < from_ns)
+    }
+}
+
+pub(super) struct HandleRec {
+    pub lock: PathBuf,
+    pub ino: u64,
+    pub acquired_ns: u64,
+    pub max_hold_ms: u64,
+    pub released_ns: Option<u64>,
+    /// The release finished (ReleaseEnd).
+    pub release_ended: bool,
+    pub lost: bool,
+    /// An external actor removed or replaced its lock file: exclusion no longer rests on it.
+    pub tampered: bool,
+    /// The controller whose `held` slot has it now.
+    pub held_by: Option<ControllerId>,
+}
+
+#[derive(Default)]
+pub(super) struct CtlRec {
+    pub transcript: PathBuf,
+    pub held: Option<HandleId>,
+    pub held_ever: Vec<HandleId>,
+    pub poisoned: bool,
+    pub disposed: bool,
+    pub fence: bool,
+    pub change_since_fence: bool,
+    /// Between a prompt release and the next locked operation.
+    pub released: bool,
+    /// Cleanup began: from here on the controller writes only under the cleanup's lock, so a
+    /// prompt release (an abort's graceful path) does not leave it released.
+    pub cleanup_begun: bool,
+    pub missed_change: Option<String>,
+    pub open_writes: BTreeSet<OpId>,
+    pub owed_deferred: BTreeSet<OpId>,
+    pub drain_owner: Option<OpId>,
+}
+
+pub(super) struct OpRec {
+    pub ctl: ControllerId,
+    pub kind: OpKind,
+    pub began_ns: u64,
+    pub cleared: Vec<HandleId>,
+}
+
+pub(super) struct InodeRec {
+    pub pid: u32,
+    pub handle: Option<HandleId>,
+    /// When its creator (this pid and incarnation) died: a later process under the same pid
+    /// does not bring it back.
+    pub creator_died_ns: Option<u64>,
+}
+
+pub(super) struct AbortDeadline {
+    pub pid: u32,
+    pub ctl: ControllerId,
+    pub handle: HandleId,
+    pub requested_ns: u64,
+    pub deadline_ns: u64,
+}

@@ -196,6 +196,10 @@ impl fmt::Display for FaultSite {
 const STORM_WINDOW_MS: u64 = 10_000;
 /// Keeps the storm draws apart from the per-site draws of the fault stream.
 const STORM_STREAM: u64 = 1 << 62;
+/// Keeps the site-activation draws apart from the others.
+const SITE_STREAM: u64 = 1 << 61;
+/// A slow operation stalls this long (a slow disk, an NFS hiccup).
+const SLOW_OP_MS: std::ops::Range<u64> = 200..3_000;
 
 /// What happens to one operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,6 +207,8 @@ pub struct Decision {
     pub site: FaultSite,
     pub occurrence: u64,
     pub latency_ms: u64,
+    /// A stall on top of the latency (`Profile::slow_op_rate`), 0 when the op is not slow.
+    pub slow_ms: u64,
     pub fault: Option<FaultKind>,
 }
 
@@ -214,6 +220,12 @@ pub struct FaultPlan {
     storm_share: f64,
     hang_rate: f64,
     max_latency_ms: u64,
+    slow_op_rate: f64,
+    /// Sites switched on for this seed (FoundationDB's buggify activation): only these fire
+    /// errnos and hangs, so rare combinations across sites get their turn.
+    active: BTreeSet<FaultSite>,
+    /// Healed (the liveness phase): no faults, no stalls, no latency from here on.
+    healed: std::sync::atomic::AtomicBool,
     occurrences: Mutex<HashMap<FaultSite, u64>>,
     /// When set, only these (site, occurrence) faults fire: the shrinker's view of the plan.
     only: Option<BTreeSet<(FaultSite, u64)>>,
@@ -230,11 +242,36 @@ impl FaultPlan {
             storm_share: profile.storm_share,
             hang_rate: profile.hang_rate,
             max_latency_ms: profile.max_latency_ms,
+            slow_op_rate: profile.slow_op_rate,
+            active: Self::activate_sites(seed, profile.site_activation),
+            healed: std::sync::atomic::AtomicBool::new(false),
             occurrences: Mutex::new(HashMap::new()),
             only: None,
             fired: Mutex::new(BTreeMap::new()),
             log: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Each fault site on with probability `share`, drawn from the seed alone.
+    fn activate_sites(seed: u64, share: f64) -> BTreeSet<FaultSite> {
+        let sites = FsOp::ALL
+            .into_iter()
+            .flat_map(|op| PathClass::ALL.into_iter().map(move |class| FaultSite { op, class }));
+        sites
+            .filter(|site| {
+                (derive(seed, Stream::Fault, SITE_STREAM | site.key()) as f64 / u64::MAX as f64) < share
+            })
+            .collect()
+    }
+
+    /// Whether `site` fires faults in this seed.
+    pub fn site_active(&self, site: FaultSite) -> bool {
+        self.active.contains(&site)
+    }
+
+    /// The liveness phase: faults, stalls and latency end for good.
+    pub fn heal(&self) {
+        self.healed.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Keep only the listed faults (for shrinking).
@@ -266,7 +303,7 @@ impl FaultPlan {
             rng.gen_range(0..=self.max_latency_ms)
         };
         let roll: f64 = rng.gen();
-        let storm = self.in_storm(now_ms);
+        let storm = self.in_storm(now_ms) && self.site_active(site);
         let mut fault = if !storm {
             None
         } else if roll < self.hang_rate {
@@ -282,6 +319,20 @@ impl FaultPlan {
                 fault = None;
             }
         }
+        let slow_ms = if self.slow_op_rate > 0.0 && rng.gen_bool(self.slow_op_rate) {
+            rng.gen_range(SLOW_OP_MS)
+        } else {
+            0
+        };
+        if self.healed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Decision {
+                site,
+                occurrence,
+                latency_ms: 0,
+                slow_ms: 0,
+                fault: None,
+            };
+        }
         if let Some(kind) = fault {
             *self.fired.lock().unwrap().entry((site, kind)).or_insert(0) += 1;
             self.log.lock().unwrap().push((site, occurrence, kind));
@@ -290,6 +341,7 @@ impl FaultPlan {
             site,
             occurrence,
             latency_ms,
+            slow_ms,
             fault,
         }
     }
@@ -377,5 +429,48 @@ mod tests {
         let kept: Vec<Decision> = (0..100).map(|_| only.decide(STAT, 0)).collect();
         assert_eq!(kept.iter().filter(|d| d.fault.is_some()).count(), 1);
         assert_eq!(kept[keep.occurrence as usize - 1], *keep);
+    }
+
+    #[test]
+    fn each_seed_switches_sites_on_and_off() {
+        let half = Profile {
+            site_activation: 0.5,
+            ..stormy_profile()
+        };
+        let sites = |seed| FaultPlan::new(seed, &half).active.clone();
+        assert_eq!(sites(5), sites(5), "the seed alone decides");
+        assert_ne!(sites(5), sites(6));
+        let all = FsOp::ALL.len() * PathClass::ALL.len();
+        assert!(sites(5).len() > 0 && sites(5).len() < all, "{} of {all}", sites(5).len());
+        let off = FaultPlan::new(5, &half);
+        let inactive = *[STAT, UNLINK].iter().find(|s| !off.site_active(**s)).expect("one of two is off");
+        assert!((0..500).all(|_| off.decide(inactive, 0).fault.is_none()), "an inactive site never fires");
+        let none = FaultPlan::new(
+            5,
+            &Profile {
+                site_activation: 0.0,
+                ..stormy_profile()
+            },
+        );
+        assert!(none.active.is_empty());
+    }
+
+    #[test]
+    fn slow_ops_stall_and_healing_ends_every_fault() {
+        let slow = FaultPlan::new(
+            2,
+            &Profile {
+                slow_op_rate: 0.5,
+                ..stormy_profile()
+            },
+        );
+        let stalls: Vec<u64> = (0..200).map(|_| slow.decide(STAT, 0).slow_ms).collect();
+        assert!(stalls.iter().any(|&s| s == 0) && stalls.iter().any(|&s| s > 0));
+        assert!(stalls.iter().all(|&s| s == 0 || SLOW_OP_MS.contains(&s)));
+        let plain = FaultPlan::new(2, &stormy_profile());
+        assert!((0..200).all(|_| plain.decide(STAT, 0).slow_ms == 0));
+        slow.heal();
+        let healed: Vec<Decision> = (0..200).map(|_| slow.decide(STAT, 0)).collect();
+        assert!(healed.iter().all(|d| d.fault.is_none() && d.slow_ms == 0 && d.latency_ms == 0));
     }
 }

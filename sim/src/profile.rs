@@ -16,6 +16,9 @@ pub struct Profile {
     pub turns_per_gateway: u32,
     /// Fault kinds on for this seed.
     pub fault_kinds: Vec<FaultKind>,
+    /// Share of fault sites (operation × path kind) switched on for this seed; the seed picks
+    /// which. Only active sites fire errnos and hangs.
+    pub site_activation: f64,
     /// Chance an fs op fails with an injected errno, inside a fault storm.
     pub fault_rate: f64,
     /// Share of 10 s windows that are fault storms (1.0: faults all the time). Real errno
@@ -155,6 +158,8 @@ impl Profile {
             cleanup_drop_rate: [0.0, 0.0, 0.1, 0.3][rng.gen_range(0..4)],
             late_abort_rate: [0.0, 0.0, 0.2, 0.5][rng.gen_range(0..4)],
             plugin_lock_table: rng.gen_bool(0.15),
+            // Drawn last: the draws above keep their values from before sites were switched.
+            site_activation: [0.25, 0.5, 0.75, 1.0][rng.gen_range(0..4)],
         }
     }
 
@@ -165,6 +170,7 @@ impl Profile {
             sessions: 1,
             turns_per_gateway: 3,
             fault_kinds: Vec::new(),
+            site_activation: 1.0,
             fault_rate: 0.0,
             storm_share: 1.0,
             hang_rate: 0.0,
@@ -209,7 +215,7 @@ impl Profile {
     pub fn summary(&self) -> String {
         let kinds: Vec<_> = self.fault_kinds.iter().map(|k| k.name()).collect();
         format!(
-            "gateways={} sessions={} turns={} faults=[{}]@{} storms={} hang={} latency<={}ms slow={} slow-process=x{} fds={} aborts={} \
+            "gateways={} sessions={} turns={} faults=[{}]@{} sites={} storms={} hang={} latency<={}ms slow={} slow-process=x{} fds={} aborts={} \
              stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
              starttimes={} skew<={}ms steps={}x<={}ms torn={} transcript-tamper={} planted={} lock-tamper={} \
              eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} plugin-table={}",
@@ -218,6 +224,7 @@ impl Profile {
             self.turns_per_gateway,
             kinds.join(","),
             self.fault_rate,
+            self.site_activation,
             self.storm_share,
             self.hang_rate,
             self.max_latency_ms,
@@ -248,5 +255,172 @@ impl Profile {
             self.late_abort_rate,
             self.plugin_lock_table,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{run_seed, RunConfig, TraceMode};
+
+    /// A busy world in which every knob has something to act on.
+    fn busy() -> Profile {
+        Profile {
+            gateways: 3,
+            sessions: 2,
+            turns_per_gateway: 3,
+            fault_kinds: vec![FaultKind::Eio, FaultKind::Emfile, FaultKind::Hang],
+            site_activation: 0.5,
+            fault_rate: 0.1,
+            storm_share: 0.5,
+            hang_rate: 0.01,
+            max_latency_ms: 10,
+            slow_op_rate: 0.05,
+            slow_process_factor: 10,
+            fd_limit: 6,
+            abort_rate: 0.5,
+            manual_abort_share: 0.5,
+            stream_hang_rate: 0.2,
+            stream_fail_rate: 0.2,
+            long_stream_rate: 0.2,
+            retained_stream_rate: 0.5,
+            deferred_release_rate: 0.5,
+            short_write_rate: 0.5,
+            cleanup_skip_rate: 0.5,
+            crashes: 2,
+            pauses: 1,
+            pid_reuse: true,
+            eperm_probes: true,
+            external_edits: 3,
+            external_nonbenign_share: 0.5,
+            alias_paths: true,
+            starttimes_known: true,
+            clock_skew_ms: 30_000,
+            clock_steps: 3,
+            clock_step_max_ms: 2_400_000,
+            torn_write_rate: 1.0,
+            transcript_tampering: 3,
+            planted_locks: 3,
+            lock_tampering: 2,
+            eperm_gateways: true,
+            overlap_rate: 0.5,
+            in_scope_teardown_rate: 0.3,
+            cleanup_drop_rate: 0.3,
+            late_abort_rate: 0.5,
+            plugin_lock_table: true,
+        }
+    }
+
+    fn trace(profile: &Profile, seed: u64) -> Vec<String> {
+        let config = RunConfig::new("knobs", profile.clone()).trace(TraceMode::Full).stop_at_violation(false);
+        run_seed(seed, &config).trace
+    }
+
+    /// Guards against dead knobs: flipping any profile field changes the trace of some seed.
+    /// The destructuring below names every field, so a new field does not compile until it
+    /// has its flip here.
+    #[test]
+    fn every_profile_field_changes_the_trace() {
+        let Profile {
+            gateways: _,
+            sessions: _,
+            turns_per_gateway: _,
+            fault_kinds: _,
+            site_activation: _,
+            fault_rate: _,
+            storm_share: _,
+            hang_rate: _,
+            max_latency_ms: _,
+            slow_op_rate: _,
+            slow_process_factor: _,
+            fd_limit: _,
+            abort_rate: _,
+            manual_abort_share: _,
+            stream_hang_rate: _,
+            stream_fail_rate: _,
+            long_stream_rate: _,
+            retained_stream_rate: _,
+            deferred_release_rate: _,
+            short_write_rate: _,
+            cleanup_skip_rate: _,
+            crashes: _,
+            pauses: _,
+            pid_reuse: _,
+            eperm_probes: _,
+            external_edits: _,
+            external_nonbenign_share: _,
+            alias_paths: _,
+            starttimes_known: _,
+            clock_skew_ms: _,
+            clock_steps: _,
+            clock_step_max_ms: _,
+            torn_write_rate: _,
+            transcript_tampering: _,
+            planted_locks: _,
+            lock_tampering: _,
+            eperm_gateways: _,
+            overlap_rate: _,
+            in_scope_teardown_rate: _,
+            cleanup_drop_rate: _,
+            late_abort_rate: _,
+            plugin_lock_table: _,
+        } = busy();
+        let flips: Vec<(&str, fn(&mut Profile))> = vec![
+            ("gateways", |p| p.gateways = 1),
+            ("sessions", |p| p.sessions = 1),
+            ("turns_per_gateway", |p| p.turns_per_gateway = 1),
+            ("fault_kinds", |p| p.fault_kinds = vec![FaultKind::Eacces, FaultKind::Hang]),
+            ("site_activation", |p| p.site_activation = 1.0),
+            ("fault_rate", |p| p.fault_rate = 0.0),
+            ("storm_share", |p| p.storm_share = 1.0),
+            ("hang_rate", |p| p.hang_rate = 0.0),
+            ("max_latency_ms", |p| p.max_latency_ms = 0),
+            ("slow_op_rate", |p| p.slow_op_rate = 0.0),
+            ("slow_process_factor", |p| p.slow_process_factor = 1),
+            ("fd_limit", |p| p.fd_limit = 2),
+            ("abort_rate", |p| p.abort_rate = 0.0),
+            ("manual_abort_share", |p| p.manual_abort_share = 0.0),
+            ("stream_hang_rate", |p| p.stream_hang_rate = 0.0),
+            ("stream_fail_rate", |p| p.stream_fail_rate = 0.0),
+            ("long_stream_rate", |p| p.long_stream_rate = 0.0),
+            ("retained_stream_rate", |p| p.retained_stream_rate = 0.0),
+            ("deferred_release_rate", |p| p.deferred_release_rate = 0.0),
+            ("short_write_rate", |p| p.short_write_rate = 0.0),
+            ("cleanup_skip_rate", |p| p.cleanup_skip_rate = 1.0),
+            ("crashes", |p| p.crashes = 0),
+            ("pauses", |p| p.pauses = 0),
+            ("pid_reuse", |p| p.pid_reuse = false),
+            ("eperm_probes", |p| p.eperm_probes = false),
+            ("external_edits", |p| p.external_edits = 0),
+            ("external_nonbenign_share", |p| p.external_nonbenign_share = 0.0),
+            ("alias_paths", |p| p.alias_paths = false),
+            ("starttimes_known", |p| p.starttimes_known = false),
+            ("clock_skew_ms", |p| p.clock_skew_ms = 0),
+            ("clock_steps", |p| p.clock_steps = 0),
+            ("clock_step_max_ms", |p| p.clock_step_max_ms = 5_000),
+            ("torn_write_rate", |p| p.torn_write_rate = 0.0),
+            ("transcript_tampering", |p| p.transcript_tampering = 0),
+            ("planted_locks", |p| p.planted_locks = 0),
+            ("lock_tampering", |p| p.lock_tampering = 0),
+            ("eperm_gateways", |p| p.eperm_gateways = false),
+            ("overlap_rate", |p| p.overlap_rate = 0.0),
+            ("in_scope_teardown_rate", |p| p.in_scope_teardown_rate = 0.0),
+            ("cleanup_drop_rate", |p| p.cleanup_drop_rate = 0.0),
+            ("late_abort_rate", |p| p.late_abort_rate = 0.0),
+            ("plugin_lock_table", |p| p.plugin_lock_table = false),
+        ];
+        const SEEDS: u64 = 12;
+        let base: Vec<Vec<String>> = (0..SEEDS).map(|seed| trace(&busy(), seed)).collect();
+        let dead: Vec<&str> = flips
+            .iter()
+            .filter(|(_, flip)| {
+                let mut p = busy();
+                flip(&mut p);
+                assert_ne!(p, busy());
+                (0..SEEDS).all(|seed| trace(&p, seed) == base[seed as usize])
+            })
+            .map(|(name, _)| *name)
+            .collect();
+        assert!(dead.is_empty(), "profile fields no trace depends on: {dead:?}");
     }
 }

@@ -67,8 +67,10 @@ impl SimFs {
         } else {
             1
         };
-        if decision.latency_ms > 0 {
-            madsim::time::sleep(Duration::from_millis(decision.latency_ms * factor)).await;
+        let stall = decision.latency_ms * factor + decision.slow_ms;
+        if stall > 0 {
+            self.world.fs_stalled(self.view.pid(), stall);
+            madsim::time::sleep(Duration::from_millis(stall)).await;
         }
         match decision.fault {
             None => {

@@ -249,6 +249,10 @@ impl World {
     }
 
     fn lock_event(&self, pid: u32, incarnation: u32, ev: &LockEvent<'_>) {
+        // A destructor (an owner guard) run while a panic unwinds the runtime has no clock left.
+        if madsim::time::TimeHandle::try_current().is_none() {
+            return;
+        }
         let canonical = |p: &Path| self.canonical_transcript(p);
         let mut guard = self.observed.lock().unwrap();
         let o = &mut *guard;
@@ -290,6 +294,11 @@ impl World {
             let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
             o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table);
         }
+    }
+
+    /// An fs op of `pid` stalls `ms` (latency, a slow op).
+    pub fn fs_stalled(&self, pid: u32, ms: u64) {
+        self.with(|o| Self::update_facts(o, pid, |f| f.stalled_ms += ms));
     }
 
     /// An fs op drew a fault.

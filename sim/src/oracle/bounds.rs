@@ -8,7 +8,7 @@ use heldlock_core::controller::SETTLE_BOUND_MS;
 use heldlock_core::event::{ControllerId, HandleId, OpKind};
 use heldlock_core::file_lock::{POLL_MS, WATCHDOG_INTERVAL_MS};
 
-use super::records::AbortDeadline;
+use super::records::{AbortDeadline, AcquireRec};
 use super::{ms, InvariantId, Oracle, ProcFacts, SLACK_MS};
 
 /// An operation that can only wait on the drain, retained uses, the settle bound or one lock
@@ -47,23 +47,26 @@ impl Oracle {
         }
     }
 
-    /// `AcquireFailed{timeout}`: not before the budget, nor long after it on a free process (I12).
+    /// `AcquireFailed{timeout}`: not before the budget, nor long after it on a free process
+    /// (I12). Fs stalls the acquire sat through (slow disk) may carry it past its deadline.
     pub(super) fn check_timeout(
         &mut self,
         pid: u32,
         now: u64,
-        start: u64,
-        timeout_ms: u64,
+        rec: &AcquireRec,
         lock: &Path,
         procs: &BTreeMap<u32, ProcFacts>,
     ) {
+        let (start, timeout_ms) = (rec.started_ns, rec.timeout_ms);
         let waited = ms(now - start);
-        let free = procs.get(&pid).is_some_and(|p| p.ran_freely_since(start) && !p.hung);
+        let facts = procs.get(&pid).copied().unwrap_or_default();
+        let free = facts.ran_freely_since(start) && !facts.hung;
+        let stalled = facts.stalled_ms.saturating_sub(rec.stalled_ms);
         if waited + 1 < timeout_ms {
             let detail =
                 format!("timeout: TimeoutError after {waited} ms, before the {timeout_ms} ms budget");
             self.violate(now, InvariantId::I12, Some(pid), Some(lock), detail);
-        } else if free && waited > timeout_ms + POLL_MS + SLACK_MS {
+        } else if free && waited > timeout_ms + POLL_MS + SLACK_MS + stalled {
             let detail = format!("timeout: TimeoutError only after {waited} ms for a {timeout_ms} ms budget");
             self.violate(now, InvariantId::I12, Some(pid), Some(lock), detail);
         }

@@ -147,8 +147,8 @@ impl Oracle {
             let mut pids: Vec<u32> = self
                 .acquires
                 .iter()
-                .filter(|((p, _), (_, _, lock))| {
-                    *p != key.0 && *lock == h.lock && procs.get(p).is_some_and(|f| f.alive && !f.hung)
+                .filter(|((p, _), a)| {
+                    *p != key.0 && a.lock == h.lock && procs.get(p).is_some_and(|f| f.alive && !f.hung)
                 })
                 .map(|((p, _), _)| *p)
                 .collect();

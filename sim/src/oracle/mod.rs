@@ -25,7 +25,7 @@ use crate::report::Violation;
 pub use fence::ExternalChange;
 pub use invariant::InvariantId;
 pub use records::ProcFacts;
-use records::{AbortDeadline, CtlRec, HandleRec, InodeRec, OpRec};
+use records::{AbortDeadline, AcquireRec, CtlRec, HandleRec, InodeRec, OpRec};
 pub use writes::{ExternalEdit, WriteCall, WriteOutcome};
 
 /// Slack for "≈" and "within": scheduling, poll granularity and simulated fs latency.
@@ -37,8 +37,8 @@ pub struct Oracle {
     ctls: BTreeMap<(u32, ControllerId), CtlRec>,
     ops: BTreeMap<(u32, OpId), OpRec>,
     inodes: BTreeMap<u64, InodeRec>,
-    /// (pid, acquire) ⇒ (started, timeout, lock path).
-    acquires: BTreeMap<(u32, u64), (u64, u64, PathBuf)>,
+    /// (pid, acquire) ⇒ the acquire under way.
+    acquires: BTreeMap<(u32, u64), AcquireRec>,
     aborts: Vec<AbortDeadline>,
     /// Transcript writes as their callers saw them, and external edits (I14).
     writes: writes::WriteLog,
@@ -90,7 +90,14 @@ impl Oracle {
                 timeout_ms,
                 lock,
             } => {
-                self.acquires.insert((pid, acquire), (now, timeout_ms, lock.to_owned()));
+                let stalled_ms = procs.get(&pid).map_or(0, |p| p.stalled_ms);
+                let rec = AcquireRec {
+                    started_ns: now,
+                    timeout_ms,
+                    lock: lock.to_owned(),
+                    stalled_ms,
+                };
+                self.acquires.insert((pid, acquire), rec);
             }
             LockEvent::Acquired { acquire, .. } => {
                 self.acquires.remove(&(pid, acquire));
@@ -102,11 +109,11 @@ impl Oracle {
                 timeout,
                 ..
             } => {
-                let Some((start, timeout_ms, _)) = self.acquires.remove(&(pid, acquire)) else {
+                let Some(rec) = self.acquires.remove(&(pid, acquire)) else {
                     return;
                 };
                 if timeout {
-                    self.check_timeout(pid, now, start, timeout_ms, lock, procs);
+                    self.check_timeout(pid, now, &rec, lock, procs);
                 }
             }
             LockEvent::ReleaseBegin { handle, lock, by } => {

@@ -18,6 +18,8 @@ pub struct ProcFacts {
     /// An fs op of this process hung: it may wait forever, legitimately.
     pub hung: bool,
     pub died_ns: Option<u64>,
+    /// Simulated fs latency and slow-op stalls this process has sat through, in total (ms).
+    pub stalled_ms: u64,
 }
 
 impl ProcFacts {
@@ -75,6 +77,14 @@ pub(super) struct InodeRec {
     /// When its creator (this pid and incarnation) died: a later process under the same pid
     /// does not bring it back.
     pub creator_died_ns: Option<u64>,
+}
+
+pub(super) struct AcquireRec {
+    pub started_ns: u64,
+    pub timeout_ms: u64,
+    pub lock: PathBuf,
+    /// The process's `ProcFacts::stalled_ms` when the acquire began.
+    pub stalled_ms: u64,
 }
 
 pub(super) struct AbortDeadline {

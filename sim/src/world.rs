@@ -160,6 +160,7 @@ impl World {
         self.with(|o| {
             let incarnation = o.procs.get(&pid).map_or(1, |p| p.incarnation + 1);
             let offset = self.clocks.start(self.seed, pid, incarnation, self.profile.clock_skew_ms);
+            o.oracle.set_wall_offset(pid, offset);
             let facts = ProcFacts {
                 alive: true,
                 starttime,
@@ -318,7 +319,7 @@ impl World {
     pub fn lock_created(&self, pid: u32, ino: u64) {
         self.with(|o| {
             o.events += 1;
-            o.oracle.lock_created(pid, ino);
+            o.oracle.lock_created(pid, ino, now_ns());
         });
     }
 
@@ -359,6 +360,17 @@ impl World {
     /// The watchdog of `who` is about to sleep until its next tick.
     pub fn watchdog_ticked(&self, who: WatchdogOf) {
         self.with(|o| o.witness.watchdog_ticked(who, now_ns()));
+    }
+
+    /// Step `pid`'s wall clock by `delta_ms` (the clock-step actor).
+    pub fn step_clock(&self, pid: u32, delta_ms: i64) {
+        let offset = self.clocks.step(pid, delta_ms);
+        self.with(|o| {
+            o.oracle.set_wall_offset(pid, offset);
+            o.trace.record(now_ns(), Who::Process(pid), || {
+                format!("wall clock steps by {delta_ms} ms (offset now {offset} ms)")
+            });
+        });
     }
 
     /// A line in the trace from the external actors.

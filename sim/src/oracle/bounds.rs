@@ -75,6 +75,7 @@ impl Oracle {
     /// Time-driven checks: abort deadlines (I5), the watchdog bound (I13), operations that
     /// never return (I9). `final_check` also runs them at quiescence.
     pub fn check_time(&mut self, now: u64, procs: &BTreeMap<u32, ProcFacts>) {
+        self.flush_pending_reclaim();
         self.check_abort_deadlines(now, procs);
         self.check_watchdog(now, procs);
         self.check_stuck_ops(now, procs);

@@ -42,6 +42,11 @@ pub struct Oracle {
     aborts: Vec<AbortDeadline>,
     /// Transcript writes as their callers saw them, and external edits (I14).
     writes: writes::WriteLog,
+    /// Each process's wall-clock offset from true time (ms): what its stale judging sees.
+    wall_offsets: BTreeMap<u32, i64>,
+    /// A reclaim's unlink of a live lock, judged at the `Reclaimed` event that names its
+    /// reasons (the same task emits it right after the unlink).
+    pending_reclaim: Option<exclusion::PendingReclaim>,
     pub violations: Vec<Violation>,
 }
 
@@ -171,8 +176,8 @@ impl Oracle {
                     c.disposed = true;
                 }
             }
+            LockEvent::Reclaimed { ino, reasons, .. } => self.on_reclaimed(pid, now, ino, reasons),
             LockEvent::OwnerReleased { .. }
-            | LockEvent::Reclaimed { .. }
             | LockEvent::GuardRecovered { .. }
             | LockEvent::OwnerAcquired { .. }
             | LockEvent::WriteEnd { .. } => {}

@@ -74,6 +74,7 @@ pub(super) struct OpRec {
 pub(super) struct InodeRec {
     pub pid: u32,
     pub handle: Option<HandleId>,
+    pub created_ns: u64,
     /// When its creator (this pid and incarnation) died: a later process under the same pid
     /// does not bring it back.
     pub creator_died_ns: Option<u64>,

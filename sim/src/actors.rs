@@ -177,11 +177,19 @@ fn created_at(ms: i64, form: &str) -> String {
 pub async fn lock_planter(world: Arc<World>) {
     let mut rng = world_rng(world.seed, WorldDraw::PlantLock, 0);
     for i in 0..world.profile.planted_locks.min(MAX_ACTS) {
-        sleep_ms(rng.gen_range(500..60_000)).await;
+        sleep_ms(rng.gen_range(200..20_000)).await;
         let lock = lock_path_of(&world.session_path(rng.gen_range(0..world.profile.sessions), false));
         let plant = Plant::draw(&mut rng);
-        if world.disk.ino_of(&lock).is_some() || world.specials.at(&lock).is_some() {
-            continue; // taken: this actor only plants at a free path
+        // It plants only at a free path: it waits (bounded) for a hand-over, where gateways
+        // are waiting and racing for the lock.
+        let free = |w: &World| w.disk.ino_of(&lock).is_none() && w.specials.at(&lock).is_none();
+        let mut polls = 0;
+        while !free(&world) && polls < 1_500 {
+            sleep_ms(20).await;
+            polls += 1;
+        }
+        if !free(&world) {
+            continue;
         }
         world.external_note(|| format!("external plants {plant:?} at {}", lock.display()));
         let hold_ms = rng.gen_range(5_000..90_000);

@@ -46,6 +46,9 @@ pub async fn external_writer(world: Arc<World>) {
     let mut rng = rng(world.seed, Stream::External, 0);
     for _ in 0..world.profile.external_edits.min(MAX_ACTS) {
         sleep_ms(rng.gen_range(500..40_000)).await;
+        if world.is_healed() {
+            return; // the liveness phase: the world is healed
+        }
         let path = world.session_path(rng.gen_range(0..world.profile.sessions), false);
         let nonbenign = rng.gen_bool(world.profile.external_nonbenign_share);
         let change = match (nonbenign, rng.gen_bool(0.5)) {
@@ -80,6 +83,9 @@ pub async fn transcript_tamperer(world: Arc<World>) {
     let acts = (world.profile.transcript_tampering * world.profile.sessions).min(MAX_ACTS);
     for _ in 0..acts {
         sleep_ms(rng.gen_range(500..40_000)).await;
+        if world.is_healed() {
+            return; // the liveness phase: the world is healed
+        }
         let mut path = world.session_path(rng.gen_range(0..world.profile.sessions), false);
         if rng.gen_bool(0.7) {
             // Mostly aim at a transcript a controller has let go of: its fence must catch this.
@@ -92,17 +98,27 @@ pub async fn transcript_tamperer(world: Arc<World>) {
             }
         }
         let view = world.disk.view(0, usize::MAX);
-        let Some(bytes) = world.disk.contents(&path) else { continue };
+        let Some(bytes) = world.disk.contents(&path) else {
+            continue;
+        };
         match rng.gen_range(0..3) {
             0 => {
                 if view.unlink_now(&path).is_ok() {
-                    world.external_change(&path, ExternalChange::Delete, Some(ExternalEdit::Replace(Vec::new())));
+                    world.external_change(
+                        &path,
+                        ExternalChange::Delete,
+                        Some(ExternalEdit::Replace(Vec::new())),
+                    );
                     sleep_ms(rng.gen_range(500..20_000)).await;
                     // A gateway's append may have brought it back already (O_CREAT).
                     if world.disk.contents(&path).is_none() {
                         let header = entry("session", "reset");
                         if view.write_path_now(&path, &header, true).is_ok() {
-                            world.external_change(&path, ExternalChange::Recreate, Some(ExternalEdit::Replace(header)));
+                            world.external_change(
+                                &path,
+                                ExternalChange::Recreate,
+                                Some(ExternalEdit::Replace(header)),
+                            );
                         }
                     }
                 }
@@ -114,11 +130,17 @@ pub async fn transcript_tamperer(world: Arc<World>) {
             }
             _ => {
                 // One letter upper-cased: same length, same inode, different bytes.
-                let Some(at) = bytes.iter().position(u8::is_ascii_lowercase) else { continue };
+                let Some(at) = bytes.iter().position(u8::is_ascii_lowercase) else {
+                    continue;
+                };
                 let mut edited = bytes;
                 edited[at] = edited[at].to_ascii_uppercase();
                 if view.write_path_now(&path, &edited, true).is_ok() {
-                    world.external_change(&path, ExternalChange::RewriteInPlace, Some(ExternalEdit::Replace(edited)));
+                    world.external_change(
+                        &path,
+                        ExternalChange::RewriteInPlace,
+                        Some(ExternalEdit::Replace(edited)),
+                    );
                 }
             }
         }
@@ -178,6 +200,9 @@ pub async fn lock_planter(world: Arc<World>) {
     let mut rng = world_rng(world.seed, WorldDraw::PlantLock, 0);
     for i in 0..world.profile.planted_locks.min(MAX_ACTS) {
         sleep_ms(rng.gen_range(200..20_000)).await;
+        if world.is_healed() {
+            return; // the liveness phase: the world is healed
+        }
         let lock = lock_path_of(&world.session_path(rng.gen_range(0..world.profile.sessions), false));
         let plant = Plant::draw(&mut rng);
         // It plants only at a free path: it waits (bounded) for a hand-over, where gateways
@@ -197,7 +222,9 @@ pub async fn lock_planter(world: Arc<World>) {
             Plant::Garbage => plant_file(&world, &lock, b"\x00not a lock {{{"),
             Plant::Empty => plant_file(&world, &lock, b""),
             Plant::Huge => plant_file(&world, &lock, &vec![b'x'; HUGE_LOCK_BYTES]),
-            Plant::ForeignLive(form) => foreign_holder(&world, &lock, FOREIGN_FIRST_PID + i, form, 300_000, hold_ms).await,
+            Plant::ForeignLive(form) => {
+                foreign_holder(&world, &lock, FOREIGN_FIRST_PID + i, form, 300_000, hold_ms).await
+            }
             Plant::ShortHold => {
                 // Many short holds in a row: each hand-over races the others' judging reads.
                 let max_hold = rng.gen_range(1_000..5_000);
@@ -211,7 +238,9 @@ pub async fn lock_planter(world: Arc<World>) {
                 world.specials.plant(&lock, Special::DanglingSymlink);
                 sleep_ms(hold_ms.min(60_000)).await;
                 if world.specials.remove(&lock) {
-                    world.external_note(|| format!("external removes its dangling symlink at {}", lock.display()));
+                    world.external_note(|| {
+                        format!("external removes its dangling symlink at {}", lock.display())
+                    });
                 }
             }
             Plant::Directory => {
@@ -235,7 +264,14 @@ fn plant_file(world: &World, lock: &Path, bytes: &[u8]) {
 
 /// A live foreign gateway (another runtime of this system) takes the lock the proper way,
 /// holds it in bounds, and lets go of its own file.
-async fn foreign_holder(world: &World, lock: &Path, pid: u32, form: &'static str, max_hold_ms: u64, hold_ms: u64) {
+async fn foreign_holder(
+    world: &World,
+    lock: &Path,
+    pid: u32,
+    form: &'static str,
+    max_hold_ms: u64,
+    hold_ms: u64,
+) {
     let starttime = 900_000 + u64::from(pid);
     let entry = ProcEntry {
         state: ProcState::Running,
@@ -280,6 +316,9 @@ pub async fn lock_tamperer(world: Arc<World>) {
         let mut target = None;
         for _ in 0..600 {
             sleep_ms(rng.gen_range(100..2_000)).await;
+            if world.is_healed() {
+                return;
+            }
             let lock = lock_path_of(&world.session_path(rng.gen_range(0..world.profile.sessions), false));
             if let Some(ino) = world.disk.ino_of(&lock).filter(|ino| world.holds_inode(*ino)) {
                 target = Some((lock, ino));

@@ -116,6 +116,46 @@ impl Fleet {
         }
     }
 
+    /// The healing: every paused gateway resumes.
+    pub fn resume_all(&self) {
+        let nodes: Vec<(u32, NodeId)> =
+            self.slots.lock().unwrap().iter().filter_map(|s| s.node.map(|n| (s.pid, n))).collect();
+        for (pid, node) in nodes {
+            if self.world.is_paused(pid) && self.world.is_alive(pid) {
+                Handle::current().resume(node);
+                self.world.process_resumed(pid);
+            }
+        }
+    }
+
+    /// Start the liveness phase's prober: a fresh process (a slot of its own, never crashed).
+    pub fn start_prober(self: &Arc<Self>) {
+        let pid = self.fresh_pid();
+        let starttime = self.world.profile.starttimes_known.then(|| self.fresh_starttime());
+        let entry = ProcEntry {
+            state: ProcState::Running,
+            starttime,
+            gateway: Some(true),
+            probe_denied: false,
+        };
+        self.world.table.spawn(pid, entry);
+        let name = format!("prober#{pid}");
+        self.world.process_started(pid, name.clone(), starttime);
+        let node = Handle::current().create_node().name(name.clone()).build();
+        self.slots.lock().unwrap().push(Slot {
+            pid,
+            node: Some(node.id()),
+            incarnation: 1,
+            running: false,
+            progress: Arc::new(AtomicU32::new(0)),
+        });
+        let world = self.world.clone();
+        drop(node.spawn(async move {
+            let _alive = crate::workload::liveness_probe(world, pid, name).await;
+            std::future::pending::<()>().await;
+        }));
+    }
+
     /// Kill every node that is still up. Tasks parked forever (a hung op, a hung stream, a
     /// process idling after its turns) hold wakers in their own state; killing wakes them so
     /// madsim drops them, or each seed would leak them.

@@ -22,7 +22,11 @@ const MAX_WRITES: u32 = 8;
 pub fn remap<'a>(ev: &LockEvent<'a>) -> LockEvent<'a> {
     let h = |id: HandleId| HandleId(id.0 + ID_OFFSET);
     match ev.clone() {
-        LockEvent::AcquireStart { acquire, lock, timeout_ms } => LockEvent::AcquireStart {
+        LockEvent::AcquireStart {
+            acquire,
+            lock,
+            timeout_ms,
+        } => LockEvent::AcquireStart {
             acquire: acquire + ID_OFFSET,
             lock,
             timeout_ms,
@@ -67,7 +71,11 @@ pub fn remap<'a>(ev: &LockEvent<'a>) -> LockEvent<'a> {
             unlinked,
             errno,
         },
-        LockEvent::HandleLost { handle, lock, held_ms } => LockEvent::HandleLost {
+        LockEvent::HandleLost {
+            handle,
+            lock,
+            held_ms,
+        } => LockEvent::HandleLost {
             handle: h(handle),
             lock,
             held_ms,

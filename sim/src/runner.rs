@@ -2,27 +2,29 @@
 //! hand back the oracle's verdict.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use heldlock_core::Mutant;
 
+use crate::actors::{external_writer, lock_planter, lock_tamperer, transcript_tamperer};
 use crate::faults::FaultPlan;
 use crate::fleet::{chaos, Fleet};
+use crate::oracle::LIVENESS_BOUND_MS;
 use crate::profile::Profile;
 use crate::report::SeedReport;
 use crate::seed::{derive, Stream};
 use crate::trace::TraceMode;
-use crate::actors::{external_writer, lock_planter, lock_tamperer, transcript_tamperer};
 use crate::wallclock::clock_stepper;
 use crate::world::{World, ALIAS_DIR, SESSION_DIR};
 
-/// The work phase is checked every simulated second and ends at the latest here.
+/// The chaos window (work, faults, crashes, pauses, external edits) is checked every
+/// simulated second and ends when the work is done, at the latest here.
 const WORK_TICK_MS: u64 = 1_000;
 const MAX_WORK_MS: u64 = 40 * 60_000;
-/// After the work: long enough for the watchdog to free a lock leaked at the very end
-/// (maxHoldMs 1 020 000 + one 60 s tick), checked every 5 s.
-const QUIESCE_MS: u64 = 1_140_000;
-const QUIESCE_TICK_MS: u64 = 5_000;
+/// The liveness phase is checked every 5 s and lasts at most the I16 bound and two ticks.
+const LIVENESS_TICK_MS: u64 = 5_000;
+const MAX_LIVENESS_TICKS: u64 = LIVENESS_BOUND_MS / LIVENESS_TICK_MS + 2;
 
 /// How to run a seed.
 #[derive(Clone, Debug)]
@@ -120,7 +122,8 @@ async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
     for _ in 0..world.profile.gateways {
         fleet.start_gateway();
     }
-    drop(madsim::task::spawn(external_writer(world.clone())));
+    let external = madsim::task::spawn(external_writer(world.clone()));
+    // The wider world's actors stop on their own at the healing (their acts in flight end).
     drop(madsim::task::spawn(transcript_tamperer(world.clone())));
     drop(madsim::task::spawn(lock_planter(world.clone())));
     drop(madsim::task::spawn(lock_tamperer(world.clone())));
@@ -140,18 +143,34 @@ async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
         }
     }
     if !stopped {
-        for _ in 0..QUIESCE_MS / QUIESCE_TICK_MS {
-            madsim::time::sleep(Duration::from_millis(QUIESCE_TICK_MS)).await;
-            world.tick();
-            if config.stop_at_violation && world.violated() {
-                break;
-            }
-        }
+        chaos.abort();
+        external.abort();
+        liveness_phase(&world, &fleet, config.stop_at_violation).await;
     }
     let report = world.finish();
     fleet.kill_all();
     madsim::time::sleep(Duration::from_millis(1)).await;
     report
+}
+
+/// TigerBeetle's liveness mode: heal the world (faults off, hung ops and streams end, paused
+/// processes resume), start a fresh prober on every session, and tick until every session
+/// is proven live, the gateways are done and no lock is held — or the I16 bound has passed
+/// (a leaked lock keeps the run going until the watchdog frees it, as I13 requires).
+async fn liveness_phase(world: &World, fleet: &Arc<Fleet>, stop_at_violation: bool) {
+    world.heal();
+    fleet.resume_all();
+    fleet.start_prober();
+    for _ in 0..MAX_LIVENESS_TICKS {
+        madsim::time::sleep(Duration::from_millis(LIVENESS_TICK_MS)).await;
+        world.tick();
+        if stop_at_violation && world.violated() {
+            break;
+        }
+        if fleet.running() == 0 && world.settled() {
+            break;
+        }
+    }
 }
 
 fn set_up_disk(world: &World) {

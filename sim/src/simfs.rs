@@ -8,7 +8,6 @@
 //! its bytes in the file first (a torn append, a half-written lock payload), and the caller
 //! was told it failed.
 
-use std::future::pending;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -84,8 +83,16 @@ impl SimFs {
                         err: os_error(code),
                         torn: self.torn_prefix(&decision, kind, len),
                     }),
-                    // Pending until the process dies and its tasks are dropped.
-                    None => pending().await,
+                    // Hung until the world heals (then it fails), or until the process dies and
+                    // its tasks are dropped.
+                    None => {
+                        self.world.until_healed().await;
+                        self.world.hang_ended(self.view.pid());
+                        Err(Failed {
+                            err: os_error(heldlock_core::platform::errno::EIO),
+                            torn: 0,
+                        })
+                    }
                 }
             }
         }
@@ -98,7 +105,8 @@ impl SimFs {
         if len < 2 || rate <= 0.0 || !matches!(kind, FaultKind::Eio | FaultKind::Enospc) {
             return 0;
         }
-        let index = (decision.site.op as u64) << 40 ^ (decision.site.class as u64) << 32 ^ decision.occurrence;
+        let index =
+            (decision.site.op as u64) << 40 ^ (decision.site.class as u64) << 32 ^ decision.occurrence;
         let mut rng = world_rng(self.world.seed, WorldDraw::TornWrite, index & ((1 << 48) - 1));
         if rng.gen_bool(rate) {
             rng.gen_range(1..len)
@@ -127,6 +135,17 @@ impl SimFs {
     }
 }
 
+impl SimFs {
+    /// A real error of the in-memory disk (EMFILE at the fd limit, ENOENT, …) is a fact the
+    /// oracle judges refusals by (I15).
+    fn seen<T>(&self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result {
+            self.world.fs_error(self.view.pid(), e.raw_os_error());
+        }
+        result
+    }
+}
+
 /// Lock-file descriptors are not tied to a path; their faults count as lock sites.
 const FD_PATH: &str = "fd.lock";
 
@@ -137,7 +156,7 @@ impl Fs for SimFs {
             if self.special(path).is_some() {
                 return Err(os_error(heldlock_core::platform::errno::EEXIST));
             }
-            let fd = self.view.create_exclusive_now(path)?;
+            let fd = self.seen(self.view.create_exclusive_now(path))?;
             if PathClass::of(path) == PathClass::Lock {
                 if let Some(ino) = self.view.disk().ino_of(path) {
                     self.world.lock_created(self.view.pid(), ino);
@@ -154,14 +173,14 @@ impl Fs for SimFs {
                 }
                 return Err(failed.err);
             }
-            self.view.write_fd_now(fd, data)
+            self.seen(self.view.write_fd_now(fd, data))
         })
     }
     fn close(&self, fd: Fd) -> BoxFuture<'_, io::Result<()>> {
         Box::pin(async move {
             let gated = self.gate(FsOp::Close, Path::new(FD_PATH)).await;
             // close(2) releases the descriptor even when it reports an error.
-            let closed = self.view.close_now(fd);
+            let closed = self.seen(self.view.close_now(fd));
             gated.and(closed)
         })
     }
@@ -171,7 +190,7 @@ impl Fs for SimFs {
             if self.special(path).is_some() {
                 return Err(os_error(heldlock_core::platform::errno::ENOENT));
             }
-            self.view.read_now(path)
+            self.seen(self.view.read_now(path))
         })
     }
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
@@ -180,13 +199,13 @@ impl Fs for SimFs {
             if self.special(path).is_some() {
                 return Err(os_error(heldlock_core::platform::errno::ENOENT));
             }
-            self.view.stat_now(path)
+            self.seen(self.view.stat_now(path))
         })
     }
     fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
         Box::pin(async move {
             self.gate(FsOp::StatFd, Path::new(FD_PATH)).await?;
-            self.view.stat_fd_now(fd)
+            self.seen(self.view.stat_fd_now(fd))
         })
     }
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
@@ -197,7 +216,7 @@ impl Fs for SimFs {
                 return Ok(());
             }
             let ino = self.view.disk().ino_of(path);
-            self.view.unlink_now(path)?;
+            self.seen(self.view.unlink_now(path))?;
             if let (PathClass::Lock, Some(ino)) = (PathClass::of(path), ino) {
                 self.world.lock_unlinked(self.view.pid(), path, ino);
             }
@@ -207,13 +226,13 @@ impl Fs for SimFs {
     fn mkdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Mkdir, path).await?;
-            self.view.mkdir_now(path)
+            self.seen(self.view.mkdir_now(path))
         })
     }
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Rmdir, path).await?;
-            self.view.rmdir_now(path)
+            self.seen(self.view.rmdir_now(path))
         })
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
@@ -232,13 +251,13 @@ impl Fs for SimFs {
     fn write_all<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::WriteAll, path).await?;
-            self.view.write_path_now(path, data, true)
+            self.seen(self.view.write_path_now(path, data, true))
         })
     }
     fn canonical_dir<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, io::Result<PathBuf>> {
         Box::pin(async move {
             self.gate(FsOp::CanonicalDir, dir).await?;
-            self.view.canonical_dir_now(dir)
+            self.seen(self.view.canonical_dir_now(dir))
         })
     }
 }

@@ -62,6 +62,9 @@ pub async fn clock_stepper(world: Arc<World>) {
     let mut rng = world_rng(world.seed, WorldDraw::ClockSteps, 0);
     for _ in 0..p.clock_steps.min(MAX_STEPS) {
         madsim::time::sleep(Duration::from_millis(rng.gen_range(1_000..60_000))).await;
+        if world.is_healed() {
+            return;
+        }
         let live = world.live_gateways();
         if live.is_empty() || p.clock_step_max_ms == 0 {
             continue;

@@ -48,7 +48,13 @@ pub struct Witness {
     watchdogs: BTreeMap<WatchdogOf, u64>,
 }
 
-fn violation(now: u64, invariant: InvariantId, pid: Option<u32>, lock: Option<&Path>, detail: String) -> Violation {
+fn violation(
+    now: u64,
+    invariant: InvariantId,
+    pid: Option<u32>,
+    lock: Option<&Path>,
+    detail: String,
+) -> Violation {
     Violation {
         invariant,
         detail,
@@ -139,7 +145,10 @@ impl Witness {
     /// A transcript some unpoisoned controller has released under a fence (tampering there is
     /// what the fence exists for).
     pub fn released_transcript(&self) -> Option<PathBuf> {
-        self.ctls.values().find(|c| c.released && c.poisoned.is_none()).map(|c| c.transcript.clone())
+        self.ctls
+            .values()
+            .find(|c| c.released && c.poisoned.is_none())
+            .map(|c| c.transcript.clone())
     }
 
     /// An external actor deleted a transcript.
@@ -162,7 +171,9 @@ impl Witness {
         result: &Result<(), ControllerError>,
         out: &mut Vec<Violation>,
     ) {
-        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else { return };
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
         let enoent = result.as_ref().err().and_then(controller_errno) == Some(errno::ENOENT);
         if c.deleted_while_released && enoent && c.poisoned.is_none() {
             c.deleted_while_released = false;
@@ -190,7 +201,9 @@ impl Witness {
         result: &Result<(), ControllerError>,
         out: &mut Vec<Violation>,
     ) {
-        let Some(c) = self.ctls.get(&(pid, ctl)) else { return };
+        let Some(c) = self.ctls.get(&(pid, ctl)) else {
+            return;
+        };
         let taken_over = matches!(result, Err(ControllerError::Takeover));
         if taken_over && c.poisoned == Some(PoisonReason::AbortForced) {
             out.push(violation(
@@ -242,8 +255,11 @@ impl Witness {
     pub fn check_time(&mut self, now: u64, procs: &BTreeMap<u32, ProcFacts>, out: &mut Vec<Violation>) {
         let bound_ns = (WATCHDOG_INTERVAL_MS + TICK_SLACK_MS) * 1_000_000;
         for (who, last) in self.watchdogs.iter_mut() {
-            let Some(facts) = procs.get(&who.pid) else { continue };
-            if facts.hung || !facts.ran_freely_since(*last) || now.saturating_sub(*last) <= bound_ns {
+            // Excused while paused or hung; the excuse ends with its cause.
+            let Some(since) = procs.get(&who.pid).and_then(|f| f.unexcused_since(*last)) else {
+                continue;
+            };
+            if now.saturating_sub(since) <= bound_ns {
                 continue;
             }
             out.push(violation(
@@ -288,7 +304,8 @@ impl Witness {
                     let age = created.map(|c| f.wall_ms.saturating_sub(c));
                     let too_old = age.is_some_and(|a| a > f.stale_ms as i64);
                     let over_hold = age.zip(payload.max_hold_ms).is_some_and(|(a, max)| a > max as i64);
-                    (!too_old && !over_hold).then(|| format!("the lock there now is {} ms old and in bounds", age.unwrap_or(0)))
+                    (!too_old && !over_hold)
+                        .then(|| format!("the lock there now is {} ms old and in bounds", age.unwrap_or(0)))
                 }
             },
         };

@@ -28,7 +28,7 @@ use crate::world::World;
 pub enum StreamPlan {
     Finish(u64),
     Fail(u64),
-    /// Never ends and ignores the abort.
+    /// Ignores the abort; ends (failing) only when the world heals.
     Hang,
 }
 
@@ -50,7 +50,7 @@ impl StreamPlan {
 
     /// Stream the prompt over a socket of the process: its descriptor counts against the
     /// process's fd limit for as long as the stream runs (forever, when it hangs).
-    async fn run(self, sockets: &MemFsView) -> Result<(), ControllerError> {
+    async fn run(self, world: &World, sockets: &MemFsView) -> Result<(), ControllerError> {
         let socket = sockets.open_anonymous_now()?;
         let result = match self {
             StreamPlan::Finish(ms) => {
@@ -61,7 +61,10 @@ impl StreamPlan {
                 madsim::time::sleep(Duration::from_millis(ms)).await;
                 Err(ControllerError::Io(std::io::Error::other("provider stream failed")))
             }
-            StreamPlan::Hang => std::future::pending().await,
+            StreamPlan::Hang => {
+                world.until_healed().await;
+                Err(ControllerError::Io(std::io::Error::other("provider stream hung until the healing")))
+            }
         };
         let _ = sockets.close_now(socket);
         result
@@ -204,7 +207,8 @@ impl Writer {
             self.world.cleanup_appended(self.pid, ctl.id(), &appended);
         }
         if drop_unreleased {
-            self.world.note(self.pid, || format!("turn {} drops its cleanup lock unreleased", self.label));
+            self.world
+                .note(self.pid, || format!("turn {} drops its cleanup lock unreleased", self.label));
             drop(cleanup);
         } else {
             let _ = cleanup.release().await;
@@ -236,6 +240,10 @@ pub async fn gateway(
         owner,
     };
     for turn in first_turn..world.profile.turns_per_gateway {
+        // The liveness phase lets turns under way finish and starts no new ones.
+        if world.is_healed() {
+            break;
+        }
         progress.store(turn, std::sync::atomic::Ordering::SeqCst);
         // Users think: mostly a moment, sometimes a minute.
         let think = if rng.gen_bool(0.85) {
@@ -259,6 +267,10 @@ pub async fn gateway(
     }
     progress.store(world.profile.turns_per_gateway, std::sync::atomic::Ordering::SeqCst);
     world.note(pid, || format!("{name} finished its turns"));
+    // The liveness phase: a fresh turn on every session (its own orphans — a lock file whose
+    // unlink the filesystem refused — are reclaimed by its own next acquire, SPEC §1.2).
+    world.until_healed().await;
+    probe_sessions(&world, pid, &name, &locks, &gw.owner).await;
     locks
 }
 
@@ -288,7 +300,9 @@ impl Gateway {
                 return;
             }
         };
-        let ctl = match AttemptController::create(self.locks.clone(), session, ControllerOptions::default()).await {
+        let ctl = match AttemptController::create(self.locks.clone(), session, ControllerOptions::default())
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 world.note(pid, || format!("turn {label} failed before reply: {e}"));
@@ -308,7 +322,13 @@ impl Gateway {
             pid,
             ctl: ctl.clone(),
         };
-        let body = madsim::task::spawn(turn_body(report, plan.clone(), writer.clone(), abort_signal.clone(), sockets));
+        let body = madsim::task::spawn(turn_body(
+            report,
+            plan.clone(),
+            writer.clone(),
+            abort_signal.clone(),
+            sockets,
+        ));
         let outcome = match plan.abort {
             None => Some(body.await),
             Some((kind, after_ms)) => {
@@ -388,7 +408,7 @@ async fn turn_body(
             w.scoped(&scope, "message").await?;
             madsim::time::sleep(Duration::from_millis(first.hold_ms.0)).await;
             if let Some(stream) = first.retained_stream {
-                stream.run(&streams).await?;
+                stream.run(&w.world, &streams).await?;
             }
             if first.deferred_release {
                 scope.release_for_prompt();
@@ -407,7 +427,7 @@ async fn turn_body(
         let written = ctl.with_write_lock(|scope| async move { w.scoped(&scope, "tool-result").await }).await;
         report.locked(written)?;
     }
-    let streamed = plan.stream.run(&sockets).await;
+    let streamed = plan.stream.run(&writer.world, &sockets).await;
     // The prompt settles, maybe long after an abort: it takes the lock back either way.
     report.locked(ctl.reacquire_after_prompt().await)?;
     streamed?;
@@ -428,10 +448,99 @@ async fn turn_body(
 }
 
 /// Cleanup or dispose from inside a write scope: both must return (SPEC I9).
-async fn teardown_in_scope(ctl: &AttemptController, scope: &WriteScope, what: Option<InScope>, writer: &Writer) {
+async fn teardown_in_scope(
+    ctl: &AttemptController,
+    scope: &WriteScope,
+    what: Option<InScope>,
+    writer: &Writer,
+) {
     match what {
         Some(InScope::Cleanup) => writer.cleanup_write(ctl, 0, false).await,
         Some(InScope::Dispose) => scope.dispose(),
         None => {}
     }
+}
+
+/// Probe attempts per session in the liveness phase: one a second at most, over the bound.
+const MAX_PROBES: u64 = crate::oracle::LIVENESS_BOUND_MS / 1_000;
+
+/// The liveness phase's fresh process: probes every session like the gateways do, so that
+/// some process does even when every gateway died.
+pub async fn liveness_probe(world: Arc<World>, pid: u32, name: String) -> Arc<ProcessLocks> {
+    let platform = world.platform_for(pid);
+    let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
+    locks.start_watchdog();
+    let owner = OwnerMutex::new(platform);
+    probe_sessions(&world, pid, &name, &locks, &owner).await;
+    locks
+}
+
+/// The liveness phase (I16) in one process: a fresh turn on each session, retried until it
+/// writes; the oracle bounds how long until some process's turn did.
+async fn probe_sessions(
+    world: &Arc<World>,
+    pid: u32,
+    name: &str,
+    locks: &Arc<ProcessLocks>,
+    owner: &Arc<OwnerMutex>,
+) {
+    let probes: Vec<_> = (0..world.profile.sessions)
+        .map(|i| {
+            let writer = Writer {
+                world: world.clone(),
+                pid,
+                session: world.session_path(i, false),
+                label: format!("{name}/s{i}"),
+            };
+            madsim::task::spawn(probe_session(writer, locks.clone(), owner.clone()))
+        })
+        .collect();
+    for probe in probes {
+        let _ = probe.await;
+    }
+}
+
+async fn probe_session(writer: Writer, locks: Arc<ProcessLocks>, owner: Arc<OwnerMutex>) {
+    for attempt in 0..MAX_PROBES {
+        if writer.world.is_proven(&writer.session) {
+            return;
+        }
+        match probe_turn(&writer, &locks, &owner).await {
+            Ok(()) => {
+                writer.world.session_proven(&writer.session);
+                return;
+            }
+            Err(e) => {
+                writer.world.note(writer.pid, || format!("probe {} #{attempt} failed: {e}", writer.label));
+            }
+        }
+        madsim::time::sleep(Duration::from_millis(1_000)).await;
+    }
+}
+
+/// One fresh turn: owner, controller, one write, dispose, owner release.
+async fn probe_turn(
+    writer: &Writer,
+    locks: &Arc<ProcessLocks>,
+    owner: &Arc<OwnerMutex>,
+) -> Result<(), String> {
+    let abort = AbortSignal::new();
+    let guard = owner
+        .acquire(&writer.session, ATTEMPT_MAX_HOLD_MS, &abort)
+        .await
+        .map_err(|e| e.to_string())?;
+    let written =
+        match AttemptController::create(locks.clone(), &writer.session, ControllerOptions::default()).await {
+            Ok(ctl) => {
+                let w = writer.clone();
+                let written =
+                    ctl.with_write_lock(|scope| async move { w.scoped(&scope, "liveness").await }).await;
+                ctl.dispose().await;
+                writer.world.turn_ended(writer.pid, ctl.id());
+                written.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+    guard.release();
+    written
 }

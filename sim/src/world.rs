@@ -61,6 +61,9 @@ pub struct World {
     pub clocks: WallClocks,
     /// Dangling symlinks and the like, which the disk does not model.
     pub specials: SpecialFiles,
+    /// Set once, by the liveness phase: faults off, hangs ended, pauses lifted.
+    healed: std::sync::atomic::AtomicBool,
+    heal_event: event_listener::Event,
     /// Numbers the gateways' transcript entries: each write is unique on disk.
     entries: std::sync::atomic::AtomicU64,
     /// Fixed for the run: lets the per-op trace notes skip the lock when the trace is off.
@@ -88,6 +91,8 @@ impl World {
             faults,
             clocks: WallClocks::default(),
             specials: SpecialFiles::default(),
+            healed: std::sync::atomic::AtomicBool::new(false),
+            heal_event: event_listener::Event::new(),
             entries: std::sync::atomic::AtomicU64::new(0),
             trace_mode: trace,
             observed: Mutex::new(Observed {
@@ -122,7 +127,11 @@ impl World {
 
     fn platform_of_table(self: &Arc<Self>, pid: u32, table: u32) -> Platform {
         let incarnation = self.observed.lock().unwrap().procs.get(&pid).map_or(0, |p| p.incarnation);
-        let writer = if table == 0 { Writer::Gateway } else { Writer::Plugin };
+        let writer = if table == 0 {
+            Writer::Gateway
+        } else {
+            Writer::Plugin
+        };
         Platform {
             fs: Arc::new(SimFs::new(self.clone(), self.disk.view(pid, self.profile.fd_limit), writer)),
             clock: Arc::new(SimClock {
@@ -228,7 +237,11 @@ impl World {
     /// The gateways alive now (foreign processes have no name starting with `gw`).
     pub fn live_gateways(&self) -> Vec<u32> {
         self.with(|o| {
-            o.procs.iter().filter(|(_, p)| p.facts.alive && p.name.starts_with("gw")).map(|(pid, _)| *pid).collect()
+            o.procs
+                .iter()
+                .filter(|(_, p)| p.facts.alive && p.name.starts_with("gw"))
+                .map(|(pid, _)| *pid)
+                .collect()
         })
     }
 
@@ -297,6 +310,69 @@ impl World {
         }
     }
 
+    /// The chaos window is over: no more faults, stalls or latency; every hung op and hung
+    /// stream ends; from now on the oracle bounds how long until every session is live (I16).
+    pub fn heal(&self) {
+        self.faults.heal();
+        self.healed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.heal_event.notify(usize::MAX);
+        self.with(|o| {
+            o.oracle.healed(now_ns());
+            o.trace
+                .record(now_ns(), Who::External, || "the world heals: faults off, hangs end".into());
+        });
+    }
+
+    pub fn is_healed(&self) -> bool {
+        self.healed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Park until the world heals (a hung op, a hung stream); forever if it never does.
+    pub async fn until_healed(&self) {
+        // Bounded: one pass per notification, and the healing notifies once.
+        loop {
+            if self.is_healed() {
+                return;
+            }
+            let listener = self.heal_event.listen();
+            if self.is_healed() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// A hung fs op of `pid` ended (the healing).
+    pub fn hang_ended(&self, pid: u32) {
+        self.with(|o| {
+            let now = now_ns();
+            Self::update_facts(o, pid, |f| {
+                f.hung_ops = f.hung_ops.saturating_sub(1);
+                f.last_unhung_ns = Some(now);
+            });
+        });
+    }
+
+    /// A fresh turn locked and wrote `session` after the healing (I16).
+    pub fn session_proven(&self, session: &Path) {
+        let path = self.canonical_transcript(session);
+        self.with(|o| o.oracle.session_proven(&path));
+    }
+
+    pub fn is_proven(&self, session: &Path) -> bool {
+        let path = self.canonical_transcript(session);
+        self.with(|o| !o.oracle.unproven_sessions().contains(&path))
+    }
+
+    /// Every session proven live since the healing, and no lock held by anyone.
+    pub fn settled(&self) -> bool {
+        self.with(|o| o.oracle.unproven_sessions().is_empty() && !o.oracle.holds_any(&o.facts))
+    }
+
+    pub fn is_paused(&self, pid: u32) -> bool {
+        self.with(|o| o.facts.get(&pid).is_some_and(|f| f.paused_since_ns.is_some()))
+    }
+
     /// An fs op of `pid` stalls `ms` (latency, a slow op).
     pub fn fs_stalled(&self, pid: u32, ms: u64) {
         self.with(|o| Self::update_facts(o, pid, |f| f.stalled_ms += ms));
@@ -307,8 +383,10 @@ impl World {
         self.with(|o| {
             o.events += 1;
             o.coverage.note_fault(decision.site);
+            let now = now_ns();
+            Self::update_facts(o, pid, |f| f.last_error_ns = Some(now));
             if kind == FaultKind::Hang {
-                Self::update_facts(o, pid, |f| f.hung = true);
+                Self::update_facts(o, pid, |f| f.hung_ops += 1);
             }
             o.trace.record(now_ns(), Who::Process(pid), || {
                 format!("fault {} #{} on {}: {}", decision.site, decision.occurrence, path.display(), kind)
@@ -319,8 +397,40 @@ impl World {
     pub fn lock_created(&self, pid: u32, ino: u64) {
         self.with(|o| {
             o.events += 1;
-            o.oracle.lock_created(pid, ino, now_ns());
+            o.oracle.lock_created(pid, now_ns(), ino);
         });
+    }
+
+    /// An fs op of `pid` failed for real (not injected): EMFILE from its fd limit, … —
+    /// EEXIST and ENOENT are answers the lock handles, not faults.
+    pub fn fs_error(&self, pid: u32, errno: Option<i32>) {
+        use heldlock_core::platform::errno::{EEXIST, ENOENT};
+        if matches!(errno, Some(EEXIST) | Some(ENOENT)) {
+            return;
+        }
+        self.with(|o| Self::update_facts(o, pid, |f| f.last_error_ns = Some(now_ns())));
+    }
+
+    /// I15's sampling: for each acquire under way, does what stands at its lock block it?
+    fn sample_acquires(&self, o: &mut Observed) {
+        let now = now_ns();
+        let view = self.disk.view(0, usize::MAX);
+        let wall_ms = |mtime_ns: i128| {
+            ((EPOCH_WALL_MS as i128 * 1_000_000 + now as i128 - mtime_ns).max(0) / 1_000_000) as u64
+        };
+        for (pid, acquire, lock, timeout_ms) in o.oracle.acquires_in_flight() {
+            let file = view
+                .stat_now(&lock)
+                .ok()
+                .and_then(|st| self.disk.contents(&lock).map(|bytes| (bytes, wall_ms(st.mtime_ns))));
+            let mut guard = lock.as_os_str().to_owned();
+            guard.push(".reclaim");
+            let guard_age_ms = view.stat_now(Path::new(&guard)).ok().map(|st| wall_ms(st.mtime_ns));
+            let sight = crate::oracle::LockSight { file, guard_age_ms };
+            let blocked =
+                crate::oracle::blocks(&sight, pid, crate::oracle::grace_for(timeout_ms), &self.table);
+            o.oracle.sample_acquire(now, pid, acquire, blocked, &o.facts);
+        }
     }
 
     pub fn lock_unlinked(&self, pid: u32, lock: &Path, ino: u64) {
@@ -346,7 +456,9 @@ impl World {
     pub fn plugin_appended(&self, pid: u32, path: &Path, data: &[u8]) {
         self.with(|o| {
             o.events += 1;
-            o.trace.record(now_ns(), Who::Process(pid), || format!("plugin appends usage to {}", path.display()));
+            o.trace.record(now_ns(), Who::Process(pid), || {
+                format!("plugin appends usage to {}", path.display())
+            });
             o.oracle.external_change(path, ExternalChange::BenignAppend);
             o.oracle.external_edit(path, ExternalEdit::Append(data.to_vec()));
         });
@@ -395,7 +507,9 @@ impl World {
     pub fn lock_tampered(&self, lock: &Path, ino: u64) {
         self.with(|o| {
             o.events += 1;
-            o.trace.record(now_ns(), Who::External, || format!("external removes the held lock {}", lock.display()));
+            o.trace.record(now_ns(), Who::External, || {
+                format!("external removes the held lock {}", lock.display())
+            });
             o.oracle.lock_tampered(ino);
         });
     }
@@ -410,7 +524,12 @@ impl World {
     }
 
     /// A locked operation of `ctl` (a write scope, a reacquire) returned `result`.
-    pub fn locked_op_returned(&self, pid: u32, ctl: ControllerId, result: &Result<(), heldlock_core::ControllerError>) {
+    pub fn locked_op_returned(
+        &self,
+        pid: u32,
+        ctl: ControllerId,
+        result: &Result<(), heldlock_core::ControllerError>,
+    ) {
         self.with(|o| {
             if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
                 o.witness.locked_op_returned(pid, now_ns(), ctl, result, &mut o.oracle.violations);
@@ -419,7 +538,12 @@ impl World {
     }
 
     /// A cleanup append on a cleanup lock that is not a no-op returned `result`.
-    pub fn cleanup_appended(&self, pid: u32, ctl: ControllerId, result: &Result<(), heldlock_core::ControllerError>) {
+    pub fn cleanup_appended(
+        &self,
+        pid: u32,
+        ctl: ControllerId,
+        result: &Result<(), heldlock_core::ControllerError>,
+    ) {
         self.with(|o| {
             if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
                 o.witness.cleanup_appended(pid, now_ns(), ctl, result, &mut o.oracle.violations);
@@ -486,7 +610,21 @@ impl World {
             let now = now_ns();
             o.oracle.check_time(now, &o.facts);
             o.witness.check_time(now, &o.facts, &mut o.oracle.violations);
+            self.sample_acquires(o);
+            self.check_liveness(o);
         });
+    }
+
+    /// I16, excusing a session whose lock file SPEC §1.1 itself keeps locked.
+    fn check_liveness(&self, o: &mut Observed) {
+        let excused = |session: &Path| {
+            let mut lock = session.as_os_str().to_owned();
+            lock.push(".lock");
+            self.disk
+                .contents(Path::new(&lock))
+                .is_some_and(|bytes| crate::oracle::unrecoverable_by_spec(&bytes, &self.table))
+        };
+        o.oracle.check_liveness(now_ns(), excused);
     }
 
     pub fn violated(&self) -> bool {
@@ -500,6 +638,7 @@ impl World {
             o.finished = true;
             let now = now_ns();
             o.oracle.final_check(now, &o.facts, |p| disk.contents(p));
+            self.check_liveness(o);
             let mut faults = BTreeMap::new();
             for ((_, kind), n) in self.faults.fired() {
                 *faults.entry(kind.name()).or_insert(0) += n;

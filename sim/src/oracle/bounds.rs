@@ -60,7 +60,7 @@ impl Oracle {
         let (start, timeout_ms) = (rec.started_ns, rec.timeout_ms);
         let waited = ms(now - start);
         let facts = procs.get(&pid).copied().unwrap_or_default();
-        let free = facts.ran_freely_since(start) && !facts.hung;
+        let free = facts.ran_freely_since(start) && !facts.hung_since(start);
         let stalled = facts.stalled_ms.saturating_sub(rec.stalled_ms);
         if waited + 1 < timeout_ms {
             let detail =
@@ -81,21 +81,25 @@ impl Oracle {
         self.check_stuck_ops(now, procs);
     }
 
-    /// I5: an aborted controller's owed handles are released by the settle bound + ε.
+    /// I5: an aborted controller's owed handles are released by the settle bound + ε — hung
+    /// streams, writes and fence reads excuse nothing; a paused event loop excuses the wait
+    /// until it resumes, and the bound runs again from there.
     fn check_abort_deadlines(&mut self, now: u64, procs: &BTreeMap<u32, ProcFacts>) {
         let mut found = Vec::new();
+        let bound_ns = (SETTLE_BOUND_MS + SLACK_MS) * 1_000_000;
         self.aborts.retain(|a| {
             let released = self.handles.get(&(a.pid, a.handle)).and_then(|h| h.released_ns);
             let facts = procs.get(&a.pid).copied().unwrap_or_default();
+            let resumed = facts.last_resume_ns.filter(|r| *r >= a.requested_ns);
+            let deadline = a.deadline_ns.max(resumed.map_or(0, |r| r + bound_ns));
             let late = match released {
-                Some(t) if t <= a.deadline_ns => return false,
+                Some(t) if t <= deadline => return false,
                 Some(t) => t - a.requested_ns,
-                None if now > a.deadline_ns => now - a.requested_ns,
-                None => return facts.alive,
+                None if !facts.alive => return false,
+                None if facts.paused_since_ns.is_some() || now <= deadline => return true,
+                None => now - a.requested_ns,
             };
-            if facts.ran_freely_since(a.requested_ns) {
-                found.push((a.pid, a.handle, a.ctl, ms(late)));
-            }
+            found.push((a.pid, a.handle, a.ctl, ms(late)));
             false
         });
         for (pid, handle, ctl, waited) in found {
@@ -108,16 +112,19 @@ impl Oracle {
         }
     }
 
-    /// I13: on a live event loop, no handle stays held past maxHoldMs + one watchdog tick.
+    /// I13: on a live event loop, no handle stays held past maxHoldMs + one watchdog tick
+    /// (hung fs ops do not stop the loop; a pause does, until it resumes).
     fn check_watchdog(&mut self, now: u64, procs: &BTreeMap<u32, ProcFacts>) {
         let mut overdue = Vec::new();
         for ((pid, handle), h) in &self.handles {
-            if h.released_ns.is_some() || h.lost {
+            let Some(facts) = procs.get(pid) else { continue };
+            if h.released_ns.is_some() || h.lost || !facts.alive || facts.paused_since_ns.is_some() {
                 continue;
             }
-            let Some(facts) = procs.get(pid) else { continue };
-            let bound = h.max_hold_ms + WATCHDOG_INTERVAL_MS + SLACK_MS;
-            if facts.ran_freely_since(h.acquired_ns) && ms(now - h.acquired_ns) > bound {
+            let expired = h.acquired_ns + h.max_hold_ms * 1_000_000;
+            let due = expired.max(facts.last_resume_ns.unwrap_or(0))
+                + (WATCHDOG_INTERVAL_MS + SLACK_MS) * 1_000_000;
+            if now > due {
                 overdue.push((*pid, *handle, h.lock.clone(), ms(now - h.acquired_ns)));
             }
         }
@@ -133,7 +140,8 @@ impl Oracle {
         }
     }
 
-    /// I9: release, reacquire, abort release, cleanup and dispose return on a free process.
+    /// I9: release, reacquire, abort release, cleanup and dispose return within the bound of
+    /// the time their process ran unexcused (no pause, no hung op) since they began.
     fn check_stuck_ops(&mut self, now: u64, procs: &BTreeMap<u32, ProcFacts>) {
         let mut stuck = Vec::new();
         for ((pid, op), o) in &self.ops {
@@ -146,11 +154,8 @@ impl Oracle {
                     | OpKind::Dispose
             );
             let Some(facts) = procs.get(pid) else { continue };
-            if guarded
-                && !facts.hung
-                && facts.ran_freely_since(o.began_ns)
-                && ms(now - o.began_ns) > OP_LIVENESS_MS
-            {
+            let unexcused = facts.unexcused_since(o.began_ns);
+            if guarded && unexcused.is_some_and(|t| ms(now - t) > OP_LIVENESS_MS) {
                 stuck.push((*pid, *op, o.ctl, o.kind, ms(now - o.began_ns)));
             }
         }

@@ -149,7 +149,9 @@ impl Oracle {
                 .acquires
                 .iter()
                 .filter(|((p, _), a)| {
-                    *p != key.0 && a.lock == h.lock && procs.get(p).is_some_and(|f| f.alive && !f.hung)
+                    *p != key.0
+                        && a.lock == h.lock
+                        && procs.get(p).is_some_and(|f| f.alive && f.hung_ops == 0)
                 })
                 .map(|((p, _), _)| *p)
                 .collect();
@@ -173,13 +175,19 @@ impl Oracle {
         }
     }
 
+    /// Whether any live process holds a lock now.
+    pub fn holds_any(&self, procs: &BTreeMap<u32, ProcFacts>) -> bool {
+        self.handles.keys().any(|k| self.live(k, procs))
+    }
+
     /// A lock file came into being (create_exclusive succeeded).
-    pub fn lock_created(&mut self, pid: u32, ino: u64, now: u64) {
+    pub fn lock_created(&mut self, pid: u32, now: u64, ino: u64) {
         let rec = InodeRec {
             pid,
-            created_ns: now,
             handle: None,
             creator_died_ns: None,
+            created_ns: now,
+            on_disk: true,
         };
         self.inodes.insert(ino, rec);
     }
@@ -193,9 +201,10 @@ impl Oracle {
         ino: u64,
         procs: &BTreeMap<u32, ProcFacts>,
     ) {
-        let Some(inode) = self.inodes.get(&ino) else {
+        let Some(inode) = self.inodes.get_mut(&ino) else {
             return;
         };
+        inode.on_disk = false;
         let Some(handle) = inode.handle else { return };
         let key = (inode.pid, handle);
         if !self.live(&key, procs) || self.handles.get(&key).is_some_and(|h| h.ino != ino) {
@@ -210,11 +219,14 @@ impl Oracle {
                 && r.ino != ino
         });
         if releasing_other {
-            let detail = format!("a release by p{pid} removed the live lock of p{} {handle} (inode {ino})", key.0);
+            let detail =
+                format!("a release by p{pid} removed the live lock of p{} {handle} (inode {ino})", key.0);
             self.violate(now, InvariantId::I2, Some(pid), Some(lock), detail);
         } else {
-            let detail =
-                format!("a stale-lock reclaim by p{pid} removed the live lock of p{} {handle} (inode {ino})", key.0);
+            let detail = format!(
+                "a stale-lock reclaim by p{pid} removed the live lock of p{} {handle} (inode {ino})",
+                key.0
+            );
             self.flush_pending_reclaim();
             self.pending_reclaim = Some(PendingReclaim {
                 pid,
@@ -237,13 +249,17 @@ impl Oracle {
     /// judge did what SPEC §1.1 says by its own clock, and the race with the creator is the
     /// grace's own assumption failing, not the lock's.
     pub(super) fn on_reclaimed(&mut self, pid: u32, now: u64, ino: u64, reasons: &[StaleReason]) {
-        let Some(p) = self.pending_reclaim.take() else { return };
+        let Some(p) = self.pending_reclaim.take() else {
+            return;
+        };
         if (p.pid, p.ino) != (pid, ino) {
             self.pending_reclaim = Some(p);
             self.flush_pending_reclaim();
             return;
         }
-        let graceless = reasons.iter().all(|r| matches!(r, StaleReason::MissingPid | StaleReason::InvalidCreatedAt));
+        let graceless = reasons
+            .iter()
+            .all(|r| matches!(r, StaleReason::MissingPid | StaleReason::InvalidCreatedAt));
         let age_ms = self.inodes.get(&ino).map_or(u64::MAX, |i| ms(now.saturating_sub(i.created_ns)));
         let offset = self.wall_offsets.get(&pid).copied().unwrap_or(0);
         let skewed = age_ms < ORPHAN_GRACE_MS && age_ms as i64 + offset > ORPHAN_GRACE_SHORT_MS as i64;
@@ -272,5 +288,4 @@ pub(super) struct PendingReclaim {
     detail: String,
 }
 
-impl Oracle {
-}
+impl Oracle {}

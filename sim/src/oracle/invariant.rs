@@ -25,13 +25,14 @@ pub enum InvariantId {
     I13,
     I14,
     I15,
+    I16,
     #[serde(rename = "assert")]
     Assert,
 }
 
 impl InvariantId {
     /// The invariants the oracle checks, in SPEC order.
-    pub const CHECKED: [InvariantId; 15] = [
+    pub const CHECKED: [InvariantId; 16] = [
         InvariantId::I1,
         InvariantId::I2,
         InvariantId::I3,
@@ -47,6 +48,7 @@ impl InvariantId {
         InvariantId::I13,
         InvariantId::I14,
         InvariantId::I15,
+        InvariantId::I16,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +68,7 @@ impl InvariantId {
             InvariantId::I13 => "I13",
             InvariantId::I14 => "I14",
             InvariantId::I15 => "I15",
+            InvariantId::I16 => "I16",
             InvariantId::Assert => "assert",
         }
     }
@@ -103,8 +106,9 @@ impl InvariantId {
             InvariantId::I14 => {
                 "no lost writes: every acknowledged transcript write is in the file, whole, in order"
             }
-            InvariantId::I15 => {
-                "availability: the lock refuses a caller only for a reason SPEC §1 allows"
+            InvariantId::I15 => "availability: the lock refuses a caller only for a reason SPEC §1 allows",
+            InvariantId::I16 => {
+                "liveness: after healing, every session is locked and written by a fresh turn in bounded time"
             }
             InvariantId::Assert => "a panic inside the simulation (an assertion of the core or the harness)",
         }
@@ -130,7 +134,7 @@ impl FromStr for InvariantId {
             .into_iter()
             .chain([InvariantId::Assert])
             .find(|id| id.name().eq_ignore_ascii_case(text))
-            .ok_or_else(|| format!("unknown invariant {text:?} (I1 … I15, assert)"))
+            .ok_or_else(|| format!("unknown invariant {text:?} (I1 … I16, assert)"))
     }
 }
 

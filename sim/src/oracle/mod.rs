@@ -5,13 +5,15 @@
 //! One module per invariant family: `exclusion` (I1, I2, I11: who may hold and remove a lock
 //! file), `handoff` (I3, I4, I7, I8: every cleared `held` is released, once), `fence` (I6, I10:
 //! transcript changes while released), `bounds` (I5, I9, I12, I13: what must happen by when),
-//! `writes` (I14). This file keeps the shared records and routes each event to its family.
+//! `writes` (I14), `availability` (I15), `liveness` (I16). This file keeps the shared records and routes each event to its family.
 
+mod availability;
 mod bounds;
 mod exclusion;
 mod fence;
 mod handoff;
 mod invariant;
+mod liveness;
 mod records;
 mod writes;
 
@@ -22,8 +24,10 @@ use heldlock_core::event::{ControllerId, HandleId, LockEvent, OpId};
 
 use crate::report::Violation;
 
+pub use availability::{blocks, grace_for, LockSight};
 pub use fence::ExternalChange;
 pub use invariant::InvariantId;
+pub use liveness::{unrecoverable_by_spec, LIVENESS_BOUND_MS};
 pub use records::ProcFacts;
 use records::{AbortDeadline, AcquireRec, CtlRec, HandleRec, InodeRec, OpRec};
 pub use writes::{ExternalEdit, WriteCall, WriteOutcome};
@@ -47,6 +51,7 @@ pub struct Oracle {
     /// A reclaim's unlink of a live lock, judged at the `Reclaimed` event that names its
     /// reasons (the same task emits it right after the unlink).
     pending_reclaim: Option<exclusion::PendingReclaim>,
+    liveness: liveness::Liveness,
     pub violations: Vec<Violation>,
 }
 
@@ -74,11 +79,9 @@ impl Oracle {
 
     /// Is this handle held now: not released, not lost, by a live process?
     fn live(&self, key: &(u32, HandleId), procs: &BTreeMap<u32, ProcFacts>) -> bool {
-        self.handles
-            .get(key)
-            .is_some_and(|h| {
-                h.released_ns.is_none() && !h.lost && !h.tampered && procs.get(&key.0).is_some_and(|p| p.alive)
-            })
+        self.handles.get(key).is_some_and(|h| {
+            h.released_ns.is_none() && !h.lost && !h.tampered && procs.get(&key.0).is_some_and(|p| p.alive)
+        })
     }
 
     /// A lock, controller or owner event of process `pid`, routed to its invariant family.
@@ -101,6 +104,8 @@ impl Oracle {
                     timeout_ms,
                     lock: lock.to_owned(),
                     stalled_ms,
+                    unblocked_ms: 0,
+                    sampled_ns: None,
                 };
                 self.acquires.insert((pid, acquire), rec);
             }
@@ -112,7 +117,7 @@ impl Oracle {
                 acquire,
                 lock,
                 timeout,
-                ..
+                ref error,
             } => {
                 let Some(rec) = self.acquires.remove(&(pid, acquire)) else {
                     return;
@@ -120,6 +125,7 @@ impl Oracle {
                 if timeout {
                     self.check_timeout(pid, now, &rec, lock, procs);
                 }
+                self.check_refusal(pid, now, &rec, error, procs, timeout);
             }
             LockEvent::ReleaseBegin { handle, lock, by } => {
                 if self.release_begun(pid, now, handle, lock) {

@@ -15,17 +15,36 @@ pub struct ProcFacts {
     /// Paused now, or paused at some point since this simulated time (ns).
     pub paused_since_ns: Option<u64>,
     pub last_resume_ns: Option<u64>,
-    /// An fs op of this process hung: it may wait forever, legitimately.
-    pub hung: bool,
+    /// Fs ops of this process hung right now: it may wait on them, legitimately, until they
+    /// end (the liveness phase ends every hang).
+    pub hung_ops: u32,
+    /// When the last hang of this process ended.
+    pub last_unhung_ns: Option<u64>,
     pub died_ns: Option<u64>,
     /// Simulated fs latency and slow-op stalls this process has sat through, in total (ms).
     pub stalled_ms: u64,
+    /// When an error last struck one of its fs ops (injected, or real: EMFILE from its fd
+    /// limit…), not counting EEXIST and ENOENT, which the lock handles.
+    pub last_error_ns: Option<u64>,
 }
 
 impl ProcFacts {
-    /// Did the process run freely over [from, now]?
+    /// Did the process run freely (alive, its event loop not paused) over [from, now]?
     pub fn ran_freely_since(&self, from_ns: u64) -> bool {
         self.alive && self.paused_since_ns.is_none() && self.last_resume_ns.is_none_or(|r| r < from_ns)
+    }
+
+    /// Is one of its fs ops hung now, or did one end since `from_ns`?
+    pub(super) fn hung_since(&self, from_ns: u64) -> bool {
+        self.hung_ops > 0 || self.last_unhung_ns.is_some_and(|t| t >= from_ns)
+    }
+
+    /// From when, at the earliest `from_ns`, the process has run with nothing to excuse it —
+    /// alive, not paused, no op hung; `None` while an excuse lasts. No exemption outlives its
+    /// cause: the clock restarts when the pause or the hang ends.
+    pub fn unexcused_since(&self, from_ns: u64) -> Option<u64> {
+        (self.alive && self.paused_since_ns.is_none() && self.hung_ops == 0)
+            .then(|| from_ns.max(self.last_resume_ns.unwrap_or(0)).max(self.last_unhung_ns.unwrap_or(0)))
     }
 }
 
@@ -75,6 +94,8 @@ pub(super) struct InodeRec {
     pub pid: u32,
     pub handle: Option<HandleId>,
     pub created_ns: u64,
+    /// Not unlinked yet.
+    pub on_disk: bool,
     /// When its creator (this pid and incarnation) died: a later process under the same pid
     /// does not bring it back.
     pub creator_died_ns: Option<u64>,
@@ -86,6 +107,10 @@ pub(super) struct AcquireRec {
     pub lock: PathBuf,
     /// The process's `ProcFacts::stalled_ms` when the acquire began.
     pub stalled_ms: u64,
+    /// Sampled time the lock stood unblocked while the waiter ran freely (I15), and when the
+    /// last sample was taken.
+    pub unblocked_ms: u64,
+    pub sampled_ns: Option<u64>,
 }
 
 pub(super) struct AbortDeadline {

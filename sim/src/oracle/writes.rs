@@ -165,7 +165,8 @@ fn transcript_findings(log: &WriteLog, path: &Path, disk: &[u8]) -> Vec<String> 
         .collect();
     let calls: Vec<(usize, &WriteCall)> =
         log.calls.iter().enumerate().filter(|(_, c)| c.path == path).collect();
-    let mut torn: Vec<&[u8]> = log.torn.get(path).map(|t| t.iter().map(Vec::as_slice).collect()).unwrap_or_default();
+    let mut torn: Vec<&[u8]> =
+        log.torn.get(path).map(|t| t.iter().map(Vec::as_slice).collect()).unwrap_or_default();
     let mut findings = Vec::new();
     let mut origins: Vec<Origin> = Vec::new();
     for line in rest.split_inclusive(|b| *b == b'\n') {
@@ -175,7 +176,9 @@ fn transcript_findings(log: &WriteLog, path: &Path, disk: &[u8]) -> Vec<String> 
         while !whole(line) {
             // The longest fitting prefix: one torn prefix may begin another.
             let fitting = (0..torn.len()).filter(|&k| line.starts_with(torn[k]));
-            let Some(k) = fitting.max_by_key(|&k| torn[k].len()) else { break };
+            let Some(k) = fitting.max_by_key(|&k| torn[k].len()) else {
+                break;
+            };
             line = &line[torn.swap_remove(k).len()..];
         }
         if line.is_empty() {

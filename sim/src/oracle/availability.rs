@@ -1,0 +1,187 @@
+//! I15 availability: the lock refuses a caller only for a reason SPEC §1 allows, judged from
+//! outside facts — what is on disk, the world's process table, the oracle's own records —
+//! never from the core's verdict.
+//!
+//! - TimeoutError: a live, in-bounds holder (or something SPEC says to wait on: a fresh
+//!   reclaim guard, a payload-less file inside the orphan grace, a pid the judge cannot place)
+//!   blocked the lock over the budget. Sampled on every tick while the acquire runs: the time
+//!   the lock stood free or held only by something recoverable must stay short.
+//! - StaleError: only report-only reasons (whether the lock there now is stale by the
+//!   acquirer's clock is the witness's check).
+//! - An I/O error: only if an error struck one of the caller's own fs operations during the
+//!   acquire — a vanished lock (ENOENT) and a lost create race (EEXIST) are to be retried.
+
+use std::collections::BTreeMap;
+
+use heldlock_core::file_lock::ORPHAN_GRACE_MS;
+use heldlock_core::memprocs::{ProcState, ProcessTable};
+use heldlock_core::payload::LockPayload;
+
+use super::records::AcquireRec;
+use super::{ms, unrecoverable_by_spec, InvariantId, Oracle, ProcFacts, SLACK_MS};
+
+/// Unblocked time an acquire may sit through before timing out: a few polls of judging,
+/// reclaiming and racing other waiters, plus the fs stalls it sat through.
+const UNBLOCKED_ALLOWANCE_MS: u64 = 20_000;
+
+/// What stands at a lock path now, as the world sees it.
+pub struct LockSight {
+    /// The lock file's bytes and its age by mtime (ms), if there is one.
+    pub file: Option<(Vec<u8>, u64)>,
+    /// The reclaim guard's age by mtime (ms), if there is one.
+    pub guard_age_ms: Option<u64>,
+}
+
+/// Whether what stands at the lock is something SPEC §1 says to wait on, for `waiter`.
+pub fn blocks(sight: &LockSight, waiter: u32, grace_ms: u64, table: &ProcessTable) -> bool {
+    if sight.guard_age_ms.is_some_and(|age| age <= grace_ms + SLACK_MS) {
+        return true;
+    }
+    let Some((bytes, age_ms)) = &sight.file else {
+        return false;
+    };
+    let payload = LockPayload::parse(bytes);
+    let Some(pid) = payload.as_ref().and_then(|p| p.pid) else {
+        // Payload-less: its creator may be between create and payload write.
+        return *age_ms <= grace_ms + SLACK_MS;
+    };
+    if pid == waiter {
+        // Held by the waiter's own process (not reentrant), or its own orphan: lenient.
+        return true;
+    }
+    if unrecoverable_by_spec(bytes, table) {
+        return true;
+    }
+    match table.get(pid) {
+        None => false,
+        Some(e) if e.state == ProcState::Zombie => false,
+        Some(e) => {
+            let start = payload.as_ref().and_then(|p| p.starttime);
+            let recycled = matches!((start, e.starttime), (Some(a), Some(b)) if a != b);
+            let non_owner = e.gateway == Some(false) && !e.probe_denied;
+            !(recycled && !e.probe_denied) && !non_owner
+        }
+    }
+}
+
+impl Oracle {
+    /// The acquires under way, for the tick's sampling: (pid, acquire, lock, timeout).
+    pub fn acquires_in_flight(&self) -> Vec<(u32, u64, std::path::PathBuf, u64)> {
+        self.acquires.iter().map(|((p, a), r)| (*p, *a, r.lock.clone(), r.timeout_ms)).collect()
+    }
+
+    /// One tick's sample of an acquire: its lock stood `blocked` or not since the last one.
+    pub fn sample_acquire(
+        &mut self,
+        now: u64,
+        pid: u32,
+        acquire: u64,
+        blocked: bool,
+        procs: &BTreeMap<u32, ProcFacts>,
+    ) {
+        let Some(rec) = self.acquires.get_mut(&(pid, acquire)) else {
+            return;
+        };
+        let since = rec.sampled_ns.unwrap_or(rec.started_ns);
+        rec.sampled_ns = Some(now);
+        let free = procs.get(&pid).is_some_and(|f| f.ran_freely_since(since) && !f.hung_since(since));
+        if !blocked && free {
+            rec.unblocked_ms += ms(now - since);
+        }
+    }
+
+    /// `AcquireFailed`: the refusal had a reason SPEC §1 allows (I15).
+    pub(super) fn check_refusal(
+        &mut self,
+        pid: u32,
+        now: u64,
+        rec: &AcquireRec,
+        error: &str,
+        procs: &BTreeMap<u32, ProcFacts>,
+        timeout: bool,
+    ) {
+        let facts = procs.get(&pid).copied().unwrap_or_default();
+        let finding = if timeout {
+            let allowance = UNBLOCKED_ALLOWANCE_MS + facts.stalled_ms.saturating_sub(rec.stalled_ms);
+            (rec.unblocked_ms > allowance).then(|| {
+                format!(
+                    "availability: TimeoutError although for {} ms of the budget no live holder \
+                     (nor anything SPEC waits on) held the lock",
+                    rec.unblocked_ms
+                )
+            })
+        } else if let Some(reasons) = stale_reasons(error) {
+            stale_finding(&reasons)
+        } else {
+            let struck = facts.last_error_ns.is_some_and(|t| t >= rec.started_ns);
+            (!struck).then(|| {
+                format!("availability: an I/O error though no fault struck its own operations: {error}")
+            })
+        };
+        if let Some(detail) = finding {
+            self.violate(now, InvariantId::I15, Some(pid), Some(&rec.lock), detail);
+        }
+    }
+}
+
+/// A StaleError may give only report-only reasons (too old, hold exceeded).
+fn stale_finding(reasons: &[String]) -> Option<String> {
+    let removable: Vec<&String> =
+        reasons.iter().filter(|r| !matches!(r.as_str(), "too-old" | "hold-exceeded")).collect();
+    // Whether the lock on disk now is stale is a matter of the acquirer's own wall clock
+    // (clocks are skewed and stepped, and foreign holders write short maxHoldMs): the witness
+    // judges that from the disk (`Witness::stale_failure`).
+    (!removable.is_empty()).then(|| format!("availability: StaleError with removable reasons {removable:?}"))
+}
+
+/// The reasons of a `SessionWriteLockStaleError` message, `None` for any other error.
+fn stale_reasons(error: &str) -> Option<Vec<String>> {
+    let rest = error.strip_prefix("SessionWriteLockStaleError")?;
+    let start = rest.find("stale (")? + "stale (".len();
+    let end = start + rest[start..].find(')')?;
+    Some(rest[start..end].split(", ").map(str::to_owned).collect())
+}
+
+/// The orphan grace an acquire with this budget applies (SPEC §1.1).
+pub fn grace_for(timeout_ms: u64) -> u64 {
+    if timeout_ms < ORPHAN_GRACE_MS {
+        5_000
+    } else {
+        ORPHAN_GRACE_MS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heldlock_core::memprocs::ProcEntry;
+
+    #[test]
+    fn stale_reasons_are_read_from_the_message() {
+        let msg =
+            "SessionWriteLockStaleError: /l is stale (too-old, hold-exceeded) but not removable (owner x)";
+        assert_eq!(stale_reasons(msg), Some(vec!["too-old".to_owned(), "hold-exceeded".to_owned()]));
+        assert_eq!(stale_reasons("lock I/O failed: EIO"), None);
+    }
+
+    #[test]
+    fn only_live_or_unplaceable_holders_and_fresh_guards_block() {
+        let table = ProcessTable::new();
+        let live = ProcEntry {
+            state: ProcState::Running,
+            starttime: Some(1),
+            gateway: Some(true),
+            probe_denied: false,
+        };
+        table.spawn(5, live.clone());
+        let file = |pid: u32| Some((LockPayload::new(pid, 0, Some(1), 1_000).to_bytes(), 10));
+        let sight = |file, guard_age_ms| LockSight { file, guard_age_ms };
+        assert!(blocks(&sight(file(5), None), 9, 30_000, &table), "a live holder");
+        assert!(!blocks(&sight(file(6), None), 9, 30_000, &table), "a dead holder");
+        assert!(!blocks(&sight(None, None), 9, 30_000, &table), "nothing");
+        assert!(blocks(&sight(None, Some(1_000)), 9, 30_000, &table), "a fresh guard");
+        assert!(!blocks(&sight(None, Some(40_000)), 9, 30_000, &table), "a guard past the grace");
+        assert!(blocks(&sight(Some((Vec::new(), 1_000)), None), 9, 30_000, &table), "payload-less, young");
+        assert!(!blocks(&sight(Some((Vec::new(), 40_000)), None), 9, 30_000, &table), "payload-less, aged");
+    }
+}

@@ -415,10 +415,11 @@ impl World {
     fn sample_acquires(&self, o: &mut Observed) {
         let now = now_ns();
         let view = self.disk.view(0, usize::MAX);
-        let wall_ms = |mtime_ns: i128| {
-            ((EPOCH_WALL_MS as i128 * 1_000_000 + now as i128 - mtime_ns).max(0) / 1_000_000) as u64
-        };
         for (pid, acquire, lock, timeout_ms) in o.oracle.acquires_in_flight() {
+            // Ages as the waiter judges them: by its own wall clock.
+            let own_now_ns =
+                EPOCH_WALL_MS as i128 * 1_000_000 + now as i128 + self.clocks.offset(pid) as i128 * 1_000_000;
+            let wall_ms = |mtime_ns: i128| ((own_now_ns - mtime_ns).max(0) / 1_000_000) as u64;
             let file = view
                 .stat_now(&lock)
                 .ok()
@@ -427,8 +428,14 @@ impl World {
             guard.push(".reclaim");
             let guard_age_ms = view.stat_now(Path::new(&guard)).ok().map(|st| wall_ms(st.mtime_ns));
             let sight = crate::oracle::LockSight { file, guard_age_ms };
-            let blocked =
-                crate::oracle::blocks(&sight, pid, crate::oracle::grace_for(timeout_ms), &self.table);
+            // What the disk alone does not show also blocks by SPEC: the waiter's process holding
+            // the path (its file removed or replaced behind its back), an entry the lock cannot
+            // read (a dangling symlink) or remove (a directory).
+            let unreadable =
+                self.specials.at(&lock).is_some() || view.stat_now(&lock).is_ok_and(|st| st.is_dir);
+            let blocked = unreadable
+                || o.oracle.process_holds_path(pid, &lock)
+                || crate::oracle::blocks(&sight, pid, crate::oracle::grace_for(timeout_ms), &self.table);
             o.oracle.sample_acquire(now, pid, acquire, blocked, &o.facts);
         }
     }

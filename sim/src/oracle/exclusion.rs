@@ -175,6 +175,14 @@ impl Oracle {
         }
     }
 
+    /// Whether process `pid` holds the lock path `lock` by its own account (a handle not yet
+    /// released nor lost, even if its file was removed or replaced behind its back).
+    pub fn process_holds_path(&self, pid: u32, lock: &Path) -> bool {
+        self.handles
+            .iter()
+            .any(|((p, _), h)| *p == pid && h.lock == lock && h.released_ns.is_none() && !h.lost)
+    }
+
     /// Whether any live process holds a lock now.
     pub fn holds_any(&self, procs: &BTreeMap<u32, ProcFacts>) -> bool {
         self.handles.keys().any(|k| self.live(k, procs))

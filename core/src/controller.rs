@@ -14,7 +14,7 @@ use crate::event::{AbortKind, ControllerId, Duty, LockEvent, OpId, OpKind, Poiso
 use crate::fence::{is_owned_append, Fence, Fingerprint};
 use crate::file_lock::{LockError, LockHandle, LockOptions, ProcessLocks};
 use crate::mutant::mutant_on;
-use crate::platform::errno;
+use crate::platform::{errno, is_errno};
 
 /// The abort settle bound: an abort's release is forced after this long.
 pub const SETTLE_BOUND_MS: u64 = 2_000;
@@ -45,8 +45,10 @@ impl Default for ControllerOptions {
 pub enum ControllerError {
     #[error(transparent)]
     Lock(#[from] LockError),
-    #[error("SessionTakeoverError: the transcript changed under the released lock, or the controller was poisoned")]
-    Takeover,
+    /// The controller is poisoned: the transcript changed under the released lock, or a lock
+    /// error, a forced abort or the watchdog poisoned it before (`reason`).
+    #[error("SessionTakeoverError: the controller is poisoned ({})", reason.name())]
+    Takeover { reason: PoisonReason },
     #[error("SessionWriteLockLostError: the watchdog took the lock away")]
     LockLost,
     #[error("transcript I/O failed: {0}")]
@@ -57,11 +59,15 @@ pub enum ControllerError {
 struct State {
     held: Option<LockHandle>,
     /// A handle cleared from `held` whose release is not issued yet: a graceful prompt release
-    /// still doing fence I/O, or the cleanup lock. A forced abort release takes it from here,
-    /// and its first owner then must not release it.
+    /// still doing fence I/O. A forced abort release takes it from here, and its first owner
+    /// then must not release it.
     outstanding: Option<LockHandle>,
+    /// The cleanup lock's handle until the cleanup releases it. The cleanup's, not the
+    /// abort's: an abort never forces it (SPEC §3); dispose releases it if the caller did not.
+    cleanup: Option<LockHandle>,
     fence: Option<Fence>,
-    takeover: bool,
+    /// The sticky poison and why it was set first.
+    takeover: Option<PoisonReason>,
     retained: u32,
     drain_owner: Option<OpId>,
     deferred_release: bool,
@@ -108,11 +114,31 @@ pub struct WriteScope {
     handle: LockHandle,
 }
 
-/// The lock `acquire_for_cleanup` hands out; a no-op lock writes nothing.
+tokio::task_local! {
+    /// The write scopes the current task runs inside (innermost last): a controller call made
+    /// from inside its own scope must not wait for that scope to end (SPEC I9).
+    static ACTIVE_SCOPES: Vec<WriteScope>;
+}
+
+/// The innermost scope of controller `ctl` the current task runs inside, if any.
+fn active_scope(ctl: ControllerId) -> Option<WriteScope> {
+    ACTIVE_SCOPES
+        .try_with(|scopes| scopes.iter().rev().find(|s| s.inner.id == ctl).cloned())
+        .ok()
+        .flatten()
+}
+
+/// The lock `acquire_for_cleanup` hands out; a no-op lock writes nothing. Release it: one
+/// dropped unreleased is held until the controller's dispose.
+#[must_use = "a cleanup lock holds the session's file lock until released"]
 pub struct CleanupLock {
     inner: Arc<Inner>,
     op: OpId,
     handle: Option<LockHandle>,
+    /// The lock of the scope the cleanup was asked for from inside: the scope releases it.
+    borrowed: bool,
+    /// The `m13` mutant only: a no-op lock whose appends claim success.
+    silent: bool,
 }
 
 impl AttemptController {
@@ -162,7 +188,7 @@ impl AttemptController {
     }
 
     pub fn is_poisoned(&self) -> bool {
-        self.inner.lock_state().takeover
+        self.inner.lock_state().takeover.is_some()
     }
 
     /// Run `f` under the lock: the retained one if held, else a short lock of its own.
@@ -217,11 +243,21 @@ impl AttemptController {
         self.inner.clone().release_for_abort().await
     }
 
-    /// The lock for the teardown's cleanup writes.
-    pub async fn acquire_for_cleanup(&self) -> CleanupLock {
+    /// The lock for the teardown's cleanup writes. From inside one of this controller's write
+    /// scopes, the cleanup writes through that scope's lock.
+    ///
+    /// A poisoned controller (a takeover, a failed acquire) hands out a no-op lock whose
+    /// appends fail with the TakeoverError; an I/O error of the fence check is returned (the
+    /// lock already released): either way the caller can tell nothing was written.
+    pub async fn acquire_for_cleanup(&self) -> Result<CleanupLock, ControllerError> {
         let op = self.inner.begin(OpKind::Cleanup);
-        let lock = self.inner.clone().cleanup(op).await;
-        self.inner.end(op, OpKind::Cleanup, &Ok::<(), ()>(()));
+        let in_scope =
+            active_scope(self.inner.id).filter(|_| !mutant_on!(self.inner.locks, M10CleanupInScopeWaits));
+        let lock = match in_scope {
+            Some(scope) => Ok(self.inner.clone().cleanup_in_scope(op, scope)),
+            None => self.inner.clone().cleanup(op).await,
+        };
+        self.inner.end(op, OpKind::Cleanup, &lock);
         lock
     }
 
@@ -285,8 +321,8 @@ impl Inner {
     }
 
     fn poison(&self, st: &mut State, op: OpId, reason: PoisonReason) {
-        if !st.takeover {
-            st.takeover = true;
+        if st.takeover.is_none() {
+            st.takeover = Some(reason);
             self.emit(LockEvent::Poisoned {
                 ctl: self.id,
                 op,
@@ -334,9 +370,9 @@ impl Inner {
         Fut: Future<Output = Result<T, ControllerError>>,
     {
         let retained = {
-            let mut st = self.wait_for(|st| st.takeover || st.drain_owner.is_none()).await;
-            if st.takeover {
-                return Err(ControllerError::Takeover);
+            let mut st = self.wait_for(|st| st.takeover.is_some() || st.drain_owner.is_none()).await;
+            if let Some(reason) = st.takeover {
+                return Err(ControllerError::Takeover { reason });
             }
             st.held.clone().inspect(|_| st.retained += 1)
         };
@@ -378,7 +414,9 @@ impl Inner {
             op,
             handle: handle.clone(),
         };
-        f(scope).await
+        let mut active = ACTIVE_SCOPES.try_with(Clone::clone).unwrap_or_default();
+        active.push(scope.clone());
+        ACTIVE_SCOPES.scope(active, f(scope)).await
     }
 
     /// Leave a scope: give back the short lock or the retained use, then whatever the scope
@@ -392,7 +430,7 @@ impl Inner {
                 self.changed.notify(usize::MAX);
             }
             let idle = st.retained == 0;
-            let poisoned_held = if st.takeover && idle {
+            let poisoned_held = if st.takeover.is_some() && idle {
                 self.take_held(&mut st, op, Duty::Release)
             } else {
                 None
@@ -491,7 +529,7 @@ impl Inner {
         let skip_disposed = mutant_on!(self.locks, M6ReacquireAfterDispose);
         let unneeded = |st: &State| {
             (st.disposed && !skip_disposed)
-                || st.takeover
+                || st.takeover.is_some()
                 || (st.cleanup_started && !skip_disposed)
                 || st.held.is_some()
         };
@@ -541,8 +579,9 @@ impl Inner {
         let inner = self.clone();
         let graceful = Box::pin(async move {
             let released = inner.clone().prompt_release(op).await;
-            // A cleanup lock taken meanwhile is bounded by the abort too.
-            drop(inner.wait_for(|st| st.outstanding.is_none() || st.takeover).await);
+            if mutant_on!(inner.locks, M9AbortForcesCleanup) {
+                drop(inner.wait_for(|st| st.cleanup.is_none() || st.takeover.is_some()).await);
+            }
             released
         });
         if mutant_on!(self.locks, M4aUnboundedAbort) {
@@ -569,9 +608,9 @@ impl Inner {
         self.end(op, OpKind::AbortRelease, &result);
     }
 
-    /// Poison first, then release `held` (or the outstanding handle a stuck graceful path or
-    /// cleanup holds)
-    /// without waiting for retained uses, then wake the drain waiters.
+    /// Poison first, then release `held` (or the outstanding handle a stuck graceful path
+    /// holds) without waiting for retained uses, then wake the drain waiters. The cleanup
+    /// lock is the cleanup's: never forced here.
     async fn force_release(&self, op: OpId) -> Result<(), ControllerError> {
         let (handle, drain) = {
             let mut st = self.lock_state();
@@ -597,7 +636,12 @@ impl Inner {
             } else {
                 self.take_held(&mut st, op, Duty::Release)
             };
-            (held.or_else(|| st.outstanding.take()), drain)
+            let held = held.or_else(|| st.outstanding.take());
+            let held = match held {
+                None if mutant_on!(self.locks, M9AbortForcesCleanup) => st.cleanup.take(),
+                other => other,
+            };
+            (held, drain)
         };
         let result = match &handle {
             Some(handle) => self.release_logged(handle).await,
@@ -611,17 +655,35 @@ impl Inner {
         result
     }
 
-    async fn cleanup(self: Arc<Self>, op: OpId) -> CleanupLock {
+    /// The cleanup lock asked for from inside `scope`: the scope's lock, fence already checked.
+    fn cleanup_in_scope(self: Arc<Self>, op: OpId, scope: WriteScope) -> CleanupLock {
+        let poisoned = {
+            let mut st = self.lock_state();
+            st.cleanup_started = true;
+            st.takeover.is_some()
+        };
+        CleanupLock {
+            inner: self,
+            op,
+            handle: (!poisoned).then_some(scope.handle),
+            borrowed: true,
+            silent: false,
+        }
+    }
+
+    async fn cleanup(self: Arc<Self>, op: OpId) -> Result<CleanupLock, ControllerError> {
         let noop = |inner: &Arc<Inner>| CleanupLock {
             inner: inner.clone(),
             op,
             handle: None,
+            borrowed: false,
+            silent: false,
         };
         self.lock_state().cleanup_started = true;
         let held = {
             let st = self.wait_for(|st| st.drain_owner.is_none()).await;
-            if st.takeover {
-                return noop(&self);
+            if st.takeover.is_some() {
+                return Ok(noop(&self));
             }
             st.held.is_some()
         };
@@ -629,12 +691,12 @@ impl Inner {
             let mut st = self
                 // A graceful release owning the drain may be mid-release of `held`: wait it out.
                 .wait_for(|st| {
-                    st.takeover
+                    st.takeover.is_some()
                         || (st.drain_owner.is_none() && (!held || st.retained == 0 || st.held.is_none()))
                 })
                 .await;
-            if st.takeover {
-                return noop(&self);
+            if st.takeover.is_some() {
+                return Ok(noop(&self));
             }
             self.take_held(&mut st, op, Duty::HandToCleanup)
         };
@@ -644,26 +706,34 @@ impl Inner {
                 Ok(h) => h,
                 Err(_) => {
                     self.poison_now(op, PoisonReason::LockError);
-                    return noop(&self);
+                    return Ok(noop(&self));
                 }
             },
         };
-        {
-            let mut st = self.lock_state();
-            if st.outstanding.is_none() {
-                st.outstanding = Some(handle.clone());
-            }
-        }
+        self.lock_state().cleanup = Some(handle.clone());
         let lock = CleanupLock {
             inner: self.clone(),
             op,
             handle: Some(handle),
+            borrowed: false,
+            silent: false,
         };
-        if self.check_fence(op).await.is_err() {
-            let _ = lock.release().await;
-            return noop(&self);
+        match self.check_fence(op).await {
+            Ok(()) => Ok(lock),
+            Err(e) => {
+                let _ = lock.release().await;
+                match e {
+                    ControllerError::Takeover { .. } => Ok(noop(&self)),
+                    _ if mutant_on!(self.locks, M13CleanupFenceErrorSwallowed) => Ok(CleanupLock {
+                        silent: true,
+                        ..noop(&self)
+                    }),
+                    // The fence could not be judged: nothing may be written, and the caller
+                    // must know it (the lock is already released).
+                    other => Err(other),
+                }
+            }
         }
-        lock
     }
 
     async fn dispose_now(&self, op: OpId) {
@@ -676,9 +746,16 @@ impl Inner {
             let mut st = self
                 .wait_for(|st| st.drain_owner.is_none() && (!busy || st.retained == 0 || st.held.is_none()))
                 .await;
-            self.take_held(&mut st, op, Duty::Release)
+            let held = self.take_held(&mut st, op, Duty::Release);
+            // A cleanup lock its caller dropped without release() is still out: ours now.
+            let dropped = if mutant_on!(self.locks, M18CleanupDropLeaks) {
+                None
+            } else {
+                st.cleanup.take()
+            };
+            (held, dropped)
         };
-        if let Some(handle) = handle {
+        for handle in [handle.0, handle.1].into_iter().flatten() {
             let _ = self.release_logged(&handle).await;
         }
         self.emit(LockEvent::Disposed { ctl: self.id });
@@ -694,6 +771,7 @@ impl Inner {
                     fingerprint: Some(fingerprint),
                     snapshot,
                     generation,
+                    file: fingerprint.file(),
                 });
                 self.emit(LockEvent::FenceRecorded { ctl: self.id, op });
                 return Ok(());
@@ -716,7 +794,17 @@ impl Inner {
             return Ok(());
         };
         let fs = &self.locks.platform().fs;
-        let current = Fingerprint::from(fs.stat(&self.transcript).await?);
+        let current = match fs.stat(&self.transcript).await {
+            Ok(stat) => Fingerprint::from(stat),
+            // Deleted while released: an unowned change like any other.
+            Err(e)
+                if is_errno(&e, errno::ENOENT)
+                    && !mutant_on!(self.locks, M11DeletedTranscriptNotPoisoned) =>
+            {
+                return self.takeover(op);
+            }
+            Err(e) => return Err(e.into()),
+        };
         if fence.fingerprint == Some(current) {
             return Ok(());
         }
@@ -732,6 +820,7 @@ impl Inner {
                 fingerprint: Some(current),
                 snapshot,
                 generation: owned.generation,
+                file: current.file(),
             });
             return Ok(());
         }
@@ -745,7 +834,9 @@ impl Inner {
                 (current.only_ctime_differs(fp) && content == fence.snapshot)
                     || (current.same_file(fp) && appended)
             }
-            None => appended,
+            None => {
+                appended && (current.file() == fence.file || mutant_on!(self.locks, M12BenignAppendAnyInode))
+            }
         };
         if accepted {
             self.lock_state().fence = Some(Fence {
@@ -753,11 +844,19 @@ impl Inner {
                 fingerprint: Some(current),
                 snapshot: content,
                 generation: fence.generation,
+                file: current.file(),
             });
             return Ok(());
         }
+        self.takeover(op)
+    }
+
+    /// An unowned, non-benign change: poison and fail.
+    fn takeover(&self, op: OpId) -> Result<(), ControllerError> {
         self.poison_now(op, PoisonReason::Takeover);
-        Err(ControllerError::Takeover)
+        Err(ControllerError::Takeover {
+            reason: PoisonReason::Takeover,
+        })
     }
 
     /// One transcript write under `handle`, recorded as owned when it is provably ours.
@@ -767,10 +866,12 @@ impl Inner {
         // Checked with no await before the append: poison or loss may strike during the stat.
         {
             let mut st = self.lock_state();
-            if st.takeover {
-                return Err(ControllerError::Takeover);
+            if let Some(reason) = st.takeover {
+                return Err(ControllerError::Takeover { reason });
             }
-            if handle.is_lost() {
+            // Lost to the watchdog, or released under the writer (a dispose took a cleanup
+            // lock still in use): never write without the lock.
+            if handle.is_lost() || handle.is_released() {
                 self.poison(&mut st, op, PoisonReason::LockLost);
                 return Err(ControllerError::LockLost);
             }
@@ -799,7 +900,7 @@ impl Inner {
     async fn record_owned(&self, before: Fingerprint, after: Option<Fingerprint>, entry: &[u8]) {
         let (fence, poisoned) = {
             let st = self.lock_state();
-            (st.fence.clone(), st.takeover)
+            (st.fence.clone(), st.takeover.is_some())
         };
         if poisoned {
             return;
@@ -836,6 +937,7 @@ impl Inner {
                     snapshot,
                     pending: Vec::new(),
                     generation,
+                    file: fp.file(),
                 }
             }
             // Unverifiable now: remember the entry; the next check accepts it.
@@ -847,11 +949,13 @@ impl Inner {
                     snapshot: fence.snapshot,
                     pending,
                     generation: fence.generation,
+                    // The file we stat'ed right before our append.
+                    file: before.file(),
                 }
             }
         };
         let mut st = self.lock_state();
-        if !st.takeover {
+        if st.takeover.is_none() {
             st.fence = Some(new_fence);
         }
     }
@@ -879,8 +983,8 @@ impl WriteScope {
         F: FnOnce(WriteScope) -> Fut,
         Fut: Future<Output = Result<T, ControllerError>>,
     {
-        if self.inner.lock_state().takeover {
-            return Err(ControllerError::Takeover);
+        if let Some(reason) = self.inner.lock_state().takeover {
+            return Err(ControllerError::Takeover { reason });
         }
         f(self.clone()).await
     }
@@ -904,27 +1008,34 @@ impl CleanupLock {
         self.handle.is_none()
     }
 
-    /// Append one entry; a no-op lock drops it.
+    /// Append one entry; a no-op lock writes nothing and says so (the TakeoverError).
     pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
         match &self.handle {
             Some(handle) => self.inner.write_entry(self.op, handle, entry).await,
-            None => Ok(()),
+            None if self.silent => Ok(()),
+            None => {
+                let poisoned = self.inner.lock_state().takeover;
+                debug_assert!(poisoned.is_some(), "a no-op cleanup lock of an unpoisoned controller");
+                Err(ControllerError::Takeover {
+                    reason: poisoned.unwrap_or(PoisonReason::Takeover),
+                })
+            }
         }
     }
 
-    /// Release the cleanup lock.
+    /// Release the cleanup lock (a lock borrowed from a scope stays with the scope).
     pub async fn release(self) -> Result<(), ControllerError> {
-        let Some(handle) = &self.handle else {
+        let Some(handle) = self.handle.as_ref().filter(|_| !self.borrowed) else {
             return Ok(());
         };
         {
             let mut st = self.inner.lock_state();
-            if st.outstanding.as_ref().is_some_and(|h| h.same(handle)) {
-                st.outstanding = None;
+            if st.cleanup.as_ref().is_some_and(|h| h.same(handle)) {
+                st.cleanup = None;
                 self.inner.changed.notify(usize::MAX);
             }
         }
-        // Idempotent: a no-op when a forced abort release already released it.
+        // Idempotent: a no-op when the handle was already released.
         self.inner.release_logged(handle).await
     }
 }

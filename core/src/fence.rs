@@ -48,6 +48,11 @@ impl Fingerprint {
     pub fn same_file(&self, other: &Fingerprint) -> bool {
         self.dev == other.dev && self.ino == other.ino
     }
+
+    /// The file's identity: (dev, ino).
+    pub fn file(&self) -> (u64, u64) {
+        (self.dev, self.ino)
+    }
 }
 
 /// The fence of one controller.
@@ -61,6 +66,9 @@ pub struct Fence {
     pub pending: Vec<Vec<u8>>,
     /// The owned-write generation this fence reflects.
     pub generation: u64,
+    /// The (dev, ino) of the file the fence describes, kept when `fingerprint` is `None`: a
+    /// benign or pending append is one to this same file.
+    pub file: (u64, u64),
 }
 
 /// `new` is `old` plus whole JSON lines, each an entry of a benign kind.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use event_listener::Event;
 
@@ -24,8 +24,8 @@ pub const ORPHAN_GRACE_MS: u64 = 30_000;
 pub const ORPHAN_GRACE_SHORT_MS: u64 = 5_000;
 /// The watchdog's tick.
 pub const WATCHDOG_INTERVAL_MS: u64 = 60_000;
-/// Iterations of the acquire loop that do not sleep (a lock that vanished, a reclaim, a
-/// recovered guard) are bounded on top of the polls the budget allows.
+/// Passes of the acquire loop in a row that do not sleep (a lock that vanished, a reclaim, a
+/// recovered guard) before the loop waits one poll anyway.
 const MAX_FAST_ITERATIONS: u64 = 1_024;
 
 /// Acquire parameters; the defaults are the production ones.
@@ -164,9 +164,16 @@ pub struct ProcessLocks {
     mutant: Option<crate::mutant::Mutant>,
 }
 
+/// The live `ProcessLocks` of each process, keyed by the address of its `Processes` port.
+/// A process has one held map (SPEC §1.1: a lock held by this process is never stale): a
+/// second instance with its own map would reclaim the first one's live lock as an orphan.
+static INSTANCES: Mutex<Vec<(usize, Weak<ProcessLocks>)>> = Mutex::new(Vec::new());
+
 impl ProcessLocks {
+    /// This process's lock state. A second call over the same process (the same `Processes`
+    /// port, e.g. a cloned `Platform`) returns the live instance: ownership is process-wide.
     pub fn new(platform: Platform) -> Arc<Self> {
-        Arc::new(ProcessLocks {
+        Self::one_per_process(platform, |platform| ProcessLocks {
             platform,
             table: Mutex::new(Table::default()),
             next_id: AtomicU64::new(1),
@@ -179,13 +186,25 @@ impl ProcessLocks {
     /// The same, with a historical bug switched on.
     #[cfg(feature = "mutants")]
     pub fn with_mutant(platform: Platform, mutant: Option<crate::mutant::Mutant>) -> Arc<Self> {
-        Arc::new(ProcessLocks {
+        Self::one_per_process(platform, |platform| ProcessLocks {
             platform,
             table: Mutex::new(Table::default()),
             next_id: AtomicU64::new(1),
             owned: OwnedWrites::default(),
             mutant,
         })
+    }
+
+    fn one_per_process(platform: Platform, make: impl FnOnce(Platform) -> ProcessLocks) -> Arc<Self> {
+        let key = Arc::as_ptr(&platform.processes) as *const () as usize;
+        let mut instances = INSTANCES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        instances.retain(|(_, weak)| weak.strong_count() > 0);
+        if let Some(live) = instances.iter().find(|(k, _)| *k == key).and_then(|(_, weak)| weak.upgrade()) {
+            return live;
+        }
+        let locks = Arc::new(make(platform));
+        instances.push((key, Arc::downgrade(&locks)));
+        locks
     }
 
     #[cfg(feature = "mutants")]
@@ -209,14 +228,9 @@ impl ProcessLocks {
 
     /// `<canonical dir>/<name>.lock`: two paths to one transcript share one lock.
     pub async fn lock_path_for(&self, target: &Path) -> io::Result<PathBuf> {
-        let name = target
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "transcript path has no file name"))?;
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let dir = self.platform.fs.canonical_dir(parent).await?;
-        let mut file = name.to_os_string();
-        file.push(".lock");
-        Ok(dir.join(file))
+        let mut lock = canonical_transcript(&*self.platform.fs, target).await?.into_os_string();
+        lock.push(".lock");
+        Ok(PathBuf::from(lock))
     }
 
     /// Whether this process holds the lock file at `lock_path`.
@@ -269,10 +283,31 @@ impl ProcessLocks {
         let clock = &self.platform.clock;
         let deadline = clock.mono_ms() + opts.timeout_ms;
         let mut owner = String::from("unknown");
-        let max_iterations = opts.timeout_ms / POLL_MS + 2 + MAX_FAST_ITERATIONS;
+        let polls = opts.timeout_ms / POLL_MS + 2;
+        let old_cap = mutant_on!(self, M17VanishIterationCap);
+        // Time bounds the loop: at most MAX_FAST_ITERATIONS passes without a poll's sleep (a
+        // lock that keeps vanishing, reclaims), so the budget, not a count, ends it; the count
+        // stays as the explicit bound.
+        let max_iterations = if old_cap {
+            polls + MAX_FAST_ITERATIONS
+        } else {
+            polls.saturating_mul(MAX_FAST_ITERATIONS + 1)
+        };
+        let mut since_poll = 0_u64;
         for _ in 0..max_iterations {
+            if since_poll >= MAX_FAST_ITERATIONS && !old_cap {
+                self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                since_poll = 0;
+            }
+            since_poll += 1;
+            if !mutant_on!(self, M19ReacquireAfterRemovalPanics) && self.still_held(lock_path).await? {
+                self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                since_poll = 0;
+                continue;
+            }
             if !guard.ours && self.guard_blocks(guard, opts).await? {
                 self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                since_poll = 0;
                 continue;
             }
             self.table.lock().unwrap().creating_add(lock_path);
@@ -298,7 +333,12 @@ impl ProcessLocks {
             let Some(seen) = read_snapshot(&*self.platform.fs, lock_path).await? else {
                 continue; // vanished: try again at once
             };
-            let payload = LockPayload::parse(&seen.snapshot.bytes);
+            #[allow(unused_mut)]
+            let mut payload = LockPayload::parse(&seen.snapshot.bytes);
+            #[cfg(feature = "mutants")]
+            if mutant_on!(self, M15CreatedAtOffsetInvalid) {
+                crate::mutant::drop_offset_created_at(&mut payload);
+            }
             let mtime_ms = (seen.mtime_ns / 1_000_000) as i64;
             let now_wall = clock.wall_ms();
             let verdict = judge(
@@ -310,15 +350,23 @@ impl ProcessLocks {
                     orphan_grace_ms: opts.orphan_grace_ms(),
                     held_by_us: self.table.lock().unwrap().is_ours(lock_path),
                 },
-                &*self.platform.processes,
+                &*self.judged_processes(),
             );
             owner = owner_text(payload.as_ref(), verdict.alive, now_wall);
             match verdict.action {
                 Action::Wait => {
                     self.drop_guard(guard).await;
                     self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                    since_poll = 0;
                 }
                 Action::Report => {
+                    // Re-read before failing: the bytes judged may not be the file stat'ed, or
+                    // the lock may have been replaced or removed since. Anything else: retry.
+                    let unchanged = mutant_on!(self, M16StaleVerdictUnverified)
+                        || read_snapshot(&**fs, lock_path).await?.as_ref() == Some(&seen);
+                    if !unchanged {
+                        continue;
+                    }
                     return Err(LockError::Stale {
                         owner,
                         lock_path: lock_path.to_owned(),
@@ -331,6 +379,7 @@ impl ProcessLocks {
                             Ok(()) => guard.ours = true,
                             Err(e) if is_errno(&e, errno::EEXIST) => {
                                 self.wait_poll(deadline, opts, lock_path, &owner).await?;
+                                since_poll = 0;
                                 continue;
                             }
                             Err(e) => return Err(e.into()),
@@ -359,6 +408,15 @@ impl ProcessLocks {
             owner,
             lock_path: lock_path.to_owned(),
         })
+    }
+
+    /// The process table as the judge sees it (the `m14` mutant blinds it past an EPERM).
+    fn judged_processes(&self) -> Arc<dyn crate::platform::Processes> {
+        #[cfg(feature = "mutants")]
+        if mutant_on!(self, M14EpermSkipsChecks) {
+            return Arc::new(crate::mutant::EpermBlind(self.platform.processes.clone()));
+        }
+        self.platform.processes.clone()
     }
 
     /// Whether someone else's reclaim guard blocks us. A guard older than the orphan grace was
@@ -478,7 +536,22 @@ impl ProcessLocks {
             }),
         };
         let previous = self.table.lock().unwrap().held.insert(lock_path.to_owned(), handle.clone());
-        assert!(previous.is_none(), "two handles of one process on {}", lock_path.display());
+        if let Some(previous) = previous {
+            // Another acquire of ours lost its file and re-created it meanwhile: the older
+            // handle is lost (its file is gone). A library never panics over it.
+            assert!(
+                !mutant_on!(self, M19ReacquireAfterRemovalPanics),
+                "two handles of one process on {}",
+                lock_path.display()
+            );
+            previous.inner.lost.store(true, Ordering::SeqCst);
+            *previous.inner.release.lock().unwrap() = ReleaseState::Done(None);
+            self.platform.emit(LockEvent::HandleLost {
+                handle: previous.id(),
+                lock: lock_path,
+                held_ms: self.platform.clock.mono_ms().saturating_sub(previous.inner.acquired_mono_ms),
+            });
+        }
         self.platform.emit(LockEvent::Acquired {
             acquire,
             handle: handle.id(),
@@ -597,28 +670,50 @@ impl ProcessLocks {
         };
         let mut released = 0;
         for handle in expired {
-            {
-                let mut state = handle.inner.release.lock().unwrap();
-                let mut table = self.table.lock().unwrap();
-                let current = table.held.get(handle.lock_path()).map(|h| h.id());
-                if *state != ReleaseState::Open || current != Some(handle.id()) {
-                    continue;
-                }
-                table.held.remove(handle.lock_path());
-                count_up(&mut table.releasing, handle.lock_path());
-                *state = ReleaseState::Releasing;
-            }
-            handle.inner.lost.store(true, Ordering::SeqCst);
-            self.platform.emit(LockEvent::HandleLost {
-                handle: handle.id(),
-                lock: handle.lock_path(),
-                held_ms: now.saturating_sub(handle.inner.acquired_mono_ms),
-            });
             // One failing release does not stop the tick.
-            let _ = self.release_taken(&handle, ReleaseBy::Watchdog).await;
-            released += 1;
+            if let Some(Ok(_) | Err(_)) = self.lose(&handle, now).await {
+                released += 1;
+            }
         }
         released
+    }
+
+    /// Take `handle` away from its holder (the watchdog, or its file vanished from under it):
+    /// out of the held map, marked lost, released (the unlink only if the file is still ours).
+    /// `None` when it was no longer held.
+    async fn lose(&self, handle: &LockHandle, now: u64) -> Option<io::Result<()>> {
+        {
+            let mut state = handle.inner.release.lock().unwrap();
+            let mut table = self.table.lock().unwrap();
+            let current = table.held.get(handle.lock_path()).map(|h| h.id());
+            if *state != ReleaseState::Open || current != Some(handle.id()) {
+                return None;
+            }
+            table.held.remove(handle.lock_path());
+            count_up(&mut table.releasing, handle.lock_path());
+            *state = ReleaseState::Releasing;
+        }
+        handle.inner.lost.store(true, Ordering::SeqCst);
+        self.platform.emit(LockEvent::HandleLost {
+            handle: handle.id(),
+            lock: handle.lock_path(),
+            held_ms: now.saturating_sub(handle.inner.acquired_mono_ms),
+        });
+        Some(self.release_taken(handle, ReleaseBy::Watchdog).await)
+    }
+
+    /// SPEC §1 step 5 for a path this process holds: `true` (wait) while the held file is
+    /// on disk as we made it; once it is gone or replaced, the old handle is lost, as if the
+    /// watchdog took it, and the acquire goes on (`false`).
+    async fn still_held(&self, lock_path: &Path) -> Result<bool, LockError> {
+        let held = self.table.lock().unwrap().held.get(lock_path).cloned();
+        let Some(held) = held else { return Ok(false) };
+        let on_disk = read_snapshot(&*self.platform.fs, lock_path).await?;
+        if on_disk.is_some_and(|seen| seen.snapshot == held.inner.snapshot) {
+            return Ok(true);
+        }
+        let _ = self.lose(&held, self.platform.clock.mono_ms()).await;
+        Ok(false)
     }
 }
 
@@ -691,6 +786,16 @@ async fn read_snapshot(fs: &dyn crate::platform::Fs, lock: &Path) -> io::Result<
         },
         mtime_ns: stat.mtime_ns,
     }))
+}
+
+/// The transcript made absolute with its directory resolved through symlinks (SPEC §1): the
+/// one name of a session for the lock file and the owner mutex.
+pub async fn canonical_transcript(fs: &dyn crate::platform::Fs, target: &Path) -> io::Result<PathBuf> {
+    let name = target
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "transcript path has no file name"))?;
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Ok(fs.canonical_dir(parent).await?.join(name))
 }
 
 /// `pid=N alive=B ageMs=M`, or `unknown`.

@@ -93,8 +93,9 @@ pub fn judge(input: &JudgeInput<'_>, processes: &dyn Processes) -> Verdict {
                     alive = Some(false);
                     reasons.push(StaleReason::DeadPid);
                 }
-                Liveness::PermissionDenied => alive = Some(true),
-                Liveness::Alive { starttime: current } => {
+                // A refused probe is a live process whose identity can still be checked.
+                Liveness::PermissionDenied { starttime: current }
+                | Liveness::Alive { starttime: current } => {
                     alive = Some(true);
                     let recycled = matches!((starttime, current), (Some(a), Some(b)) if a != b);
                     if recycled {

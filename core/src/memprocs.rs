@@ -80,7 +80,9 @@ impl Processes for ProcessView {
     fn probe(&self, pid: u32) -> Liveness {
         match self.table.get(pid) {
             None => Liveness::Dead,
-            Some(p) if p.probe_denied && pid != self.pid => Liveness::PermissionDenied,
+            Some(p) if p.probe_denied && pid != self.pid => Liveness::PermissionDenied {
+                starttime: p.starttime,
+            },
             Some(ProcEntry {
                 state: ProcState::Zombie,
                 ..

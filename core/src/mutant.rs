@@ -19,10 +19,22 @@ mod enabled {
         M5DeferredReleaseLost,
         M6ReacquireAfterDispose,
         M7UnconditionalUnlink,
+        M8OwnerLiteralPath,
+        M9AbortForcesCleanup,
+        M10CleanupInScopeWaits,
+        M11DeletedTranscriptNotPoisoned,
+        M12BenignAppendAnyInode,
+        M13CleanupFenceErrorSwallowed,
+        M14EpermSkipsChecks,
+        M15CreatedAtOffsetInvalid,
+        M16StaleVerdictUnverified,
+        M17VanishIterationCap,
+        M18CleanupDropLeaks,
+        M19ReacquireAfterRemovalPanics,
     }
 
     impl Mutant {
-        pub const ALL: [Mutant; 10] = [
+        pub const ALL: [Mutant; 22] = [
             Mutant::M1TimeoutAbortNoRelease,
             Mutant::M2ManualAbortNoRelease,
             Mutant::M3FenceReadLeak,
@@ -33,6 +45,18 @@ mod enabled {
             Mutant::M5DeferredReleaseLost,
             Mutant::M6ReacquireAfterDispose,
             Mutant::M7UnconditionalUnlink,
+            Mutant::M8OwnerLiteralPath,
+            Mutant::M9AbortForcesCleanup,
+            Mutant::M10CleanupInScopeWaits,
+            Mutant::M11DeletedTranscriptNotPoisoned,
+            Mutant::M12BenignAppendAnyInode,
+            Mutant::M13CleanupFenceErrorSwallowed,
+            Mutant::M14EpermSkipsChecks,
+            Mutant::M15CreatedAtOffsetInvalid,
+            Mutant::M16StaleVerdictUnverified,
+            Mutant::M17VanishIterationCap,
+            Mutant::M18CleanupDropLeaks,
+            Mutant::M19ReacquireAfterRemovalPanics,
         ];
 
         pub fn name(self) -> &'static str {
@@ -47,6 +71,18 @@ mod enabled {
                 Mutant::M5DeferredReleaseLost => "m5-deferred-release-lost",
                 Mutant::M6ReacquireAfterDispose => "m6-reacquire-after-dispose",
                 Mutant::M7UnconditionalUnlink => "m7-unconditional-unlink",
+                Mutant::M8OwnerLiteralPath => "m8-owner-literal-path",
+                Mutant::M9AbortForcesCleanup => "m9-abort-forces-cleanup",
+                Mutant::M10CleanupInScopeWaits => "m10-cleanup-in-scope-waits",
+                Mutant::M11DeletedTranscriptNotPoisoned => "m11-deleted-transcript-not-poisoned",
+                Mutant::M12BenignAppendAnyInode => "m12-benign-append-any-inode",
+                Mutant::M13CleanupFenceErrorSwallowed => "m13-cleanup-fence-error-swallowed",
+                Mutant::M14EpermSkipsChecks => "m14-eperm-skips-checks",
+                Mutant::M15CreatedAtOffsetInvalid => "m15-created-at-offset-invalid",
+                Mutant::M16StaleVerdictUnverified => "m16-stale-verdict-unverified",
+                Mutant::M17VanishIterationCap => "m17-vanish-iteration-cap",
+                Mutant::M18CleanupDropLeaks => "m18-cleanup-drop-leaks",
+                Mutant::M19ReacquireAfterRemovalPanics => "m19-reacquire-after-removal-panics",
             }
         }
 
@@ -66,6 +102,40 @@ mod enabled {
                 Mutant::M5DeferredReleaseLost => "a prompt release requested inside a write scope is dropped",
                 Mutant::M6ReacquireAfterDispose => "a prompt settling late re-acquires after dispose",
                 Mutant::M7UnconditionalUnlink => "release and reclaim unlink without the snapshot check",
+                Mutant::M9AbortForcesCleanup => {
+                    "an abort force-releases the cleanup's lock at the settle bound and poisons"
+                }
+                Mutant::M10CleanupInScopeWaits => {
+                    "acquire_for_cleanup from inside a write scope waits for that scope to end"
+                }
+                Mutant::M11DeletedTranscriptNotPoisoned => {
+                    "the fence treats a transcript deleted while released as an I/O error, not a takeover"
+                }
+                Mutant::M12BenignAppendAnyInode => {
+                    "after an unverified own append the fence accepts an append to another inode"
+                }
+                Mutant::M13CleanupFenceErrorSwallowed => {
+                    "a cleanup fence I/O error yields a no-op lock whose appends return Ok unwritten"
+                }
+                Mutant::M14EpermSkipsChecks => "an EPERM probe skips the recycled-pid and non-owner checks",
+                Mutant::M15CreatedAtOffsetInvalid => {
+                    "a createdAt with a UTC offset is judged invalid (removable past the orphan grace)"
+                }
+                Mutant::M16StaleVerdictUnverified => {
+                    "a report-only stale verdict fails the acquire without re-reading the lock"
+                }
+                Mutant::M17VanishIterationCap => {
+                    "a lock that keeps vanishing exhausts the loop's iteration cap before the budget"
+                }
+                Mutant::M18CleanupDropLeaks => {
+                    "dispose releases only held: a cleanup lock dropped unreleased leaks to the watchdog"
+                }
+                Mutant::M19ReacquireAfterRemovalPanics => {
+                    "re-acquiring a held path whose lock file someone removed panics (two handles)"
+                }
+                Mutant::M8OwnerLiteralPath => {
+                    "the owner mutex keys by the literal path: two paths to one lock get two owners"
+                }
             }
         }
     }
@@ -90,7 +160,46 @@ mod enabled {
 #[cfg(feature = "mutants")]
 pub use enabled::Mutant;
 
-/// `mutant_on!(locks, Name)`: is this historical bug switched on for `locks` (a `ProcessLocks`)?
+/// The `m15` mutant: a `createdAt` with an offset (not `Z`) reads as invalid.
+#[cfg(feature = "mutants")]
+pub(crate) fn drop_offset_created_at(payload: &mut Option<crate::payload::LockPayload>) {
+    if let Some(p) = payload.as_mut() {
+        if p.created_at.as_deref().is_some_and(|c| !c.ends_with(['Z', 'z'])) {
+            p.created_at = None;
+        }
+    }
+}
+
+/// The `m14` mutant's view of the process table: a pid whose probe was refused is alive and
+/// nothing more is known of it (no start time, kind unknown).
+#[cfg(feature = "mutants")]
+pub(crate) struct EpermBlind(pub std::sync::Arc<dyn crate::platform::Processes>);
+
+#[cfg(feature = "mutants")]
+impl crate::platform::Processes for EpermBlind {
+    fn own_pid(&self) -> u32 {
+        self.0.own_pid()
+    }
+    fn own_starttime(&self) -> Option<u64> {
+        self.0.own_starttime()
+    }
+    fn probe(&self, pid: u32) -> crate::platform::Liveness {
+        match self.0.probe(pid) {
+            crate::platform::Liveness::PermissionDenied { .. } => {
+                crate::platform::Liveness::PermissionDenied { starttime: None }
+            }
+            other => other,
+        }
+    }
+    fn is_gateway(&self, pid: u32) -> Option<bool> {
+        match self.0.probe(pid) {
+            crate::platform::Liveness::PermissionDenied { .. } => None,
+            _ => self.0.is_gateway(pid),
+        }
+    }
+}
+
+/// `mutant_on!(x, Name)`: is this bug switched on for `x` (a `ProcessLocks` or `OwnerMutex`)?
 #[cfg(feature = "mutants")]
 macro_rules! mutant_on {
     ($locks:expr, $m:ident) => {

@@ -9,14 +9,19 @@ use event_listener::Event;
 use futures::future::{select, Either};
 
 use crate::event::LockEvent;
+use crate::file_lock::canonical_transcript;
+use crate::mutant::mutant_on;
 use crate::platform::Platform;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum OwnerError {
     #[error("SessionFileOwnerTimeoutError: {} still owned after {timeout_ms} ms", session.display())]
     Timeout { session: PathBuf, timeout_ms: u64 },
     #[error("aborted while waiting for the session owner")]
     Aborted,
+    /// The session's directory could not be resolved (`realpath`).
+    #[error("cannot resolve the directory of {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 /// A cloneable abort flag that wakes its waiters.
@@ -51,6 +56,8 @@ impl AbortSignal {
 /// The owner mutex of one process.
 pub struct OwnerMutex {
     platform: Platform,
+    #[cfg(feature = "mutants")]
+    mutant: Option<crate::mutant::Mutant>,
     owners: Mutex<HashMap<PathBuf, u64>>,
     released: Event,
     next_attempt: AtomicU64,
@@ -68,9 +75,40 @@ impl OwnerMutex {
     pub fn new(platform: Platform) -> Arc<Self> {
         Arc::new(OwnerMutex {
             platform,
+            #[cfg(feature = "mutants")]
+            mutant: None,
             owners: Mutex::new(HashMap::new()),
             released: Event::new(),
             next_attempt: AtomicU64::new(1),
+        })
+    }
+
+    /// The same, with a historical bug switched on.
+    #[cfg(feature = "mutants")]
+    pub fn with_mutant(platform: Platform, mutant: Option<crate::mutant::Mutant>) -> Arc<Self> {
+        Arc::new(OwnerMutex {
+            platform,
+            mutant,
+            owners: Mutex::new(HashMap::new()),
+            released: Event::new(),
+            next_attempt: AtomicU64::new(1),
+        })
+    }
+
+    #[cfg(feature = "mutants")]
+    pub fn mutant(&self) -> Option<crate::mutant::Mutant> {
+        self.mutant
+    }
+
+    /// The key of a session: the transcript with its directory resolved through symlinks,
+    /// as its lock path is (SPEC §1), so two paths to one lock file share one owner.
+    async fn key(&self, session: &Path) -> Result<PathBuf, OwnerError> {
+        if mutant_on!(self, M8OwnerLiteralPath) {
+            return Ok(normalize(session));
+        }
+        canonical_transcript(&*self.platform.fs, session).await.map_err(|source| OwnerError::Io {
+            path: session.to_owned(),
+            source,
         })
     }
 
@@ -81,7 +119,7 @@ impl OwnerMutex {
         timeout_ms: u64,
         abort: &AbortSignal,
     ) -> Result<OwnerGuard, OwnerError> {
-        let key = normalize(session);
+        let key = self.key(session).await?;
         let attempt = self.next_attempt.fetch_add(1, Ordering::Relaxed);
         let deadline = self.platform.clock.mono_ms() + timeout_ms;
         // Each pass either takes ownership, ends, or sleeps until a release, an abort or the
@@ -127,8 +165,9 @@ impl OwnerMutex {
     }
 
     /// Whether any attempt owns `session`.
-    pub fn is_owned(&self, session: &Path) -> bool {
-        self.owners.lock().unwrap().contains_key(&normalize(session))
+    pub async fn is_owned(&self, session: &Path) -> Result<bool, OwnerError> {
+        let key = self.key(session).await?;
+        Ok(self.owners.lock().unwrap().contains_key(&key))
     }
 }
 
@@ -162,8 +201,10 @@ impl Drop for OwnerGuard {
     }
 }
 
-/// Lexical normalization: `.` dropped, `..` folded, so two spellings of one path share an owner.
-pub fn normalize(path: &Path) -> PathBuf {
+/// Lexical normalization (`.` dropped, `..` folded): the key the owner mutex used before it
+/// resolved symlinks; only the `m8` mutant still uses it.
+#[cfg_attr(not(feature = "mutants"), allow(dead_code))]
+fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for part in path.components() {
         match part {

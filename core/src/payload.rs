@@ -1,6 +1,6 @@
 //! The lock file's JSON payload: written whole, parsed leniently (SPEC §1).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 
 use serde_json::{Map, Value};
 
@@ -64,12 +64,21 @@ impl LockPayload {
 
 /// `2026-11-25T19:07:45.123Z`.
 pub fn format_iso8601(wall_ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(wall_ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
+    let t = DateTime::<Utc>::from_timestamp_millis(wall_ms.max(0)).unwrap_or_default();
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Unix milliseconds of a `createdAt`: any RFC 3339 date-time (`Z`/`z` or an offset, `T`/`t`
+/// or a space, any number of fraction digits), as `Date.parse` reads them; a time with no
+/// offset is taken as UTC (what the lock wrote before offsets were read). `None` otherwise,
+/// or before the epoch.
 pub fn parse_iso8601(s: &str) -> Option<i64> {
-    let t = humantime::parse_rfc3339_weak(s).ok()?;
-    let ms = t.duration_since(UNIX_EPOCH).ok()?.as_millis();
-    i64::try_from(ms).ok().filter(|_| t >= SystemTime::UNIX_EPOCH)
+    let ms = match DateTime::parse_from_rfc3339(s) {
+        Ok(t) => t.timestamp_millis(),
+        Err(_) => NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()?
+            .and_utc()
+            .timestamp_millis(),
+    };
+    (ms >= 0).then_some(ms)
 }

@@ -117,8 +117,12 @@ pub enum Liveness {
     Alive {
         starttime: Option<u64>,
     },
-    /// The probe was refused (EPERM): the process exists, so it counts as alive.
-    PermissionDenied,
+    /// The signal probe was refused (EPERM): the process exists, so it counts as alive. Its
+    /// start time when the platform can still read it (`/proc/<pid>/stat` is world-readable):
+    /// the recycled-pid check applies to it like to any live pid.
+    PermissionDenied {
+        starttime: Option<u64>,
+    },
 }
 
 /// The processes of the machine, as the stale-lock judge sees them.

@@ -73,7 +73,7 @@ async fn prompt_release_then_reacquire_then_cleanup() {
     assert!(ctl.holds() && w.lock_exists());
     ctl.reacquire_after_prompt().await.unwrap(); // already held: no-op
 
-    let cleanup = ctl.acquire_for_cleanup().await;
+    let cleanup = ctl.acquire_for_cleanup().await.unwrap();
     assert!(!cleanup.is_noop());
     assert!(!ctl.holds(), "cleanup took held");
     assert!(
@@ -172,7 +172,7 @@ async fn an_external_edit_while_released_is_a_takeover() {
     ctl.release_for_prompt().await.unwrap();
     w.tool_append(MSG2);
     let r = write(&ctl, MSG1).await;
-    assert!(matches!(r, Err(ControllerError::Takeover)), "{r:?}");
+    assert!(matches!(r, Err(ControllerError::Takeover { .. })), "{r:?}");
     assert!(ctl.is_poisoned());
     assert_eq!(
         p.events.count(|e| *e
@@ -184,12 +184,18 @@ async fn an_external_edit_while_released_is_a_takeover() {
     assert_eq!(w.transcript_bytes(), concat(&[INITIAL, MSG2]));
     assert!(!w.lock_exists(), "the short lock was released");
     // Sticky: every later locked operation refuses.
-    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover)));
+    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover { .. })));
     ctl.reacquire_after_prompt().await.unwrap();
     assert!(!ctl.holds() && !w.lock_exists());
-    let cleanup = ctl.acquire_for_cleanup().await;
+    let cleanup = ctl.acquire_for_cleanup().await.unwrap();
     assert!(cleanup.is_noop());
-    cleanup.append(MSG1).await.unwrap();
+    // A no-op lock says it wrote nothing.
+    assert!(matches!(
+        cleanup.append(MSG1).await,
+        Err(ControllerError::Takeover {
+            reason: PoisonReason::Takeover
+        })
+    ));
     assert_eq!(w.transcript_bytes(), concat(&[INITIAL, MSG2]));
     ctl.dispose().await;
     assert!(!w.lock_exists());
@@ -203,10 +209,10 @@ async fn reacquire_after_an_external_edit_fails_and_lets_go() {
     ctl.release_for_prompt().await.unwrap();
     w.tool_append(MSG2);
     let r = ctl.reacquire_after_prompt().await;
-    assert!(matches!(r, Err(ControllerError::Takeover)), "{r:?}");
+    assert!(matches!(r, Err(ControllerError::Takeover { .. })), "{r:?}");
     assert!(ctl.is_poisoned());
     assert!(!ctl.holds() && !w.lock_exists() && !p.holds_lock());
-    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover)));
+    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover { .. })));
 }
 
 #[tokio::test(start_paused = true)]
@@ -216,7 +222,7 @@ async fn a_replaced_transcript_is_a_takeover_even_with_the_same_content() {
     let ctl = p.controller(ControllerOptions::default()).await.unwrap();
     ctl.release_for_prompt().await.unwrap();
     w.tool_replace_transcript(INITIAL);
-    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover)));
+    assert!(matches!(write(&ctl, MSG1).await, Err(ControllerError::Takeover { .. })));
     assert!(ctl.is_poisoned());
     assert_eq!(w.transcript_bytes(), INITIAL);
 }
@@ -342,7 +348,7 @@ async fn a_lock_lost_to_the_watchdog_fails_the_next_write_and_poisons() {
         1
     );
     assert_eq!(w.transcript_bytes(), concat(&[INITIAL, MSG1]));
-    assert!(matches!(write(&ctl, MSG2).await, Err(ControllerError::Takeover)));
+    assert!(matches!(write(&ctl, MSG2).await, Err(ControllerError::Takeover { .. })));
     // The poisoned controller let go of its lost handle without touching the new holder.
     assert!(!ctl.holds());
     ctl.dispose().await;
@@ -369,7 +375,7 @@ async fn attempt_lifecycle_leaves_the_lock_free_for_the_next_turn() {
             ctl.abort(AbortKind::Timeout);
             sleep_ms(10).await;
         }
-        let cleanup = ctl.acquire_for_cleanup().await;
+        let cleanup = ctl.acquire_for_cleanup().await.unwrap();
         cleanup.append(USAGE).await.unwrap();
         cleanup.release().await.unwrap();
         ctl.dispose().await;

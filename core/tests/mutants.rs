@@ -159,6 +159,138 @@ async fn m7_unconditional_unlink_on_reclaim() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m8_owner_literal_path() {
+    let m = Mutant::M8OwnerLiteralPath;
+    assert_killed(
+        m,
+        checks::owner_through_symlink(None).await,
+        checks::owner_through_symlink(Some(m)).await,
+        "two owners",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m9_abort_forces_cleanup() {
+    let m = Mutant::M9AbortForcesCleanup;
+    assert_killed(
+        m,
+        checks::abort_leaves_cleanup_lock(None).await,
+        checks::abort_leaves_cleanup_lock(Some(m)).await,
+        "the abort poisoned",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m10_cleanup_in_scope_waits() {
+    let m = Mutant::M10CleanupInScopeWaits;
+    assert_killed(
+        m,
+        checks::cleanup_inside_scope(None).await,
+        checks::cleanup_inside_scope(Some(m)).await,
+        "hung",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m11_deleted_transcript_not_poisoned() {
+    let m = Mutant::M11DeletedTranscriptNotPoisoned;
+    assert_killed(
+        m,
+        checks::deleted_transcript_poisons(None).await,
+        checks::deleted_transcript_poisons(Some(m)).await,
+        "must be a takeover",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m12_benign_append_any_inode() {
+    let m = Mutant::M12BenignAppendAnyInode;
+    assert_killed(
+        m,
+        checks::replaced_after_unverified_append(None).await,
+        checks::replaced_after_unverified_append(Some(m)).await,
+        "replaced by another inode",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m13_cleanup_fence_error_swallowed() {
+    let m = Mutant::M13CleanupFenceErrorSwallowed;
+    assert_killed(
+        m,
+        checks::cleanup_fence_error_surfaces(None).await,
+        checks::cleanup_fence_error_surfaces(Some(m)).await,
+        "acknowledged and never written",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m14_eperm_skips_checks() {
+    let m = Mutant::M14EpermSkipsChecks;
+    assert_killed(
+        m,
+        checks::eperm_holder_still_judged(None).await,
+        checks::eperm_holder_still_judged(Some(m)).await,
+        "was not reclaimed",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m15_created_at_offset_invalid() {
+    let m = Mutant::M15CreatedAtOffsetInvalid;
+    assert_killed(
+        m,
+        checks::created_at_with_offset_is_valid(None).await,
+        checks::created_at_with_offset_is_valid(Some(m)).await,
+        "must be waited on",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m16_stale_verdict_unverified() {
+    let m = Mutant::M16StaleVerdictUnverified;
+    assert_killed(
+        m,
+        checks::stale_verdict_reverified(None).await,
+        checks::stale_verdict_reverified(Some(m)).await,
+        "not re-verified",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m17_vanish_iteration_cap() {
+    let m = Mutant::M17VanishIterationCap;
+    assert_killed(
+        m,
+        checks::vanishing_lock_uses_the_budget(None).await,
+        checks::vanishing_lock_uses_the_budget(Some(m)).await,
+        "timed out after",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m18_cleanup_drop_leaks() {
+    let m = Mutant::M18CleanupDropLeaks;
+    assert_killed(
+        m,
+        checks::dropped_cleanup_lock_released_by_dispose(None).await,
+        checks::dropped_cleanup_lock_released_by_dispose(Some(m)).await,
+        "outlived dispose",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m19_reacquire_after_removal_panics() {
+    let m = Mutant::M19ReacquireAfterRemovalPanics;
+    assert_killed(
+        m,
+        checks::reacquire_after_our_lock_was_removed(None).await,
+        checks::reacquire_after_our_lock_was_removed(Some(m)).await,
+        "panicked",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -175,6 +307,18 @@ async fn every_mutant_is_killed_by_some_check() {
             ("reacquire-dispose", checks::reacquire_after_dispose(Some(m)).await),
             ("successor", checks::release_keeps_successor(Some(m)).await),
             ("racing-reclaim", checks::racing_reclaimers(Some(m)).await),
+            ("owner-symlink", checks::owner_through_symlink(Some(m)).await),
+            ("abort-cleanup", checks::abort_leaves_cleanup_lock(Some(m)).await),
+            ("cleanup-in-scope", checks::cleanup_inside_scope(Some(m)).await),
+            ("deleted-transcript", checks::deleted_transcript_poisons(Some(m)).await),
+            ("replaced-transcript", checks::replaced_after_unverified_append(Some(m)).await),
+            ("cleanup-fence-error", checks::cleanup_fence_error_surfaces(Some(m)).await),
+            ("eperm", checks::eperm_holder_still_judged(Some(m)).await),
+            ("created-at-offset", checks::created_at_with_offset_is_valid(Some(m)).await),
+            ("stale-reverified", checks::stale_verdict_reverified(Some(m)).await),
+            ("vanishing-lock", checks::vanishing_lock_uses_the_budget(Some(m)).await),
+            ("dropped-cleanup", checks::dropped_cleanup_lock_released_by_dispose(Some(m)).await),
+            ("lock-removed", checks::reacquire_after_our_lock_was_removed(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

@@ -59,7 +59,7 @@ async fn cleanup_does_not_take_held_from_a_graceful_abort_release_owning_the_dra
     let cleaner = {
         let ctl = ctl.clone();
         tokio::spawn(async move {
-            let lock = ctl.acquire_for_cleanup().await;
+            let lock = ctl.acquire_for_cleanup().await.unwrap();
             let noop = lock.is_noop();
             let appended = lock.append(USAGE).await;
             let released = lock.release().await;
@@ -97,64 +97,40 @@ async fn cleanup_does_not_take_held_from_a_graceful_abort_release_owning_the_dra
     assert_eq!(w.transcript_bytes(), [INITIAL, MSG1, USAGE].concat());
 }
 
-/// A cleanup lock is an outstanding handle of the controller: when the cleanup's fence check
-/// hangs, an abort's forced release at the settle bound releases the cleanup's lock.
+/// A cleanup lock is the cleanup's own (SPEC §3: an abort forces only `held` or the handle a
+/// stuck graceful release owns; issue 6 defect 2). When the cleanup's fence check hangs, an
+/// abort neither poisons nor force-releases it; the cleanup finishes when its stat returns.
+/// (Until issue 6 this test asserted the opposite: the abort freed the cleanup lock.)
 #[tokio::test(start_paused = true)]
-async fn an_abort_frees_a_cleanup_lock_hung_in_its_fence_check_at_the_settle_bound() {
+async fn an_abort_leaves_a_cleanup_lock_hung_in_its_fence_check_to_the_cleanup() {
     let w = World::new();
     let p = w.process(10);
     let ctl = p.controller(ControllerOptions::default()).await.unwrap();
     ctl.release_for_prompt().await.unwrap(); // a fence to check
 
-    // The cleanup takes a lock, then hangs for good in its fence stat.
     let fence_stat = p.fs.pause_once(Op::Stat, TRANSCRIPT);
     let cleaner = {
         let ctl = ctl.clone();
-        tokio::spawn(async move { ctl.acquire_for_cleanup().await.is_noop() })
+        tokio::spawn(async move {
+            let lock = ctl.acquire_for_cleanup().await.unwrap();
+            let appended = lock.append(CLEANUP).await;
+            (appended, lock.release().await)
+        })
     };
     assert!(within(1_000, fence_stat.arrived(1)).await.is_some());
     assert!(w.lock_exists() && p.holds_lock(), "the cleanup holds its lock");
 
-    let t0 = w.now_ms();
     ctl.abort(AbortKind::Timeout);
     sleep_ms(2_001).await;
-    assert!(
-        !w.lock_exists() && !p.holds_lock(),
-        "the cleanup lock outlived the abort's settle bound ({} ms after the abort)",
-        w.now_ms() - t0
-    );
-    let (_, released_at) = p.events.first(|e| matches!(e, Ev::ReleaseBegin { .. })).unwrap();
-    assert!(released_at - t0 <= 2_000, "released {} ms after the abort", released_at - t0);
-    assert!(ctl.is_poisoned(), "a forced release poisons first");
-    assert!(!cleaner.is_finished(), "the cleanup is still stuck in its fence stat");
-    cleaner.abort();
-}
-
-/// The same with the order of the teardown: the abort fires, and the cleanup starts before the
-/// abort's release has run; its fence check hangs. The abort still frees it at the bound.
-#[tokio::test(start_paused = true)]
-async fn a_cleanup_started_right_after_an_abort_and_hung_in_its_fence_check_is_freed_at_the_bound() {
-    let w = World::new();
-    let p = w.process(10);
-    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
-    ctl.release_for_prompt().await.unwrap();
-
-    let fence_stat = p.fs.pause_once(Op::Stat, TRANSCRIPT);
-    let t0 = w.now_ms();
-    ctl.abort(AbortKind::Timeout);
-    let cleanup = ctl.acquire_for_cleanup();
-    tokio::pin!(cleanup);
-    assert!(futures::poll!(&mut cleanup).is_pending(), "the cleanup's fence stat is paused");
-    assert_eq!(fence_stat.arrivals(), 1);
-    assert!(w.lock_exists(), "the cleanup holds its lock");
-
-    sleep_ms(2_001).await;
-    assert!(
-        !w.lock_exists() && !p.holds_lock(),
-        "the cleanup lock outlived the abort's settle bound ({} ms after the abort)",
-        w.now_ms() - t0
-    );
-    assert!(ctl.is_poisoned());
+    assert!(w.lock_exists() && p.holds_lock(), "the abort forced the cleanup's lock");
+    assert!(!ctl.is_poisoned(), "the abort poisoned");
+    fence_stat.open();
+    let (appended, released) = within(1_000, cleaner).await.expect("cleanup hung").unwrap();
+    appended.unwrap();
+    released.unwrap();
+    ctl.dispose().await;
+    assert!(!w.lock_exists() && !p.holds_lock());
+    assert_eq!(w.transcript_bytes(), [INITIAL, CLEANUP].concat());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -183,7 +159,7 @@ async fn cleanup_waits_for_the_fence_check_of_a_reacquire() {
     let cleaner = {
         let ctl = ctl.clone();
         tokio::spawn(async move {
-            let lock = ctl.acquire_for_cleanup().await;
+            let lock = ctl.acquire_for_cleanup().await.unwrap();
             let noop = lock.is_noop();
             let appended = lock.append(CLEANUP).await;
             let released = lock.release().await;
@@ -269,7 +245,7 @@ async fn a_foreign_write_inside_an_open_scope_is_not_owned() {
 
     let r = b.reacquire_after_prompt().await;
     assert!(
-        matches!(r, Err(ControllerError::Takeover)),
+        matches!(r, Err(ControllerError::Takeover { .. })),
         "another controller accepted a foreign write as owned: {r:?}"
     );
     assert!(b.is_poisoned());
@@ -393,7 +369,7 @@ async fn after_write(
     );
     assert!(ctl.holds());
     ctl.release_for_prompt().await.unwrap();
-    let cleanup = ctl.acquire_for_cleanup().await;
+    let cleanup = ctl.acquire_for_cleanup().await.unwrap();
     assert!(!cleanup.is_noop(), "cleanup found the controller poisoned");
     cleanup.append(CLEANUP).await.unwrap();
     cleanup.release().await.unwrap();
@@ -587,6 +563,6 @@ async fn an_identical_rewrite_while_released_is_a_takeover() {
     w.fs.view(99, DEFAULT_FD_LIMIT).write_path_now(transcript(), &same, true).unwrap();
     assert_eq!(w.transcript_bytes(), same, "the rewrite kept the bytes");
     let r = ctl.reacquire_after_prompt().await;
-    assert!(matches!(r, Err(ControllerError::Takeover)), "{r:?}");
+    assert!(matches!(r, Err(ControllerError::Takeover { .. })), "{r:?}");
     assert!(ctl.is_poisoned() && !ctl.holds() && !w.lock_exists());
 }

@@ -204,7 +204,7 @@ impl Witness {
         let Some(c) = self.ctls.get(&(pid, ctl)) else {
             return;
         };
-        let taken_over = matches!(result, Err(ControllerError::Takeover));
+        let taken_over = matches!(result, Err(ControllerError::Takeover { .. }));
         if taken_over && c.poisoned == Some(PoisonReason::AbortForced) {
             out.push(violation(
                 now,

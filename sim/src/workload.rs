@@ -195,7 +195,14 @@ impl Writer {
     /// tell nothing will be written), which SPEC allows only for a poisoned controller. The
     /// lock is held `hold_ms` first (post-processing); `drop_unreleased` leaks it.
     async fn cleanup_write(&self, ctl: &AttemptController, hold_ms: u64, drop_unreleased: bool) {
-        let cleanup = ctl.acquire_for_cleanup().await;
+        let cleanup = match ctl.acquire_for_cleanup().await {
+            Ok(cleanup) => cleanup,
+            Err(e) => {
+                // Told up front: nothing is written, and the caller knows it.
+                self.world.note(self.pid, || format!("turn {} gets no cleanup lock: {e}", self.label));
+                return;
+            }
+        };
         madsim::time::sleep(Duration::from_millis(hold_ms)).await;
         if cleanup.is_noop() {
             self.world.cleanup_declined(self.pid, ctl.id());
@@ -227,7 +234,7 @@ pub async fn gateway(
     let platform = world.platform_for(pid);
     let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
     locks.start_watchdog();
-    let owner = OwnerMutex::new(platform);
+    let owner = OwnerMutex::with_mutant(platform, world.mutant);
     let mut rng = ChaCha8Rng::seed_from_u64(derive(
         world.seed,
         Stream::Gateway,
@@ -470,7 +477,7 @@ pub async fn liveness_probe(world: Arc<World>, pid: u32, name: String) -> Arc<Pr
     let platform = world.platform_for(pid);
     let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
     locks.start_watchdog();
-    let owner = OwnerMutex::new(platform);
+    let owner = OwnerMutex::with_mutant(platform, world.mutant);
     probe_sessions(&world, pid, &name, &locks, &owner).await;
     locks
 }

@@ -63,7 +63,9 @@ impl Processes for RealProcesses {
         let rc = unsafe { libc::kill(raw, 0) };
         if rc != 0 {
             return match std::io::Error::last_os_error().raw_os_error() {
-                Some(libc::EPERM) => Liveness::PermissionDenied,
+                Some(libc::EPERM) => Liveness::PermissionDenied {
+                    starttime: stat_of(pid).map(|(_, starttime)| starttime),
+                },
                 _ => Liveness::Dead,
             };
         }

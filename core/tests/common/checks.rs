@@ -145,7 +145,7 @@ pub async fn abort_hung_retained_write(mutant: Option<Mutant>) -> Check {
     stream.open();
     let unwound = within(1_000, writer).await;
     ensure!(
-        matches!(unwound, Some(Ok(Err(ControllerError::Takeover)))),
+        matches!(unwound, Some(Ok(Err(ControllerError::Takeover { .. })))),
         "the stuck write resumed after losing its lock and must fail with Takeover, got {unwound:?}"
     );
     ensure!(
@@ -197,7 +197,10 @@ pub async fn abort_hung_fence_read(mutant: Option<Mutant>) -> Check {
         "dispose hung after the forced release: the drain stayed owned"
     );
     match within(5_000, ctl.acquire_for_cleanup()).await {
-        Some(cleanup) => ensure!(cleanup.is_noop(), "a poisoned controller handed out a real cleanup lock"),
+        Some(Ok(cleanup)) => {
+            ensure!(cleanup.is_noop(), "a poisoned controller handed out a real cleanup lock")
+        }
+        Some(Err(e)) => return Err(format!("acquire_for_cleanup failed after the forced release: {e}")),
         None => return Err("acquire_for_cleanup hung after the forced release".into()),
     }
     fence_read.open();
@@ -359,5 +362,343 @@ pub async fn racing_reclaimers(mutant: Option<Mutant>) -> Check {
     ensure!(a.holds_lock(), "a lost its lock");
     a.locks.release(&ha).await.map_err(|e| e.to_string())?;
     ensure!(!w.lock_exists(), "a's release did not unlink its lock");
+    Ok(())
+}
+
+/// SPEC §2: the owner mutex keys a session by its transcript with the directory resolved, so
+/// `/link/sess.jsonl` (with `/link -> /s`) and `/s/sess.jsonl` share one owner. Killed by M8.
+pub async fn owner_through_symlink(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    w.fs.symlink_dir(std::path::Path::new(DIR), std::path::Path::new("/link"))
+        .map_err(|e| e.to_string())?;
+    let m = make_owner(w.process(10).platform, mutant);
+    let none = heldlock_core::AbortSignal::new();
+    let _first = m.acquire(transcript(), 1_000, &none).await.map_err(|e| e.to_string())?;
+    let second = m.acquire(std::path::Path::new("/link/sess.jsonl"), 500, &none).await;
+    ensure!(
+        matches!(second, Err(heldlock_core::OwnerError::Timeout { .. })),
+        "two owners of one session through a symlinked directory"
+    );
+    Ok(())
+}
+
+/// SPEC §3 releaseForAbort: an abort forces only `held` or the handle a stuck graceful
+/// release owns; a cleanup lock taken before the abort stays the cleanup's. Killed by M9.
+pub async fn abort_leaves_cleanup_lock(mutant: Option<Mutant>) -> Check {
+    const CLEANUP: &[u8] = b"{\"type\":\"message\",\"cleanup\":true}\n";
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    let cleanup = ctl.acquire_for_cleanup().await.map_err(|e| e.to_string())?;
+    ensure!(!cleanup.is_noop(), "the cleanup got a no-op lock");
+    ctl.abort(AbortKind::Manual);
+    sleep_ms(SETTLE_BOUND_MS + 500).await;
+    ensure!(!ctl.is_poisoned(), "the abort poisoned a controller whose lock the cleanup holds");
+    ensure!(w.lock_exists() && p.holds_lock(), "the abort took the cleanup's lock");
+    let appended = cleanup.append(CLEANUP).await;
+    ensure!(appended.is_ok(), "the cleanup's append failed: {appended:?}");
+    cleanup.release().await.map_err(|e| e.to_string())?;
+    ctl.dispose().await;
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the lock outlived the cleanup");
+    ensure!(w.transcript_bytes() == [INITIAL, CLEANUP].concat(), "the cleanup entry is missing");
+    Ok(())
+}
+
+/// SPEC §3 acquireForCleanup / I9: called from inside a write scope, the cleanup writes
+/// through the scope's lock and returns; the scope keeps its lock. Killed by M10.
+pub async fn cleanup_inside_scope(mutant: Option<Mutant>) -> Check {
+    const CLEANUP: &[u8] = b"{\"type\":\"message\",\"cleanup\":true}\n";
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    let inner = ctl.clone();
+    let scoped = within(
+        200_000,
+        ctl.with_write_lock(|_scope| async move {
+            let lock = inner.acquire_for_cleanup().await?;
+            let noop = lock.is_noop();
+            lock.append(CLEANUP).await?;
+            lock.release().await?;
+            Ok(noop)
+        }),
+    )
+    .await;
+    let noop = match scoped {
+        None => return Err("acquire_for_cleanup from inside a write scope hung (I9)".into()),
+        Some(r) => r.map_err(|e| format!("the scope failed: {e}"))?,
+    };
+    ensure!(!noop, "the cleanup inside the scope got a no-op lock");
+    ensure!(w.transcript_bytes() == [INITIAL, CLEANUP].concat(), "the cleanup entry is missing");
+    ensure!(!ctl.is_poisoned(), "the cleanup poisoned");
+    ensure!(within(1_000, ctl.dispose()).await.is_some(), "dispose hung");
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the lock outlived dispose");
+    Ok(())
+}
+
+/// SPEC §3 fence check / I10: the transcript deleted while the lock is released is an
+/// unowned change: the next locked operation poisons with a TakeoverError (not an ENOENT).
+/// Killed by M11.
+pub async fn deleted_transcript_poisons(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
+    w.fs.view(TOOL_PID, heldlock_core::memfs::DEFAULT_FD_LIMIT)
+        .unlink_now(transcript())
+        .map_err(|e| e.to_string())?;
+    let written = ctl
+        .with_write_lock(|scope| async move { scope.append(b"{\"type\":\"message\"}\n").await })
+        .await;
+    ensure!(
+        matches!(written, Err(ControllerError::Takeover { .. })),
+        "a write after the transcript was deleted must be a takeover, got {written:?}"
+    );
+    ensure!(ctl.is_poisoned(), "the controller was not poisoned after the transcript was deleted");
+    ensure!(w.fs.contents(transcript()).is_none(), "a write recreated the deleted transcript");
+    let reacquired = ctl.reacquire_after_prompt().await;
+    ensure!(reacquired.is_ok() && !ctl.holds(), "a poisoned controller reacquired: {reacquired:?}");
+    ctl.dispose().await;
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the lock outlived dispose");
+    Ok(())
+}
+
+/// SPEC §3 fence check: a benign append is one of the same file. After our own append whose
+/// post-append stat failed (the fence then has no fingerprint), the transcript replaced by a
+/// new inode with the same bytes is a takeover. Killed by M12.
+pub async fn replaced_after_unverified_append(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
+    let append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = tokio::spawn({
+        let ctl = ctl.clone();
+        async move {
+            ctl.with_write_lock(
+                |scope| async move { scope.append(b"{\"type\":\"message\",\"n\":1}\n").await },
+            )
+            .await
+        }
+    });
+    ensure!(within(1_000, append.arrived(1)).await.is_some(), "the write never reached its append");
+    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EINTR); // the post-append stat
+    append.open();
+    let written = within(1_000, writer).await.ok_or("the write hung")?.map_err(|e| e.to_string())?;
+    ensure!(
+        matches!(&written, Err(e) if errno_of(e) == Some(errno::EINTR)),
+        "the post-append stat's EINTR must propagate, got {written:?}"
+    );
+    ensure!(!ctl.is_poisoned(), "an unverified own append poisoned");
+    // Same bytes, new inode: someone else's file.
+    let same = w.transcript_bytes();
+    w.tool_replace_transcript(&same);
+    let reacquired = ctl.reacquire_after_prompt().await;
+    ensure!(
+        matches!(reacquired, Err(ControllerError::Takeover { .. })),
+        "a transcript replaced by another inode passed the fence, got {reacquired:?}"
+    );
+    ensure!(ctl.is_poisoned() && !ctl.holds(), "not poisoned after the replacement");
+    ctl.dispose().await;
+    ensure!(!w.lock_exists(), "the lock outlived dispose");
+    Ok(())
+}
+
+/// SPEC §3 acquireForCleanup / I14: an I/O error in the cleanup's fence check is surfaced
+/// (the lock released); nothing is acknowledged that was not written. Killed by M13.
+pub async fn cleanup_fence_error_surfaces(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
+    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO); // the cleanup's fence stat
+    let entry = b"{\"type\":\"message\",\"cleanup\":true}\n";
+    let outcome = match ctl.acquire_for_cleanup().await {
+        Err(e) => Err(e),
+        Ok(lock) => {
+            let appended = lock.append(entry).await;
+            let _ = lock.release().await;
+            appended
+        }
+    };
+    let written = w.transcript_bytes().ends_with(entry);
+    ensure!(
+        outcome.is_err() || written,
+        "the cleanup append was acknowledged and never written (a swallowed fence error)"
+    );
+    if let Err(e) = &outcome {
+        ensure!(errno_of(e) == Some(errno::EIO), "expected the fence stat's EIO, got {e}");
+    }
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the cleanup's lock leaked");
+    ctl.dispose().await;
+    Ok(())
+}
+
+/// SPEC §1.1: a permission error from the liveness probe means alive, but the recycled-pid
+/// and non-owner checks still apply when the pid's start time and kind are known (a pid
+/// reused by another user's process). Killed by M14.
+pub async fn eperm_holder_still_judged(mutant: Option<Mutant>) -> Check {
+    use heldlock_core::judge::StaleReason;
+    use heldlock_core::memprocs::{ProcEntry, ProcState};
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    for (reused, gateway, reason) in [
+        (Some(7_777), Some(true), StaleReason::RecycledPid),
+        (Some(1_050), Some(false), StaleReason::NonOwnerProcess),
+    ] {
+        // pid 50 wrote the lock (start time 1050) and is gone; another user's process has it now.
+        w.plant_lock(&payload(&w, Some(50), Some(0), Some(1_050), Some(300_000)));
+        w.table.spawn(
+            50,
+            ProcEntry {
+                state: ProcState::Running,
+                starttime: reused,
+                gateway,
+                probe_denied: true,
+            },
+        );
+        let h = match within(2_000, p.locks.acquire(transcript(), opts_timeout(1_000))).await {
+            Some(Ok(h)) => h,
+            other => {
+                return Err(format!(
+                    "a lock of a reused pid probed with EPERM was not reclaimed ({}): {other:?}",
+                    reason.name()
+                ))
+            }
+        };
+        ensure!(
+            p.events.reclaim_reasons().last().is_some_and(|r| r.contains(&reason)),
+            "reclaimed without {}: {:?}",
+            reason.name(),
+            p.events.reclaim_reasons()
+        );
+        p.locks.release(&h).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// SPEC §1 payload / §1.1: `createdAt` is any RFC 3339 time `Date.parse` accepts, offsets
+/// included. A live holder's fresh lock written with `-05:00` is fresh: waited on, neither
+/// reported stale nor removed past the orphan grace. Killed by M15.
+pub async fn created_at_with_offset_is_valid(mutant: Option<Mutant>) -> Check {
+    use heldlock_core::payload::format_iso8601;
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    w.spawn_pid(20, Some(true));
+    // Now, written in US Eastern Standard Time.
+    let utc = format_iso8601(w.wall_ms());
+    let (date, time) = utc.trim_end_matches('Z').split_once('T').ok_or("no T in createdAt")?;
+    let hour: u32 = time[..2].parse().map_err(|_| "bad hour")?;
+    ensure!(hour >= 5, "the test clock needs no date roll-over");
+    let created = format!("{date}T{:02}{}-05:00", hour - 5, &time[2..]);
+    let bytes =
+        format!("{{\"pid\":20,\"createdAt\":\"{created}\",\"starttime\":1020,\"maxHoldMs\":3600000}}");
+    w.plant_lock(bytes.as_bytes());
+    sleep_ms(31_000).await; // past the orphan grace
+    let r = p.locks.acquire(transcript(), opts_timeout(1_000)).await;
+    ensure!(
+        matches!(r, Err(LockError::Timeout { .. })),
+        "a live holder's lock with createdAt {created} must be waited on, got {r:?} (reclaimed: {:?})",
+        p.events.reclaim_reasons()
+    );
+    Ok(())
+}
+
+/// SPEC §1 step 3: the stale verdict is re-verified before failing. A too-old lock replaced
+/// by a fresh live one between the judging read and its stat is retried (and waited on, the
+/// holder being live), never reported as a StaleError. Killed by M16.
+pub async fn stale_verdict_reverified(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    w.spawn_pid(20, Some(true));
+    // Two hours old: too-old, report-only.
+    w.plant_lock(&payload(&w, Some(20), Some(7_200_000), Some(1_020), None));
+    let judging_stat = p.fs.pause_once(Op::Stat, LOCK);
+    let acquirer = tokio::spawn({
+        let locks = p.locks.clone();
+        async move { locks.acquire(transcript(), opts_timeout(1_000)).await }
+    });
+    ensure!(
+        within(1_000, judging_stat.arrived(1)).await.is_some(),
+        "the acquire never stat'ed the lock"
+    );
+    // The holder's lock is replaced by a fresh one of a live holder.
+    w.plant_lock(&payload(&w, Some(20), Some(0), Some(1_020), Some(300_000)));
+    judging_stat.open();
+    let r = within(5_000, acquirer).await.ok_or("the acquire hung")?.map_err(|e| e.to_string())?;
+    ensure!(
+        matches!(r, Err(LockError::Timeout { .. })),
+        "a replaced lock's stale verdict was not re-verified: expected a timeout on the live holder, got {r:?}"
+    );
+    ensure!(w.lock_exists() && p.events.reclaim_reasons().is_empty(), "the fresh lock was touched");
+    Ok(())
+}
+
+/// SPEC §1 step 1/4 (I12): a lock that keeps vanishing (EEXIST on create, then ENOENT on
+/// the read, forever) is retried for the whole time budget, not cut short by an iteration
+/// cap. Killed by M17.
+pub async fn vanishing_lock_uses_the_budget(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    p.fs.fail_always(Op::Create, Some(LOCK), errno::EEXIST);
+    p.fs.fail_always(Op::Read, Some(LOCK), errno::ENOENT);
+    let t0 = w.now_ms();
+    let r = within(5_000, p.locks.acquire(transcript(), opts_timeout(1_000)))
+        .await
+        .ok_or("the acquire hung")?;
+    let took = w.now_ms() - t0;
+    ensure!(matches!(r, Err(LockError::Timeout { .. })), "expected a timeout, got {r:?}");
+    ensure!(
+        (1_000..=1_050).contains(&took),
+        "a vanishing lock timed out after {took} ms of a 1000 ms budget"
+    );
+    Ok(())
+}
+
+/// SPEC §3 dispose / I4 / I7: a cleanup lock dropped without `release()` is released by
+/// dispose; the next attempt gets the lock at once. Killed by M18.
+pub async fn dropped_cleanup_lock_released_by_dispose(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    let cleanup = ctl.acquire_for_cleanup().await.map_err(|e| e.to_string())?;
+    cleanup
+        .append(b"{\"type\":\"message\",\"cleanup\":true}\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(cleanup); // forgot to release
+    ctl.dispose().await;
+    ensure!(!p.holds_lock() && !w.lock_exists(), "a dropped cleanup lock outlived dispose");
+    next_attempt_gets_lock(&p).await
+}
+
+/// SPEC §1 step 5 / §1.3: a second acquire of a path this process holds waits (until
+/// timeout) while the held file is on disk; once someone removed it, the old handle is lost
+/// (as if the watchdog took it) and the new acquire proceeds. Never a panic. Killed by M19.
+pub async fn reacquire_after_our_lock_was_removed(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let h1 = p.locks.acquire(transcript(), opts_timeout(1_000)).await.map_err(|e| e.to_string())?;
+    let t0 = w.now_ms();
+    let r = p.locks.acquire(transcript(), opts_timeout(1_000)).await;
+    ensure!(
+        matches!(r, Err(LockError::Timeout { .. })),
+        "not reentrant: expected a timeout, got {r:?}"
+    );
+    ensure!(w.now_ms() - t0 >= 1_000, "timed out early");
+    w.unlink_lock(); // someone removed our lock file
+    let locks = p.locks.clone();
+    let second = tokio::spawn(async move { locks.acquire(transcript(), opts_timeout(1_000)).await });
+    let h2 = match within(2_000, second).await {
+        Some(Ok(Ok(h))) => h,
+        Some(Ok(Err(e))) => return Err(format!("the re-acquire after the removal failed: {e}")),
+        Some(Err(panic)) => return Err(format!("the re-acquire after the removal panicked: {panic}")),
+        None => return Err("the re-acquire after the removal hung".into()),
+    };
+    ensure!(h1.is_lost(), "the old handle whose file was removed is not marked lost");
+    ensure!(w.lock_ino() == Some(h2.ino()), "the new lock is not on disk");
+    p.locks.release(&h1).await.map_err(|e| e.to_string())?;
+    ensure!(w.lock_ino() == Some(h2.ino()), "releasing the lost handle removed the new lock");
+    p.locks.release(&h2).await.map_err(|e| e.to_string())?;
+    ensure!(!w.lock_exists() && !p.holds_lock(), "the new lock outlived its release");
     Ok(())
 }

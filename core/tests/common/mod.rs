@@ -22,7 +22,9 @@ use heldlock_core::memprocs::{ProcEntry, ProcState, ProcessTable};
 use heldlock_core::payload::{format_iso8601, LockPayload};
 use heldlock_core::platform::{os_error, BoxFuture, Fd, FileStat, Fs, Observer, Platform};
 use heldlock_core::real::{TokioClock, TokioSpawner};
-use heldlock_core::{AttemptController, ControllerError, ControllerOptions, LockOptions, ProcessLocks};
+use heldlock_core::{
+    AttemptController, ControllerError, ControllerOptions, LockOptions, OwnerMutex, ProcessLocks,
+};
 use tokio::sync::watch;
 use tokio::time::{Duration, Instant};
 
@@ -234,6 +236,19 @@ fn make_locks(platform: Platform, mutant: Option<Mutant>) -> Arc<ProcessLocks> {
 fn make_locks(platform: Platform, mutant: Option<Mutant>) -> Arc<ProcessLocks> {
     match mutant {
         None => ProcessLocks::new(platform),
+        Some(never) => match never {},
+    }
+}
+
+#[cfg(feature = "mutants")]
+pub fn make_owner(platform: Platform, mutant: Option<Mutant>) -> Arc<OwnerMutex> {
+    OwnerMutex::with_mutant(platform, mutant)
+}
+
+#[cfg(not(feature = "mutants"))]
+pub fn make_owner(platform: Platform, mutant: Option<Mutant>) -> Arc<OwnerMutex> {
+    match mutant {
+        None => OwnerMutex::new(platform),
         Some(never) => match never {},
     }
 }

@@ -1,0 +1,172 @@
+//! The defects of issue 6, each replayed on the in-memory world: a test per defect that failed
+//! on the code before its fix (the failure is noted on each test).
+
+mod common;
+
+use common::checks;
+use common::*;
+
+// ---------------------------------------------------------------------------------------
+// Defect 1: the owner mutex keys by the transcript with its directory resolved (SPEC §1/§2).
+
+/// Before the fix: `/link/sess.jsonl` was owned at once next to `/s/sess.jsonl` (two owners
+/// of one lock file).
+#[tokio::test(start_paused = true)]
+async fn d01_owner_mutex_resolves_directory_symlinks() {
+    checks::owner_through_symlink(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 2: an abort forces only `held` or the handle a stuck graceful release owns (SPEC §3).
+
+/// Before the fix: at the settle bound the abort force-released the cleanup's lock and
+/// poisoned the controller; the cleanup's append then failed with a TakeoverError.
+#[tokio::test(start_paused = true)]
+async fn d02_an_abort_leaves_the_cleanup_lock_alone() {
+    checks::abort_leaves_cleanup_lock(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 3: acquire_for_cleanup from inside a write scope writes through the scope's lock.
+
+/// Before the fix: still waiting (for its own scope to go idle) after 200 s of virtual time.
+#[tokio::test(start_paused = true)]
+async fn d03_cleanup_from_inside_a_scope_returns() {
+    checks::cleanup_inside_scope(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 4: the transcript deleted while the lock is released poisons (SPEC §3, I10).
+
+/// Before the fix: the write failed with ENOENT (an I/O error) and the controller stayed
+/// unpoisoned.
+#[tokio::test(start_paused = true)]
+async fn d04_a_transcript_deleted_while_released_is_a_takeover() {
+    checks::deleted_transcript_poisons(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 5: a benign append requires the same file (dev/ino).
+
+/// Before the fix: the replaced transcript (new inode, same bytes) passed the fence as our
+/// own pending append, and the reacquire returned Ok.
+#[tokio::test(start_paused = true)]
+async fn d05_a_replaced_transcript_after_an_unverified_append_is_a_takeover() {
+    checks::replaced_after_unverified_append(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 6: an I/O error in the cleanup's fence check is surfaced, never swallowed.
+
+/// Before the fix: the cleanup lock became a no-op and its append returned Ok(()) having
+/// written nothing (a write acknowledged and never written).
+#[tokio::test(start_paused = true)]
+async fn d06_a_cleanup_fence_io_error_is_surfaced() {
+    checks::cleanup_fence_error_surfaces(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 7: an EPERM probe still runs the recycled-pid and non-owner checks.
+
+/// Before the fix: the acquire timed out after 1 s on a lock of a reused pid whose probe
+/// was refused with EPERM.
+#[tokio::test(start_paused = true)]
+async fn d07_an_eperm_probe_still_detects_a_reused_pid() {
+    checks::eperm_holder_still_judged(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 8: createdAt with an offset is valid.
+
+/// Before the fix: the live holder's lock was judged invalid-createdAt and reclaimed once
+/// past the orphan grace.
+#[tokio::test(start_paused = true)]
+async fn d08_created_at_with_an_offset_is_valid() {
+    checks::created_at_with_offset_is_valid(None).await.unwrap();
+}
+
+/// Every RFC 3339 form `Date.parse` accepts: `Z` or `z`, offsets, `t` or a space, any number
+/// of fraction digits. (Before the fix: every offset form was `None`.)
+#[test]
+fn d08_created_at_forms() {
+    use heldlock_core::payload::parse_iso8601;
+    let t = 1_790_000_000_123_i64; // 2026-09-21T14:13:20.123Z
+    for s in [
+        "2026-09-21T14:13:20.123Z",
+        "2026-09-21T16:13:20.123+02:00",
+        "2026-09-21T08:43:20.123-05:30",
+        "2026-09-21T14:13:20.123+00:00",
+        "2026-09-21T14:13:20.123-00:00",
+        "2026-09-21t14:13:20.123z",
+        "2026-09-21 14:13:20.123Z",
+        "2026-09-21T14:13:20.123456789Z",
+    ] {
+        assert_eq!(parse_iso8601(s), Some(t), "{s}");
+    }
+    assert_eq!(parse_iso8601("2026-09-21T14:13:20Z"), Some(t - 123));
+    for bad in ["", "yesterday", "2026-09-21T25:00:00Z", "2026-09-21T13:33:20+2"] {
+        assert_eq!(parse_iso8601(bad), None, "{bad}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 9: the stale verdict is re-verified before failing.
+
+/// Before the fix: the acquire failed at once with a StaleError (too-old) on the old bytes
+/// although the file was by then a live holder's fresh lock.
+#[tokio::test(start_paused = true)]
+async fn d09_a_stale_verdict_is_reverified_before_failing() {
+    checks::stale_verdict_reverified(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 10: a lock that keeps vanishing is retried for the whole budget.
+
+/// Before the fix: TimeoutError after 0 ms of a 1 000 ms budget (the iteration cap).
+#[tokio::test(start_paused = true)]
+async fn d10_a_vanishing_lock_is_retried_for_the_whole_budget() {
+    checks::vanishing_lock_uses_the_budget(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 11: two ProcessLocks over one process's platform share one table.
+
+/// Before the fix: the second instance reclaimed the first's live lock as orphan-self-pid and
+/// both held it.
+#[tokio::test(start_paused = true)]
+async fn d11_a_second_process_locks_does_not_reclaim_the_first_ones_lock() {
+    use heldlock_core::ProcessLocks;
+    let w = World::new();
+    let p = w.process(10);
+    let first = ProcessLocks::new(p.platform.clone());
+    let second = ProcessLocks::new(p.platform.clone());
+    let h = first.acquire(transcript(), opts_timeout(1_000)).await.unwrap();
+    let r = second.acquire(transcript(), opts_timeout(1_000)).await;
+    assert!(
+        matches!(r, Err(heldlock_core::LockError::Timeout { .. })),
+        "the second instance took the first one's live lock: {r:?} (reclaims {:?})",
+        p.events.reclaim_reasons()
+    );
+    assert_eq!(w.lock_ino(), Some(h.ino()));
+    first.release(&h).await.unwrap();
+    assert!(!w.lock_exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 12: dispose releases a cleanup lock dropped without release().
+
+/// Before the fix: the dropped cleanup lock's file stayed on disk after dispose (until the
+/// watchdog).
+#[tokio::test(start_paused = true)]
+async fn d12_dispose_releases_a_dropped_cleanup_lock() {
+    checks::dropped_cleanup_lock_released_by_dispose(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 13: re-acquiring after someone removed our lock file never panics.
+
+/// Before the fix: the acquire panicked ("two handles of one process").
+#[tokio::test(start_paused = true)]
+async fn d13_reacquire_after_our_lock_file_was_removed() {
+    checks::reacquire_after_our_lock_was_removed(None).await.unwrap();
+}

@@ -226,7 +226,11 @@ impl Fs for SimFs {
     fn mkdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Mkdir, path).await?;
-            self.seen(self.view.mkdir_now(path))
+            self.seen(self.view.mkdir_now(path))?;
+            if PathClass::of(path) == PathClass::Guard {
+                self.world.guard_made(self.view.pid());
+            }
+            Ok(())
         })
     }
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {

@@ -46,6 +46,9 @@ pub struct Witness {
     planted: BTreeMap<u64, PlantedLive>,
     /// When each watchdog last began a sleep (the end of its previous tick), ns.
     watchdogs: BTreeMap<WatchdogOf, u64>,
+    /// (pid, acquire) ⇒ when it began; pid ⇒ when it last took a reclaim guard.
+    acquires: BTreeMap<(u32, u64), u64>,
+    guards: BTreeMap<u32, u64>,
 }
 
 fn violation(
@@ -109,6 +112,18 @@ impl Witness {
                     self.owners.remove(&key);
                 }
             }
+            LockEvent::AcquireStart { acquire, .. } => {
+                self.acquires.insert((pid, acquire), now);
+            }
+            // A StaleError's start is taken by `stale_failure`, which follows this event.
+            LockEvent::Acquired { acquire, .. } => {
+                self.acquires.remove(&(pid, acquire));
+            }
+            LockEvent::AcquireFailed {
+                acquire, ref error, ..
+            } if !error.starts_with("SessionWriteLockStaleError") => {
+                self.acquires.remove(&(pid, acquire));
+            }
             LockEvent::ControllerCreated { ctl, transcript } => {
                 let seen = CtlSeen {
                     transcript: canonical(transcript),
@@ -140,6 +155,13 @@ impl Witness {
         self.owners.retain(|(p, _), _| *p != pid);
         self.ctls.retain(|(p, _), _| *p != pid);
         self.watchdogs.retain(|w, _| w.pid != pid);
+        self.acquires.retain(|(p, _), _| *p != pid);
+        self.guards.remove(&pid);
+    }
+
+    /// Process `pid` took a reclaim guard.
+    pub fn guard_made(&mut self, pid: u32, now: u64) {
+        self.guards.insert(pid, now);
     }
 
     /// A transcript some unpoisoned controller has released under a fence (tampering there is
@@ -281,6 +303,7 @@ impl Witness {
 
 /// What the witness knows of the lock file at a path when an acquire fails with a StaleError.
 pub struct StaleFailure<'a> {
+    pub acquire: u64,
     pub lock: &'a Path,
     /// The file there now: its inode and bytes (None: nothing there).
     pub on_disk: Option<(u64, Vec<u8>)>,
@@ -295,6 +318,12 @@ impl Witness {
     /// replaced by a fresh lock between the judging read and its stat.
     pub fn stale_failure(&mut self, pid: u32, now: u64, f: &StaleFailure<'_>, out: &mut Vec<Violation>) {
         use heldlock_core::payload::LockPayload;
+        let began = self.acquires.remove(&(pid, f.acquire)).unwrap_or(0);
+        // An acquire that took the reclaim guard drops it (an fs op) between its verdict and
+        // its failure: the disk seen now may postdate the verdict. Judged only without one.
+        if self.guards.get(&pid).is_some_and(|t| *t >= began) {
+            return;
+        }
         let why = match &f.on_disk {
             None => Some("the lock file is gone".to_owned()),
             Some((_, bytes)) => match LockPayload::parse(bytes).filter(|p| p.pid.is_some()) {

@@ -281,9 +281,13 @@ impl World {
         o.trace.record(now, Who::Process(pid), || describe(ev));
         o.oracle.on_lock_event(pid, now, ev, &o.facts);
         o.witness.on_lock_event(pid, now, ev, canonical, &mut o.oracle.violations);
-        if let LockEvent::AcquireFailed { lock, error, .. } = ev {
+        if let LockEvent::AcquireFailed {
+            acquire, lock, error, ..
+        } = ev
+        {
             if error.starts_with("SessionWriteLockStaleError") {
                 let failure = StaleFailure {
+                    acquire: *acquire,
                     lock,
                     on_disk: self.disk.ino_of(lock).zip(self.disk.contents(lock)),
                     wall_ms: self.clocks.wall_ms(pid),
@@ -490,6 +494,11 @@ impl World {
                 format!("wall clock steps by {delta_ms} ms (offset now {offset} ms)")
             });
         });
+    }
+
+    /// Process `pid` took a reclaim guard.
+    pub fn guard_made(&self, pid: u32) {
+        self.with(|o| o.witness.guard_made(pid, now_ns()));
     }
 
     /// A line in the trace from the external actors.

@@ -155,7 +155,9 @@ impl Oracle {
             );
             let Some(facts) = procs.get(pid) else { continue };
             let unexcused = facts.unexcused_since(o.began_ns);
-            if guarded && unexcused.is_some_and(|t| ms(now - t) > OP_LIVENESS_MS) {
+            // The fs stalls it sat through (slow disks) extend the bound, as for I12.
+            let bound = OP_LIVENESS_MS + facts.stalled_ms.saturating_sub(o.stalled_ms);
+            if guarded && unexcused.is_some_and(|t| ms(now - t) > bound) {
                 stuck.push((*pid, *op, o.ctl, o.kind, ms(now - o.began_ns)));
             }
         }

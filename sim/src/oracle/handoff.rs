@@ -86,7 +86,9 @@ impl Oracle {
             return;
         };
         for handle in rec.cleared {
-            let released = self.handles.get(&(pid, handle)).is_some_and(|h| h.released_ns.is_some());
+            // A handle lost meanwhile (its file gone; SPEC §1 step 5) is owed no release.
+            let released =
+                self.handles.get(&(pid, handle)).is_some_and(|h| h.released_ns.is_some() || h.lost);
             if !released {
                 let lock = self.handles.get(&(pid, handle)).map(|h| h.lock.clone());
                 let detail = format!(

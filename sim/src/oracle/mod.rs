@@ -149,7 +149,10 @@ impl Oracle {
                 };
                 self.ctls.insert((pid, ctl), rec);
             }
-            LockEvent::OpBegin { ctl, op, kind } => self.on_op_begin(pid, now, ctl, op, kind),
+            LockEvent::OpBegin { ctl, op, kind } => {
+                let stalled_ms = procs.get(&pid).map_or(0, |f| f.stalled_ms);
+                self.on_op_begin(pid, now, ctl, op, kind, stalled_ms);
+            }
             LockEvent::OpEnd { ctl, op, kind, .. } => self.on_op_end(pid, now, ctl, op, kind),
             LockEvent::HeldSet { ctl, handle, .. } => self.on_held_set(pid, now, ctl, handle),
             LockEvent::HeldCleared {
@@ -197,12 +200,14 @@ impl Oracle {
         ctl: ControllerId,
         op: OpId,
         kind: heldlock_core::event::OpKind,
+        stalled_ms: u64,
     ) {
         let rec = OpRec {
             ctl,
             kind,
             began_ns: now,
             cleared: Vec::new(),
+            stalled_ms,
         };
         self.ops.insert((pid, op), rec);
         if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {

@@ -88,6 +88,8 @@ pub(super) struct OpRec {
     pub kind: OpKind,
     pub began_ns: u64,
     pub cleared: Vec<HandleId>,
+    /// The process's fs stalls so far when the op began (ProcFacts::stalled_ms).
+    pub stalled_ms: u64,
 }
 
 pub(super) struct InodeRec {

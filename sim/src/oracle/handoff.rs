@@ -61,6 +61,7 @@ impl Oracle {
     pub(super) fn on_held_cleared(
         &mut self,
         pid: u32,
+        now: u64,
         ctl: ControllerId,
         op: OpId,
         handle: HandleId,
@@ -76,6 +77,12 @@ impl Oracle {
             if let Some(o) = self.ops.get_mut(&(pid, op)) {
                 o.cleared.push(handle);
             }
+        }
+        if duty == Duty::HandToCleanup {
+            // Handed to the cleanup within the settle bound, it is the cleanup's own lock: an
+            // abort forces only held or what a stuck graceful release owns (SPEC §3), so the
+            // abort no longer owes its release.
+            self.aborts.retain(|a| !(a.pid == pid && a.handle == handle && a.deadline_ns >= now));
         }
     }
 

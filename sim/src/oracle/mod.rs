@@ -160,7 +160,7 @@ impl Oracle {
                 op,
                 handle,
                 duty,
-            } => self.on_held_cleared(pid, ctl, op, handle, duty),
+            } => self.on_held_cleared(pid, now, ctl, op, handle, duty),
             LockEvent::Poisoned { ctl, reason, .. } => self.on_poisoned(pid, now, ctl, reason),
             LockEvent::DrainOwned { ctl, op } => self.on_drain_owned(pid, now, ctl, op),
             LockEvent::DrainFreed { ctl, op } => {

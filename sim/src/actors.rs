@@ -24,7 +24,7 @@ const FOREIGN_FIRST_PID: u32 = 5_000;
 /// Each actor acts at most this often per run, whatever the profile says.
 const MAX_ACTS: u32 = 32;
 /// A huge planted lock file (the real adapter must cap its read; here it costs a copy a read).
-const HUGE_LOCK_BYTES: usize = 256 * 1024;
+const HUGE_LOCK_BYTES: usize = 16 * 1024;
 
 fn entry(kind: &str, who: &str) -> Vec<u8> {
     format!("{{\"type\":\"{kind}\",\"from\":\"{who}\"}}\n").into_bytes()
@@ -209,8 +209,8 @@ pub async fn lock_planter(world: Arc<World>) {
         // are waiting and racing for the lock.
         let free = |w: &World| w.disk.ino_of(&lock).is_none() && w.specials.at(&lock).is_none();
         let mut polls = 0;
-        while !free(&world) && polls < 1_500 {
-            sleep_ms(20).await;
+        while !free(&world) && polls < 600 {
+            sleep_ms(50).await;
             polls += 1;
         }
         if !free(&world) {

@@ -441,7 +441,7 @@ mod tests {
         assert_eq!(sites(5), sites(5), "the seed alone decides");
         assert_ne!(sites(5), sites(6));
         let all = FsOp::ALL.len() * PathClass::ALL.len();
-        assert!(sites(5).len() > 0 && sites(5).len() < all, "{} of {all}", sites(5).len());
+        assert!(!sites(5).is_empty() && sites(5).len() < all, "{} of {all}", sites(5).len());
         let off = FaultPlan::new(5, &half);
         let inactive = *[STAT, UNLINK].iter().find(|s| !off.site_active(**s)).expect("one of two is off");
         assert!((0..500).all(|_| off.decide(inactive, 0).fault.is_none()), "an inactive site never fires");
@@ -465,7 +465,7 @@ mod tests {
             },
         );
         let stalls: Vec<u64> = (0..200).map(|_| slow.decide(STAT, 0).slow_ms).collect();
-        assert!(stalls.iter().any(|&s| s == 0) && stalls.iter().any(|&s| s > 0));
+        assert!(stalls.contains(&0) && stalls.iter().any(|&s| s > 0));
         assert!(stalls.iter().all(|&s| s == 0 || SLOW_OP_MS.contains(&s)));
         let plain = FaultPlan::new(2, &stormy_profile());
         assert!((0..200).all(|_| plain.decide(STAT, 0).slow_ms == 0));

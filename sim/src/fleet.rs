@@ -92,6 +92,10 @@ impl Fleet {
             },
         );
         self.world.process_started(pid, name.clone(), starttime);
+        if self.world.profile.eperm_gateways {
+            self.world
+                .note(pid, || "runs as another user: probes of it answer EPERM, /proc stays readable".into());
+        }
         let node = Handle::current().create_node().name(name.clone()).build();
         self.slots.lock().unwrap()[slot].node = Some(node.id());
         let fleet = self.clone();
@@ -141,6 +145,10 @@ impl Fleet {
         self.world.table.spawn(pid, entry);
         let name = format!("prober#{pid}");
         self.world.process_started(pid, name.clone(), starttime);
+        if self.world.profile.eperm_gateways {
+            self.world
+                .note(pid, || "runs as another user: probes of it answer EPERM, /proc stays readable".into());
+        }
         let node = Handle::current().create_node().name(name.clone()).build();
         self.slots.lock().unwrap().push(Slot {
             pid,

@@ -365,7 +365,8 @@ mod tests {
             late_abort_rate: _,
             plugin_lock_table: _,
         } = busy();
-        let flips: Vec<(&str, fn(&mut Profile))> = vec![
+        type Flip = (&'static str, fn(&mut Profile));
+        let flips: Vec<Flip> = vec![
             ("gateways", |p| p.gateways = 1),
             ("sessions", |p| p.sessions = 1),
             ("turns_per_gateway", |p| p.turns_per_gateway = 1),

@@ -58,8 +58,10 @@ pub fn blocks(sight: &LockSight, waiter: u32, grace_ms: u64, table: &ProcessTabl
         Some(e) => {
             let start = payload.as_ref().and_then(|p| p.starttime);
             let recycled = matches!((start, e.starttime), (Some(a), Some(b)) if a != b);
-            let non_owner = e.gateway == Some(false) && !e.probe_denied;
-            !(recycled && !e.probe_denied) && !non_owner
+            // An EPERM probe still leaves `/proc/<pid>/stat` readable in this world (issue 6
+            // defect 7): start time and owner tell a recycled pid or a foreign program anyway.
+            let non_owner = e.gateway == Some(false);
+            !recycled && !non_owner
         }
     }
 }
@@ -173,7 +175,7 @@ mod tests {
             gateway: Some(true),
             probe_denied: false,
         };
-        table.spawn(5, live.clone());
+        table.spawn(5, live);
         let file = |pid: u32| Some((LockPayload::new(pid, 0, Some(1), 1_000).to_bytes(), 10));
         let sight = |file, guard_age_ms| LockSight { file, guard_age_ms };
         assert!(blocks(&sight(file(5), None), 9, 30_000, &table), "a live holder");

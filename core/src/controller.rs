@@ -51,8 +51,20 @@ pub enum ControllerError {
     Takeover { reason: PoisonReason },
     #[error("SessionWriteLockLostError: the watchdog took the lock away")]
     LockLost,
-    #[error("transcript I/O failed: {0}")]
-    Io(#[from] io::Error),
+    /// An I/O error on the transcript at `path` (a fence read, a write).
+    #[error("transcript I/O failed on {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl ControllerError {
+    /// The errno of an I/O error (the transcript's or the lock's), if this is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            ControllerError::Io { source, .. } => source.raw_os_error(),
+            ControllerError::Lock(e) => e.raw_os_error(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -299,6 +311,11 @@ impl Inner {
 
     fn set_held(&self, st: &mut State, op: OpId, handle: LockHandle) {
         assert!(st.held.is_none(), "{}: held set twice", self.id);
+        assert!(
+            !st.outstanding.as_ref().is_some_and(|h| h.same(&handle)),
+            "{}: held and outstanding are the same handle",
+            self.id
+        );
         self.emit(LockEvent::HeldSet {
             ctl: self.id,
             op,
@@ -352,6 +369,15 @@ impl Inner {
         }
     }
 
+    /// Become the drain owner: there is at most one (SPEC I8).
+    fn own_drain(&self, st: &mut State, op: OpId) {
+        assert!(st.drain_owner.is_none(), "{}: {op} owns the drain over {:?}", self.id, st.drain_owner);
+        st.drain_owner = Some(op);
+        self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+    }
+
+    /// Free the drain if `op` owns it: only its owner frees it (a forced abort release that
+    /// took it over holds its own token, and the stuck owner then frees nothing).
     fn free_drain(&self, st: &mut State, op: OpId) {
         if st.drain_owner == Some(op) {
             st.drain_owner = None;
@@ -361,7 +387,15 @@ impl Inner {
     }
 
     async fn release_logged(&self, handle: &LockHandle) -> Result<(), ControllerError> {
-        self.locks.release(handle).await.map_err(ControllerError::Io)
+        self.locks.release(handle).await.map_err(ControllerError::Lock)
+    }
+
+    /// Name the transcript an I/O error happened on.
+    fn io(&self) -> impl FnOnce(io::Error) -> ControllerError + '_ {
+        move |source| ControllerError::Io {
+            path: self.transcript.clone(),
+            source,
+        }
     }
 
     async fn write_scope<T, F, Fut>(self: Arc<Self>, op: OpId, f: F) -> Result<T, ControllerError>
@@ -374,7 +408,11 @@ impl Inner {
             if let Some(reason) = st.takeover {
                 return Err(ControllerError::Takeover { reason });
             }
-            st.held.clone().inspect(|_| st.retained += 1)
+            let held = st.held.clone();
+            if held.is_some() {
+                st.retained = st.retained.checked_add(1).expect("retained uses overflow u32");
+            }
+            held
         };
         let lock = match retained {
             Some(handle) => ScopeLock::Retained(handle),
@@ -426,6 +464,7 @@ impl Inner {
         let (poisoned_held, deferred_release, deferred_dispose) = {
             let mut st = self.lock_state();
             if let ScopeLock::Retained(_) = &lock {
+                assert!(st.retained > 0, "{}: retained uses below zero", self.id);
                 st.retained -= 1;
                 self.changed.notify(usize::MAX);
             }
@@ -459,8 +498,7 @@ impl Inner {
         let owned_drain = {
             let mut st = self.wait_for(|st| st.drain_owner.is_none()).await;
             if st.held.is_some() {
-                st.drain_owner = Some(op);
-                self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+                self.own_drain(&mut st, op);
             }
             st.held.is_some()
         };
@@ -471,6 +509,7 @@ impl Inner {
         let taken = {
             let mut st = self.wait_for(|st| st.retained == 0 || st.held.is_none()).await;
             let handle = self.take_held(&mut st, op, Duty::Release);
+            assert!(st.outstanding.is_none(), "{}: two graceful releases outstanding", self.id);
             st.outstanding = handle.clone();
             if handle.is_none() {
                 self.free_drain(&mut st, op);
@@ -549,8 +588,7 @@ impl Inner {
             let mut st = self.wait_for(|st| st.drain_owner.is_none()).await;
             let wanted = !unneeded(&st);
             if wanted {
-                st.drain_owner = Some(op);
-                self.emit(LockEvent::DrainOwned { ctl: self.id, op });
+                self.own_drain(&mut st, op);
                 self.set_held(&mut st, op, handle.clone());
             }
             wanted
@@ -626,11 +664,7 @@ impl Inner {
             }
             // Its own drain token: the graceful path, when it unwinds, frees only its own.
             let drain = OpId(self.locks.next_id());
-            st.drain_owner = Some(drain);
-            self.emit(LockEvent::DrainOwned {
-                ctl: self.id,
-                op: drain,
-            });
+            self.own_drain(&mut st, drain);
             let held = if mutant_on!(self.locks, M4cForceWithoutClear) {
                 st.held.clone()
             } else {
@@ -764,7 +798,7 @@ impl Inner {
     /// Stat, read, stat: a fence whose snapshot and fingerprint describe the same version.
     async fn record_fence(&self, op: OpId) -> Result<(), ControllerError> {
         for _ in 0..FENCE_READ_PASSES {
-            if let Some((fingerprint, snapshot)) = self.read_stable().await? {
+            if let Some((fingerprint, snapshot)) = self.read_stable().await.map_err(self.io())? {
                 let generation = self.locks.owned_writes().generation(&self.transcript);
                 self.lock_state().fence = Some(Fence {
                     pending: Vec::new(),
@@ -777,7 +811,7 @@ impl Inner {
                 return Ok(());
             }
         }
-        Err(ControllerError::Io(crate::platform::os_error(errno::EAGAIN)))
+        Err(self.io()(crate::platform::os_error(errno::EAGAIN)))
     }
 
     /// Judge the transcript against the fence; an unowned, non-benign change poisons.
@@ -803,7 +837,7 @@ impl Inner {
             {
                 return self.takeover(op);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(self.io()(e)),
         };
         if fence.fingerprint == Some(current) {
             return Ok(());
@@ -813,7 +847,7 @@ impl Inner {
             // Another controller of this process wrote it: adopt that version as the fence.
             let snapshot = match owned.snapshot {
                 Some(snapshot) => snapshot,
-                None => fs.read(&self.transcript).await?,
+                None => fs.read(&self.transcript).await.map_err(self.io())?,
             };
             self.lock_state().fence = Some(Fence {
                 pending: Vec::new(),
@@ -824,7 +858,7 @@ impl Inner {
             });
             return Ok(());
         }
-        let content = fs.read(&self.transcript).await?;
+        let content = fs.read(&self.transcript).await.map_err(self.io())?;
         // An append adds something: a same-size rewrite with identical bytes but a new mtime is
         // a write we cannot vouch for (only a ctime-only change keeps identical content benign).
         let appended = content.len() > fence.snapshot.len()
@@ -860,18 +894,25 @@ impl Inner {
     }
 
     /// One transcript write under `handle`, recorded as owned when it is provably ours.
-    async fn write_entry(&self, op: OpId, handle: &LockHandle, entry: &[u8]) -> Result<(), ControllerError> {
+    /// `cleanup`: a cleanup lock's write, which also refuses a handle released from under it
+    /// (dispose takes a cleanup lock still out); a scope's write is fenced by the poison that
+    /// precedes any forced release (SPEC I6).
+    async fn write_entry(
+        &self,
+        op: OpId,
+        handle: &LockHandle,
+        entry: &[u8],
+        cleanup: bool,
+    ) -> Result<(), ControllerError> {
         let fs = &self.locks.platform().fs;
-        let before = Fingerprint::from(fs.stat(&self.transcript).await?);
+        let before = Fingerprint::from(fs.stat(&self.transcript).await.map_err(self.io())?);
         // Checked with no await before the append: poison or loss may strike during the stat.
         {
             let mut st = self.lock_state();
             if let Some(reason) = st.takeover {
                 return Err(ControllerError::Takeover { reason });
             }
-            // Lost to the watchdog, or released under the writer (a dispose took a cleanup
-            // lock still in use): never write without the lock.
-            if handle.is_lost() || handle.is_released() {
+            if handle.is_lost() || (cleanup && handle.is_released()) {
                 self.poison(&mut st, op, PoisonReason::LockLost);
                 return Err(ControllerError::LockLost);
             }
@@ -887,10 +928,10 @@ impl Inner {
             op,
             ok: result.is_ok(),
         });
-        result?;
+        result.map_err(self.io())?;
         let after = fs.stat(&self.transcript).await.map(Fingerprint::from);
         self.record_owned(before, after.as_ref().ok().copied(), entry).await;
-        after.map(|_| ()).map_err(ControllerError::Io)
+        after.map(|_| ()).map_err(self.io())
     }
 
     /// The version our append made is ours — for every controller of the process, and as this
@@ -905,8 +946,9 @@ impl Inner {
         if poisoned {
             return;
         }
-        let contiguous =
-            after.is_none_or(|a| a.same_file(&before) && a.size == before.size + entry.len() as u64);
+        let contiguous = after.is_none_or(|a| {
+            a.same_file(&before) && Some(a.size) == before.size.checked_add(entry.len() as u64)
+        });
         let Some(fence) = fence else {
             if let (Some(after), true) = (after, contiguous) {
                 self.locks.owned_writes().record(&self.transcript, after, None);
@@ -974,7 +1016,7 @@ impl Inner {
 impl WriteScope {
     /// Append one entry (a whole JSON line) to the transcript.
     pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
-        self.inner.write_entry(self.op, &self.handle, entry).await
+        self.inner.write_entry(self.op, &self.handle, entry, false).await
     }
 
     /// A nested `with_write_lock`: runs inline under this scope's lock.
@@ -1011,7 +1053,7 @@ impl CleanupLock {
     /// Append one entry; a no-op lock writes nothing and says so (the TakeoverError).
     pub async fn append(&self, entry: &[u8]) -> Result<(), ControllerError> {
         match &self.handle {
-            Some(handle) => self.inner.write_entry(self.op, handle, entry).await,
+            Some(handle) => self.inner.write_entry(self.op, handle, entry, !self.borrowed).await,
             None if self.silent => Ok(()),
             None => {
                 let poisoned = self.inner.lock_state().takeover;

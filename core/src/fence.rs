@@ -127,7 +127,7 @@ impl OwnedWrites {
     /// Record a write; returns its generation.
     pub fn record(&self, transcript: &Path, fingerprint: Fingerprint, snapshot: Option<Vec<u8>>) -> u64 {
         let mut latest = self.latest.lock().unwrap();
-        let generation = latest.get(transcript).map_or(1, |w| w.generation + 1);
+        let generation = latest.get(transcript).map_or(1, |w| w.generation.saturating_add(1));
         latest.insert(
             transcript.to_owned(),
             OwnedWrite {

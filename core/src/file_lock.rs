@@ -56,22 +56,68 @@ impl LockOptions {
     }
 }
 
+/// Who holds a lock, as its payload says: structured for callers, rendered
+/// `pid=N alive=B ageMs=M` (SPEC §1 step 4; `ageMs=?` when `createdAt` is unreadable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockOwner {
+    pub pid: u32,
+    /// Whether the pid answered the liveness probe as alive.
+    pub alive: bool,
+    /// now − createdAt, when `createdAt` is valid.
+    pub age_ms: Option<u64>,
+}
+
+impl std::fmt::Display for LockOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid={} alive={} ageMs=", self.pid, self.alive)?;
+        match self.age_ms {
+            Some(age) => write!(f, "{age}"),
+            None => f.write_str("?"),
+        }
+    }
+}
+
+/// `pid=N alive=B ageMs=M`, or `unknown` when the payload names no pid.
+fn owner_text(owner: &Option<LockOwner>) -> String {
+    owner.map_or_else(|| "unknown".to_owned(), |o| o.to_string())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("SessionWriteLockTimeoutError: no lock on {} within {timeout_ms} ms (owner {owner})", lock_path.display())]
+    #[error("SessionWriteLockTimeoutError: no lock on {} within {timeout_ms} ms (owner {})", lock_path.display(), owner_text(owner))]
     Timeout {
         timeout_ms: u64,
-        owner: String,
+        owner: Option<LockOwner>,
         lock_path: PathBuf,
     },
-    #[error("SessionWriteLockStaleError: {} is stale ({}) but not removable (owner {owner})", lock_path.display(), reasons_text(reasons))]
+    #[error("SessionWriteLockStaleError: {} is stale ({}) but not removable (owner {})", lock_path.display(), reasons_text(reasons), owner_text(owner))]
     Stale {
-        owner: String,
+        owner: Option<LockOwner>,
         lock_path: PathBuf,
         reasons: Vec<StaleReason>,
     },
-    #[error("lock I/O failed: {0}")]
-    Io(#[from] io::Error),
+    /// An I/O error on `path` (the lock file, its reclaim guard, or the transcript's
+    /// directory while resolving the lock path).
+    #[error("lock I/O failed on {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl LockError {
+    /// The errno of an I/O error, if this is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            LockError::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+/// Name the path an I/O error happened on.
+pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> LockError + '_ {
+    move |source| LockError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn reasons_text(reasons: &[StaleReason]) -> String {
@@ -248,7 +294,7 @@ impl ProcessLocks {
 
     /// Acquire the lock of the transcript `target` (SPEC §1 steps 1–5).
     pub async fn acquire(&self, target: &Path, opts: LockOptions) -> Result<LockHandle, LockError> {
-        let lock_path = self.lock_path_for(target).await?;
+        let lock_path = self.lock_path_for(target).await.map_err(io_at(target))?;
         let acquire = self.next_id();
         self.platform.emit(LockEvent::AcquireStart {
             acquire,
@@ -279,17 +325,15 @@ impl ProcessLocks {
         opts: LockOptions,
         guard: &mut Guard,
     ) -> Result<LockHandle, LockError> {
-        let fs = &self.platform.fs;
-        let clock = &self.platform.clock;
-        let deadline = clock.mono_ms() + opts.timeout_ms;
-        let mut owner = String::from("unknown");
-        let polls = opts.timeout_ms / POLL_MS + 2;
+        let deadline = self.platform.clock.mono_ms().saturating_add(opts.timeout_ms);
+        let mut owner: Option<LockOwner> = None;
+        let polls = (opts.timeout_ms / POLL_MS).saturating_add(2);
         let old_cap = mutant_on!(self, M17VanishIterationCap);
         // Time bounds the loop: at most MAX_FAST_ITERATIONS passes without a poll's sleep (a
         // lock that keeps vanishing, reclaims), so the budget, not a count, ends it; the count
         // stays as the explicit bound.
         let max_iterations = if old_cap {
-            polls + MAX_FAST_ITERATIONS
+            polls.saturating_add(MAX_FAST_ITERATIONS)
         } else {
             polls.saturating_mul(MAX_FAST_ITERATIONS + 1)
         };
@@ -300,106 +344,12 @@ impl ProcessLocks {
                 since_poll = 0;
             }
             since_poll += 1;
-            if !mutant_on!(self, M19ReacquireAfterRemovalPanics) && self.still_held(lock_path).await? {
-                self.wait_poll(deadline, opts, lock_path, &owner).await?;
-                since_poll = 0;
-                continue;
-            }
-            if !guard.ours && self.guard_blocks(guard, opts).await? {
-                self.wait_poll(deadline, opts, lock_path, &owner).await?;
-                since_poll = 0;
-                continue;
-            }
-            self.table.lock().unwrap().creating_add(lock_path);
-            let created = fs.create_exclusive(lock_path, 0o600).await;
-            match created {
-                Ok(fd) => {
-                    let result = self.finish_create(acquire, lock_path, fd, opts).await;
-                    self.table.lock().unwrap().creating_remove(lock_path);
-                    match result {
-                        Ok(Some(handle)) => return Ok(handle),
-                        Ok(None) => continue, // our file was replaced while we stalled: try again
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e) => {
-                    self.table.lock().unwrap().creating_remove(lock_path);
-                    if !is_errno(&e, errno::EEXIST) {
-                        return Err(e.into());
-                    }
-                }
-            }
-            // The lock exists: judge it.
-            let Some(seen) = read_snapshot(&*self.platform.fs, lock_path).await? else {
-                continue; // vanished: try again at once
-            };
-            #[allow(unused_mut)]
-            let mut payload = LockPayload::parse(&seen.snapshot.bytes);
-            #[cfg(feature = "mutants")]
-            if mutant_on!(self, M15CreatedAtOffsetInvalid) {
-                crate::mutant::drop_offset_created_at(&mut payload);
-            }
-            let mtime_ms = (seen.mtime_ns / 1_000_000) as i64;
-            let now_wall = clock.wall_ms();
-            let verdict = judge(
-                &JudgeInput {
-                    payload: payload.as_ref(),
-                    file_mtime_ms: mtime_ms,
-                    now_wall_ms: now_wall,
-                    stale_ms: opts.stale_ms,
-                    orphan_grace_ms: opts.orphan_grace_ms(),
-                    held_by_us: self.table.lock().unwrap().is_ours(lock_path),
-                },
-                &*self.judged_processes(),
-            );
-            owner = owner_text(payload.as_ref(), verdict.alive, now_wall);
-            match verdict.action {
-                Action::Wait => {
-                    self.drop_guard(guard).await;
+            match self.attempt(acquire, lock_path, opts, guard, &mut owner).await? {
+                Step::Done(handle) => return Ok(handle),
+                Step::Retry => {}
+                Step::Wait => {
                     self.wait_poll(deadline, opts, lock_path, &owner).await?;
                     since_poll = 0;
-                }
-                Action::Report => {
-                    // Re-read before failing: the bytes judged may not be the file stat'ed, or
-                    // the lock may have been replaced or removed since. Anything else: retry.
-                    let unchanged = mutant_on!(self, M16StaleVerdictUnverified)
-                        || read_snapshot(&**fs, lock_path).await?.as_ref() == Some(&seen);
-                    if !unchanged {
-                        continue;
-                    }
-                    return Err(LockError::Stale {
-                        owner,
-                        lock_path: lock_path.to_owned(),
-                        reasons: verdict.reasons,
-                    });
-                }
-                Action::Remove => {
-                    if !guard.ours {
-                        match fs.mkdir(&guard.path).await {
-                            Ok(()) => guard.ours = true,
-                            Err(e) if is_errno(&e, errno::EEXIST) => {
-                                self.wait_poll(deadline, opts, lock_path, &owner).await?;
-                                since_poll = 0;
-                                continue;
-                            }
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                    // Remove only what was judged: a successor may have replaced it meanwhile.
-                    let unchanged = mutant_on!(self, M7UnconditionalUnlink)
-                        || read_snapshot(&**fs, lock_path).await?.as_ref() == Some(&seen);
-                    if unchanged {
-                        match fs.unlink(lock_path).await {
-                            Ok(()) => self.platform.emit(LockEvent::Reclaimed {
-                                lock: lock_path,
-                                ino: seen.snapshot.ino,
-                                reasons: &verdict.reasons,
-                            }),
-                            Err(e) if is_errno(&e, errno::ENOENT) => {}
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                    // Loop: the create that follows drops the guard.
                 }
             }
         }
@@ -408,6 +358,141 @@ impl ProcessLocks {
             owner,
             lock_path: lock_path.to_owned(),
         })
+    }
+
+    /// One pass of SPEC §1 steps 2–3: create the lock, or judge the one there and act.
+    async fn attempt(
+        &self,
+        acquire: u64,
+        lock_path: &Path,
+        opts: LockOptions,
+        guard: &mut Guard,
+        owner: &mut Option<LockOwner>,
+    ) -> Result<Step, LockError> {
+        if !mutant_on!(self, M19ReacquireAfterRemovalPanics) && self.still_held(lock_path).await? {
+            return Ok(Step::Wait);
+        }
+        if !guard.ours && self.guard_blocks(guard, opts).await? {
+            return Ok(Step::Wait);
+        }
+        if let Some(step) = self.create(acquire, lock_path, opts).await? {
+            return Ok(step);
+        }
+        // The lock exists: judge it.
+        let read = read_snapshot(&*self.platform.fs, lock_path).await;
+        let Some(seen) = read.map_err(io_at(lock_path))? else {
+            return Ok(Step::Retry); // vanished: try again at once
+        };
+        let verdict = self.judge_seen(lock_path, &seen, opts, owner);
+        match verdict.action {
+            Action::Wait => {
+                self.drop_guard(guard).await;
+                Ok(Step::Wait)
+            }
+            Action::Report => {
+                // Re-read before failing: the bytes judged may not be the file stat'ed, or the
+                // lock may have been replaced or removed since. Anything else: retry.
+                if !mutant_on!(self, M16StaleVerdictUnverified) && !self.unchanged(lock_path, &seen).await? {
+                    return Ok(Step::Retry);
+                }
+                Err(LockError::Stale {
+                    owner: *owner,
+                    lock_path: lock_path.to_owned(),
+                    reasons: verdict.reasons,
+                })
+            }
+            Action::Remove => self.reclaim(lock_path, guard, &seen, &verdict.reasons).await,
+        }
+    }
+
+    /// The exclusive create and the payload: `None` when the lock exists (EEXIST).
+    async fn create(
+        &self,
+        acquire: u64,
+        lock_path: &Path,
+        opts: LockOptions,
+    ) -> Result<Option<Step>, LockError> {
+        self.table.lock().unwrap().creating_add(lock_path);
+        let created = self.platform.fs.create_exclusive(lock_path, 0o600).await;
+        let result = match created {
+            Ok(fd) => match self.finish_create(acquire, lock_path, fd, opts).await {
+                Ok(Some(handle)) => Ok(Some(Step::Done(handle))),
+                Ok(None) => Ok(Some(Step::Retry)), // our file was replaced while we stalled
+                Err(e) => Err(e),
+            },
+            Err(e) if is_errno(&e, errno::EEXIST) => Ok(None),
+            Err(e) => Err(io_at(lock_path)(e)),
+        };
+        self.table.lock().unwrap().creating_remove(lock_path);
+        result
+    }
+
+    /// Judge a lock as read (SPEC §1.1); `owner` becomes the holder it names.
+    fn judge_seen(
+        &self,
+        lock_path: &Path,
+        seen: &Seen,
+        opts: LockOptions,
+        owner: &mut Option<LockOwner>,
+    ) -> crate::judge::Verdict {
+        #[allow(unused_mut)]
+        let mut payload = LockPayload::parse(&seen.snapshot.bytes);
+        #[cfg(feature = "mutants")]
+        if mutant_on!(self, M15CreatedAtOffsetInvalid) {
+            crate::mutant::drop_offset_created_at(&mut payload);
+        }
+        let now_wall = self.platform.clock.wall_ms();
+        let verdict = judge(
+            &JudgeInput {
+                payload: payload.as_ref(),
+                file_mtime_ms: (seen.mtime_ns / 1_000_000) as i64,
+                now_wall_ms: now_wall,
+                stale_ms: opts.stale_ms,
+                orphan_grace_ms: opts.orphan_grace_ms(),
+                held_by_us: self.table.lock().unwrap().is_ours(lock_path),
+            },
+            &*self.judged_processes(),
+        );
+        *owner = lock_owner(payload.as_ref(), verdict.alive, now_wall);
+        verdict
+    }
+
+    /// Whether the lock on disk is still, byte for byte and inode, the one judged.
+    async fn unchanged(&self, lock_path: &Path, seen: &Seen) -> Result<bool, LockError> {
+        let now = read_snapshot(&*self.platform.fs, lock_path).await.map_err(io_at(lock_path))?;
+        Ok(now.as_ref() == Some(seen))
+    }
+
+    /// Remove a lock judged removable, under the reclaim guard, only if it is still the one
+    /// judged (a successor may have replaced it). `Wait` while another reclaimer has the guard.
+    async fn reclaim(
+        &self,
+        lock_path: &Path,
+        guard: &mut Guard,
+        seen: &Seen,
+        reasons: &[StaleReason],
+    ) -> Result<Step, LockError> {
+        let fs = &self.platform.fs;
+        if !guard.ours {
+            match fs.mkdir(&guard.path).await {
+                Ok(()) => guard.ours = true,
+                Err(e) if is_errno(&e, errno::EEXIST) => return Ok(Step::Wait),
+                Err(e) => return Err(io_at(&guard.path)(e)),
+            }
+        }
+        if mutant_on!(self, M7UnconditionalUnlink) || self.unchanged(lock_path, seen).await? {
+            match fs.unlink(lock_path).await {
+                Ok(()) => self.platform.emit(LockEvent::Reclaimed {
+                    lock: lock_path,
+                    ino: seen.snapshot.ino,
+                    reasons,
+                }),
+                Err(e) if is_errno(&e, errno::ENOENT) => {}
+                Err(e) => return Err(io_at(lock_path)(e)),
+            }
+        }
+        // Retry: the create that follows drops the guard.
+        Ok(Step::Retry)
     }
 
     /// The process table as the judge sees it (the `m14` mutant blinds it past an EPERM).
@@ -425,7 +510,7 @@ impl ProcessLocks {
         let fs = &self.platform.fs;
         match fs.stat(&guard.path).await {
             Ok(st) => {
-                let age = self.platform.clock.wall_ms() - (st.mtime_ns / 1_000_000) as i64;
+                let age = self.platform.clock.wall_ms().saturating_sub((st.mtime_ns / 1_000_000) as i64);
                 if age > opts.orphan_grace_ms() as i64 {
                     match fs.rmdir(&guard.path).await {
                         Ok(()) => {
@@ -433,14 +518,14 @@ impl ProcessLocks {
                             Ok(false)
                         }
                         Err(e) if is_errno(&e, errno::ENOENT) => Ok(false),
-                        Err(e) => Err(e.into()),
+                        Err(e) => Err(io_at(&guard.path)(e)),
                     }
                 } else {
                     Ok(true)
                 }
             }
             Err(e) if is_errno(&e, errno::ENOENT) => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(io_at(&guard.path)(e)),
         }
     }
 
@@ -449,13 +534,13 @@ impl ProcessLocks {
         deadline: u64,
         opts: LockOptions,
         lock_path: &Path,
-        owner: &str,
+        owner: &Option<LockOwner>,
     ) -> Result<(), LockError> {
         let now = self.platform.clock.mono_ms();
         if now >= deadline {
             return Err(LockError::Timeout {
                 timeout_ms: opts.timeout_ms,
-                owner: owner.to_owned(),
+                owner: *owner,
                 lock_path: lock_path.to_owned(),
             });
         }
@@ -510,8 +595,8 @@ impl ProcessLocks {
                         let _ = fs.unlink(lock_path).await;
                     }
                 }
-                let e = stat.err().or(created.err()).expect("one of the two failed");
-                return Err(e.into());
+                let e = stat.err().or(created.err()).unwrap_or_else(|| crate::platform::os_error(errno::EIO));
+                return Err(io_at(lock_path)(e));
             }
         };
         if (stat.dev, stat.ino) != (created.dev, created.ino) {
@@ -539,11 +624,9 @@ impl ProcessLocks {
         if let Some(previous) = previous {
             // Another acquire of ours lost its file and re-created it meanwhile: the older
             // handle is lost (its file is gone). A library never panics over it.
-            assert!(
-                !mutant_on!(self, M19ReacquireAfterRemovalPanics),
-                "two handles of one process on {}",
-                lock_path.display()
-            );
+            if mutant_on!(self, M19ReacquireAfterRemovalPanics) {
+                panic!("two handles of one process on {}", lock_path.display());
+            }
             previous.inner.lost.store(true, Ordering::SeqCst);
             *previous.inner.release.lock().unwrap() = ReleaseState::Done(None);
             self.platform.emit(LockEvent::HandleLost {
@@ -564,13 +647,14 @@ impl ProcessLocks {
 
     /// Release a handle (SPEC §1.2): idempotent, a no-op for a stale handle, shared by
     /// concurrent callers, and the file is unlinked only if it is still the one we created.
-    pub async fn release(&self, handle: &LockHandle) -> io::Result<()> {
+    pub async fn release(&self, handle: &LockHandle) -> Result<(), LockError> {
         loop {
             let listener = {
                 let mut state = handle.inner.release.lock().unwrap();
                 match *state {
                     ReleaseState::Done(errno) => {
-                        return errno.map_or(Ok(()), |e| Err(crate::platform::os_error(e)))
+                        return errno
+                            .map_or(Ok(()), |e| Err(io_at(handle.lock_path())(crate::platform::os_error(e))))
                     }
                     ReleaseState::Releasing => handle.inner.released.listen(),
                     ReleaseState::Open => {
@@ -589,7 +673,7 @@ impl ProcessLocks {
             };
             listener.await;
         }
-        self.release_taken(handle, ReleaseBy::Owner).await
+        self.release_taken(handle, ReleaseBy::Owner).await.map_err(io_at(handle.lock_path()))
     }
 
     /// The release proper, once the handle has left the held map and is marked Releasing.
@@ -708,7 +792,7 @@ impl ProcessLocks {
     async fn still_held(&self, lock_path: &Path) -> Result<bool, LockError> {
         let held = self.table.lock().unwrap().held.get(lock_path).cloned();
         let Some(held) = held else { return Ok(false) };
-        let on_disk = read_snapshot(&*self.platform.fs, lock_path).await?;
+        let on_disk = read_snapshot(&*self.platform.fs, lock_path).await.map_err(io_at(lock_path))?;
         if on_disk.is_some_and(|seen| seen.snapshot == held.inner.snapshot) {
             return Ok(true);
         }
@@ -730,11 +814,13 @@ impl Table {
 }
 
 fn count_up(counts: &mut HashMap<PathBuf, u32>, lock: &Path) {
-    *counts.entry(lock.to_owned()).or_insert(0) += 1;
+    let n = counts.entry(lock.to_owned()).or_insert(0);
+    *n = n.checked_add(1).expect("more concurrent operations on one lock than u32 counts");
 }
 
 fn count_down(counts: &mut HashMap<PathBuf, u32>, lock: &Path) {
     if let Some(n) = counts.get_mut(lock) {
+        assert!(*n > 0, "a zero count is removed, never kept");
         *n -= 1;
         if *n == 0 {
             counts.remove(lock);
@@ -745,6 +831,15 @@ fn count_down(counts: &mut HashMap<PathBuf, u32>, lock: &Path) {
 struct Guard {
     path: PathBuf,
     ours: bool,
+}
+
+/// What one pass of the acquire loop ends in.
+enum Step {
+    Done(LockHandle),
+    /// Loop again at once (the lock vanished, was reclaimed, or changed since judged).
+    Retry,
+    /// Wait one poll, then loop.
+    Wait,
 }
 
 fn guard_path(lock: &Path) -> PathBuf {
@@ -798,15 +893,15 @@ pub async fn canonical_transcript(fs: &dyn crate::platform::Fs, target: &Path) -
     Ok(fs.canonical_dir(parent).await?.join(name))
 }
 
-/// `pid=N alive=B ageMs=M`, or `unknown`.
-fn owner_text(payload: Option<&LockPayload>, alive: Option<bool>, now_wall_ms: i64) -> String {
-    match payload.and_then(|p| p.pid) {
-        None => "unknown".into(),
-        Some(pid) => {
-            let age = payload
-                .and_then(LockPayload::created_wall_ms)
-                .map_or("?".to_string(), |c| (now_wall_ms - c).max(0).to_string());
-            format!("pid={pid} alive={} ageMs={age}", alive.unwrap_or(false))
-        }
-    }
+/// The holder a payload names, with the probe's answer; `None` when it names no pid.
+fn lock_owner(payload: Option<&LockPayload>, alive: Option<bool>, now_wall_ms: i64) -> Option<LockOwner> {
+    let pid = payload.and_then(|p| p.pid)?;
+    let age_ms = payload
+        .and_then(LockPayload::created_wall_ms)
+        .map(|c| u64::try_from(now_wall_ms.saturating_sub(c).max(0)).unwrap_or(0));
+    Some(LockOwner {
+        pid,
+        alive: alive.unwrap_or(false),
+        age_ms,
+    })
 }

@@ -24,7 +24,7 @@ pub mod real;
 
 pub use controller::{AttemptController, CleanupLock, ControllerError, ControllerOptions, WriteScope};
 pub use event::{AbortKind, ControllerId, Duty, HandleId, LockEvent, OpId, OpKind, PoisonReason, ReleaseBy};
-pub use file_lock::{LockError, LockHandle, LockOptions, ProcessLocks};
+pub use file_lock::{LockError, LockHandle, LockOptions, LockOwner, ProcessLocks};
 #[cfg(feature = "mutants")]
 pub use mutant::Mutant;
 pub use owner::{AbortSignal, OwnerError, OwnerGuard, OwnerMutex};

@@ -121,7 +121,7 @@ impl OwnerMutex {
     ) -> Result<OwnerGuard, OwnerError> {
         let key = self.key(session).await?;
         let attempt = self.next_attempt.fetch_add(1, Ordering::Relaxed);
-        let deadline = self.platform.clock.mono_ms() + timeout_ms;
+        let deadline = self.platform.clock.mono_ms().saturating_add(timeout_ms);
         // Each pass either takes ownership, ends, or sleeps until a release, an abort or the
         // deadline: the number of passes is bounded by the releases that can happen.
         loop {

@@ -12,7 +12,7 @@ use heldlock_core::judge::StaleReason::{self, *};
 use heldlock_core::memprocs::{ProcEntry, ProcState};
 use heldlock_core::payload::LockPayload;
 use heldlock_core::platform::errno;
-use heldlock_core::{LockError, LockHandle, LockOptions};
+use heldlock_core::{LockError, LockHandle, LockOptions, LockOwner};
 
 /// pid 10 is "us"; pid 20 is a live gateway holder; pid 999 is dead.
 const US: u32 = 10;
@@ -99,7 +99,8 @@ async fn young_payloadless_lock_times_out_with_unknown_owner() {
     assert_waited_out(&w, &o, 1_000, b"garbage{");
     match &o.result {
         Err(e @ LockError::Timeout { owner, lock_path, .. }) => {
-            assert_eq!(owner, "unknown");
+            assert_eq!(*owner, None);
+            assert!(e.to_string().contains("(owner unknown)"), "{e}");
             assert_eq!(lock_path, lock());
             assert!(e.to_string().starts_with("SessionWriteLockTimeoutError"));
         }
@@ -190,7 +191,13 @@ async fn too_old_alone_is_report_only() {
             },
         ) => {
             assert_eq!(reasons, &vec![TooOld]);
-            assert_eq!(owner, &format!("pid={LIVE} alive=true ageMs=1800001"));
+            let expected = LockOwner {
+                pid: LIVE,
+                alive: true,
+                age_ms: Some(1_800_001),
+            };
+            assert_eq!(*owner, Some(expected));
+            assert!(e.to_string().contains(&format!("(owner pid={LIVE} alive=true ageMs=1800001)")), "{e}");
             assert_eq!(lock_path, lock());
             assert!(e.to_string().starts_with("SessionWriteLockStaleError"));
             assert!(e.to_string().contains("too-old"));
@@ -278,7 +285,7 @@ async fn eperm_probe_counts_as_alive() {
     assert_waited_out(&w, &o, 1_000, &bytes);
     match &o.result {
         Err(LockError::Timeout { owner, .. }) => {
-            assert!(owner.starts_with(&format!("pid={LIVE} alive=true ageMs=")), "{owner}");
+            assert!(owner.is_some_and(|o| o.pid == LIVE && o.alive), "{owner:?}");
         }
         _ => unreachable!(),
     }
@@ -383,7 +390,7 @@ async fn retries_use_what_is_left_of_the_budget() {
     let elapsed = w.now_ms() - t0;
     match r {
         Err(LockError::Timeout { owner, .. }) => {
-            assert!(owner.starts_with("pid=30 alive=true"), "{owner}")
+            assert!(owner.is_some_and(|o| o.pid == 30 && o.alive), "{owner:?}")
         }
         other => panic!("{other:?}"),
     }
@@ -400,7 +407,7 @@ async fn timeout_names_the_owner() {
     match &o.result {
         Err(LockError::Timeout { owner, .. }) => {
             // Judged last when the budget ran out: 1 000 ms after the plant.
-            assert_eq!(owner, &format!("pid={LIVE} alive=true ageMs=1000"));
+            assert_eq!(owner.map(|o| o.to_string()), Some(format!("pid={LIVE} alive=true ageMs=1000")));
         }
         other => panic!("{other:?}"),
     }
@@ -412,7 +419,7 @@ async fn timeout_names_the_owner() {
     let o = acquire_over(&w, &bytes, 0, opts_timeout(100)).await;
     match &o.result {
         Err(LockError::Timeout { owner, .. }) => {
-            assert_eq!(owner, &format!("pid={LIVE} alive=true ageMs=100"))
+            assert_eq!(owner.map(|o| o.to_string()), Some(format!("pid={LIVE} alive=true ageMs=100")))
         }
         other => panic!("{other:?}"),
     }
@@ -550,7 +557,7 @@ async fn a_failing_payload_write_removes_the_file_and_surfaces_the_error() {
     p.fs.fail_always(Op::WriteFd, None, errno::ENOSPC);
     let r = p.locks.acquire(transcript(), LockOptions::default()).await;
     match r {
-        Err(LockError::Io(e)) => assert_eq!(e.raw_os_error(), Some(errno::ENOSPC)),
+        Err(e @ LockError::Io { .. }) => assert_eq!(e.raw_os_error(), Some(errno::ENOSPC)),
         other => panic!("{other:?}"),
     }
     assert!(!w.lock_exists(), "a half-made lock was left behind");

@@ -170,3 +170,74 @@ async fn d12_dispose_releases_a_dropped_cleanup_lock() {
 async fn d13_reacquire_after_our_lock_file_was_removed() {
     checks::reacquire_after_our_lock_was_removed(None).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Defect 14: arithmetic on counters and times is checked (no overflow on extreme options).
+
+/// Before the fix: "attempt to add with overflow" (the deadline `now + timeout_ms`) in the
+/// acquire and in the owner mutex.
+#[tokio::test(start_paused = true)]
+async fn d14_extreme_timeouts_do_not_overflow() {
+    use heldlock_core::{AbortSignal, LockOptions};
+    let w = World::new();
+    let p = w.process(10);
+    sleep_ms(10).await; // the monotonic clock is past zero
+    let opts = LockOptions {
+        timeout_ms: u64::MAX,
+        stale_ms: u64::MAX,
+        max_hold_ms: u64::MAX,
+    };
+    let h = p.locks.acquire(transcript(), opts).await.unwrap();
+    p.locks.release(&h).await.unwrap();
+    let owner = make_owner(p.platform.clone(), None);
+    let g = owner.acquire(transcript(), u64::MAX, &AbortSignal::new()).await.unwrap();
+    g.release();
+    // A live holder's lock planted with a createdAt far in the future: ages clamp, no overflow.
+    w.spawn_pid(20, Some(true));
+    w.plant_lock(b"{\"pid\":20,\"createdAt\":\"9999-12-31T23:59:59Z\",\"maxHoldMs\":18446744073709551615}");
+    let r = p.locks.acquire(transcript(), opts_timeout(100)).await;
+    assert!(matches!(r, Err(heldlock_core::LockError::Timeout { .. })), "{r:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Defect 19 and errors callers can match: every I/O error names its path; the takeover error
+// carries its poison reason; the owner is structured.
+
+/// Before the fix: "lock I/O failed: No space left on device (os error 28)" and
+/// "transcript I/O failed: Input/output error (os error 5)": no path in either.
+#[tokio::test(start_paused = true)]
+async fn d19_io_errors_name_their_path() {
+    use heldlock_core::event::PoisonReason;
+    use heldlock_core::platform::errno;
+    use heldlock_core::{ControllerError, ControllerOptions, LockError};
+    let w = World::new();
+    let p = w.process(10);
+    p.fs.fail_once(Op::Create, LOCK, errno::ENOSPC);
+    let e = p.locks.acquire(transcript(), opts_timeout(1_000)).await.unwrap_err();
+    assert!(matches!(&e, LockError::Io { path, .. } if path == lock()), "{e:?}");
+    assert_eq!(e.raw_os_error(), Some(errno::ENOSPC));
+    assert!(e.to_string().contains(LOCK), "{e}");
+
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO);
+    let e = ctl.release_for_prompt().await.unwrap_err();
+    assert!(matches!(&e, ControllerError::Io { path, .. } if path == transcript()), "{e:?}");
+    assert!(e.to_string().contains(TRANSCRIPT), "{e}");
+
+    // A takeover says why the controller is poisoned.
+    ctl.reacquire_after_prompt().await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+    w.tool_append(b"{\"type\":\"message\",\"from\":\"someone else\"}\n");
+    let e = ctl.reacquire_after_prompt().await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ControllerError::Takeover {
+                reason: PoisonReason::Takeover
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("(takeover)"), "{e}");
+    ctl.dispose().await;
+}

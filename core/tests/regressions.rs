@@ -539,7 +539,7 @@ async fn a_failed_payload_write_after_a_stall_removes_only_its_own_file() {
     payload_write.open();
     let result = within(1_000, stalled).await.expect("P's acquire hung").unwrap();
     match &result {
-        Err(LockError::Io(e)) => assert_eq!(e.raw_os_error(), Some(errno::EIO)),
+        Err(e @ LockError::Io { .. }) => assert_eq!(e.raw_os_error(), Some(errno::EIO)),
         Ok(_) => panic!("P's payload write failed yet it reports a lock"),
         Err(e) => panic!("expected the payload write's EIO, got {e}"),
     }

@@ -67,15 +67,6 @@ fn violation(
     }
 }
 
-/// The errno of a controller error, when it is an I/O error.
-pub fn controller_errno(err: &ControllerError) -> Option<i32> {
-    match err {
-        ControllerError::Io(e) => e.raw_os_error(),
-        ControllerError::Lock(heldlock_core::file_lock::LockError::Io(e)) => e.raw_os_error(),
-        _ => None,
-    }
-}
-
 impl Witness {
     /// A lock or controller event of `pid`; `canonical` resolves a transcript path as the disk
     /// does now.
@@ -196,7 +187,7 @@ impl Witness {
         let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
             return;
         };
-        let enoent = result.as_ref().err().and_then(controller_errno) == Some(errno::ENOENT);
+        let enoent = result.as_ref().err().and_then(ControllerError::raw_os_error) == Some(errno::ENOENT);
         if c.deleted_while_released && enoent && c.poisoned.is_none() {
             c.deleted_while_released = false;
             out.push(violation(

@@ -48,10 +48,16 @@ impl StreamPlan {
         }
     }
 
+    /// The "path" a provider stream's errors name (a socket has none).
+    const PROVIDER_STREAM: &'static str = "<provider stream>";
+
     /// Stream the prompt over a socket of the process: its descriptor counts against the
     /// process's fd limit for as long as the stream runs (forever, when it hangs).
     async fn run(self, world: &World, sockets: &MemFsView) -> Result<(), ControllerError> {
-        let socket = sockets.open_anonymous_now()?;
+        let socket = sockets.open_anonymous_now().map_err(|source| ControllerError::Io {
+            path: Self::PROVIDER_STREAM.into(),
+            source,
+        })?;
         let result = match self {
             StreamPlan::Finish(ms) => {
                 madsim::time::sleep(Duration::from_millis(ms)).await;
@@ -59,11 +65,17 @@ impl StreamPlan {
             }
             StreamPlan::Fail(ms) => {
                 madsim::time::sleep(Duration::from_millis(ms)).await;
-                Err(ControllerError::Io(std::io::Error::other("provider stream failed")))
+                Err(ControllerError::Io {
+                    path: Self::PROVIDER_STREAM.into(),
+                    source: std::io::Error::other("provider stream failed"),
+                })
             }
             StreamPlan::Hang => {
                 world.until_healed().await;
-                Err(ControllerError::Io(std::io::Error::other("provider stream hung until the healing")))
+                Err(ControllerError::Io {
+                    path: Self::PROVIDER_STREAM.into(),
+                    source: std::io::Error::other("provider stream hung until the healing"),
+                })
             }
         };
         let _ = sockets.close_now(socket);

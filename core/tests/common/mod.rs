@@ -85,11 +85,7 @@ pub async fn within<T>(ms: u64, fut: impl std::future::Future<Output = T>) -> Op
 }
 
 pub fn errno_of(err: &ControllerError) -> Option<i32> {
-    match err {
-        ControllerError::Io(e) => e.raw_os_error(),
-        ControllerError::Lock(heldlock_core::LockError::Io(e)) => e.raw_os_error(),
-        _ => None,
-    }
+    err.raw_os_error()
 }
 
 // ----------------------------------------------------------------------------------------

@@ -105,9 +105,10 @@ impl Fleet {
             drop(node.spawn(crate::plugin::plugin(self.world.clone(), pid, incarnation)));
         }
         drop(node.spawn(async move {
-            let locks = gateway(world, pid, name, first_turn, progress).await;
+            let (locks, owner) = gateway(world.clone(), pid, name.clone(), first_turn, progress).await;
             fleet.finished(slot, incarnation);
             // The process lives on after its turns: its watchdog keeps running.
+            crate::workload::gateway_liveness(world, pid, name, locks.clone(), owner).await;
             let _alive = locks;
             std::future::pending::<()>().await;
         }));

@@ -40,8 +40,6 @@ struct CtlSeen {
 
 #[derive(Default)]
 pub struct Witness {
-    /// (pid, canonical transcript) ⇒ (owning attempt, the session path it was spelled as).
-    owners: BTreeMap<(u32, PathBuf), (u64, PathBuf)>,
     ctls: BTreeMap<(u32, ControllerId), CtlSeen>,
     planted: BTreeMap<u64, PlantedLive>,
     /// When each watchdog last began a sleep (the end of its previous tick), ns.
@@ -76,33 +74,8 @@ impl Witness {
         now: u64,
         ev: &LockEvent<'_>,
         canonical: impl Fn(&Path) -> PathBuf,
-        out: &mut Vec<Violation>,
     ) {
         match *ev {
-            LockEvent::OwnerAcquired { session, attempt } => {
-                let key = (pid, canonical(session));
-                if let Some((other, spelled)) = self.owners.get(&key) {
-                    out.push(violation(
-                        now,
-                        InvariantId::I1,
-                        Some(pid),
-                        None,
-                        format!(
-                            "owner mutex: attempt {attempt} of p{pid} owns {} while attempt {other} owns it as {}: \
-                             one transcript, two owners",
-                            session.display(),
-                            spelled.display()
-                        ),
-                    ));
-                }
-                self.owners.insert(key, (attempt, session.to_owned()));
-            }
-            LockEvent::OwnerReleased { session, attempt } => {
-                let key = (pid, canonical(session));
-                if self.owners.get(&key).is_some_and(|(a, _)| *a == attempt) {
-                    self.owners.remove(&key);
-                }
-            }
             LockEvent::AcquireStart { acquire, .. } => {
                 self.acquires.insert((pid, acquire), now);
             }
@@ -143,7 +116,6 @@ impl Witness {
     }
 
     pub fn process_died(&mut self, pid: u32) {
-        self.owners.retain(|(p, _), _| *p != pid);
         self.ctls.retain(|(p, _), _| *p != pid);
         self.watchdogs.retain(|w, _| w.pid != pid);
         self.acquires.retain(|(p, _), _| *p != pid);

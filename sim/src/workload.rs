@@ -5,7 +5,7 @@
 //! each call returned goes to the world's witness.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,10 +180,22 @@ struct Writer {
     world: Arc<World>,
     pid: u32,
     session: PathBuf,
+    /// The transcript itself, its directory resolved: what the oracle keys writes by.
+    transcript: PathBuf,
     label: String,
 }
 
 impl Writer {
+    fn new(world: &Arc<World>, pid: u32, session: &Path, label: &str) -> Writer {
+        Writer {
+            world: world.clone(),
+            pid,
+            session: session.to_owned(),
+            transcript: world.canonical_transcript(session),
+            label: label.to_owned(),
+        }
+    }
+
     /// One transcript write as its caller sees it: the call and its result, told to the
     /// oracle (I14 judges the disk against these, never against the filesystem's log).
     async fn write<F, Fut>(&self, kind: &str, append: F) -> Result<(), ControllerError>
@@ -192,7 +204,7 @@ impl Writer {
         Fut: Future<Output = Result<(), ControllerError>>,
     {
         let bytes = entry(kind, &self.label, self.world.next_entry());
-        let id = self.world.write_called(self.pid, &self.session, &bytes, false);
+        let id = self.world.write_called(self.pid, &self.transcript, &bytes, false);
         let result = append(bytes).await;
         self.world.write_returned(id, result.is_ok());
         result
@@ -219,7 +231,7 @@ impl Writer {
         if cleanup.is_noop() {
             self.world.cleanup_declined(self.pid, ctl.id());
             let bytes = entry("session-end", &self.label, self.world.next_entry());
-            self.world.write_called(self.pid, &self.session, &bytes, true);
+            self.world.write_called(self.pid, &self.transcript, &bytes, true);
         } else {
             let lock = &cleanup;
             let appended = self.write("session-end", |b| async move { lock.append(&b).await }).await;
@@ -242,7 +254,7 @@ pub async fn gateway(
     name: String,
     first_turn: u32,
     progress: Arc<std::sync::atomic::AtomicU32>,
-) -> Arc<ProcessLocks> {
+) -> (Arc<ProcessLocks>, Arc<OwnerMutex>) {
     let platform = world.platform_for(pid);
     let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
     locks.start_watchdog();
@@ -286,12 +298,26 @@ pub async fn gateway(
     }
     progress.store(world.profile.turns_per_gateway, std::sync::atomic::Ordering::SeqCst);
     world.note(pid, || format!("{name} finished its turns"));
-    // The liveness phase: a fresh turn on every session (its own orphans — a lock file whose
-    // unlink the filesystem refused — are reclaimed by its own next acquire, SPEC §1.2).
-    world.until_healed().await;
-    probe_sessions(&world, pid, &name, &locks, &gw.owner).await;
-    locks
+    (locks, gw.owner)
 }
+
+/// A gateway in the liveness phase, once its turns are done: a fresh turn on every session
+/// the fresh prober has not proven (its own orphans — lock files whose unlink the filesystem
+/// refused — only its own next acquire reclaims, SPEC §1.2).
+pub async fn gateway_liveness(
+    world: Arc<World>,
+    pid: u32,
+    name: String,
+    locks: Arc<ProcessLocks>,
+    owner: Arc<OwnerMutex>,
+) {
+    world.until_healed().await;
+    madsim::time::sleep(Duration::from_millis(PROBE_DEFER_MS)).await;
+    probe_sessions(&world, pid, &name, &locks, &owner).await;
+}
+
+/// Gateways leave the first try of the liveness phase to the fresh prober.
+const PROBE_DEFER_MS: u64 = 2_000;
 
 /// One gateway process's lock machinery.
 struct Gateway {
@@ -330,12 +356,7 @@ impl Gateway {
             }
         };
         let sockets = world.disk.view(pid, world.profile.fd_limit);
-        let writer = Writer {
-            world: world.clone(),
-            pid,
-            session: session.to_owned(),
-            label: label.to_owned(),
-        };
+        let writer = Writer::new(world, pid, session, label);
         let report = Reporter {
             world: world.clone(),
             pid,
@@ -505,12 +526,7 @@ async fn probe_sessions(
 ) {
     let probes: Vec<_> = (0..world.profile.sessions)
         .map(|i| {
-            let writer = Writer {
-                world: world.clone(),
-                pid,
-                session: world.session_path(i, false),
-                label: format!("{name}/s{i}"),
-            };
+            let writer = Writer::new(world, pid, &world.session_path(i, false), &format!("{name}/s{i}"));
             madsim::task::spawn(probe_session(writer, locks.clone(), owner.clone()))
         })
         .collect();
@@ -521,7 +537,7 @@ async fn probe_sessions(
 
 async fn probe_session(writer: Writer, locks: Arc<ProcessLocks>, owner: Arc<OwnerMutex>) {
     for attempt in 0..MAX_PROBES {
-        if writer.world.is_proven(&writer.session) {
+        if writer.world.is_settled(&writer.session) {
             return;
         }
         match probe_turn(&writer, &locks, &owner).await {

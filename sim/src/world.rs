@@ -280,7 +280,7 @@ impl World {
         o.coverage.note(ev);
         o.trace.record(now, Who::Process(pid), || describe(ev));
         o.oracle.on_lock_event(pid, now, ev, &o.facts);
-        o.witness.on_lock_event(pid, now, ev, canonical, &mut o.oracle.violations);
+        o.witness.on_lock_event(pid, now, ev, canonical);
         if let LockEvent::AcquireFailed {
             acquire, lock, error, ..
         } = ev
@@ -304,6 +304,15 @@ impl World {
                     o.oracle.set_transcript(pid, *ctl, dir.join(name));
                 }
             }
+        }
+        match ev {
+            LockEvent::OwnerAcquired { session, attempt } => {
+                o.oracle.owner_acquired(pid, now, &self.canonical_transcript(session), *attempt)
+            }
+            LockEvent::OwnerReleased { session, attempt } => {
+                o.oracle.owner_released(pid, &self.canonical_transcript(session), *attempt)
+            }
+            _ => {}
         }
         if let LockEvent::AcquireFailed {
             lock, timeout: true, ..
@@ -363,14 +372,25 @@ impl World {
         self.with(|o| o.oracle.session_proven(&path));
     }
 
-    pub fn is_proven(&self, session: &Path) -> bool {
+    /// Proven live since the healing, or kept locked by SPEC itself: no more probing needed.
+    pub fn is_settled(&self, session: &Path) -> bool {
         let path = self.canonical_transcript(session);
-        self.with(|o| !o.oracle.unproven_sessions().contains(&path))
+        self.with(|o| !o.oracle.unproven_sessions().contains(&path)) || self.spec_keeps_locked(&path)
     }
 
-    /// Every session proven live since the healing, and no lock held by anyone.
+    /// Every session settled, and no lock held by anyone.
     pub fn settled(&self) -> bool {
-        self.with(|o| o.oracle.unproven_sessions().is_empty() && !o.oracle.holds_any(&o.facts))
+        let unproven = self.with(|o| o.oracle.unproven_sessions());
+        unproven.iter().all(|s| self.spec_keeps_locked(s)) && self.with(|o| !o.oracle.holds_any(&o.facts))
+    }
+
+    /// Whether the lock file of `transcript` names a pid SPEC §1.1 cannot reclaim (I16 excuse).
+    fn spec_keeps_locked(&self, transcript: &Path) -> bool {
+        let mut lock = transcript.as_os_str().to_owned();
+        lock.push(".lock");
+        self.disk
+            .contents(Path::new(&lock))
+            .is_some_and(|bytes| crate::oracle::unrecoverable_by_spec(&bytes, &self.table))
     }
 
     pub fn is_paused(&self, pid: u32) -> bool {
@@ -424,6 +444,11 @@ impl World {
             let own_now_ns =
                 EPOCH_WALL_MS as i128 * 1_000_000 + now as i128 + self.clocks.offset(pid) as i128 * 1_000_000;
             let wall_ms = |mtime_ns: i128| ((own_now_ns - mtime_ns).max(0) / 1_000_000) as u64;
+            // A paused or hung waiter is excused anyway: no need to look at its lock.
+            if o.facts.get(&pid).is_none_or(|f| f.hung_ops > 0 || f.paused_since_ns.is_some()) {
+                o.oracle.sample_acquire(now, pid, acquire, true, &o.facts);
+                continue;
+            }
             let file = view
                 .stat_now(&lock)
                 .ok()
@@ -574,11 +599,11 @@ impl World {
         });
     }
 
-    /// Process `pid` calls a transcript write of `bytes` on `session` (`declined`: its lock
-    /// told it beforehand that nothing will be written); the id for `write_returned`.
-    pub fn write_called(&self, pid: u32, session: &Path, bytes: &[u8], declined: bool) -> usize {
-        let path = self.canonical_transcript(session);
-        self.with(|o| o.oracle.write_called(pid, &path, bytes, declined))
+    /// Process `pid` calls a transcript write of `bytes` on `transcript` (canonical;
+    /// `declined`: its lock told it beforehand that nothing will be written); the id for
+    /// `write_returned`.
+    pub fn write_called(&self, pid: u32, transcript: &Path, bytes: &[u8], declined: bool) -> usize {
+        self.with(|o| o.oracle.write_called(pid, transcript, bytes, declined))
     }
 
     /// The write call `id` returned Ok (`ok`) or an error to its caller.
@@ -633,14 +658,7 @@ impl World {
 
     /// I16, excusing a session whose lock file SPEC §1.1 itself keeps locked.
     fn check_liveness(&self, o: &mut Observed) {
-        let excused = |session: &Path| {
-            let mut lock = session.as_os_str().to_owned();
-            lock.push(".lock");
-            self.disk
-                .contents(Path::new(&lock))
-                .is_some_and(|bytes| crate::oracle::unrecoverable_by_spec(&bytes, &self.table))
-        };
-        o.oracle.check_liveness(now_ns(), excused);
+        o.oracle.check_liveness(now_ns(), |s| self.spec_keeps_locked(s));
     }
 
     pub fn violated(&self) -> bool {

@@ -58,10 +58,9 @@ pub fn blocks(sight: &LockSight, waiter: u32, grace_ms: u64, table: &ProcessTabl
         Some(e) => {
             let start = payload.as_ref().and_then(|p| p.starttime);
             let recycled = matches!((start, e.starttime), (Some(a), Some(b)) if a != b);
-            // An EPERM probe still leaves `/proc/<pid>/stat` readable in this world (issue 6
-            // defect 7): start time and owner tell a recycled pid or a foreign program anyway.
-            let non_owner = e.gateway == Some(false);
-            !recycled && !non_owner
+            // A refused probe means alive, but /proc still tells the start time (SPEC §1.1):
+            // recycled and non-owner pids are recoverable whether the probe was refused or not.
+            e.gateway != Some(false) && !recycled
         }
     }
 }

@@ -285,6 +285,26 @@ impl Oracle {
             self.violate(p.at_ns, InvariantId::I11, Some(p.pid), Some(&p.lock), p.detail);
         }
     }
+
+    /// The owner mutex of `pid` was taken for `session` (canonical: the world resolved its
+    /// directory) by `attempt`: at most one attempt of a process owns a session (SPEC §2).
+    pub fn owner_acquired(&mut self, pid: u32, now: u64, session: &Path, attempt: u64) {
+        let key = (pid, session.to_owned());
+        if let Some(other) = self.owners.insert(key, attempt).filter(|a| *a != attempt) {
+            let detail = format!(
+                "exclusion: attempt#{attempt} of p{pid} owns {} while attempt#{other} still does (SPEC §2)",
+                session.display()
+            );
+            self.violate(now, InvariantId::I1, Some(pid), None, detail);
+        }
+    }
+
+    pub fn owner_released(&mut self, pid: u32, session: &Path, attempt: u64) {
+        let key = (pid, session.to_owned());
+        if self.owners.get(&key) == Some(&attempt) {
+            self.owners.remove(&key);
+        }
+    }
 }
 
 /// A reclaim's unlink of a live lock, waiting for the `Reclaimed` event's reasons.
@@ -296,4 +316,21 @@ pub(super) struct PendingReclaim {
     detail: String,
 }
 
-impl Oracle {}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_attempts_of_one_process_never_own_one_session() {
+        let mut o = Oracle::default();
+        let s = Path::new("/srv/sessions/s0.jsonl");
+        o.owner_acquired(101, 1, s, 1);
+        o.owner_released(101, s, 1);
+        o.owner_acquired(101, 2, s, 2);
+        o.owner_acquired(102, 2, s, 3);
+        assert!(o.violations.is_empty(), "one after the other, or two processes");
+        o.owner_acquired(101, 3, s, 4);
+        assert_eq!(o.violations.len(), 1);
+        assert_eq!(o.violations[0].invariant, InvariantId::I1);
+    }
+}

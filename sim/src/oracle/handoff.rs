@@ -57,7 +57,8 @@ impl Oracle {
         }
     }
 
-    /// `HeldCleared`: with the release duty, the clearing operation owes the release (I3).
+    /// `HeldCleared`: with the release duty, the clearing operation owes the release (I3);
+    /// handed to the cleanup lock, no abort deadline applies to it any more (I5).
     pub(super) fn on_held_cleared(
         &mut self,
         pid: u32,
@@ -73,10 +74,15 @@ impl Oracle {
         if let Some(h) = self.handles.get_mut(&(pid, handle)) {
             h.held_by = None;
         }
-        if duty == Duty::Release {
-            if let Some(o) = self.ops.get_mut(&(pid, op)) {
-                o.cleared.push(handle);
+        match duty {
+            Duty::Release => {
+                if let Some(o) = self.ops.get_mut(&(pid, op)) {
+                    o.cleared.push(handle);
+                }
             }
+            // The cleanup lock releases it after its writes: an abort neither forces it nor
+            // owes its release by the settle bound (SPEC §3, releaseForAbort).
+            Duty::HandToCleanup => self.aborts.retain(|a| !(a.pid == pid && a.handle == handle)),
         }
         if duty == Duty::HandToCleanup {
             // Handed to the cleanup within the settle bound, it is the cleanup's own lock: an
@@ -105,13 +111,14 @@ impl Oracle {
                 self.violate(now, InvariantId::I3, Some(pid), lock.as_deref(), detail);
             }
         }
+        let holds = self.holds_own_lock(pid, ctl);
         let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
             return;
         };
         let mut found = Vec::new();
         if kind == OpKind::Write {
             c.open_writes.remove(&op);
-            if c.open_writes.is_empty() && c.held.is_none() && c.fence && !c.cleanup_begun {
+            if c.open_writes.is_empty() && c.held.is_none() && c.fence && !holds {
                 c.released = true;
             }
             if c.owed_deferred.remove(&op) && c.open_writes.is_empty() {
@@ -138,16 +145,32 @@ impl Oracle {
 
     /// `PromptReleased`: the controller holds nothing when the prompt release returns (I3).
     pub(super) fn on_prompt_released(&mut self, pid: u32, now: u64, ctl: ControllerId) {
+        let holds = self.holds_own_lock(pid, ctl);
         let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
             return;
         };
-        // Released: no retained lock, and no scope holding a short lock either.
-        c.released = c.open_writes.is_empty() && !c.cleanup_begun;
+        // Released: no retained lock, no scope holding a short lock, no cleanup lock either
+        // (an abort's prompt release after the cleanup took its lock leaves it held).
+        c.released = c.open_writes.is_empty() && !holds;
         if let Some(h) = c.held {
             let detail =
                 format!("held ⇒ released: release-for-prompt of {ctl} returned while it still holds {h}");
             self.violate(now, InvariantId::I3, Some(pid), None, detail);
         }
+    }
+
+    /// Whether `pid` holds a live handle on the lock of `ctl`'s transcript (the owner mutex
+    /// gives one attempt per session per process: it is this controller's, whichever path
+    /// took it — `held`, a short lock, a cleanup lock).
+    fn holds_own_lock(&self, pid: u32, ctl: ControllerId) -> bool {
+        let Some(c) = self.ctls.get(&(pid, ctl)) else {
+            return false;
+        };
+        let mut lock = c.transcript.as_os_str().to_owned();
+        lock.push(".lock");
+        self.handles
+            .iter()
+            .any(|((p, _), h)| *p == pid && h.lock.as_os_str() == lock && h.released_ns.is_none() && !h.lost)
     }
 
     /// `DrainOwned`: one drain owner at a time (I8).

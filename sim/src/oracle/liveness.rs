@@ -67,8 +67,8 @@ impl Oracle {
 
 /// Whether a lock file with these bytes stays locked by SPEC §1.1 whoever asks: its pid is a
 /// live process that is not a gateway of ours (a dead holder's pid taken by another
-/// program) and that the judge cannot place — its liveness probe refused (alive), or no
-/// start times to compare and not known to be a non-gateway.
+/// program) and that the judge cannot place — no start times to compare, and not known to be
+/// a non-gateway. (A refused liveness probe means alive, but the start time is still read.)
 pub fn unrecoverable_by_spec(bytes: &[u8], table: &ProcessTable) -> bool {
     let Some(payload) = LockPayload::parse(bytes) else {
         return false;
@@ -77,9 +77,7 @@ pub fn unrecoverable_by_spec(bytes: &[u8], table: &ProcessTable) -> bool {
         return false;
     };
     let recycled = matches!((payload.starttime, entry.starttime), (Some(a), Some(b)) if a != b);
-    entry.state != ProcState::Zombie
-        && entry.gateway != Some(true)
-        && (entry.probe_denied || (entry.gateway.is_none() && !recycled))
+    entry.state != ProcState::Zombie && entry.gateway != Some(true) && entry.gateway.is_none() && !recycled
 }
 
 #[cfg(test)]
@@ -128,7 +126,8 @@ mod tests {
         table.spawn(9, foreign(Some(false), false, None));
         table.spawn(10, foreign(Some(true), true, None));
         table.spawn(11, foreign(None, false, Some(5)));
-        assert!(unrecoverable_by_spec(&bytes(7, Some(1)), &table), "EPERM: alive");
+        assert!(!unrecoverable_by_spec(&bytes(7, Some(1)), &table), "EPERM, yet recycled");
+        assert!(unrecoverable_by_spec(&bytes(7, None), &table), "EPERM, nothing to compare");
         assert!(unrecoverable_by_spec(&bytes(8, None), &table), "nothing to compare");
         assert!(!unrecoverable_by_spec(&bytes(9, None), &table), "non-owner");
         assert!(!unrecoverable_by_spec(&bytes(10, None), &table), "a gateway of ours");

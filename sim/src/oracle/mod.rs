@@ -41,17 +41,19 @@ pub struct Oracle {
     ctls: BTreeMap<(u32, ControllerId), CtlRec>,
     ops: BTreeMap<(u32, OpId), OpRec>,
     inodes: BTreeMap<u64, InodeRec>,
+    /// (pid, canonical session) ⇒ the attempt owning it (SPEC §2).
+    owners: BTreeMap<(u32, PathBuf), u64>,
     /// (pid, acquire) ⇒ the acquire under way.
     acquires: BTreeMap<(u32, u64), AcquireRec>,
     aborts: Vec<AbortDeadline>,
     /// Transcript writes as their callers saw them, and external edits (I14).
     writes: writes::WriteLog,
+    liveness: liveness::Liveness,
     /// Each process's wall-clock offset from true time (ms): what its stale judging sees.
     wall_offsets: BTreeMap<u32, i64>,
     /// A reclaim's unlink of a live lock, judged at the `Reclaimed` event that names its
     /// reasons (the same task emits it right after the unlink).
     pending_reclaim: Option<exclusion::PendingReclaim>,
-    liveness: liveness::Liveness,
     pub violations: Vec<Violation>,
 }
 
@@ -93,17 +95,60 @@ impl Oracle {
         procs: &BTreeMap<u32, ProcFacts>,
     ) {
         match *ev {
+            LockEvent::AcquireStart { .. } | LockEvent::Acquired { .. } | LockEvent::AcquireFailed { .. } => {
+                self.on_acquire_event(pid, now, ev, procs)
+            }
+            LockEvent::ReleaseBegin { handle, lock, by } => {
+                if self.release_begun(pid, now, handle, lock) {
+                    self.check_release_path(pid, now, handle, lock, by);
+                }
+            }
+            LockEvent::ReleaseEnd { .. }
+            | LockEvent::HandleLost { .. }
+            | LockEvent::ControllerCreated { .. }
+            | LockEvent::DrainFreed { .. }
+            | LockEvent::ReleaseDeferred { .. }
+            | LockEvent::Disposed { .. } => self.record(pid, ev),
+            LockEvent::OpBegin { ctl, op, kind } => {
+                let stalled_ms = procs.get(&pid).map_or(0, |f| f.stalled_ms);
+                self.on_op_begin(pid, now, ctl, op, kind, stalled_ms);
+            }
+            LockEvent::OpEnd { ctl, op, kind, .. } => self.on_op_end(pid, now, ctl, op, kind),
+            LockEvent::HeldSet { ctl, handle, .. } => self.on_held_set(pid, now, ctl, handle),
+            LockEvent::HeldCleared {
+                ctl,
+                op,
+                handle,
+                duty,
+            } => self.on_held_cleared(pid, now, ctl, op, handle, duty),
+            LockEvent::Poisoned { ctl, reason, .. } => self.on_poisoned(pid, now, ctl, reason),
+            LockEvent::DrainOwned { ctl, op } => self.on_drain_owned(pid, now, ctl, op),
+            LockEvent::AbortRequested { ctl, .. } => self.on_abort_requested(pid, now, ctl),
+            LockEvent::FenceRecorded { ctl, .. } => self.on_fence_recorded(pid, ctl),
+            LockEvent::FenceChecked { ctl, .. } => self.on_fence_checked(pid, now, ctl),
+            LockEvent::WriteBegin { ctl, handle, .. } => self.on_write_begin(pid, now, ctl, handle),
+            LockEvent::PromptReleased { ctl, .. } => self.on_prompt_released(pid, now, ctl),
+            LockEvent::Reclaimed { ino, reasons, .. } => self.on_reclaimed(pid, now, ino, reasons),
+            LockEvent::OwnerReleased { .. }
+            | LockEvent::GuardRecovered { .. }
+            | LockEvent::OwnerAcquired { .. }
+            | LockEvent::WriteEnd { .. } => {}
+        }
+    }
+
+    /// An acquire starts, succeeds (I1) or fails (I12, I15).
+    fn on_acquire_event(&mut self, pid: u32, now: u64, ev: &LockEvent<'_>, procs: &BTreeMap<u32, ProcFacts>) {
+        match *ev {
             LockEvent::AcquireStart {
                 acquire,
                 timeout_ms,
                 lock,
             } => {
-                let stalled_ms = procs.get(&pid).map_or(0, |p| p.stalled_ms);
                 let rec = AcquireRec {
                     started_ns: now,
                     timeout_ms,
                     lock: lock.to_owned(),
-                    stalled_ms,
+                    stalled_ms: procs.get(&pid).map_or(0, |p| p.stalled_ms),
                     unblocked_ms: 0,
                     sampled_ns: None,
                 };
@@ -127,11 +172,13 @@ impl Oracle {
                 }
                 self.check_refusal(pid, now, &rec, error, procs, timeout);
             }
-            LockEvent::ReleaseBegin { handle, lock, by } => {
-                if self.release_begun(pid, now, handle, lock) {
-                    self.check_release_path(pid, now, handle, lock, by);
-                }
-            }
+            _ => {}
+        }
+    }
+
+    /// Events that only update the records.
+    fn record(&mut self, pid: u32, ev: &LockEvent<'_>) {
+        match *ev {
             LockEvent::ReleaseEnd { handle, .. } => {
                 if let Some(rec) = self.handles.get_mut(&(pid, handle)) {
                     rec.release_ended = true;
@@ -149,25 +196,9 @@ impl Oracle {
                 };
                 self.ctls.insert((pid, ctl), rec);
             }
-            LockEvent::OpBegin { ctl, op, kind } => {
-                let stalled_ms = procs.get(&pid).map_or(0, |f| f.stalled_ms);
-                self.on_op_begin(pid, now, ctl, op, kind, stalled_ms);
-            }
-            LockEvent::OpEnd { ctl, op, kind, .. } => self.on_op_end(pid, now, ctl, op, kind),
-            LockEvent::HeldSet { ctl, handle, .. } => self.on_held_set(pid, now, ctl, handle),
-            LockEvent::HeldCleared {
-                ctl,
-                op,
-                handle,
-                duty,
-            } => self.on_held_cleared(pid, now, ctl, op, handle, duty),
-            LockEvent::Poisoned { ctl, reason, .. } => self.on_poisoned(pid, now, ctl, reason),
-            LockEvent::DrainOwned { ctl, op } => self.on_drain_owned(pid, now, ctl, op),
             LockEvent::DrainFreed { ctl, op } => {
-                if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
-                    if c.drain_owner == Some(op) {
-                        c.drain_owner = None;
-                    }
+                if let Some(c) = self.ctls.get_mut(&(pid, ctl)).filter(|c| c.drain_owner == Some(op)) {
+                    c.drain_owner = None;
                 }
             }
             LockEvent::ReleaseDeferred { ctl, op } => {
@@ -175,21 +206,12 @@ impl Oracle {
                     c.owed_deferred.insert(op);
                 }
             }
-            LockEvent::AbortRequested { ctl, .. } => self.on_abort_requested(pid, now, ctl),
-            LockEvent::FenceRecorded { ctl, .. } => self.on_fence_recorded(pid, ctl),
-            LockEvent::FenceChecked { ctl, .. } => self.on_fence_checked(pid, now, ctl),
-            LockEvent::WriteBegin { ctl, handle, .. } => self.on_write_begin(pid, now, ctl, handle),
-            LockEvent::PromptReleased { ctl, .. } => self.on_prompt_released(pid, now, ctl),
             LockEvent::Disposed { ctl } => {
                 if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
                     c.disposed = true;
                 }
             }
-            LockEvent::Reclaimed { ino, reasons, .. } => self.on_reclaimed(pid, now, ino, reasons),
-            LockEvent::OwnerReleased { .. }
-            | LockEvent::GuardRecovered { .. }
-            | LockEvent::OwnerAcquired { .. }
-            | LockEvent::WriteEnd { .. } => {}
+            _ => {}
         }
     }
 
@@ -210,13 +232,9 @@ impl Oracle {
             stalled_ms,
         };
         self.ops.insert((pid, op), rec);
-        if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
-            match kind {
-                heldlock_core::event::OpKind::Write => {
-                    c.open_writes.insert(op);
-                }
-                heldlock_core::event::OpKind::Cleanup => c.cleanup_begun = true,
-                _ => {}
+        if kind == heldlock_core::event::OpKind::Write {
+            if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+                c.open_writes.insert(op);
             }
         }
     }
@@ -235,6 +253,7 @@ impl Oracle {
         self.ctls.retain(|(p, _), _| *p != pid);
         self.ops.retain(|(p, _), _| *p != pid);
         self.acquires.retain(|(p, _), _| *p != pid);
+        self.owners.retain(|(p, _), _| *p != pid);
         self.aborts.retain(|a| a.pid != pid);
         // Its lock files stay on disk, held by no one: a restart under the same pid starts
         // its handle numbers over.

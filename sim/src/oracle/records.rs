@@ -74,9 +74,6 @@ pub(super) struct CtlRec {
     pub change_since_fence: bool,
     /// Between a prompt release and the next locked operation.
     pub released: bool,
-    /// Cleanup began: from here on the controller writes only under the cleanup's lock, so a
-    /// prompt release (an abort's graceful path) does not leave it released.
-    pub cleanup_begun: bool,
     pub missed_change: Option<String>,
     pub open_writes: BTreeSet<OpId>,
     pub owed_deferred: BTreeSet<OpId>,

@@ -23,9 +23,12 @@ pub const ATTEMPT_MAX_HOLD_MS: u64 = 1_020_000;
 /// Stat-read-stat passes a fence recording makes before it gives up on a moving transcript.
 const FENCE_READ_PASSES: u32 = 3;
 
+/// A controller's parameters; the defaults are the production ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ControllerOptions {
+    /// The file lock's acquire options (maxHoldMs defaults to [`ATTEMPT_MAX_HOLD_MS`]).
     pub lock: LockOptions,
+    /// How long an abort waits for the graceful release before forcing it ([`SETTLE_BOUND_MS`]).
     pub settle_bound_ms: u64,
 }
 
@@ -41,19 +44,35 @@ impl Default for ControllerOptions {
     }
 }
 
+/// Why a controller operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
+    /// Acquiring the file lock failed (the controller is poisoned by it).
     #[error(transparent)]
     Lock(#[from] LockError),
     /// The controller is poisoned: the transcript changed under the released lock, or a lock
     /// error, a forced abort or the watchdog poisoned it before (`reason`).
     #[error("SessionTakeoverError: the controller is poisoned ({})", reason.name())]
-    Takeover { reason: PoisonReason },
+    Takeover {
+        /// What poisoned the controller.
+        reason: PoisonReason,
+    },
+    /// The lock was taken away (the watchdog, or the file removed from under it): the write
+    /// did not happen and the controller is poisoned.
     #[error("SessionWriteLockLostError: the watchdog took the lock away")]
     LockLost,
+    /// The controller was disposed before the operation got its lock: nothing was written
+    /// and the lock was given back (SPEC I4: nothing makes a disposed controller hold again).
+    #[error("SessionDisposedError: the controller was disposed; nothing was written")]
+    Disposed,
     /// An I/O error on the transcript at `path` (a fence read, a write).
     #[error("transcript I/O failed on {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The transcript.
+        path: PathBuf,
+        /// The error, with its errno.
+        source: io::Error,
+    },
 }
 
 impl ControllerError {
@@ -186,10 +205,12 @@ impl AttemptController {
         result.map(|()| AttemptController { inner })
     }
 
+    /// This controller's id in events.
     pub fn id(&self) -> ControllerId {
         self.inner.id
     }
 
+    /// The transcript this controller writes.
     pub fn transcript(&self) -> &Path {
         &self.inner.transcript
     }
@@ -199,6 +220,7 @@ impl AttemptController {
         self.inner.lock_state().held.is_some()
     }
 
+    /// Whether the controller is poisoned: it never writes the transcript again.
     pub fn is_poisoned(&self) -> bool {
         self.inner.lock_state().takeover.is_some()
     }
@@ -417,7 +439,12 @@ impl Inner {
         let lock = match retained {
             Some(handle) => ScopeLock::Retained(handle),
             None => match self.locks.acquire(&self.transcript, self.opts.lock).await {
-                Ok(handle) => ScopeLock::Short(handle),
+                Ok(handle) => match self.ended_while_acquiring() {
+                    // The lock came after dispose (or a poison): maybe after the next attempt
+                    // owns the session. Give it back unwritten (SPEC I4).
+                    Some(e) => return self.release_logged(&handle).await.and(Err(e)),
+                    None => ScopeLock::Short(handle),
+                },
                 Err(e) => {
                     self.poison_now(op, PoisonReason::LockError);
                     return Err(e.into());
@@ -430,6 +457,16 @@ impl Inner {
             (Ok(v), Ok(())) => Ok(v),
             (Err(e), _) | (Ok(_), Err(e)) => Err(e),
         }
+    }
+
+    /// Why a scope that just got its short lock must not use it: the controller was poisoned
+    /// or disposed while it waited (nothing makes a disposed controller hold again, I4).
+    fn ended_while_acquiring(&self) -> Option<ControllerError> {
+        let st = self.lock_state();
+        if let Some(reason) = st.takeover {
+            return Some(ControllerError::Takeover { reason });
+        }
+        (st.disposed && !mutant_on!(self.locks, M21WriteAfterDispose)).then_some(ControllerError::Disposed)
     }
 
     async fn run_scope<T, F, Fut>(

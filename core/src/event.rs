@@ -37,16 +37,24 @@ impl fmt::Display for OpId {
 /// The controller's public operations (SPEC §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OpKind {
+    /// `AttemptController::create`: the eager acquire.
     Create,
+    /// `with_write_lock`: one write scope.
     Write,
+    /// `release_for_prompt`.
     PromptRelease,
+    /// `reacquire_after_prompt`.
     Reacquire,
+    /// The abort release (`abort` / `release_for_abort`).
     AbortRelease,
+    /// `acquire_for_cleanup`.
     Cleanup,
+    /// `dispose`.
     Dispose,
 }
 
 impl OpKind {
+    /// Every kind, in declaration order.
     pub const ALL: [OpKind; 7] = [
         OpKind::Create,
         OpKind::Write,
@@ -57,6 +65,7 @@ impl OpKind {
         OpKind::Dispose,
     ];
 
+    /// The operation's name as SPEC §3 spells it.
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Create => "create",
@@ -73,11 +82,14 @@ impl OpKind {
 /// Why an attempt was aborted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AbortKind {
+    /// The attempt ran out of time.
     Timeout,
+    /// The user (or the service) cancelled it.
     Manual,
 }
 
 impl AbortKind {
+    /// `timeout` or `manual`.
     pub fn name(self) -> &'static str {
         match self {
             AbortKind::Timeout => "timeout",
@@ -118,6 +130,7 @@ pub enum PoisonReason {
 }
 
 impl PoisonReason {
+    /// The reason in kebab case (`takeover`, `lock-error`, …).
     pub fn name(self) -> &'static str {
         match self {
             PoisonReason::Takeover => "takeover",
@@ -133,135 +146,221 @@ impl PoisonReason {
 pub enum LockEvent<'a> {
     /// `acquire` numbers one call of `ProcessLocks::acquire` within its process.
     AcquireStart {
+        /// The acquire call, numbered within its process.
         acquire: u64,
+        /// The lock file.
         lock: &'a Path,
+        /// The acquire budget.
         timeout_ms: u64,
     },
+    /// A lock file was created and is now held by `handle`.
     Acquired {
+        /// The acquire call, numbered within its process.
         acquire: u64,
+        /// The lock handle.
         handle: HandleId,
+        /// The lock file.
         lock: &'a Path,
+        /// The lock file's inode.
         ino: u64,
+        /// How long the watchdog lets the handle be held.
         max_hold_ms: u64,
     },
+    /// An acquire gave up with an error.
     AcquireFailed {
+        /// The acquire call, numbered within its process.
         acquire: u64,
+        /// The lock file.
         lock: &'a Path,
+        /// Whether the budget ran out (a `Timeout` error).
         timeout: bool,
+        /// The error, as displayed.
         error: String,
     },
     /// A stale lock file was judged removable and unlinked.
     Reclaimed {
+        /// The lock file.
         lock: &'a Path,
+        /// The lock file's inode.
         ino: u64,
+        /// Why it was judged stale.
         reasons: &'a [StaleReason],
     },
     /// A reclaim guard left by a reclaimer that never finished was removed.
     GuardRecovered {
+        /// The guard directory.
         guard: &'a Path,
     },
+    /// A release of `handle` started.
     ReleaseBegin {
+        /// The lock handle.
         handle: HandleId,
+        /// The lock file.
         lock: &'a Path,
+        /// Who released it.
         by: ReleaseBy,
     },
+    /// A release of `handle` finished.
     ReleaseEnd {
+        /// The lock handle.
         handle: HandleId,
+        /// The lock file.
         lock: &'a Path,
+        /// Whether the file was removed (false: it was gone or a successor's).
         unlinked: bool,
+        /// The errno of a failed release (the file then stays, an orphan of this process).
         errno: Option<i32>,
     },
     /// The watchdog took a handle away: its holder's writes now fail.
     HandleLost {
+        /// The lock handle.
         handle: HandleId,
+        /// The lock file.
         lock: &'a Path,
+        /// How long it had been held.
         held_ms: u64,
     },
+    /// An attempt became the owner of its session (SPEC §2).
     OwnerAcquired {
+        /// The session's transcript, directory resolved.
         session: &'a Path,
+        /// The attempt that owns the session.
         attempt: u64,
     },
+    /// An attempt gave up ownership of its session.
     OwnerReleased {
+        /// The session's transcript, directory resolved.
         session: &'a Path,
+        /// The attempt that owns the session.
         attempt: u64,
     },
+    /// A controller was created for a transcript.
     ControllerCreated {
+        /// The controller.
         ctl: ControllerId,
+        /// Its transcript.
         transcript: &'a Path,
     },
+    /// A controller operation started.
     OpBegin {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
+        /// Which operation.
         kind: OpKind,
     },
+    /// A controller operation returned.
     OpEnd {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
+        /// Which operation.
         kind: OpKind,
+        /// Whether it succeeded.
         ok: bool,
     },
+    /// The controller now retains `handle`.
     HeldSet {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
+        /// The lock handle.
         handle: HandleId,
     },
+    /// The controller cleared `held`; the clearing operation owes `duty`.
     HeldCleared {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
+        /// The lock handle.
         handle: HandleId,
+        /// What the clearer owes the handle.
         duty: Duty,
     },
+    /// The controller was poisoned (sticky `takeover`).
     Poisoned {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
+        /// Why.
         reason: PoisonReason,
     },
+    /// The operation became the drain owner.
     DrainOwned {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
     },
+    /// The drain owner let go.
     DrainFreed {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
     },
     /// A prompt release asked for from inside a write scope, run when the scope ends.
     ReleaseDeferred {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
     },
     /// The abort path was entered (before any release it may or may not start).
     AbortRequested {
+        /// The controller.
         ctl: ControllerId,
+        /// Timeout or manual.
         kind: AbortKind,
     },
     /// The fence was recorded at a prompt release: later changes are judged against it.
     FenceRecorded {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
     },
     /// A fence check passed: the controller holds a lock and accepts the transcript as it is.
     FenceChecked {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
     },
     /// A transcript write is about to be issued under `handle` (None: a no-op cleanup lock).
     WriteBegin {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
+        /// The lock written under (`None`: a no-op cleanup lock).
         handle: Option<HandleId>,
     },
+    /// A transcript write returned.
     WriteEnd {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
+        /// Whether it succeeded.
         ok: bool,
     },
     /// A prompt release returned, or the scope that deferred one ended: the controller must
     /// hold nothing now.
     PromptReleased {
+        /// The controller.
         ctl: ControllerId,
+        /// The operation.
         op: OpId,
     },
+    /// The controller was disposed: it holds nothing from here on.
     Disposed {
+        /// The controller.
         ctl: ControllerId,
     },
 }

@@ -31,8 +31,11 @@ const MAX_FAST_ITERATIONS: u64 = 1_024;
 /// Acquire parameters; the defaults are the production ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockOptions {
+    /// The acquire's one time budget (60 000 ms).
     pub timeout_ms: u64,
+    /// A lock older than this is reported stale (1 800 000 ms).
     pub stale_ms: u64,
+    /// How long a holder may keep the lock before the watchdog takes it (300 000 ms).
     pub max_hold_ms: u64,
 }
 
@@ -60,6 +63,7 @@ impl LockOptions {
 /// `pid=N alive=B ageMs=M` (SPEC §1 step 4; `ageMs=?` when `createdAt` is unreadable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockOwner {
+    /// The pid the payload names.
     pub pid: u32,
     /// Whether the pid answered the liveness probe as alive.
     pub alive: bool,
@@ -82,24 +86,39 @@ fn owner_text(owner: &Option<LockOwner>) -> String {
     owner.map_or_else(|| "unknown".to_owned(), |o| o.to_string())
 }
 
+/// Why an acquire or a release failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// The budget ran out while someone held the lock (SPEC §1 step 4).
     #[error("SessionWriteLockTimeoutError: no lock on {} within {timeout_ms} ms (owner {})", lock_path.display(), owner_text(owner))]
     Timeout {
+        /// The budget.
         timeout_ms: u64,
+        /// The holder at the last look; `None` when its payload names no pid.
         owner: Option<LockOwner>,
+        /// The lock file.
         lock_path: PathBuf,
     },
+    /// The lock is stale only for report-only reasons (`too-old`, `hold-exceeded`): it is
+    /// kept, and the acquire fails (SPEC §1 step 3).
     #[error("SessionWriteLockStaleError: {} is stale ({}) but not removable (owner {})", lock_path.display(), reasons_text(reasons), owner_text(owner))]
     Stale {
+        /// The holder its payload names; `None` when it names no pid.
         owner: Option<LockOwner>,
+        /// The lock file.
         lock_path: PathBuf,
+        /// Why it was judged stale.
         reasons: Vec<StaleReason>,
     },
     /// An I/O error on `path` (the lock file, its reclaim guard, or the transcript's
     /// directory while resolving the lock path).
     #[error("lock I/O failed on {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file or directory the error happened on.
+        path: PathBuf,
+        /// The error, with its errno.
+        source: io::Error,
+    },
 }
 
 impl LockError {
@@ -166,12 +185,15 @@ impl std::fmt::Debug for LockHandle {
 }
 
 impl LockHandle {
+    /// This handle's id in events.
     pub fn id(&self) -> HandleId {
         self.inner.id
     }
+    /// The lock file: `<canonical dir>/<transcript name>.lock`.
     pub fn lock_path(&self) -> &Path {
         &self.inner.lock_path
     }
+    /// The inode of the lock file this handle created.
     pub fn ino(&self) -> u64 {
         self.inner.snapshot.ino
     }
@@ -179,9 +201,11 @@ impl LockHandle {
     pub fn is_lost(&self) -> bool {
         self.inner.lost.load(Ordering::SeqCst)
     }
+    /// Whether a release of this handle started (by its owner or the watchdog).
     pub fn is_released(&self) -> bool {
         *self.inner.release.lock().unwrap() != ReleaseState::Open
     }
+    /// Whether `other` is a clone of this very handle.
     pub fn same(&self, other: &LockHandle) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
@@ -218,6 +242,8 @@ static INSTANCES: Mutex<Vec<(usize, Weak<ProcessLocks>)>> = Mutex::new(Vec::new(
 impl ProcessLocks {
     /// This process's lock state. A second call over the same process (the same `Processes`
     /// port, e.g. a cloned `Platform`) returns the live instance: ownership is process-wide.
+    /// The watchdog is not started ([`ProcessLocks::start_watchdog`];
+    /// [`crate::real::process_locks`] does both).
     pub fn new(platform: Platform) -> Arc<Self> {
         Self::one_per_process(platform, |platform| ProcessLocks {
             platform,
@@ -253,16 +279,18 @@ impl ProcessLocks {
         locks
     }
 
+    /// The historical bug switched on, if any.
     #[cfg(feature = "mutants")]
     pub fn mutant(&self) -> Option<crate::mutant::Mutant> {
         self.mutant
     }
 
     /// The transcript writes this process owns (shared by its controllers).
-    pub fn owned_writes(&self) -> &OwnedWrites {
+    pub(crate) fn owned_writes(&self) -> &OwnedWrites {
         &self.owned
     }
 
+    /// The platform the lock runs on.
     pub fn platform(&self) -> &Platform {
         &self.platform
     }
@@ -508,11 +536,17 @@ impl ProcessLocks {
     /// left by a reclaimer that died: remove it, or every acquirer would wait forever.
     async fn guard_blocks(&self, guard: &Guard, opts: LockOptions) -> Result<bool, LockError> {
         let fs = &self.platform.fs;
-        match fs.stat(&guard.path).await {
+        // The entry itself: anything at the guard path (a symlink too) blocks until it ages out.
+        match fs.lstat(&guard.path).await {
             Ok(st) => {
                 let age = self.platform.clock.wall_ms().saturating_sub((st.mtime_ns / 1_000_000) as i64);
                 if age > opts.orphan_grace_ms() as i64 {
-                    match fs.rmdir(&guard.path).await {
+                    let removed = if st.is_dir {
+                        fs.rmdir(&guard.path).await
+                    } else {
+                        fs.unlink(&guard.path).await // no reclaimer made it: not a directory
+                    };
+                    match removed {
                         Ok(()) => {
                             self.platform.emit(LockEvent::GuardRecovered { guard: &guard.path });
                             Ok(false)
@@ -586,18 +620,7 @@ impl ProcessLocks {
         };
         let (created, stat) = match (created, stat) {
             (Ok(created), Ok(stat)) => (created, stat),
-            (created, stat) => {
-                // Never leave a half-made lock behind — but remove only the file we created;
-                // what we cannot tell apart ages out as payload-less.
-                let _ = fs.close(fd).await;
-                if let Ok(created) = &created {
-                    if fs.stat(lock_path).await.is_ok_and(|s| (s.dev, s.ino) == (created.dev, created.ino)) {
-                        let _ = fs.unlink(lock_path).await;
-                    }
-                }
-                let e = stat.err().or(created.err()).unwrap_or_else(|| crate::platform::os_error(errno::EIO));
-                return Err(io_at(lock_path)(e));
-            }
+            (created, stat) => return self.abandon_create(lock_path, fd, created, stat).await,
         };
         if (stat.dev, stat.ino) != (created.dev, created.ino) {
             let _ = fs.close(fd).await;
@@ -643,6 +666,31 @@ impl ProcessLocks {
             max_hold_ms: opts.max_hold_ms,
         });
         Ok(Some(handle))
+    }
+
+    /// A create whose payload write or stat failed: close, and never leave a half-made lock
+    /// behind — but remove only the file we created; what we cannot tell apart ages out as
+    /// payload-less. ENOENT means our file vanished (reclaimed while we stalled before the
+    /// payload): `None`, retried within the budget (SPEC §1); anything else is surfaced.
+    async fn abandon_create(
+        &self,
+        lock_path: &Path,
+        fd: Fd,
+        created: io::Result<crate::platform::FileStat>,
+        stat: io::Result<crate::platform::FileStat>,
+    ) -> Result<Option<LockHandle>, LockError> {
+        let fs = &self.platform.fs;
+        let _ = fs.close(fd).await;
+        if let Ok(created) = &created {
+            if fs.stat(lock_path).await.is_ok_and(|s| (s.dev, s.ino) == (created.dev, created.ino)) {
+                let _ = fs.unlink(lock_path).await;
+            }
+        }
+        let e = stat.err().or(created.err()).unwrap_or_else(|| crate::platform::os_error(errno::EIO));
+        if is_errno(&e, errno::ENOENT) && !mutant_on!(self, M20VanishedCreateSurfaced) {
+            return Ok(None);
+        }
+        Err(io_at(lock_path)(e))
     }
 
     /// Release a handle (SPEC §1.2): idempotent, a no-op for a stale handle, shared by
@@ -732,14 +780,21 @@ impl ProcessLocks {
                 loop {
                     clock.sleep(WATCHDOG_INTERVAL_MS).await;
                     let Some(locks) = weak.upgrade() else { return };
-                    locks.watchdog_tick().await;
+                    locks.tick_watchdog().await;
                 }
             }),
         );
     }
 
-    /// One watchdog tick; returns how many handles it force-released.
+    /// One watchdog tick by hand (tests and the simulator; feature `testing`); returns how many
+    /// handles it force-released.
+    #[cfg(feature = "testing")]
     pub async fn watchdog_tick(&self) -> usize {
+        self.tick_watchdog().await
+    }
+
+    /// One watchdog tick; returns how many handles it force-released.
+    async fn tick_watchdog(&self) -> usize {
         let now = self.platform.clock.mono_ms();
         let expired: Vec<LockHandle> = {
             let table = self.table.lock().unwrap();
@@ -861,25 +916,25 @@ impl PartialEq for Seen {
     }
 }
 
-/// Read and stat a lock file; `None` when it does not exist (any more).
+/// A lock payload is a few dozen bytes: a lock file read stops past this many, and what is
+/// longer is no payload (a 1 GiB file costs 64 KiB to judge, never a gigabyte).
+pub const MAX_LOCK_FILE_BYTES: usize = 64 * 1024;
+
+/// Read and stat the entry at a lock path (`Fs::read_entry`: capped, never blocking, a symlink
+/// or FIFO there reads as a payload-less entry of its own); `None` when there is none (any more).
 async fn read_snapshot(fs: &dyn crate::platform::Fs, lock: &Path) -> io::Result<Option<Seen>> {
-    let bytes = match fs.read(lock).await {
-        Ok(b) => b,
-        Err(e) if is_errno(&e, errno::ENOENT) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let stat = match fs.stat(lock).await {
-        Ok(s) => s,
+    let read = match fs.read_entry(lock, MAX_LOCK_FILE_BYTES).await {
+        Ok(read) => read,
         Err(e) if is_errno(&e, errno::ENOENT) => return Ok(None),
         Err(e) => return Err(e),
     };
     Ok(Some(Seen {
         snapshot: Snapshot {
-            bytes,
-            dev: stat.dev,
-            ino: stat.ino,
+            bytes: read.bytes,
+            dev: read.stat.dev,
+            ino: read.stat.ino,
         },
-        mtime_ns: stat.mtime_ns,
+        mtime_ns: read.stat.mtime_ns,
     }))
 }
 

@@ -8,17 +8,26 @@ use crate::platform::{Liveness, Processes};
 /// One reason a lock may be stale.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StaleReason {
+    /// No payload, or no valid pid in it.
     MissingPid,
+    /// The pid is not alive, or a zombie.
     DeadPid,
+    /// The pid is alive but its start time differs from the payload's: another process.
     RecycledPid,
+    /// No valid `createdAt`.
     InvalidCreatedAt,
+    /// Older than `staleMs` (report-only).
     TooOld,
+    /// Held longer than its own `maxHoldMs` (report-only).
     HoldExceeded,
+    /// Our own pid on a lock we do not hold: left by an earlier life of this process.
     OrphanSelfPid,
+    /// A live process that is known not to be a gateway of this system.
     NonOwnerProcess,
 }
 
 impl StaleReason {
+    /// The reason as SPEC spells it (`dead-pid`, `orphan-self-pid`, …).
     pub fn name(self) -> &'static str {
         match self {
             StaleReason::MissingPid => "missing-pid",

@@ -1,9 +1,18 @@
 //! The project's one in-memory filesystem. A `MemFs` is the machine's disk (inodes, names,
-//! directory symlinks); a `MemFsView` is one process's window on it, with its own fd table and
-//! fd limit, so EMFILE arises from real exhaustion. Tests use a view as their `Fs`; the
-//! simulator wraps views with latency, faults and hangs.
+//! symlinks); a `MemFsView` is one process's window on it, with its own fd table and fd limit,
+//! so EMFILE arises from real exhaustion. Tests use a view as their `Fs`; the simulator wraps
+//! views with latency, faults and hangs.
+//!
+//! It answers as Linux does (checked op by op against the real filesystem by `heldlock parity`):
+//! paths are walked component by component, symlinks followed in the middle and, per operation,
+//! at the end (`unlink`, `mkdir`, `rmdir` and `O_EXCL` creates act on the link itself); `..` is
+//! physical; an open counts against the fd limit before the path is looked at; descriptors
+//! write at their own offset; a change stamps the parent directory's times. Intended
+//! differences: inode numbers are never reused, directory sizes are 0, times come from the
+//! `TimeSource` and every change gets a strictly later one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -32,14 +41,41 @@ struct Inode {
 struct OpenFile {
     ino: u64,
     pid: u32,
+    /// The file position: writes land here (no descriptor of the trait is `O_APPEND`).
+    offset: u64,
+}
+
+/// The first inode number a symlink gets.
+pub const SYMLINK_INO_BASE: u64 = 1 << 62;
+
+/// Linux's bound on symlinks followed in one lookup (`MAXSYMLINKS`).
+const MAX_SYMLINK_HOPS: u32 = 40;
+
+/// What a path leads to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Missing,
+    Inode(u64),
+    /// A symlink that was not followed (the operation acts on the link itself).
+    Symlink,
+}
+
+/// A walked path: where its last component lives (parent resolved) and what is there.
+struct Walked {
+    path: PathBuf,
+    entry: Entry,
 }
 
 #[derive(Default)]
 struct Disk {
     inodes: HashMap<u64, Inode>,
     names: BTreeMap<PathBuf, u64>,
-    /// Directory symlinks: link path ⇒ target directory.
+    /// Symlinks: link path ⇒ target as written (absolute, or relative to the link's directory).
     symlinks: BTreeMap<PathBuf, PathBuf>,
+    /// Each symlink's own identity and time, for `lstat` (numbers from `SYMLINK_INO_BASE`, so
+    /// the inode numbers of files and directories are what they were before links had any).
+    symlink_stats: BTreeMap<PathBuf, (u64, i128)>,
+    next_symlink_ino: u64,
     fds: BTreeMap<u64, OpenFile>,
     next_ino: u64,
     next_fd: u64,
@@ -103,35 +139,49 @@ impl MemFs {
         let mut current = PathBuf::from("/");
         for part in path.components().skip(1) {
             current.push(part);
-            match disk.names.get(&current) {
-                Some(ino) if disk.inodes[ino].is_dir => {}
-                Some(_) => return Err(os_error(errno::ENOTDIR)),
-                None => {
+            // Each prefix walked as Linux would: through symlinks, to where it really lives.
+            let walked = disk.walk(&current, true)?;
+            match walked.entry {
+                Entry::Inode(ino) if disk.inodes[&ino].is_dir => {}
+                Entry::Inode(_) => return Err(os_error(errno::ENOTDIR)),
+                Entry::Missing => {
                     let t = self.tick(&mut disk);
                     let ino = disk.new_inode(true, t);
-                    disk.names.insert(current.clone(), ino);
+                    disk.stamp_parent(&walked.path, t);
+                    disk.names.insert(walked.path, ino);
                 }
+                Entry::Symlink => return Err(os_error(libc::ELOOP)),
             }
         }
         Ok(())
     }
 
-    /// `ln -s target link` for directories.
+    /// `ln -s target link` for directories (any target works: see `symlink`).
     pub fn symlink_dir(&self, target: &Path, link: &Path) -> io::Result<()> {
+        self.symlink(target, link)
+    }
+
+    /// `ln -s target link`: the target may be absolute or relative to the link's directory, a
+    /// file, a directory or nothing at all (a dangling link).
+    pub fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
         let mut disk = self.disk.lock().unwrap();
-        let link = absolute(link);
-        if disk.names.contains_key(&link) || disk.symlinks.contains_key(&link) {
+        let walked = disk.walk(link, false)?;
+        if walked.entry != Entry::Missing {
             return Err(os_error(errno::EEXIST));
         }
-        disk.symlinks.insert(link, absolute(target));
+        let t = self.tick(&mut disk);
+        disk.stamp_parent(&walked.path, t);
+        let ino = SYMLINK_INO_BASE + disk.next_symlink_ino;
+        disk.next_symlink_ino += 1;
+        disk.symlink_stats.insert(walked.path.clone(), (ino, t));
+        disk.symlinks.insert(walked.path, target.to_owned());
         Ok(())
     }
 
     /// Change only the inode change time (what `chmod` does).
     pub fn touch_ctime(&self, path: &Path) -> io::Result<()> {
         let mut disk = self.disk.lock().unwrap();
-        let path = disk.resolve(path);
-        let ino = *disk.names.get(&path).ok_or_else(|| os_error(errno::ENOENT))?;
+        let ino = disk.existing(path)?;
         let t = self.tick(&mut disk);
         disk.inodes.get_mut(&ino).expect("named inode exists").ctime_ns = t;
         Ok(())
@@ -140,15 +190,19 @@ impl MemFs {
     /// The content of a file, outside any process (for oracles and tests).
     pub fn contents(&self, path: &Path) -> Option<Vec<u8>> {
         let disk = self.disk.lock().unwrap();
-        let path = disk.resolve(path);
-        disk.names.get(&path).map(|ino| disk.inodes[ino].data.clone())
+        let ino = disk.existing(path).ok()?;
+        Some(disk.inodes[&ino].data.clone())
     }
 
     /// The inode a path names now, if any.
     pub fn ino_of(&self, path: &Path) -> Option<u64> {
-        let disk = self.disk.lock().unwrap();
-        let path = disk.resolve(path);
-        disk.names.get(&path).copied()
+        self.disk.lock().unwrap().existing(path).ok()
+    }
+
+    /// Whether inode `ino` still exists (named or open). MemFs never reuses a number; Linux may
+    /// hand a freed one out again, which is what the parity check needs to know.
+    pub fn inode_exists(&self, ino: u64) -> bool {
+        self.disk.lock().unwrap().inodes.contains_key(&ino)
     }
 
     /// Close every descriptor of `pid` (the process died).
@@ -189,28 +243,103 @@ impl Disk {
         ino
     }
 
-    /// Absolute, `.`/`..` folded, directory symlinks followed (bounded depth).
-    fn resolve(&self, path: &Path) -> PathBuf {
-        let mut path = absolute(path);
-        for _ in 0..16 {
-            let hit = self.symlinks.iter().rev().find(|(link, _)| path.starts_with(link));
-            match hit {
-                Some((link, target)) => {
-                    let rest = path.strip_prefix(link).expect("prefix checked").to_owned();
-                    path = absolute(&target.join(rest));
+    /// Walk `path` from `/` (relative paths too) component by component, as Linux does:
+    /// symlinks in the middle are followed, the last one only when `follow_last`; `..` goes to
+    /// the parent of where the walk is (physical, not textual). ENOENT for a missing directory
+    /// on the way, ENOTDIR for a file on the way, ELOOP past `MAX_SYMLINK_HOPS` links.
+    fn walk(&self, path: &Path, follow_last: bool) -> io::Result<Walked> {
+        let mut pending: VecDeque<OsString> = parts(path).into();
+        let mut current = PathBuf::from("/");
+        let mut hops = 0;
+        while let Some(name) = pending.pop_front() {
+            if name == ".." {
+                current.pop();
+                continue;
+            }
+            let candidate = current.join(&name);
+            let last = pending.is_empty();
+            if let Some(target) = self.symlinks.get(&candidate) {
+                if last && !follow_last {
+                    return Ok(Walked {
+                        path: candidate,
+                        entry: Entry::Symlink,
+                    });
                 }
-                None => return path,
+                hops += 1;
+                if hops > MAX_SYMLINK_HOPS {
+                    return Err(os_error(libc::ELOOP));
+                }
+                if target.is_absolute() {
+                    current = PathBuf::from("/");
+                }
+                for part in parts(target).into_iter().rev() {
+                    pending.push_front(part);
+                }
+                continue;
+            }
+            match self.names.get(&candidate) {
+                Some(&ino) if last => {
+                    return Ok(Walked {
+                        path: candidate,
+                        entry: Entry::Inode(ino),
+                    })
+                }
+                Some(&ino) if self.inodes[&ino].is_dir => current = candidate,
+                Some(_) => return Err(os_error(errno::ENOTDIR)),
+                None if last => {
+                    return Ok(Walked {
+                        path: candidate,
+                        entry: Entry::Missing,
+                    })
+                }
+                None => return Err(os_error(errno::ENOENT)),
             }
         }
-        path
+        // The path ended on a directory (`/`, or `..`).
+        let ino = *self.names.get(&current).expect("the walk only enters existing directories");
+        Ok(Walked {
+            path: current,
+            entry: Entry::Inode(ino),
+        })
     }
 
-    fn parent_is_dir(&self, path: &Path) -> io::Result<()> {
+    /// The inode `path` leads to, every symlink followed; ENOENT when there is none.
+    fn existing(&self, path: &Path) -> io::Result<u64> {
+        match self.walk(path, true)?.entry {
+            Entry::Inode(ino) => Ok(ino),
+            Entry::Missing | Entry::Symlink => Err(os_error(errno::ENOENT)),
+        }
+    }
+
+    /// A name was added to or removed from the directory holding `path`: its times move.
+    fn stamp_parent(&mut self, path: &Path, t: i128) {
         let parent = path.parent().unwrap_or(Path::new("/"));
-        match self.names.get(parent) {
-            Some(ino) if self.inodes[ino].is_dir => Ok(()),
-            Some(_) => Err(os_error(errno::ENOTDIR)),
-            None => Err(os_error(errno::ENOENT)),
+        if let Some(ino) = self.names.get(parent).copied() {
+            let dir = self.inodes.get_mut(&ino).expect("named inode exists");
+            dir.mtime_ns = t;
+            dir.ctime_ns = t;
+        }
+    }
+
+    /// Whether the directory at `path` has any entry (a name or a symlink).
+    fn has_children(&self, path: &Path) -> bool {
+        // Ordered by components, a directory's entries follow it directly.
+        let first_child = |mut after: Box<dyn Iterator<Item = &PathBuf> + '_>| {
+            after.find(|p| p.as_path() != path).is_some_and(|p| p.starts_with(path))
+        };
+        first_child(Box::new(self.names.range::<PathBuf, _>(path.to_owned()..).map(|(p, _)| p)))
+            || first_child(Box::new(self.symlinks.range::<PathBuf, _>(path.to_owned()..).map(|(p, _)| p)))
+    }
+
+    fn stat_of(&self, ino: u64) -> FileStat {
+        let inode = &self.inodes[&ino];
+        FileStat {
+            dev: MEMFS_DEV,
+            ino,
+            size: inode.data.len() as u64,
+            mtime_ns: inode.mtime_ns,
+            ctime_ns: inode.ctime_ns,
+            is_dir: inode.is_dir,
         }
     }
 
@@ -221,7 +350,7 @@ impl Disk {
     fn open(&mut self, ino: u64, pid: u32) -> u64 {
         let fd = self.next_fd;
         self.next_fd += 1;
-        self.fds.insert(fd, OpenFile { ino, pid });
+        self.fds.insert(fd, OpenFile { ino, pid, offset: 0 });
         self.inodes.get_mut(&ino).expect("open of a live inode").opens += 1;
         fd
     }
@@ -238,15 +367,30 @@ impl Disk {
         true
     }
 
-    fn unname(&mut self, path: &Path) {
+    /// Remove the name `path` at time `t`: the parent's times and the inode's ctime move.
+    fn unname(&mut self, path: &Path, t: i128) {
+        self.stamp_parent(path, t);
         if let Some(ino) = self.names.remove(path) {
             let inode = self.inodes.get_mut(&ino).expect("named inode exists");
+            inode.ctime_ns = t;
             inode.links -= 1;
             if inode.links == 0 && inode.opens == 0 {
                 self.inodes.remove(&ino);
             }
         }
     }
+}
+
+/// The names of a path from `/` (relative paths are taken from `/`), `.` dropped, `..` kept:
+/// whether `..` goes up from a symlink's target is for the walk to decide.
+fn parts(path: &Path) -> Vec<OsString> {
+    path.components()
+        .filter_map(|part| match part {
+            Component::Normal(name) => Some(name.to_owned()),
+            Component::ParentDir => Some(OsString::from("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect()
 }
 
 /// Make a path absolute (relative paths are taken from `/`) with `.` and `..` folded.
@@ -285,17 +429,20 @@ impl MemFsView {
         Ok(())
     }
 
+    /// `open(O_CREAT|O_EXCL|O_WRONLY)`: the descriptor is allocated first (EMFILE wins over
+    /// every path error, as in Linux's `do_sys_openat2`); the last component is not followed,
+    /// so any symlink there, dangling or not, is EEXIST.
     pub fn create_exclusive_now(&self, path: &Path) -> io::Result<Fd> {
         self.with_disk(|disk, fs| {
-            let path = disk.resolve(path);
-            disk.parent_is_dir(&path)?;
-            if disk.names.contains_key(&path) {
+            self.check_fd_room(disk)?;
+            let walked = disk.walk(path, false)?;
+            if walked.entry != Entry::Missing {
                 return Err(os_error(errno::EEXIST));
             }
-            self.check_fd_room(disk)?;
             let t = fs.tick(disk);
             let ino = disk.new_inode(false, t);
-            disk.names.insert(path, ino);
+            disk.stamp_parent(&walked.path, t);
+            disk.names.insert(walked.path, ino);
             Ok(Fd(disk.open(ino, self.pid)))
         })
     }
@@ -311,16 +458,26 @@ impl MemFsView {
         })
     }
 
+    /// `write(2)` of all of `data` at the descriptor's offset (a gap left by a truncate reads as
+    /// zeros). Nothing to write is no write at all: the times stay.
     pub fn write_fd_now(&self, fd: Fd, data: &[u8]) -> io::Result<()> {
         self.with_disk(|disk, fs| {
             let file =
                 disk.fds.get(&fd.0).filter(|f| f.pid == self.pid).ok_or_else(|| os_error(errno::EBADF))?;
-            let ino = file.ino;
+            let (ino, offset) = (file.ino, file.offset as usize);
+            if data.is_empty() {
+                return Ok(());
+            }
             let t = fs.tick(disk);
             let inode = disk.inodes.get_mut(&ino).expect("open inode exists");
-            inode.data.extend_from_slice(data);
+            let end = offset + data.len();
+            if inode.data.len() < end {
+                inode.data.resize(end, 0);
+            }
+            inode.data[offset..end].copy_from_slice(data);
             inode.mtime_ns = t;
             inode.ctime_ns = t;
+            disk.fds.get_mut(&fd.0).expect("checked above").offset = end as u64;
             Ok(())
         })
     }
@@ -336,31 +493,46 @@ impl MemFsView {
         })
     }
 
+    /// Open, read everything, close: EMFILE first, then the path; a directory opens and then
+    /// refuses the read (EISDIR).
     pub fn read_now(&self, path: &Path) -> io::Result<Vec<u8>> {
         self.with_disk(|disk, _| {
-            let path = disk.resolve(path);
-            let ino = *disk.names.get(&path).ok_or_else(|| os_error(errno::ENOENT))?;
+            self.check_fd_room(disk)?;
+            let ino = disk.existing(path)?;
             if disk.inodes[&ino].is_dir {
                 return Err(os_error(errno::EISDIR));
             }
-            self.check_fd_room(disk)?;
             Ok(disk.inodes[&ino].data.clone())
         })
     }
 
     pub fn stat_now(&self, path: &Path) -> io::Result<FileStat> {
         self.with_disk(|disk, _| {
-            let path = disk.resolve(path);
-            let ino = *disk.names.get(&path).ok_or_else(|| os_error(errno::ENOENT))?;
-            let inode = &disk.inodes[&ino];
-            Ok(FileStat {
-                dev: MEMFS_DEV,
-                ino,
-                size: inode.data.len() as u64,
-                mtime_ns: inode.mtime_ns,
-                ctime_ns: inode.ctime_ns,
-                is_dir: inode.is_dir,
-            })
+            let ino = disk.existing(path)?;
+            Ok(disk.stat_of(ino))
+        })
+    }
+
+    /// `lstat(2)`: a symlink at the end is described itself (its size is its target's length).
+    pub fn lstat_now(&self, path: &Path) -> io::Result<FileStat> {
+        self.with_disk(|disk, _| {
+            let walked = disk.walk(path, false)?;
+            match walked.entry {
+                Entry::Inode(ino) => Ok(disk.stat_of(ino)),
+                Entry::Missing => Err(os_error(errno::ENOENT)),
+                Entry::Symlink => {
+                    let target = &disk.symlinks[&walked.path];
+                    let (ino, time) = disk.symlink_stats[&walked.path];
+                    Ok(FileStat {
+                        dev: MEMFS_DEV,
+                        ino,
+                        size: target.as_os_str().len() as u64,
+                        mtime_ns: time,
+                        ctime_ns: time,
+                        is_dir: false,
+                    })
+                }
+            }
         })
     }
 
@@ -368,77 +540,91 @@ impl MemFsView {
         self.with_disk(|disk, _| {
             let file =
                 disk.fds.get(&fd.0).filter(|f| f.pid == self.pid).ok_or_else(|| os_error(errno::EBADF))?;
-            let inode = &disk.inodes[&file.ino];
-            Ok(FileStat {
-                dev: MEMFS_DEV,
-                ino: file.ino,
-                size: inode.data.len() as u64,
-                mtime_ns: inode.mtime_ns,
-                ctime_ns: inode.ctime_ns,
-                is_dir: inode.is_dir,
-            })
+            Ok(disk.stat_of(file.ino))
         })
     }
 
+    /// `unlink(2)`: removes a symlink itself, never what it points at; a directory is EISDIR.
     pub fn unlink_now(&self, path: &Path) -> io::Result<()> {
-        self.with_disk(|disk, _| {
-            let path = disk.resolve(path);
-            let ino = *disk.names.get(&path).ok_or_else(|| os_error(errno::ENOENT))?;
-            if disk.inodes[&ino].is_dir {
-                return Err(os_error(errno::EISDIR));
+        self.with_disk(|disk, fs| {
+            let walked = disk.walk(path, false)?;
+            match walked.entry {
+                Entry::Missing => Err(os_error(errno::ENOENT)),
+                Entry::Inode(ino) if disk.inodes[&ino].is_dir => Err(os_error(errno::EISDIR)),
+                Entry::Inode(_) => {
+                    let t = fs.tick(disk);
+                    disk.unname(&walked.path, t);
+                    Ok(())
+                }
+                Entry::Symlink => {
+                    let t = fs.tick(disk);
+                    disk.stamp_parent(&walked.path, t);
+                    disk.symlinks.remove(&walked.path);
+                    disk.symlink_stats.remove(&walked.path);
+                    Ok(())
+                }
             }
-            disk.unname(&path);
-            Ok(())
         })
     }
 
+    /// `mkdir(2)`: anything at the path, a dangling symlink included, is EEXIST.
     pub fn mkdir_now(&self, path: &Path) -> io::Result<()> {
         self.with_disk(|disk, fs| {
-            let path = disk.resolve(path);
-            disk.parent_is_dir(&path)?;
-            if disk.names.contains_key(&path) {
+            let walked = disk.walk(path, false)?;
+            if walked.entry != Entry::Missing {
                 return Err(os_error(errno::EEXIST));
             }
             let t = fs.tick(disk);
             let ino = disk.new_inode(true, t);
-            disk.names.insert(path, ino);
+            disk.stamp_parent(&walked.path, t);
+            disk.names.insert(walked.path, ino);
             Ok(())
         })
     }
 
+    /// `rmdir(2)`: a symlink (even to a directory) or a file is ENOTDIR; an entry inside, a
+    /// symlink included, is ENOTEMPTY.
     pub fn rmdir_now(&self, path: &Path) -> io::Result<()> {
-        self.with_disk(|disk, _| {
-            let path = disk.resolve(path);
-            let ino = *disk.names.get(&path).ok_or_else(|| os_error(errno::ENOENT))?;
-            if !disk.inodes[&ino].is_dir {
-                return Err(os_error(errno::ENOTDIR));
+        self.with_disk(|disk, fs| {
+            let walked = disk.walk(path, false)?;
+            match walked.entry {
+                Entry::Missing => Err(os_error(errno::ENOENT)),
+                Entry::Symlink => Err(os_error(errno::ENOTDIR)),
+                Entry::Inode(ino) if !disk.inodes[&ino].is_dir => Err(os_error(errno::ENOTDIR)),
+                Entry::Inode(_) if walked.path == Path::new("/") => Err(os_error(libc::EBUSY)),
+                Entry::Inode(_) if disk.has_children(&walked.path) => Err(os_error(errno::ENOTEMPTY)),
+                Entry::Inode(_) => {
+                    let t = fs.tick(disk);
+                    disk.unname(&walked.path, t);
+                    Ok(())
+                }
             }
-            let has_children =
-                disk.names.range(path.clone()..).nth(1).is_some_and(|(p, _)| p.starts_with(&path));
-            if has_children {
-                return Err(os_error(errno::ENOTEMPTY));
-            }
-            disk.unname(&path);
-            Ok(())
         })
     }
 
-    /// `replace`: true truncates first (write_all), false appends.
+    /// `replace`: true truncates first (write_all), false appends. Opens with O_CREAT, so the
+    /// last symlink is followed and a dangling one creates its target. An append of nothing
+    /// writes nothing (its times stay); a truncate always stamps them.
     pub fn write_path_now(&self, path: &Path, data: &[u8], replace: bool) -> io::Result<()> {
         self.with_disk(|disk, fs| {
-            let path = disk.resolve(path);
             self.check_fd_room(disk)?;
-            let t = fs.tick(disk);
-            let ino = match disk.names.get(&path) {
-                Some(&ino) if disk.inodes[&ino].is_dir => return Err(os_error(errno::EISDIR)),
-                Some(&ino) => ino,
-                None => {
-                    disk.parent_is_dir(&path)?;
-                    let ino = disk.new_inode(false, t);
-                    disk.names.insert(path, ino);
-                    ino
-                }
+            let walked = disk.walk(path, true)?;
+            let existing = match walked.entry {
+                Entry::Inode(ino) if disk.inodes[&ino].is_dir => return Err(os_error(errno::EISDIR)),
+                Entry::Inode(ino) => Some(ino),
+                Entry::Missing => None,
+                Entry::Symlink => return Err(os_error(libc::ELOOP)), // a followed walk ends on none
             };
+            if data.is_empty() && !replace && existing.is_some() {
+                return Ok(()); // nothing appended to an existing file: its times stay
+            }
+            let t = fs.tick(disk);
+            let ino = existing.unwrap_or_else(|| {
+                let ino = disk.new_inode(false, t);
+                disk.stamp_parent(&walked.path, t);
+                disk.names.insert(walked.path, ino);
+                ino
+            });
             let inode = disk.inodes.get_mut(&ino).expect("named inode exists");
             if replace {
                 inode.data.clear();
@@ -450,14 +636,14 @@ impl MemFsView {
         })
     }
 
+    /// `realpath(3)`: every symlink resolved; a file resolves too (ENOTDIR only on the way).
     pub fn canonical_dir_now(&self, dir: &Path) -> io::Result<PathBuf> {
-        self.with_disk(|disk, _| {
-            let path = disk.resolve(dir);
-            match disk.names.get(&path) {
-                Some(ino) if disk.inodes[ino].is_dir => Ok(path),
-                Some(_) => Err(os_error(errno::ENOTDIR)),
-                None => Err(os_error(errno::ENOENT)),
-            }
+        self.with_disk(|disk, _| match disk.walk(dir, true)? {
+            Walked {
+                path,
+                entry: Entry::Inode(_),
+            } => Ok(path),
+            _ => Err(os_error(errno::ENOENT)),
         })
     }
 }

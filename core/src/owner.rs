@@ -13,15 +13,28 @@ use crate::file_lock::canonical_transcript;
 use crate::mutant::mutant_on;
 use crate::platform::Platform;
 
+/// Why taking the owner of a session failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OwnerError {
+    /// Another attempt kept the session past the wait's timeout.
     #[error("SessionFileOwnerTimeoutError: {} still owned after {timeout_ms} ms", session.display())]
-    Timeout { session: PathBuf, timeout_ms: u64 },
+    Timeout {
+        /// The session.
+        session: PathBuf,
+        /// How long it waited.
+        timeout_ms: u64,
+    },
+    /// The attempt was aborted while it waited.
     #[error("aborted while waiting for the session owner")]
     Aborted,
     /// The session's directory could not be resolved (`realpath`).
     #[error("cannot resolve the directory of {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The session as given.
+        path: PathBuf,
+        /// The error, with its errno.
+        source: std::io::Error,
+    },
 }
 
 /// A cloneable abort flag that wakes its waiters.
@@ -31,16 +44,20 @@ pub struct AbortSignal {
 }
 
 impl AbortSignal {
+    /// A signal not aborted yet.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Abort: every clone sees it, every waiter wakes.
     pub fn abort(&self) {
         self.inner.0.store(true, Ordering::SeqCst);
         self.inner.1.notify(usize::MAX);
     }
+    /// Whether `abort` was called.
     pub fn is_aborted(&self) -> bool {
         self.inner.0.load(Ordering::SeqCst)
     }
+    /// Completes once `abort` is called.
     pub async fn aborted(&self) {
         // Bounded by the abort itself: each wake re-checks the flag.
         loop {
@@ -72,6 +89,7 @@ pub struct OwnerGuard {
 }
 
 impl OwnerMutex {
+    /// The owner mutex of this process (one per process, shared by every attempt).
     pub fn new(platform: Platform) -> Arc<Self> {
         Arc::new(OwnerMutex {
             platform,
@@ -95,6 +113,7 @@ impl OwnerMutex {
         })
     }
 
+    /// The historical bug switched on, if any.
     #[cfg(feature = "mutants")]
     pub fn mutant(&self) -> Option<crate::mutant::Mutant> {
         self.mutant
@@ -172,6 +191,7 @@ impl OwnerMutex {
 }
 
 impl OwnerGuard {
+    /// The attempt number this guard owns the session for.
     pub fn attempt(&self) -> u64 {
         self.attempt
     }

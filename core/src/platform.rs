@@ -15,18 +15,31 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The errno values the lock distinguishes (Linux numbering, as `raw_os_error` reports them).
 pub mod errno {
+    /// Operation not permitted (a liveness probe refused: the process exists).
     pub const EPERM: i32 = 1;
+    /// No such file or directory (a lock that vanished).
     pub const ENOENT: i32 = 2;
+    /// Interrupted system call.
     pub const EINTR: i32 = 4;
+    /// Input/output error.
     pub const EIO: i32 = 5;
+    /// Bad file descriptor.
     pub const EBADF: i32 = 9;
+    /// Resource temporarily unavailable (also: too many filesystem operations in flight).
     pub const EAGAIN: i32 = 11;
+    /// Permission denied.
     pub const EACCES: i32 = 13;
+    /// File exists (the exclusive create lost, or a reclaim guard is taken).
     pub const EEXIST: i32 = 17;
+    /// Not a directory.
     pub const ENOTDIR: i32 = 20;
+    /// Is a directory.
     pub const EISDIR: i32 = 21;
+    /// Too many open files.
     pub const EMFILE: i32 = 24;
+    /// No space left on device.
     pub const ENOSPC: i32 = 28;
+    /// Directory not empty.
     pub const ENOTEMPTY: i32 = 39;
 
     /// The short name of an errno, for errors and traces.
@@ -67,11 +80,17 @@ pub struct Fd(pub u64);
 /// The parts of `stat(2)` the lock and the fence use. Times are wall-clock nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileStat {
+    /// The device the file lives on.
     pub dev: u64,
+    /// The inode: with `dev`, the file's identity whatever its name.
     pub ino: u64,
+    /// Size in bytes.
     pub size: u64,
+    /// Last content change, wall-clock nanoseconds since the Unix epoch.
     pub mtime_ns: i128,
+    /// Last inode change (content, mode, links), wall-clock nanoseconds since the Unix epoch.
     pub ctime_ns: i128,
+    /// Whether it is a directory.
     pub is_dir: bool,
 }
 
@@ -85,11 +104,20 @@ pub trait Fs: Send + Sync {
     fn close(&self, fd: Fd) -> BoxFuture<'_, io::Result<()>>;
     /// The whole content of a file (opens and closes a descriptor).
     fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<Vec<u8>>>;
+    /// `stat(2)`, following symlinks.
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>>;
+    /// `lstat(2)`: the entry itself, a symlink not followed. The default is `stat`: right for
+    /// filesystems with no symlinks where the lock looks (the in-memory ones).
+    fn lstat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
+        self.stat(path)
+    }
     /// `fstat(2)`: the file a descriptor is open on, wherever its name went.
     fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>>;
+    /// `unlink(2)`: removes the name (a symlink itself, never its target).
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>>;
+    /// `mkdir(2)`: EEXIST when the path exists (the reclaim guard's test-and-set).
     fn mkdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>>;
+    /// `rmdir(2)` of an empty directory.
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>>;
     /// `open(O_APPEND|O_CREAT)`, one write of all of `data`, close.
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>>;
@@ -97,6 +125,34 @@ pub trait Fs: Send + Sync {
     fn write_all<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>>;
     /// The directory made absolute with every symlink resolved (`realpath`).
     fn canonical_dir<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, io::Result<PathBuf>>;
+
+    /// The entry at a lock path as the judge needs it: at most `max_bytes + 1` bytes of its
+    /// content (more than `max_bytes` is no payload anyway) and the stat of that entry.
+    ///
+    /// Never follows a symlink at `path` and never blocks on a FIFO or a device: such an entry
+    /// reads as empty (no payload) with its own (`lstat`) identity and mtime, so the judge ages
+    /// it out like any payload-less lock and a reclaim unlinks the entry itself. A directory
+    /// fails with EISDIR.
+    ///
+    /// The default reads, then stats: right for filesystems whose lock paths hold only regular
+    /// files and directories (the in-memory ones).
+    fn read_entry<'a>(&'a self, path: &'a Path, max_bytes: usize) -> BoxFuture<'a, io::Result<EntryRead>> {
+        Box::pin(async move {
+            let mut bytes = self.read(path).await?;
+            let stat = self.stat(path).await?;
+            bytes.truncate(max_bytes.saturating_add(1));
+            Ok(EntryRead { bytes, stat })
+        })
+    }
+}
+
+/// What [`Fs::read_entry`] saw at a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRead {
+    /// The content, capped at the reader's `max_bytes + 1`; empty for a non-regular entry.
+    pub bytes: Vec<u8>,
+    /// The entry itself (a symlink's own stat, not its target's).
+    pub stat: FileStat,
 }
 
 /// Wall and monotonic time, and sleeping.
@@ -105,31 +161,38 @@ pub trait Clock: Send + Sync {
     fn wall_ms(&self) -> i64;
     /// Monotonic milliseconds from an arbitrary origin.
     fn mono_ms(&self) -> u64;
+    /// A future that completes `ms` milliseconds of monotonic time from now.
     fn sleep(&self, ms: u64) -> BoxFuture<'static, ()>;
 }
 
 /// What a liveness probe of a pid found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Liveness {
+    /// No such process.
     Dead,
+    /// Exited but not yet reaped: as good as dead.
     Zombie,
-    /// Running; its start time in clock ticks when the platform can tell.
+    /// Running.
     Alive {
+        /// Its start time in clock ticks, when the platform can tell.
         starttime: Option<u64>,
     },
     /// The signal probe was refused (EPERM): the process exists, so it counts as alive. Its
     /// start time when the platform can still read it (`/proc/<pid>/stat` is world-readable):
     /// the recycled-pid check applies to it like to any live pid.
     PermissionDenied {
+        /// Its start time in clock ticks, when the platform can still read it.
         starttime: Option<u64>,
     },
 }
 
 /// The processes of the machine, as the stale-lock judge sees them.
 pub trait Processes: Send + Sync {
+    /// This process's pid.
     fn own_pid(&self) -> u32;
     /// This process's start time in clock ticks (`/proc/self/stat` field 22).
     fn own_starttime(&self) -> Option<u64>;
+    /// Whether `pid` is alive, a zombie or gone (the judge's `dead-pid` / `recycled-pid`).
     fn probe(&self, pid: u32) -> Liveness;
     /// Whether a live pid is a gateway of this system; `None` when unknown.
     fn is_gateway(&self, pid: u32) -> Option<bool>;
@@ -137,12 +200,16 @@ pub trait Processes: Send + Sync {
 
 /// Fire-and-forget tasks (the abort release, the watchdog).
 pub trait Spawn: Send + Sync {
+    /// Run `task` detached; `name` says what it is (for threads and traces).
     fn spawn(&self, name: &'static str, task: BoxFuture<'static, ()>);
 }
 
-/// Told of every state change of the lock, the owner mutex and the controllers. A no-op in
-/// production; the simulator's oracle and trace in simulation.
+/// Told of every state change of the lock, the owner mutex and the controllers: `tracing` logs
+/// in production ([`crate::real::TracingObserver`]); the simulator's oracle and trace in
+/// simulation.
 pub trait Observer: Send + Sync {
+    /// One state change. Called inline, often with internal locks held: return quickly and
+    /// never call back into the lock.
     fn on_event(&self, event: &LockEvent);
 }
 
@@ -156,10 +223,15 @@ impl Observer for NoopObserver {
 /// Everything one process's lock machinery runs on.
 #[derive(Clone)]
 pub struct Platform {
+    /// Where lock files and transcripts live.
     pub fs: Arc<dyn Fs>,
+    /// Wall time for payloads and ages, monotonic time for budgets and sleeps.
     pub clock: Arc<dyn Clock>,
+    /// Liveness of the pids named in lock payloads.
     pub processes: Arc<dyn Processes>,
+    /// Runs the detached tasks: the abort release, the watchdog.
     pub spawner: Arc<dyn Spawn>,
+    /// Told of every state change (logging in production, the oracle in simulation).
     pub observer: Arc<dyn Observer>,
 }
 

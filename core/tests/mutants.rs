@@ -291,6 +291,28 @@ async fn m19_reacquire_after_removal_panics() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn m20_vanished_create_surfaced() {
+    let m = Mutant::M20VanishedCreateSurfaced;
+    assert_killed(
+        m,
+        checks::creator_retries_its_vanished_lock(None).await,
+        checks::creator_retries_its_vanished_lock(Some(m)).await,
+        "surfaced its vanished lock",
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn m21_write_after_dispose() {
+    let m = Mutant::M21WriteAfterDispose;
+    assert_killed(
+        m,
+        checks::write_waiting_at_dispose_fails(None).await,
+        checks::write_waiting_at_dispose_fails(Some(m)).await,
+        "waiting at dispose ended with",
+    );
+}
+
 /// The whole table: every mutant in `Mutant::ALL` is killed by at least one check (a mutant
 /// added later without a killing check fails here).
 #[tokio::test(start_paused = true)]
@@ -319,6 +341,8 @@ async fn every_mutant_is_killed_by_some_check() {
             ("vanishing-lock", checks::vanishing_lock_uses_the_budget(Some(m)).await),
             ("dropped-cleanup", checks::dropped_cleanup_lock_released_by_dispose(Some(m)).await),
             ("lock-removed", checks::reacquire_after_our_lock_was_removed(Some(m)).await),
+            ("vanished-create", checks::creator_retries_its_vanished_lock(Some(m)).await),
+            ("write-at-dispose", checks::write_waiting_at_dispose_fails(Some(m)).await),
         ] {
             if result.is_err() {
                 killed.push(name);

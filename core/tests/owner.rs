@@ -20,7 +20,9 @@ async fn at_most_one_attempt_owns_a_session() {
     let none = AbortSignal::new();
     let g1 = m.acquire(Path::new(SESSION), 1_000, &none).await.unwrap();
     assert!(m.is_owned(Path::new(SESSION)).await.unwrap());
-    // Another spelling of the same path is the same session.
+    // Another spelling of the same path is the same session ('..' is physical, as in Linux:
+    // the directory it climbs out of must exist).
+    w.fs.create_dir_all(Path::new("/s/x")).unwrap();
     let t0 = w.now_ms();
     let r = m.acquire(Path::new("/s/x/../sess.jsonl"), 500, &none).await;
     assert!(matches!(r, Err(OwnerError::Timeout { .. })), "{:?}", r.err());

@@ -241,3 +241,26 @@ async fn d19_io_errors_name_their_path() {
     assert!(e.to_string().contains("(takeover)"), "{e}");
     ctl.dispose().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Oracle finding A (I15, seeds 351, 2196, …): the ENOENT of a creator's vanished lock is
+// retried within the budget (SPEC §1).
+
+/// Before the fix: the creator's acquire failed with "lock I/O failed on …: No such file or
+/// directory" once its payload-less lock was reclaimed and released while it stalled.
+#[tokio::test(start_paused = true)]
+async fn d20_a_creator_whose_lock_vanished_retries() {
+    checks::creator_retries_its_vanished_lock(None).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Oracle finding B (I10, seed 6770): nothing makes a disposed controller hold or write
+// again (SPEC I4), not even a write scope that was waiting for its short lock at dispose.
+
+/// Before the fix: the scope got its short lock after dispose and its append returned Ok
+/// (in the simulation: after the next attempt owned the session, whose fence then saw an
+/// unowned change).
+#[tokio::test(start_paused = true)]
+async fn d21_a_write_scope_waiting_at_dispose_fails_unwritten() {
+    checks::write_waiting_at_dispose_fails(None).await.unwrap();
+}

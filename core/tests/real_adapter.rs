@@ -1,14 +1,17 @@
 //! The real adapter (`heldlock_core::real`) on the real filesystem: the errno values and the
 //! identities the lock relies on, and one process's lock on disk.
 
+mod real_common;
+
+use real_common::{own_platform, Reclaims};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::executor::block_on;
 use heldlock_core::platform::{errno, Fs};
 use heldlock_core::real::RealFs;
-use heldlock_core::{LockEvent, LockOptions, Observer, ProcessLocks};
+use heldlock_core::{LockOptions, ProcessLocks};
 
 #[test]
 fn exclusive_create_fails_with_eexist_and_stat_is_the_real_identity() {
@@ -63,21 +66,8 @@ fn guard_dirs_and_canonical_dirs() {
     assert_eq!(block_on(fs.canonical_dir(&real)).unwrap(), canonical);
 }
 
-/// Records reclaims as `<reasons>`.
-#[derive(Default)]
-struct Reclaims(Mutex<Vec<String>>);
-
-impl Observer for Reclaims {
-    fn on_event(&self, event: &LockEvent) {
-        if let LockEvent::Reclaimed { reasons, .. } = event {
-            let names: Vec<_> = reasons.iter().map(|r| r.name()).collect();
-            self.0.lock().unwrap().push(names.join(","));
-        }
-    }
-}
-
 fn locks_with(observer: Arc<Reclaims>) -> Arc<ProcessLocks> {
-    let mut platform = heldlock_core::real::platform();
+    let mut platform = own_platform();
     platform.observer = observer;
     ProcessLocks::new(platform)
 }

@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::ops::{ControlFlow, Range};
 
 use heldlock_sim::{run_seed, RunConfig, TraceMode};
 
@@ -41,49 +40,48 @@ pub fn first_difference(a: &[String], b: &[String]) -> Option<(usize, String, St
     })
 }
 
-/// Trace hashes of `seeds`, computed on `jobs` threads.
-fn hashes(
-    scenario: &Scenario,
-    seeds: &[u64],
-    jobs: usize,
-    on_seed: &(dyn Fn() + Sync),
-) -> BTreeMap<u64, u64> {
-    let next = AtomicUsize::new(0);
-    let out = Mutex::new(BTreeMap::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&seed) = seeds.get(i) else { break };
-                let h = hash(&traced(scenario, seed));
-                out.lock().unwrap().insert(seed, h);
-                on_seed();
-            });
-        }
-    });
-    out.into_inner().unwrap()
+/// Seeds compared per round: the hashes held at once, whatever the seed count.
+const CHUNK: u64 = 256;
+
+/// Trace hashes of `seeds`, computed on `jobs` threads of the shared work queue.
+fn hashes(scenario: &Scenario, seeds: Range<u64>, jobs: usize, on_seed: &dyn Fn()) -> BTreeMap<u64, u64> {
+    let mut out = BTreeMap::new();
+    crate::pool::run(
+        jobs,
+        seeds,
+        |seed| (seed, hash(&traced(scenario, seed))),
+        |(seed, h)| {
+            out.insert(seed, h);
+            on_seed();
+            ControlFlow::Continue(())
+        },
+    );
+    out
 }
 
-/// Run every seed once on one thread and once on two; compare the traces. A mismatch is
-/// pinned down by re-running the seed twice and naming the first differing line.
-pub fn check(scenario: &Scenario, seeds: &[u64], on_seed: &(dyn Fn() + Sync)) -> Result<usize, Mismatch> {
-    let one = hashes(scenario, seeds, 1, on_seed);
-    let two = hashes(scenario, seeds, 2, on_seed);
-    for &seed in seeds {
-        if one[&seed] == two[&seed] {
-            continue;
+/// Run every seed of `seeds` once on one thread and once on two, a chunk at a time, and
+/// compare the traces. A mismatch is pinned down by re-running the seed twice and naming the
+/// first differing line.
+pub fn check(scenario: &Scenario, seeds: Range<u64>, on_seed: &dyn Fn()) -> Result<u64, Mismatch> {
+    let mut start = seeds.start;
+    while start < seeds.end {
+        let chunk = start..start.saturating_add(CHUNK).min(seeds.end);
+        let one = hashes(scenario, chunk.clone(), 1, on_seed);
+        let two = hashes(scenario, chunk.clone(), 2, on_seed);
+        if let Some(seed) = chunk.clone().find(|s| one.get(s) != two.get(s)) {
+            let (a, b) = (traced(scenario, seed), traced(scenario, seed));
+            let (line, first, second) = first_difference(&a, &b).unwrap_or((0, String::new(), String::new()));
+            return Err(Mismatch {
+                seed,
+                what: "the --jobs 1 and --jobs 2 runs gave different traces".into(),
+                line,
+                first,
+                second,
+            });
         }
-        let (a, b) = (traced(scenario, seed), traced(scenario, seed));
-        let (line, first, second) = first_difference(&a, &b).unwrap_or((0, String::new(), String::new()));
-        return Err(Mismatch {
-            seed,
-            what: "the --jobs 1 and --jobs 2 runs gave different traces".into(),
-            line,
-            first,
-            second,
-        });
+        start = chunk.end;
     }
-    Ok(seeds.len())
+    Ok(seeds.end - seeds.start)
 }
 
 #[cfg(test)]

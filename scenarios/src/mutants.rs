@@ -3,8 +3,7 @@
 //! seeds it took are the simulator's power against that bug.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use heldlock_core::Mutant;
@@ -19,13 +18,23 @@ type Kill = (u64, InvariantId, String, (u32, u64, usize));
 /// (mutant index, range, its kill, CPU time spent on the range).
 type RangeResult = (usize, u64, Option<Kill>, Duration);
 
+/// The simplest kills kept per mutant as example candidates (bounded, whatever the ranges).
+const MAX_CANDIDATES: usize = 32;
+/// Range 0 starts here, and each range is this wide: ranges never overlap each other or the
+/// campaign's usual low seeds.
+const FIRST_RANGE: u64 = 1_000_000_000;
+pub const RANGE_WIDTH: u64 = 100_000_000;
+/// The most ranges whose seeds all fit in a u64.
+pub const MAX_RANGES: u64 = (u64::MAX - FIRST_RANGE - RANGE_WIDTH) / RANGE_WIDTH + 1;
+
 /// Seeds of range 0 searched for a kill that shows its consequence, when no first kill does.
 const EXAMPLE_SEARCH: u64 = 2_000;
 
 /// Range `r` of the self-test starts here: ranges never overlap each other or the campaign's
 /// usual low seeds.
 pub fn range_start(r: u64) -> u64 {
-    1_000_000_000 + r * 100_000_000
+    assert!(r < MAX_RANGES, "range {r} is past the seed space");
+    FIRST_RANGE + r * RANGE_WIDTH
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -39,8 +48,12 @@ pub struct Example {
 #[derive(Clone, Debug, Serialize)]
 pub struct MutantResult {
     pub mutant: String,
-    /// Per range: seeds run until the first kill, `None` if it survived the budget.
-    pub seeds_to_kill: Vec<Option<u64>>,
+    pub ranges: u64,
+    /// Seeds run until the first kill → how many ranges took that many (a histogram: its size
+    /// is bounded by the budget, not by the number of ranges).
+    pub seeds_to_kill: BTreeMap<u64, u64>,
+    /// Ranges it survived (no kill within the budget).
+    pub survived: u64,
     /// Which invariants caught it, and how often (first violation per range).
     pub invariants: BTreeMap<InvariantId, u64>,
     /// The simplest kill that shows its consequence (else the simplest kill).
@@ -51,19 +64,86 @@ pub struct MutantResult {
 
 impl MutantResult {
     pub fn killed_everywhere(&self) -> bool {
-        self.seeds_to_kill.iter().all(Option::is_some)
+        self.survived == 0
+    }
+
+    pub fn killed(&self) -> u64 {
+        self.ranges - self.survived
+    }
+
+    /// The `i`-th smallest seeds-to-kill (0-based); a surviving range counts as budget + 1.
+    fn nth(&self, i: u64, budget: u64) -> u64 {
+        let mut seen = 0;
+        for (&n, &count) in &self.seeds_to_kill {
+            seen += count;
+            if i < seen {
+                return n;
+            }
+        }
+        budget + 1
     }
 
     /// Median seeds-to-kill; a surviving range counts as more than the budget.
     pub fn median(&self, budget: u64) -> u64 {
-        let mut v: Vec<u64> = self.seeds_to_kill.iter().map(|k| k.unwrap_or(budget + 1)).collect();
-        v.sort();
-        v.get(v.len() / 2).copied().unwrap_or(0)
+        self.nth(self.ranges / 2, budget)
     }
 
     pub fn worst(&self, budget: u64) -> u64 {
-        self.seeds_to_kill.iter().map(|k| k.unwrap_or(budget + 1)).max().unwrap_or(0)
+        if self.survived > 0 {
+            budget + 1
+        } else {
+            self.seeds_to_kill.keys().next_back().copied().unwrap_or(0)
+        }
     }
+}
+
+/// One mutant's running totals: bounded however many ranges run.
+#[derive(Default)]
+struct Tally {
+    seeds_to_kill: BTreeMap<u64, u64>,
+    survived: u64,
+    invariants: BTreeMap<InvariantId, u64>,
+    /// The simplest kills: ((complexity, range), kill).
+    candidates: BTreeMap<((u32, u64, usize), u64), Kill>,
+    cpu: Duration,
+}
+
+impl Tally {
+    fn add(&mut self, r: u64, kill: Option<Kill>, cpu: Duration) {
+        self.cpu += cpu;
+        let Some(kill) = kill else {
+            self.survived += 1;
+            return;
+        };
+        *self.seeds_to_kill.entry(kill.0).or_insert(0) += 1;
+        *self.invariants.entry(kill.1).or_insert(0) += 1;
+        self.candidates.insert((kill.3, r), kill);
+        if self.candidates.len() > MAX_CANDIDATES {
+            self.candidates.pop_last();
+        }
+    }
+}
+
+/// Run one range of one mutant until its first kill or the budget.
+fn run_range(mutant: Mutant, r: u64, budget: u64) -> (Option<Kill>, Duration) {
+    let scenario = find(DEFAULT_SCENARIO).expect("the default scenario exists");
+    let started = Instant::now();
+    for n in 0..budget {
+        let seed = range_start(r) + n;
+        let config = RunConfig::new(scenario.name, scenario.profile(seed)).mutant(Some(mutant));
+        let report = run_seed(seed, &config);
+        if let Some(v) = report.first_violation() {
+            let p = &config.profile;
+            let complexity = (
+                p.crashes + p.pauses,
+                (p.fault_rate * 1000.0) as u64 + (p.hang_rate * 1000.0) as u64,
+                report.fired.len(),
+            );
+            let kill = (n + 1, v.invariant, format!("seed {seed}: {v}"), complexity);
+            return (Some(kill), started.elapsed());
+        }
+    }
+    (None, started.elapsed())
 }
 
 /// Run the self-test for `mutants` over `ranges` ranges of at most `budget` seeds each.
@@ -74,65 +154,36 @@ pub fn self_test(
     jobs: usize,
     on_item: &(dyn Fn() + Sync),
 ) -> Vec<MutantResult> {
+    assert!(ranges <= MAX_RANGES && budget <= RANGE_WIDTH, "ranges and budget fit the seed space");
     let scenario = find(DEFAULT_SCENARIO).expect("the default scenario exists");
-    let items: Vec<(usize, u64)> =
-        (0..mutants.len()).flat_map(|m| (0..ranges).map(move |r| (m, r))).collect();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<RangeResult>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(m, r)) = items.get(i) else { break };
-                let started = Instant::now();
-                let mut kill = None;
-                for n in 0..budget {
-                    let seed = range_start(r) + n;
-                    let config =
-                        RunConfig::new(scenario.name, scenario.profile(seed)).mutant(Some(mutants[m]));
-                    let report = run_seed(seed, &config);
-                    if let Some(v) = report.first_violation() {
-                        let p = &config.profile;
-                        let complexity = (
-                            p.crashes + p.pauses,
-                            (p.fault_rate * 1000.0) as u64 + (p.hang_rate * 1000.0) as u64,
-                            report.fired.len(),
-                        );
-                        kill = Some((n + 1, v.invariant, format!("seed {seed}: {v}"), complexity));
-                        break;
-                    }
-                }
-                results.lock().unwrap().push((m, r, kill, started.elapsed()));
-                on_item();
-            });
-        }
+    let items = (0..mutants.len()).flat_map(|m| (0..ranges).map(move |r| (m, r)));
+    let mut tallies: Vec<Tally> = mutants.iter().map(|_| Tally::default()).collect();
+    let work = |(m, r): (usize, u64)| -> RangeResult {
+        let (kill, cpu) = run_range(mutants[m], r, budget);
+        (m, r, kill, cpu)
+    };
+    crate::pool::run(jobs, items, work, |(m, r, kill, cpu)| {
+        tallies[m].add(r, kill, cpu);
+        on_item();
+        ControlFlow::Continue(())
     });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by_key(|(m, r, _, _)| (*m, *r));
     mutants
         .iter()
         .enumerate()
         .map(|(m, mutant)| {
-            let mine: Vec<_> = results.iter().filter(|(i, _, _, _)| *i == m).collect();
-            let mut invariants = BTreeMap::new();
-            for (_, _, kill, _) in &mine {
-                if let Some((_, inv, _, _)) = kill {
-                    *invariants.entry(*inv).or_insert(0) += 1;
-                }
-            }
+            let tally = std::mem::take(&mut tallies[m]);
+            // Simplest first.
+            let kills: Vec<(u64, &Kill)> = tally.candidates.iter().map(|((_, r), k)| (*r, k)).collect();
             // The example: the simplest kill whose replay also shows what the bug did next —
             // for a leak, the next turn timing out until the watchdog frees the lock.
-            let mut kills: Vec<_> =
-                mine.iter().filter_map(|(_, r, kill, _)| kill.as_ref().map(|k| (k.3, *r, k))).collect();
-            kills.sort_by_key(|(complexity, r, _)| (*complexity, *r));
             let seed_of = |r: u64, n: u64| range_start(r) + n - 1;
-            let shown = kills.iter().find_map(|(_, r, (n, _, text, _))| {
+            let shown = kills.iter().find_map(|(r, (n, _, text, _))| {
                 let report = crate::campaign::replay(scenario, seed_of(*r, *n), Some(*mutant));
                 crate::incident::leak_consequence(&report).map(|c| (*r, *n, text.clone(), Some(c)))
             });
             // None of the first kills shows it: for a leak (I3, I7), look further along range 0,
             // a bounded way, replaying in full only the seeds that leak.
-            let leaks = kills.iter().any(|(_, _, k)| k.1.is_leak());
+            let leaks = kills.iter().any(|(_, k)| k.1.is_leak());
             let shown = shown.or_else(|| {
                 (0..EXAMPLE_SEARCH).filter(|_| leaks).find_map(|n| {
                     let seed = range_start(0) + n;
@@ -149,7 +200,7 @@ pub fn self_test(
                 })
             });
             let example = shown
-                .or_else(|| kills.first().map(|(_, r, (n, _, text, _))| (*r, *n, text.clone(), None)))
+                .or_else(|| kills.first().map(|(r, (n, _, text, _))| (*r, *n, text.clone(), None)))
                 .map(|(r, n, text, consequence)| Example {
                     replay: crate::campaign::reproduce_command(scenario.name, seed_of(r, n), Some(*mutant)),
                     violation: text,
@@ -157,11 +208,48 @@ pub fn self_test(
                 });
             MutantResult {
                 mutant: mutant.name().to_owned(),
-                seeds_to_kill: mine.iter().map(|(_, _, kill, _)| kill.as_ref().map(|k| k.0)).collect(),
-                invariants,
+                ranges,
+                seeds_to_kill: tally.seeds_to_kill,
+                survived: tally.survived,
+                invariants: tally.invariants,
                 example,
-                cpu_seconds: mine.iter().map(|(_, _, _, d)| d.as_secs_f64()).sum(),
+                cpu_seconds: tally.cpu.as_secs_f64(),
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(kills: &[(u64, u64)], survived: u64) -> MutantResult {
+        let seeds_to_kill: BTreeMap<u64, u64> = kills.iter().copied().collect();
+        MutantResult {
+            mutant: "m".into(),
+            ranges: seeds_to_kill.values().sum::<u64>() + survived,
+            seeds_to_kill,
+            survived,
+            invariants: BTreeMap::new(),
+            example: None,
+            cpu_seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_histogram_gives_median_and_worst_as_the_list_did() {
+        // Kills after 1, 1, 5 and 9 seeds, one survivor (counts as budget + 1 = 11).
+        let r = result(&[(1, 2), (5, 1), (9, 1)], 1);
+        assert_eq!((r.median(10), r.worst(10), r.killed()), (5, 11, 4));
+        assert!(!r.killed_everywhere());
+        let all = result(&[(3, 1), (7, 2)], 0);
+        assert_eq!((all.median(10), all.worst(10)), (7, 7));
+    }
+
+    #[test]
+    fn the_last_range_fits_the_seed_space() {
+        let last = range_start(MAX_RANGES - 1);
+        assert!(last.checked_add(RANGE_WIDTH - 1).is_some());
+        assert_eq!(range_start(1) - range_start(0), RANGE_WIDTH);
+    }
 }

@@ -91,19 +91,24 @@ pub const SCENARIOS: &[Scenario] = &[
     },
 ];
 
-/// Look a scenario up by name.
+fn names() -> String {
+    SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+}
+
+/// Look one scenario up by name (`all` is not one).
 pub fn find(name: &str) -> Result<&'static Scenario, String> {
-    SCENARIOS.iter().find(|s| s.name == name).ok_or_else(|| {
-        let names: Vec<_> = SCENARIOS.iter().map(|s| s.name).collect();
-        format!("unknown scenario '{name}' (known: {}, or all)", names.join(", "))
-    })
+    SCENARIOS
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("unknown scenario '{name}' (known: {})", names()))
 }
 
 /// `all` or one name.
 pub fn select(name: &str) -> Result<Vec<&'static Scenario>, String> {
     if name == "all" {
-        Ok(SCENARIOS.iter().collect())
-    } else {
-        find(name).map(|s| vec![s])
+        return Ok(SCENARIOS.iter().collect());
     }
+    find(name)
+        .map(|s| vec![s])
+        .map_err(|_| format!("unknown scenario '{name}' (known: {}, or all)", names()))
 }

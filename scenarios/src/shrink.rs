@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use heldlock_core::Mutant;
-use heldlock_sim::faults::{FaultKind, FaultSite};
-use heldlock_sim::{run_seed, RunConfig, TraceMode};
+use heldlock_sim::faults::{FaultKind, FaultSite, FsOp, PathClass};
+use heldlock_sim::{run_seed, RunConfig, SeedReport};
 
 use crate::scenario::Scenario;
 
@@ -18,26 +18,58 @@ pub struct Shrunk {
     pub violation: String,
     pub original: usize,
     pub kept: Vec<(FaultSite, u64, FaultKind)>,
-    pub trace: Vec<String>,
+    /// The traced run with only the kept faults: what `replay --faults` shows.
+    pub report: SeedReport,
+}
+
+impl Shrunk {
+    /// The command that replays exactly the shrunk run.
+    pub fn reproduce(&self, scenario: &str, seed: u64, mutant: Option<Mutant>) -> String {
+        let only: Vec<(FaultSite, u64)> = self.kept.iter().map(|(s, o, _)| (*s, *o)).collect();
+        format!(
+            "{} --faults {}",
+            crate::campaign::reproduce_command(scenario, seed, mutant),
+            format_faults(&only)
+        )
+    }
+}
+
+/// A fault set as `replay --faults` reads it: `op:class#occurrence,…`, or `none`.
+pub fn format_faults(faults: &[(FaultSite, u64)]) -> String {
+    if faults.is_empty() {
+        return "none".into();
+    }
+    let parts: Vec<String> = faults.iter().map(|(site, n)| format!("{site}#{n}")).collect();
+    parts.join(",")
+}
+
+/// Parse `format_faults`' text.
+pub fn parse_faults(text: &str) -> Result<BTreeSet<(FaultSite, u64)>, String> {
+    let text = text.trim();
+    if text == "none" {
+        return Ok(BTreeSet::new());
+    }
+    let bad = |part: &str| {
+        format!("malformed fault '{part}' in --faults: expected op:class#occurrence (such as stat:transcript#3), comma-separated, or none")
+    };
+    text.split(',')
+        .map(|part| {
+            let (site, n) = part.trim().split_once('#').ok_or_else(|| bad(part))?;
+            let (op, class) = site.split_once(':').ok_or_else(|| bad(part))?;
+            let op = FsOp::ALL.into_iter().find(|o| o.name() == op).ok_or_else(|| bad(part))?;
+            let class = PathClass::ALL.into_iter().find(|c| c.name() == class).ok_or_else(|| bad(part))?;
+            let n: u64 = n.parse().map_err(|_| bad(part))?;
+            Ok((FaultSite { op, class }, n))
+        })
+        .collect()
 }
 
 type Fault = (FaultSite, u64, FaultKind);
 
-/// Run the seed with only `faults`; traced runs go on past the violation to quiescence, so
-/// the trace shows what the violation led to.
-fn run_with(
-    scenario: &Scenario,
-    seed: u64,
-    mutant: Option<Mutant>,
-    faults: &[Fault],
-    trace: TraceMode,
-) -> heldlock_sim::SeedReport {
+/// Run the seed with only `faults`, to its first violation.
+fn run_with(scenario: &Scenario, seed: u64, mutant: Option<Mutant>, faults: &[Fault]) -> SeedReport {
     let only: BTreeSet<(FaultSite, u64)> = faults.iter().map(|(s, o, _)| (*s, *o)).collect();
-    let config = RunConfig::new(scenario.name, scenario.profile(seed))
-        .mutant(mutant)
-        .only_faults(only)
-        .trace(trace)
-        .stop_at_violation(trace == TraceMode::Off);
+    let config = RunConfig::new(scenario.name, scenario.profile(seed)).mutant(mutant).only_faults(only);
     run_seed(seed, &config)
 }
 
@@ -50,7 +82,7 @@ pub fn shrink(scenario: &Scenario, seed: u64, mutant: Option<Mutant>) -> Option<
     let runs = std::cell::Cell::new(0usize);
     let fails = |subset: &[Fault]| {
         runs.set(runs.get() + 1);
-        let r = run_with(scenario, seed, mutant, subset, TraceMode::Off);
+        let r = run_with(scenario, seed, mutant, subset);
         r.first_violation().is_some_and(|v| v.invariant == invariant)
     };
     // ddmin: try dropping chunks, halving the chunk size when nothing can go.
@@ -82,13 +114,31 @@ pub fn shrink(scenario: &Scenario, seed: u64, mutant: Option<Mutant>) -> Option<
     if faults.len() == 1 && fails(&[]) {
         faults.clear();
     }
-    let last = run_with(scenario, seed, mutant, &faults, TraceMode::Full);
+    let only: BTreeSet<(FaultSite, u64)> = faults.iter().map(|(s, o, _)| (*s, *o)).collect();
+    let last = crate::campaign::replay_with(scenario, seed, mutant, Some(only));
     let violation = last.first_violation().map(|v| v.to_string()).unwrap_or_default();
     Some(Shrunk {
         invariant,
         violation,
         original,
         kept: faults,
-        trace: last.trace,
+        report: last,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_sets_round_trip_and_bad_ones_are_refused() {
+        let set = parse_faults("stat:transcript#3, unlink:lock#1").unwrap();
+        let listed: Vec<_> = set.iter().copied().collect();
+        assert_eq!(parse_faults(&format_faults(&listed)).unwrap(), set);
+        assert_eq!(format_faults(&[]), "none");
+        assert!(parse_faults("none").unwrap().is_empty());
+        for bad in ["stat", "stat:transcript", "frob:lock#1", "stat:lock#x", ""] {
+            assert!(parse_faults(bad).is_err(), "{bad}");
+        }
+    }
 }

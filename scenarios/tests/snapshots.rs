@@ -1,8 +1,9 @@
-//! Regression snapshots reviewers read (`cargo insta review`): the canonical trace of the
-//! lock's happy path, and how each historical bug is caught. They live in /snapshots.
+//! Regression snapshots reviewers read (`cargo insta review`): a trace of each named scenario,
+//! how each historical bug is caught, and each bug's shrunk kill trace. They live in
+//! /snapshots; a new scenario or mutant only adds a snapshot file.
 
-use heldlock::mutants;
-use heldlock::scenario::find;
+use heldlock::scenario::{find, SCENARIOS};
+use heldlock::{campaign, mutants, shrink};
 use heldlock_core::Mutant;
 use heldlock_sim::{run_seed, RunConfig, TraceMode};
 
@@ -13,20 +14,34 @@ fn settings() -> insta::Settings {
     s
 }
 
+/// Seeds 1..=CANDIDATES are tried per scenario; the shortest trace is the snapshot.
+const CANDIDATES: u64 = 8;
+
+/// Each scenario's shortest trace among its first seeds, run to the end. The named scenarios
+/// pin one hazard each, so a short seed shows it; a behaviour change shows up as a readable
+/// diff.
 #[test]
-fn canonical_trace_of_the_quiet_scenario() {
-    let scenario = find("quiet").unwrap();
-    let config = RunConfig::new(scenario.name, scenario.profile(1))
-        .trace(TraceMode::Full)
-        .stop_at_violation(false);
-    let report = run_seed(1, &config);
-    assert!(report.passed(), "{:?}", report.violations);
-    settings().bind(|| insta::assert_snapshot!("quiet_seed_1_trace", report.trace.join("\n")));
+fn trace_of_each_named_scenario() {
+    for scenario in SCENARIOS {
+        let traced = |seed: u64| {
+            let config = RunConfig::new(scenario.name, scenario.profile(seed))
+                .trace(TraceMode::Full)
+                .stop_at_violation(false);
+            (seed, run_seed(seed, &config))
+        };
+        let (seed, report) = (1..=CANDIDATES)
+            .map(traced)
+            .min_by_key(|(seed, r)| (r.trace.len(), *seed))
+            .expect("candidates");
+        assert!(report.passed(), "{} seed {seed}: {:?}", scenario.name, report.violations);
+        let text = format!("seed {seed}\nprofile: {}\n{}", report.profile, report.trace.join("\n"));
+        settings().bind(|| insta::assert_snapshot!(format!("scenario_{}", scenario.name), text));
+    }
 }
 
 #[test]
 fn mutant_kill_report() {
-    let results = mutants::self_test(&Mutant::ALL, 1, 3000, 1, &|| {});
+    let results = mutants::self_test(Mutant::HISTORICAL, 1, 3000, 1, &|| {});
     let lines: Vec<String> = results
         .iter()
         .map(|r| {
@@ -35,4 +50,36 @@ fn mutant_kill_report() {
         })
         .collect();
     settings().bind(|| insta::assert_snapshot!("mutant_kills", lines.join("\n")));
+}
+
+/// The first seed of the self-test's range 0 that kills `mutant`.
+fn first_kill(mutant: Mutant) -> u64 {
+    let scenario = find("swarm").unwrap();
+    let start = mutants::range_start(0);
+    (start..start + 3000)
+        .find(|&seed| {
+            let config = RunConfig::new(scenario.name, scenario.profile(seed)).mutant(Some(mutant));
+            !run_seed(seed, &config).passed()
+        })
+        .unwrap_or_else(|| panic!("{mutant} survives 3000 seeds"))
+}
+
+/// For each public mutant: its first kill, shrunk to the fewest faults, and the trace of the
+/// shrunk run up to the violation — the bug's shape in a few dozen lines.
+#[test]
+fn shrunk_kill_trace_of_each_mutant() {
+    let scenario = find("swarm").unwrap();
+    for &mutant in Mutant::HISTORICAL {
+        let seed = first_kill(mutant);
+        let shrunk = shrink::shrink(scenario, seed, Some(mutant)).expect("the seed fails");
+        let mut text = format!(
+            "reproduce: {}\nfaults {} → {}\nviolation: {}\n--\n",
+            shrunk.reproduce(scenario.name, seed, Some(mutant)),
+            shrunk.original,
+            shrunk.kept.len(),
+            shrunk.violation
+        );
+        text.push_str(&campaign::last_lines(&shrunk.report, 40).join("\n"));
+        settings().bind(|| insta::assert_snapshot!(format!("mutant_{}_shrunk", mutant.name()), text));
+    }
 }

@@ -39,6 +39,9 @@ pub struct SeedReport {
     pub scenario: String,
     pub profile: String,
     pub violations: Vec<Violation>,
+    /// Per violation (when the run recorded its trace): how many trace lines came before it
+    /// was found — its excerpt ends there, whatever the timestamps say.
+    pub violation_lines: Vec<usize>,
     /// Lock, controller and fs events seen.
     pub events: u64,
     /// Faults fired, by kind.

@@ -63,6 +63,15 @@ impl Trace {
         self.lines.push(line);
     }
 
+    /// Lines recorded so far.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
     pub fn take(&mut self) -> Vec<String> {
         std::mem::take(&mut self.lines)
     }

@@ -47,6 +47,18 @@ struct Observed {
     facts: BTreeMap<u32, ProcFacts>,
     /// Set at quiescence: tasks dropped with the runtime afterwards report nothing.
     finished: bool,
+    /// Per violation found so far: how many trace lines were recorded when it was found.
+    violation_lines: Vec<usize>,
+}
+
+impl Observed {
+    /// Stamp newly found violations with the trace's length: a report's excerpt ends there.
+    fn stamp_violations(&mut self) {
+        let found = self.oracle.violations.len();
+        while self.violation_lines.len() < found {
+            self.violation_lines.push(self.trace.len());
+        }
+    }
 }
 
 pub struct World {
@@ -104,6 +116,7 @@ impl World {
                 procs: BTreeMap::new(),
                 facts: BTreeMap::new(),
                 finished: false,
+                violation_lines: Vec::new(),
             }),
         })
     }
@@ -161,7 +174,10 @@ impl World {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Observed) -> T) -> T {
-        f(&mut self.observed.lock().unwrap())
+        let mut observed = self.observed.lock().unwrap();
+        let result = f(&mut observed);
+        observed.stamp_violations();
+        result
     }
 
     /// A process (re)starts under `pid`.
@@ -321,6 +337,7 @@ impl World {
             let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
             o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table);
         }
+        o.stamp_violations();
     }
 
     /// The chaos window is over: no more faults, stalls or latency; every hung op and hung
@@ -673,6 +690,7 @@ impl World {
             let now = now_ns();
             o.oracle.final_check(now, &o.facts, |p| disk.contents(p));
             self.check_liveness(o);
+            o.stamp_violations();
             let mut faults = BTreeMap::new();
             for ((_, kind), n) in self.faults.fired() {
                 *faults.entry(kind.name()).or_insert(0) += n;
@@ -682,6 +700,7 @@ impl World {
                 scenario: self.scenario.clone(),
                 profile: self.profile.summary(),
                 violations: std::mem::take(&mut o.oracle.violations),
+                violation_lines: std::mem::take(&mut o.violation_lines),
                 events: o.events,
                 faults,
                 coverage: o.coverage.clone(),

@@ -1,32 +1,118 @@
-//! `Fs` on the real filesystem. Lock files are tiny, so each operation runs inline.
+//! `Fs` on the real filesystem. Every operation is a blocking syscall, so each runs off the
+//! async worker (tokio's blocking pool, or a thread of its own outside tokio): a hung mount or a
+//! FIFO nobody writes then hangs only that operation, while the abort's settle bound, the
+//! acquire's polls and every other task keep running (SPEC I5). A hung operation holds its
+//! thread until the kernel lets go, so the operations in flight are bounded: past the bound an
+//! operation fails at once with EAGAIN instead of piling threads onto a hung mount.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use crate::platform::{BoxFuture, Fd, FileStat, Fs};
+use crate::platform::{BoxFuture, EntryRead, Fd, FileStat, Fs};
+
+/// Operations in flight at once by default: far above what the lock issues (one per acquire,
+/// release or fence step), far below tokio's blocking pool (512 threads).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 
 /// The real filesystem; descriptors it hands out stay open until `close`.
-#[derive(Default)]
 pub struct RealFs {
-    open: Mutex<HashMap<u64, File>>,
-    next: Mutex<u64>,
+    shared: Arc<Shared>,
 }
 
-impl RealFs {
-    pub fn new() -> Self {
-        Self::default()
+struct Shared {
+    open: Mutex<HashMap<u64, Arc<File>>>,
+    next_fd: AtomicU64,
+    in_flight: AtomicUsize,
+    max_in_flight: usize,
+}
+
+impl Default for RealFs {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
-    Box::pin(std::future::ready(value))
+impl RealFs {
+    /// The real filesystem with [`DEFAULT_MAX_IN_FLIGHT`] operations in flight at most.
+    pub fn new() -> Self {
+        Self::with_max_in_flight(DEFAULT_MAX_IN_FLIGHT)
+    }
+
+    /// The real filesystem with at most `max_in_flight` (at least 1) operations in flight.
+    pub fn with_max_in_flight(max_in_flight: usize) -> Self {
+        RealFs {
+            shared: Arc::new(Shared {
+                open: Mutex::new(HashMap::new()),
+                next_fd: AtomicU64::new(1),
+                in_flight: AtomicUsize::new(0),
+                max_in_flight: max_in_flight.max(1),
+            }),
+        }
+    }
+
+    /// Run one blocking operation off the async worker; EAGAIN when the bound is reached.
+    fn off_worker<'a, T, F>(&self, op: F) -> BoxFuture<'a, io::Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Shared) -> io::Result<T> + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let slot = InFlight::take(&shared)?;
+            let job = move || {
+                let _slot = slot; // freed when the syscall returns, not when the caller gives up
+                op(&shared)
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => runtime.spawn_blocking(job).await.map_err(io::Error::other)?,
+                Err(_) => {
+                    let (tx, rx) = futures::channel::oneshot::channel();
+                    std::thread::Builder::new().name("heldlock-fs".into()).spawn(move || {
+                        let _ = tx.send(job());
+                    })?;
+                    rx.await.map_err(|_| io::Error::other("filesystem thread ended without an answer"))?
+                }
+            }
+        })
+    }
 }
 
-fn stat_of(meta: &fs::Metadata) -> FileStat {
+/// One slot of the in-flight bound, given back on drop.
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn take(shared: &Arc<Shared>) -> io::Result<InFlight> {
+        let taken = shared.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < shared.max_in_flight).then_some(n + 1)
+        });
+        match taken {
+            Ok(_) => Ok(InFlight(shared.clone())),
+            Err(_) => Err(io::Error::from_raw_os_error(libc::EAGAIN)),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let before = self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(before > 0, "in-flight count below zero");
+    }
+}
+
+impl Shared {
+    fn file(&self, fd: Fd) -> io::Result<Arc<File>> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(&fd.0).cloned().ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))
+    }
+}
+
+/// The stat facts the lock uses, from std's metadata (`stat`, `lstat` or `fstat` alike).
+pub fn stat_of(meta: &fs::Metadata) -> FileStat {
     FileStat {
         dev: meta.dev(),
         ino: meta.ino(),
@@ -37,62 +123,120 @@ fn stat_of(meta: &fs::Metadata) -> FileStat {
     }
 }
 
+/// `Fs::read_entry` on the real filesystem: `lstat`, and only a regular file is opened —
+/// `O_NOFOLLOW | O_NONBLOCK`, then checked again with `fstat`, since the entry can be replaced
+/// between the two — and read through a cap.
+fn read_entry_now(path: &Path, max_bytes: usize) -> io::Result<EntryRead> {
+    let no_payload = |meta: &fs::Metadata| {
+        if meta.is_dir() {
+            return Err(io::Error::from_raw_os_error(libc::EISDIR));
+        }
+        Ok(EntryRead {
+            bytes: Vec::new(),
+            stat: stat_of(meta),
+        })
+    };
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.is_file() {
+        return no_payload(&meta);
+    }
+    let opened = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path);
+    let file = match opened {
+        Ok(file) => file,
+        // Replaced by a symlink (ELOOP) or a socket (ENXIO) since the lstat.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENXIO)) => {
+            return no_payload(&fs::symlink_metadata(path)?);
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return no_payload(&meta);
+    }
+    let cap = u64::try_from(max_bytes).unwrap_or(u64::MAX).saturating_add(1);
+    let mut bytes = Vec::new();
+    file.take(cap).read_to_end(&mut bytes)?;
+    Ok(EntryRead {
+        bytes,
+        stat: stat_of(&meta),
+    })
+}
+
+fn owned(path: &Path) -> PathBuf {
+    path.to_owned()
+}
+
 impl Fs for RealFs {
     fn create_exclusive<'a>(&'a self, path: &'a Path, mode: u32) -> BoxFuture<'a, io::Result<Fd>> {
-        ready((|| {
-            let file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
-            let mut next = self.next.lock().unwrap();
-            *next += 1;
-            self.open.lock().unwrap().insert(*next, file);
-            Ok(Fd(*next))
-        })())
+        let path = owned(path);
+        self.off_worker(move |shared| {
+            // O_EXCL: an existing entry, a symlink (dangling or not) included, is EEXIST.
+            let file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&path)?;
+            let fd = shared.next_fd.fetch_add(1, Ordering::Relaxed);
+            shared.open.lock().unwrap_or_else(|e| e.into_inner()).insert(fd, Arc::new(file));
+            Ok(Fd(fd))
+        })
     }
     fn write_fd<'a>(&'a self, fd: Fd, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
-        ready((|| {
-            let mut open = self.open.lock().unwrap();
-            let file = open.get_mut(&fd.0).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF))?;
-            file.write_all(data)?;
+        let data = data.to_vec();
+        self.off_worker(move |shared| {
+            let file = shared.file(fd)?;
+            (&*file).write_all(&data)?;
             file.sync_data()
-        })())
+        })
     }
     fn close(&self, fd: Fd) -> BoxFuture<'_, io::Result<()>> {
-        let closed = self.open.lock().unwrap().remove(&fd.0);
-        ready(closed.map(drop).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF)))
+        // Dropping the last reference closes it; an operation still using it closes it later.
+        let closed = self.shared.open.lock().unwrap_or_else(|e| e.into_inner()).remove(&fd.0);
+        Box::pin(std::future::ready(
+            closed.map(drop).ok_or_else(|| io::Error::from_raw_os_error(libc::EBADF)),
+        ))
     }
     fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<Vec<u8>>> {
-        ready(fs::read(path))
+        let path = owned(path);
+        self.off_worker(move |_| fs::read(&path))
     }
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
-        ready(fs::metadata(path).map(|m| stat_of(&m)))
+        let path = owned(path);
+        self.off_worker(move |_| fs::metadata(&path).map(|m| stat_of(&m)))
+    }
+    fn lstat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
+        let path = owned(path);
+        self.off_worker(move |_| fs::symlink_metadata(&path).map(|m| stat_of(&m)))
     }
     fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
-        let open = self.open.lock().unwrap();
-        let stat = match open.get(&fd.0) {
-            Some(file) => file.metadata().map(|m| stat_of(&m)),
-            None => Err(io::Error::from_raw_os_error(libc::EBADF)),
-        };
-        ready(stat)
+        self.off_worker(move |shared| shared.file(fd)?.metadata().map(|m| stat_of(&m)))
     }
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
-        ready(fs::remove_file(path))
+        let path = owned(path);
+        self.off_worker(move |_| fs::remove_file(&path))
     }
     fn mkdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
-        ready(fs::create_dir(path))
+        let path = owned(path);
+        self.off_worker(move |_| fs::create_dir(&path))
     }
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
-        ready(fs::remove_dir(path))
+        let path = owned(path);
+        self.off_worker(move |_| fs::remove_dir(&path))
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
-        ready((|| {
-            let mut file = OpenOptions::new().append(true).create(true).open(path)?;
-            file.write_all(data)?;
+        let (path, data) = (owned(path), data.to_vec());
+        self.off_worker(move |_| {
+            let mut file = OpenOptions::new().append(true).create(true).open(&path)?;
+            file.write_all(&data)?;
             file.sync_data()
-        })())
+        })
     }
     fn write_all<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
-        ready(fs::write(path, data))
+        let (path, data) = (owned(path), data.to_vec());
+        self.off_worker(move |_| fs::write(&path, &data))
     }
     fn canonical_dir<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, io::Result<PathBuf>> {
-        ready(fs::canonicalize(dir))
+        let dir = owned(dir);
+        self.off_worker(move |_| fs::canonicalize(&dir))
+    }
+    fn read_entry<'a>(&'a self, path: &'a Path, max_bytes: usize) -> BoxFuture<'a, io::Result<EntryRead>> {
+        let path = owned(path);
+        self.off_worker(move |_| read_entry_now(&path, max_bytes))
     }
 }

@@ -4,6 +4,8 @@ use std::fs;
 
 use crate::platform::{Liveness, Processes};
 
+/// [`Processes`] of this Linux machine: liveness by `kill(pid, 0)`, state and start time from
+/// `/proc/<pid>/stat`, gateways recognised by a marker in `/proc/<pid>/cmdline`.
 pub struct RealProcesses {
     pid: u32,
     /// A process whose command line contains this is a gateway; `None`: unknown for all.
@@ -17,6 +19,7 @@ impl Default for RealProcesses {
 }
 
 impl RealProcesses {
+    /// This process; every other process's gateway status unknown.
     pub fn new() -> Self {
         RealProcesses {
             pid: std::process::id(),
@@ -33,19 +36,21 @@ impl RealProcesses {
     }
 }
 
-/// `(state, starttime)` from the text of `/proc/<pid>/stat`: fields 3 and 22, counted after
-/// the parenthesised command name (which may itself hold spaces and parentheses).
-pub fn parse_proc_stat(text: &str) -> Option<(char, u64)> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+/// `(state, starttime)` from the bytes of `/proc/<pid>/stat`: fields 3 and 22, counted after
+/// the parenthesised command name. The name is whatever bytes the process chose (not UTF-8,
+/// spaces, parentheses), so the fields start after the LAST `)`; they are ASCII.
+pub fn parse_proc_stat(stat: &[u8]) -> Option<(char, u64)> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
     // `rest` starts at field 3; field 22 is 19 further on.
-    let state = fields.first()?.chars().next()?;
-    let starttime = fields.get(19)?.parse().ok()?;
+    let state = fields.next()?.chars().next()?;
+    let starttime = fields.nth(18)?.parse().ok()?;
     Some((state, starttime))
 }
 
 fn stat_of(pid: u32) -> Option<(char, u64)> {
-    parse_proc_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    parse_proc_stat(&fs::read(format!("/proc/{pid}/stat")).ok()?)
 }
 
 impl Processes for RealProcesses {
@@ -88,10 +93,20 @@ impl Processes for RealProcesses {
 mod tests {
     use super::*;
 
+    const FIELDS: &[u8] = b" S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+
     #[test]
     fn parses_state_and_starttime_past_a_tricky_name() {
-        let text = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
-        assert_eq!(parse_proc_stat(text), Some(('S', 987654)));
+        let text = [b"4242 (a) b (c))".as_slice(), FIELDS].concat();
+        assert_eq!(parse_proc_stat(&text), Some(('S', 987654)));
+    }
+
+    #[test]
+    fn parses_past_a_name_that_is_not_utf8() {
+        let text = [b"4242 (\xff\xfe) (\x80".as_slice(), b")", FIELDS].concat();
+        assert_eq!(parse_proc_stat(&text), Some(('S', 987654)));
+        assert_eq!(parse_proc_stat(b"4242 (x) S 1"), None, "too few fields");
+        assert_eq!(parse_proc_stat(b"4242 no parens"), None);
     }
 
     #[test]

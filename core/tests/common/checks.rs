@@ -4,6 +4,7 @@
 
 use heldlock_core::controller::SETTLE_BOUND_MS;
 use heldlock_core::event::{AbortKind, HandleId, PoisonReason};
+use heldlock_core::file_lock::ORPHAN_GRACE_SHORT_MS;
 use heldlock_core::platform::errno;
 use heldlock_core::{ControllerError, ControllerOptions, LockError, LockOptions};
 
@@ -700,5 +701,70 @@ pub async fn reacquire_after_our_lock_was_removed(mutant: Option<Mutant>) -> Che
     ensure!(w.lock_ino() == Some(h2.ino()), "releasing the lost handle removed the new lock");
     p.locks.release(&h2).await.map_err(|e| e.to_string())?;
     ensure!(!w.lock_exists() && !p.holds_lock(), "the new lock outlived its release");
+    Ok(())
+}
+
+/// SPEC §1 / I15: a creator paused between its exclusive create and its payload write finds
+/// its payload-less lock reclaimed (past the orphan grace) and gone; the ENOENT of its
+/// vanished lock is retried within the budget, never surfaced. Killed by M20.
+pub async fn creator_retries_its_vanished_lock(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let q = w.process(20);
+    let stalled = p.fs.pause_next(Op::WriteFd);
+    let locks = p.locks.clone();
+    let creator = tokio::spawn(async move { locks.acquire(transcript(), opts_timeout(10_000)).await });
+    ensure!(
+        within(1_000, stalled.arrived(1)).await.is_some(),
+        "the creator never reached its payload write"
+    );
+    sleep_ms(ORPHAN_GRACE_SHORT_MS + 500).await;
+    let hq = q.locks.acquire(transcript(), opts_timeout(1_000)).await.map_err(|e| e.to_string())?;
+    ensure!(q.events.reclaim_reasons().len() == 1, "the payload-less lock was not reclaimed");
+    q.locks.release(&hq).await.map_err(|e| e.to_string())?;
+    ensure!(!w.lock_exists(), "the reclaimer's lock outlived its release");
+    stalled.open();
+    let h = match within(5_000, creator).await {
+        Some(Ok(Ok(h))) => h,
+        Some(Ok(Err(e))) => return Err(format!("the creator's acquire surfaced its vanished lock: {e}")),
+        other => return Err(format!("the creator's acquire ended with {other:?}")),
+    };
+    ensure!(w.lock_ino() == Some(h.ino()), "the creator's retried lock is not on disk");
+    p.locks.release(&h).await.map_err(|e| e.to_string())?;
+    ensure!(!w.lock_exists(), "the creator's lock outlived its release");
+    Ok(())
+}
+
+/// SPEC I4 / I10: a write scope still waiting for its short lock when its controller is
+/// disposed gets the lock only after dispose (maybe after the next attempt owns the session):
+/// it gives the lock back and fails unwritten. Killed by M21.
+pub async fn write_waiting_at_dispose_fails(mutant: Option<Mutant>) -> Check {
+    let w = World::with_mutant(mutant);
+    let p = w.process(10);
+    let q = w.process(20);
+    let ctl = p.controller(ControllerOptions::default()).await.map_err(|e| e.to_string())?;
+    ctl.release_for_prompt().await.map_err(|e| e.to_string())?;
+    // Another process holds the lock: the scope waits in its short acquire.
+    let hq = q.locks.acquire(transcript(), LockOptions::default()).await.map_err(|e| e.to_string())?;
+    let before = w.transcript_bytes();
+    let late = tokio::spawn({
+        let ctl = ctl.clone();
+        async move {
+            ctl.with_write_lock(|scope| async move { scope.append(b"{\"type\":\"late\"}\n").await })
+                .await
+        }
+    });
+    sleep_ms(200).await;
+    ensure!(within(1_000, ctl.dispose()).await.is_some(), "dispose hung");
+    q.locks.release(&hq).await.map_err(|e| e.to_string())?;
+    match within(5_000, late).await {
+        Some(Ok(Err(ControllerError::Disposed))) => {}
+        other => return Err(format!("the write scope waiting at dispose ended with {other:?}")),
+    }
+    ensure!(w.transcript_bytes() == before, "a write scope wrote after dispose (I4)");
+    ensure!(
+        !ctl.holds() && !p.holds_lock() && !w.lock_exists(),
+        "the short lock taken after dispose was not given back"
+    );
     Ok(())
 }

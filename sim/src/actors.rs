@@ -15,7 +15,6 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::oracle::{ExternalChange, ExternalEdit};
 use crate::seed::{rng, world_rng, Stream, WorldDraw};
-use crate::special::Special;
 use crate::witness::PlantedLive;
 use crate::world::World;
 
@@ -25,6 +24,8 @@ const FOREIGN_FIRST_PID: u32 = 5_000;
 const MAX_ACTS: u32 = 32;
 /// A huge planted lock file (the real adapter must cap its read; here it costs a copy a read).
 const HUGE_LOCK_BYTES: usize = 16 * 1024;
+/// Where a planted dangling symlink points: nothing ever exists there.
+const DANGLING_TARGET: &str = "/nonexistent/heldlock-planted-target";
 
 fn entry(kind: &str, who: &str) -> Vec<u8> {
     format!("{{\"type\":\"{kind}\",\"from\":\"{who}\"}}\n").into_bytes()
@@ -207,7 +208,7 @@ pub async fn lock_planter(world: Arc<World>) {
         let plant = Plant::draw(&mut rng);
         // It plants only at a free path: it waits (bounded) for a hand-over, where gateways
         // are waiting and racing for the lock.
-        let free = |w: &World| w.disk.ino_of(&lock).is_none() && w.specials.at(&lock).is_none();
+        let free = |w: &World| !w.entry_at(&lock);
         let mut polls = 0;
         while !free(&world) && polls < 600 {
             sleep_ms(50).await;
@@ -235,9 +236,13 @@ pub async fn lock_planter(world: Arc<World>) {
                 }
             }
             Plant::DanglingSymlink => {
-                world.specials.plant(&lock, Special::DanglingSymlink);
+                if world.disk.symlink(Path::new(DANGLING_TARGET), &lock).is_err() {
+                    continue;
+                }
                 sleep_ms(hold_ms.min(60_000)).await;
-                if world.specials.remove(&lock) {
+                if world.dangling_symlink_at(&lock)
+                    && world.disk.view(0, usize::MAX).unlink_now(&lock).is_ok()
+                {
                     world.external_note(|| {
                         format!("external removes its dangling symlink at {}", lock.display())
                     });

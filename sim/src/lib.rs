@@ -17,7 +17,6 @@ pub mod report;
 pub mod runner;
 pub mod seed;
 pub mod simfs;
-pub mod special;
 pub mod trace;
 pub mod wallclock;
 pub mod witness;

@@ -1,6 +1,5 @@
 //! SimFs: one process's view of the in-memory disk, with simulated latency, injected errnos,
-//! torn writes and hung operations, and the special entries MemFs does not model; it reports
-//! lock-file and transcript changes to the oracle.
+//! torn writes and hung operations; it reports lock-file and transcript changes to the oracle.
 //!
 //! The disk model is fsync-less, like the lock (SPEC §1 never syncs): a process crash loses
 //! nothing (its writes are in the shared page cache), so nothing is dropped at a crash. What a
@@ -20,7 +19,6 @@ use rand::Rng;
 
 use crate::faults::{FaultKind, FaultSite, FsOp, PathClass};
 use crate::seed::{world_rng, WorldDraw};
-use crate::special::Special;
 use crate::world::World;
 
 /// Whose writes a `SimFs` makes: a gateway's, or a plugin's (usage lines the oracle counts
@@ -121,10 +119,6 @@ impl SimFs {
         }
     }
 
-    fn special(&self, path: &Path) -> Option<Special> {
-        self.world.specials.at(path)
-    }
-
     /// Tell the oracle about bytes this process put in a transcript.
     fn report_transcript_write(&self, path: &Path, data: &[u8], complete: bool) -> io::Result<()> {
         if PathClass::of(path) != PathClass::Transcript {
@@ -159,9 +153,6 @@ impl Fs for SimFs {
     fn create_exclusive<'a>(&'a self, path: &'a Path, _mode: u32) -> BoxFuture<'a, io::Result<Fd>> {
         Box::pin(async move {
             self.gate(FsOp::CreateExclusive, path).await?;
-            if self.special(path).is_some() {
-                return Err(os_error(heldlock_core::platform::errno::EEXIST));
-            }
             let fd = self.seen(self.view.create_exclusive_now(path))?;
             if PathClass::of(path) == PathClass::Lock {
                 if let Some(ino) = self.view.disk().ino_of(path) {
@@ -193,18 +184,12 @@ impl Fs for SimFs {
     fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<Vec<u8>>> {
         Box::pin(async move {
             self.gate(FsOp::Read, path).await?;
-            if self.special(path).is_some() {
-                return Err(os_error(heldlock_core::platform::errno::ENOENT));
-            }
             self.seen(self.view.read_now(path))
         })
     }
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
         Box::pin(async move {
             self.gate(FsOp::Stat, path).await?;
-            if self.special(path).is_some() {
-                return Err(os_error(heldlock_core::platform::errno::ENOENT));
-            }
             self.seen(self.view.stat_now(path))
         })
     }
@@ -217,14 +202,14 @@ impl Fs for SimFs {
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Unlink, path).await?;
-            if self.world.specials.remove(path) {
-                self.world.special_removed(self.view.pid(), path);
-                return Ok(());
-            }
             let ino = self.view.disk().ino_of(path);
+            let lock = PathClass::of(path) == PathClass::Lock;
+            let dangling = lock && ino.is_none() && self.world.dangling_symlink_at(path);
             self.seen(self.view.unlink_now(path))?;
-            if let (PathClass::Lock, Some(ino)) = (PathClass::of(path), ino) {
-                self.world.lock_unlinked(self.view.pid(), path, ino);
+            match ino {
+                Some(ino) if lock => self.world.lock_unlinked(self.view.pid(), path, ino),
+                None if dangling => self.world.dangling_removed(self.view.pid(), path),
+                _ => {}
             }
             Ok(())
         })

@@ -17,7 +17,6 @@ use crate::faults::{Decision, FaultKind, FaultPlan};
 use crate::oracle::{ExternalChange, ExternalEdit, Oracle, ProcFacts};
 use crate::profile::Profile;
 use crate::simfs::{SimFs, Writer};
-use crate::special::SpecialFiles;
 use crate::trace::{describe, Trace, TraceMode, Who};
 use crate::wallclock::WallClocks;
 use crate::witness::{PlantedLive, StaleFailure, Witness};
@@ -71,8 +70,6 @@ pub struct World {
     pub faults: FaultPlan,
     /// Each process's wall clock.
     pub clocks: WallClocks,
-    /// Dangling symlinks and the like, which the disk does not model.
-    pub specials: SpecialFiles,
     /// Set once, by the liveness phase: faults off, hangs ended, pauses lifted.
     healed: std::sync::atomic::AtomicBool,
     heal_event: event_listener::Event,
@@ -102,7 +99,6 @@ impl World {
             table: ProcessTable::new(),
             faults,
             clocks: WallClocks::default(),
-            specials: SpecialFiles::default(),
             healed: std::sync::atomic::AtomicBool::new(false),
             heal_event: event_listener::Event::new(),
             entries: std::sync::atomic::AtomicU64::new(0),
@@ -478,7 +474,7 @@ impl World {
             // the path (its file removed or replaced behind its back), an entry the lock cannot
             // read (a dangling symlink) or remove (a directory).
             let unreadable =
-                self.specials.at(&lock).is_some() || view.stat_now(&lock).is_ok_and(|st| st.is_dir);
+                self.dangling_symlink_at(&lock) || view.stat_now(&lock).is_ok_and(|st| st.is_dir);
             let blocked = unreadable
                 || o.oracle.process_holds_path(pid, &lock)
                 || crate::oracle::blocks(&sight, pid, crate::oracle::grace_for(timeout_ms), &self.table);
@@ -517,8 +513,19 @@ impl World {
         });
     }
 
-    /// A process unlinked a special entry (a dangling symlink) at a lock path.
-    pub fn special_removed(&self, pid: u32, path: &Path) {
+    /// Whether anything (a file, a directory, a symlink) stands at `path`.
+    pub fn entry_at(&self, path: &Path) -> bool {
+        self.disk.view(0, usize::MAX).lstat_now(path).is_ok()
+    }
+
+    /// Whether `path` is a symlink to nothing (a planted foreign lock entry).
+    pub fn dangling_symlink_at(&self, path: &Path) -> bool {
+        let view = self.disk.view(0, usize::MAX);
+        view.lstat_now(path).is_ok() && view.stat_now(path).is_err()
+    }
+
+    /// A process unlinked a dangling symlink at a lock path.
+    pub fn dangling_removed(&self, pid: u32, path: &Path) {
         self.note(pid, || format!("removes the dangling symlink at {}", path.display()));
     }
 

@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::platform::{errno, os_error, BoxFuture, Fd, FileStat, Fs};
+use crate::platform::{errno, os_error, BoxFuture, EntryRead, Fd, FileStat, Fs};
 
 /// The device number every MemFs file reports.
 pub const MEMFS_DEV: u64 = 1;
@@ -311,6 +311,20 @@ impl Disk {
         }
     }
 
+    /// A symlink's own stat (`lstat`): its identity and time; its size is its target's length.
+    fn symlink_stat(&self, link: &Path) -> FileStat {
+        let target = &self.symlinks[link];
+        let (ino, time) = self.symlink_stats[link];
+        FileStat {
+            dev: MEMFS_DEV,
+            ino,
+            size: target.as_os_str().len() as u64,
+            mtime_ns: time,
+            ctime_ns: time,
+            is_dir: false,
+        }
+    }
+
     /// A name was added to or removed from the directory holding `path`: its times move.
     fn stamp_parent(&mut self, path: &Path, t: i128) {
         let parent = path.parent().unwrap_or(Path::new("/"));
@@ -520,19 +534,37 @@ impl MemFsView {
             match walked.entry {
                 Entry::Inode(ino) => Ok(disk.stat_of(ino)),
                 Entry::Missing => Err(os_error(errno::ENOENT)),
+                Entry::Symlink => Ok(disk.symlink_stat(&walked.path)),
+            }
+        })
+    }
+
+    /// `Fs::read_entry` as the real adapter does it on Linux: `lstat` first (path errors before
+    /// EMFILE), a symlink reads as empty with its own identity, a directory is EISDIR, and only
+    /// a regular file takes a descriptor and is read, through the cap.
+    pub fn read_entry_now(&self, path: &Path, max_bytes: usize) -> io::Result<EntryRead> {
+        self.with_disk(|disk, _| {
+            let walked = disk.walk(path, false)?;
+            let ino = match walked.entry {
+                Entry::Missing => return Err(os_error(errno::ENOENT)),
                 Entry::Symlink => {
-                    let target = &disk.symlinks[&walked.path];
-                    let (ino, time) = disk.symlink_stats[&walked.path];
-                    Ok(FileStat {
-                        dev: MEMFS_DEV,
-                        ino,
-                        size: target.as_os_str().len() as u64,
-                        mtime_ns: time,
-                        ctime_ns: time,
-                        is_dir: false,
+                    return Ok(EntryRead {
+                        bytes: Vec::new(),
+                        stat: disk.symlink_stat(&walked.path),
                     })
                 }
+                Entry::Inode(ino) => ino,
+            };
+            if disk.inodes[&ino].is_dir {
+                return Err(os_error(errno::EISDIR));
             }
+            self.check_fd_room(disk)?;
+            let data = &disk.inodes[&ino].data;
+            let cap = data.len().min(max_bytes.saturating_add(1));
+            Ok(EntryRead {
+                bytes: data[..cap].to_vec(),
+                stat: disk.stat_of(ino),
+            })
         })
     }
 
@@ -668,6 +700,9 @@ impl Fs for MemFsView {
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
         ready(self.stat_now(path))
     }
+    fn lstat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
+        ready(self.lstat_now(path))
+    }
     fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
         ready(self.stat_fd_now(fd))
     }
@@ -688,5 +723,8 @@ impl Fs for MemFsView {
     }
     fn canonical_dir<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, io::Result<PathBuf>> {
         ready(self.canonical_dir_now(dir))
+    }
+    fn read_entry<'a>(&'a self, path: &'a Path, max_bytes: usize) -> BoxFuture<'a, io::Result<EntryRead>> {
+        ready(self.read_entry_now(path, max_bytes))
     }
 }

@@ -158,3 +158,34 @@ fn lstat_describes_a_final_symlink_itself() {
     assert_ne!(other.ino, view.stat_now(Path::new("/r/d")).unwrap().ino);
     assert!(view.lstat_now(Path::new("/r/ld/..")).unwrap().is_dir, "followed in the middle");
 }
+
+/// Through the `Fs` port, as the lock calls it: before MemFs implemented `lstat` and
+/// `read_entry`, the trait's defaults followed the link (ENOENT for a dangling one, the
+/// target's identity for a live one), unlike the real adapter.
+#[tokio::test]
+async fn the_fs_port_reads_and_lstats_an_entry_without_following_it() {
+    use heldlock_core::platform::Fs;
+    let (fs, view) = world();
+    fs.symlink_dir(Path::new("nowhere"), Path::new("/r/dang")).unwrap();
+    fs.symlink_dir(Path::new("/r/f"), Path::new("/r/lf")).unwrap();
+    let dang = Fs::read_entry(&view, Path::new("/r/dang"), 16).await.unwrap();
+    assert_eq!((dang.bytes.len(), dang.stat), (0, view.lstat_now(Path::new("/r/dang")).unwrap()));
+    let live = Fs::read_entry(&view, Path::new("/r/lf"), 16).await.unwrap();
+    assert!(live.bytes.is_empty(), "a symlink to a file is no payload");
+    assert_ne!(live.stat.ino, view.stat_now(Path::new("/r/f")).unwrap().ino);
+    assert_eq!(Fs::lstat(&view, Path::new("/r/lf")).await.unwrap(), live.stat);
+    assert_eq!(errno_of(Fs::read_entry(&view, Path::new("/r/d"), 16).await), errno::EISDIR);
+    // A regular file is read through the cap (max + 1 bytes: more is no payload anyway).
+    view.write_path_now(Path::new("/r/big"), &[b'a'; 40], true).unwrap();
+    assert_eq!(Fs::read_entry(&view, Path::new("/r/big"), 16).await.unwrap().bytes.len(), 17);
+}
+
+#[test]
+fn read_entry_finds_path_errors_before_a_full_fd_table() {
+    let (fs, _) = world();
+    let full = fs.view(9, 0);
+    assert_eq!(errno_of(full.read_entry_now(Path::new("/r/missing"), 16)), errno::ENOENT);
+    assert_eq!(errno_of(full.read_entry_now(Path::new("/r/f"), 16)), errno::EMFILE);
+    fs.symlink_dir(Path::new("nowhere"), Path::new("/r/dang")).unwrap();
+    assert!(full.read_entry_now(Path::new("/r/dang"), 16).is_ok(), "a link takes no descriptor");
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use heldlock_core::memfs::MemFsView;
-use heldlock_core::platform::{os_error, BoxFuture, Fd, FileStat, Fs};
+use heldlock_core::platform::{os_error, BoxFuture, EntryRead, Fd, FileStat, Fs};
 
 use rand::Rng;
 
@@ -193,6 +193,13 @@ impl Fs for SimFs {
             self.seen(self.view.stat_now(path))
         })
     }
+    /// Gated as a stat: the same fault site, so adding the method moved no seed's draws.
+    fn lstat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
+        Box::pin(async move {
+            self.gate(FsOp::Stat, path).await?;
+            self.seen(self.view.lstat_now(path))
+        })
+    }
     fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
         Box::pin(async move {
             self.gate(FsOp::StatFd, Path::new(FD_PATH)).await?;
@@ -253,6 +260,14 @@ impl Fs for SimFs {
         Box::pin(async move {
             self.gate(FsOp::CanonicalDir, dir).await?;
             self.seen(self.view.canonical_dir_now(dir))
+        })
+    }
+    /// One read site for the whole entry read (lstat, open, fstat, read, as the real adapter
+    /// does it in one blocking call).
+    fn read_entry<'a>(&'a self, path: &'a Path, max_bytes: usize) -> BoxFuture<'a, io::Result<EntryRead>> {
+        Box::pin(async move {
+            self.gate(FsOp::Read, path).await?;
+            self.seen(self.view.read_entry_now(path, max_bytes))
         })
     }
 }

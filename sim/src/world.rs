@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use heldlock_core::event::{ControllerId, LockEvent};
+use heldlock_core::file_lock::MAX_LOCK_FILE_BYTES;
 use heldlock_core::memfs::MemFs;
 use heldlock_core::memprocs::ProcessTable;
+use heldlock_core::platform::errno::EISDIR;
 use heldlock_core::platform::{Observer, Platform};
 use heldlock_core::Mutant;
 
@@ -462,20 +464,19 @@ impl World {
                 o.oracle.sample_acquire(now, pid, acquire, true, &o.facts);
                 continue;
             }
-            let file = view
-                .stat_now(&lock)
-                .ok()
-                .and_then(|st| self.disk.contents(&lock).map(|bytes| (bytes, wall_ms(st.mtime_ns))));
+            // The entry as the lock reads it (`read_entry`): a symlink is a payload-less entry
+            // aging by its own mtime; a directory is EISDIR, which the lock can neither judge nor
+            // remove, so it blocks by SPEC.
+            let entry = view.read_entry_now(&lock, MAX_LOCK_FILE_BYTES);
+            let directory = entry.as_ref().is_err_and(|e| e.raw_os_error() == Some(EISDIR));
+            let file = entry.ok().map(|e| (e.bytes, wall_ms(e.stat.mtime_ns)));
             let mut guard = lock.as_os_str().to_owned();
             guard.push(".reclaim");
-            let guard_age_ms = view.stat_now(Path::new(&guard)).ok().map(|st| wall_ms(st.mtime_ns));
+            let guard_age_ms = view.lstat_now(Path::new(&guard)).ok().map(|st| wall_ms(st.mtime_ns));
             let sight = crate::oracle::LockSight { file, guard_age_ms };
             // What the disk alone does not show also blocks by SPEC: the waiter's process holding
-            // the path (its file removed or replaced behind its back), an entry the lock cannot
-            // read (a dangling symlink) or remove (a directory).
-            let unreadable =
-                self.dangling_symlink_at(&lock) || view.stat_now(&lock).is_ok_and(|st| st.is_dir);
-            let blocked = unreadable
+            // the path (its file removed or replaced behind its back).
+            let blocked = directory
                 || o.oracle.process_holds_path(pid, &lock)
                 || crate::oracle::blocks(&sight, pid, crate::oracle::grace_for(timeout_ms), &self.table);
             o.oracle.sample_acquire(now, pid, acquire, blocked, &o.facts);

@@ -12,6 +12,8 @@
 //! `TimeSource` and every change gets a strictly later one.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use fnv::FnvHashMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -69,14 +71,16 @@ struct Walked {
 #[derive(Default)]
 struct Disk {
     inodes: HashMap<u64, Inode>,
-    /// Hashed, not ordered: the walk looks every prefix up, and nothing iterates names in
-    /// an order that could reach a trace (`has_children` only asks whether any exists).
-    names: HashMap<PathBuf, u64>,
+    /// Keyed by the bytes of the normalized absolute path (every key and every lookup is a
+    /// walked path: `/`-rooted, no `.`, `..` or `//`), so byte equality is path equality and a
+    /// lookup hashes the bytes once. Hashed, not ordered: nothing iterates names in an order
+    /// that could reach a trace (`has_children` only asks whether any exists).
+    names: FnvHashMap<OsString, u64>,
     /// Symlinks: link path ⇒ target as written (absolute, or relative to the link's directory).
-    symlinks: HashMap<PathBuf, PathBuf>,
+    symlinks: FnvHashMap<OsString, PathBuf>,
     /// Each symlink's own identity and time, for `lstat` (numbers from `SYMLINK_INO_BASE`, so
     /// the inode numbers of files and directories are what they were before links had any).
-    symlink_stats: HashMap<PathBuf, (u64, i128)>,
+    symlink_stats: FnvHashMap<OsString, (u64, i128)>,
     next_symlink_ino: u64,
     fds: BTreeMap<u64, OpenFile>,
     next_ino: u64,
@@ -114,7 +118,7 @@ impl MemFs {
         let mut disk = fs.disk.lock().unwrap();
         let t = fs.tick(&mut disk);
         let root = disk.new_inode(true, t);
-        disk.names.insert(PathBuf::from("/"), root);
+        disk.names.insert(OsString::from("/"), root);
         drop(disk);
         fs
     }
@@ -150,7 +154,7 @@ impl MemFs {
                     let t = self.tick(&mut disk);
                     let ino = disk.new_inode(true, t);
                     disk.stamp_parent(&walked.path, t);
-                    disk.names.insert(walked.path, ino);
+                    disk.names.insert(walked.path.into_os_string(), ino);
                 }
                 Entry::Symlink => return Err(os_error(libc::ELOOP)),
             }
@@ -175,8 +179,8 @@ impl MemFs {
         disk.stamp_parent(&walked.path, t);
         let ino = SYMLINK_INO_BASE + disk.next_symlink_ino;
         disk.next_symlink_ino += 1;
-        disk.symlink_stats.insert(walked.path.clone(), (ino, t));
-        disk.symlinks.insert(walked.path, target.to_owned());
+        disk.symlink_stats.insert(walked.path.clone().into_os_string(), (ino, t));
+        disk.symlinks.insert(walked.path.into_os_string(), target.to_owned());
         Ok(())
     }
 
@@ -268,7 +272,7 @@ impl Disk {
             }
             let candidate = current.join(&name);
             let last = pending.is_empty();
-            if let Some(target) = self.symlinks.get(&candidate) {
+            if let Some(target) = self.symlinks.get(candidate.as_os_str()) {
                 if last && !follow_last {
                     return Ok(Walked {
                         path: candidate,
@@ -287,7 +291,7 @@ impl Disk {
                 }
                 continue;
             }
-            match self.names.get(&candidate) {
+            match self.names.get(candidate.as_os_str()) {
                 Some(&ino) if last => {
                     return Ok(Walked {
                         path: candidate,
@@ -306,7 +310,7 @@ impl Disk {
             }
         }
         // The path ended on a directory (`/`, or `..`).
-        let ino = *self.names.get(&current).expect("the walk only enters existing directories");
+        let ino = *self.names.get(current.as_os_str()).expect("the walk only enters existing directories");
         Ok(Walked {
             path: current,
             entry: Entry::Inode(ino),
@@ -333,7 +337,7 @@ impl Disk {
         for end in ends {
             let prefix = Path::new(OsStr::from_bytes(&bytes[..end]));
             let last = end == bytes.len();
-            if self.symlinks.contains_key(prefix) {
+            if self.symlinks.contains_key(prefix.as_os_str()) {
                 if last && !follow_last {
                     return Some(Ok(Walked {
                         path: prefix.to_owned(),
@@ -342,7 +346,7 @@ impl Disk {
                 }
                 return None;
             }
-            let entry = match self.names.get(prefix) {
+            let entry = match self.names.get(prefix.as_os_str()) {
                 Some(&ino) if last => Entry::Inode(ino),
                 Some(&ino) if self.inodes[&ino].is_dir => continue,
                 Some(_) => return Some(Err(os_error(errno::ENOTDIR))),
@@ -367,8 +371,8 @@ impl Disk {
 
     /// A symlink's own stat (`lstat`): its identity and time; its size is its target's length.
     fn symlink_stat(&self, link: &Path) -> FileStat {
-        let target = &self.symlinks[link];
-        let (ino, time) = self.symlink_stats[link];
+        let target = &self.symlinks[link.as_os_str()];
+        let (ino, time) = self.symlink_stats[link.as_os_str()];
         FileStat {
             dev: MEMFS_DEV,
             ino,
@@ -382,7 +386,7 @@ impl Disk {
     /// A name was added to or removed from the directory holding `path`: its times move.
     fn stamp_parent(&mut self, path: &Path, t: i128) {
         let parent = path.parent().unwrap_or(Path::new("/"));
-        if let Some(ino) = self.names.get(parent).copied() {
+        if let Some(ino) = self.names.get(parent.as_os_str()).copied() {
             let dir = self.inodes.get_mut(&ino).expect("named inode exists");
             dir.mtime_ns = t;
             dir.ctime_ns = t;
@@ -392,7 +396,7 @@ impl Disk {
     /// Whether the directory at `path` has any entry (a name or a symlink).
     fn has_children(&self, path: &Path) -> bool {
         // Any name below it means an entry in it (a descendant's parents are named too).
-        let below = |p: &PathBuf| p.as_path() != path && p.starts_with(path);
+        let below = |p: &OsString| Path::new(p) != path && Path::new(p).starts_with(path);
         self.names.keys().any(below) || self.symlinks.keys().any(below)
     }
 
@@ -435,7 +439,7 @@ impl Disk {
     /// Remove the name `path` at time `t`: the parent's times and the inode's ctime move.
     fn unname(&mut self, path: &Path, t: i128) {
         self.stamp_parent(path, t);
-        if let Some(ino) = self.names.remove(path) {
+        if let Some(ino) = self.names.remove(path.as_os_str()) {
             let inode = self.inodes.get_mut(&ino).expect("named inode exists");
             inode.ctime_ns = t;
             inode.links -= 1;
@@ -507,7 +511,7 @@ impl MemFsView {
             let t = fs.tick(disk);
             let ino = disk.new_inode(false, t);
             disk.stamp_parent(&walked.path, t);
-            disk.names.insert(walked.path, ino);
+            disk.names.insert(walked.path.into_os_string(), ino);
             Ok(Fd(disk.open(ino, self.pid)))
         })
     }
@@ -642,8 +646,8 @@ impl MemFsView {
                 Entry::Symlink => {
                     let t = fs.tick(disk);
                     disk.stamp_parent(&walked.path, t);
-                    disk.symlinks.remove(&walked.path);
-                    disk.symlink_stats.remove(&walked.path);
+                    disk.symlinks.remove(walked.path.as_os_str());
+                    disk.symlink_stats.remove(walked.path.as_os_str());
                     Ok(())
                 }
             }
@@ -660,7 +664,7 @@ impl MemFsView {
             let t = fs.tick(disk);
             let ino = disk.new_inode(true, t);
             disk.stamp_parent(&walked.path, t);
-            disk.names.insert(walked.path, ino);
+            disk.names.insert(walked.path.into_os_string(), ino);
             Ok(())
         })
     }
@@ -705,7 +709,7 @@ impl MemFsView {
             let ino = existing.unwrap_or_else(|| {
                 let ino = disk.new_inode(false, t);
                 disk.stamp_parent(&walked.path, t);
-                disk.names.insert(walked.path, ino);
+                disk.names.insert(walked.path.into_os_string(), ino);
                 ino
             });
             let inode = disk.inodes.get_mut(&ino).expect("named inode exists");

@@ -87,16 +87,24 @@ pub fn remap<'a>(ev: &LockEvent<'a>) -> LockEvent<'a> {
 /// The plugin of process `pid`: now and then, a `usage` line under a short file lock.
 pub async fn plugin(world: Arc<World>, pid: u32, incarnation: u32) {
     let platform = world.platform_for_plugin(pid);
-    let locks = ProcessLocks::with_mutant(platform.clone(), world.mutant);
-    // An embedder starts the watchdog of the table it made, as the gateway does.
-    locks.start_watchdog();
     let mut rng = world_rng(world.seed, WorldDraw::Plugin, u64::from(pid) << 16 | u64::from(incarnation));
     let opts = LockOptions {
         timeout_ms: 10_000,
         ..LockOptions::default()
     };
+    let mut locks: Option<Arc<ProcessLocks>> = None;
     for _ in 0..rng.gen_range(2..=MAX_WRITES) {
         madsim::time::sleep(Duration::from_millis(rng.gen_range(1_000..30_000))).await;
+        // After the first sleep the gateway has made the process's lock state: the plugin's
+        // `ProcessLocks::new` returns it (ownership is process-wide, issue 6 defect 11). Only
+        // a table it made itself gets a watchdog of its own.
+        let locks = locks.get_or_insert_with(|| {
+            let made = ProcessLocks::with_mutant(platform.clone(), world.mutant);
+            if Arc::ptr_eq(&made.platform().observer, &platform.observer) {
+                made.start_watchdog();
+            }
+            made
+        });
         let session = world.session_path(rng.gen_range(0..world.profile.sessions), false);
         match locks.acquire(&session, opts).await {
             Ok(handle) => {
@@ -107,7 +115,7 @@ pub async fn plugin(world: Arc<World>, pid: u32, incarnation: u32) {
             Err(e) => world.note(pid, || format!("plugin: no lock on {}: {e}", session.display())),
         }
     }
-    // The plugin lives as long as its process: its table (and watchdog) stay.
+    // The plugin lives as long as its process: its hold on the table stays.
     let _alive = locks;
     std::future::pending::<()>().await;
 }

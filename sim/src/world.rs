@@ -10,7 +10,7 @@ use heldlock_core::file_lock::MAX_LOCK_FILE_BYTES;
 use heldlock_core::memfs::MemFs;
 use heldlock_core::memprocs::ProcessTable;
 use heldlock_core::platform::errno::EISDIR;
-use heldlock_core::platform::{Observer, Platform};
+use heldlock_core::platform::{Observer, Platform, Processes};
 use heldlock_core::Mutant;
 
 use crate::clock::{now_ns, SimClock, SimSpawner, WatchdogOf};
@@ -72,6 +72,10 @@ pub struct World {
     pub faults: FaultPlan,
     /// Each process's wall clock.
     pub clocks: WallClocks,
+    /// One `Processes` port per process incarnation, shared by every platform of it: the
+    /// core keys a process's one lock state by that port (SPEC §1.1, ownership is
+    /// process-wide), as the real adapter's process-wide port does.
+    process_ports: Mutex<BTreeMap<(u32, u32), Arc<dyn Processes>>>,
     /// Set once, by the liveness phase: faults off, hangs ended, pauses lifted.
     healed: std::sync::atomic::AtomicBool,
     heal_event: event_listener::Event,
@@ -101,6 +105,7 @@ impl World {
             table: ProcessTable::new(),
             faults,
             clocks: WallClocks::default(),
+            process_ports: Mutex::new(BTreeMap::new()),
             healed: std::sync::atomic::AtomicBool::new(false),
             heal_event: event_listener::Event::new(),
             entries: std::sync::atomic::AtomicU64::new(0),
@@ -130,8 +135,9 @@ impl World {
         self.platform_of_table(pid, 0)
     }
 
-    /// The platform of a plugin's second lock table in process `pid`: its writes are usage
-    /// lines, its lock events carry ids apart from the gateway table's.
+    /// The platform of a plugin in process `pid`: its writes are usage lines; it shares the
+    /// process's `Processes` port, so `ProcessLocks::new` over it finds the process's live
+    /// lock state (the gateway's) instead of making a second table.
     pub fn platform_for_plugin(self: &Arc<Self>, pid: u32) -> Platform {
         self.platform_of_table(pid, 1)
     }
@@ -149,7 +155,13 @@ impl World {
                 world: self.clone(),
                 pid,
             }),
-            processes: Arc::new(self.table.view(pid)),
+            processes: self
+                .process_ports
+                .lock()
+                .unwrap()
+                .entry((pid, incarnation))
+                .or_insert_with(|| Arc::new(self.table.view(pid)))
+                .clone(),
             spawner: Arc::new(SimSpawner {
                 table: WatchdogOf { pid, table },
             }),

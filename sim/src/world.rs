@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use heldlock_core::event::{ControllerId, LockEvent};
-use heldlock_core::file_lock::MAX_LOCK_FILE_BYTES;
+use heldlock_core::file_lock::{MAX_LOCK_FILE_BYTES, ORPHAN_GRACE_MS};
 use heldlock_core::memfs::MemFs;
 use heldlock_core::memprocs::ProcessTable;
 use heldlock_core::platform::errno::EISDIR;
@@ -344,8 +344,17 @@ impl World {
             lock, timeout: true, ..
         } = ev
         {
-            let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
-            o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table);
+            // A reclaim guard the waiter's own wall clock still sees as fresh blocks by SPEC (a
+            // clock stepped back sees a crashed reclaimer's guard as young): no recovery owed.
+            let guard = crate::oracle::LockSight {
+                file: None,
+                guard_age_ms: self.guard_age_by(pid, lock, now),
+            };
+            let guarded = crate::oracle::blocks(&guard, pid, ORPHAN_GRACE_MS, &self.table);
+            if !guarded {
+                let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
+                o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table);
+            }
         }
         o.stamp_violations();
     }
@@ -468,9 +477,7 @@ impl World {
         let view = self.disk.view(0, usize::MAX);
         for (pid, acquire, lock, timeout_ms) in o.oracle.acquires_in_flight() {
             // Ages as the waiter judges them: by its own wall clock.
-            let own_now_ns =
-                EPOCH_WALL_MS as i128 * 1_000_000 + now as i128 + self.clocks.offset(pid) as i128 * 1_000_000;
-            let wall_ms = |mtime_ns: i128| ((own_now_ns - mtime_ns).max(0) / 1_000_000) as u64;
+            let wall_ms = |mtime_ns: i128| self.age_by(pid, now, mtime_ns);
             // A paused or hung waiter is excused anyway: no need to look at its lock.
             if o.facts.get(&pid).is_none_or(|f| f.hung_ops > 0 || f.paused_since_ns.is_some()) {
                 o.oracle.sample_acquire(now, pid, acquire, true, &o.facts);
@@ -482,9 +489,7 @@ impl World {
             let entry = view.read_entry_now(&lock, MAX_LOCK_FILE_BYTES);
             let directory = entry.as_ref().is_err_and(|e| e.raw_os_error() == Some(EISDIR));
             let file = entry.ok().map(|e| (e.bytes, wall_ms(e.stat.mtime_ns)));
-            let mut guard = lock.as_os_str().to_owned();
-            guard.push(".reclaim");
-            let guard_age_ms = view.lstat_now(Path::new(&guard)).ok().map(|st| wall_ms(st.mtime_ns));
+            let guard_age_ms = self.guard_age_by(pid, &lock, now);
             let sight = crate::oracle::LockSight { file, guard_age_ms };
             // What the disk alone does not show also blocks by SPEC: the waiter's process holding
             // the path (its file removed or replaced behind its back).
@@ -493,6 +498,21 @@ impl World {
                 || crate::oracle::blocks(&sight, pid, crate::oracle::grace_for(timeout_ms), &self.table);
             o.oracle.sample_acquire(now, pid, acquire, blocked, &o.facts);
         }
+    }
+
+    /// The age (ms) of an entry with mtime `mtime_ns` by `pid`'s own wall clock at `now`.
+    fn age_by(&self, pid: u32, now: u64, mtime_ns: i128) -> u64 {
+        let own_now_ns =
+            EPOCH_WALL_MS as i128 * 1_000_000 + now as i128 + self.clocks.offset(pid) as i128 * 1_000_000;
+        ((own_now_ns - mtime_ns).max(0) / 1_000_000) as u64
+    }
+
+    /// The age of `lock`'s reclaim guard by `pid`'s own wall clock, if one stands.
+    fn guard_age_by(&self, pid: u32, lock: &Path, now: u64) -> Option<u64> {
+        let mut guard = lock.as_os_str().to_owned();
+        guard.push(".reclaim");
+        let view = self.disk.view(0, usize::MAX);
+        view.lstat_now(Path::new(&guard)).ok().map(|st| self.age_by(pid, now, st.mtime_ns))
     }
 
     pub fn lock_unlinked(&self, pid: u32, lock: &Path, ino: u64) {

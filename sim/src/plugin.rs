@@ -1,7 +1,9 @@
-//! A plugin embedded in a gateway process with a lock table of its own: a second
-//! `ProcessLocks` in one process (a usage-accounting plugin that appends `usage` lines under
-//! the file lock alone, SPEC §1). Its events reach the oracle under the same pid, with handle
-//! and acquire ids moved apart from the gateway table's.
+//! A plugin embedded in a gateway process (a usage-accounting plugin that appends `usage`
+//! lines under the file lock alone, SPEC §1). It calls `ProcessLocks::new` itself, over a
+//! platform that shares the process's `Processes` port: the core hands it the gateway's live
+//! lock state (ownership is process-wide, issue 6 defect 11), so its acquires and releases are
+//! the process's own. Should it ever build a table of its own (no gateway table yet), that
+//! table's events reach the oracle with handle and acquire ids moved apart.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -25,8 +25,10 @@ pub const ORPHAN_GRACE_SHORT_MS: u64 = 5_000;
 /// The watchdog's tick.
 pub const WATCHDOG_INTERVAL_MS: u64 = 60_000;
 /// Passes of the acquire loop in a row that do not sleep (a lock that vanished, a reclaim, a
-/// recovered guard) before the loop waits one poll anyway.
-const MAX_FAST_ITERATIONS: u64 = 1_024;
+/// recovered guard) before the loop waits one poll anyway. Small: an entry that keeps vanishing
+/// between the create and the read must not cost a thousand fs round trips per poll; the time
+/// budget, not this count, ends the loop.
+const MAX_FAST_ITERATIONS: u64 = 8;
 
 /// Acquire parameters; the defaults are the production ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

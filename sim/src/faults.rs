@@ -298,6 +298,16 @@ impl FaultPlan {
             *n += 1;
             *n
         };
+        if self.healed.load(std::sync::atomic::Ordering::SeqCst) {
+            // Healed: nothing is drawn (the draws below would all be discarded).
+            return Decision {
+                site,
+                occurrence,
+                latency_ms: 0,
+                slow_ms: 0,
+                fault: None,
+            };
+        }
         let mut rng =
             ChaCha8Rng::seed_from_u64(derive(self.seed, Stream::Fault, site.key() << 32 ^ occurrence));
         let latency_ms = if self.max_latency_ms == 0 {
@@ -327,15 +337,6 @@ impl FaultPlan {
         } else {
             0
         };
-        if self.healed.load(std::sync::atomic::Ordering::SeqCst) {
-            return Decision {
-                site,
-                occurrence,
-                latency_ms: 0,
-                slow_ms: 0,
-                fault: None,
-            };
-        }
         if let Some(kind) = fault {
             *self.fired.lock().unwrap().entry((site, kind)).or_insert(0) += 1;
             self.log.lock().unwrap().push((site, occurrence, kind));

@@ -87,15 +87,23 @@ impl Fleet {
                 state: ProcState::Running,
                 starttime,
                 gateway: Some(true),
-                probe_denied: false,
+                // Gateways running as another user: probes answer EPERM, /proc stays readable.
+                probe_denied: self.world.profile.eperm_gateways,
             },
         );
         self.world.process_started(pid, name.clone(), starttime);
+        if self.world.profile.eperm_gateways {
+            self.world
+                .note(pid, || "runs as another user: probes of it answer EPERM, /proc stays readable".into());
+        }
         let node = Handle::current().create_node().name(name.clone()).build();
         self.slots.lock().unwrap()[slot].node = Some(node.id());
         let fleet = self.clone();
         let world = self.world.clone();
         let first_turn = progress.load(Ordering::SeqCst);
+        if slot == 0 && self.world.profile.plugin_lock_table {
+            drop(node.spawn(crate::plugin::plugin(self.world.clone(), pid, incarnation)));
+        }
         drop(node.spawn(async move {
             let (locks, owner) = gateway(world.clone(), pid, name.clone(), first_turn, progress).await;
             fleet.finished(slot, incarnation);
@@ -138,6 +146,10 @@ impl Fleet {
         self.world.table.spawn(pid, entry);
         let name = format!("prober#{pid}");
         self.world.process_started(pid, name.clone(), starttime);
+        if self.world.profile.eperm_gateways {
+            self.world
+                .note(pid, || "runs as another user: probes of it answer EPERM, /proc stays readable".into());
+        }
         let node = Handle::current().create_node().name(name.clone()).build();
         self.slots.lock().unwrap().push(Slot {
             pid,

@@ -5,17 +5,21 @@
 //! gateway nodes running `workload::gateway` turns on `heldlock-core` over `SimFs` → every
 //! event to the `Oracle` and the `Trace` → quiescence → `SeedReport`.
 
+pub mod actors;
 pub mod clock;
 pub mod coverage;
 pub mod faults;
 pub mod fleet;
 pub mod oracle;
+pub mod plugin;
 pub mod profile;
 pub mod report;
 pub mod runner;
 pub mod seed;
 pub mod simfs;
 pub mod trace;
+pub mod wallclock;
+pub mod witness;
 pub mod workload;
 pub mod world;
 

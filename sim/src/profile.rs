@@ -64,6 +64,38 @@ pub struct Profile {
     /// Whether gateways know their start time (without it, payloads carry none: recycled pids
     /// go unseen and only the non-owner check can recover a reused pid).
     pub starttimes_known: bool,
+    /// Per-process wall clocks: each process's offset is drawn within ±this (ms). The
+    /// processes share the transcripts over a network mount whose file times are the server's.
+    pub clock_skew_ms: u64,
+    /// Wall-clock steps (an NTP correction, a VM resume) of a running process, each up to
+    /// ±`clock_step_max_ms`.
+    pub clock_steps: u32,
+    pub clock_step_max_ms: u64,
+    /// Chance that a write failing with an errno got part of its bytes to the file first (a
+    /// torn append, a half-written lock payload).
+    pub torn_write_rate: f64,
+    /// External deletes of a transcript (recreated later), replacements by a new inode with the
+    /// same bytes, and same-length rewrites inside the fenced prefix, per session.
+    pub transcript_tampering: u32,
+    /// Foreign lock files planted at a lock path: garbage, empty, huge, a live foreign
+    /// gateway's payload with another `createdAt` form or a short maxHoldMs, a dangling
+    /// symlink, a directory.
+    pub planted_locks: u32,
+    /// Held lock files removed or replaced (new inode, same bytes) behind their holder's back.
+    pub lock_tampering: u32,
+    /// Gateways run as another user: probes of them answer EPERM while `/proc` stays readable.
+    pub eperm_gateways: bool,
+    /// Chance a turn runs a second attempt of the same process on the same transcript at once.
+    pub overlap_rate: f64,
+    /// Chance a turn calls cleanup or dispose from inside its write scope.
+    pub in_scope_teardown_rate: f64,
+    /// Chance a turn drops its cleanup lock without releasing it.
+    pub cleanup_drop_rate: f64,
+    /// Chance an abort arrives late: during the turn's teardown, while cleanup holds its lock.
+    pub late_abort_rate: f64,
+    /// One gateway embeds a plugin with a lock table of its own (two `ProcessLocks` in one
+    /// process).
+    pub plugin_lock_table: bool,
 }
 
 impl Profile {
@@ -113,6 +145,19 @@ impl Profile {
             external_nonbenign_share: rng.gen_range(0.0..=1.0),
             alias_paths: rng.gen_bool(0.3),
             starttimes_known: rng.gen_bool(0.8),
+            clock_skew_ms: [0, 0, 2_000, 30_000][rng.gen_range(0..4)],
+            clock_steps: [0, 0, 1, 3][rng.gen_range(0..4)],
+            clock_step_max_ms: [5_000, 120_000, 2_400_000][rng.gen_range(0..3)],
+            torn_write_rate: [0.0, 0.3, 1.0][rng.gen_range(0..3)],
+            transcript_tampering: [0, 0, 1, 3][rng.gen_range(0..4)],
+            planted_locks: [0, 0, 1, 1][rng.gen_range(0..4)],
+            lock_tampering: [0, 0, 0, 2][rng.gen_range(0..4)],
+            eperm_gateways: rng.gen_bool(0.2),
+            overlap_rate: [0.0, 0.0, 0.2, 0.5][rng.gen_range(0..4)],
+            in_scope_teardown_rate: [0.0, 0.0, 0.1, 0.3][rng.gen_range(0..4)],
+            cleanup_drop_rate: [0.0, 0.0, 0.1, 0.3][rng.gen_range(0..4)],
+            late_abort_rate: [0.0, 0.0, 0.2, 0.5][rng.gen_range(0..4)],
+            plugin_lock_table: rng.gen_bool(0.15),
             // Drawn last: the draws above keep their values from before sites were switched.
             site_activation: [0.25, 0.5, 0.75, 1.0][rng.gen_range(0..4)],
         }
@@ -150,6 +195,19 @@ impl Profile {
             external_nonbenign_share: 0.0,
             alias_paths: false,
             starttimes_known: true,
+            clock_skew_ms: 0,
+            clock_steps: 0,
+            clock_step_max_ms: 0,
+            torn_write_rate: 0.0,
+            transcript_tampering: 0,
+            planted_locks: 0,
+            lock_tampering: 0,
+            eperm_gateways: false,
+            overlap_rate: 0.0,
+            in_scope_teardown_rate: 0.0,
+            cleanup_drop_rate: 0.0,
+            late_abort_rate: 0.0,
+            plugin_lock_table: false,
         }
     }
 
@@ -159,7 +217,8 @@ impl Profile {
         format!(
             "gateways={} sessions={} turns={} faults=[{}]@{} sites={} storms={} hang={} latency<={}ms slow={} slow-process=x{} fds={} aborts={} \
              stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
-             starttimes={}",
+             starttimes={} skew<={}ms steps={}x<={}ms torn={} transcript-tamper={} planted={} lock-tamper={} \
+             eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} plugin-table={}",
             self.gateways,
             self.sessions,
             self.turns_per_gateway,
@@ -182,6 +241,19 @@ impl Profile {
             self.external_edits,
             self.alias_paths,
             self.starttimes_known,
+            self.clock_skew_ms,
+            self.clock_steps,
+            self.clock_step_max_ms,
+            self.torn_write_rate,
+            self.transcript_tampering,
+            self.planted_locks,
+            self.lock_tampering,
+            self.eperm_gateways,
+            self.overlap_rate,
+            self.in_scope_teardown_rate,
+            self.cleanup_drop_rate,
+            self.late_abort_rate,
+            self.plugin_lock_table,
         )
     }
 }
@@ -223,6 +295,19 @@ mod tests {
             external_nonbenign_share: 0.5,
             alias_paths: true,
             starttimes_known: true,
+            clock_skew_ms: 30_000,
+            clock_steps: 3,
+            clock_step_max_ms: 2_400_000,
+            torn_write_rate: 1.0,
+            transcript_tampering: 3,
+            planted_locks: 3,
+            lock_tampering: 2,
+            eperm_gateways: true,
+            overlap_rate: 0.5,
+            in_scope_teardown_rate: 0.3,
+            cleanup_drop_rate: 0.3,
+            late_abort_rate: 0.5,
+            plugin_lock_table: true,
         }
     }
 
@@ -266,6 +351,19 @@ mod tests {
             external_nonbenign_share: _,
             alias_paths: _,
             starttimes_known: _,
+            clock_skew_ms: _,
+            clock_steps: _,
+            clock_step_max_ms: _,
+            torn_write_rate: _,
+            transcript_tampering: _,
+            planted_locks: _,
+            lock_tampering: _,
+            eperm_gateways: _,
+            overlap_rate: _,
+            in_scope_teardown_rate: _,
+            cleanup_drop_rate: _,
+            late_abort_rate: _,
+            plugin_lock_table: _,
         } = busy();
         type Flip = (&'static str, fn(&mut Profile));
         let flips: Vec<Flip> = vec![
@@ -298,6 +396,19 @@ mod tests {
             ("external_nonbenign_share", |p| p.external_nonbenign_share = 0.0),
             ("alias_paths", |p| p.alias_paths = false),
             ("starttimes_known", |p| p.starttimes_known = false),
+            ("clock_skew_ms", |p| p.clock_skew_ms = 0),
+            ("clock_steps", |p| p.clock_steps = 0),
+            ("clock_step_max_ms", |p| p.clock_step_max_ms = 5_000),
+            ("torn_write_rate", |p| p.torn_write_rate = 0.0),
+            ("transcript_tampering", |p| p.transcript_tampering = 0),
+            ("planted_locks", |p| p.planted_locks = 0),
+            ("lock_tampering", |p| p.lock_tampering = 0),
+            ("eperm_gateways", |p| p.eperm_gateways = false),
+            ("overlap_rate", |p| p.overlap_rate = 0.0),
+            ("in_scope_teardown_rate", |p| p.in_scope_teardown_rate = 0.0),
+            ("cleanup_drop_rate", |p| p.cleanup_drop_rate = 0.0),
+            ("late_abort_rate", |p| p.late_abort_rate = 0.0),
+            ("plugin_lock_table", |p| p.plugin_lock_table = false),
         ];
         const SEEDS: u64 = 12;
         let base: Vec<Vec<String>> = (0..SEEDS).map(|seed| trace(&busy(), seed)).collect();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use heldlock_core::Mutant;
 
+use crate::actors::{external_writer, lock_planter, lock_tamperer, transcript_tamperer};
 use crate::faults::FaultPlan;
 use crate::fleet::{chaos, Fleet};
 use crate::oracle::LIVENESS_BOUND_MS;
@@ -14,7 +15,7 @@ use crate::profile::Profile;
 use crate::report::SeedReport;
 use crate::seed::{derive, Stream};
 use crate::trace::TraceMode;
-use crate::workload::external_writer;
+use crate::wallclock::clock_stepper;
 use crate::world::{World, ALIAS_DIR, SESSION_DIR};
 
 /// The chaos window (work, faults, crashes, pauses, external edits) is checked every
@@ -122,6 +123,11 @@ async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
         fleet.start_gateway();
     }
     let external = madsim::task::spawn(external_writer(world.clone()));
+    // The wider world's actors stop on their own at the healing (their acts in flight end).
+    drop(madsim::task::spawn(transcript_tamperer(world.clone())));
+    drop(madsim::task::spawn(lock_planter(world.clone())));
+    drop(madsim::task::spawn(lock_tamperer(world.clone())));
+    drop(madsim::task::spawn(clock_stepper(world.clone())));
     let chaos = madsim::task::spawn(chaos(fleet.clone()));
 
     let mut stopped = false;

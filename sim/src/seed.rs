@@ -35,6 +35,34 @@ pub enum Stream {
     Chaos = 4,
     External = 5,
     Madsim = 6,
+    /// The wider world's draws (clocks, torn writes, tampering actors, plugins), split by
+    /// `WorldDraw`.
+    World = 7,
+}
+
+/// What a `Stream::World` draw is for: keeps each kind of draw in its own index space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum WorldDraw {
+    ClockOffset = 1,
+    ClockSteps = 2,
+    TornWrite = 3,
+    TranscriptTamper = 4,
+    PlantLock = 5,
+    LockTamper = 6,
+    Plugin = 7,
+}
+
+/// A ChaCha generator for item `index` of stream `stream` of the run `seed`.
+pub fn rng(seed: u64, stream: Stream, index: u64) -> rand_chacha::ChaCha8Rng {
+    use rand::SeedableRng;
+    rand_chacha::ChaCha8Rng::seed_from_u64(derive(seed, stream, index))
+}
+
+/// A generator for one draw of the wider world: `what`, item `index` (below 2^48).
+pub fn world_rng(seed: u64, what: WorldDraw, index: u64) -> rand_chacha::ChaCha8Rng {
+    debug_assert!(index < 1 << 48, "world draw index out of its space");
+    rng(seed, Stream::World, (what as u64) << 48 | index)
 }
 
 /// SplitMix64 finalizer: a well-mixed 64-bit function of its input.

@@ -1,5 +1,11 @@
-//! SimFs: one process's view of the in-memory disk, with simulated latency, injected errnos
-//! and hung operations, reporting lock-file and transcript changes to the oracle.
+//! SimFs: one process's view of the in-memory disk, with simulated latency, injected errnos,
+//! torn writes and hung operations; it reports lock-file and transcript changes to the oracle.
+//!
+//! The disk model is fsync-less, like the lock (SPEC §1 never syncs): a process crash loses
+//! nothing (its writes are in the shared page cache), so nothing is dropped at a crash. What a
+//! failing write leaves is modelled: a write that returns an errno may have put a prefix of
+//! its bytes in the file first (a torn append, a half-written lock payload), and the caller
+//! was told it failed.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -9,9 +15,19 @@ use std::time::Duration;
 use heldlock_core::memfs::MemFsView;
 use heldlock_core::platform::{os_error, BoxFuture, EntryRead, Fd, FileStat, Fs};
 
-use crate::faults::{FaultSite, FsOp, PathClass};
+use rand::Rng;
+
+use crate::faults::{FaultKind, FaultSite, FsOp, PathClass};
+use crate::seed::{world_rng, WorldDraw};
 use crate::world::World;
 
+/// Whose writes a `SimFs` makes: a gateway's, or a plugin's (usage lines the oracle counts
+/// as a benign external append).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    Gateway,
+    Plugin,
+}
 /// Stalls from this long on are told to the oracle (they may carry an acquire past its
 /// deadline); shorter ones fit in its slack.
 const STALL_NOTED_MS: u64 = 100;
@@ -19,15 +35,27 @@ const STALL_NOTED_MS: u64 = 100;
 pub struct SimFs {
     world: Arc<World>,
     view: MemFsView,
+    writer: Writer,
+}
+
+/// A failed gated op: the errno, and how many bytes of the write reached the file first.
+struct Failed {
+    err: io::Error,
+    torn: usize,
 }
 
 impl SimFs {
-    pub fn new(world: Arc<World>, view: MemFsView) -> Self {
-        SimFs { world, view }
+    pub fn new(world: Arc<World>, view: MemFsView, writer: Writer) -> Self {
+        SimFs { world, view, writer }
     }
 
-    /// Latency, then the fault decision's effect: an errno, a hang, or go ahead.
     async fn gate(&self, op: FsOp, path: &Path) -> io::Result<()> {
+        self.gate_write(op, path, 0).await.map_err(|f| f.err)
+    }
+
+    /// Latency, then the fault decision's effect: an errno (after a torn prefix of a `len`-byte
+    /// write, sometimes), a hang, or go ahead.
+    async fn gate_write(&self, op: FsOp, path: &Path, len: usize) -> Result<(), Failed> {
         let site = FaultSite {
             op,
             class: PathClass::of(path),
@@ -55,17 +83,55 @@ impl SimFs {
             Some(kind) => {
                 self.world.fs_fault(self.view.pid(), &decision, kind, path);
                 match kind.errno() {
-                    Some(code) => Err(os_error(code)),
+                    Some(code) => Err(Failed {
+                        err: os_error(code),
+                        torn: self.torn_prefix(&decision, kind, len),
+                    }),
                     // Hung until the world heals (then it fails), or until the process dies and
                     // its tasks are dropped.
                     None => {
                         self.world.until_healed().await;
                         self.world.hang_ended(self.view.pid());
-                        Err(os_error(heldlock_core::platform::errno::EIO))
+                        Err(Failed {
+                            err: os_error(heldlock_core::platform::errno::EIO),
+                            torn: 0,
+                        })
                     }
                 }
             }
         }
+    }
+
+    /// How many bytes of a failing `len`-byte write reach the file first (0: none).
+    /// Only errnos a write can report after moving some bytes (EIO, ENOSPC) tear it.
+    fn torn_prefix(&self, decision: &crate::faults::Decision, kind: FaultKind, len: usize) -> usize {
+        let rate = self.world.profile.torn_write_rate;
+        if len < 2 || rate <= 0.0 || !matches!(kind, FaultKind::Eio | FaultKind::Enospc) {
+            return 0;
+        }
+        let index =
+            (decision.site.op as u64) << 40 ^ (decision.site.class as u64) << 32 ^ decision.occurrence;
+        let mut rng = world_rng(self.world.seed, WorldDraw::TornWrite, index & ((1 << 48) - 1));
+        if rng.gen_bool(rate) {
+            rng.gen_range(1..len)
+        } else {
+            0
+        }
+    }
+
+    /// Tell the oracle about bytes this process put in a transcript.
+    fn report_transcript_write(&self, path: &Path, data: &[u8], complete: bool) -> io::Result<()> {
+        if PathClass::of(path) != PathClass::Transcript {
+            return Ok(());
+        }
+        let canonical = self.view.canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
+        let canonical = canonical.join(path.file_name().unwrap_or_default());
+        match (self.writer, complete) {
+            (Writer::Plugin, true) => self.world.plugin_appended(self.view.pid(), &canonical, data),
+            (Writer::Gateway, true) => self.world.transcript_appended(self.view.pid(), &canonical),
+            (_, false) => self.world.transcript_torn(self.view.pid(), &canonical, data),
+        }
+        Ok(())
     }
 }
 
@@ -90,7 +156,7 @@ impl Fs for SimFs {
             let fd = self.seen(self.view.create_exclusive_now(path))?;
             if PathClass::of(path) == PathClass::Lock {
                 if let Some(ino) = self.view.disk().ino_of(path) {
-                    self.world.lock_created(self.view.pid(), path, ino);
+                    self.world.lock_created(self.view.pid(), ino);
                 }
             }
             Ok(fd)
@@ -98,7 +164,12 @@ impl Fs for SimFs {
     }
     fn write_fd<'a>(&'a self, fd: Fd, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
-            self.gate(FsOp::WriteFd, Path::new(FD_PATH)).await?;
+            if let Err(failed) = self.gate_write(FsOp::WriteFd, Path::new(FD_PATH), data.len()).await {
+                if failed.torn > 0 {
+                    let _ = self.view.write_fd_now(fd, &data[..failed.torn]);
+                }
+                return Err(failed.err);
+            }
             self.seen(self.view.write_fd_now(fd, data))
         })
     }
@@ -139,9 +210,13 @@ impl Fs for SimFs {
         Box::pin(async move {
             self.gate(FsOp::Unlink, path).await?;
             let ino = self.view.disk().ino_of(path);
+            let lock = PathClass::of(path) == PathClass::Lock;
+            let dangling = lock && ino.is_none() && self.world.dangling_symlink_at(path);
             self.seen(self.view.unlink_now(path))?;
-            if let (PathClass::Lock, Some(ino)) = (PathClass::of(path), ino) {
-                self.world.lock_unlinked(self.view.pid(), path, ino);
+            match ino {
+                Some(ino) if lock => self.world.lock_unlinked(self.view.pid(), path, ino),
+                None if dangling => self.world.dangling_removed(self.view.pid(), path),
+                _ => {}
             }
             Ok(())
         })
@@ -149,7 +224,11 @@ impl Fs for SimFs {
     fn mkdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.gate(FsOp::Mkdir, path).await?;
-            self.seen(self.view.mkdir_now(path))
+            self.seen(self.view.mkdir_now(path))?;
+            if PathClass::of(path) == PathClass::Guard {
+                self.world.guard_made(self.view.pid());
+            }
+            Ok(())
         })
     }
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
@@ -166,7 +245,7 @@ impl Fs for SimFs {
             self.seen(self.view.exchange_now(a, b))?;
             for (path, arrived, left) in [(a, was_b, was_a), (b, was_a, was_b)] {
                 if PathClass::of(path) == PathClass::Lock {
-                    self.world.lock_exchanged(self.view.pid(), path, arrived, left);
+                    self.world.lock_exchanged(self.view.pid(), arrived, left);
                 }
             }
             Ok(())
@@ -174,16 +253,15 @@ impl Fs for SimFs {
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
-            self.gate(FsOp::Append, path).await?;
-            self.seen(self.view.write_path_now(path, data, false))?;
-            if PathClass::of(path) == PathClass::Transcript {
-                let canonical = self.view.canonical_dir_now(path.parent().unwrap_or(Path::new("/")))?;
-                self.world.transcript_appended(
-                    self.view.pid(),
-                    &canonical.join(path.file_name().unwrap_or_default()),
-                );
+            if let Err(failed) = self.gate_write(FsOp::Append, path, data.len()).await {
+                let prefix = &data[..failed.torn];
+                if !prefix.is_empty() && self.view.write_path_now(path, prefix, false).is_ok() {
+                    self.report_transcript_write(path, prefix, false)?;
+                }
+                return Err(failed.err);
             }
-            Ok(())
+            self.view.write_path_now(path, data, false)?;
+            self.report_transcript_write(path, data, true)
         })
     }
     fn write_all<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {

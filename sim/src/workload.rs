@@ -1,5 +1,8 @@
-//! The actors: gateway processes running turns (SPEC §2–§3), provider streams that finish, fail
-//! or hang and ignore the abort, timeout and manual aborts, and an external transcript writer.
+//! The gateways' work: turns (SPEC §2–§3), sometimes two attempts of one process at once on one
+//! transcript (each spelling the session its own way), provider streams that finish, fail or
+//! hang and ignore the abort, timeout and manual aborts (some arriving late, during teardown),
+//! cleanup and dispose from inside a write scope, and cleanup locks dropped unreleased. What
+//! each call returned goes to the world's witness.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -17,7 +20,6 @@ use rand_chacha::ChaCha8Rng;
 
 use heldlock_core::memfs::MemFsView;
 
-use crate::oracle::{ExternalChange, ExternalEdit};
 use crate::seed::{derive, Stream};
 use crate::world::World;
 
@@ -93,6 +95,23 @@ pub struct TurnPlan {
     pub skip_cleanup: bool,
     /// Work done under the lock (tool calls, post-processing) in the first and last scopes.
     pub hold_ms: (u64, u64),
+    /// The session spelled through the symlinked directory.
+    pub alias: bool,
+    /// Cleanup or dispose called from inside the last write scope.
+    pub in_scope: Option<InScope>,
+    /// The cleanup lock is dropped without `release()`.
+    pub drop_cleanup: bool,
+    /// An abort arriving this long after teardown began (while cleanup holds its lock).
+    pub late_abort: Option<(AbortKind, u64)>,
+    /// Work done under the cleanup lock before its append.
+    pub cleanup_hold_ms: u64,
+}
+
+/// A teardown call made from inside a write scope (SPEC I9: it must return).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InScope {
+    Cleanup,
+    Dispose,
 }
 
 /// A long stream outlasts an attempt's maxHoldMs (1 020 000 ms): the watchdog takes its lock.
@@ -118,6 +137,21 @@ impl TurnPlan {
         if hangs && abort.is_none() {
             abort = Some((AbortKind::Timeout, RUN_TIMEOUT_MS));
         }
+        let in_scope = rng.gen_bool(p.in_scope_teardown_rate).then(|| {
+            if rng.gen_bool(0.5) {
+                InScope::Cleanup
+            } else {
+                InScope::Dispose
+            }
+        });
+        let late_abort = rng.gen_bool(p.late_abort_rate).then(|| {
+            let kind = if rng.gen_bool(p.manual_abort_share) {
+                AbortKind::Manual
+            } else {
+                AbortKind::Timeout
+            };
+            (kind, rng.gen_range(0..3_000))
+        });
         TurnPlan {
             abort,
             retained_stream,
@@ -126,13 +160,13 @@ impl TurnPlan {
             stream,
             skip_cleanup: rng.gen_bool(p.cleanup_skip_rate),
             hold_ms: (rng.gen_range(0..1_500), rng.gen_range(0..1_500)),
+            alias: p.alias_paths && rng.gen_bool(0.5),
+            in_scope,
+            drop_cleanup: rng.gen_bool(p.cleanup_drop_rate),
+            late_abort,
+            cleanup_hold_ms: rng.gen_range(0..4_000),
         }
     }
-}
-
-/// An external actor's entry (not numbered: the external record counts them).
-fn external_entry(kind: &str) -> Vec<u8> {
-    format!("{{\"type\":\"{kind}\",\"from\":\"external\"}}\n").into_bytes()
 }
 
 /// A gateway's entry, numbered: every write is unique on disk, so I14 can tell which is which.
@@ -182,21 +216,34 @@ impl Writer {
     }
 
     /// A write through the cleanup lock: a no-op lock declines it up front (the caller can
-    /// tell nothing will be written), which SPEC allows only for a poisoned controller.
-    async fn cleanup_write(&self, ctl: &AttemptController) {
-        // An error: the caller is told there is no lock, and writes nothing.
-        let Ok(cleanup) = ctl.acquire_for_cleanup().await else {
-            return;
+    /// tell nothing will be written), which SPEC allows only for a poisoned controller. The
+    /// lock is held `hold_ms` first (post-processing); `drop_unreleased` leaks it.
+    async fn cleanup_write(&self, ctl: &AttemptController, hold_ms: u64, drop_unreleased: bool) {
+        let cleanup = match ctl.acquire_for_cleanup().await {
+            Ok(cleanup) => cleanup,
+            Err(e) => {
+                // Told up front: nothing is written, and the caller knows it.
+                self.world.note(self.pid, || format!("turn {} gets no cleanup lock: {e}", self.label));
+                return;
+            }
         };
+        madsim::time::sleep(Duration::from_millis(hold_ms)).await;
         if cleanup.is_noop() {
             self.world.cleanup_declined(self.pid, ctl.id());
             let bytes = entry("session-end", &self.label, self.world.next_entry());
             self.world.write_called(self.pid, &self.transcript, &bytes, true);
         } else {
             let lock = &cleanup;
-            let _ = self.write("session-end", |b| async move { lock.append(&b).await }).await;
+            let appended = self.write("session-end", |b| async move { lock.append(&b).await }).await;
+            self.world.cleanup_appended(self.pid, ctl.id(), &appended);
         }
-        let _ = cleanup.release().await;
+        if drop_unreleased {
+            self.world
+                .note(self.pid, || format!("turn {} drops its cleanup lock unreleased", self.label));
+            drop(cleanup);
+        } else {
+            let _ = cleanup.release().await;
+        }
     }
 }
 
@@ -217,7 +264,12 @@ pub async fn gateway(
         Stream::Gateway,
         u64::from(pid) << 16 | u64::from(first_turn),
     ));
-    let alias = world.profile.alias_paths && rng.gen_bool(0.5);
+    let gw = Gateway {
+        world: world.clone(),
+        pid,
+        locks: locks.clone(),
+        owner,
+    };
     for turn in first_turn..world.profile.turns_per_gateway {
         // The liveness phase lets turns under way finish and starts no new ones.
         if world.is_healed() {
@@ -231,15 +283,22 @@ pub async fn gateway(
             rng.gen_range(5_000..60_000)
         };
         madsim::time::sleep(Duration::from_millis(think)).await;
-        let session = world.session_path(rng.gen_range(0..world.profile.sessions), alias);
+        let session = rng.gen_range(0..world.profile.sessions);
         let plan = TurnPlan::draw(&mut rng, &world);
         let label = format!("{name}/t{turn}");
-        world.note(pid, || format!("turn {label} on {} plan {plan:?}", session.display()));
-        run_turn(&world, pid, &label, &locks, &owner, &session, plan).await;
+        if rng.gen_bool(world.profile.overlap_rate) {
+            // A second attempt of this process on the same transcript at once (a retry racing
+            // the original, a follow-up message): the owner mutex must serialize them.
+            let second = TurnPlan::draw(&mut rng, &world);
+            let label_b = format!("{label}b");
+            futures::future::join(gw.turn(&label, session, plan), gw.turn(&label_b, session, second)).await;
+        } else {
+            gw.turn(&label, session, plan).await;
+        }
     }
     progress.store(world.profile.turns_per_gateway, std::sync::atomic::Ordering::SeqCst);
     world.note(pid, || format!("{name} finished its turns"));
-    (locks, owner)
+    (locks, gw.owner)
 }
 
 /// A gateway in the liveness phase, once its turns are done: a fresh turn on every session
@@ -260,92 +319,144 @@ pub async fn gateway_liveness(
 /// Gateways leave the first try of the liveness phase to the fresh prober.
 const PROBE_DEFER_MS: u64 = 2_000;
 
-/// One turn: owner → controller → body (raced against the abort) → teardown → owner release.
-async fn run_turn(
-    world: &Arc<World>,
+/// One gateway process's lock machinery.
+struct Gateway {
+    world: Arc<World>,
     pid: u32,
-    label: &str,
-    locks: &Arc<ProcessLocks>,
-    owner: &Arc<OwnerMutex>,
-    session: &std::path::Path,
-    plan: TurnPlan,
-) {
-    let abort_signal = AbortSignal::new();
-    let guard = match owner.acquire(session, ATTEMPT_MAX_HOLD_MS, &abort_signal).await {
-        Ok(g) => g,
-        Err(e) => {
-            world.note(pid, || format!("turn {label} failed: {e}"));
-            return;
-        }
-    };
-    let ctl = match AttemptController::create(locks.clone(), session, ControllerOptions::default()).await {
-        Ok(c) => c,
-        Err(e) => {
-            world.note(pid, || format!("turn {label} failed before reply: {e}"));
-            guard.release();
-            return;
-        }
-    };
-    let sockets = world.disk.view(pid, world.profile.fd_limit);
-    let body_writer = Writer::new(world, pid, session, label);
-    let body =
-        madsim::task::spawn(turn_body(ctl.clone(), plan.clone(), body_writer, abort_signal.clone(), sockets));
-    let outcome = match plan.abort {
-        None => Some(body.await),
-        Some((kind, after_ms)) => {
-            let timer = Box::pin(madsim::time::sleep(Duration::from_millis(after_ms)));
-            match select(body, timer).await {
-                Either::Left((done, _)) => Some(done),
-                Either::Right(((), body)) => {
-                    abort_signal.abort();
-                    world.note(pid, || format!("turn {label} aborted ({})", kind.name()));
-                    ctl.abort(kind);
-                    // The body goes on in the background: a stream may ignore the abort.
-                    drop(body);
-                    None
+    locks: Arc<ProcessLocks>,
+    owner: Arc<OwnerMutex>,
+}
+
+impl Gateway {
+    async fn turn(&self, label: &str, session: u32, plan: TurnPlan) {
+        let path = self.world.session_path(session, plan.alias);
+        self.world.note(self.pid, || format!("turn {label} on {} plan {plan:?}", path.display()));
+        self.run_turn(label, &path, plan).await;
+    }
+
+    /// One turn: owner → controller → body (raced against the abort) → teardown → owner release.
+    async fn run_turn(&self, label: &str, session: &std::path::Path, plan: TurnPlan) {
+        let (world, pid) = (&self.world, self.pid);
+        let abort_signal = AbortSignal::new();
+        let guard = match self.owner.acquire(session, ATTEMPT_MAX_HOLD_MS, &abort_signal).await {
+            Ok(g) => g,
+            Err(e) => {
+                world.note(pid, || format!("turn {label} failed: {e}"));
+                return;
+            }
+        };
+        let ctl = match AttemptController::create(self.locks.clone(), session, ControllerOptions::default())
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                world.note(pid, || format!("turn {label} failed before reply: {e}"));
+                guard.release();
+                return;
+            }
+        };
+        let sockets = world.disk.view(pid, world.profile.fd_limit);
+        let writer = Writer::new(world, pid, session, label);
+        let report = Reporter {
+            world: world.clone(),
+            pid,
+            ctl: ctl.clone(),
+        };
+        let body = madsim::task::spawn(turn_body(
+            report,
+            plan.clone(),
+            writer.clone(),
+            abort_signal.clone(),
+            sockets,
+        ));
+        let outcome = match plan.abort {
+            None => Some(body.await),
+            Some((kind, after_ms)) => {
+                let timer = Box::pin(madsim::time::sleep(Duration::from_millis(after_ms)));
+                match select(body, timer).await {
+                    Either::Left((done, _)) => Some(done),
+                    Either::Right(((), body)) => {
+                        abort_signal.abort();
+                        world.note(pid, || format!("turn {label} aborted ({})", kind.name()));
+                        ctl.abort(kind);
+                        // The body goes on in the background: a stream may ignore the abort.
+                        drop(body);
+                        None
+                    }
                 }
             }
-        }
-    };
-    if let Some(result) = outcome {
-        let text = match result {
-            Ok(Ok(())) => "completed".to_owned(),
-            Ok(Err(e)) => format!("failed: {e}"),
-            Err(e) => format!("body task ended: {e}"),
         };
-        world.note(pid, || format!("turn {label} {text}"));
+        if let Some(result) = outcome {
+            let text = match result {
+                Ok(Ok(())) => "completed".to_owned(),
+                Ok(Err(e)) => format!("failed: {e}"),
+                Err(e) => format!("body task ended: {e}"),
+            };
+            world.note(pid, || format!("turn {label} {text}"));
+        }
+        self.teardown(&writer, &ctl, &plan, abort_signal.is_aborted()).await;
+        world.turn_ended(pid, ctl.id());
+        guard.release();
     }
-    let writer = Writer::new(world, pid, session, label);
-    if !plan.skip_cleanup {
-        writer.cleanup_write(&ctl).await;
+
+    /// Cleanup (maybe with a late abort arriving meanwhile, maybe dropped unreleased), dispose.
+    async fn teardown(&self, writer: &Writer, ctl: &AttemptController, plan: &TurnPlan, aborted: bool) {
+        let (world, pid) = (&self.world, self.pid);
+        if let (Some((kind, after_ms)), false) = (plan.late_abort, aborted) {
+            let (late, world, label) = (ctl.clone(), world.clone(), writer.label.clone());
+            drop(madsim::task::spawn(async move {
+                madsim::time::sleep(Duration::from_millis(after_ms)).await;
+                world.note(pid, || format!("turn {label} aborted late, in teardown ({})", kind.name()));
+                late.abort(kind);
+            }));
+        }
+        if !plan.skip_cleanup {
+            writer.cleanup_write(ctl, plan.cleanup_hold_ms, plan.drop_cleanup).await;
+        }
+        ctl.dispose().await;
     }
-    ctl.dispose().await;
-    world.turn_ended(pid, ctl.id());
-    guard.release();
+}
+
+/// Tells the world what each locked call of one controller returned.
+#[derive(Clone)]
+struct Reporter {
+    world: Arc<World>,
+    pid: u32,
+    ctl: AttemptController,
+}
+
+impl Reporter {
+    fn locked(&self, result: Result<(), ControllerError>) -> Result<(), ControllerError> {
+        self.world.locked_op_returned(self.pid, self.ctl.id(), &result);
+        result
+    }
 }
 
 async fn turn_body(
-    ctl: AttemptController,
+    report: Reporter,
     plan: TurnPlan,
     writer: Writer,
     abort: AbortSignal,
     sockets: MemFsView,
 ) -> Result<(), ControllerError> {
+    let ctl = report.ctl.clone();
     let first = plan.clone();
     let w = writer.clone();
     let streams = sockets.clone();
-    ctl.with_write_lock(|scope| async move {
-        w.scoped(&scope, "message").await?;
-        madsim::time::sleep(Duration::from_millis(first.hold_ms.0)).await;
-        if let Some(stream) = first.retained_stream {
-            stream.run(&w.world, &streams).await?;
-        }
-        if first.deferred_release {
-            scope.release_for_prompt();
-        }
-        w.scoped(&scope, "tool").await
-    })
-    .await?;
+    let written = ctl
+        .with_write_lock(|scope| async move {
+            w.scoped(&scope, "message").await?;
+            madsim::time::sleep(Duration::from_millis(first.hold_ms.0)).await;
+            if let Some(stream) = first.retained_stream {
+                stream.run(&w.world, &streams).await?;
+            }
+            if first.deferred_release {
+                scope.release_for_prompt();
+            }
+            w.scoped(&scope, "tool").await
+        })
+        .await;
+    report.locked(written)?;
     // An abort ends the turn's own flow; only a stream already under way settles later.
     if abort.is_aborted() {
         return Ok(());
@@ -353,53 +464,40 @@ async fn turn_body(
     ctl.release_for_prompt().await?;
     if plan.short_write && !abort.is_aborted() {
         let w = writer.clone();
-        ctl.with_write_lock(|scope| async move { w.scoped(&scope, "tool-result").await }).await?;
+        let written = ctl.with_write_lock(|scope| async move { w.scoped(&scope, "tool-result").await }).await;
+        report.locked(written)?;
     }
     let streamed = plan.stream.run(&writer.world, &sockets).await;
     // The prompt settles, maybe long after an abort: it takes the lock back either way.
-    ctl.reacquire_after_prompt().await?;
+    report.locked(ctl.reacquire_after_prompt().await)?;
     streamed?;
     if abort.is_aborted() {
         return Ok(());
     }
     let hold = Duration::from_millis(plan.hold_ms.1);
-    ctl.with_write_lock(|scope| async move {
-        madsim::time::sleep(hold).await;
-        writer.scoped(&scope, "message").await
-    })
-    .await
+    let (inner, in_scope) = (ctl.clone(), plan.in_scope);
+    let written = ctl
+        .with_write_lock(|scope| async move {
+            madsim::time::sleep(hold).await;
+            writer.scoped(&scope, "message").await?;
+            teardown_in_scope(&inner, &scope, in_scope, &writer).await;
+            Ok(())
+        })
+        .await;
+    report.locked(written)
 }
 
-/// Edits the transcripts behind the gateways' backs: benign appends and ctime-only changes,
-/// and non-benign appends and rewrites that the fence must catch.
-pub async fn external_writer(world: Arc<World>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(derive(world.seed, Stream::External, 0));
-    for _ in 0..world.profile.external_edits {
-        madsim::time::sleep(Duration::from_millis(rng.gen_range(500..40_000))).await;
-        let path = world.session_path(rng.gen_range(0..world.profile.sessions), false);
-        let nonbenign = rng.gen_bool(world.profile.external_nonbenign_share);
-        let change = match (nonbenign, rng.gen_bool(0.5)) {
-            (false, true) => ExternalChange::BenignAppend,
-            (false, false) => ExternalChange::CtimeOnly,
-            (true, true) => ExternalChange::NonBenignAppend,
-            (true, false) => ExternalChange::Rewrite,
-        };
-        let view = world.disk.view(0, usize::MAX);
-        // Its own record of what it wrote: I14 explains the disk by it.
-        let edit = match change {
-            ExternalChange::BenignAppend => Some(ExternalEdit::Append(external_entry("usage"))),
-            ExternalChange::CtimeOnly => None,
-            ExternalChange::NonBenignAppend => Some(ExternalEdit::Append(external_entry("message"))),
-            ExternalChange::Rewrite => Some(ExternalEdit::Replace(external_entry("rewritten"))),
-        };
-        let done = match &edit {
-            None => world.disk.touch_ctime(&path),
-            Some(ExternalEdit::Append(bytes)) => view.write_path_now(&path, bytes, false),
-            Some(ExternalEdit::Replace(bytes)) => view.write_path_now(&path, bytes, true),
-        };
-        if done.is_ok() {
-            world.external_change(&path, change, edit);
-        }
+/// Cleanup or dispose from inside a write scope: both must return (SPEC I9).
+async fn teardown_in_scope(
+    ctl: &AttemptController,
+    scope: &WriteScope,
+    what: Option<InScope>,
+    writer: &Writer,
+) {
+    match what {
+        Some(InScope::Cleanup) => writer.cleanup_write(ctl, 0, false).await,
+        Some(InScope::Dispose) => scope.dispose(),
+        None => {}
     }
 }
 

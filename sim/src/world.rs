@@ -6,18 +6,22 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use heldlock_core::event::{ControllerId, LockEvent};
+use heldlock_core::file_lock::{MAX_LOCK_FILE_BYTES, ORPHAN_GRACE_MS};
 use heldlock_core::memfs::MemFs;
 use heldlock_core::memprocs::ProcessTable;
-use heldlock_core::platform::{Observer, Platform};
+use heldlock_core::platform::errno::EISDIR;
+use heldlock_core::platform::{Observer, Platform, Processes};
 use heldlock_core::Mutant;
 
-use crate::clock::{now_ns, SimClock, SimSpawner};
+use crate::clock::{now_ns, SimClock, SimSpawner, WatchdogOf};
 use crate::coverage::Coverage;
 use crate::faults::{Decision, FaultKind, FaultPlan};
 use crate::oracle::{ExternalChange, ExternalEdit, Oracle, ProcFacts};
 use crate::profile::Profile;
-use crate::simfs::SimFs;
+use crate::simfs::{SimFs, Writer};
 use crate::trace::{describe, Trace, TraceMode, Who};
+use crate::wallclock::WallClocks;
+use crate::witness::{PlantedLive, StaleFailure, Witness};
 
 /// Wall-clock time at simulated time zero: 2026-01-01T00:00:00Z.
 pub const EPOCH_WALL_MS: i64 = 1_767_225_600_000;
@@ -36,6 +40,7 @@ pub struct ProcInfo {
 
 struct Observed {
     oracle: Oracle,
+    witness: Witness,
     trace: Trace,
     coverage: Coverage,
     events: u64,
@@ -65,6 +70,12 @@ pub struct World {
     pub disk: MemFs,
     pub table: Arc<ProcessTable>,
     pub faults: FaultPlan,
+    /// Each process's wall clock.
+    pub clocks: WallClocks,
+    /// One `Processes` port per process incarnation, shared by every platform of it: the
+    /// core keys a process's one lock state by that port (SPEC §1.1, ownership is
+    /// process-wide), as the real adapter's process-wide port does.
+    process_ports: Mutex<BTreeMap<(u32, u32), Arc<dyn Processes>>>,
     /// Set once, by the liveness phase: faults off, hangs ended, pauses lifted.
     healed: std::sync::atomic::AtomicBool,
     heal_event: event_listener::Event,
@@ -93,12 +104,15 @@ impl World {
             disk,
             table: ProcessTable::new(),
             faults,
+            clocks: WallClocks::default(),
+            process_ports: Mutex::new(BTreeMap::new()),
             healed: std::sync::atomic::AtomicBool::new(false),
             heal_event: event_listener::Event::new(),
             entries: std::sync::atomic::AtomicU64::new(0),
             trace_mode: trace,
             observed: Mutex::new(Observed {
                 oracle: Oracle::default(),
+                witness: Witness::default(),
                 trace: Trace::new(trace),
                 coverage: Coverage::default(),
                 events: 0,
@@ -118,17 +132,54 @@ impl World {
 
     /// The platform process `pid` runs the lock on.
     pub fn platform_for(self: &Arc<Self>, pid: u32) -> Platform {
+        self.platform_of_table(pid, 0)
+    }
+
+    /// The platform of a plugin in process `pid`: its writes are usage lines; it shares the
+    /// process's `Processes` port, so `ProcessLocks::new` over it finds the process's live
+    /// lock state (the gateway's) instead of making a second table.
+    pub fn platform_for_plugin(self: &Arc<Self>, pid: u32) -> Platform {
+        self.platform_of_table(pid, 1)
+    }
+
+    fn platform_of_table(self: &Arc<Self>, pid: u32, table: u32) -> Platform {
         let incarnation = self.observed.lock().unwrap().procs.get(&pid).map_or(0, |p| p.incarnation);
+        let writer = if table == 0 {
+            Writer::Gateway
+        } else {
+            Writer::Plugin
+        };
         Platform {
-            fs: Arc::new(SimFs::new(self.clone(), self.disk.view(pid, self.profile.fd_limit))),
-            clock: Arc::new(SimClock),
-            processes: Arc::new(self.table.view(pid)),
-            spawner: Arc::new(SimSpawner),
+            fs: Arc::new(SimFs::new(self.clone(), self.disk.view(pid, self.profile.fd_limit), writer)),
+            clock: Arc::new(SimClock {
+                world: self.clone(),
+                pid,
+            }),
+            processes: self
+                .process_ports
+                .lock()
+                .unwrap()
+                .entry((pid, incarnation))
+                .or_insert_with(|| Arc::new(self.table.view(pid)))
+                .clone(),
+            spawner: Arc::new(SimSpawner {
+                table: WatchdogOf { pid, table },
+            }),
             observer: Arc::new(SimObserver {
                 world: self.clone(),
                 pid,
                 incarnation,
+                table,
             }),
+        }
+    }
+
+    /// The transcript `path` names, with its directory resolved as the disk does now.
+    pub fn canonical_transcript(&self, path: &Path) -> PathBuf {
+        let view = self.disk.view(0, usize::MAX);
+        match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) => view.canonical_dir_now(dir).map_or(path.to_owned(), |d| d.join(name)),
+            _ => path.to_owned(),
         }
     }
 
@@ -143,6 +194,8 @@ impl World {
     pub fn process_started(&self, pid: u32, name: String, starttime: Option<u64>) {
         self.with(|o| {
             let incarnation = o.procs.get(&pid).map_or(1, |p| p.incarnation + 1);
+            let offset = self.clocks.start(self.seed, pid, incarnation, self.profile.clock_skew_ms);
+            o.oracle.set_wall_offset(pid, offset);
             let facts = ProcFacts {
                 alive: true,
                 starttime,
@@ -158,7 +211,7 @@ impl World {
             );
             o.facts.insert(pid, facts);
             o.trace.record(now_ns(), Who::Process(pid), || {
-                format!("process {name} starts (starttime {starttime:?})")
+                format!("process {name} starts (starttime {starttime:?}, wall clock {offset:+} ms)")
             });
         });
     }
@@ -177,7 +230,8 @@ impl World {
                 f.alive = false;
                 f.died_ns = Some(now);
             });
-            o.oracle.process_died(pid);
+            o.oracle.process_died(pid, now);
+            o.witness.process_died(pid);
             o.trace.record(now, Who::Process(pid), || format!("process crashes ({how})"));
         });
     }
@@ -206,6 +260,17 @@ impl World {
         self.with(|o| o.oracle.contended_holder(waiters, &o.facts))
     }
 
+    /// The gateways alive now (foreign processes have no name starting with `gw`).
+    pub fn live_gateways(&self) -> Vec<u32> {
+        self.with(|o| {
+            o.procs
+                .iter()
+                .filter(|(_, p)| p.facts.alive && p.name.starts_with("gw"))
+                .map(|(pid, _)| *pid)
+                .collect()
+        })
+    }
+
     pub fn is_alive(&self, pid: u32) -> bool {
         self.with(|o| o.facts.get(&pid).is_some_and(|f| f.alive))
     }
@@ -224,6 +289,11 @@ impl World {
     }
 
     fn lock_event(&self, pid: u32, incarnation: u32, ev: &LockEvent<'_>) {
+        // A destructor (an owner guard) run while a panic unwinds the runtime has no clock left.
+        if madsim::time::TimeHandle::try_current().is_none() {
+            return;
+        }
+        let canonical = |p: &Path| self.canonical_transcript(p);
         let mut guard = self.observed.lock().unwrap();
         let o = &mut *guard;
         // A dropped task of a crashed incarnation may still run destructors: not an event.
@@ -236,6 +306,22 @@ impl World {
         o.coverage.note(ev);
         o.trace.record(now, Who::Process(pid), || describe(ev));
         o.oracle.on_lock_event(pid, now, ev, &o.facts);
+        o.witness.on_lock_event(pid, now, ev, canonical);
+        if let LockEvent::AcquireFailed {
+            acquire, lock, error, ..
+        } = ev
+        {
+            if error.starts_with("SessionWriteLockStaleError") {
+                let failure = StaleFailure {
+                    acquire: *acquire,
+                    lock,
+                    on_disk: self.disk.ino_of(lock).zip(self.disk.contents(lock)),
+                    wall_ms: self.clocks.wall_ms(pid),
+                    stale_ms: heldlock_core::file_lock::LockOptions::default().stale_ms,
+                };
+                o.witness.stale_failure(pid, now, &failure, &mut o.oracle.violations);
+            }
+        }
         if let LockEvent::ControllerCreated { ctl, transcript } = ev {
             // Judge fence changes on the transcript itself, whichever path the gateway used.
             let view = self.disk.view(pid, usize::MAX);
@@ -258,8 +344,17 @@ impl World {
             lock, timeout: true, ..
         } = ev
         {
-            let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
-            o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table, &o.facts);
+            // A reclaim guard the waiter's own wall clock still sees as fresh blocks by SPEC (a
+            // clock stepped back sees a crashed reclaimer's guard as young): no recovery owed.
+            let guard = crate::oracle::LockSight {
+                file: None,
+                guard_age_ms: self.guard_age_by(pid, lock, now),
+            };
+            let guarded = crate::oracle::blocks(&guard, pid, ORPHAN_GRACE_MS, &self.table);
+            if !guarded {
+                let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
+                o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table);
+            }
         }
         o.stamp_violations();
     }
@@ -359,11 +454,10 @@ impl World {
         });
     }
 
-    pub fn lock_created(&self, pid: u32, lock: &Path, ino: u64) {
-        let starttime = self.table.get(pid).and_then(|e| e.starttime);
+    pub fn lock_created(&self, pid: u32, ino: u64) {
         self.with(|o| {
             o.events += 1;
-            o.oracle.lock_created(pid, now_ns(), lock, starttime, ino);
+            o.oracle.lock_created(pid, now_ns(), ino);
         });
     }
 
@@ -381,43 +475,186 @@ impl World {
     fn sample_acquires(&self, o: &mut Observed) {
         let now = now_ns();
         let view = self.disk.view(0, usize::MAX);
-        let wall_ms = |mtime_ns: i128| {
-            ((EPOCH_WALL_MS as i128 * 1_000_000 + now as i128 - mtime_ns).max(0) / 1_000_000) as u64
-        };
         for (pid, acquire, lock, timeout_ms) in o.oracle.acquires_in_flight() {
+            // Ages as the waiter judges them: by its own wall clock.
+            let wall_ms = |mtime_ns: i128| self.age_by(pid, now, mtime_ns);
             // A paused or hung waiter is excused anyway: no need to look at its lock.
             if o.facts.get(&pid).is_none_or(|f| f.hung_ops > 0 || f.paused_since_ns.is_some()) {
                 o.oracle.sample_acquire(now, pid, acquire, true, &o.facts);
                 continue;
             }
-            let file = view
-                .stat_now(&lock)
-                .ok()
-                .and_then(|st| self.disk.contents(&lock).map(|bytes| (bytes, wall_ms(st.mtime_ns))));
-            let mut guard = lock.as_os_str().to_owned();
-            guard.push(".reclaim");
-            let guard_age_ms = view.stat_now(Path::new(&guard)).ok().map(|st| wall_ms(st.mtime_ns));
+            // The entry as the lock reads it (`read_entry`): a symlink is a payload-less entry
+            // aging by its own mtime; a directory is EISDIR, which the lock can neither judge nor
+            // remove, so it blocks by SPEC.
+            let entry = view.read_entry_now(&lock, MAX_LOCK_FILE_BYTES);
+            let directory = entry.as_ref().is_err_and(|e| e.raw_os_error() == Some(EISDIR));
+            let file = entry.ok().map(|e| (e.bytes, wall_ms(e.stat.mtime_ns)));
+            let guard_age_ms = self.guard_age_by(pid, &lock, now);
             let sight = crate::oracle::LockSight { file, guard_age_ms };
-            let blocked =
-                crate::oracle::blocks(&sight, pid, crate::oracle::grace_for(timeout_ms), &self.table);
+            // What the disk alone does not show also blocks by SPEC: the waiter's process holding
+            // the path (its file removed or replaced behind its back).
+            let blocked = directory
+                || o.oracle.process_holds_path(pid, &lock)
+                || crate::oracle::blocks(&sight, pid, crate::oracle::grace_for(timeout_ms), &self.table);
             o.oracle.sample_acquire(now, pid, acquire, blocked, &o.facts);
         }
     }
 
     /// A reclaimer's exchange at a lock path: `arrived` is there now, `left` went to its
     /// private name (moved, not removed).
-    pub fn lock_exchanged(&self, pid: u32, lock: &Path, arrived: Option<u64>, left: Option<u64>) {
-        let starttime = self.table.get(pid).and_then(|e| e.starttime);
+    pub fn lock_exchanged(&self, pid: u32, arrived: Option<u64>, left: Option<u64>) {
         self.with(|o| {
             o.events += 1;
-            o.oracle.lock_exchanged(pid, now_ns(), lock, starttime, arrived, left);
+            o.oracle.lock_exchanged(pid, now_ns(), arrived, left);
         });
+    }
+
+    /// The age (ms) of an entry with mtime `mtime_ns` by `pid`'s own wall clock at `now`.
+    fn age_by(&self, pid: u32, now: u64, mtime_ns: i128) -> u64 {
+        let own_now_ns =
+            EPOCH_WALL_MS as i128 * 1_000_000 + now as i128 + self.clocks.offset(pid) as i128 * 1_000_000;
+        ((own_now_ns - mtime_ns).max(0) / 1_000_000) as u64
+    }
+
+    /// The age of `lock`'s reclaim guard by `pid`'s own wall clock, if one stands.
+    fn guard_age_by(&self, pid: u32, lock: &Path, now: u64) -> Option<u64> {
+        let mut guard = lock.as_os_str().to_owned();
+        guard.push(".reclaim");
+        let view = self.disk.view(0, usize::MAX);
+        view.lstat_now(Path::new(&guard)).ok().map(|st| self.age_by(pid, now, st.mtime_ns))
     }
 
     pub fn lock_unlinked(&self, pid: u32, lock: &Path, ino: u64) {
         self.with(|o| {
             o.events += 1;
             o.oracle.lock_unlinked(pid, now_ns(), lock, ino, &o.facts);
+            o.witness.lock_unlinked(pid, now_ns(), lock, ino, &mut o.oracle.violations);
+        });
+    }
+
+    /// A failing append of `pid` put `prefix` of its entry in the transcript first.
+    pub fn transcript_torn(&self, pid: u32, path: &Path, prefix: &[u8]) {
+        self.with(|o| {
+            o.events += 1;
+            o.trace.record(now_ns(), Who::Process(pid), || {
+                format!("torn append: {} of its bytes reached {}", prefix.len(), path.display())
+            });
+            o.oracle.transcript_torn(path, prefix);
+        });
+    }
+
+    /// A plugin of `pid` appended usage lines to a transcript: benign, like an external one.
+    pub fn plugin_appended(&self, pid: u32, path: &Path, data: &[u8]) {
+        self.with(|o| {
+            o.events += 1;
+            o.trace.record(now_ns(), Who::Process(pid), || {
+                format!("plugin appends usage to {}", path.display())
+            });
+            o.oracle.external_change(path, ExternalChange::BenignAppend);
+            o.oracle.external_edit(path, ExternalEdit::Append(data.to_vec()));
+        });
+    }
+
+    /// Whether anything (a file, a directory, a symlink) stands at `path`.
+    pub fn entry_at(&self, path: &Path) -> bool {
+        self.disk.view(0, usize::MAX).lstat_now(path).is_ok()
+    }
+
+    /// Whether `path` is a symlink to nothing (a planted foreign lock entry).
+    pub fn dangling_symlink_at(&self, path: &Path) -> bool {
+        let view = self.disk.view(0, usize::MAX);
+        view.lstat_now(path).is_ok() && view.stat_now(path).is_err()
+    }
+
+    /// A process unlinked a dangling symlink at a lock path.
+    pub fn dangling_removed(&self, pid: u32, path: &Path) {
+        self.note(pid, || format!("removes the dangling symlink at {}", path.display()));
+    }
+
+    /// The watchdog of `who` is about to sleep until its next tick.
+    pub fn watchdog_ticked(&self, who: WatchdogOf) {
+        self.with(|o| o.witness.watchdog_ticked(who, now_ns()));
+    }
+
+    /// Step `pid`'s wall clock by `delta_ms` (the clock-step actor).
+    pub fn step_clock(&self, pid: u32, delta_ms: i64) {
+        let offset = self.clocks.step(pid, delta_ms);
+        self.with(|o| {
+            o.oracle.set_wall_offset(pid, offset);
+            o.trace.record(now_ns(), Who::Process(pid), || {
+                format!("wall clock steps by {delta_ms} ms (offset now {offset} ms)")
+            });
+        });
+    }
+
+    /// Process `pid` took a reclaim guard.
+    pub fn guard_made(&self, pid: u32) {
+        self.with(|o| o.witness.guard_made(pid, now_ns()));
+    }
+
+    /// A line in the trace from the external actors.
+    pub fn external_note(&self, text: impl FnOnce() -> String) {
+        if self.trace_mode == TraceMode::Off {
+            return;
+        }
+        self.with(|o| o.trace.record(now_ns(), Who::External, text));
+    }
+
+    /// A transcript a live controller has released under a fence, if any.
+    pub fn released_transcript(&self) -> Option<PathBuf> {
+        self.with(|o| o.witness.released_transcript())
+    }
+
+    /// Whether a live gateway holds lock inode `ino` now.
+    pub fn holds_inode(&self, ino: u64) -> bool {
+        self.with(|o| o.oracle.holds_inode(ino, &o.facts))
+    }
+
+    /// An external actor removed (or replaced) the held lock inode `ino` at `lock`.
+    pub fn lock_tampered(&self, lock: &Path, ino: u64) {
+        self.with(|o| {
+            o.events += 1;
+            o.trace.record(now_ns(), Who::External, || {
+                format!("external removes the held lock {}", lock.display())
+            });
+            o.oracle.lock_tampered(ino);
+        });
+    }
+
+    /// A foreign live holder planted its lock file (inode `ino`).
+    pub fn planted_live(&self, ino: u64, planted: PlantedLive) {
+        self.with(|o| o.witness.planted_live(ino, planted));
+    }
+
+    pub fn planted_gone(&self, ino: u64) {
+        self.with(|o| o.witness.planted_gone(ino));
+    }
+
+    /// A locked operation of `ctl` (a write scope, a reacquire) returned `result`.
+    pub fn locked_op_returned(
+        &self,
+        pid: u32,
+        ctl: ControllerId,
+        result: &Result<(), heldlock_core::ControllerError>,
+    ) {
+        self.with(|o| {
+            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
+                o.witness.locked_op_returned(pid, now_ns(), ctl, result, &mut o.oracle.violations);
+            }
+        });
+    }
+
+    /// A cleanup append on a cleanup lock that is not a no-op returned `result`.
+    pub fn cleanup_appended(
+        &self,
+        pid: u32,
+        ctl: ControllerId,
+        result: &Result<(), heldlock_core::ControllerError>,
+    ) {
+        self.with(|o| {
+            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
+                o.witness.cleanup_appended(pid, now_ns(), ctl, result, &mut o.oracle.violations);
+            }
         });
     }
 
@@ -426,16 +663,6 @@ impl World {
             o.events += 1;
             o.oracle.transcript_appended(pid, path);
         });
-    }
-
-    /// The transcript `session` names, its directory resolved (an alias spells the same file).
-    pub fn canonical_transcript(&self, session: &Path) -> PathBuf {
-        let view = self.disk.view(0, usize::MAX);
-        let dir = session.parent().and_then(|d| view.canonical_dir_now(d).ok());
-        match (dir, session.file_name()) {
-            (Some(dir), Some(name)) => dir.join(name),
-            _ => session.to_owned(),
-        }
     }
 
     /// Process `pid` calls a transcript write of `bytes` on `transcript` (canonical;
@@ -466,6 +693,9 @@ impl World {
     /// An external actor changed a transcript; `edit`: what it wrote, by its own record.
     pub fn external_change(&self, path: &Path, change: ExternalChange, edit: Option<ExternalEdit>) {
         self.with(|o| {
+            if change == ExternalChange::Delete {
+                o.witness.transcript_deleted(path);
+            }
             o.events += 1;
             o.trace.record(now_ns(), Who::External, || {
                 format!("external {} of {}", change.name(), path.display())
@@ -484,7 +714,9 @@ impl World {
     /// The periodic time-driven checks.
     pub fn tick(&self) {
         self.with(|o| {
-            o.oracle.check_time(now_ns(), &o.facts);
+            let now = now_ns();
+            o.oracle.check_time(now, &o.facts);
+            o.witness.check_time(now, &o.facts, &mut o.oracle.violations);
             self.sample_acquires(o);
             self.check_liveness(o);
         });
@@ -535,10 +767,16 @@ struct SimObserver {
     world: Arc<World>,
     pid: u32,
     incarnation: u32,
+    /// 0: the gateway's lock table; 1: a plugin's, whose ids are moved apart.
+    table: u32,
 }
 
 impl Observer for SimObserver {
     fn on_event(&self, event: &LockEvent<'_>) {
-        self.world.lock_event(self.pid, self.incarnation, event);
+        if self.table == 0 {
+            self.world.lock_event(self.pid, self.incarnation, event);
+        } else {
+            self.world.lock_event(self.pid, self.incarnation, &crate::plugin::remap(event));
+        }
     }
 }

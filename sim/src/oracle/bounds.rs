@@ -75,6 +75,7 @@ impl Oracle {
     /// Time-driven checks: abort deadlines (I5), the watchdog bound (I13), operations that
     /// never return (I9). `final_check` also runs them at quiescence.
     pub fn check_time(&mut self, now: u64, procs: &BTreeMap<u32, ProcFacts>) {
+        self.flush_pending_reclaim();
         self.check_abort_deadlines(now, procs);
         self.check_watchdog(now, procs);
         self.check_stuck_ops(now, procs);
@@ -154,7 +155,9 @@ impl Oracle {
             );
             let Some(facts) = procs.get(pid) else { continue };
             let unexcused = facts.unexcused_since(o.began_ns);
-            if guarded && unexcused.is_some_and(|t| ms(now - t) > OP_LIVENESS_MS) {
+            // The fs stalls it sat through (slow disks) extend the bound, as for I12.
+            let bound = OP_LIVENESS_MS + facts.stalled_ms.saturating_sub(o.stalled_ms);
+            if guarded && unexcused.is_some_and(|t| ms(now - t) > bound) {
                 stuck.push((*pid, *op, o.ctl, o.kind, ms(now - o.began_ns)));
             }
         }

@@ -15,6 +15,13 @@ pub enum ExternalChange {
     CtimeOnly,
     NonBenignAppend,
     Rewrite,
+    /// The transcript removed (a user reset the session); `Recreate` brings it back later.
+    Delete,
+    Recreate,
+    /// The same bytes in a new inode (a restore from backup, an editor's save-by-rename).
+    Replace,
+    /// Bytes inside the fenced prefix changed, the length kept.
+    RewriteInPlace,
 }
 
 impl ExternalChange {
@@ -24,6 +31,10 @@ impl ExternalChange {
             ExternalChange::CtimeOnly => "ctime-only",
             ExternalChange::NonBenignAppend => "non-benign-append",
             ExternalChange::Rewrite => "rewrite",
+            ExternalChange::Delete => "delete",
+            ExternalChange::Recreate => "recreate",
+            ExternalChange::Replace => "replace-same-bytes",
+            ExternalChange::RewriteInPlace => "rewrite-in-place",
         }
     }
     fn benign(self) -> bool {
@@ -104,6 +115,14 @@ impl Oracle {
                 c.missed_change = None;
             }
         }
+    }
+
+    /// A failing append left a prefix of its entry in the transcript: bytes no write
+    /// completed, a non-benign change for every controller — its writer's too (SPEC §3 accepts
+    /// only owned and benign changes, and a failed write is not owned).
+    pub fn transcript_torn(&mut self, path: &Path, prefix: &[u8]) {
+        self.unowned_change(path, |_| true, "a torn append");
+        self.torn_fragment(path, prefix);
     }
 
     fn unowned_change(&mut self, path: &Path, applies: impl Fn(u32) -> bool, what: &str) {

@@ -62,6 +62,7 @@ impl Oracle {
     pub(super) fn on_held_cleared(
         &mut self,
         pid: u32,
+        now: u64,
         ctl: ControllerId,
         op: OpId,
         handle: HandleId,
@@ -83,6 +84,12 @@ impl Oracle {
             // owes its release by the settle bound (SPEC §3, releaseForAbort).
             Duty::HandToCleanup => self.aborts.retain(|a| !(a.pid == pid && a.handle == handle)),
         }
+        if duty == Duty::HandToCleanup {
+            // Handed to the cleanup within the settle bound, it is the cleanup's own lock: an
+            // abort forces only held or what a stuck graceful release owns (SPEC §3), so the
+            // abort no longer owes its release.
+            self.aborts.retain(|a| !(a.pid == pid && a.handle == handle && a.deadline_ns >= now));
+        }
     }
 
     /// `OpEnd`: every handle the op cleared is released (I3); a scope that deferred the prompt
@@ -92,7 +99,9 @@ impl Oracle {
             return;
         };
         for handle in rec.cleared {
-            let released = self.handles.get(&(pid, handle)).is_some_and(|h| h.released_ns.is_some());
+            // A handle lost meanwhile (its file gone; SPEC §1 step 5) is owed no release.
+            let released =
+                self.handles.get(&(pid, handle)).is_some_and(|h| h.released_ns.is_some() || h.lost);
             if !released {
                 let lock = self.handles.get(&(pid, handle)).map(|h| h.lock.clone());
                 let detail = format!(

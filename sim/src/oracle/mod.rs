@@ -49,6 +49,11 @@ pub struct Oracle {
     /// Transcript writes as their callers saw them, and external edits (I14).
     writes: writes::WriteLog,
     liveness: liveness::Liveness,
+    /// Each process's wall-clock offset from true time (ms): what its stale judging sees.
+    wall_offsets: BTreeMap<u32, i64>,
+    /// A reclaim's unlink of a live lock, judged at the `Reclaimed` event that names its
+    /// reasons (the same task emits it right after the unlink).
+    pending_reclaim: Option<exclusion::PendingReclaim>,
     pub violations: Vec<Violation>,
 }
 
@@ -76,9 +81,9 @@ impl Oracle {
 
     /// Is this handle held now: not released, not lost, by a live process?
     fn live(&self, key: &(u32, HandleId), procs: &BTreeMap<u32, ProcFacts>) -> bool {
-        self.handles
-            .get(key)
-            .is_some_and(|h| h.released_ns.is_none() && !h.lost && procs.get(&key.0).is_some_and(|p| p.alive))
+        self.handles.get(key).is_some_and(|h| {
+            h.released_ns.is_none() && !h.lost && !h.tampered && procs.get(&key.0).is_some_and(|p| p.alive)
+        })
     }
 
     /// A lock, controller or owner event of process `pid`, routed to its invariant family.
@@ -104,7 +109,10 @@ impl Oracle {
             | LockEvent::DrainFreed { .. }
             | LockEvent::ReleaseDeferred { .. }
             | LockEvent::Disposed { .. } => self.record(pid, ev),
-            LockEvent::OpBegin { ctl, op, kind } => self.on_op_begin(pid, now, ctl, op, kind),
+            LockEvent::OpBegin { ctl, op, kind } => {
+                let stalled_ms = procs.get(&pid).map_or(0, |f| f.stalled_ms);
+                self.on_op_begin(pid, now, ctl, op, kind, stalled_ms);
+            }
             LockEvent::OpEnd { ctl, op, kind, .. } => self.on_op_end(pid, now, ctl, op, kind),
             LockEvent::HeldSet { ctl, handle, .. } => self.on_held_set(pid, now, ctl, handle),
             LockEvent::HeldCleared {
@@ -112,7 +120,7 @@ impl Oracle {
                 op,
                 handle,
                 duty,
-            } => self.on_held_cleared(pid, ctl, op, handle, duty),
+            } => self.on_held_cleared(pid, now, ctl, op, handle, duty),
             LockEvent::Poisoned { ctl, reason, .. } => self.on_poisoned(pid, now, ctl, reason),
             LockEvent::DrainOwned { ctl, op } => self.on_drain_owned(pid, now, ctl, op),
             LockEvent::AbortRequested { ctl, .. } => self.on_abort_requested(pid, now, ctl),
@@ -120,8 +128,8 @@ impl Oracle {
             LockEvent::FenceChecked { ctl, .. } => self.on_fence_checked(pid, now, ctl),
             LockEvent::WriteBegin { ctl, handle, .. } => self.on_write_begin(pid, now, ctl, handle),
             LockEvent::PromptReleased { ctl, .. } => self.on_prompt_released(pid, now, ctl),
+            LockEvent::Reclaimed { ino, reasons, .. } => self.on_reclaimed(pid, now, ino, reasons),
             LockEvent::OwnerReleased { .. }
-            | LockEvent::Reclaimed { .. }
             | LockEvent::GuardRecovered { .. }
             | LockEvent::OwnerAcquired { .. }
             | LockEvent::WriteEnd { .. } => {}
@@ -214,12 +222,14 @@ impl Oracle {
         ctl: ControllerId,
         op: OpId,
         kind: heldlock_core::event::OpKind,
+        stalled_ms: u64,
     ) {
         let rec = OpRec {
             ctl,
             kind,
             began_ns: now,
             cleared: Vec::new(),
+            stalled_ms,
         };
         self.ops.insert((pid, op), rec);
         if kind == heldlock_core::event::OpKind::Write {
@@ -238,7 +248,7 @@ impl Oracle {
 
     /// The process died: its handles, controllers and operations die with it (its lock files
     /// stay on disk, judged by their inode records).
-    pub fn process_died(&mut self, pid: u32) {
+    pub fn process_died(&mut self, pid: u32, now: u64) {
         self.handles.retain(|(p, _), _| *p != pid);
         self.ctls.retain(|(p, _), _| *p != pid);
         self.ops.retain(|(p, _), _| *p != pid);
@@ -250,6 +260,7 @@ impl Oracle {
         for inode in self.inodes.values_mut() {
             if inode.pid == pid {
                 inode.handle = None;
+                inode.creator_died_ns.get_or_insert(now);
             }
         }
     }

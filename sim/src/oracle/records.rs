@@ -30,7 +30,7 @@ pub struct ProcFacts {
 
 impl ProcFacts {
     /// Did the process run freely (alive, its event loop not paused) over [from, now]?
-    pub(super) fn ran_freely_since(&self, from_ns: u64) -> bool {
+    pub fn ran_freely_since(&self, from_ns: u64) -> bool {
         self.alive && self.paused_since_ns.is_none() && self.last_resume_ns.is_none_or(|r| r < from_ns)
     }
 
@@ -42,7 +42,7 @@ impl ProcFacts {
     /// From when, at the earliest `from_ns`, the process has run with nothing to excuse it —
     /// alive, not paused, no op hung; `None` while an excuse lasts. No exemption outlives its
     /// cause: the clock restarts when the pause or the hang ends.
-    pub(super) fn unexcused_since(&self, from_ns: u64) -> Option<u64> {
+    pub fn unexcused_since(&self, from_ns: u64) -> Option<u64> {
         (self.alive && self.paused_since_ns.is_none() && self.hung_ops == 0)
             .then(|| from_ns.max(self.last_resume_ns.unwrap_or(0)).max(self.last_unhung_ns.unwrap_or(0)))
     }
@@ -57,6 +57,8 @@ pub(super) struct HandleRec {
     /// The release finished (ReleaseEnd).
     pub release_ended: bool,
     pub lost: bool,
+    /// An external actor removed or replaced its lock file: exclusion no longer rests on it.
+    pub tampered: bool,
     /// The controller whose `held` slot has it now.
     pub held_by: Option<ControllerId>,
 }
@@ -83,16 +85,19 @@ pub(super) struct OpRec {
     pub kind: OpKind,
     pub began_ns: u64,
     pub cleared: Vec<HandleId>,
+    /// The process's fs stalls so far when the op began (ProcFacts::stalled_ms).
+    pub stalled_ms: u64,
 }
 
 pub(super) struct InodeRec {
     pub pid: u32,
-    pub starttime: Option<u64>,
     pub handle: Option<HandleId>,
-    pub lock: PathBuf,
     pub created_ns: u64,
     /// Not unlinked yet.
     pub on_disk: bool,
+    /// When its creator (this pid and incarnation) died: a later process under the same pid
+    /// does not bring it back.
+    pub creator_died_ns: Option<u64>,
 }
 
 pub(super) struct AcquireRec {

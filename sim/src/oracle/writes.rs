@@ -49,6 +49,9 @@ pub(super) struct WriteLog {
     /// Transcript ⇒ (sequence number, edit); the initial content is a `Replace` at 0.
     pub edits: BTreeMap<PathBuf, Vec<(u64, ExternalEdit)>>,
     pub calls: Vec<WriteCall>,
+    /// Transcript ⇒ the prefixes failed appends left behind (torn writes, reported by SimFs:
+    /// the caller was told the write failed).
+    pub torn: BTreeMap<PathBuf, Vec<Vec<u8>>>,
     pub seq: u64,
 }
 
@@ -69,6 +72,11 @@ impl Oracle {
     pub fn external_edit(&mut self, path: &Path, edit: ExternalEdit) {
         let seq = self.writes.next();
         self.writes.edits.entry(path.to_owned()).or_default().push((seq, edit));
+    }
+
+    /// A failed append left `prefix` of its bytes at the end of `path`.
+    pub(super) fn torn_fragment(&mut self, path: &Path, prefix: &[u8]) {
+        self.writes.torn.entry(path.to_owned()).or_default().push(prefix.to_vec());
     }
 
     /// A caller issues a transcript write (`path` canonical); its id for `write_returned`.
@@ -157,9 +165,25 @@ fn transcript_findings(log: &WriteLog, path: &Path, disk: &[u8]) -> Vec<String> 
         .collect();
     let calls: Vec<(usize, &WriteCall)> =
         log.calls.iter().enumerate().filter(|(_, c)| c.path == path).collect();
+    let mut torn: Vec<&[u8]> =
+        log.torn.get(path).map(|t| t.iter().map(Vec::as_slice).collect()).unwrap_or_default();
     let mut findings = Vec::new();
     let mut origins: Vec<Origin> = Vec::new();
     for line in rest.split_inclusive(|b| *b == b'\n') {
+        let whole = |l: &[u8]| calls.iter().any(|(_, c)| c.bytes == l) || external.contains(&l);
+        // A failed append's torn prefix, glued to whatever was appended after it.
+        let mut line = line;
+        while !whole(line) {
+            // The longest fitting prefix: one torn prefix may begin another.
+            let fitting = (0..torn.len()).filter(|&k| line.starts_with(torn[k]));
+            let Some(k) = fitting.max_by_key(|&k| torn[k].len()) else {
+                break;
+            };
+            line = &line[torn.swap_remove(k).len()..];
+        }
+        if line.is_empty() {
+            continue;
+        }
         if let Some(&(i, _)) = calls.iter().find(|(_, c)| c.bytes == line) {
             origins.push(Origin::Call(i));
         } else if let Some(k) = external.iter().position(|e| *e == line) {
@@ -318,6 +342,20 @@ mod tests {
         assert!(findings(&o, b"r\nc\n").is_empty());
         assert!(!findings(&o, b"r\n").is_empty());
         assert!(!findings(&o, b"h\na\nu\nb\nc\n").is_empty(), "the rewrite is not on disk");
+    }
+
+    #[test]
+    fn a_failed_writes_torn_prefix_is_accounted_for() {
+        let mut o = oracle_with(b"h\n");
+        write(&mut o, b"abc\n", false);
+        write(&mut o, b"abd\n", false);
+        write(&mut o, b"c\n", true);
+        o.torn_fragment(Path::new(T), b"a");
+        o.torn_fragment(Path::new(T), b"ab");
+        assert!(findings(&o, b"h\naabc\nc\n").is_empty(), "a torn prefix glued to the next line");
+        assert!(findings(&o, b"h\nc\nab").is_empty(), "a torn prefix at the end");
+        assert!(findings(&o, b"h\nababc\nc\n").is_empty(), "the longest fitting prefix first");
+        assert!(!findings(&o, b"h\nc\nabc").is_empty(), "only what a failed write left is accounted for");
     }
 
     #[test]

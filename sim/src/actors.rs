@@ -1,0 +1,350 @@
+//! External actors: what people and other programs do to the session directory behind the
+//! gateways' backs — transcript edits (benign and not), deletes, replacements and in-place
+//! rewrites; foreign lock files planted at a lock path; held lock files removed or replaced.
+//! Each actor records what it did (`World::external_change`, the witness's planted locks, the
+//! oracle's tampered inodes): the oracle judges from that record, not from the lock's account.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use heldlock_core::memprocs::{ProcEntry, ProcState};
+use heldlock_core::payload::format_iso8601;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::oracle::{ExternalChange, ExternalEdit};
+use crate::seed::{rng, world_rng, Stream, WorldDraw};
+use crate::witness::PlantedLive;
+use crate::world::World;
+
+/// Foreign processes (planted lock holders) take pids from here up.
+const FOREIGN_FIRST_PID: u32 = 5_000;
+/// Each actor acts at most this often per run, whatever the profile says.
+const MAX_ACTS: u32 = 32;
+/// A huge planted lock file (the real adapter must cap its read; here it costs a copy a read).
+const HUGE_LOCK_BYTES: usize = 16 * 1024;
+/// Where a planted dangling symlink points: nothing ever exists there.
+const DANGLING_TARGET: &str = "/nonexistent/heldlock-planted-target";
+
+fn entry(kind: &str, who: &str) -> Vec<u8> {
+    format!("{{\"type\":\"{kind}\",\"from\":\"{who}\"}}\n").into_bytes()
+}
+
+fn lock_path_of(transcript: &Path) -> PathBuf {
+    let mut name = transcript.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+async fn sleep_ms(ms: u64) {
+    madsim::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// Edits the transcripts behind the gateways' backs: benign appends and ctime-only changes,
+/// and non-benign appends and rewrites that the fence must catch.
+pub async fn external_writer(world: Arc<World>) {
+    let mut rng = rng(world.seed, Stream::External, 0);
+    for _ in 0..world.profile.external_edits.min(MAX_ACTS) {
+        sleep_ms(rng.gen_range(500..40_000)).await;
+        if world.is_healed() {
+            return; // the liveness phase: the world is healed
+        }
+        let path = world.session_path(rng.gen_range(0..world.profile.sessions), false);
+        let nonbenign = rng.gen_bool(world.profile.external_nonbenign_share);
+        let change = match (nonbenign, rng.gen_bool(0.5)) {
+            (false, true) => ExternalChange::BenignAppend,
+            (false, false) => ExternalChange::CtimeOnly,
+            (true, true) => ExternalChange::NonBenignAppend,
+            (true, false) => ExternalChange::Rewrite,
+        };
+        let view = world.disk.view(0, usize::MAX);
+        // Its own record of what it wrote: I14 explains the disk by it.
+        let edit = match change {
+            ExternalChange::BenignAppend => Some(ExternalEdit::Append(entry("usage", "external"))),
+            ExternalChange::NonBenignAppend => Some(ExternalEdit::Append(entry("message", "external"))),
+            ExternalChange::Rewrite => Some(ExternalEdit::Replace(entry("message", "rewritten"))),
+            _ => None,
+        };
+        let done = match &edit {
+            None => world.disk.touch_ctime(&path),
+            Some(ExternalEdit::Append(bytes)) => view.write_path_now(&path, bytes, false),
+            Some(ExternalEdit::Replace(bytes)) => view.write_path_now(&path, bytes, true),
+        };
+        if done.is_ok() {
+            world.external_change(&path, change, edit);
+        }
+    }
+}
+
+/// Deletes a transcript (and brings a fresh one back a while later), replaces it by a new
+/// inode with the same bytes, or rewrites bytes inside it at the same length.
+pub async fn transcript_tamperer(world: Arc<World>) {
+    let mut rng = world_rng(world.seed, WorldDraw::TranscriptTamper, 0);
+    let acts = (world.profile.transcript_tampering * world.profile.sessions).min(MAX_ACTS);
+    for _ in 0..acts {
+        sleep_ms(rng.gen_range(500..40_000)).await;
+        if world.is_healed() {
+            return; // the liveness phase: the world is healed
+        }
+        let mut path = world.session_path(rng.gen_range(0..world.profile.sessions), false);
+        if rng.gen_bool(0.7) {
+            // Mostly aim at a transcript a controller has let go of: its fence must catch this.
+            for _ in 0..300 {
+                if let Some(released) = world.released_transcript() {
+                    path = released;
+                    break;
+                }
+                sleep_ms(100).await;
+            }
+        }
+        let view = world.disk.view(0, usize::MAX);
+        let Some(bytes) = world.disk.contents(&path) else {
+            continue;
+        };
+        match rng.gen_range(0..3) {
+            0 => {
+                if view.unlink_now(&path).is_ok() {
+                    world.external_change(
+                        &path,
+                        ExternalChange::Delete,
+                        Some(ExternalEdit::Replace(Vec::new())),
+                    );
+                    sleep_ms(rng.gen_range(500..20_000)).await;
+                    // A gateway's append may have brought it back already (O_CREAT).
+                    if world.disk.contents(&path).is_none() {
+                        let header = entry("session", "reset");
+                        if view.write_path_now(&path, &header, true).is_ok() {
+                            world.external_change(
+                                &path,
+                                ExternalChange::Recreate,
+                                Some(ExternalEdit::Replace(header)),
+                            );
+                        }
+                    }
+                }
+            }
+            1 => {
+                if view.unlink_now(&path).is_ok() && view.write_path_now(&path, &bytes, true).is_ok() {
+                    world.external_change(&path, ExternalChange::Replace, Some(ExternalEdit::Replace(bytes)));
+                }
+            }
+            _ => {
+                // One letter upper-cased: same length, same inode, different bytes.
+                let Some(at) = bytes.iter().position(u8::is_ascii_lowercase) else {
+                    continue;
+                };
+                let mut edited = bytes;
+                edited[at] = edited[at].to_ascii_uppercase();
+                if view.write_path_now(&path, &edited, true).is_ok() {
+                    world.external_change(
+                        &path,
+                        ExternalChange::RewriteInPlace,
+                        Some(ExternalEdit::Replace(edited)),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// What an actor plants at a free lock path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plant {
+    Garbage,
+    Empty,
+    Huge,
+    /// A live foreign gateway's lock whose `createdAt` is spelled this way.
+    ForeignLive(&'static str),
+    /// A live foreign gateway's lock with a short maxHoldMs: others judge it hold-exceeded.
+    ShortHold,
+    DanglingSymlink,
+    Directory,
+}
+
+impl Plant {
+    fn draw(rng: &mut ChaCha8Rng) -> Plant {
+        match rng.gen_range(0..9) {
+            0 => Plant::Garbage,
+            1 => Plant::Empty,
+            2 => Plant::Huge,
+            3 => Plant::ForeignLive("+02:00"),
+            4 => Plant::ForeignLive("-05:30"),
+            5 => Plant::ForeignLive("Z, no fraction"),
+            6 => Plant::ShortHold,
+            7 => Plant::DanglingSymlink,
+            _ => Plant::Directory,
+        }
+    }
+}
+
+/// `createdAt` for wall time `ms`, spelled as `form` says (all name the same instant).
+fn created_at(ms: i64, form: &str) -> String {
+    let z = format_iso8601(ms); // 2026-01-01T00:00:00.000Z
+    let shifted = |offset_min: i64| {
+        let local = format_iso8601(ms + offset_min * 60_000);
+        let sign = if offset_min < 0 { '-' } else { '+' };
+        let m = offset_min.abs();
+        format!("{}{sign}{:02}:{:02}", &local[..local.len() - 1], m / 60, m % 60)
+    };
+    match form {
+        "+02:00" => shifted(120),
+        "-05:30" => shifted(-330),
+        "Z, no fraction" => format!("{}Z", &z[..19]),
+        _ => z,
+    }
+}
+
+/// Plants foreign lock files at free lock paths: garbage, empty, huge, live foreign gateways'
+/// locks (other `createdAt` forms, a short maxHoldMs), a dangling symlink, a directory.
+pub async fn lock_planter(world: Arc<World>) {
+    let mut rng = world_rng(world.seed, WorldDraw::PlantLock, 0);
+    for i in 0..world.profile.planted_locks.min(MAX_ACTS) {
+        sleep_ms(rng.gen_range(200..20_000)).await;
+        if world.is_healed() {
+            return; // the liveness phase: the world is healed
+        }
+        let lock = lock_path_of(&world.session_path(rng.gen_range(0..world.profile.sessions), false));
+        let plant = Plant::draw(&mut rng);
+        // It plants only at a free path: it waits (bounded) for a hand-over, where gateways
+        // are waiting and racing for the lock.
+        let free = |w: &World| !w.entry_at(&lock);
+        let mut polls = 0;
+        while !free(&world) && polls < 600 {
+            sleep_ms(50).await;
+            polls += 1;
+        }
+        if !free(&world) {
+            continue;
+        }
+        world.external_note(|| format!("external plants {plant:?} at {}", lock.display()));
+        let hold_ms = rng.gen_range(5_000..90_000);
+        match plant {
+            Plant::Garbage => plant_file(&world, &lock, b"\x00not a lock {{{"),
+            Plant::Empty => plant_file(&world, &lock, b""),
+            Plant::Huge => plant_file(&world, &lock, &vec![b'x'; HUGE_LOCK_BYTES]),
+            Plant::ForeignLive(form) => {
+                foreign_holder(&world, &lock, FOREIGN_FIRST_PID + i, form, 300_000, hold_ms).await
+            }
+            Plant::ShortHold => {
+                // Many short holds in a row: each hand-over races the others' judging reads.
+                let max_hold = rng.gen_range(1_000..5_000);
+                for round in 0..rng.gen_range(1..12) {
+                    let pid = FOREIGN_FIRST_PID + i * 100 + round;
+                    foreign_holder(&world, &lock, pid, "Z", max_hold, rng.gen_range(500..8_000)).await;
+                    sleep_ms(rng.gen_range(0..200)).await;
+                }
+            }
+            Plant::DanglingSymlink => {
+                if world.disk.symlink(Path::new(DANGLING_TARGET), &lock).is_err() {
+                    continue;
+                }
+                sleep_ms(hold_ms.min(60_000)).await;
+                if world.dangling_symlink_at(&lock)
+                    && world.disk.view(0, usize::MAX).unlink_now(&lock).is_ok()
+                {
+                    world.external_note(|| {
+                        format!("external removes its dangling symlink at {}", lock.display())
+                    });
+                }
+            }
+            Plant::Directory => {
+                let view = world.disk.view(0, usize::MAX);
+                if view.mkdir_now(&lock).is_ok() {
+                    sleep_ms(hold_ms.min(30_000)).await;
+                    let _ = view.rmdir_now(&lock);
+                }
+            }
+        }
+    }
+}
+
+fn plant_file(world: &World, lock: &Path, bytes: &[u8]) {
+    let view = world.disk.view(0, usize::MAX);
+    if let Ok(fd) = view.create_exclusive_now(lock) {
+        let _ = view.write_fd_now(fd, bytes);
+        let _ = view.close_now(fd);
+    }
+}
+
+/// A live foreign gateway (another runtime of this system) takes the lock the proper way,
+/// holds it in bounds, and lets go of its own file.
+async fn foreign_holder(
+    world: &World,
+    lock: &Path,
+    pid: u32,
+    form: &'static str,
+    max_hold_ms: u64,
+    hold_ms: u64,
+) {
+    let starttime = 900_000 + u64::from(pid);
+    let entry = ProcEntry {
+        state: ProcState::Running,
+        starttime: Some(starttime),
+        gateway: Some(true),
+        probe_denied: false,
+    };
+    world.table.spawn(pid, entry);
+    world.process_started(pid, format!("foreign-gateway({form})"), Some(starttime));
+    let payload = format!(
+        "{{\"pid\":{pid},\"createdAt\":\"{}\",\"starttime\":{starttime},\"maxHoldMs\":{max_hold_ms}}}",
+        created_at(world.clocks.wall_ms(pid), form)
+    );
+    let view = world.disk.view(pid, usize::MAX);
+    if let Ok(fd) = view.create_exclusive_now(lock) {
+        let _ = view.write_fd_now(fd, payload.as_bytes());
+        let _ = view.close_now(fd);
+        if let Some(ino) = world.disk.ino_of(lock) {
+            let planted = PlantedLive {
+                lock: lock.to_owned(),
+                holder: pid,
+                form,
+            };
+            world.planted_live(ino, planted);
+            sleep_ms(hold_ms).await;
+            world.planted_gone(ino);
+            if world.disk.ino_of(lock) == Some(ino) {
+                let _ = view.unlink_now(lock);
+            }
+        }
+    }
+    world.table.kill(pid);
+    world.process_crashed(pid, "exits");
+}
+
+/// Removes a lock file a live gateway holds, or replaces it by a copy in a new inode (a
+/// backup restore, a sync tool) that the tool removes again a while later.
+pub async fn lock_tamperer(world: Arc<World>) {
+    let mut rng = world_rng(world.seed, WorldDraw::LockTamper, 0);
+    for _ in 0..world.profile.lock_tampering.min(MAX_ACTS) {
+        // Wait (bounded) for a held lock to tamper with.
+        let mut target = None;
+        for _ in 0..600 {
+            sleep_ms(rng.gen_range(100..2_000)).await;
+            if world.is_healed() {
+                return;
+            }
+            let lock = lock_path_of(&world.session_path(rng.gen_range(0..world.profile.sessions), false));
+            if let Some(ino) = world.disk.ino_of(&lock).filter(|ino| world.holds_inode(*ino)) {
+                target = Some((lock, ino));
+                break;
+            }
+        }
+        let Some((lock, ino)) = target else { return };
+        let view = world.disk.view(0, usize::MAX);
+        let bytes = world.disk.contents(&lock).unwrap_or_default();
+        if view.unlink_now(&lock).is_err() {
+            continue;
+        }
+        world.lock_tampered(&lock, ino);
+        if rng.gen_bool(0.5) && view.write_path_now(&lock, &bytes, true).is_ok() {
+            let copy = world.disk.ino_of(&lock);
+            world.external_note(|| format!("external puts a copy of {} back (new inode)", lock.display()));
+            sleep_ms(rng.gen_range(10_000..60_000)).await;
+            if copy.is_some() && world.disk.ino_of(&lock) == copy {
+                let _ = view.unlink_now(&lock);
+                world.external_note(|| format!("external removes its copy of {}", lock.display()));
+            }
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! What outside witnesses saw: the external actors' own records of what they did to the disk,
+//! the workload's record of what each call returned, and the watchdog's ticks. The checks here
+//! judge the lock from those records and from the owner and controller events, never from
+//! the lock's own account of itself.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use heldlock_core::event::{ControllerId, LockEvent, PoisonReason};
+use heldlock_core::file_lock::WATCHDOG_INTERVAL_MS;
+use heldlock_core::platform::errno;
+use heldlock_core::ControllerError;
+
+use crate::clock::WatchdogOf;
+use crate::oracle::{InvariantId, ProcFacts};
+use crate::report::Violation;
+
+/// A tick may run releases on a slow disk: a live watchdog starts its next sleep within one
+/// interval plus this.
+const TICK_SLACK_MS: u64 = 240_000;
+
+/// A lock file an external actor planted that stands for a live holder: nobody may remove it.
+#[derive(Clone, Debug)]
+pub struct PlantedLive {
+    pub lock: PathBuf,
+    pub holder: u32,
+    /// How its payload spells `createdAt`.
+    pub form: &'static str,
+}
+
+#[derive(Clone, Debug, Default)]
+struct CtlSeen {
+    transcript: PathBuf,
+    poisoned: Option<PoisonReason>,
+    /// Between the fence recorded at a release and the next fence check or write.
+    released: bool,
+    /// The transcript was deleted by an external actor while this controller was released.
+    deleted_while_released: bool,
+}
+
+#[derive(Default)]
+pub struct Witness {
+    ctls: BTreeMap<(u32, ControllerId), CtlSeen>,
+    planted: BTreeMap<u64, PlantedLive>,
+    /// When each watchdog last began a sleep (the end of its previous tick), ns.
+    watchdogs: BTreeMap<WatchdogOf, u64>,
+    /// (pid, acquire) ⇒ when it began; pid ⇒ when it last took a reclaim guard.
+    acquires: BTreeMap<(u32, u64), u64>,
+    guards: BTreeMap<u32, u64>,
+}
+
+fn violation(
+    now: u64,
+    invariant: InvariantId,
+    pid: Option<u32>,
+    lock: Option<&Path>,
+    detail: String,
+) -> Violation {
+    Violation {
+        invariant,
+        detail,
+        pid,
+        lock: lock.map(Path::to_owned),
+        at_ns: now,
+    }
+}
+
+impl Witness {
+    /// A lock or controller event of `pid`; `canonical` resolves a transcript path as the disk
+    /// does now.
+    pub fn on_lock_event(
+        &mut self,
+        pid: u32,
+        now: u64,
+        ev: &LockEvent<'_>,
+        canonical: impl Fn(&Path) -> PathBuf,
+    ) {
+        match *ev {
+            LockEvent::AcquireStart { acquire, .. } => {
+                self.acquires.insert((pid, acquire), now);
+            }
+            // A StaleError's start is taken by `stale_failure`, which follows this event.
+            LockEvent::Acquired { acquire, .. } => {
+                self.acquires.remove(&(pid, acquire));
+            }
+            LockEvent::AcquireFailed {
+                acquire, ref error, ..
+            } if !error.starts_with("SessionWriteLockStaleError") => {
+                self.acquires.remove(&(pid, acquire));
+            }
+            LockEvent::ControllerCreated { ctl, transcript } => {
+                let seen = CtlSeen {
+                    transcript: canonical(transcript),
+                    ..CtlSeen::default()
+                };
+                self.ctls.insert((pid, ctl), seen);
+            }
+            LockEvent::Poisoned { ctl, reason, .. } => {
+                if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+                    c.poisoned.get_or_insert(reason);
+                }
+            }
+            LockEvent::FenceRecorded { ctl, .. } => {
+                if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+                    c.released = true;
+                }
+            }
+            LockEvent::FenceChecked { ctl, .. } | LockEvent::WriteBegin { ctl, .. } => {
+                if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+                    c.released = false;
+                    c.deleted_while_released = false;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn process_died(&mut self, pid: u32) {
+        self.ctls.retain(|(p, _), _| *p != pid);
+        self.watchdogs.retain(|w, _| w.pid != pid);
+        self.acquires.retain(|(p, _), _| *p != pid);
+        self.guards.remove(&pid);
+    }
+
+    /// Process `pid` took a reclaim guard.
+    pub fn guard_made(&mut self, pid: u32, now: u64) {
+        self.guards.insert(pid, now);
+    }
+
+    /// A transcript some unpoisoned controller has released under a fence (tampering there is
+    /// what the fence exists for).
+    pub fn released_transcript(&self) -> Option<PathBuf> {
+        self.ctls
+            .values()
+            .find(|c| c.released && c.poisoned.is_none())
+            .map(|c| c.transcript.clone())
+    }
+
+    /// An external actor deleted a transcript.
+    pub fn transcript_deleted(&mut self, transcript: &Path) {
+        for c in self.ctls.values_mut() {
+            if c.transcript == transcript && c.released && c.poisoned.is_none() {
+                c.deleted_while_released = true;
+            }
+        }
+    }
+
+    /// The result of a locked operation (a write scope, a reacquire) of `ctl` (I10): a
+    /// controller whose transcript was deleted while it was released must catch that as a
+    /// takeover, not fail on the missing file.
+    pub fn locked_op_returned(
+        &mut self,
+        pid: u32,
+        now: u64,
+        ctl: ControllerId,
+        result: &Result<(), ControllerError>,
+        out: &mut Vec<Violation>,
+    ) {
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
+        let enoent = result.as_ref().err().and_then(ControllerError::raw_os_error) == Some(errno::ENOENT);
+        if c.deleted_while_released && enoent && c.poisoned.is_none() {
+            c.deleted_while_released = false;
+            out.push(violation(
+                now,
+                InvariantId::I10,
+                Some(pid),
+                None,
+                format!(
+                    "fence: {} was deleted while {ctl} was released; its next locked operation failed with \
+                     ENOENT and left it unpoisoned instead of a takeover",
+                    c.transcript.display()
+                ),
+            ));
+        }
+    }
+
+    /// A cleanup append on a live cleanup lock returned (I8): an abort forces only `held` or
+    /// the handle a stuck graceful release owns, never the cleanup's own lock.
+    pub fn cleanup_appended(
+        &mut self,
+        pid: u32,
+        now: u64,
+        ctl: ControllerId,
+        result: &Result<(), ControllerError>,
+        out: &mut Vec<Violation>,
+    ) {
+        let Some(c) = self.ctls.get(&(pid, ctl)) else {
+            return;
+        };
+        let taken_over = matches!(result, Err(ControllerError::Takeover { .. }));
+        if taken_over && c.poisoned == Some(PoisonReason::AbortForced) {
+            out.push(violation(
+                now,
+                InvariantId::I8,
+                Some(pid),
+                None,
+                format!(
+                    "drain: an abort of {ctl} forced the cleanup's own lock free; the cleanup's append to {} \
+                     then failed",
+                    c.transcript.display()
+                ),
+            ));
+        }
+    }
+
+    /// A foreign live holder's lock file is on disk as inode `ino`.
+    pub fn planted_live(&mut self, ino: u64, planted: PlantedLive) {
+        self.planted.insert(ino, planted);
+    }
+
+    /// The planter is done with inode `ino` (it removes it itself, or found it gone).
+    pub fn planted_gone(&mut self, ino: u64) {
+        self.planted.remove(&ino);
+    }
+
+    /// A gateway unlinked lock inode `ino` (I11): never a live, in-bounds foreign holder's.
+    pub fn lock_unlinked(&mut self, pid: u32, now: u64, lock: &Path, ino: u64, out: &mut Vec<Violation>) {
+        if let Some(p) = self.planted.remove(&ino) {
+            out.push(violation(
+                now,
+                InvariantId::I11,
+                Some(pid),
+                Some(lock),
+                format!(
+                    "breaker: p{pid} removed the live, in-bounds lock of foreign gateway p{} (createdAt {})",
+                    p.holder, p.form
+                ),
+            ));
+        }
+    }
+
+    /// The watchdog of `who` begins a sleep: its previous tick is over.
+    pub fn watchdog_ticked(&mut self, who: WatchdogOf, now: u64) {
+        self.watchdogs.insert(who, now);
+    }
+
+    /// I13 (its ticks): a watchdog on a live, running event loop starts a sleep every interval.
+    pub fn check_time(&mut self, now: u64, procs: &BTreeMap<u32, ProcFacts>, out: &mut Vec<Violation>) {
+        let bound_ns = (WATCHDOG_INTERVAL_MS + TICK_SLACK_MS) * 1_000_000;
+        for (who, last) in self.watchdogs.iter_mut() {
+            // Excused while paused or hung; the excuse ends with its cause.
+            let Some(since) = procs.get(&who.pid).and_then(|f| f.unexcused_since(*last)) else {
+                continue;
+            };
+            if now.saturating_sub(since) <= bound_ns {
+                continue;
+            }
+            out.push(violation(
+                now,
+                InvariantId::I13,
+                Some(who.pid),
+                None,
+                format!(
+                    "watchdog: the watchdog of p{} (table {}) has not ticked for {} ms on a live event loop",
+                    who.pid,
+                    who.table,
+                    (now - *last) / 1_000_000
+                ),
+            ));
+            *last = now;
+        }
+    }
+}
+
+/// What the witness knows of the lock file at a path when an acquire fails with a StaleError.
+pub struct StaleFailure<'a> {
+    pub acquire: u64,
+    pub lock: &'a Path,
+    /// The file there now: its inode and bytes (None: nothing there).
+    pub on_disk: Option<(u64, Vec<u8>)>,
+    /// The failing acquirer's wall clock, ms.
+    pub wall_ms: i64,
+    pub stale_ms: u64,
+}
+
+impl Witness {
+    /// I15 (StaleError half): a StaleError is for a lock that is stale for report-only reasons
+    /// (too old, hold exceeded) when the acquire gives up — not for one that vanished or was
+    /// replaced by a fresh lock between the judging read and its stat.
+    pub fn stale_failure(&mut self, pid: u32, now: u64, f: &StaleFailure<'_>, out: &mut Vec<Violation>) {
+        use heldlock_core::payload::LockPayload;
+        let began = self.acquires.remove(&(pid, f.acquire)).unwrap_or(0);
+        // An acquire that took the reclaim guard drops it (an fs op) between its verdict and
+        // its failure: the disk seen now may postdate the verdict. Judged only without one.
+        if self.guards.get(&pid).is_some_and(|t| *t >= began) {
+            return;
+        }
+        let why = match &f.on_disk {
+            None => Some("the lock file is gone".to_owned()),
+            Some((_, bytes)) => match LockPayload::parse(bytes).filter(|p| p.pid.is_some()) {
+                None => Some("the lock file there now has no payload".to_owned()),
+                Some(payload) => {
+                    let created = payload.created_at.as_deref().and_then(parse_rfc3339_ms);
+                    let age = created.map(|c| f.wall_ms.saturating_sub(c));
+                    let too_old = age.is_some_and(|a| a > f.stale_ms as i64);
+                    let over_hold = age.zip(payload.max_hold_ms).is_some_and(|(a, max)| a > max as i64);
+                    (!too_old && !over_hold)
+                        .then(|| format!("the lock there now is {} ms old and in bounds", age.unwrap_or(0)))
+                }
+            },
+        };
+        if let Some(why) = why {
+            out.push(violation(
+                now,
+                InvariantId::I15,
+                Some(pid),
+                Some(f.lock),
+                format!("availability: the acquire failed with a StaleError but {why}: the verdict was not re-verified"),
+            ));
+        }
+    }
+}
+
+/// RFC 3339 date-time (`T` or a space, optional fraction, `Z` or `±HH:MM`) in Unix ms: the
+/// witness's own reading of `createdAt`, independent of the lock's parser.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse::<i64>().ok() };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &s[19..];
+    let mut millis = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        let padded = format!("{:0<3}", &frac[..digits.min(3)]);
+        millis = padded.parse::<i64>().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset_min = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (rest[1..3].parse::<i64>().ok()? * 60 + rest[4..6].parse::<i64>().ok()?)
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = days * 86_400 + hour * 3_600 + min * 60 + sec - offset_min * 60;
+    Some(secs * 1_000 + millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rfc3339_ms;
+
+    #[test]
+    fn createdat_forms_read_the_same_instant() {
+        let z = parse_rfc3339_ms("2026-01-01T00:00:00.000Z");
+        assert_eq!(z, Some(1_767_225_600_000));
+        assert_eq!(parse_rfc3339_ms("2026-01-01T02:00:00.000+02:00"), z);
+        assert_eq!(parse_rfc3339_ms("2025-12-31T18:30:00-05:30"), z);
+        assert_eq!(parse_rfc3339_ms("2026-01-01T00:00:00.000123Z"), z);
+        assert_eq!(parse_rfc3339_ms("2026-01-01 00:00:00Z"), z);
+        assert_eq!(parse_rfc3339_ms("2026-01-01T00:00:00"), None);
+        assert_eq!(parse_rfc3339_ms("garbage"), None);
+    }
+}

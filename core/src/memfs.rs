@@ -416,11 +416,17 @@ impl Disk {
         if !bytes[1..].split(|b| *b == b'/').all(plain) {
             return None;
         }
+        // Symlinks are few: one pass over them says whether any is a prefix of the path at all,
+        // instead of a hash lookup per prefix.
+        let link_on_way = self.symlinks.keys().any(|link| {
+            let link = link.as_bytes();
+            bytes.starts_with(link) && bytes.get(link.len()).is_none_or(|b| *b == b'/')
+        });
         let ends = (1..bytes.len()).filter(|&i| bytes[i] == b'/').chain(std::iter::once(bytes.len()));
         for end in ends {
             let prefix = Path::new(OsStr::from_bytes(&bytes[..end]));
             let last = end == bytes.len();
-            if self.symlinks.contains_key(prefix.as_os_str()) {
+            if link_on_way && self.symlinks.contains_key(prefix.as_os_str()) {
                 if last && !follow_last {
                     return Some(Ok(Walked {
                         path: prefix.to_owned(),

@@ -2,7 +2,9 @@
 //! occurrence draws from its own ChaCha stream keyed by (seed, site, n), so a decision never
 //! depends on how many other decisions were drawn before it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use fnv::FnvHashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -229,7 +231,7 @@ pub struct FaultPlan {
     active: BTreeSet<FaultSite>,
     /// Healed (the liveness phase): no faults, no stalls, no latency from here on.
     healed: std::sync::atomic::AtomicBool,
-    occurrences: Mutex<HashMap<FaultSite, u64>>,
+    occurrences: Mutex<FnvHashMap<FaultSite, u64>>,
     /// When set, only these (site, occurrence) faults fire: the shrinker's view of the plan.
     only: Option<BTreeSet<(FaultSite, u64)>>,
     fired: Mutex<BTreeMap<(FaultSite, FaultKind), u64>>,
@@ -248,7 +250,7 @@ impl FaultPlan {
             slow_op_rate: profile.slow_op_rate,
             active: Self::activate_sites(seed, profile.site_activation),
             healed: std::sync::atomic::AtomicBool::new(false),
-            occurrences: Mutex::new(HashMap::new()),
+            occurrences: Mutex::new(FnvHashMap::default()),
             only: None,
             fired: Mutex::new(BTreeMap::new()),
             log: Mutex::new(Vec::new()),

@@ -150,7 +150,7 @@ impl Profile {
             clock_step_max_ms: [5_000, 120_000, 2_400_000][rng.gen_range(0..3)],
             torn_write_rate: [0.0, 0.3, 1.0][rng.gen_range(0..3)],
             transcript_tampering: [0, 0, 1, 3][rng.gen_range(0..4)],
-            planted_locks: [0, 0, 1, 1][rng.gen_range(0..4)],
+            planted_locks: [0, 0, 0, 1][rng.gen_range(0..4)],
             lock_tampering: [0, 0, 0, 2][rng.gen_range(0..4)],
             eperm_gateways: rng.gen_bool(0.2),
             overlap_rate: [0.0, 0.0, 0.2, 0.5][rng.gen_range(0..4)],

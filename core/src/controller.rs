@@ -1005,6 +1005,12 @@ impl Inner {
             if let Some(reason) = st.takeover {
                 return Err(ControllerError::Takeover { reason });
             }
+            // Disposed from outside while this scope ran on its short lock: dispose has
+            // returned, nothing writes after it (SPEC I4). A dispose from inside the scope
+            // (deferred) lets the scope finish.
+            if st.disposed && !st.deferred_dispose && !mutant_on!(self.locks, M21WriteAfterDispose) {
+                return Err(ControllerError::Disposed);
+            }
             if handle.is_lost() || (cleanup && handle.is_released()) {
                 self.poison(&mut st, op, PoisonReason::LockLost);
                 return Err(ControllerError::LockLost);

@@ -518,7 +518,7 @@ impl ProcessLocks {
             Ok(true) => match self.unchanged(lock_path, seen).await {
                 Ok(true) => {
                     self.table.lock().unwrap().creating_add(lock_path);
-                    let result = self.swap_in(acquire, lock_path, opts, seen, reasons, &spare).await;
+                    let result = self.swap_in(acquire, lock_path, opts, (seen, reasons), &spare, guard).await;
                     self.table.lock().unwrap().creating_remove(lock_path);
                     return result;
                 }
@@ -599,9 +599,9 @@ impl ProcessLocks {
         acquire: u64,
         lock_path: &Path,
         opts: LockOptions,
-        seen: &Seen,
-        reasons: &[StaleReason],
+        (seen, reasons): (&Seen, &[StaleReason]),
         spare: &Spare,
+        guard: &mut Guard,
     ) -> Result<Step, LockError> {
         let fs = &self.platform.fs;
         let (fd, made, bytes) = (spare.fd, spare.made, spare.bytes.clone());
@@ -623,6 +623,9 @@ impl ProcessLocks {
         // process at its fd limit must still be able to tell what it took.
         let taken = fs.lstat(spare).await;
         if matches!(&taken, Ok(taken) if seen.same_entry(taken)) {
+            // Our live lock is in place: the guard has done its work, and a crash of ours from
+            // here on must not leave it to age out in everyone's way.
+            self.drop_guard(guard).await;
             // The dead lock we judged, now at our private name: nobody else's to keep.
             let _ = fs.unlink(spare).await;
             self.platform.emit(LockEvent::Reclaimed {

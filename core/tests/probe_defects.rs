@@ -485,3 +485,32 @@ async fn d26_a_failed_recheck_under_the_guard_leaks_nothing() {
         .expect("the dead lock is reclaimed");
     p.locks.release(&h).await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Campaign finding (swarm seed 106, with the oracle's new I4 check on writes): a write scope
+// holding its short lock when dispose returns (from outside) never starts a write after it.
+
+/// Before the fix: dispose returned while the scope's fence check stalled; the scope then
+/// appended under its short lock after dispose (SPEC I4: the controller holds nothing).
+#[tokio::test(start_paused = true)]
+async fn d27_a_short_lock_scope_never_writes_after_dispose() {
+    use heldlock_core::{ControllerError, ControllerOptions};
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+    let before = w.transcript_bytes();
+    let fence_stat = p.fs.pause_once(Op::Stat, "sess.jsonl");
+    let scope = tokio::spawn({
+        let ctl = ctl.clone();
+        async move { ctl.with_write_lock(|s| async move { s.append(b"{\"type\":\"late\"}\n").await }).await }
+    });
+    fence_stat.arrived(1).await;
+    assert!(p.holds_lock(), "the scope holds its short lock");
+    ctl.dispose().await;
+    fence_stat.open();
+    let r = scope.await.unwrap();
+    assert!(matches!(r, Err(ControllerError::Disposed)), "{r:?}");
+    assert_eq!(w.transcript_bytes(), before, "a write after dispose (I4)");
+    assert!(!p.holds_lock() && !w.lock_exists());
+}

@@ -81,14 +81,21 @@ impl Oracle {
         }
     }
 
-    /// `WriteBegin`: not poisoned (I6), no missed change (I10), under a handle still held (I1).
+    /// `WriteBegin`: not disposed (I4), not poisoned (I6), no missed change (I10), under a
+    /// handle still held (I1).
     pub(super) fn on_write_begin(&mut self, pid: u32, now: u64, ctl: ControllerId, handle: Option<HandleId>) {
         let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
             return;
         };
         c.released = false;
         let poisoned = c.poisoned;
+        let disposed = c.disposed;
         let missed = c.missed_change.take();
+        if disposed {
+            // SPEC I4: nothing after dispose makes the controller hold again, nor write.
+            let detail = format!("dispose: {ctl} starts a transcript write after it was disposed");
+            self.violate(now, InvariantId::I4, Some(pid), None, detail);
+        }
         if poisoned {
             let detail = format!("poison: poisoned {ctl} starts a transcript write");
             self.violate(now, InvariantId::I6, Some(pid), None, detail);

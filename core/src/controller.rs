@@ -105,7 +105,16 @@ struct State {
     deferred_dispose: bool,
     disposed: bool,
     cleanup_started: bool,
+    /// Appends of ours issued and not yet recorded (`record_owned` runs after the append's
+    /// own stat): a fence check meanwhile may find one landed and vouch for it.
+    in_flight: Vec<(u64, Vec<u8>)>,
+    /// In-flight appends a fence check found landed and took into the fence.
+    absorbed: Vec<u64>,
+    next_write: u64,
 }
+
+/// Transcript appends one controller has in flight at once (its scopes and its cleanup).
+const MAX_IN_FLIGHT_WRITES: usize = 64;
 
 struct Inner {
     id: ControllerId,
@@ -954,19 +963,44 @@ impl Inner {
     ) -> Result<(), ControllerError> {
         // An append adds something: a same-size rewrite with identical bytes but a new mtime is
         // a write we cannot vouch for (only a ctime-only change keeps identical content benign).
-        let appended = content.len() > fence.snapshot.len()
-            && is_owned_append(&fence.snapshot, &content, &fence.pending);
-        let accepted = match &fence.fingerprint {
-            Some(fp) => {
-                (current.only_ctime_differs(fp) && content == fence.snapshot)
-                    || (current.same_file(fp) && appended)
-            }
-            None => {
-                appended && (current.file() == fence.file || mutant_on!(self.locks, M12BenignAppendAnyInode))
+        let accepts = |ours: &[Vec<u8>]| {
+            let appended =
+                content.len() > fence.snapshot.len() && is_owned_append(&fence.snapshot, &content, ours);
+            match &fence.fingerprint {
+                Some(fp) => {
+                    (current.only_ctime_differs(fp) && content == fence.snapshot)
+                        || (current.same_file(fp) && appended)
+                }
+                None => {
+                    appended
+                        && (current.file() == fence.file || mutant_on!(self.locks, M12BenignAppendAnyInode))
+                }
             }
         };
-        if !accepted {
-            return self.takeover(op);
+        if !accepts(&fence.pending) {
+            // Our own appends still in flight may have landed (their record comes after their
+            // stat): with them, the change may be ours after all.
+            let in_flight = self.lock_state().in_flight.clone();
+            let mut ours = fence.pending.clone();
+            ours.extend(in_flight.iter().map(|(_, entry)| entry.clone()));
+            if in_flight.is_empty() || !accepts(&ours) {
+                return self.takeover(op);
+            }
+            {
+                let mut st = self.lock_state();
+                st.in_flight.retain(|(id, _)| !in_flight.iter().any(|(taken, _)| taken == id));
+                st.absorbed.extend(in_flight.iter().map(|(id, _)| *id));
+            }
+            // Ours, as its own record would have said: for every controller of the process.
+            let generation = self.locks.owned_writes().record(self.session(), current, Some(content.clone()));
+            self.lock_state().fence = Some(Fence {
+                pending: Vec::new(),
+                fingerprint: Some(current),
+                snapshot: content,
+                generation,
+                file: current.file(),
+            });
+            return Ok(());
         }
         self.lock_state().fence = Some(Fence {
             pending: Vec::new(),
@@ -1000,7 +1034,7 @@ impl Inner {
         let fs = &self.locks.platform().fs;
         let before = Fingerprint::from(fs.stat(&self.transcript).await.map_err(self.io())?);
         // Checked with no await before the append: poison or loss may strike during the stat.
-        {
+        let write = {
             let mut st = self.lock_state();
             if let Some(reason) = st.takeover {
                 return Err(ControllerError::Takeover { reason });
@@ -1015,7 +1049,12 @@ impl Inner {
                 self.poison(&mut st, op, PoisonReason::LockLost);
                 return Err(ControllerError::LockLost);
             }
-        }
+            assert!(st.in_flight.len() < MAX_IN_FLIGHT_WRITES, "in-flight appends beyond their bound");
+            st.next_write += 1;
+            let id = st.next_write;
+            st.in_flight.push((id, entry.to_vec()));
+            id
+        };
         self.emit(LockEvent::WriteBegin {
             ctl: self.id,
             op,
@@ -1027,10 +1066,26 @@ impl Inner {
             op,
             ok: result.is_ok(),
         });
-        result.map_err(self.io())?;
+        if let Err(e) = result {
+            self.settle_write(write);
+            return Err(self.io()(e));
+        }
         let after = fs.stat(&self.transcript).await.map(Fingerprint::from);
+        if self.settle_write(write) {
+            // A fence check already found this entry landed and took it into the fence.
+            return after.map(|_| ()).map_err(self.io());
+        }
         self.record_owned(before, after.as_ref().ok().copied(), entry).await;
         after.map(|_| ()).map_err(self.io())
+    }
+
+    /// An in-flight append is over: true when a fence check already vouched for it.
+    fn settle_write(&self, write: u64) -> bool {
+        let mut st = self.lock_state();
+        st.in_flight.retain(|(id, _)| *id != write);
+        let absorbed = st.absorbed.contains(&write);
+        st.absorbed.retain(|id| *id != write);
+        absorbed
     }
 
     /// The version our append made is ours — for every controller of the process, and as this

@@ -217,8 +217,17 @@ impl Writer {
 
     /// A write through the cleanup lock: a no-op lock declines it up front (the caller can
     /// tell nothing will be written), which SPEC allows only for a poisoned controller. The
-    /// lock is held `hold_ms` first (post-processing); `drop_unreleased` leaks it.
-    async fn cleanup_write(&self, ctl: &AttemptController, hold_ms: u64, drop_unreleased: bool) {
+    /// lock is held `hold_ms` first (post-processing); `drop_unreleased` leaks it. `in_scope`:
+    /// asked for from inside a write scope, it writes through that scope's lock — `held` (or
+    /// a short lock), which an abort past the settle bound forces (SPEC §3, I5) — so it is
+    /// not the cleanup's own lock that I8 protects.
+    async fn cleanup_write(
+        &self,
+        ctl: &AttemptController,
+        hold_ms: u64,
+        drop_unreleased: bool,
+        in_scope: bool,
+    ) {
         let cleanup = match ctl.acquire_for_cleanup().await {
             Ok(cleanup) => cleanup,
             Err(e) => {
@@ -235,7 +244,9 @@ impl Writer {
         } else {
             let lock = &cleanup;
             let appended = self.write("session-end", |b| async move { lock.append(&b).await }).await;
-            self.world.cleanup_appended(self.pid, ctl.id(), &appended);
+            if !in_scope {
+                self.world.cleanup_appended(self.pid, ctl.id(), &appended);
+            }
         }
         if drop_unreleased {
             self.world
@@ -411,7 +422,7 @@ impl Gateway {
             }));
         }
         if !plan.skip_cleanup {
-            writer.cleanup_write(ctl, plan.cleanup_hold_ms, plan.drop_cleanup).await;
+            writer.cleanup_write(ctl, plan.cleanup_hold_ms, plan.drop_cleanup, false).await;
         }
         ctl.dispose().await;
     }
@@ -495,7 +506,7 @@ async fn teardown_in_scope(
     writer: &Writer,
 ) {
     match what {
-        Some(InScope::Cleanup) => writer.cleanup_write(ctl, 0, false).await,
+        Some(InScope::Cleanup) => writer.cleanup_write(ctl, 0, false, true).await,
         Some(InScope::Dispose) => scope.dispose(),
         None => {}
     }

@@ -88,7 +88,13 @@ impl Oracle {
         let mut found = Vec::new();
         let bound_ns = (SETTLE_BOUND_MS + SLACK_MS) * 1_000_000;
         self.aborts.retain(|a| {
-            let released = self.handles.get(&(a.pid, a.handle)).and_then(|h| h.released_ns);
+            let handle = self.handles.get(&(a.pid, a.handle));
+            // A handle lost meanwhile (its file removed and re-created by another acquire of
+            // this process; SPEC §1 step 5) is owed no release, as in I3.
+            if handle.is_some_and(|h| h.lost) {
+                return false;
+            }
+            let released = handle.and_then(|h| h.released_ns);
             let facts = procs.get(&a.pid).copied().unwrap_or_default();
             let resumed = facts.last_resume_ns.filter(|r| *r >= a.requested_ns);
             let deadline = a.deadline_ns.max(resumed.map_or(0, |r| r + bound_ns));

@@ -923,6 +923,16 @@ impl MemFsView {
             // Both names change: write and search on both directories, as for unlink.
             disk.permits_in_parent(&wa.path, self.uid)?;
             disk.permits_in_parent(&wb.path, self.uid)?;
+            // A directory moving to another parent rewrites its `..`: write on it (vfs_rename).
+            if wa.path.parent() != wb.path.parent() {
+                for w in [&wa, &wb] {
+                    if let Entry::Inode(ino) = w.entry {
+                        if disk.inodes[&ino].is_dir {
+                            disk.permits(ino, self.uid, WRITE)?;
+                        }
+                    }
+                }
+            }
             let t = fs.tick(disk);
             let (sub_a, sub_b) = (disk.take_subtree(&wa.path), disk.take_subtree(&wb.path));
             let (ta, tb) = (disk.take_entry(&wa), disk.take_entry(&wb));

@@ -288,3 +288,19 @@ fn exchange_moves_directories_whole_and_stamps_moved_links() {
         .expect("itself: no permission needed");
     assert_eq!(errno_of(nobody.exchange_now(Path::new("/r/f"), Path::new("/r/ln"))), errno::EACCES);
 }
+
+/// A directory exchanged into another directory needs write permission on itself (its `..`
+/// changes), as Linux's `vfs_rename` asks: `heldlock parity` script 5150 (as uid 65534, a
+/// root-owned 0o755 directory moved out of a 0o733 one) — MemFs said Ok, Linux EACCES.
+#[test]
+fn exchanging_a_directory_across_parents_needs_write_on_it() {
+    let (fs, root) = world();
+    root.mkdir_now(Path::new("/r/d/sub")).unwrap();
+    root.write_path_now(Path::new("/r/e"), b"e", true).unwrap();
+    fs.chmod(Path::new("/r"), 0o777).unwrap();
+    fs.chmod(Path::new("/r/d"), 0o777).unwrap();
+    let nobody = fs.view(8, 8).as_user(65_534);
+    assert_eq!(errno_of(nobody.exchange_now(Path::new("/r/d/sub"), Path::new("/r/e"))), errno::EACCES);
+    fs.chmod(Path::new("/r/d/sub"), 0o777).unwrap();
+    nobody.exchange_now(Path::new("/r/d/sub"), Path::new("/r/e")).expect("now writable");
+}

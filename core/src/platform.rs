@@ -113,7 +113,7 @@ pub trait Fs: Send + Sync {
     /// `stat(2)`, following symlinks.
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>>;
     /// `lstat(2)`: the entry itself, a symlink not followed. The default is `stat`: right for
-    /// filesystems with no symlinks where the lock looks (the in-memory ones).
+    /// filesystems with no symlinks where the lock looks (test doubles; MemFs and the real adapter implement it).
     fn lstat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
         self.stat(path)
     }
@@ -146,7 +146,7 @@ pub trait Fs: Send + Sync {
     /// fails with EISDIR.
     ///
     /// The default reads, then stats: right for filesystems whose lock paths hold only regular
-    /// files and directories (the in-memory ones).
+    /// files and directories (test doubles; MemFs and the real adapter implement it).
     fn read_entry<'a>(&'a self, path: &'a Path, max_bytes: usize) -> BoxFuture<'a, io::Result<EntryRead>> {
         Box::pin(async move {
             let mut bytes = self.read(path).await?;

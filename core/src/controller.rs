@@ -936,7 +936,8 @@ impl Inner {
         is_errno(e, errno::ENOENT) && !mutant_on!(self.locks, M11DeletedTranscriptNotPoisoned)
     }
 
-    /// Another controller of this process wrote it: adopt that version as the fence.
+    /// Adopt `current` as the fence: a version another controller of this process wrote, or
+    /// one the fence check has just accepted.
     fn adopt_owned(
         &self,
         current: Fingerprint,
@@ -993,23 +994,9 @@ impl Inner {
             }
             // Ours, as its own record would have said: for every controller of the process.
             let generation = self.locks.owned_writes().record(self.session(), current, Some(content.clone()));
-            self.lock_state().fence = Some(Fence {
-                pending: Vec::new(),
-                fingerprint: Some(current),
-                snapshot: content,
-                generation,
-                file: current.file(),
-            });
-            return Ok(());
+            return self.adopt_owned(current, content, generation);
         }
-        self.lock_state().fence = Some(Fence {
-            pending: Vec::new(),
-            fingerprint: Some(current),
-            snapshot: content,
-            generation: fence.generation,
-            file: current.file(),
-        });
-        Ok(())
+        self.adopt_owned(current, content, fence.generation)
     }
 
     /// An unowned, non-benign change: poison and fail.

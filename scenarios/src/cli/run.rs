@@ -203,27 +203,13 @@ pub fn print_summary(s: &Summary) {
     );
     say!("  simulated time    {:>10.0} s", s.sim_seconds);
     let faults: Vec<String> = s.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    say!(
-        "  faults fired      {}",
-        if faults.is_empty() {
-            "none".into()
-        } else {
-            faults.join(" | ")
-        }
-    );
+    say!("  faults fired      {}", listed_or_none(&faults, " | "));
     let mut by_invariant = std::collections::BTreeMap::new();
     for f in &s.failures {
         *by_invariant.entry(f.invariant).or_insert(0) += 1;
     }
     let violations: Vec<String> = by_invariant.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
-    say!(
-        "  violations        {}",
-        if violations.is_empty() {
-            "none".into()
-        } else {
-            violations.join(", ")
-        }
-    );
+    say!("  violations        {}", listed_or_none(&violations, ", "));
     let (t_gaps, s_gaps) = s.gaps();
     say!(
         "  coverage          {}/{} controller transitions, {}/{} fault sites",
@@ -293,5 +279,14 @@ pub fn print_ending(s: &Summary, store: &FailureStore, unsaved: u64) {
             s.failed,
             store.path().display()
         );
+    }
+}
+
+/// The items joined by `sep`, or "none".
+fn listed_or_none(items: &[String], sep: &str) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(sep)
     }
 }

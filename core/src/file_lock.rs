@@ -9,12 +9,15 @@ use std::sync::{Arc, Mutex, Weak};
 
 use event_listener::Event;
 
+use crate::acquire_deadline::AcquireRace;
 use crate::event::{HandleId, LockEvent, ReleaseBy};
 use crate::fence::OwnedWrites;
 use crate::judge::{judge, Action, JudgeInput, StaleReason};
 use crate::mutant::mutant_on;
 use crate::payload::LockPayload;
 use crate::platform::{errno, is_errno, Fd, Platform};
+
+pub use crate::acquire_deadline::ACQUIRE_OVERRUN_MS;
 
 /// The acquire poll interval.
 pub const POLL_MS: u64 = 50;
@@ -322,10 +325,24 @@ impl ProcessLocks {
         handles
     }
 
-    /// Acquire the lock of the transcript `target` (SPEC §1 steps 1–5).
-    pub async fn acquire(&self, target: &Path, opts: LockOptions) -> Result<LockHandle, LockError> {
+    /// SPEC §1 steps 1–5, unbounded by time while a filesystem call hangs:
+    /// [`ProcessLocks::acquire`] races it against the budget.
+    pub(crate) async fn acquire_unraced(
+        &self,
+        target: &Path,
+        opts: LockOptions,
+        race: &AcquireRace,
+    ) -> Result<LockHandle, LockError> {
         let lock_path = self.lock_path_for(target).await.map_err(io_at(target))?;
         let acquire = self.next_id();
+        if !race.begin(acquire, &lock_path, self.platform.clock.mono_ms()) {
+            // Its caller was answered while the path resolved: nobody waits for this acquire.
+            return Err(LockError::Timeout {
+                timeout_ms: opts.timeout_ms,
+                owner: None,
+                lock_path,
+            });
+        }
         self.platform.emit(LockEvent::AcquireStart {
             acquire,
             lock: &lock_path,
@@ -337,7 +354,7 @@ impl ProcessLocks {
         };
         let result = self.acquire_loop(acquire, &lock_path, opts, &mut guard).await;
         self.drop_guard(&mut guard).await;
-        if let Err(err) = &result {
+        if let (Err(err), true) = (&result, race.awaited()) {
             self.platform.emit(LockEvent::AcquireFailed {
                 acquire,
                 lock: &lock_path,

@@ -74,6 +74,7 @@ macro_rules! internal_modules {
     )*};
 }
 
+mod acquire_deadline;
 pub mod controller;
 pub mod event;
 pub mod file_lock;

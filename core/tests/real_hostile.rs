@@ -421,3 +421,139 @@ async fn a_symlink_at_the_reclaim_guard_path_ages_out_like_a_crashed_reclaimers_
     assert!(!nowhere.exists());
     locks.release(&handle).await.unwrap();
 }
+
+/// The real filesystem, except that the first exclusive create first opens a FIFO for reading
+/// through that same filesystem: a real `open(2)` that blocks in the kernel until a writer
+/// comes, as a create on a hung mount would.
+struct CreateBehindFifo {
+    real: RealFs,
+    fifo: PathBuf,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+type Fut<'a, T> = heldlock_core::platform::BoxFuture<'a, io::Result<T>>;
+
+impl Fs for CreateBehindFifo {
+    fn create_exclusive<'a>(&'a self, path: &'a Path, mode: u32) -> Fut<'a, heldlock_core::platform::Fd> {
+        Box::pin(async move {
+            if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                self.real.read(&self.fifo).await?;
+            }
+            self.real.create_exclusive(path, mode).await
+        })
+    }
+    fn write_fd<'a>(&'a self, fd: heldlock_core::platform::Fd, data: &'a [u8]) -> Fut<'a, ()> {
+        self.real.write_fd(fd, data)
+    }
+    fn close(&self, fd: heldlock_core::platform::Fd) -> Fut<'_, ()> {
+        self.real.close(fd)
+    }
+    fn read<'a>(&'a self, path: &'a Path) -> Fut<'a, Vec<u8>> {
+        self.real.read(path)
+    }
+    fn stat<'a>(&'a self, path: &'a Path) -> Fut<'a, heldlock_core::platform::FileStat> {
+        self.real.stat(path)
+    }
+    fn lstat<'a>(&'a self, path: &'a Path) -> Fut<'a, heldlock_core::platform::FileStat> {
+        self.real.lstat(path)
+    }
+    fn stat_fd(&self, fd: heldlock_core::platform::Fd) -> Fut<'_, heldlock_core::platform::FileStat> {
+        self.real.stat_fd(fd)
+    }
+    fn unlink<'a>(&'a self, path: &'a Path) -> Fut<'a, ()> {
+        self.real.unlink(path)
+    }
+    fn mkdir<'a>(&'a self, path: &'a Path) -> Fut<'a, ()> {
+        self.real.mkdir(path)
+    }
+    fn rmdir<'a>(&'a self, path: &'a Path) -> Fut<'a, ()> {
+        self.real.rmdir(path)
+    }
+    fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> Fut<'a, ()> {
+        self.real.exchange(a, b)
+    }
+    fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> Fut<'a, ()> {
+        self.real.append(path, data)
+    }
+    fn write_all<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> Fut<'a, ()> {
+        self.real.write_all(path, data)
+    }
+    fn canonical_dir<'a>(&'a self, dir: &'a Path) -> Fut<'a, PathBuf> {
+        self.real.canonical_dir(dir)
+    }
+    fn read_entry<'a>(
+        &'a self,
+        path: &'a Path,
+        max_bytes: usize,
+    ) -> Fut<'a, heldlock_core::platform::EntryRead> {
+        self.real.read_entry(path, max_bytes)
+    }
+}
+
+/// Defect 15, the acquire's half (SPEC §1 step 1): the process's own create hangs in the kernel
+/// (here an `open(2)` of a FIFO nobody writes, on a real blocking thread). The acquire still
+/// answers with a timeout within its budget + 1 s of real time; once the hung call returns,
+/// the lock it goes on to take is released, so no lock file is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acquire_whose_own_create_hangs_times_out_within_its_budget_and_leaks_no_lock() {
+    let d = dir();
+    let fifo = d.lock.with_file_name("hung-mount");
+    mkfifo(&fifo);
+    let events = Arc::new(LateLock::default());
+    let mut platform = own_platform();
+    platform.observer = events.clone();
+    platform.fs = Arc::new(CreateBehindFifo {
+        real: RealFs::new(),
+        fifo: fifo.clone(),
+        armed: true.into(),
+    });
+    let locks = ProcessLocks::new(platform);
+
+    let answer = acquire_bounded(&locks, &d.target, Duration::from_millis(TIMEOUT_MS) + SLACK, None).await;
+    let stuck = std::fs::symlink_metadata(&d.lock).is_err();
+    unblock_fifo(&fifo); // whatever happened: no thread stays in open(2)
+    let (result, took) = answer.expect("the acquire hung past its budget while its create hung");
+    let err = result.expect_err("acquired through a hung create");
+    eprintln!("hung create: {err} after {took:?}");
+    assert!(matches!(&err, LockError::Timeout { lock_path, .. } if lock_path == &d.lock), "{err}");
+    assert!(took >= Duration::from_millis(TIMEOUT_MS - 60), "a false timeout after {took:?}");
+    assert!(took <= Duration::from_millis(TIMEOUT_MS + 1_000), "answered only after {took:?}");
+    assert!(stuck, "the create was not hung: a lock file was on disk at the answer");
+
+    // The unblocked create takes the lock; the abandoned acquire releases it at once.
+    let deadline = Instant::now() + SLACK;
+    while !events.released() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(events.acquired(), "the unblocked create never took the lock");
+    assert!(events.released(), "the late lock was not released within {SLACK:?}");
+    assert!(std::fs::symlink_metadata(&d.lock).is_err(), "the late lock file is still on disk");
+    assert!(!locks.holds(&d.lock));
+}
+
+/// Records whether a lock was acquired and whether a release unlinked it.
+#[derive(Default)]
+struct LateLock {
+    acquired: std::sync::atomic::AtomicBool,
+    released: std::sync::atomic::AtomicBool,
+}
+
+impl LateLock {
+    fn acquired(&self) -> bool {
+        self.acquired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn released(&self) -> bool {
+        self.released.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl heldlock_core::Observer for LateLock {
+    fn on_event(&self, event: &heldlock_core::LockEvent) {
+        use std::sync::atomic::Ordering::SeqCst;
+        match event {
+            heldlock_core::LockEvent::Acquired { .. } => self.acquired.store(true, SeqCst),
+            heldlock_core::LockEvent::ReleaseEnd { unlinked: true, .. } => self.released.store(true, SeqCst),
+            _ => {}
+        }
+    }
+}

@@ -351,7 +351,11 @@ impl World {
                 guard_age_ms: self.guard_age_by(pid, lock, now),
             };
             let guarded = crate::oracle::blocks(&guard, pid, ORPHAN_GRACE_MS, &self.table);
-            if !guarded {
+            // An acquire answered at its budget while one of its own fs calls hangs (the core
+            // races the hang against the budget) could not recover anything: excused, as I12 is,
+            // only while the hang lasts.
+            let hung = o.facts.get(&pid).is_some_and(|f| f.hung_ops > 0);
+            if !guarded && !hung {
                 let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
                 o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table);
             }

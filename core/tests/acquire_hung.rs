@@ -115,7 +115,9 @@ async fn a_slow_resolve_does_not_eat_into_the_budget() {
     let took = w.now_ms() - t0;
     let err = result.expect_err("acquired a live holder's lock");
     match &err {
-        LockError::Timeout { owner: Some(owner), .. } => assert_eq!(owner.pid, 20, "{err}"),
+        LockError::Timeout {
+            owner: Some(owner), ..
+        } => assert_eq!(owner.pid, 20, "{err}"),
         other => panic!("not the loop's own timeout naming the holder: {other}"),
     }
     assert_eq!(took, RESOLVE_MS + BUDGET_MS, "the budget did not run from the first attempt");

@@ -51,7 +51,9 @@
 //! ```
 //!
 //! An abort (timeout or user) calls [`AttemptController::abort`]: it returns at once, and the
-//! lock is released within the settle bound (2 s) even when a write or a fence read hangs.
+//! lock is released within the settle bound (2 s) even when a write or a fence read hangs. An
+//! acquire answers within its timeout + [`file_lock::ACQUIRE_OVERRUN_MS`] even when one of its
+//! own filesystem calls hangs; a lock that call still takes later is released, not leaked.
 //!
 //! # Features
 //!

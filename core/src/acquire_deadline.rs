@@ -8,8 +8,9 @@
 //!
 //! The race adds no task and no wake-up while the loop wins: the loop is polled in the
 //! caller's task as before, and the timer wakes the caller through a waker of its own that is
-//! disarmed once the loop has answered. A simulated run whose acquires all answer in time
-//! therefore schedules exactly as it did without the race.
+//! disarmed once the loop has answered (or once the timer is replaced, when the loop begins
+//! after the lock path resolved). A simulated run whose acquires all answer in time therefore
+//! schedules exactly as it did without the race.
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -121,8 +122,8 @@ impl AcquireRace {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The loop starts acquire `acquire` on `lock` at `now_ms`; `false` when its caller was already
-    /// answered (the loop then stops: nobody waits for it).
+    /// The loop starts acquire `acquire` on `lock` at `now_ms`; `false` when its caller was
+    /// already answered (the loop then stops: nobody waits for it).
     pub(crate) fn begin(&self, acquire: u64, lock: &Path, now_ms: u64) -> bool {
         let mut state = self.state();
         debug_assert!(state.started.is_none(), "one acquire per race");

@@ -249,8 +249,11 @@ impl Fs for SimFs {
             let dangling = lock && ino.is_none() && self.world.dangling_symlink_at(path);
             self.seen(self.view.unlink_now(path))?;
             self.changed_itself(path, false);
+            // A lock inode is also removed at another name: a reclaim drops the lock it swapped
+            // out at its private name (`Fs::exchange`). The oracle tells lock inodes by number.
+            let may_be_lock_inode = PathClass::of(path) != PathClass::Transcript;
             match ino {
-                Some(ino) if lock => self.world.lock_unlinked(self.view.pid(), path, ino),
+                Some(ino) if may_be_lock_inode => self.world.lock_unlinked(self.view.pid(), path, ino),
                 None if dangling => self.world.dangling_removed(self.view.pid(), path),
                 _ => {}
             }

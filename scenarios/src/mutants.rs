@@ -1,6 +1,7 @@
 //! The self-test: every historical bug, switched back on, must be killed by the default random
-//! campaign. For each mutant, independent seed ranges each run until the first violation; the
-//! seeds it took are the simulator's power against that bug.
+//! campaign. For each mutant, independent seed ranges each run until the first kill — a seed
+//! that fails with the mutant and passes without it; the seeds it took are the simulator's
+//! power against that bug.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -15,8 +16,8 @@ use crate::scenario::{find, DEFAULT_SCENARIO};
 /// One kill: seeds it took, the invariant, the violation text, and how hostile its world was
 /// (crashes and pauses, fault rates, faults fired): the report's example is the simplest.
 type Kill = (u64, InvariantId, String, (u32, u64, usize));
-/// (mutant index, range, its kill, CPU time spent on the range).
-type RangeResult = (usize, u64, Option<Kill>, Duration);
+/// (mutant index, range, its kill, false alarms met before it, CPU time spent on the range).
+type RangeResult = (usize, u64, Option<Kill>, u64, Duration);
 
 /// The simplest kills kept per mutant as example candidates (bounded, whatever the ranges).
 const MAX_CANDIDATES: usize = 32;
@@ -54,6 +55,9 @@ pub struct MutantResult {
     pub seeds_to_kill: BTreeMap<u64, u64>,
     /// Ranges it survived (no kill within the budget).
     pub survived: u64,
+    /// Seeds the mutant failed that the fixed core fails too: the harness's false alarms, not
+    /// kills (all ranges).
+    pub false_alarms: u64,
     /// Which invariants caught it, and how often (first violation per range).
     pub invariants: BTreeMap<InvariantId, u64>,
     /// The simplest kill that shows its consequence (else the simplest kill).
@@ -102,6 +106,7 @@ impl MutantResult {
 struct Tally {
     seeds_to_kill: BTreeMap<u64, u64>,
     survived: u64,
+    false_alarms: u64,
     invariants: BTreeMap<InvariantId, u64>,
     /// The simplest kills: ((complexity, range), kill).
     candidates: BTreeMap<((u32, u64, usize), u64), Kill>,
@@ -109,8 +114,9 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, r: u64, kill: Option<Kill>, cpu: Duration) {
+    fn add(&mut self, r: u64, kill: Option<Kill>, false_alarms: u64, cpu: Duration) {
         self.cpu += cpu;
+        self.false_alarms += false_alarms;
         let Some(kill) = kill else {
             self.survived += 1;
             return;
@@ -124,26 +130,53 @@ impl Tally {
     }
 }
 
-/// Run one range of one mutant until its first kill or the budget.
-fn run_range(mutant: Mutant, r: u64, budget: u64) -> (Option<Kill>, Duration) {
-    let scenario = find(DEFAULT_SCENARIO).expect("the default scenario exists");
-    let started = Instant::now();
+/// The first kill among seeds `0..budget` of a range, and how many false alarms came before it.
+/// `fails_with(n)`: the violation seed `n` shows with the mutant on; `passes_without(n)`: whether
+/// the fixed core passes seed `n`. Only a seed the mutant fails and the fixed core passes is a
+/// kill: one the fixed core fails too is a false alarm of the harness, not the mutant's doing.
+/// The fixed core runs only for the seeds the mutant fails, so a range costs one run per seed.
+fn first_kill<K>(
+    budget: u64,
+    mut fails_with: impl FnMut(u64) -> Option<K>,
+    mut passes_without: impl FnMut(u64) -> bool,
+) -> (Option<(u64, K)>, u64) {
+    let mut false_alarms = 0;
     for n in 0..budget {
-        let seed = range_start(r) + n;
-        let config = RunConfig::new(scenario.name, scenario.profile(seed)).mutant(Some(mutant));
-        let report = run_seed(seed, &config);
-        if let Some(v) = report.first_violation() {
-            let p = &config.profile;
-            let complexity = (
-                p.crashes + p.pauses,
-                (p.fault_rate * 1000.0) as u64 + (p.hang_rate * 1000.0) as u64,
-                report.fired.len(),
-            );
-            let kill = (n + 1, v.invariant, format!("seed {seed}: {v}"), complexity);
-            return (Some(kill), started.elapsed());
+        if let Some(found) = fails_with(n) {
+            if passes_without(n) {
+                return (Some((n + 1, found)), false_alarms);
+            }
+            false_alarms += 1;
         }
     }
-    (None, started.elapsed())
+    (None, false_alarms)
+}
+
+/// Run one range of one mutant until its first kill or the budget: (kill, false alarms, CPU).
+fn run_range(mutant: Mutant, r: u64, budget: u64) -> (Option<Kill>, u64, Duration) {
+    let scenario = find(DEFAULT_SCENARIO).expect("the default scenario exists");
+    let started = Instant::now();
+    let seed_of = |n: u64| range_start(r) + n;
+    let fails_with = |n: u64| {
+        let seed = seed_of(n);
+        let config = RunConfig::new(scenario.name, scenario.profile(seed)).mutant(Some(mutant));
+        let report = run_seed(seed, &config);
+        let v = report.first_violation()?;
+        let p = &config.profile;
+        let complexity = (
+            p.crashes + p.pauses,
+            (p.fault_rate * 1000.0) as u64 + (p.hang_rate * 1000.0) as u64,
+            report.fired.len(),
+        );
+        Some((v.invariant, format!("seed {seed}: {v}"), complexity))
+    };
+    let passes_without = |n: u64| {
+        let seed = seed_of(n);
+        run_seed(seed, &RunConfig::new(scenario.name, scenario.profile(seed))).passed()
+    };
+    let (found, false_alarms) = first_kill(budget, fails_with, passes_without);
+    let kill = found.map(|(n, (invariant, text, complexity))| (n, invariant, text, complexity));
+    (kill, false_alarms, started.elapsed())
 }
 
 /// Run the self-test for `mutants` over `ranges` ranges of at most `budget` seeds each.
@@ -159,11 +192,11 @@ pub fn self_test(
     let items = (0..mutants.len()).flat_map(|m| (0..ranges).map(move |r| (m, r)));
     let mut tallies: Vec<Tally> = mutants.iter().map(|_| Tally::default()).collect();
     let work = |(m, r): (usize, u64)| -> RangeResult {
-        let (kill, cpu) = run_range(mutants[m], r, budget);
-        (m, r, kill, cpu)
+        let (kill, false_alarms, cpu) = run_range(mutants[m], r, budget);
+        (m, r, kill, false_alarms, cpu)
     };
-    crate::pool::run(jobs, items, work, |(m, r, kill, cpu)| {
-        tallies[m].add(r, kill, cpu);
+    crate::pool::run(jobs, items, work, |(m, r, kill, false_alarms, cpu)| {
+        tallies[m].add(r, kill, false_alarms, cpu);
         on_item();
         ControlFlow::Continue(())
     });
@@ -211,6 +244,7 @@ pub fn self_test(
                 ranges,
                 seeds_to_kill: tally.seeds_to_kill,
                 survived: tally.survived,
+                false_alarms: tally.false_alarms,
                 invariants: tally.invariants,
                 example,
                 cpu_seconds: tally.cpu.as_secs_f64(),
@@ -230,6 +264,7 @@ mod tests {
             ranges: seeds_to_kill.values().sum::<u64>() + survived,
             seeds_to_kill,
             survived,
+            false_alarms: 0,
             invariants: BTreeMap::new(),
             example: None,
             cpu_seconds: 0.0,
@@ -244,6 +279,23 @@ mod tests {
         assert!(!r.killed_everywhere());
         let all = result(&[(3, 1), (7, 2)], 0);
         assert_eq!((all.median(10), all.worst(10)), (7, 7));
+    }
+
+    #[test]
+    fn a_seed_the_fixed_core_fails_too_is_a_false_alarm_not_a_kill() {
+        // The mutant fails seeds 2 and 4; the fixed core fails seed 2 as well.
+        let fails_with = |n: u64| [2, 4].contains(&n).then_some(n);
+        let mut checked = Vec::new();
+        let passes_without = |n: u64| {
+            checked.push(n);
+            n != 2
+        };
+        let (kill, false_alarms) = first_kill(10, fails_with, passes_without);
+        assert_eq!(kill, Some((5, 4)), "seed 4 is the kill, 5 seeds in");
+        assert_eq!(false_alarms, 1);
+        assert_eq!(checked, [2, 4], "the fixed core runs only where the mutant failed");
+        let (none, alarms) = first_kill(10, |n: u64| (n == 2).then_some(n), |n| n != 2);
+        assert_eq!((none, alarms), (None, 1), "a range with only false alarms is survived");
     }
 
     #[test]

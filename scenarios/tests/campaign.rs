@@ -64,6 +64,18 @@ fn the_caller_side_oracle_kills_the_issue_6_defects_the_default_world_reaches() 
     }
 }
 
+/// Issue-6 defects killed by world hazards: a lock that keeps vanishing (a network mount's
+/// negative lookup cache, I12) and a live foreign lock whose `createdAt` has an offset, swapped
+/// out by a reclaim and removed at the reclaimer's private name (I11).
+#[test]
+fn the_wider_world_kills_the_vanishing_lock_and_the_offset_created_at() {
+    let reached = [Mutant::M15CreatedAtOffsetInvalid, Mutant::M17VanishIterationCap];
+    let results = mutants::self_test(&reached, 1, 3000, jobs(), &|| {});
+    for r in &results {
+        assert!(r.killed_everywhere(), "{} survived {} of {} ranges", r.mutant, r.survived, r.ranges);
+    }
+}
+
 #[test]
 fn the_fence_read_leak_replays_as_the_incident() {
     let results = mutants::self_test(&[Mutant::M3FenceReadLeak], 1, 500, 1, &|| {});

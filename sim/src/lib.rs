@@ -10,6 +10,7 @@ pub mod clock;
 pub mod coverage;
 pub mod faults;
 pub mod fleet;
+pub mod lookup_cache;
 pub mod oracle;
 pub mod plugin;
 pub mod profile;

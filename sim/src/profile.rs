@@ -96,6 +96,10 @@ pub struct Profile {
     /// One gateway embeds a plugin with a lock table of its own (two `ProcessLocks` in one
     /// process).
     pub plugin_lock_table: bool,
+    /// How long each host trusts a lock path it saw absent (a network mount's negative lookup
+    /// cache, `lookup_cache`): meanwhile its lookups answer ENOENT though another host created
+    /// the lock. 0: no cache.
+    pub negative_lookup_ttl_ms: u64,
 }
 
 impl Profile {
@@ -160,6 +164,8 @@ impl Profile {
             plugin_lock_table: rng.gen_bool(0.15),
             // Drawn last: the draws above keep their values from before sites were switched.
             site_activation: [0.25, 0.5, 0.75, 1.0][rng.gen_range(0..4)],
+            // Drawn after it: the draws above keep their values. Most mounts here are local.
+            negative_lookup_ttl_ms: [0, 0, 0, 0, 0, 0, 1_000, 3_000][rng.gen_range(0..8)],
         }
     }
 
@@ -208,6 +214,7 @@ impl Profile {
             cleanup_drop_rate: 0.0,
             late_abort_rate: 0.0,
             plugin_lock_table: false,
+            negative_lookup_ttl_ms: 0,
         }
     }
 
@@ -218,7 +225,8 @@ impl Profile {
             "gateways={} sessions={} turns={} faults=[{}]@{} sites={} storms={} hang={} latency<={}ms slow={} slow-process=x{} fds={} aborts={} \
              stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
              starttimes={} skew<={}ms steps={}x<={}ms torn={} transcript-tamper={} planted={} lock-tamper={} \
-             eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} plugin-table={}",
+             eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} plugin-table={} \
+             negative-lookups={}ms",
             self.gateways,
             self.sessions,
             self.turns_per_gateway,
@@ -254,6 +262,7 @@ impl Profile {
             self.cleanup_drop_rate,
             self.late_abort_rate,
             self.plugin_lock_table,
+            self.negative_lookup_ttl_ms,
         )
     }
 }
@@ -308,6 +317,7 @@ mod tests {
             cleanup_drop_rate: 0.3,
             late_abort_rate: 0.5,
             plugin_lock_table: true,
+            negative_lookup_ttl_ms: 3_000,
         }
     }
 
@@ -364,6 +374,7 @@ mod tests {
             cleanup_drop_rate: _,
             late_abort_rate: _,
             plugin_lock_table: _,
+            negative_lookup_ttl_ms: _,
         } = busy();
         type Flip = (&'static str, fn(&mut Profile));
         let flips: Vec<Flip> = vec![
@@ -409,6 +420,7 @@ mod tests {
             ("cleanup_drop_rate", |p| p.cleanup_drop_rate = 0.0),
             ("late_abort_rate", |p| p.late_abort_rate = 0.0),
             ("plugin_lock_table", |p| p.plugin_lock_table = false),
+            ("negative_lookup_ttl_ms", |p| p.negative_lookup_ttl_ms = 0),
         ];
         const SEEDS: u64 = 12;
         let base: Vec<Vec<String>> = (0..SEEDS).map(|seed| trace(&busy(), seed)).collect();

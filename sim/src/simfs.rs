@@ -18,6 +18,7 @@ use heldlock_core::platform::{os_error, BoxFuture, EntryRead, Fd, FileStat, Fs};
 use rand::Rng;
 
 use crate::faults::{FaultKind, FaultSite, FsOp, PathClass};
+use crate::lookup_cache::NegativeLookups;
 use crate::seed::{world_rng, WorldDraw};
 use crate::world::World;
 
@@ -36,6 +37,8 @@ pub struct SimFs {
     world: Arc<World>,
     view: MemFsView,
     writer: Writer,
+    /// This host's cached absences of lock paths (`Profile::negative_lookup_ttl_ms`).
+    lookups: NegativeLookups,
 }
 
 /// A failed gated op: the errno, and how many bytes of the write reached the file first.
@@ -46,7 +49,38 @@ struct Failed {
 
 impl SimFs {
     pub fn new(world: Arc<World>, view: MemFsView, writer: Writer) -> Self {
-        SimFs { world, view, writer }
+        let lookups = NegativeLookups::new(world.profile.negative_lookup_ttl_ms);
+        SimFs {
+            world,
+            view,
+            writer,
+            lookups,
+        }
+    }
+
+    /// A lookup of `path` (stat, lstat, entry read): a lock path this host has cached as absent
+    /// answers ENOENT without asking the disk; what the disk answers updates the cache.
+    fn look_up<T>(&self, path: &Path, on_disk: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        if PathClass::of(path) != PathClass::Lock {
+            return self.seen(on_disk());
+        }
+        let now_ms = crate::clock::now_ns() / 1_000_000;
+        if self.lookups.hides(path, now_ms) {
+            self.world.note(self.view.pid(), || {
+                format!("fs {} absent in this host's lookup cache", path.display())
+            });
+            return self.seen(Err(os_error(heldlock_core::platform::errno::ENOENT)));
+        }
+        let result = on_disk();
+        self.lookups.looked_up(path, &result, now_ms);
+        self.seen(result)
+    }
+
+    /// This process itself made `path` present or absent (create, exchange, unlink).
+    fn changed_itself(&self, path: &Path, present: bool) {
+        if PathClass::of(path) == PathClass::Lock {
+            self.lookups.saw(path, present, crate::clock::now_ns() / 1_000_000);
+        }
     }
 
     async fn gate(&self, op: FsOp, path: &Path) -> io::Result<()> {
@@ -154,6 +188,7 @@ impl Fs for SimFs {
         Box::pin(async move {
             self.gate(FsOp::CreateExclusive, path).await?;
             let fd = self.seen(self.view.create_exclusive_now(path))?;
+            self.changed_itself(path, true);
             if PathClass::of(path) == PathClass::Lock {
                 if let Some(ino) = self.view.disk().ino_of(path) {
                     self.world.lock_created(self.view.pid(), ino);
@@ -184,20 +219,20 @@ impl Fs for SimFs {
     fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<Vec<u8>>> {
         Box::pin(async move {
             self.gate(FsOp::Read, path).await?;
-            self.seen(self.view.read_now(path))
+            self.look_up(path, || self.view.read_now(path))
         })
     }
     fn stat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
         Box::pin(async move {
             self.gate(FsOp::Stat, path).await?;
-            self.seen(self.view.stat_now(path))
+            self.look_up(path, || self.view.stat_now(path))
         })
     }
     /// Gated as a stat: the same fault site, so adding the method moved no seed's draws.
     fn lstat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
         Box::pin(async move {
             self.gate(FsOp::Stat, path).await?;
-            self.seen(self.view.lstat_now(path))
+            self.look_up(path, || self.view.lstat_now(path))
         })
     }
     fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
@@ -213,8 +248,12 @@ impl Fs for SimFs {
             let lock = PathClass::of(path) == PathClass::Lock;
             let dangling = lock && ino.is_none() && self.world.dangling_symlink_at(path);
             self.seen(self.view.unlink_now(path))?;
+            self.changed_itself(path, false);
+            // A lock inode is also removed at another name: a reclaim drops the lock it swapped
+            // out at its private name (`Fs::exchange`). The oracle tells lock inodes by number.
+            let may_be_lock_inode = PathClass::of(path) != PathClass::Transcript;
             match ino {
-                Some(ino) if lock => self.world.lock_unlinked(self.view.pid(), path, ino),
+                Some(ino) if may_be_lock_inode => self.world.lock_unlinked(self.view.pid(), path, ino),
                 None if dangling => self.world.dangling_removed(self.view.pid(), path),
                 _ => {}
             }
@@ -243,6 +282,8 @@ impl Fs for SimFs {
             let disk = self.view.disk();
             let (was_a, was_b) = (disk.ino_of(a), disk.ino_of(b));
             self.seen(self.view.exchange_now(a, b))?;
+            self.changed_itself(a, true);
+            self.changed_itself(b, true);
             for (path, arrived, left) in [(a, was_b, was_a), (b, was_a, was_b)] {
                 if PathClass::of(path) == PathClass::Lock {
                     self.world.lock_exchanged(self.view.pid(), arrived, left);
@@ -281,7 +322,7 @@ impl Fs for SimFs {
     fn read_entry<'a>(&'a self, path: &'a Path, max_bytes: usize) -> BoxFuture<'a, io::Result<EntryRead>> {
         Box::pin(async move {
             self.gate(FsOp::Read, path).await?;
-            self.seen(self.view.read_entry_now(path, max_bytes))
+            self.look_up(path, || self.view.read_entry_now(path, max_bytes))
         })
     }
 }

@@ -78,7 +78,11 @@ pub fn cmd(a: MutantArgs) -> Verdict {
     );
     let mut all = true;
     for r in &results {
-        let inv: Vec<String> = r.invariants.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+        let mut inv: Vec<String> = r.invariants.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+        if r.false_alarms > 0 {
+            // Seeds the fixed core fails too: skipped, never counted as kills.
+            inv.push(format!("(+{} false alarms)", r.false_alarms));
+        }
         let worst = if r.killed_everywhere() {
             r.worst(a.budget).to_string()
         } else {

@@ -362,9 +362,10 @@ async fn contention_times_out_after_one_budget_polling_every_50ms() {
         })
     ));
     assert!((1_000..=1_050).contains(&elapsed), "{elapsed}");
-    // One create attempt at t=0 and one per 50 ms poll after it.
-    let creates = p.fs.calls(Op::Create, Some(lock()));
-    assert!((20..=22).contains(&creates), "{creates} create attempts");
+    // One look at the lock at t=0 and one per 50 ms poll after it; no lock of ours is made.
+    let reads = p.fs.calls(Op::Read, Some(lock()));
+    assert!((20..=22).contains(&reads), "{reads} reads of the lock");
+    assert_eq!(p.fs.calls(Op::Rename, Some(lock())) + p.fs.calls(Op::Create, Some(lock())), 0);
     assert_eq!(p.events.count(|e| *e == Ev::AcquireFailed { timeout: true }), 1);
 }
 
@@ -520,8 +521,8 @@ async fn a_fresh_foreign_guard_makes_us_wait_until_it_ages_out() {
     let elapsed = w.now_ms() - t0;
     assert!((30_001..=30_050).contains(&elapsed), "{elapsed}");
     assert_eq!(p.events.count(|e| *e == Ev::GuardRecovered), 1);
-    // No lock file was created while the guard was fresh.
-    assert_eq!(p.fs.calls(Op::Create, Some(lock())), 1);
+    // No lock file was published while the guard was fresh.
+    assert_eq!(p.fs.calls(Op::Rename, Some(lock())), 1);
     assert_eq!(w.lock_ino(), Some(h.ino()));
     assert!(!w.guard_exists());
 }
@@ -535,7 +536,7 @@ async fn a_fresh_guard_blocks_a_short_acquire_and_an_old_one_is_recovered_at_onc
     assert!(matches!(r, Err(LockError::Timeout { .. })), "{r:?}");
     assert!(!w.lock_exists());
     assert!(w.guard_exists(), "a fresh foreign guard is not ours to remove");
-    assert_eq!(p.fs.calls(Op::Create, Some(lock())), 0);
+    assert_eq!(p.fs.calls(Op::Rename, Some(lock())), 0);
 
     // The guard's reclaimer died long ago (short timeout: 5 s grace).
     sleep_ms(4_100).await;

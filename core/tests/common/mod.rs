@@ -20,7 +20,7 @@ use heldlock_core::judge::StaleReason;
 use heldlock_core::memfs::{MemFs, MemFsView, DEFAULT_FD_LIMIT};
 use heldlock_core::memprocs::{ProcEntry, ProcState, ProcessTable};
 use heldlock_core::payload::{format_iso8601, LockPayload};
-use heldlock_core::platform::{os_error, BoxFuture, Fd, FileStat, Fs, Observer, Platform};
+use heldlock_core::platform::{errno, os_error, BoxFuture, Fd, FileStat, Fs, Observer, Platform};
 use heldlock_core::real::{TokioClock, TokioSpawner};
 use heldlock_core::{
     AttemptController, ControllerError, ControllerOptions, LockOptions, OwnerMutex, ProcessLocks,
@@ -436,6 +436,7 @@ pub enum Op {
     Mkdir,
     Rmdir,
     Exchange,
+    Rename,
     Append,
     WriteAll,
     CanonicalDir,
@@ -593,6 +594,14 @@ impl FaultFs {
         gate
     }
 
+    /// A filesystem that cannot publish a whole lock at the lock path (`rename_noreplace`
+    /// refused with EINVAL): the lock is made in place. The first payload write, of the lock
+    /// that could not be published, is let through before any rule added after this one.
+    pub fn refuse_publish(&self) {
+        self.fail_always(Op::Rename, Some(LOCK), errno::EINVAL);
+        self.pause_next(Op::WriteFd).open();
+    }
+
     pub fn clear(&self) {
         self.rules.lock().unwrap().clear();
     }
@@ -699,6 +708,12 @@ impl Fs for FaultFs {
         Box::pin(async move {
             self.intercept(Op::Exchange, Some(b)).await?;
             self.inner.exchange(a, b).await
+        })
+    }
+    fn rename_noreplace<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.intercept(Op::Rename, Some(to)).await?;
+            self.inner.rename_noreplace(from, to).await
         })
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {

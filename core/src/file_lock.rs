@@ -419,14 +419,24 @@ impl ProcessLocks {
             }
             Action::Report => {
                 // Re-read before failing: the bytes judged may not be the file stat'ed, or the
-                // lock may have been replaced or removed since. Anything else: retry.
-                if !mutant_on!(self, M16StaleVerdictUnverified) && !self.unchanged(lock_path, &seen).await? {
-                    return Ok(Step::Retry);
+                // lock may have been replaced or removed since; and judge it again, by the clock
+                // of now (a wall clock stepped back meanwhile can make it in bounds: swarm seed
+                // 5140). Anything but the same file, still report-only stale: retry.
+                let mut reasons = verdict.reasons;
+                if !mutant_on!(self, M16StaleVerdictUnverified) {
+                    if !self.unchanged(lock_path, &seen).await? {
+                        return Ok(Step::Retry);
+                    }
+                    let again = self.judge_seen(lock_path, &seen, opts, owner);
+                    if again.action != Action::Report {
+                        return Ok(Step::Retry);
+                    }
+                    reasons = again.reasons;
                 }
                 Err(LockError::Stale {
                     owner: *owner,
                     lock_path: lock_path.to_owned(),
-                    reasons: verdict.reasons,
+                    reasons,
                 })
             }
             Action::Remove => self.reclaim(acquire, lock_path, opts, guard, &seen, &verdict.reasons).await,

@@ -564,3 +564,37 @@ async fn d28_a_failed_create_never_removes_the_lock_that_replaced_it() {
         .collect();
     assert!(left.is_empty(), "the creator left its private file: {left:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Campaign finding (I15, swarm seed 5140 once the lock was published whole): the acquirer's
+// wall clock stepped back between its judging read and the re-read before a StaleError.
+
+/// Before the fix: SessionWriteLockStaleError (too-old) although by the acquirer's clock at
+/// the time of failing the lock was in bounds: the re-read checked that the file was unchanged,
+/// not that it was still stale.
+#[tokio::test(start_paused = true)]
+async fn d29_a_stale_verdict_is_judged_again_by_the_clock_at_the_reread() {
+    use heldlock_core::LockError;
+    let w = World::new();
+    w.spawn_pid(20, Some(true));
+    // 1 000 s old by true time: in bounds (staleMs 1 800 s); 2 000 s by a clock 1 000 s ahead.
+    w.plant_lock(&payload(&w, Some(20), Some(1_000_000), Some(1_020), None));
+    let clock = SteppedClock::new(&w, 1_000_000);
+    let p = w.process_with_clock(10, clock.clone());
+    let reread = p.fs.pause_once(Op::Read, LOCK);
+    reread.open(); // the judging read goes through
+    let reread = p.fs.pause_once(Op::Read, LOCK);
+    let acquirer = tokio::spawn({
+        let locks = p.locks.clone();
+        async move { locks.acquire(transcript(), opts_timeout(1_000)).await }
+    });
+    assert!(within(1_000, reread.arrived(1)).await.is_some(), "the too-old verdict was not re-read");
+    clock.set_offset(0); // the clock steps back before the re-read
+    reread.open();
+    let r = within(5_000, acquirer).await.expect("the acquire ends").unwrap();
+    assert!(
+        matches!(r, Err(LockError::Timeout { .. })),
+        "expected a timeout on the live holder, got {r:?}"
+    );
+    assert!(w.lock_exists() && p.events.reclaim_reasons().is_empty(), "the holder's lock was touched");
+}

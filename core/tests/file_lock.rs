@@ -508,6 +508,42 @@ async fn a_refused_unlink_surfaces_and_the_orphan_is_reclaimed_as_ours() {
     assert_eq!(w.lock_ino(), Some(h2.ino()));
 }
 
+/// Release checks its file and then unlinks it: two steps, like the create's old clean-up
+/// (swarm seed 85695). That shape is safe only because no process of the protocol can take a
+/// live holder's whole lock off the path while its release is pending: a clock far ahead and a
+/// stall far past the stale bound and the orphan grace make it too-old and hold-exceeded,
+/// which only report. What is left is a file removed or replaced behind the protocol's back
+/// (an admin, the simulator's lock tamperer) and a successor's create, both between the check
+/// and the unlink.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_release_is_never_raced_by_a_reclaimer_whatever_its_clock() {
+    let w = World::new();
+    let holder = w.process(LIVE);
+    let h = holder.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
+    let unlink = holder.fs.pause_once(Op::Unlink, LOCK);
+    let release = tokio::spawn({
+        let (locks, h) = (holder.locks.clone(), h.clone());
+        async move { locks.release(&h).await }
+    });
+    assert!(within(1_000, unlink.arrived(1)).await.is_some(), "the release never reached its unlink");
+    sleep_ms(LockOptions::default().stale_ms + 60_000).await;
+    let ahead = w.process_with_clock(US, SteppedClock::new(&w, 3_600_000));
+    for timeout_ms in [1_000, 60_000] {
+        let r = ahead.locks.acquire(transcript(), opts_timeout(timeout_ms)).await;
+        assert!(
+            matches!(&r, Err(LockError::Stale { reasons, .. }) if reasons == &[TooOld, HoldExceeded]),
+            "{r:?}"
+        );
+    }
+    assert!(ahead.events.reclaim_reasons().is_empty());
+    assert_eq!(w.lock_ino(), Some(h.ino()), "the holder's lock left the path while its release stalled");
+    unlink.open();
+    release.await.unwrap().unwrap();
+    assert!(!w.lock_exists());
+    let hn = ahead.locks.acquire(transcript(), opts_timeout(1_000)).await.unwrap();
+    assert_eq!(w.lock_ino(), Some(hn.ino()));
+}
+
 // ---------------------------------------------------------------------------------------
 // §1 step 2: the reclaim guard
 

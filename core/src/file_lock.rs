@@ -422,13 +422,11 @@ impl ProcessLocks {
         if !guard.ours && self.guard_blocks(guard, opts).await? {
             return Ok(Step::Wait);
         }
-        if let Some(step) = self.create(acquire, lock_path, opts).await? {
-            return Ok(step);
-        }
-        // The lock exists: judge it.
+        // A lock there is judged; none there, ours is published (EEXIST: someone was quicker,
+        // and the next pass judges theirs). Looking first keeps a waiter's poll one read.
         let read = read_snapshot(&*self.platform.fs, lock_path).await;
         let Some(seen) = read.map_err(io_at(lock_path))? else {
-            return Ok(Step::Retry); // vanished: try again at once
+            return Ok(self.create(acquire, lock_path, opts).await?.unwrap_or(Step::Retry));
         };
         let verdict = self.judge_seen(lock_path, &seen, opts, owner);
         match verdict.action {
@@ -438,21 +436,31 @@ impl ProcessLocks {
             }
             Action::Report => {
                 // Re-read before failing: the bytes judged may not be the file stat'ed, or the
-                // lock may have been replaced or removed since. Anything else: retry.
-                if !mutant_on!(self, M16StaleVerdictUnverified) && !self.unchanged(lock_path, &seen).await? {
-                    return Ok(Step::Retry);
+                // lock may have been replaced or removed since; and judge it again, by the clock
+                // of now (a wall clock stepped back meanwhile can make it in bounds: swarm seed
+                // 5140). Anything but the same file, still report-only stale: retry.
+                let mut reasons = verdict.reasons;
+                if !mutant_on!(self, M16StaleVerdictUnverified) {
+                    if !self.unchanged(lock_path, &seen).await? {
+                        return Ok(Step::Retry);
+                    }
+                    let again = self.judge_seen(lock_path, &seen, opts, owner);
+                    if again.action != Action::Report {
+                        return Ok(Step::Retry);
+                    }
+                    reasons = again.reasons;
                 }
                 Err(LockError::Stale {
                     owner: *owner,
                     lock_path: lock_path.to_owned(),
-                    reasons: verdict.reasons,
+                    reasons,
                 })
             }
             Action::Remove => self.reclaim(acquire, lock_path, opts, guard, &seen, &verdict.reasons).await,
         }
     }
 
-    /// The exclusive create and the payload: `None` when the lock exists (EEXIST).
+    /// Make our lock at the lock path (SPEC §1 step 2): `None` when a lock is there (EEXIST).
     async fn create(
         &self,
         acquire: u64,
@@ -460,8 +468,51 @@ impl ProcessLocks {
         opts: LockOptions,
     ) -> Result<Option<Step>, LockError> {
         self.table.lock().unwrap().creating_add(lock_path);
-        let created = self.platform.fs.create_exclusive(lock_path, 0o600).await;
-        let result = match created {
+        let result = self.publish(acquire, lock_path, opts).await;
+        self.table.lock().unwrap().creating_remove(lock_path);
+        result
+    }
+
+    /// Our lock made whole at a private name (payload written, stat'ed), then given the lock
+    /// path by `rename_noreplace`, which fails with EEXIST rather than replace anything: the
+    /// exclusive create of SPEC §1 step 2, with no moment at which the path holds a payload-less
+    /// file of ours. A failed payload write then removes only our private file. Made in place
+    /// (`O_EXCL`, then the payload) and abandoned by a check and an unlink, a creator whose
+    /// unlink stalled past the orphan grace removed the lock a reclaimer had meanwhile taken
+    /// from its payload-less file (I11 then I1, swarm seed 85695). A filesystem that refuses
+    /// the rename (EINVAL, ENOSYS; EPERM from a syscall filter) gets the create in place, and
+    /// with it that window.
+    async fn publish(
+        &self,
+        acquire: u64,
+        lock_path: &Path,
+        opts: LockOptions,
+    ) -> Result<Option<Step>, LockError> {
+        let fs = &self.platform.fs;
+        let ours = self.make_spare(lock_path, opts).await?;
+        let Err(e) = fs.rename_noreplace(&ours.path, lock_path).await else {
+            let handle = self.adopt(acquire, lock_path, ours.fd, ours.bytes, ours.made, opts);
+            return Ok(Some(Step::Done(handle)));
+        };
+        self.discard_spare(ours.fd, &ours.path).await;
+        if is_errno(&e, errno::EEXIST) {
+            Ok(None)
+        } else if [errno::EINVAL, errno::ENOSYS, errno::EPERM].iter().any(|&code| is_errno(&e, code)) {
+            self.create_in_place(acquire, lock_path, opts).await
+        } else {
+            Err(io_at(lock_path)(e))
+        }
+    }
+
+    /// The exclusive create at the lock path and then the payload, where no rename can publish
+    /// a whole lock: `None` when the lock exists (EEXIST).
+    async fn create_in_place(
+        &self,
+        acquire: u64,
+        lock_path: &Path,
+        opts: LockOptions,
+    ) -> Result<Option<Step>, LockError> {
+        match self.platform.fs.create_exclusive(lock_path, 0o600).await {
             Ok(fd) => match self.finish_create(acquire, lock_path, fd, opts).await {
                 Ok(Some(handle)) => Ok(Some(Step::Done(handle))),
                 Ok(None) => Ok(Some(Step::Retry)), // our file was replaced while we stalled
@@ -469,9 +520,7 @@ impl ProcessLocks {
             },
             Err(e) if is_errno(&e, errno::EEXIST) => Ok(None),
             Err(e) => Err(io_at(lock_path)(e)),
-        };
-        self.table.lock().unwrap().creating_remove(lock_path);
-        result
+        }
     }
 
     /// Judge a lock as read (SPEC §1.1); `owner` becomes the holder it names.
@@ -561,7 +610,7 @@ impl ProcessLocks {
         Ok(true)
     }
 
-    /// Our lock, made at a private name, ready to be exchanged in.
+    /// Our lock, made at a private name, ready to be published or exchanged in.
     async fn make_spare(&self, lock_path: &Path, opts: LockOptions) -> Result<Spare, LockError> {
         let fs = &self.platform.fs;
         let path = spare_path(lock_path, self.platform.processes.own_pid(), self.next_id());
@@ -763,7 +812,7 @@ impl ProcessLocks {
         }
     }
 
-    /// After the exclusive create: write the payload, stat, remember the snapshot. `None` when
+    /// After the exclusive create in place: write the payload, stat, remember the snapshot. `None` when
     /// the file we created is no longer the one at the path: a process that stalled between
     /// create and payload write can find its payload-less file reclaimed and replaced.
     async fn finish_create(
@@ -860,9 +909,10 @@ impl ProcessLocks {
         handle
     }
 
-    /// A create whose payload write or stat failed: close, and never leave a half-made lock
-    /// behind — but remove only the file we created; what we cannot tell apart ages out as
-    /// payload-less. ENOENT means our file vanished (reclaimed while we stalled before the
+    /// A create in place whose payload write or stat failed: close, and never leave a half-made
+    /// lock behind — but remove only the file we created; what we cannot tell apart ages out as
+    /// payload-less. The check and the unlink are two steps: an unlink that stalls between them
+    /// past the orphan grace can remove a reclaimer's lock (what `publish` exists to avoid). ENOENT means our file vanished (reclaimed while we stalled before the
     /// payload): `None`, retried within the budget (SPEC §1); anything else is surfaced.
     async fn abandon_create(
         &self,
@@ -1080,7 +1130,7 @@ struct Guard {
     ours: bool,
 }
 
-/// A reclaimer's own lock at its private name, before the exchange.
+/// Our own lock at its private name, before the rename that publishes it or the exchange.
 struct Spare {
     path: PathBuf,
     fd: Fd,
@@ -1097,8 +1147,8 @@ enum Step {
     Wait,
 }
 
-/// A private name beside the lock for the lock a reclaimer swaps in: unique per process
-/// (pid) and per reclaim (`n` from the process's counter).
+/// A private name beside the lock for the lock we publish or swap in: unique per process
+/// (pid) and per use (`n` from the process's counter).
 fn spare_path(lock: &Path, pid: u32, n: u64) -> PathBuf {
     let mut name = lock.as_os_str().to_owned();
     name.push(format!(".{pid}-{n}.swap"));

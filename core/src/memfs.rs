@@ -570,7 +570,8 @@ impl Disk {
         true
     }
 
-    /// Take the entry a walk found off its name (for an exchange): an inode or a symlink.
+    /// Take the entry a walk found off its name (for an exchange or a rename): an inode or a
+    /// symlink.
     fn take_entry(&mut self, walked: &Walked) -> Taken {
         match walked.entry {
             Entry::Inode(_) => {
@@ -580,7 +581,7 @@ impl Disk {
                 self.symlinks.remove(walked.path.as_os_str()).expect("walked symlink exists"),
                 self.symlink_stats.remove(walked.path.as_os_str()).expect("every symlink has its stat"),
             ),
-            Entry::Missing => unreachable!("an exchange checks both entries exist"),
+            Entry::Missing => unreachable!("an exchange or a rename checks its entries exist"),
         }
     }
 
@@ -944,6 +945,41 @@ impl MemFsView {
         })
     }
 
+    /// `renameat2(RENAME_NOREPLACE)`: the entry at `from` (a file, a directory with what is
+    /// below it, or a symlink, never followed) takes the name `to`, which must not exist. As in
+    /// `do_renameat2`: both paths walked first, then ENOENT for a missing `from`, EEXIST for any
+    /// entry at `to` (the same name included), EINVAL for a directory moved below itself, then
+    /// write on both directories (`may_delete`, `may_create`) and, for a directory changing
+    /// parent, write on itself. Both parents' times and the entry's ctime move.
+    pub fn rename_noreplace_now(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.with_disk(|disk, fs| {
+            let (wf, wt) = (disk.walk_as(from, false, self.uid)?, disk.walk_as(to, false, self.uid)?);
+            if wf.entry == Entry::Missing {
+                return Err(os_error(errno::ENOENT));
+            }
+            if wt.entry != Entry::Missing {
+                return Err(os_error(errno::EEXIST));
+            }
+            if wt.path.starts_with(&wf.path) {
+                return Err(os_error(errno::EINVAL));
+            }
+            disk.permits_in_parent(&wf.path, self.uid)?;
+            disk.permits_in_parent(&wt.path, self.uid)?;
+            if let Entry::Inode(ino) = wf.entry {
+                if disk.inodes[&ino].is_dir && wf.path.parent() != wt.path.parent() {
+                    disk.permits(ino, self.uid, WRITE)?;
+                }
+            }
+            let t = fs.tick(disk);
+            let subtree = disk.take_subtree(&wf.path);
+            let taken = disk.take_entry(&wf);
+            disk.stamp_parent(&wf.path, t);
+            disk.put_entry(&wt.path, taken, t);
+            disk.put_subtree(&wt.path, subtree);
+            Ok(())
+        })
+    }
+
     /// `replace`: true truncates first (write_all), false appends. Opens with O_CREAT, so the
     /// last symlink is followed and a dangling one creates its target. An append of nothing
     /// writes nothing (its times stay); a truncate always stamps them. An existing file needs
@@ -1028,6 +1064,9 @@ impl Fs for MemFsView {
     }
     fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         ready(self.exchange_now(a, b))
+    }
+    fn rename_noreplace<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        ready(self.rename_noreplace_now(from, to))
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         ready(self.write_path_now(path, data, false))

@@ -130,6 +130,11 @@ pub trait Fs: Send + Sync {
     /// a reclaimer swaps its own lock in for the one it judged and then sees what it took
     /// (SPEC §1 step 3). EINVAL (or ENOSYS) when the filesystem cannot exchange.
     fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>>;
+    /// `renameat2(from, to, RENAME_NOREPLACE)`: `from` takes the name `to` in one step, EEXIST
+    /// when `to` exists. A creator publishes its lock made whole at a private name: the lock
+    /// path never holds a half-made lock, and a failed payload write leaves only its private
+    /// file to drop (SPEC §1 step 2). EINVAL (or ENOSYS) when the filesystem cannot.
+    fn rename_noreplace<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>>;
     /// `open(O_APPEND|O_CREAT)`, one write of all of `data`, close.
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>>;
     /// Replace the whole content (truncate and write), creating the file if needed.

@@ -362,9 +362,10 @@ async fn contention_times_out_after_one_budget_polling_every_50ms() {
         })
     ));
     assert!((1_000..=1_050).contains(&elapsed), "{elapsed}");
-    // One create attempt at t=0 and one per 50 ms poll after it.
-    let creates = p.fs.calls(Op::Create, Some(lock()));
-    assert!((20..=22).contains(&creates), "{creates} create attempts");
+    // One look at the lock at t=0 and one per 50 ms poll after it; no lock of ours is made.
+    let reads = p.fs.calls(Op::Read, Some(lock()));
+    assert!((20..=22).contains(&reads), "{reads} reads of the lock");
+    assert_eq!(p.fs.calls(Op::Rename, Some(lock())) + p.fs.calls(Op::Create, Some(lock())), 0);
     assert_eq!(p.events.count(|e| *e == Ev::AcquireFailed { timeout: true }), 1);
 }
 
@@ -507,6 +508,42 @@ async fn a_refused_unlink_surfaces_and_the_orphan_is_reclaimed_as_ours() {
     assert_eq!(w.lock_ino(), Some(h2.ino()));
 }
 
+/// Release checks its file and then unlinks it: two steps, like the create's old clean-up
+/// (swarm seed 85695). That shape is safe only because no process of the protocol can take a
+/// live holder's whole lock off the path while its release is pending: a clock far ahead and a
+/// stall far past the stale bound and the orphan grace make it too-old and hold-exceeded,
+/// which only report. What is left is a file removed or replaced behind the protocol's back
+/// (an admin, the simulator's lock tamperer) and a successor's create, both between the check
+/// and the unlink.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_release_is_never_raced_by_a_reclaimer_whatever_its_clock() {
+    let w = World::new();
+    let holder = w.process(LIVE);
+    let h = holder.locks.acquire(transcript(), LockOptions::default()).await.unwrap();
+    let unlink = holder.fs.pause_once(Op::Unlink, LOCK);
+    let release = tokio::spawn({
+        let (locks, h) = (holder.locks.clone(), h.clone());
+        async move { locks.release(&h).await }
+    });
+    assert!(within(1_000, unlink.arrived(1)).await.is_some(), "the release never reached its unlink");
+    sleep_ms(LockOptions::default().stale_ms + 60_000).await;
+    let ahead = w.process_with_clock(US, SteppedClock::new(&w, 3_600_000));
+    for timeout_ms in [1_000, 60_000] {
+        let r = ahead.locks.acquire(transcript(), opts_timeout(timeout_ms)).await;
+        assert!(
+            matches!(&r, Err(LockError::Stale { reasons, .. }) if reasons == &[TooOld, HoldExceeded]),
+            "{r:?}"
+        );
+    }
+    assert!(ahead.events.reclaim_reasons().is_empty());
+    assert_eq!(w.lock_ino(), Some(h.ino()), "the holder's lock left the path while its release stalled");
+    unlink.open();
+    release.await.unwrap().unwrap();
+    assert!(!w.lock_exists());
+    let hn = ahead.locks.acquire(transcript(), opts_timeout(1_000)).await.unwrap();
+    assert_eq!(w.lock_ino(), Some(hn.ino()));
+}
+
 // ---------------------------------------------------------------------------------------
 // §1 step 2: the reclaim guard
 
@@ -520,8 +557,8 @@ async fn a_fresh_foreign_guard_makes_us_wait_until_it_ages_out() {
     let elapsed = w.now_ms() - t0;
     assert!((30_001..=30_050).contains(&elapsed), "{elapsed}");
     assert_eq!(p.events.count(|e| *e == Ev::GuardRecovered), 1);
-    // No lock file was created while the guard was fresh.
-    assert_eq!(p.fs.calls(Op::Create, Some(lock())), 1);
+    // No lock file was published while the guard was fresh.
+    assert_eq!(p.fs.calls(Op::Rename, Some(lock())), 1);
     assert_eq!(w.lock_ino(), Some(h.ino()));
     assert!(!w.guard_exists());
 }
@@ -535,7 +572,7 @@ async fn a_fresh_guard_blocks_a_short_acquire_and_an_old_one_is_recovered_at_onc
     assert!(matches!(r, Err(LockError::Timeout { .. })), "{r:?}");
     assert!(!w.lock_exists());
     assert!(w.guard_exists(), "a fresh foreign guard is not ours to remove");
-    assert_eq!(p.fs.calls(Op::Create, Some(lock())), 0);
+    assert_eq!(p.fs.calls(Op::Rename, Some(lock())), 0);
 
     // The guard's reclaimer died long ago (short timeout: 5 s grace).
     sleep_ms(4_100).await;

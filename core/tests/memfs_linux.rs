@@ -304,3 +304,38 @@ fn exchanging_a_directory_across_parents_needs_write_on_it() {
     fs.chmod(Path::new("/r/d/sub"), 0o777).unwrap();
     nobody.exchange_now(Path::new("/r/d/sub"), Path::new("/r/e")).expect("now writable");
 }
+
+/// `renameat2(RENAME_NOREPLACE)`, which publishes a lock made whole at a private name. A new
+/// method (no old MemFs to fail on): this pins what `heldlock parity` checks it for against
+/// Linux. Any entry at the target, a dangling symlink or the source itself included, is EEXIST
+/// (before any write permission); a missing source ENOENT; a directory never moves below itself
+/// and moves with its entries; the moved inode keeps its identity and mtime, its ctime moves.
+#[test]
+fn rename_noreplace_never_replaces_and_moves_entries_whole() {
+    let (fs, view) = world();
+    let before = view.stat_now(Path::new("/r/f")).unwrap();
+    view.rename_noreplace_now(Path::new("/r/f"), Path::new("/r/g")).unwrap();
+    let after = view.stat_now(Path::new("/r/g")).unwrap();
+    assert_eq!((after.ino, after.mtime_ns), (before.ino, before.mtime_ns));
+    assert!(after.ctime_ns > before.ctime_ns, "the rename moved the inode's ctime");
+    assert_eq!(errno_of(view.stat_now(Path::new("/r/f"))), errno::ENOENT);
+    assert_eq!(errno_of(view.rename_noreplace_now(Path::new("/r/f"), Path::new("/r/h"))), errno::ENOENT);
+    fs.symlink_dir(Path::new("/r/nowhere"), Path::new("/r/dang")).unwrap();
+    for taken in ["/r/dang", "/r/d", "/r/g"] {
+        let r = view.rename_noreplace_now(Path::new("/r/g"), Path::new(taken));
+        assert_eq!(errno_of(r), errno::EEXIST, "{taken}");
+    }
+    assert_eq!(fs.contents(Path::new("/r/g")).as_deref(), Some(&b"x"[..]), "nothing replaced");
+    view.write_path_now(Path::new("/r/d/inner"), b"i", true).unwrap();
+    assert_eq!(
+        errno_of(view.rename_noreplace_now(Path::new("/r/d"), Path::new("/r/d/sub"))),
+        errno::EINVAL
+    );
+    view.rename_noreplace_now(Path::new("/r/d"), Path::new("/r/e")).unwrap();
+    assert_eq!(fs.contents(Path::new("/r/e/inner")).as_deref(), Some(&b"i"[..]));
+    assert_eq!(errno_of(view.stat_now(Path::new("/r/d/inner"))), errno::ENOENT);
+    fs.chmod(Path::new("/r"), 0o555).unwrap();
+    let nobody = fs.view(8, 8).as_user(65_534);
+    assert_eq!(errno_of(nobody.rename_noreplace_now(Path::new("/r/g"), Path::new("/r/e"))), errno::EEXIST);
+    assert_eq!(errno_of(nobody.rename_noreplace_now(Path::new("/r/g"), Path::new("/r/k"))), errno::EACCES);
+}

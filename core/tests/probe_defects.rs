@@ -212,11 +212,17 @@ async fn d19_io_errors_name_their_path() {
     use heldlock_core::{ControllerError, ControllerOptions, LockError};
     let w = World::new();
     let p = w.process(10);
-    p.fs.fail_once(Op::Create, LOCK, errno::ENOSPC);
+    p.fs.fail_once(Op::Rename, LOCK, errno::ENOSPC);
     let e = p.locks.acquire(transcript(), opts_timeout(1_000)).await.unwrap_err();
     assert!(matches!(&e, LockError::Io { path, .. } if path == lock()), "{e:?}");
     assert_eq!(e.raw_os_error(), Some(errno::ENOSPC));
     assert!(e.to_string().contains(LOCK), "{e}");
+    // Our lock's private file, before it is published at the lock path: named as it is.
+    p.fs.fail_once(Op::Create, ".swap", errno::ENOSPC);
+    let e = p.locks.acquire(transcript(), opts_timeout(1_000)).await.unwrap_err();
+    let private = |path: &std::path::Path| path.to_string_lossy().starts_with(&format!("{LOCK}.10-"));
+    assert!(matches!(&e, LockError::Io { path, .. } if private(path)), "{e:?}");
+    assert_eq!(e.raw_os_error(), Some(errno::ENOSPC));
 
     let ctl = p.controller(ControllerOptions::default()).await.unwrap();
     p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO);
@@ -513,4 +519,82 @@ async fn d27_a_short_lock_scope_never_writes_after_dispose() {
     assert!(matches!(r, Err(ControllerError::Disposed)), "{r:?}");
     assert_eq!(w.transcript_bytes(), before, "a write after dispose (I4)");
     assert!(!p.holds_lock() && !w.lock_exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Campaign finding (I11 then I1, swarm seed 85695): a creator whose payload write failed
+// abandoned its fresh lock by a check (its inode still at the path) and then an unlink. The
+// unlink stalled past the orphan grace; a reclaimer took the payload-less file meanwhile and
+// held the lock; the late unlink then removed the reclaimer's live lock.
+
+/// Before the fix: the creator's unlink, checked before it stalled, landed on p102's live lock
+/// (`lock_ino()` was `None` while p102 held it).
+#[tokio::test(start_paused = true)]
+async fn d28_a_failed_create_never_removes_the_lock_that_replaced_it() {
+    use heldlock_core::file_lock::ORPHAN_GRACE_SHORT_MS;
+    use heldlock_core::platform::errno;
+    let w = World::new();
+    let creator = w.process(101);
+    let reclaimer = w.process(102);
+    let opts = opts_timeout(10_000); // orphan grace 5 s
+    creator.fs.pause_then_fail_next(Op::WriteFd, errno::EAGAIN).open(); // the payload write fails
+    let cleanup = creator.fs.pause_next(Op::Unlink); // and the clean-up after it stalls
+    let create = tokio::spawn({
+        let locks = creator.locks.clone();
+        async move { locks.acquire(transcript(), opts).await }
+    });
+    assert!(within(1_000, cleanup.arrived(1)).await.is_some(), "the creator never cleaned up");
+    sleep_ms(ORPHAN_GRACE_SHORT_MS + 1_000).await;
+    let h = reclaimer
+        .locks
+        .acquire(transcript(), opts)
+        .await
+        .expect("the lock is taken while the creator stalls");
+    assert_eq!(w.lock_ino(), Some(h.ino()));
+    cleanup.open();
+    let e = within(1_000, create).await.expect("the creator's acquire ends").unwrap().unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(errno::EAGAIN), "the failed payload write is surfaced: {e}");
+    settle().await;
+    assert_eq!(w.lock_ino(), Some(h.ino()), "the creator's late clean-up removed p102's live lock");
+    reclaimer.locks.release(&h).await.unwrap();
+    assert!(!w.lock_exists());
+    let left: Vec<_> = (1..8)
+        .map(|n| format!("/s/sess.jsonl.lock.101-{n}.swap"))
+        .filter(|s| w.fs.ino_of(std::path::Path::new(s)).is_some())
+        .collect();
+    assert!(left.is_empty(), "the creator left its private file: {left:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Campaign finding (I15, swarm seed 5140 once the lock was published whole): the acquirer's
+// wall clock stepped back between its judging read and the re-read before a StaleError.
+
+/// Before the fix: SessionWriteLockStaleError (too-old) although by the acquirer's clock at
+/// the time of failing the lock was in bounds: the re-read checked that the file was unchanged,
+/// not that it was still stale.
+#[tokio::test(start_paused = true)]
+async fn d29_a_stale_verdict_is_judged_again_by_the_clock_at_the_reread() {
+    use heldlock_core::LockError;
+    let w = World::new();
+    w.spawn_pid(20, Some(true));
+    // 1 000 s old by true time: in bounds (staleMs 1 800 s); 2 000 s by a clock 1 000 s ahead.
+    w.plant_lock(&payload(&w, Some(20), Some(1_000_000), Some(1_020), None));
+    let clock = SteppedClock::new(&w, 1_000_000);
+    let p = w.process_with_clock(10, clock.clone());
+    let reread = p.fs.pause_once(Op::Read, LOCK);
+    reread.open(); // the judging read goes through
+    let reread = p.fs.pause_once(Op::Read, LOCK);
+    let acquirer = tokio::spawn({
+        let locks = p.locks.clone();
+        async move { locks.acquire(transcript(), opts_timeout(1_000)).await }
+    });
+    assert!(within(1_000, reread.arrived(1)).await.is_some(), "the too-old verdict was not re-read");
+    clock.set_offset(0); // the clock steps back before the re-read
+    reread.open();
+    let r = within(5_000, acquirer).await.expect("the acquire ends").unwrap();
+    assert!(
+        matches!(r, Err(LockError::Timeout { .. })),
+        "expected a timeout on the live holder, got {r:?}"
+    );
+    assert!(w.lock_exists() && p.events.reclaim_reasons().is_empty(), "the holder's lock was touched");
 }

@@ -482,14 +482,17 @@ async fn an_acquire_does_not_reclaim_a_lock_whose_release_is_under_way() {
 // ---------------------------------------------------------------------------------------
 // 5. A creator stalled before its payload write (ef66710)
 
-/// P creates the lock file and stalls before writing its payload for longer than the orphan
-/// grace; Q reclaims the payload-less file and creates its own. When P resumes it must not
-/// report holding Q's file: it keeps trying and times out while Q holds.
+/// On a filesystem that cannot publish a whole lock (so the lock is made in place), P creates
+/// the lock file and stalls before writing its payload for longer than the orphan grace; Q
+/// reclaims the payload-less file and creates its own. When P resumes it must not report
+/// holding Q's file: it keeps trying and times out while Q holds.
 #[tokio::test(start_paused = true)]
 async fn a_creator_stalled_before_its_payload_write_does_not_adopt_the_successors_lock() {
     let w = World::new();
     let p = w.process(10);
     let q = w.process(20);
+    p.fs.refuse_publish();
+    q.fs.refuse_publish();
 
     let payload_write = p.fs.pause_next(Op::WriteFd);
     let stalled = {

@@ -57,8 +57,14 @@ pub const CORE_FAULT_SITES: &[FaultSite] = &[
         op: FsOp::CanonicalDir,
         class: PathClass::Dir,
     },
+    // Our lock is made at a private name beside the lock (a `dir` path to the fault plan),
+    // then renamed onto the lock path.
     FaultSite {
         op: FsOp::CreateExclusive,
+        class: PathClass::Dir,
+    },
+    FaultSite {
+        op: FsOp::Rename,
         class: PathClass::Lock,
     },
     FaultSite {
@@ -71,10 +77,6 @@ pub const CORE_FAULT_SITES: &[FaultSite] = &[
     },
     FaultSite {
         op: FsOp::Read,
-        class: PathClass::Lock,
-    },
-    FaultSite {
-        op: FsOp::Stat,
         class: PathClass::Lock,
     },
     FaultSite {

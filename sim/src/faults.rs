@@ -87,10 +87,11 @@ pub enum FsOp {
     WriteAll,
     CanonicalDir,
     Exchange,
+    Rename,
 }
 
 impl FsOp {
-    pub const ALL: [FsOp; 13] = [
+    pub const ALL: [FsOp; 14] = [
         FsOp::CreateExclusive,
         FsOp::WriteFd,
         FsOp::Close,
@@ -104,6 +105,7 @@ impl FsOp {
         FsOp::WriteAll,
         FsOp::CanonicalDir,
         FsOp::Exchange,
+        FsOp::Rename,
     ];
 
     pub fn name(self) -> &'static str {
@@ -121,6 +123,7 @@ impl FsOp {
             FsOp::WriteAll => "write-all",
             FsOp::CanonicalDir => "realpath",
             FsOp::Exchange => "exchange",
+            FsOp::Rename => "rename",
         }
     }
 
@@ -131,7 +134,7 @@ impl FsOp {
         match kind {
             Eio | Eintr | Hang => true,
             Emfile => matches!(self, CreateExclusive | Read | Append | WriteAll),
-            Enospc => matches!(self, CreateExclusive | WriteFd | Mkdir | Append | WriteAll),
+            Enospc => matches!(self, CreateExclusive | WriteFd | Mkdir | Append | WriteAll | Rename),
             Eagain => matches!(self, WriteFd | Read | Append | WriteAll | Close),
             Eacces => !matches!(self, WriteFd | Close | StatFd),
         }

@@ -292,6 +292,19 @@ impl Fs for SimFs {
             Ok(())
         })
     }
+    /// A lock file published at a lock path comes into being there for the oracle (it was made
+    /// at a private name, which no one judges).
+    fn rename_noreplace<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.gate(FsOp::Rename, to).await?;
+            let moved = self.view.disk().ino_of(from);
+            self.seen(self.view.rename_noreplace_now(from, to))?;
+            if let (PathClass::Lock, Some(ino)) = (PathClass::of(to), moved) {
+                self.world.lock_created(self.view.pid(), ino);
+            }
+            Ok(())
+        })
+    }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             if let Err(failed) = self.gate_write(FsOp::Append, path, data.len()).await {

@@ -164,6 +164,15 @@ fn read_entry_now(path: &Path, max_bytes: usize) -> io::Result<EntryRead> {
 
 /// `renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE)`.
 fn exchange_now(a: &Path, b: &Path) -> io::Result<()> {
+    renameat2(a, b, libc::RENAME_EXCHANGE)
+}
+
+/// `renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE)`.
+fn rename_noreplace_now(from: &Path, to: &Path) -> io::Result<()> {
+    renameat2(from, to, libc::RENAME_NOREPLACE)
+}
+
+fn renameat2(a: &Path, b: &Path, flags: libc::c_uint) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = |p: &Path| {
         std::ffi::CString::new(p.as_os_str().as_bytes())
@@ -171,9 +180,7 @@ fn exchange_now(a: &Path, b: &Path) -> io::Result<()> {
     };
     let (a, b) = (c(a)?, c(b)?);
     // SAFETY: both are valid NUL-terminated paths that outlive the call.
-    let rc = unsafe {
-        libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE)
-    };
+    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), flags) };
     if rc == 0 {
         Ok(())
     } else {
@@ -241,6 +248,10 @@ impl Fs for RealFs {
     fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         let (a, b) = (owned(a), owned(b));
         self.off_worker(move |_| exchange_now(&a, &b))
+    }
+    fn rename_noreplace<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        let (from, to) = (owned(from), owned(to));
+        self.off_worker(move |_| rename_noreplace_now(&from, &to))
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         let (path, data) = (owned(path), data.to_vec());

@@ -634,13 +634,13 @@ pub async fn stale_verdict_reverified(mutant: Option<Mutant>) -> Check {
     Ok(())
 }
 
-/// SPEC §1 step 1/4 (I12): a lock that keeps vanishing (EEXIST on create, then ENOENT on
-/// the read, forever) is retried for the whole time budget, not cut short by an iteration
-/// cap. Killed by M17.
+/// SPEC §1 step 1/4 (I12): a lock that keeps vanishing (EEXIST on publishing ours, then
+/// ENOENT on the read, forever) is retried for the whole time budget, not cut short by an
+/// iteration cap. Killed by M17.
 pub async fn vanishing_lock_uses_the_budget(mutant: Option<Mutant>) -> Check {
     let w = World::with_mutant(mutant);
     let p = w.process(10);
-    p.fs.fail_always(Op::Create, Some(LOCK), errno::EEXIST);
+    p.fs.fail_always(Op::Rename, Some(LOCK), errno::EEXIST);
     p.fs.fail_always(Op::Read, Some(LOCK), errno::ENOENT);
     let t0 = w.now_ms();
     let r = within(5_000, p.locks.acquire(transcript(), opts_timeout(1_000)))
@@ -704,14 +704,17 @@ pub async fn reacquire_after_our_lock_was_removed(mutant: Option<Mutant>) -> Che
     Ok(())
 }
 
-/// SPEC §1 / I15: a creator paused between its exclusive create and its payload write finds
-/// its payload-less lock reclaimed (past the orphan grace) and gone; the ENOENT of its
-/// vanished lock is retried within the budget, never surfaced. Killed by M20.
+/// SPEC §1 / I15: on a filesystem that cannot publish a whole lock (`rename_noreplace` refused:
+/// the lock is made in place), a creator paused between its exclusive create and its payload
+/// write finds its payload-less lock reclaimed (past the orphan grace) and gone; the ENOENT of
+/// its vanished lock is retried within the budget, never surfaced. Killed by M20.
 pub async fn creator_retries_its_vanished_lock(mutant: Option<Mutant>) -> Check {
     let w = World::with_mutant(mutant);
     let p = w.process(10);
     let q = w.process(20);
-    let stalled = p.fs.pause_next(Op::WriteFd);
+    p.fs.refuse_publish();
+    q.fs.refuse_publish();
+    let stalled = p.fs.pause_next(Op::WriteFd); // the payload written in place
     let locks = p.locks.clone();
     let creator = tokio::spawn(async move { locks.acquire(transcript(), opts_timeout(10_000)).await });
     ensure!(

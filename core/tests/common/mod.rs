@@ -20,7 +20,7 @@ use heldlock_core::judge::StaleReason;
 use heldlock_core::memfs::{MemFs, MemFsView, DEFAULT_FD_LIMIT};
 use heldlock_core::memprocs::{ProcEntry, ProcState, ProcessTable};
 use heldlock_core::payload::{format_iso8601, LockPayload};
-use heldlock_core::platform::{os_error, BoxFuture, Fd, FileStat, Fs, Observer, Platform};
+use heldlock_core::platform::{errno, os_error, BoxFuture, Clock, Fd, FileStat, Fs, Observer, Platform};
 use heldlock_core::real::{TokioClock, TokioSpawner};
 use heldlock_core::{
     AttemptController, ControllerError, ControllerOptions, LockOptions, OwnerMutex, ProcessLocks,
@@ -147,12 +147,28 @@ impl World {
     }
 
     pub fn process_with(&self, pid: u32, entry: ProcEntry) -> Proc {
+        self.process_on(pid, entry, self.clock.clone())
+    }
+
+    /// A running gateway process whose wall clock is the world's plus `clock`'s offset, which
+    /// the test steps at will.
+    pub fn process_with_clock(&self, pid: u32, clock: Arc<SteppedClock>) -> Proc {
+        let entry = ProcEntry {
+            state: ProcState::Running,
+            starttime: Some(1000 + pid as u64),
+            gateway: Some(true),
+            probe_denied: false,
+        };
+        self.process_on(pid, entry, clock)
+    }
+
+    fn process_on(&self, pid: u32, entry: ProcEntry, clock: Arc<dyn Clock>) -> Proc {
         self.table.spawn(pid, entry);
         let fs = Arc::new(FaultFs::new(self.fs.view(pid, DEFAULT_FD_LIMIT)));
         let events = Arc::new(Recorder::new(self.start));
         let platform = Platform {
             fs: fs.clone(),
-            clock: self.clock.clone(),
+            clock,
             processes: Arc::new(self.table.view(pid)),
             spawner: Arc::new(TokioSpawner),
             observer: events.clone(),
@@ -220,6 +236,37 @@ impl World {
 
     pub fn mkdir_guard(&self) {
         self.tool.mkdir_now(Path::new(GUARD)).unwrap();
+    }
+}
+
+/// A process's wall clock: the world's, moved by an offset the test steps (NTP, an admin).
+pub struct SteppedClock {
+    world: Arc<TokioClock>,
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl SteppedClock {
+    pub fn new(world: &World, offset_ms: i64) -> Arc<SteppedClock> {
+        Arc::new(SteppedClock {
+            world: world.clock.clone(),
+            offset_ms: std::sync::atomic::AtomicI64::new(offset_ms),
+        })
+    }
+
+    pub fn set_offset(&self, offset_ms: i64) {
+        self.offset_ms.store(offset_ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for SteppedClock {
+    fn wall_ms(&self) -> i64 {
+        self.world.wall_ms() + self.offset_ms.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn mono_ms(&self) -> u64 {
+        self.world.mono_ms()
+    }
+    fn sleep(&self, ms: u64) -> BoxFuture<'static, ()> {
+        self.world.sleep(ms)
     }
 }
 
@@ -436,6 +483,7 @@ pub enum Op {
     Mkdir,
     Rmdir,
     Exchange,
+    Rename,
     Append,
     WriteAll,
     CanonicalDir,
@@ -593,6 +641,14 @@ impl FaultFs {
         gate
     }
 
+    /// A filesystem that cannot publish a whole lock at the lock path (`rename_noreplace`
+    /// refused with EINVAL): the lock is made in place. The first payload write, of the lock
+    /// that could not be published, is let through before any rule added after this one.
+    pub fn refuse_publish(&self) {
+        self.fail_always(Op::Rename, Some(LOCK), errno::EINVAL);
+        self.pause_next(Op::WriteFd).open();
+    }
+
     pub fn clear(&self) {
         self.rules.lock().unwrap().clear();
     }
@@ -699,6 +755,12 @@ impl Fs for FaultFs {
         Box::pin(async move {
             self.intercept(Op::Exchange, Some(b)).await?;
             self.inner.exchange(a, b).await
+        })
+    }
+    fn rename_noreplace<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.intercept(Op::Rename, Some(to)).await?;
+            self.inner.rename_noreplace(from, to).await
         })
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {

@@ -194,6 +194,9 @@ impl Side<'_> {
                 self.fs.canonical_dir(&at(path)).await.map_or_else(|e| failed(&e), Outcome::Path)
             }
             Op::Exchange { path, other } => done(self.fs.exchange(&at(path), &at(other)).await),
+            Op::RenameNoreplace { path, other } => {
+                done(self.fs.rename_noreplace(&at(path), &at(other)).await)
+            }
         }
     }
 

@@ -126,6 +126,11 @@ pub enum Op {
         path: usize,
         other: usize,
     },
+    /// `renameat2(RENAME_NOREPLACE)` of `path` to `other`.
+    RenameNoreplace {
+        path: usize,
+        other: usize,
+    },
 }
 
 impl fmt::Display for Op {
@@ -147,6 +152,9 @@ impl fmt::Display for Op {
             Op::WriteAll { path, data: d } => write!(f, "write_all {} {:?}", PATHS[*path], data(d)),
             Op::Canonical { path } => write!(f, "canonical_dir {}", PATHS[*path]),
             Op::Exchange { path, other } => write!(f, "exchange {} {}", PATHS[*path], PATHS[*other]),
+            Op::RenameNoreplace { path, other } => {
+                write!(f, "rename_noreplace {} {}", PATHS[*path], PATHS[*other])
+            }
         }
     }
 }
@@ -235,7 +243,7 @@ fn random_op(rng: &mut ChaCha8Rng, next_id: &mut u32) -> Op {
     // A descriptor id among those created so far (or one never created).
     let id = rng.gen_range(0..=*next_id);
     let cap = rng.gen_range(0..CAPS.len());
-    match rng.gen_range(0..100) {
+    match rng.gen_range(0..104) {
         0..=16 => {
             *next_id += 1;
             Op::Create {
@@ -256,7 +264,11 @@ fn random_op(rng: &mut ChaCha8Rng, next_id: &mut u32) -> Op {
         82..=88 => Op::Append { path, data },
         89..=92 => Op::WriteAll { path, data },
         93..=95 => Op::Canonical { path },
-        _ => Op::Exchange {
+        96..=99 => Op::Exchange {
+            path,
+            other: rng.gen_range(0..PATHS.len()),
+        },
+        _ => Op::RenameNoreplace {
             path,
             other: rng.gen_range(0..PATHS.len()),
         },
@@ -295,7 +307,7 @@ mod tests {
             .filter_map(|rest| rest.split(['<', '(']).next())
             .map(str::to_owned)
             .collect();
-        assert_eq!(methods.len(), 15, "{methods:?}");
+        assert_eq!(methods.len(), 16, "{methods:?}");
         assert_eq!(drawn, methods);
         let caps: std::collections::BTreeSet<usize> = (0..200)
             .flat_map(|s| Script::generate(s, true).ops)

@@ -76,7 +76,7 @@ impl SimFs {
         self.seen(result)
     }
 
-    /// This process itself made `path` present or absent (create, exchange, unlink).
+    /// This process itself made `path` present or absent (create, rename, exchange, unlink).
     fn changed_itself(&self, path: &Path, present: bool) {
         if PathClass::of(path) == PathClass::Lock {
             self.lookups.saw(path, present, crate::clock::now_ns() / 1_000_000);
@@ -299,6 +299,9 @@ impl Fs for SimFs {
             self.gate(FsOp::Rename, to).await?;
             let moved = self.view.disk().ino_of(from);
             self.seen(self.view.rename_noreplace_now(from, to))?;
+            // Our own rename leaves a positive dentry at `to` (and none at `from`) on this host.
+            self.changed_itself(from, false);
+            self.changed_itself(to, true);
             if let (PathClass::Lock, Some(ino)) = (PathClass::of(to), moved) {
                 self.world.lock_created(self.view.pid(), ino);
             }

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use heldlock_core::event::{AbortKind, Duty, PoisonReason};
+use heldlock_core::judge::StaleReason;
 use heldlock_core::memfs::DEFAULT_FD_LIMIT;
 use heldlock_core::payload::LockPayload;
 use heldlock_core::platform::errno;
@@ -565,4 +566,47 @@ async fn an_identical_rewrite_while_released_is_a_takeover() {
     let r = ctl.reacquire_after_prompt().await;
     assert!(matches!(r, Err(ControllerError::Takeover { .. })), "{r:?}");
     assert!(ctl.is_poisoned() && !ctl.holds() && !w.lock_exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. A create of ours in flight does not shield another process's dead lock
+
+/// Found by the simulator (swarm seeds 38740, 49566, 85142, 114113, …): a turn's acquire of
+/// the gateway hangs in its exclusive create (EEXIST pending behind a dead holder's lock),
+/// and the plugin's acquire in the same process then judged that dead lock "ours" (a create
+/// of ours is in flight) and timed out on it. The file names another pid: no create or
+/// release of ours can have made it, so it is judged like any lock we do not hold
+/// (SPEC §1.1: dead-pid, removable; I11).
+#[tokio::test(start_paused = true)]
+async fn a_hung_create_of_ours_does_not_shield_a_dead_holders_lock() {
+    let w = World::new();
+    let p = w.process(10);
+    // pid 30 is in no process table: dead.
+    w.plant_lock(&payload(&w, Some(30), Some(1_000), Some(1_030), None));
+
+    let create = p.fs.pause_once(Op::Create, LOCK);
+    let hung = {
+        let locks = p.locks.clone();
+        tokio::spawn(async move { locks.acquire(transcript(), opts_timeout(60_000)).await })
+    };
+    assert!(within(1_000, create.arrived(1)).await.is_some());
+
+    let second = within(11_000, p.locks.acquire(transcript(), opts_timeout(10_000))).await;
+    let h2 = match second {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => panic!("the dead holder's lock was not recovered: {e}"),
+        None => panic!("the second acquire hung"),
+    };
+    assert_eq!(p.events.reclaim_reasons(), vec![vec![StaleReason::DeadPid]]);
+    assert_eq!(w.lock_ino(), Some(h2.ino()));
+
+    // The hung create comes back to our live lock: it waits, and gets the lock once we let go.
+    create.open();
+    sleep_ms(1_000).await;
+    assert_eq!(w.lock_ino(), Some(h2.ino()), "the first acquire touched our held lock");
+    p.locks.release(&h2).await.unwrap();
+    let h1 = within(1_000, hung).await.expect("first acquire hung").unwrap().unwrap();
+    assert_eq!(w.lock_ino(), Some(h1.ino()));
+    p.locks.release(&h1).await.unwrap();
+    assert!(!w.lock_exists());
 }

@@ -913,6 +913,11 @@ impl Inner {
                 Some(again) if again != current => continue,
                 Some(_) => {}
             }
+            // Looked up again: a write of ours that was in flight at the first look may have
+            // been recorded during the read (and left the in-flight list judge_change reads).
+            let owned = owned.or_else(|| {
+                self.locks.owned_writes().newer_match(self.session(), fence.generation, &current)
+            });
             if let Some(owned) = owned {
                 return self.adopt_owned(current, content, owned.generation);
             }
@@ -1058,30 +1063,32 @@ impl Inner {
             return Err(self.io()(e));
         }
         let after = fs.stat(&self.transcript).await.map(Fingerprint::from);
-        if self.settle_write(write) {
-            // A fence check already found this entry landed and took it into the fence.
-            return after.map(|_| ()).map_err(self.io());
-        }
-        self.record_owned(before, after.as_ref().ok().copied(), entry).await;
+        // The entry stays in flight until its record is made: a fence check meanwhile must
+        // find it one way or the other (in flight, or recorded as owned).
+        self.record_owned(write, before, after.as_ref().ok().copied(), entry).await;
+        self.settle_write(write);
         after.map(|_| ()).map_err(self.io())
     }
 
-    /// An in-flight append is over: true when a fence check already vouched for it.
-    fn settle_write(&self, write: u64) -> bool {
+    /// An in-flight append is over: out of the in-flight list (and of the absorbed one).
+    fn settle_write(&self, write: u64) {
         let mut st = self.lock_state();
         st.in_flight.retain(|(id, _)| *id != write);
-        let absorbed = st.absorbed.contains(&write);
         st.absorbed.retain(|id| *id != write);
-        absorbed
     }
 
     /// The version our append made is ours — for every controller of the process, and as this
     /// controller's fence — when nothing unowned can hide in it: the file grew by exactly our
     /// entry (or, re-read, by our entry and benign lines) from a version the fence had accepted,
     /// and no takeover poisoned us meanwhile.
-    async fn record_owned(&self, before: Fingerprint, after: Option<Fingerprint>, entry: &[u8]) {
+    /// A fence check that vouched for the entry first (it took it out of the in-flight list
+    /// into `absorbed`) has made its record already: then nothing is recorded twice.
+    async fn record_owned(&self, write: u64, before: Fingerprint, after: Option<Fingerprint>, entry: &[u8]) {
         let (fence, poison) = {
             let st = self.lock_state();
+            if st.absorbed.contains(&write) {
+                return;
+            }
             (st.fence.clone(), st.takeover)
         };
         match poison {
@@ -1115,6 +1122,10 @@ impl Inner {
                 .flatten()
                 .filter(|(_, content)| is_owned_append(&fence.snapshot, content, &ours))
         };
+        let mut st = self.lock_state();
+        if st.takeover.is_some() || st.absorbed.contains(&write) {
+            return; // poisoned, or a fence check vouched for the entry during our re-read
+        }
         let new_fence = match verified {
             Some((fp, snapshot)) => {
                 let generation = self.locks.owned_writes().record(self.session(), fp, Some(snapshot.clone()));
@@ -1140,10 +1151,7 @@ impl Inner {
                 }
             }
         };
-        let mut st = self.lock_state();
-        if st.takeover.is_none() {
-            st.fence = Some(new_fence);
-        }
+        st.fence = Some(new_fence);
     }
 
     /// A write of ours that landed outside our lock is still this process's own (SPEC §3:

@@ -610,3 +610,82 @@ async fn a_hung_create_of_ours_does_not_shield_a_dead_holders_lock() {
     p.locks.release(&h1).await.unwrap();
     assert!(!w.lock_exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// 7. An owned write that lands during a fence check is owned
+
+/// A scope's append has landed and waits on its stat (the entry is in flight) while the lock
+/// is removed behind the scope's back and a cleanup of the same controller takes a lock of its
+/// own and checks the fence: stat, read (stalled) — meanwhile the scope's stat returns and the
+/// write is recorded as owned — stat again. Found by the simulator (swarm seed 85043): the
+/// check had looked for an owned match before its read and for in-flight appends after it, so
+/// it saw neither and poisoned the controller for its own write (SPEC §3: a change equal to a
+/// newer owned write is ok; I10).
+#[tokio::test(start_paused = true)]
+async fn a_write_recorded_as_owned_during_a_fence_read_is_not_a_takeover() {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+
+    let append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = spawn_write(&ctl, MSG1);
+    assert!(within(1_000, append.arrived(1)).await.is_some());
+    let after_stat = p.fs.pause_once(Op::Stat, TRANSCRIPT);
+    append.open();
+    assert!(within(1_000, after_stat.arrived(1)).await.is_some(), "the append's stat");
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG1].concat());
+    w.unlink_lock(); // the scope's lock removed behind its back
+
+    let fence_read = p.fs.pause_once(Op::Read, TRANSCRIPT);
+    let cleaner = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move { ctl.acquire_for_cleanup().await })
+    };
+    assert!(within(1_000, fence_read.arrived(1)).await.is_some(), "the cleanup's fence read");
+    after_stat.open();
+    assert!(matches!(within(1_000, writer).await, Some(Ok(Ok(())))));
+    fence_read.open();
+
+    let lock = within(1_000, cleaner).await.expect("cleanup hung").unwrap().unwrap();
+    assert!(!ctl.is_poisoned(), "our own write was judged a takeover");
+    assert!(!lock.is_noop());
+    lock.append(CLEANUP).await.unwrap();
+    lock.release().await.unwrap();
+    ctl.dispose().await;
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG1, CLEANUP].concat());
+    assert!(!w.lock_exists());
+}
+
+/// The same race through the slow path: a benign line landed before our append, so the write
+/// re-reads the transcript to vouch for itself (stalled here). A fence check of the same
+/// controller meanwhile must still count the entry as ours: it is neither in flight any more
+/// nor recorded yet unless the write keeps it in flight until its record is made.
+#[tokio::test(start_paused = true)]
+async fn a_write_vouching_for_itself_during_a_fence_check_is_not_a_takeover() {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+
+    let append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = spawn_write(&ctl, MSG1);
+    assert!(within(1_000, append.arrived(1)).await.is_some());
+    w.tool_append(USAGE); // between our stat and our append: the file did not grow by ours alone
+    let vouch_read = p.fs.pause_once(Op::Read, TRANSCRIPT);
+    append.open();
+    assert!(within(1_000, vouch_read.arrived(1)).await.is_some(), "the write's re-read");
+    assert_eq!(w.transcript_bytes(), [INITIAL, USAGE, MSG1].concat());
+    w.unlink_lock();
+
+    let lock = within(1_000, ctl.acquire_for_cleanup()).await.expect("cleanup hung").unwrap();
+    assert!(!ctl.is_poisoned(), "our own write was judged a takeover");
+    assert!(!lock.is_noop());
+    vouch_read.open();
+    assert!(matches!(within(1_000, writer).await, Some(Ok(Ok(())))));
+    lock.append(CLEANUP).await.unwrap();
+    lock.release().await.unwrap();
+    assert!(!ctl.is_poisoned());
+    ctl.dispose().await;
+    assert_eq!(w.transcript_bytes(), [INITIAL, USAGE, MSG1, CLEANUP].concat());
+}

@@ -11,7 +11,7 @@ use event_listener::Event;
 use futures::future::{select, Either};
 
 use crate::event::{AbortKind, ControllerId, Duty, LockEvent, OpId, OpKind, PoisonReason};
-use crate::fence::{is_owned_append, Fence, Fingerprint};
+use crate::fence::{is_append_of, is_owned_append, Fence, Fingerprint};
 use crate::file_lock::{LockError, LockHandle, LockOptions, ProcessLocks};
 use crate::mutant::mutant_on;
 use crate::platform::{errno, is_errno};
@@ -984,12 +984,17 @@ impl Inner {
             }
         };
         if !accepts(&fence.pending) {
+            if let Some(generation) = self.on_newer_owned(fence, &current, &content, &[]) {
+                return self.adopt_owned(current, content, generation);
+            }
             // Our own appends still in flight may have landed (their record comes after their
             // stat): with them, the change may be ours after all.
             let in_flight = self.lock_state().in_flight.clone();
+            let entries: Vec<Vec<u8>> = in_flight.iter().map(|(_, entry)| entry.clone()).collect();
             let mut ours = fence.pending.clone();
-            ours.extend(in_flight.iter().map(|(_, entry)| entry.clone()));
-            if in_flight.is_empty() || !accepts(&ours) {
+            ours.extend(entries.iter().cloned());
+            let landed = accepts(&ours) || self.on_newer_owned(fence, &current, &content, &entries).is_some();
+            if in_flight.is_empty() || !landed {
                 return self.takeover(op);
             }
             {
@@ -1002,6 +1007,28 @@ impl Inner {
             return self.adopt_owned(current, content, generation);
         }
         self.adopt_owned(current, content, fence.generation)
+    }
+
+    /// The generation of this process's newest owned write when `content` is that write's
+    /// version plus each `required` entry of ours, our pending entries (which its version may
+    /// hold already) and benign lines: a write of another controller, or a late one of ours,
+    /// that our fence does not reflect yet, with our own appends on top (SPEC §3: newer owned
+    /// writes and our own appends are not a takeover; swarm seed 84559). The file must have
+    /// grown on that version, same inode: an equal-length rewrite is nobody's append.
+    fn on_newer_owned(
+        &self,
+        fence: &Fence,
+        current: &Fingerprint,
+        content: &[u8],
+        required: &[Vec<u8>],
+    ) -> Option<u64> {
+        let newest = self.locks.owned_writes().newest(self.session())?;
+        let base = newest.snapshot.as_ref()?;
+        let fits = newest.generation > fence.generation
+            && current.same_file(&newest.fingerprint)
+            && content.len() > base.len()
+            && is_append_of(base, content, required, &fence.pending);
+        fits.then_some(newest.generation)
     }
 
     /// An unowned, non-benign change: poison and fail.

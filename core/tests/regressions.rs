@@ -689,3 +689,48 @@ async fn a_write_vouching_for_itself_during_a_fence_check_is_not_a_takeover() {
     ctl.dispose().await;
     assert_eq!(w.transcript_bytes(), [INITIAL, USAGE, MSG1, CLEANUP].concat());
 }
+
+// ---------------------------------------------------------------------------------------
+// 8. Our own append on top of a newer owned write
+
+/// Attempt 1's append stalls; its abort forces the lock away after the settle bound. Attempt
+/// 2 of the same process takes the lock, writes, releases for the prompt (its fence), and
+/// writes again on a short lock: its stat comes before attempt 1's late append lands, its own
+/// append after. The late write is the process's own (recorded on top of attempt 2's
+/// version), attempt 2's append is its own (pending: the file did not grow by it alone), and
+/// nothing else changed — yet the reacquire judged the change against the old fence alone
+/// and poisoned (swarm seed 84559: I10; SPEC §3: newer owned writes and our own appends are
+/// not a takeover).
+#[tokio::test(start_paused = true)]
+async fn our_append_on_top_of_a_newer_owned_write_is_not_a_takeover() {
+    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
+    const MSG3: &[u8] = b"{\"type\":\"message\",\"n\":3}\n";
+    let w = World::new();
+    let p = w.process(10);
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    let late_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let late = spawn_write(&first, MSG1);
+    assert!(within(1_000, late_append.arrived(1)).await.is_some());
+    first.abort(AbortKind::Timeout);
+    sleep_ms(2_100).await;
+    assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
+
+    let second = p.controller(ControllerOptions::default()).await.unwrap();
+    second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();
+    second.release_for_prompt().await.unwrap();
+    let own_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = spawn_write(&second, MSG3);
+    assert!(within(1_000, own_append.arrived(1)).await.is_some(), "attempt 2 stat'ed, then stalled");
+
+    late_append.open();
+    assert!(within(1_000, late).await.is_some(), "attempt 1's late write returned");
+    own_append.open();
+    assert!(matches!(within(1_000, writer).await, Some(Ok(Ok(())))));
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG2, MSG1, MSG3].concat());
+
+    let r = second.reacquire_after_prompt().await;
+    assert!(r.is_ok() && !second.is_poisoned(), "only owned changes, yet: {r:?}");
+    second.dispose().await;
+    first.dispose().await;
+    assert!(!w.lock_exists());
+}

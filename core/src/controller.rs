@@ -969,9 +969,9 @@ impl Inner {
     ) -> Result<(), ControllerError> {
         // An append adds something: a same-size rewrite with identical bytes but a new mtime is
         // a write we cannot vouch for (only a ctime-only change keeps identical content benign).
-        let accepts = |ours: &[Vec<u8>]| {
+        let accepts = |ours: &[Vec<u8>], others: &[Vec<u8>]| {
             let appended =
-                content.len() > fence.snapshot.len() && is_owned_append(&fence.snapshot, &content, ours);
+                content.len() > fence.snapshot.len() && is_append_of(&fence.snapshot, &content, ours, others);
             match &fence.fingerprint {
                 Some(fp) => {
                     (current.only_ctime_differs(fp) && content == fence.snapshot)
@@ -983,18 +983,21 @@ impl Inner {
                 }
             }
         };
-        if !accepts(&fence.pending) {
-            if let Some(generation) = self.on_newer_owned(fence, &current, &content, &[]) {
+        if !accepts(&fence.pending, &[]) {
+            if let Some(generation) = self.on_newer_owned(fence, &current, &content, &[], &[]) {
                 return self.adopt_owned(current, content, generation);
             }
-            // Our own appends still in flight may have landed (their record comes after their
-            // stat): with them, the change may be ours after all.
+            // Appends of the process still in flight may have landed (their record comes after
+            // their stat): ours must all have, another controller's may have (a late write of
+            // an attempt whose lock was forced away lands when it lands; swarm seed 210058).
             let in_flight = self.lock_state().in_flight.clone();
             let entries: Vec<Vec<u8>> = in_flight.iter().map(|(_, entry)| entry.clone()).collect();
+            let others = self.locks.owned_writes().in_flight_of_others(self.session(), self.id.0);
             let mut ours = fence.pending.clone();
             ours.extend(entries.iter().cloned());
-            let landed = accepts(&ours) || self.on_newer_owned(fence, &current, &content, &entries).is_some();
-            if in_flight.is_empty() || !landed {
+            let landed = accepts(&ours, &others)
+                || self.on_newer_owned(fence, &current, &content, &entries, &others).is_some();
+            if (in_flight.is_empty() && others.is_empty()) || !landed {
                 return self.takeover(op);
             }
             {
@@ -1021,13 +1024,15 @@ impl Inner {
         current: &Fingerprint,
         content: &[u8],
         required: &[Vec<u8>],
+        others: &[Vec<u8>],
     ) -> Option<u64> {
         let newest = self.locks.owned_writes().newest(self.session())?;
         let base = newest.snapshot.as_ref()?;
+        let optional: Vec<Vec<u8>> = fence.pending.iter().chain(others).cloned().collect();
         let fits = newest.generation > fence.generation
             && current.same_file(&newest.fingerprint)
             && content.len() > base.len()
-            && is_append_of(base, content, required, &fence.pending);
+            && is_append_of(base, content, required, &optional);
         fits.then_some(newest.generation)
     }
 
@@ -1072,6 +1077,7 @@ impl Inner {
             st.next_write += 1;
             let id = st.next_write;
             st.in_flight.push((id, entry.to_vec()));
+            self.locks.owned_writes().write_started(self.session(), self.id.0, id, entry);
             id
         };
         self.emit(LockEvent::WriteBegin {
@@ -1102,6 +1108,7 @@ impl Inner {
         let mut st = self.lock_state();
         st.in_flight.retain(|(id, _)| *id != write);
         st.absorbed.retain(|id| *id != write);
+        self.locks.owned_writes().write_settled(self.session(), self.id.0, write);
     }
 
     /// The version our append made is ours — for every controller of the process, and as this

@@ -734,3 +734,38 @@ async fn our_append_on_top_of_a_newer_owned_write_is_not_a_takeover() {
     first.dispose().await;
     assert!(!w.lock_exists());
 }
+
+/// The same late write of attempt 1, but attempt 2's fence check comes after the late append
+/// landed and before attempt 1 has recorded it as owned (its stat stalls): the change is the
+/// process's own write in flight, which the check must count as ours whichever controller
+/// made it (swarm seed 210058: I10).
+#[tokio::test(start_paused = true)]
+async fn another_controllers_write_in_flight_is_not_a_takeover() {
+    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
+    let w = World::new();
+    let p = w.process(10);
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    let late_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let late = spawn_write(&first, MSG1);
+    assert!(within(1_000, late_append.arrived(1)).await.is_some());
+    first.abort(AbortKind::Timeout);
+    sleep_ms(2_100).await;
+    assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
+
+    let second = p.controller(ControllerOptions::default()).await.unwrap();
+    second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();
+    second.release_for_prompt().await.unwrap();
+
+    let late_stat = p.fs.pause_once(Op::Stat, TRANSCRIPT);
+    late_append.open();
+    assert!(within(1_000, late_stat.arrived(1)).await.is_some(), "the late write landed, unrecorded");
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG2, MSG1].concat());
+
+    let r = second.reacquire_after_prompt().await;
+    assert!(r.is_ok() && !second.is_poisoned(), "the process's own write, yet: {r:?}");
+    late_stat.open();
+    assert!(within(1_000, late).await.is_some(), "attempt 1's late write returned");
+    second.dispose().await;
+    first.dispose().await;
+    assert!(!w.lock_exists());
+}

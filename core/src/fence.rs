@@ -131,8 +131,15 @@ pub fn is_append_of(old: &[u8], new: &[u8], required: &[Vec<u8>], optional: &[Ve
 pub struct OwnedWrites {
     latest: Mutex<HashMap<PathBuf, OwnedWrite>>,
     /// Appends of the process under way per transcript — started, not yet recorded or given
-    /// up — as (writer, write id, entry): a landed one is the process's own before its record.
-    in_flight: Mutex<HashMap<PathBuf, Vec<(u64, u64, Vec<u8>)>>>,
+    /// up: a landed one is the process's own before its record.
+    in_flight: Mutex<HashMap<PathBuf, Vec<InFlightWrite>>>,
+}
+
+/// One append under way: its writer (a controller), the writer's id for it, its entry.
+struct InFlightWrite {
+    writer: u64,
+    write: u64,
+    entry: Vec<u8>,
 }
 
 /// Appends one process may have under way on one transcript (each controller bounds its own).
@@ -198,14 +205,18 @@ impl OwnedWrites {
         let mut in_flight = self.in_flight.lock().unwrap();
         let list = in_flight.entry(transcript.to_owned()).or_default();
         assert!(list.len() < MAX_PROCESS_IN_FLIGHT, "in-flight appends of a process beyond their bound");
-        list.push((writer, write, entry.to_vec()));
+        list.push(InFlightWrite {
+            writer,
+            write,
+            entry: entry.to_vec(),
+        });
     }
 
     /// The append is over: recorded, given up, or failed.
     pub fn write_settled(&self, transcript: &Path, writer: u64, write: u64) {
         let mut in_flight = self.in_flight.lock().unwrap();
         if let Some(list) = in_flight.get_mut(transcript) {
-            list.retain(|(w, id, _)| (*w, *id) != (writer, write));
+            list.retain(|w| (w.writer, w.write) != (writer, write));
             if list.is_empty() {
                 in_flight.remove(transcript);
             }
@@ -216,7 +227,7 @@ impl OwnedWrites {
     pub fn in_flight_of_others(&self, transcript: &Path, writer: u64) -> Vec<Vec<u8>> {
         let in_flight = self.in_flight.lock().unwrap();
         let list = in_flight.get(transcript).into_iter().flatten();
-        list.filter(|(w, _, _)| *w != writer).map(|(_, _, entry)| entry.clone()).collect()
+        list.filter(|w| w.writer != writer).map(|w| w.entry.clone()).collect()
     }
 
     pub fn generation(&self, transcript: &Path) -> u64 {

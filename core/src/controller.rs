@@ -11,7 +11,7 @@ use event_listener::Event;
 use futures::future::{select, Either};
 
 use crate::event::{AbortKind, ControllerId, Duty, LockEvent, OpId, OpKind, PoisonReason};
-use crate::fence::{is_owned_append, Fence, Fingerprint};
+use crate::fence::{is_append_of, is_owned_append, Fence, Fingerprint};
 use crate::file_lock::{LockError, LockHandle, LockOptions, ProcessLocks};
 use crate::mutant::mutant_on;
 use crate::platform::{errno, is_errno};
@@ -913,6 +913,11 @@ impl Inner {
                 Some(again) if again != current => continue,
                 Some(_) => {}
             }
+            // Looked up again: a write of ours that was in flight at the first look may have
+            // been recorded during the read (and left the in-flight list judge_change reads).
+            let owned = owned.or_else(|| {
+                self.locks.owned_writes().newer_match(self.session(), fence.generation, &current)
+            });
             if let Some(owned) = owned {
                 return self.adopt_owned(current, content, owned.generation);
             }
@@ -964,9 +969,9 @@ impl Inner {
     ) -> Result<(), ControllerError> {
         // An append adds something: a same-size rewrite with identical bytes but a new mtime is
         // a write we cannot vouch for (only a ctime-only change keeps identical content benign).
-        let accepts = |ours: &[Vec<u8>]| {
+        let accepts = |ours: &[Vec<u8>], others: &[Vec<u8>]| {
             let appended =
-                content.len() > fence.snapshot.len() && is_owned_append(&fence.snapshot, &content, ours);
+                content.len() > fence.snapshot.len() && is_append_of(&fence.snapshot, &content, ours, others);
             match &fence.fingerprint {
                 Some(fp) => {
                     (current.only_ctime_differs(fp) && content == fence.snapshot)
@@ -978,13 +983,21 @@ impl Inner {
                 }
             }
         };
-        if !accepts(&fence.pending) {
-            // Our own appends still in flight may have landed (their record comes after their
-            // stat): with them, the change may be ours after all.
+        if !accepts(&fence.pending, &[]) {
+            if let Some(generation) = self.on_newer_owned(fence, &current, &content, &[], &[]) {
+                return self.adopt_owned(current, content, generation);
+            }
+            // Appends of the process still in flight may have landed (their record comes after
+            // their stat): ours must all have, another controller's may have (a late write of
+            // an attempt whose lock was forced away lands when it lands; swarm seed 210058).
             let in_flight = self.lock_state().in_flight.clone();
+            let entries: Vec<Vec<u8>> = in_flight.iter().map(|(_, entry)| entry.clone()).collect();
+            let others = self.locks.owned_writes().in_flight_of_others(self.session(), self.id.0);
             let mut ours = fence.pending.clone();
-            ours.extend(in_flight.iter().map(|(_, entry)| entry.clone()));
-            if in_flight.is_empty() || !accepts(&ours) {
+            ours.extend(entries.iter().cloned());
+            let landed = accepts(&ours, &others)
+                || self.on_newer_owned(fence, &current, &content, &entries, &others).is_some();
+            if (in_flight.is_empty() && others.is_empty()) || !landed {
                 return self.takeover(op);
             }
             {
@@ -997,6 +1010,30 @@ impl Inner {
             return self.adopt_owned(current, content, generation);
         }
         self.adopt_owned(current, content, fence.generation)
+    }
+
+    /// The generation of this process's newest owned write when `content` is that write's
+    /// version plus each `required` entry of ours, our pending entries (which its version may
+    /// hold already) and benign lines: a write of another controller, or a late one of ours,
+    /// that our fence does not reflect yet, with our own appends on top (SPEC §3: newer owned
+    /// writes and our own appends are not a takeover; swarm seed 84559). The file must have
+    /// grown on that version, same inode: an equal-length rewrite is nobody's append.
+    fn on_newer_owned(
+        &self,
+        fence: &Fence,
+        current: &Fingerprint,
+        content: &[u8],
+        required: &[Vec<u8>],
+        others: &[Vec<u8>],
+    ) -> Option<u64> {
+        let newest = self.locks.owned_writes().newest(self.session())?;
+        let base = newest.snapshot.as_ref()?;
+        let optional: Vec<Vec<u8>> = fence.pending.iter().chain(others).cloned().collect();
+        let fits = newest.generation > fence.generation
+            && current.same_file(&newest.fingerprint)
+            && content.len() > base.len()
+            && is_append_of(base, content, required, &optional);
+        fits.then_some(newest.generation)
     }
 
     /// An unowned, non-benign change: poison and fail.
@@ -1040,6 +1077,7 @@ impl Inner {
             st.next_write += 1;
             let id = st.next_write;
             st.in_flight.push((id, entry.to_vec()));
+            self.locks.owned_writes().write_started(self.session(), self.id.0, id, entry);
             id
         };
         self.emit(LockEvent::WriteBegin {
@@ -1058,30 +1096,33 @@ impl Inner {
             return Err(self.io()(e));
         }
         let after = fs.stat(&self.transcript).await.map(Fingerprint::from);
-        if self.settle_write(write) {
-            // A fence check already found this entry landed and took it into the fence.
-            return after.map(|_| ()).map_err(self.io());
-        }
-        self.record_owned(before, after.as_ref().ok().copied(), entry).await;
+        // The entry stays in flight until its record is made: a fence check meanwhile must
+        // find it one way or the other (in flight, or recorded as owned).
+        self.record_owned(write, before, after.as_ref().ok().copied(), entry).await;
+        self.settle_write(write);
         after.map(|_| ()).map_err(self.io())
     }
 
-    /// An in-flight append is over: true when a fence check already vouched for it.
-    fn settle_write(&self, write: u64) -> bool {
+    /// An in-flight append is over: out of the in-flight list (and of the absorbed one).
+    fn settle_write(&self, write: u64) {
         let mut st = self.lock_state();
         st.in_flight.retain(|(id, _)| *id != write);
-        let absorbed = st.absorbed.contains(&write);
         st.absorbed.retain(|id| *id != write);
-        absorbed
+        self.locks.owned_writes().write_settled(self.session(), self.id.0, write);
     }
 
     /// The version our append made is ours — for every controller of the process, and as this
     /// controller's fence — when nothing unowned can hide in it: the file grew by exactly our
     /// entry (or, re-read, by our entry and benign lines) from a version the fence had accepted,
     /// and no takeover poisoned us meanwhile.
-    async fn record_owned(&self, before: Fingerprint, after: Option<Fingerprint>, entry: &[u8]) {
+    /// A fence check that vouched for the entry first (it took it out of the in-flight list
+    /// into `absorbed`) has made its record already: then nothing is recorded twice.
+    async fn record_owned(&self, write: u64, before: Fingerprint, after: Option<Fingerprint>, entry: &[u8]) {
         let (fence, poison) = {
             let st = self.lock_state();
+            if st.absorbed.contains(&write) {
+                return;
+            }
             (st.fence.clone(), st.takeover)
         };
         match poison {
@@ -1115,6 +1156,10 @@ impl Inner {
                 .flatten()
                 .filter(|(_, content)| is_owned_append(&fence.snapshot, content, &ours))
         };
+        let mut st = self.lock_state();
+        if st.takeover.is_some() || st.absorbed.contains(&write) {
+            return; // poisoned, or a fence check vouched for the entry during our re-read
+        }
         let new_fence = match verified {
             Some((fp, snapshot)) => {
                 let generation = self.locks.owned_writes().record(self.session(), fp, Some(snapshot.clone()));
@@ -1140,10 +1185,7 @@ impl Inner {
                 }
             }
         };
-        let mut st = self.lock_state();
-        if st.takeover.is_none() {
-            st.fence = Some(new_fence);
-        }
+        st.fence = Some(new_fence);
     }
 
     /// A write of ours that landed outside our lock is still this process's own (SPEC §3:

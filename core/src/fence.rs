@@ -99,21 +99,30 @@ pub struct OwnedWrite {
 /// `new` is `old` plus each of our `entries` (once each) and otherwise only benign lines, in
 /// any order: our appends with benign appends of others around them.
 pub fn is_owned_append(old: &[u8], new: &[u8], entries: &[Vec<u8>]) -> bool {
+    is_append_of(old, new, entries, &[])
+}
+
+/// `new` is `old` plus each of `required` (once each), any of `optional` (at most once each:
+/// entries of ours that may already be in `old`), and otherwise only benign lines.
+pub fn is_append_of(old: &[u8], new: &[u8], required: &[Vec<u8>], optional: &[Vec<u8>]) -> bool {
     let Some(added) = new.strip_prefix(old) else {
         return false;
     };
-    let mut ours: Vec<&[u8]> = entries.iter().map(|e| e.strip_suffix(b"\n").unwrap_or(e)).collect();
+    let body = |e: &'_ Vec<u8>| -> Vec<u8> { e.strip_suffix(b"\n").unwrap_or(e).to_vec() };
+    let mut must: Vec<Vec<u8>> = required.iter().map(body).collect();
+    let mut may: Vec<Vec<u8>> = optional.iter().map(body).collect();
     let mut rest = Vec::new();
     for line in added.split_inclusive(|&b| b == b'\n') {
-        let body = line.strip_suffix(b"\n");
-        match ours.iter().position(|e| Some(*e) == body) {
-            Some(i) => {
-                ours.swap_remove(i);
-            }
-            None => rest.extend_from_slice(line),
+        let text = line.strip_suffix(b"\n");
+        if let Some(i) = must.iter().position(|e| Some(e.as_slice()) == text) {
+            must.swap_remove(i);
+        } else if let Some(i) = may.iter().position(|e| Some(e.as_slice()) == text) {
+            may.swap_remove(i);
+        } else {
+            rest.extend_from_slice(line);
         }
     }
-    ours.is_empty() && is_benign_append(b"", &rest)
+    must.is_empty() && is_benign_append(b"", &rest)
 }
 
 /// The transcript writes this process made under its lock, newest per transcript: any
@@ -121,7 +130,20 @@ pub fn is_owned_append(old: &[u8], new: &[u8], entries: &[Vec<u8>]) -> bool {
 #[derive(Default)]
 pub struct OwnedWrites {
     latest: Mutex<HashMap<PathBuf, OwnedWrite>>,
+    /// Appends of the process under way per transcript — started, not yet recorded or given
+    /// up: a landed one is the process's own before its record.
+    in_flight: Mutex<HashMap<PathBuf, Vec<InFlightWrite>>>,
 }
+
+/// One append under way: its writer (a controller), the writer's id for it, its entry.
+struct InFlightWrite {
+    writer: u64,
+    write: u64,
+    entry: Vec<u8>,
+}
+
+/// Appends one process may have under way on one transcript (each controller bounds its own).
+const MAX_PROCESS_IN_FLIGHT: usize = 4_096;
 
 impl OwnedWrites {
     /// Record a write; returns its generation.
@@ -178,6 +200,36 @@ impl OwnedWrites {
         Some(generation)
     }
 
+    /// Writer `writer`'s append `write` of `entry` to `transcript` is under way.
+    pub fn write_started(&self, transcript: &Path, writer: u64, write: u64, entry: &[u8]) {
+        let mut in_flight = self.in_flight.lock().unwrap();
+        let list = in_flight.entry(transcript.to_owned()).or_default();
+        assert!(list.len() < MAX_PROCESS_IN_FLIGHT, "in-flight appends of a process beyond their bound");
+        list.push(InFlightWrite {
+            writer,
+            write,
+            entry: entry.to_vec(),
+        });
+    }
+
+    /// The append is over: recorded, given up, or failed.
+    pub fn write_settled(&self, transcript: &Path, writer: u64, write: u64) {
+        let mut in_flight = self.in_flight.lock().unwrap();
+        if let Some(list) = in_flight.get_mut(transcript) {
+            list.retain(|w| (w.writer, w.write) != (writer, write));
+            if list.is_empty() {
+                in_flight.remove(transcript);
+            }
+        }
+    }
+
+    /// The entries other writers of the process have under way on `transcript`.
+    pub fn in_flight_of_others(&self, transcript: &Path, writer: u64) -> Vec<Vec<u8>> {
+        let in_flight = self.in_flight.lock().unwrap();
+        let list = in_flight.get(transcript).into_iter().flatten();
+        list.filter(|w| w.writer != writer).map(|w| w.entry.clone()).collect()
+    }
+
     pub fn generation(&self, transcript: &Path) -> u64 {
         self.latest.lock().unwrap().get(transcript).map_or(0, |w| w.generation)
     }
@@ -232,5 +284,18 @@ mod tests {
         assert!(!is_owned_append(&old, &cat(&[&old, ours, ours]), &one));
         assert!(is_owned_append(&old, &cat(&[&old, ours, usage, ours]), &[ours.to_vec(), ours.to_vec()]));
         assert!(is_owned_append(&old, &cat(&[&old, usage]), &[]));
+    }
+
+    #[test]
+    fn optional_entries_may_be_missing_but_count_once() {
+        let old = b"{\"type\":\"session\"}\n".to_vec();
+        let ours = b"{\"type\":\"message\",\"from\":\"us\"}\n";
+        let usage = b"{\"type\":\"usage\"}\n";
+        let cat = |parts: &[&[u8]]| parts.concat();
+        let one = [ours.to_vec()];
+        assert!(is_append_of(&old, &cat(&[&old, usage]), &[], &one), "missing: already in old");
+        assert!(is_append_of(&old, &cat(&[&old, ours, usage]), &[], &one));
+        assert!(!is_append_of(&old, &cat(&[&old, ours, ours]), &[], &one), "once only");
+        assert!(!is_append_of(&old, &cat(&[&old, usage]), &one, &one), "required stays required");
     }
 }

@@ -538,6 +538,10 @@ impl ProcessLocks {
             crate::mutant::drop_offset_created_at(&mut payload);
         }
         let now_wall = self.platform.clock.wall_ms();
+        let (held_by_us, ours_in_flight) = {
+            let table = self.table.lock().unwrap();
+            (table.held.contains_key(lock_path), table.in_flight(lock_path))
+        };
         let verdict = judge(
             &JudgeInput {
                 payload: payload.as_ref(),
@@ -545,7 +549,8 @@ impl ProcessLocks {
                 now_wall_ms: now_wall,
                 stale_ms: opts.stale_ms,
                 orphan_grace_ms: opts.orphan_grace_ms(),
-                held_by_us: self.table.lock().unwrap().is_ours(lock_path),
+                held_by_us,
+                ours_in_flight,
             },
             &*self.judged_processes(),
         );
@@ -1105,8 +1110,8 @@ impl Table {
     fn creating_remove(&mut self, lock: &Path) {
         count_down(&mut self.creating, lock);
     }
-    fn is_ours(&self, lock: &Path) -> bool {
-        self.held.contains_key(lock) || self.creating.contains_key(lock) || self.releasing.contains_key(lock)
+    fn in_flight(&self, lock: &Path) -> bool {
+        self.creating.contains_key(lock) || self.releasing.contains_key(lock)
     }
 }
 

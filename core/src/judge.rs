@@ -86,17 +86,26 @@ pub struct JudgeInput<'a> {
     pub now_wall_ms: i64,
     pub stale_ms: u64,
     pub orphan_grace_ms: u64,
-    /// This process holds (or is creating) the target.
+    /// This process holds the target (its held map): never stale, whatever the file says.
     pub held_by_us: bool,
+    /// A create or a release of ours is under way on the target: the file may be our own
+    /// fresh or departing lock, and is then as good as held — but only a file that could be
+    /// ours (no pid, or our pid and start time); another pid's lock is judged on its merits.
+    pub ours_in_flight: bool,
 }
 
 pub fn judge(input: &JudgeInput<'_>, processes: &dyn Processes) -> Verdict {
     let mut reasons = Vec::new();
     let mut alive = None;
-    match input.payload.and_then(|p| p.pid) {
+    let pid = input.payload.and_then(|p| p.pid);
+    let starttime = input.payload.and_then(|p| p.starttime);
+    let names_us = pid.map(|pid| {
+        pid == processes.own_pid() && (starttime.is_none() || starttime == processes.own_starttime())
+    });
+    let held_by_us = input.held_by_us || (input.ours_in_flight && names_us != Some(false));
+    match pid {
         None => reasons.push(StaleReason::MissingPid),
         Some(pid) => {
-            let starttime = input.payload.and_then(|p| p.starttime);
             match processes.probe(pid) {
                 Liveness::Dead | Liveness::Zombie => {
                     alive = Some(false);
@@ -114,9 +123,7 @@ pub fn judge(input: &JudgeInput<'_>, processes: &dyn Processes) -> Verdict {
                     }
                 }
             }
-            let own_start = processes.own_starttime();
-            let ours = pid == processes.own_pid() && (starttime.is_none() || starttime == own_start);
-            if ours && !input.held_by_us {
+            if names_us == Some(true) && !held_by_us {
                 reasons.push(StaleReason::OrphanSelfPid);
             }
         }
@@ -130,7 +137,7 @@ pub fn judge(input: &JudgeInput<'_>, processes: &dyn Processes) -> Verdict {
                 reasons.push(StaleReason::TooOld);
             }
             let max_hold = input.payload.and_then(|p| p.max_hold_ms);
-            if !input.held_by_us && max_hold.is_some_and(|max| age > max) {
+            if !held_by_us && max_hold.is_some_and(|max| age > max) {
                 reasons.push(StaleReason::HoldExceeded);
             }
         }
@@ -139,7 +146,7 @@ pub fn judge(input: &JudgeInput<'_>, processes: &dyn Processes) -> Verdict {
     reasons.dedup();
 
     // A lock this process holds is never stale.
-    if input.held_by_us {
+    if held_by_us {
         return Verdict {
             reasons: Vec::new(),
             action: Action::Wait,

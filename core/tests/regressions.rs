@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use heldlock_core::event::{AbortKind, Duty, PoisonReason};
+use heldlock_core::judge::StaleReason;
 use heldlock_core::memfs::DEFAULT_FD_LIMIT;
 use heldlock_core::payload::LockPayload;
 use heldlock_core::platform::errno;
@@ -568,4 +569,206 @@ async fn an_identical_rewrite_while_released_is_a_takeover() {
     let r = ctl.reacquire_after_prompt().await;
     assert!(matches!(r, Err(ControllerError::Takeover { .. })), "{r:?}");
     assert!(ctl.is_poisoned() && !ctl.holds() && !w.lock_exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. A create of ours in flight does not shield another process's dead lock
+
+/// Found by the simulator (swarm seeds 38740, 49566, 85142, 114113, …): a turn's acquire of
+/// the gateway hangs in its exclusive create (EEXIST pending behind a dead holder's lock),
+/// and the plugin's acquire in the same process then judged that dead lock "ours" (a create
+/// of ours is in flight) and timed out on it. The file names another pid: no create or
+/// release of ours can have made it, so it is judged like any lock we do not hold
+/// (SPEC §1.1: dead-pid, removable; I11).
+#[tokio::test(start_paused = true)]
+async fn a_hung_create_of_ours_does_not_shield_a_dead_holders_lock() {
+    let w = World::new();
+    let p = w.process(10);
+    // pid 30 is in no process table: dead.
+    w.plant_lock(&payload(&w, Some(30), Some(1_000), Some(1_030), None));
+
+    let create = p.fs.pause_once(Op::Create, LOCK);
+    let hung = {
+        let locks = p.locks.clone();
+        tokio::spawn(async move { locks.acquire(transcript(), opts_timeout(60_000)).await })
+    };
+    assert!(within(1_000, create.arrived(1)).await.is_some());
+
+    let second = within(11_000, p.locks.acquire(transcript(), opts_timeout(10_000))).await;
+    let h2 = match second {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => panic!("the dead holder's lock was not recovered: {e}"),
+        None => panic!("the second acquire hung"),
+    };
+    assert_eq!(p.events.reclaim_reasons(), vec![vec![StaleReason::DeadPid]]);
+    assert_eq!(w.lock_ino(), Some(h2.ino()));
+
+    // The hung create comes back to our live lock: it waits, and gets the lock once we let go.
+    create.open();
+    sleep_ms(1_000).await;
+    assert_eq!(w.lock_ino(), Some(h2.ino()), "the first acquire touched our held lock");
+    p.locks.release(&h2).await.unwrap();
+    let h1 = within(1_000, hung).await.expect("first acquire hung").unwrap().unwrap();
+    assert_eq!(w.lock_ino(), Some(h1.ino()));
+    p.locks.release(&h1).await.unwrap();
+    assert!(!w.lock_exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. An owned write that lands during a fence check is owned
+
+/// A scope's append has landed and waits on its stat (the entry is in flight) while the lock
+/// is removed behind the scope's back and a cleanup of the same controller takes a lock of its
+/// own and checks the fence: stat, read (stalled) — meanwhile the scope's stat returns and the
+/// write is recorded as owned — stat again. Found by the simulator (swarm seed 85043): the
+/// check had looked for an owned match before its read and for in-flight appends after it, so
+/// it saw neither and poisoned the controller for its own write (SPEC §3: a change equal to a
+/// newer owned write is ok; I10).
+#[tokio::test(start_paused = true)]
+async fn a_write_recorded_as_owned_during_a_fence_read_is_not_a_takeover() {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+
+    let append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = spawn_write(&ctl, MSG1);
+    assert!(within(1_000, append.arrived(1)).await.is_some());
+    let after_stat = p.fs.pause_once(Op::Stat, TRANSCRIPT);
+    append.open();
+    assert!(within(1_000, after_stat.arrived(1)).await.is_some(), "the append's stat");
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG1].concat());
+    w.unlink_lock(); // the scope's lock removed behind its back
+
+    let fence_read = p.fs.pause_once(Op::Read, TRANSCRIPT);
+    let cleaner = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move { ctl.acquire_for_cleanup().await })
+    };
+    assert!(within(1_000, fence_read.arrived(1)).await.is_some(), "the cleanup's fence read");
+    after_stat.open();
+    assert!(matches!(within(1_000, writer).await, Some(Ok(Ok(())))));
+    fence_read.open();
+
+    let lock = within(1_000, cleaner).await.expect("cleanup hung").unwrap().unwrap();
+    assert!(!ctl.is_poisoned(), "our own write was judged a takeover");
+    assert!(!lock.is_noop());
+    lock.append(CLEANUP).await.unwrap();
+    lock.release().await.unwrap();
+    ctl.dispose().await;
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG1, CLEANUP].concat());
+    assert!(!w.lock_exists());
+}
+
+/// The same race through the slow path: a benign line landed before our append, so the write
+/// re-reads the transcript to vouch for itself (stalled here). A fence check of the same
+/// controller meanwhile must still count the entry as ours: it is neither in flight any more
+/// nor recorded yet unless the write keeps it in flight until its record is made.
+#[tokio::test(start_paused = true)]
+async fn a_write_vouching_for_itself_during_a_fence_check_is_not_a_takeover() {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+
+    let append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = spawn_write(&ctl, MSG1);
+    assert!(within(1_000, append.arrived(1)).await.is_some());
+    w.tool_append(USAGE); // between our stat and our append: the file did not grow by ours alone
+    let vouch_read = p.fs.pause_once(Op::Read, TRANSCRIPT);
+    append.open();
+    assert!(within(1_000, vouch_read.arrived(1)).await.is_some(), "the write's re-read");
+    assert_eq!(w.transcript_bytes(), [INITIAL, USAGE, MSG1].concat());
+    w.unlink_lock();
+
+    let lock = within(1_000, ctl.acquire_for_cleanup()).await.expect("cleanup hung").unwrap();
+    assert!(!ctl.is_poisoned(), "our own write was judged a takeover");
+    assert!(!lock.is_noop());
+    vouch_read.open();
+    assert!(matches!(within(1_000, writer).await, Some(Ok(Ok(())))));
+    lock.append(CLEANUP).await.unwrap();
+    lock.release().await.unwrap();
+    assert!(!ctl.is_poisoned());
+    ctl.dispose().await;
+    assert_eq!(w.transcript_bytes(), [INITIAL, USAGE, MSG1, CLEANUP].concat());
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. Our own append on top of a newer owned write
+
+/// Attempt 1's append stalls; its abort forces the lock away after the settle bound. Attempt
+/// 2 of the same process takes the lock, writes, releases for the prompt (its fence), and
+/// writes again on a short lock: its stat comes before attempt 1's late append lands, its own
+/// append after. The late write is the process's own (recorded on top of attempt 2's
+/// version), attempt 2's append is its own (pending: the file did not grow by it alone), and
+/// nothing else changed — yet the reacquire judged the change against the old fence alone
+/// and poisoned (swarm seed 84559: I10; SPEC §3: newer owned writes and our own appends are
+/// not a takeover).
+#[tokio::test(start_paused = true)]
+async fn our_append_on_top_of_a_newer_owned_write_is_not_a_takeover() {
+    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
+    const MSG3: &[u8] = b"{\"type\":\"message\",\"n\":3}\n";
+    let w = World::new();
+    let p = w.process(10);
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    let late_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let late = spawn_write(&first, MSG1);
+    assert!(within(1_000, late_append.arrived(1)).await.is_some());
+    first.abort(AbortKind::Timeout);
+    sleep_ms(2_100).await;
+    assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
+
+    let second = p.controller(ControllerOptions::default()).await.unwrap();
+    second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();
+    second.release_for_prompt().await.unwrap();
+    let own_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = spawn_write(&second, MSG3);
+    assert!(within(1_000, own_append.arrived(1)).await.is_some(), "attempt 2 stat'ed, then stalled");
+
+    late_append.open();
+    assert!(within(1_000, late).await.is_some(), "attempt 1's late write returned");
+    own_append.open();
+    assert!(matches!(within(1_000, writer).await, Some(Ok(Ok(())))));
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG2, MSG1, MSG3].concat());
+
+    let r = second.reacquire_after_prompt().await;
+    assert!(r.is_ok() && !second.is_poisoned(), "only owned changes, yet: {r:?}");
+    second.dispose().await;
+    first.dispose().await;
+    assert!(!w.lock_exists());
+}
+
+/// The same late write of attempt 1, but attempt 2's fence check comes after the late append
+/// landed and before attempt 1 has recorded it as owned (its stat stalls): the change is the
+/// process's own write in flight, which the check must count as ours whichever controller
+/// made it (swarm seed 210058: I10).
+#[tokio::test(start_paused = true)]
+async fn another_controllers_write_in_flight_is_not_a_takeover() {
+    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
+    let w = World::new();
+    let p = w.process(10);
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    let late_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let late = spawn_write(&first, MSG1);
+    assert!(within(1_000, late_append.arrived(1)).await.is_some());
+    first.abort(AbortKind::Timeout);
+    sleep_ms(2_100).await;
+    assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
+
+    let second = p.controller(ControllerOptions::default()).await.unwrap();
+    second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();
+    second.release_for_prompt().await.unwrap();
+
+    let late_stat = p.fs.pause_once(Op::Stat, TRANSCRIPT);
+    late_append.open();
+    assert!(within(1_000, late_stat.arrived(1)).await.is_some(), "the late write landed, unrecorded");
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG2, MSG1].concat());
+
+    let r = second.reacquire_after_prompt().await;
+    assert!(r.is_ok() && !second.is_poisoned(), "the process's own write, yet: {r:?}");
+    late_stat.open();
+    assert!(within(1_000, late).await.is_some(), "attempt 1's late write returned");
+    second.dispose().await;
+    first.dispose().await;
+    assert!(!w.lock_exists());
 }

@@ -31,6 +31,14 @@ fn entry(kind: &str, who: &str) -> Vec<u8> {
     format!("{{\"type\":\"{kind}\",\"from\":\"{who}\"}}\n").into_bytes()
 }
 
+/// The whole transcript an external rewrite leaves: numbered per act, as real entries carry
+/// ids and times. Two rewrites with the same bytes would undo a change in between (A-B-A),
+/// which no fence of content and inode can see — and real transcripts never repeat so
+/// (swarm seed 298219: a second identical rewrite erased another gateway's writes).
+fn rewritten(act: u32) -> Vec<u8> {
+    format!("{{\"type\":\"message\",\"from\":\"rewritten\",\"act\":{act}}}\n").into_bytes()
+}
+
 fn lock_path_of(transcript: &Path) -> PathBuf {
     let mut name = transcript.as_os_str().to_owned();
     name.push(".lock");
@@ -45,7 +53,7 @@ async fn sleep_ms(ms: u64) {
 /// and non-benign appends and rewrites that the fence must catch.
 pub async fn external_writer(world: Arc<World>) {
     let mut rng = rng(world.seed, Stream::External, 0);
-    for _ in 0..world.profile.external_edits.min(MAX_ACTS) {
+    for act in 0..world.profile.external_edits.min(MAX_ACTS) {
         sleep_ms(rng.gen_range(500..40_000)).await;
         if world.is_healed() {
             return; // the liveness phase: the world is healed
@@ -63,7 +71,7 @@ pub async fn external_writer(world: Arc<World>) {
         let edit = match change {
             ExternalChange::BenignAppend => Some(ExternalEdit::Append(entry("usage", "external"))),
             ExternalChange::NonBenignAppend => Some(ExternalEdit::Append(entry("message", "external"))),
-            ExternalChange::Rewrite => Some(ExternalEdit::Replace(entry("message", "rewritten"))),
+            ExternalChange::Rewrite => Some(ExternalEdit::Replace(rewritten(act))),
             _ => None,
         };
         let done = match &edit {
@@ -346,5 +354,17 @@ pub async fn lock_tamperer(world: Arc<World>) {
                 world.external_note(|| format!("external removes its copy of {}", lock.display()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_rewrites_never_repeat_a_transcript() {
+        let all: std::collections::BTreeSet<Vec<u8>> = (0..MAX_ACTS).map(rewritten).collect();
+        assert_eq!(all.len(), MAX_ACTS as usize);
+        assert!(all.iter().all(|t| t.ends_with(b"\n") && t.starts_with(b"{\"type\":\"message\"")));
     }
 }

@@ -22,6 +22,8 @@ const MAX_STEPS: u32 = 16;
 #[derive(Default)]
 pub struct WallClocks {
     offsets: Mutex<BTreeMap<u32, i64>>,
+    /// Each process incarnation's steps: (simulated ns of the step, offset just before it).
+    steps: Mutex<BTreeMap<u32, Vec<(u64, i64)>>>,
 }
 
 impl WallClocks {
@@ -35,6 +37,7 @@ impl WallClocks {
             world_rng(seed, WorldDraw::ClockOffset, index).gen_range(-skew..=skew)
         };
         self.offsets.lock().unwrap().insert(pid, offset);
+        self.steps.lock().unwrap().remove(&pid);
         offset
     }
 
@@ -42,12 +45,31 @@ impl WallClocks {
         self.offsets.lock().unwrap().get(&pid).copied().unwrap_or(0)
     }
 
-    /// Step `pid`'s clock by `delta_ms`; returns the new offset.
-    pub fn step(&self, pid: u32, delta_ms: i64) -> i64 {
+    /// Step `pid`'s clock by `delta_ms` at simulated time `at_ns`; returns the new offset.
+    pub fn step(&self, pid: u32, delta_ms: i64, at_ns: u64) -> i64 {
         let mut offsets = self.offsets.lock().unwrap();
         let offset = offsets.entry(pid).or_insert(0);
+        let mut steps = self.steps.lock().unwrap();
+        let history = steps.entry(pid).or_default();
+        assert!(history.len() < MAX_STEPS as usize, "more clock steps than a run makes");
+        history.push((at_ns, *offset));
         *offset += delta_ms;
         *offset
+    }
+
+    /// The highest reading of `pid`'s wall clock (Unix ms) between `since_ns` and `now_ns`:
+    /// a verdict made by that clock in the window may have read any value up to it (a step
+    /// back since then lowers what the clock reads now, not what the verdict read).
+    pub fn highest_wall_ms(&self, pid: u32, since_ns: u64, now_ns: u64) -> i64 {
+        let reading = |at_ns: u64, offset: i64| EPOCH_WALL_MS + (at_ns / 1_000_000) as i64 + offset;
+        let steps = self.steps.lock().unwrap();
+        let before_steps = steps
+            .get(&pid)
+            .into_iter()
+            .flatten()
+            .filter(|(at, _)| (since_ns..=now_ns).contains(at))
+            .map(|&(at, before)| reading(at, before));
+        before_steps.fold(reading(now_ns, self.offset(pid)), i64::max)
     }
 
     /// What `pid`'s wall clock reads now (Unix ms).
@@ -73,5 +95,28 @@ pub async fn clock_stepper(world: Arc<World>) {
         let max = p.clock_step_max_ms as i64;
         let delta = rng.gen_range(-max..=max);
         world.step_clock(pid, delta);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn the_highest_reading_counts_the_clock_before_a_step_back() {
+        let clocks = WallClocks::default();
+        let wall = |s: u64, offset: i64| EPOCH_WALL_MS + (s * 1_000) as i64 + offset;
+        clocks.step(7, 1_000_000, 10 * SEC);
+        clocks.step(7, -2_000_000, 20 * SEC);
+        // Now (30 s) the clock reads 1 000 000 ms behind; at 20 s, just before the step back,
+        // it read 1 000 000 ms ahead.
+        assert_eq!(clocks.highest_wall_ms(7, 15 * SEC, 30 * SEC), wall(20, 1_000_000));
+        assert_eq!(clocks.highest_wall_ms(7, 25 * SEC, 30 * SEC), wall(30, -1_000_000), "no step since");
+        assert_eq!(clocks.highest_wall_ms(7, 5 * SEC, 30 * SEC), wall(20, 1_000_000));
+        assert_eq!(clocks.highest_wall_ms(8, 0, 30 * SEC), wall(30, 0), "never stepped");
+        clocks.start(1, 7, 2, 0);
+        assert_eq!(clocks.highest_wall_ms(7, 0, 30 * SEC), wall(30, 0), "a restart forgets the steps");
     }
 }

@@ -270,12 +270,18 @@ pub struct StaleFailure<'a> {
     pub lock: &'a Path,
     /// The file there now: its inode and bytes (None: nothing there).
     pub on_disk: Option<(u64, Vec<u8>)>,
-    /// The failing acquirer's wall clock, ms.
+    /// The failing acquirer's wall clock, ms: its highest reading since the acquire began
+    /// and the file there was written (a step back after the verdict does not undo it).
     pub wall_ms: i64,
     pub stale_ms: u64,
 }
 
 impl Witness {
+    /// When acquire `acquire` of `pid` began (simulated ns), while it is under way.
+    pub fn acquire_began(&self, pid: u32, acquire: u64) -> Option<u64> {
+        self.acquires.get(&(pid, acquire)).copied()
+    }
+
     /// I15 (StaleError half): a StaleError is for a lock that is stale for report-only reasons
     /// (too old, hold exceeded) when the acquire gives up — not for one that vanished or was
     /// replaced by a fresh lock between the judging read and its stat.

@@ -312,11 +312,18 @@ impl World {
         } = ev
         {
             if error.starts_with("SessionWriteLockStaleError") {
+                // The verdict read the acquirer's clock at some instant after the acquire
+                // began and the file there was written (server time = simulated time).
+                let view = self.disk.view(0, usize::MAX);
+                let written = view.lstat_now(lock).ok().map_or(0, |st| {
+                    (st.mtime_ns - EPOCH_WALL_MS as i128 * 1_000_000).clamp(0, now as i128) as u64
+                });
+                let since = o.witness.acquire_began(pid, *acquire).unwrap_or(0).max(written);
                 let failure = StaleFailure {
                     acquire: *acquire,
                     lock,
                     on_disk: self.disk.ino_of(lock).zip(self.disk.contents(lock)),
-                    wall_ms: self.clocks.wall_ms(pid),
+                    wall_ms: self.clocks.highest_wall_ms(pid, since, now),
                     stale_ms: heldlock_core::file_lock::LockOptions::default().stale_ms,
                 };
                 o.witness.stale_failure(pid, now, &failure, &mut o.oracle.violations);
@@ -582,7 +589,7 @@ impl World {
 
     /// Step `pid`'s wall clock by `delta_ms` (the clock-step actor).
     pub fn step_clock(&self, pid: u32, delta_ms: i64) {
-        let offset = self.clocks.step(pid, delta_ms);
+        let offset = self.clocks.step(pid, delta_ms, now_ns());
         self.with(|o| {
             o.oracle.set_wall_offset(pid, offset);
             o.trace.record(now_ns(), Who::Process(pid), || {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use heldlock_core::event::{ControllerId, LockEvent, PoisonReason};
+use heldlock_core::event::{ControllerId, LockEvent, PoisonReason, Refusal};
 use heldlock_core::file_lock::WATCHDOG_INTERVAL_MS;
 use heldlock_core::platform::errno;
 use heldlock_core::ControllerError;
@@ -47,6 +47,8 @@ pub struct Witness {
     /// (pid, acquire) ⇒ when it began; pid ⇒ when it last took a reclaim guard.
     acquires: BTreeMap<(u32, u64), u64>,
     guards: BTreeMap<u32, u64>,
+    /// pid ⇒ when its process-table entry last changed (a start, a crash, a reaping).
+    pid_changes: BTreeMap<u32, u64>,
 }
 
 fn violation(
@@ -83,9 +85,7 @@ impl Witness {
             LockEvent::Acquired { acquire, .. } => {
                 self.acquires.remove(&(pid, acquire));
             }
-            LockEvent::AcquireFailed {
-                acquire, ref error, ..
-            } if !error.starts_with("SessionWriteLockStaleError") => {
+            LockEvent::AcquireFailed { acquire, refusal, .. } if !matches!(refusal, Refusal::Stale(_)) => {
                 self.acquires.remove(&(pid, acquire));
             }
             LockEvent::ControllerCreated { ctl, transcript } => {
@@ -120,6 +120,12 @@ impl Witness {
         self.watchdogs.retain(|w, _| w.pid != pid);
         self.acquires.retain(|(p, _), _| *p != pid);
         self.guards.remove(&pid);
+    }
+
+    /// The process-table entry of `pid` changed: a liveness probe before now may have seen
+    /// another process, or none.
+    pub fn pid_changed(&mut self, pid: u32, now: u64) {
+        self.pid_changes.insert(pid, now);
     }
 
     /// Process `pid` took a reclaim guard.
@@ -270,6 +276,9 @@ pub struct StaleFailure<'a> {
     pub lock: &'a Path,
     /// The file there now: its inode and bytes (None: nothing there).
     pub on_disk: Option<(u64, Vec<u8>)>,
+    /// The pid its payload names, and why the world's process table says that holder is gone
+    /// (`holder_gone`; None: a live gateway, or one the judge cannot place).
+    pub holder: Option<(u32, Option<&'static str>)>,
     /// The failing acquirer's wall clock, ms.
     pub wall_ms: i64,
     pub stale_ms: u64,
@@ -278,7 +287,8 @@ pub struct StaleFailure<'a> {
 impl Witness {
     /// I15 (StaleError half): a StaleError is for a lock that is stale for report-only reasons
     /// (too old, hold exceeded) when the acquire gives up — not for one that vanished or was
-    /// replaced by a fresh lock between the judging read and its stat.
+    /// replaced by a fresh lock between the judging read and its stat, nor for one whose
+    /// holder the world knows is gone (SPEC §1.1 removes those, too old or not).
     pub fn stale_failure(&mut self, pid: u32, now: u64, f: &StaleFailure<'_>, out: &mut Vec<Violation>) {
         use heldlock_core::payload::LockPayload;
         let began = self.acquires.remove(&(pid, f.acquire)).unwrap_or(0);
@@ -309,7 +319,24 @@ impl Witness {
                 Some(f.lock),
                 format!("availability: the acquire failed with a StaleError but {why}: the verdict was not re-verified"),
             ));
+        } else if let Some(gone) = self.gone_holder(pid, began, f.holder) {
+            out.push(violation(now, InvariantId::I15, Some(pid), Some(f.lock), gone));
         }
+    }
+
+    /// The holder a StaleError left in place was gone for the whole acquire by the world's
+    /// process table — every probe the acquirer made saw it so. Its own pid is left to the
+    /// judge (it may hold the lock: never stale).
+    fn gone_holder(&self, pid: u32, began: u64, holder: Option<(u32, Option<&str>)>) -> Option<String> {
+        let (holder, why) = holder.filter(|(h, _)| *h != pid)?;
+        let why = why?;
+        let settled = self.pid_changes.get(&holder).is_none_or(|t| *t < began);
+        settled.then(|| {
+            format!(
+                "availability: a StaleError kept a lock whose holder p{holder} is {why} by the process \
+                 table since before the acquire: SPEC removes it"
+            )
+        })
     }
 }
 
@@ -352,7 +379,32 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_rfc3339_ms;
+    use super::*;
+
+    #[test]
+    fn a_stale_error_on_a_holder_gone_for_the_whole_acquire_is_caught() {
+        let payload = br#"{"pid":7,"createdAt":"2025-12-01T00:00:00.000Z"}"#.to_vec();
+        let failure = |holder| StaleFailure {
+            acquire: 1,
+            lock: Path::new("/s.jsonl.lock"),
+            on_disk: Some((3, payload.clone())),
+            holder,
+            wall_ms: 1_767_225_600_000,
+            stale_ms: 1_800_000,
+        };
+        let run = |w: &mut Witness, holder| {
+            let mut out = Vec::new();
+            w.acquires.insert((2, 1), 100);
+            w.stale_failure(2, 200, &failure(holder), &mut out);
+            out
+        };
+        let mut w = Witness::default();
+        assert!(run(&mut w, Some((7, None))).is_empty(), "a live holder: the StaleError stands");
+        assert_eq!(run(&mut w, Some((7, Some("dead")))).len(), 1, "a dead holder: SPEC removes it");
+        assert!(run(&mut w, Some((2, Some("dead")))).is_empty(), "its own pid is the judge's");
+        w.pid_changed(7, 150);
+        assert!(run(&mut w, Some((7, Some("dead")))).is_empty(), "died during the acquire: a race");
+    }
 
     #[test]
     fn createdat_forms_read_the_same_instant() {

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use heldlock_core::event::{ControllerId, LockEvent};
+use heldlock_core::event::{ControllerId, LockEvent, Refusal};
 use heldlock_core::file_lock::{MAX_LOCK_FILE_BYTES, ORPHAN_GRACE_MS};
 use heldlock_core::memfs::MemFs;
 use heldlock_core::memprocs::ProcessTable;
-use heldlock_core::platform::errno::EISDIR;
+use heldlock_core::payload::LockPayload;
+use heldlock_core::platform::errno::{EIO, EISDIR};
 use heldlock_core::platform::{Observer, Platform, Processes};
 use heldlock_core::Mutant;
 
@@ -210,6 +211,7 @@ impl World {
                 },
             );
             o.facts.insert(pid, facts);
+            o.witness.pid_changed(pid, now_ns());
             o.trace.record(now_ns(), Who::Process(pid), || {
                 format!("process {name} starts (starttime {starttime:?}, wall clock {offset:+} ms)")
             });
@@ -232,7 +234,17 @@ impl World {
             });
             o.oracle.process_died(pid, now);
             o.witness.process_died(pid);
+            o.witness.pid_changed(pid, now);
             o.trace.record(now, Who::Process(pid), || format!("process crashes ({how})"));
+        });
+    }
+
+    /// A crashed process left as a zombie is reaped: its pid is free.
+    pub fn process_reaped(&self, pid: u32) {
+        self.with(|o| {
+            let now = now_ns();
+            o.witness.pid_changed(pid, now);
+            o.trace.record(now, Who::Process(pid), || "zombie reaped".into());
         });
     }
 
@@ -308,19 +320,26 @@ impl World {
         o.oracle.on_lock_event(pid, now, ev, &o.facts);
         o.witness.on_lock_event(pid, now, ev, canonical);
         if let LockEvent::AcquireFailed {
-            acquire, lock, error, ..
+            acquire,
+            lock,
+            refusal: Refusal::Stale(_),
+            ..
         } = ev
         {
-            if error.starts_with("SessionWriteLockStaleError") {
-                let failure = StaleFailure {
-                    acquire: *acquire,
-                    lock,
-                    on_disk: self.disk.ino_of(lock).zip(self.disk.contents(lock)),
-                    wall_ms: self.clocks.wall_ms(pid),
-                    stale_ms: heldlock_core::file_lock::LockOptions::default().stale_ms,
-                };
-                o.witness.stale_failure(pid, now, &failure, &mut o.oracle.violations);
-            }
+            let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
+            let holder = on_disk.as_ref().and_then(|(_, bytes)| LockPayload::parse(bytes)).and_then(|p| {
+                let pid = p.pid?;
+                Some((pid, crate::oracle::holder_gone(pid, p.starttime, &self.table)))
+            });
+            let failure = StaleFailure {
+                acquire: *acquire,
+                lock,
+                on_disk,
+                holder,
+                wall_ms: self.clocks.wall_ms(pid),
+                stale_ms: heldlock_core::file_lock::LockOptions::default().stale_ms,
+            };
+            o.witness.stale_failure(pid, now, &failure, &mut o.oracle.violations);
         }
         if let LockEvent::ControllerCreated { ctl, transcript } = ev {
             // Judge fence changes on the transcript itself, whichever path the gateway used.
@@ -341,7 +360,9 @@ impl World {
             _ => {}
         }
         if let LockEvent::AcquireFailed {
-            lock, timeout: true, ..
+            lock,
+            refusal: Refusal::Timeout,
+            ..
         } = ev
         {
             // A reclaim guard the waiter's own wall clock still sees as fresh blocks by SPEC (a
@@ -445,6 +466,8 @@ impl World {
             o.coverage.note_fault(decision.site);
             let now = now_ns();
             Self::update_facts(o, pid, |f| f.last_error_ns = Some(now));
+            // A hang fails with EIO once it ends.
+            o.oracle.error_struck(pid, kind.errno().unwrap_or(EIO), now);
             if kind == FaultKind::Hang {
                 Self::update_facts(o, pid, |f| f.hung_ops += 1);
             }
@@ -468,7 +491,13 @@ impl World {
         if matches!(errno, Some(EEXIST) | Some(ENOENT)) {
             return;
         }
-        self.with(|o| Self::update_facts(o, pid, |f| f.last_error_ns = Some(now_ns())));
+        self.with(|o| {
+            let now = now_ns();
+            Self::update_facts(o, pid, |f| f.last_error_ns = Some(now));
+            if let Some(code) = errno {
+                o.oracle.error_struck(pid, code, now);
+            }
+        });
     }
 
     /// I15's sampling: for each acquire under way, does what stands at its lock block it?

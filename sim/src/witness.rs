@@ -270,6 +270,58 @@ impl Witness {
     }
 }
 
+/// An owner-mutex wait as the workload ran it (simulated ns).
+pub struct OwnerWait {
+    pub began: u64,
+    /// When the workload aborted the turn during the wait, if it did.
+    pub aborted_at: Option<u64>,
+    pub timeout_ms: u64,
+}
+
+/// How soon an aborted owner wait must return on a process that runs freely (the abort
+/// wakes the waiter at once; this is scheduling slack).
+const OWNER_ABORT_SLACK_MS: u64 = 1_500;
+
+impl Witness {
+    /// What an owner wait returned (SPEC §2): a timeout only once its budget is spent (I12),
+    /// and an abort during the wait ends it at once (I5) — unless the owner was taken first.
+    pub fn owner_wait_returned(
+        &mut self,
+        pid: u32,
+        now: u64,
+        wait: &OwnerWait,
+        result: &Result<heldlock_core::OwnerGuard, heldlock_core::OwnerError>,
+        facts: &ProcFacts,
+        out: &mut Vec<Violation>,
+    ) {
+        use heldlock_core::OwnerError;
+        let waited_ms = (now - wait.began) / 1_000_000;
+        if matches!(result, Err(OwnerError::Timeout { .. })) && waited_ms + 1 < wait.timeout_ms {
+            let detail = format!(
+                "owner: the owner wait timed out after {waited_ms} ms, before its {} ms budget",
+                wait.timeout_ms
+            );
+            out.push(violation(now, InvariantId::I12, Some(pid), None, detail));
+        }
+        let Some(aborted) = wait.aborted_at else {
+            return;
+        };
+        let late_ms = (now - aborted) / 1_000_000;
+        let excused = !facts.ran_freely_since(aborted)
+            || facts.hung_ops > 0
+            || facts.last_unhung_ns.is_some_and(|t| t >= aborted);
+        if !matches!(result, Err(OwnerError::Aborted)) && late_ms > OWNER_ABORT_SLACK_MS && !excused {
+            let how = if result.is_ok() {
+                "took the owner"
+            } else {
+                "failed otherwise"
+            };
+            let detail = format!("owner: an abort did not end the owner wait; it {how} {late_ms} ms later");
+            out.push(violation(now, InvariantId::I5, Some(pid), None, detail));
+        }
+    }
+}
+
 /// What the witness knows of the lock file at a path when an acquire fails with a StaleError.
 pub struct StaleFailure<'a> {
     pub acquire: u64,
@@ -380,6 +432,36 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owner_wait_ends_by_its_budget_or_at_an_abort() {
+        use heldlock_core::OwnerError;
+        let ms = 1_000_000;
+        let check = |wait: OwnerWait, now_ms: u64, result: Result<heldlock_core::OwnerGuard, OwnerError>| {
+            let mut out = Vec::new();
+            let facts = ProcFacts {
+                alive: true,
+                ..ProcFacts::default()
+            };
+            Witness::default().owner_wait_returned(1, now_ms * ms, &wait, &result, &facts, &mut out);
+            out.into_iter().map(|v| v.invariant).collect::<Vec<_>>()
+        };
+        let wait = |aborted_at: Option<u64>| OwnerWait {
+            began: 0,
+            aborted_at: aborted_at.map(|t| t * ms),
+            timeout_ms: 10_000,
+        };
+        let timeout = || {
+            Err(OwnerError::Timeout {
+                session: "/s".into(),
+                timeout_ms: 10_000,
+            })
+        };
+        assert!(check(wait(None), 10_000, timeout()).is_empty(), "timed out at its budget");
+        assert_eq!(check(wait(None), 3, timeout()), vec![InvariantId::I12], "timed out at once");
+        assert!(check(wait(Some(500)), 500, Err(OwnerError::Aborted)).is_empty(), "the abort ended it");
+        assert_eq!(check(wait(Some(500)), 10_000, timeout()), vec![InvariantId::I5], "the abort did not");
+    }
 
     #[test]
     fn a_stale_error_on_a_holder_gone_for_the_whole_acquire_is_caught() {

@@ -669,6 +669,9 @@ impl World {
         self.with(|o| {
             if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
                 o.witness.locked_op_returned(pid, now_ns(), ctl, result, &mut o.oracle.violations);
+                if result.is_ok() {
+                    o.oracle.locked_op_ok(pid, now_ns(), ctl);
+                }
             }
         });
     }
@@ -734,6 +737,28 @@ impl World {
                 o.oracle.external_edit(path, edit);
             }
         });
+    }
+
+    /// An owner-mutex wait of `pid` returned `result` (witness: I12 owner timeout, I5 abort).
+    pub fn owner_wait_returned(
+        &self,
+        pid: u32,
+        wait: &crate::witness::OwnerWait,
+        result: &Result<heldlock_core::OwnerGuard, heldlock_core::OwnerError>,
+    ) {
+        self.with(|o| {
+            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
+                let facts = o.facts.get(&pid).copied().unwrap_or_default();
+                o.witness
+                    .owner_wait_returned(pid, now_ns(), wait, result, &facts, &mut o.oracle.violations);
+            }
+        });
+    }
+
+    /// The workload called `what` on a write scope of `ctl`: when the scope ends, the
+    /// controller must hold nothing (SPEC §3: the call defers to the scope's end).
+    pub fn asked_in_scope(&self, pid: u32, ctl: ControllerId, what: crate::workload::InScope) {
+        self.with(|o| o.oracle.asked_in_scope(pid, ctl, what == crate::workload::InScope::Dispose));
     }
 
     pub fn turn_ended(&self, pid: u32, ctl: ControllerId) {

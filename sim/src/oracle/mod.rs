@@ -235,9 +235,13 @@ impl Oracle {
             stalled_ms,
         };
         self.ops.insert((pid, op), rec);
-        if kind == heldlock_core::event::OpKind::Write {
-            if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
-                c.open_writes.insert(op);
+        if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+            match kind {
+                heldlock_core::event::OpKind::Write => {
+                    c.open_writes.insert(op);
+                }
+                heldlock_core::event::OpKind::Cleanup => c.cleanup_started = true,
+                _ => {}
             }
         }
     }

@@ -151,21 +151,26 @@ impl Witness {
         }
     }
 
-    /// The result of a locked operation (a write scope, a reacquire) of `ctl` (I10): a
-    /// controller whose transcript was deleted while it was released must catch that as a
-    /// takeover, not fail on the missing file.
+    /// The result of a locked operation (a write scope, a reacquire) of `ctl`, and what
+    /// `is_poisoned()` said right after (I10): a controller whose transcript was deleted while
+    /// it was released must catch that as a takeover, not fail on the missing file. What the
+    /// caller reads must agree with the error itself: a takeover or lost lock leaves the
+    /// controller poisoned (I6), and `raw_os_error()` names the errno it carries (I15).
     pub fn locked_op_returned(
         &mut self,
         pid: u32,
         now: u64,
         ctl: ControllerId,
-        result: &Result<(), ControllerError>,
+        (result, poisoned_now): (&Result<(), ControllerError>, bool),
         out: &mut Vec<Violation>,
     ) {
+        if let Err(e) = result {
+            out.extend(told_wrong(e, poisoned_now).map(|(inv, d)| violation(now, inv, Some(pid), None, d)));
+        }
         let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
             return;
         };
-        let enoent = result.as_ref().err().and_then(ControllerError::raw_os_error) == Some(errno::ENOENT);
+        let enoent = result.as_ref().err().and_then(|e| carried_errno(e)) == Some(errno::ENOENT);
         if c.deleted_while_released && enoent && c.poisoned.is_none() {
             c.deleted_while_released = false;
             out.push(violation(
@@ -268,6 +273,38 @@ impl Witness {
             *last = now;
         }
     }
+}
+
+/// The errno of the `io::Error` an error carries in its source chain: the witness's own
+/// reading, independent of the core's `raw_os_error()`.
+fn carried_errno(error: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut next = Some(error);
+    // Bounded: the core's errors nest two deep at most.
+    for _ in 0..8 {
+        let e = next?;
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io.raw_os_error();
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// What a caller reads off a controller error that contradicts the error itself.
+fn told_wrong(e: &ControllerError, poisoned_now: bool) -> Option<(InvariantId, String)> {
+    let poisoning = matches!(e, ControllerError::Takeover { .. } | ControllerError::LockLost);
+    if poisoning && !poisoned_now {
+        return Some((
+            InvariantId::I6,
+            format!("poison: the controller returned \"{e}\" but says it is not poisoned"),
+        ));
+    }
+    let (told, carried) = (e.raw_os_error(), carried_errno(e));
+    (told != carried).then(|| {
+        let detail =
+            format!("availability: raw_os_error() says {told:?} of an error carrying errno {carried:?}: {e}");
+        (InvariantId::I15, detail)
+    })
 }
 
 /// An owner-mutex wait as the workload ran it (simulated ns).
@@ -432,6 +469,23 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_caller_reads_off_an_error_must_agree_with_it() {
+        use heldlock_core::event::PoisonReason;
+        let io = ControllerError::Io {
+            path: "/s".into(),
+            source: std::io::Error::from_raw_os_error(errno::ENOENT),
+        };
+        assert_eq!(carried_errno(&io), Some(errno::ENOENT));
+        assert!(told_wrong(&io, false).is_none(), "raw_os_error agrees");
+        let takeover = ControllerError::Takeover {
+            reason: PoisonReason::Takeover,
+        };
+        assert_eq!(carried_errno(&takeover), None);
+        assert!(told_wrong(&takeover, true).is_none());
+        assert_eq!(told_wrong(&takeover, false).map(|(inv, _)| inv), Some(InvariantId::I6));
+    }
 
     #[test]
     fn an_owner_wait_ends_by_its_budget_or_at_an_abort() {

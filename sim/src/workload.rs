@@ -477,7 +477,7 @@ struct Reporter {
 
 impl Reporter {
     fn locked(&self, result: Result<(), ControllerError>) -> Result<(), ControllerError> {
-        self.world.locked_op_returned(self.pid, self.ctl.id(), &result);
+        self.world.locked_op_returned(self.pid, self.ctl.id(), &result, self.ctl.is_poisoned());
         result
     }
 }

@@ -665,10 +665,12 @@ impl World {
         pid: u32,
         ctl: ControllerId,
         result: &Result<(), heldlock_core::ControllerError>,
+        poisoned_now: bool,
     ) {
         self.with(|o| {
             if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
-                o.witness.locked_op_returned(pid, now_ns(), ctl, result, &mut o.oracle.violations);
+                let returned = (result, poisoned_now);
+                o.witness.locked_op_returned(pid, now_ns(), ctl, returned, &mut o.oracle.violations);
                 if result.is_ok() {
                     o.oracle.locked_op_ok(pid, now_ns(), ctl);
                 }

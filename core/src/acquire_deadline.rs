@@ -78,7 +78,7 @@ impl ProcessLocks {
             self.platform().emit(LockEvent::AcquireFailed {
                 acquire: *acquire,
                 lock,
-                timeout: true,
+                refusal: err.refusal(),
                 error: err.to_string(),
             });
         }

@@ -141,6 +141,28 @@ impl PoisonReason {
     }
 }
 
+/// Why an acquire gave up (SPEC §1 steps 3–4), as the lock states it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal<'a> {
+    /// The budget ran out (`SessionWriteLockTimeoutError`).
+    Timeout,
+    /// The lock there is stale only for these report-only reasons (`SessionWriteLockStaleError`).
+    Stale(&'a [StaleReason]),
+    /// An I/O error, with its errno when it has one.
+    Io(Option<i32>),
+}
+
+impl Refusal<'_> {
+    /// `timeout`, `stale` or `io-error`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::Timeout => "timeout",
+            Refusal::Stale(_) => "stale",
+            Refusal::Io(_) => "io-error",
+        }
+    }
+}
+
 /// One state change, as the observer sees it.
 #[derive(Clone, Debug)]
 pub enum LockEvent<'a> {
@@ -172,8 +194,8 @@ pub enum LockEvent<'a> {
         acquire: u64,
         /// The lock file.
         lock: &'a Path,
-        /// Whether the budget ran out (a `Timeout` error).
-        timeout: bool,
+        /// Why, structured: which error, and for a StaleError the reasons the lock gave.
+        refusal: Refusal<'a>,
         /// The error, as displayed.
         error: String,
     },

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, Weak};
 use event_listener::Event;
 
 use crate::acquire_deadline::AcquireRace;
-use crate::event::{HandleId, LockEvent, ReleaseBy};
+use crate::event::{HandleId, LockEvent, Refusal, ReleaseBy};
 use crate::fence::OwnedWrites;
 use crate::judge::{judge, Action, JudgeInput, StaleReason};
 use crate::mutant::mutant_on;
@@ -132,6 +132,15 @@ impl LockError {
         match self {
             LockError::Io { source, .. } => source.raw_os_error(),
             _ => None,
+        }
+    }
+
+    /// The error's kind, and a StaleError's reasons, for the observer.
+    pub fn refusal(&self) -> Refusal<'_> {
+        match self {
+            LockError::Timeout { .. } => Refusal::Timeout,
+            LockError::Stale { reasons, .. } => Refusal::Stale(reasons),
+            LockError::Io { source, .. } => Refusal::Io(source.raw_os_error()),
         }
     }
 }
@@ -358,7 +367,7 @@ impl ProcessLocks {
             self.platform.emit(LockEvent::AcquireFailed {
                 acquire,
                 lock: &lock_path,
-                timeout: matches!(err, LockError::Timeout { .. }),
+                refusal: err.refusal(),
                 error: err.to_string(),
             });
         }

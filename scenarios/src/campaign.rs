@@ -223,6 +223,8 @@ pub struct Plan<'a> {
     pub seeds: SeedSource,
     pub jobs: usize,
     pub mutant: Option<Mutant>,
+    /// Stop starting seeds at the first failure.
+    pub fail_fast: bool,
 }
 
 /// Run every seed of the plan on the shared work queue. `on_seed` is told of each finished
@@ -239,11 +241,16 @@ pub fn run(plan: &Plan<'_>, on_seed: &dyn Fn(), on_failure: &mut dyn FnMut(&Fail
         run_seed(seed, &config)
     };
     crate::pool::run(plan.jobs, plan.seeds.seeds(), work, |report| {
-        if let Some(f) = summary.add_seed(plan.scenario.name, plan.mutant, &report, &mut coverage) {
-            on_failure(&f);
+        let failed = summary.add_seed(plan.scenario.name, plan.mutant, &report, &mut coverage);
+        if let Some(f) = &failed {
+            on_failure(f);
         }
         on_seed();
-        ControlFlow::Continue(())
+        if failed.is_some() && plan.fail_fast {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     });
     summary.failures.sort_by_key(|f| f.seed);
     summary.set_coverage(&coverage);

@@ -19,6 +19,7 @@ fn a_default_campaign_of_3000_seeds_holds_and_covers_the_controller() {
         seeds: campaign::SeedSource::range(0..3000),
         jobs: jobs(),
         mutant: None,
+        fail_fast: false,
     };
     let summary = campaign::run(&plan, &|| {}, &mut |_| {});
     assert_eq!(summary.seeds, 3000);
@@ -118,4 +119,27 @@ fn a_mutant_changes_the_trace_so_the_check_can_see_a_difference() {
     let broken = fixed.clone().mutant(Some(Mutant::M5DeferredReleaseLost));
     let (a, b) = (run_seed(seed, &fixed).trace, run_seed(seed, &broken).trace);
     assert!(determinism::first_difference(&a, &b).is_some());
+}
+
+#[test]
+fn fail_fast_stops_at_the_first_failing_seed() {
+    let scenario = find(DEFAULT_SCENARIO).unwrap();
+    let plan = |fail_fast| Plan {
+        scenario,
+        seeds: campaign::SeedSource::range(0..400),
+        jobs: 1,
+        mutant: Some(Mutant::ALL[0]),
+        fail_fast,
+    };
+    let all = campaign::run(&plan(false), &|| {}, &mut |_| {});
+    assert!(
+        all.failures.len() > 1,
+        "{} failing seeds of {}",
+        all.failures.len(),
+        Mutant::ALL[0].name()
+    );
+    let fast = campaign::run(&plan(true), &|| {}, &mut |_| {});
+    assert_eq!(fast.failures.len(), 1);
+    assert_eq!(fast.failures[0].seed, all.failures[0].seed, "one worker: seeds in order");
+    assert_eq!(fast.seeds, all.failures[0].seed + 1);
 }

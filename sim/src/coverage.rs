@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use heldlock_core::event::{AbortKind, Duty, LockEvent, OpKind, PoisonReason, ReleaseBy};
+use heldlock_core::event::{AbortKind, Duty, LockEvent, OpKind, PoisonReason, Refusal, ReleaseBy};
 use heldlock_core::judge::StaleReason;
 
 use crate::faults::{FaultSite, FsOp, PathClass};
@@ -190,11 +190,11 @@ pub fn transition_of(ev: &LockEvent<'_>) -> Option<&'static str> {
             ..
         } => "release/watchdog",
         LockEvent::ReleaseEnd { errno: Some(_), .. } => "release/unlink-check-failed",
-        LockEvent::AcquireFailed { timeout: true, .. } => "acquire/timeout",
-        LockEvent::AcquireFailed { error, .. } if error.starts_with("SessionWriteLockStaleError") => {
-            "acquire/stale"
-        }
-        LockEvent::AcquireFailed { .. } => "acquire/io-error",
+        LockEvent::AcquireFailed { refusal, .. } => match refusal {
+            Refusal::Timeout => "acquire/timeout",
+            Refusal::Stale(_) => "acquire/stale",
+            Refusal::Io(_) => "acquire/io-error",
+        },
         _ => return None,
     })
 }

@@ -222,6 +222,7 @@ impl Fleet {
         madsim::time::sleep(Duration::from_millis(rng.gen_range(100..10_000))).await;
         if zombie {
             self.world.table.kill(pid);
+            self.world.process_reaped(pid);
         }
         let profile = &self.world.profile;
         let reuse = profile.pid_reuse && rng.gen_bool(0.7);

@@ -49,12 +49,12 @@ pub fn remap<'a>(ev: &LockEvent<'a>) -> LockEvent<'a> {
         LockEvent::AcquireFailed {
             acquire,
             lock,
-            timeout,
+            refusal,
             error,
         } => LockEvent::AcquireFailed {
             acquire: acquire + ID_OFFSET,
             lock,
-            timeout,
+            refusal,
             error,
         },
         LockEvent::ReleaseBegin { handle, lock, by } => LockEvent::ReleaseBegin {

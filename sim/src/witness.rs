@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use heldlock_core::event::{ControllerId, LockEvent, PoisonReason};
+use heldlock_core::event::{ControllerId, LockEvent, PoisonReason, Refusal};
 use heldlock_core::file_lock::WATCHDOG_INTERVAL_MS;
 use heldlock_core::platform::errno;
 use heldlock_core::ControllerError;
@@ -47,6 +47,8 @@ pub struct Witness {
     /// (pid, acquire) ⇒ when it began; pid ⇒ when it last took a reclaim guard.
     acquires: BTreeMap<(u32, u64), u64>,
     guards: BTreeMap<u32, u64>,
+    /// pid ⇒ when its process-table entry last changed (a start, a crash, a reaping).
+    pid_changes: BTreeMap<u32, u64>,
 }
 
 fn violation(
@@ -83,9 +85,7 @@ impl Witness {
             LockEvent::Acquired { acquire, .. } => {
                 self.acquires.remove(&(pid, acquire));
             }
-            LockEvent::AcquireFailed {
-                acquire, ref error, ..
-            } if !error.starts_with("SessionWriteLockStaleError") => {
+            LockEvent::AcquireFailed { acquire, refusal, .. } if !matches!(refusal, Refusal::Stale(_)) => {
                 self.acquires.remove(&(pid, acquire));
             }
             LockEvent::ControllerCreated { ctl, transcript } => {
@@ -122,6 +122,12 @@ impl Witness {
         self.guards.remove(&pid);
     }
 
+    /// The process-table entry of `pid` changed: a liveness probe before now may have seen
+    /// another process, or none.
+    pub fn pid_changed(&mut self, pid: u32, now: u64) {
+        self.pid_changes.insert(pid, now);
+    }
+
     /// Process `pid` took a reclaim guard.
     pub fn guard_made(&mut self, pid: u32, now: u64) {
         self.guards.insert(pid, now);
@@ -145,21 +151,26 @@ impl Witness {
         }
     }
 
-    /// The result of a locked operation (a write scope, a reacquire) of `ctl` (I10): a
-    /// controller whose transcript was deleted while it was released must catch that as a
-    /// takeover, not fail on the missing file.
+    /// The result of a locked operation (a write scope, a reacquire) of `ctl`, and what
+    /// `is_poisoned()` said right after (I10): a controller whose transcript was deleted while
+    /// it was released must catch that as a takeover, not fail on the missing file. What the
+    /// caller reads must agree with the error itself: a takeover or lost lock leaves the
+    /// controller poisoned (I6), and `raw_os_error()` names the errno it carries (I15).
     pub fn locked_op_returned(
         &mut self,
         pid: u32,
         now: u64,
         ctl: ControllerId,
-        result: &Result<(), ControllerError>,
+        (result, poisoned_now): (&Result<(), ControllerError>, bool),
         out: &mut Vec<Violation>,
     ) {
+        if let Err(e) = result {
+            out.extend(told_wrong(e, poisoned_now).map(|(inv, d)| violation(now, inv, Some(pid), None, d)));
+        }
         let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
             return;
         };
-        let enoent = result.as_ref().err().and_then(ControllerError::raw_os_error) == Some(errno::ENOENT);
+        let enoent = result.as_ref().err().and_then(|e| carried_errno(e)) == Some(errno::ENOENT);
         if c.deleted_while_released && enoent && c.poisoned.is_none() {
             c.deleted_while_released = false;
             out.push(violation(
@@ -264,12 +275,99 @@ impl Witness {
     }
 }
 
+/// The errno of the `io::Error` an error carries in its source chain: the witness's own
+/// reading, independent of the core's `raw_os_error()`.
+fn carried_errno(error: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut next = Some(error);
+    // Bounded: the core's errors nest two deep at most.
+    for _ in 0..8 {
+        let e = next?;
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io.raw_os_error();
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// What a caller reads off a controller error that contradicts the error itself.
+fn told_wrong(e: &ControllerError, poisoned_now: bool) -> Option<(InvariantId, String)> {
+    let poisoning = matches!(e, ControllerError::Takeover { .. } | ControllerError::LockLost);
+    if poisoning && !poisoned_now {
+        return Some((
+            InvariantId::I6,
+            format!("poison: the controller returned \"{e}\" but says it is not poisoned"),
+        ));
+    }
+    let (told, carried) = (e.raw_os_error(), carried_errno(e));
+    (told != carried).then(|| {
+        let detail =
+            format!("availability: raw_os_error() says {told:?} of an error carrying errno {carried:?}: {e}");
+        (InvariantId::I15, detail)
+    })
+}
+
+/// An owner-mutex wait as the workload ran it (simulated ns).
+pub struct OwnerWait {
+    pub began: u64,
+    /// When the workload aborted the turn during the wait, if it did.
+    pub aborted_at: Option<u64>,
+    pub timeout_ms: u64,
+}
+
+/// How soon an aborted owner wait must return on a process that runs freely (the abort
+/// wakes the waiter at once; this is scheduling slack).
+const OWNER_ABORT_SLACK_MS: u64 = 1_500;
+
+impl Witness {
+    /// What an owner wait returned (SPEC §2): a timeout only once its budget is spent (I12),
+    /// and an abort during the wait ends it at once (I5) — unless the owner was taken first.
+    pub fn owner_wait_returned(
+        &mut self,
+        pid: u32,
+        now: u64,
+        wait: &OwnerWait,
+        result: &Result<heldlock_core::OwnerGuard, heldlock_core::OwnerError>,
+        facts: &ProcFacts,
+        out: &mut Vec<Violation>,
+    ) {
+        use heldlock_core::OwnerError;
+        let waited_ms = (now - wait.began) / 1_000_000;
+        if matches!(result, Err(OwnerError::Timeout { .. })) && waited_ms + 1 < wait.timeout_ms {
+            let detail = format!(
+                "owner: the owner wait timed out after {waited_ms} ms, before its {} ms budget",
+                wait.timeout_ms
+            );
+            out.push(violation(now, InvariantId::I12, Some(pid), None, detail));
+        }
+        let Some(aborted) = wait.aborted_at else {
+            return;
+        };
+        let late_ms = (now - aborted) / 1_000_000;
+        let excused = !facts.ran_freely_since(aborted)
+            || facts.hung_ops > 0
+            || facts.last_unhung_ns.is_some_and(|t| t >= aborted);
+        if !matches!(result, Err(OwnerError::Aborted)) && late_ms > OWNER_ABORT_SLACK_MS && !excused {
+            let how = if result.is_ok() {
+                "took the owner"
+            } else {
+                "failed otherwise"
+            };
+            let detail = format!("owner: an abort did not end the owner wait; it {how} {late_ms} ms later");
+            out.push(violation(now, InvariantId::I5, Some(pid), None, detail));
+        }
+    }
+}
+
 /// What the witness knows of the lock file at a path when an acquire fails with a StaleError.
 pub struct StaleFailure<'a> {
     pub acquire: u64,
     pub lock: &'a Path,
     /// The file there now: its inode and bytes (None: nothing there).
     pub on_disk: Option<(u64, Vec<u8>)>,
+    /// The pid its payload names, and why the world's process table says that holder is gone
+    /// (`holder_gone`; None: a live gateway, or one the judge cannot place).
+    pub holder: Option<(u32, Option<&'static str>)>,
     /// The failing acquirer's wall clock, ms: its highest reading since the acquire began
     /// and the file there was written (a step back after the verdict does not undo it).
     pub wall_ms: i64,
@@ -284,7 +382,8 @@ impl Witness {
 
     /// I15 (StaleError half): a StaleError is for a lock that is stale for report-only reasons
     /// (too old, hold exceeded) when the acquire gives up — not for one that vanished or was
-    /// replaced by a fresh lock between the judging read and its stat.
+    /// replaced by a fresh lock between the judging read and its stat, nor for one whose
+    /// holder the world knows is gone (SPEC §1.1 removes those, too old or not).
     pub fn stale_failure(&mut self, pid: u32, now: u64, f: &StaleFailure<'_>, out: &mut Vec<Violation>) {
         use heldlock_core::payload::LockPayload;
         let began = self.acquires.remove(&(pid, f.acquire)).unwrap_or(0);
@@ -315,7 +414,24 @@ impl Witness {
                 Some(f.lock),
                 format!("availability: the acquire failed with a StaleError but {why}: the verdict was not re-verified"),
             ));
+        } else if let Some(gone) = self.gone_holder(pid, began, f.holder) {
+            out.push(violation(now, InvariantId::I15, Some(pid), Some(f.lock), gone));
         }
+    }
+
+    /// The holder a StaleError left in place was gone for the whole acquire by the world's
+    /// process table — every probe the acquirer made saw it so. Its own pid is left to the
+    /// judge (it may hold the lock: never stale).
+    fn gone_holder(&self, pid: u32, began: u64, holder: Option<(u32, Option<&str>)>) -> Option<String> {
+        let (holder, why) = holder.filter(|(h, _)| *h != pid)?;
+        let why = why?;
+        let settled = self.pid_changes.get(&holder).is_none_or(|t| *t < began);
+        settled.then(|| {
+            format!(
+                "availability: a StaleError kept a lock whose holder p{holder} is {why} by the process \
+                 table since before the acquire: SPEC removes it"
+            )
+        })
     }
 }
 
@@ -358,7 +474,79 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_rfc3339_ms;
+    use super::*;
+
+    #[test]
+    fn what_a_caller_reads_off_an_error_must_agree_with_it() {
+        use heldlock_core::event::PoisonReason;
+        let io = ControllerError::Io {
+            path: "/s".into(),
+            source: std::io::Error::from_raw_os_error(errno::ENOENT),
+        };
+        assert_eq!(carried_errno(&io), Some(errno::ENOENT));
+        assert!(told_wrong(&io, false).is_none(), "raw_os_error agrees");
+        let takeover = ControllerError::Takeover {
+            reason: PoisonReason::Takeover,
+        };
+        assert_eq!(carried_errno(&takeover), None);
+        assert!(told_wrong(&takeover, true).is_none());
+        assert_eq!(told_wrong(&takeover, false).map(|(inv, _)| inv), Some(InvariantId::I6));
+    }
+
+    #[test]
+    fn an_owner_wait_ends_by_its_budget_or_at_an_abort() {
+        use heldlock_core::OwnerError;
+        let ms = 1_000_000;
+        let check = |wait: OwnerWait, now_ms: u64, result: Result<heldlock_core::OwnerGuard, OwnerError>| {
+            let mut out = Vec::new();
+            let facts = ProcFacts {
+                alive: true,
+                ..ProcFacts::default()
+            };
+            Witness::default().owner_wait_returned(1, now_ms * ms, &wait, &result, &facts, &mut out);
+            out.into_iter().map(|v| v.invariant).collect::<Vec<_>>()
+        };
+        let wait = |aborted_at: Option<u64>| OwnerWait {
+            began: 0,
+            aborted_at: aborted_at.map(|t| t * ms),
+            timeout_ms: 10_000,
+        };
+        let timeout = || {
+            Err(OwnerError::Timeout {
+                session: "/s".into(),
+                timeout_ms: 10_000,
+            })
+        };
+        assert!(check(wait(None), 10_000, timeout()).is_empty(), "timed out at its budget");
+        assert_eq!(check(wait(None), 3, timeout()), vec![InvariantId::I12], "timed out at once");
+        assert!(check(wait(Some(500)), 500, Err(OwnerError::Aborted)).is_empty(), "the abort ended it");
+        assert_eq!(check(wait(Some(500)), 10_000, timeout()), vec![InvariantId::I5], "the abort did not");
+    }
+
+    #[test]
+    fn a_stale_error_on_a_holder_gone_for_the_whole_acquire_is_caught() {
+        let payload = br#"{"pid":7,"createdAt":"2025-12-01T00:00:00.000Z"}"#.to_vec();
+        let failure = |holder| StaleFailure {
+            acquire: 1,
+            lock: Path::new("/s.jsonl.lock"),
+            on_disk: Some((3, payload.clone())),
+            holder,
+            wall_ms: 1_767_225_600_000,
+            stale_ms: 1_800_000,
+        };
+        let run = |w: &mut Witness, holder| {
+            let mut out = Vec::new();
+            w.acquires.insert((2, 1), 100);
+            w.stale_failure(2, 200, &failure(holder), &mut out);
+            out
+        };
+        let mut w = Witness::default();
+        assert!(run(&mut w, Some((7, None))).is_empty(), "a live holder: the StaleError stands");
+        assert_eq!(run(&mut w, Some((7, Some("dead")))).len(), 1, "a dead holder: SPEC removes it");
+        assert!(run(&mut w, Some((2, Some("dead")))).is_empty(), "its own pid is the judge's");
+        w.pid_changed(7, 150);
+        assert!(run(&mut w, Some((7, Some("dead")))).is_empty(), "died during the acquire: a race");
+    }
 
     #[test]
     fn createdat_forms_read_the_same_instant() {

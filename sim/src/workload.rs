@@ -107,11 +107,13 @@ pub struct TurnPlan {
     pub cleanup_hold_ms: u64,
 }
 
-/// A teardown call made from inside a write scope (SPEC I9: it must return).
+/// A teardown call made from inside a write scope (SPEC I9: it must return), or a prompt
+/// release asked for from inside one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InScope {
     Cleanup,
     Dispose,
+    PromptRelease,
 }
 
 /// A long stream outlasts an attempt's maxHoldMs (1 020 000 ms): the watchdog takes its lock.
@@ -349,7 +351,7 @@ impl Gateway {
     async fn run_turn(&self, label: &str, session: &std::path::Path, plan: TurnPlan) {
         let (world, pid) = (&self.world, self.pid);
         let abort_signal = AbortSignal::new();
-        let guard = match self.owner.acquire(session, ATTEMPT_MAX_HOLD_MS, &abort_signal).await {
+        let guard = match self.owner_wait(session, &abort_signal, plan.abort).await {
             Ok(g) => g,
             Err(e) => {
                 world.note(pid, || format!("turn {label} failed: {e}"));
@@ -410,6 +412,43 @@ impl Gateway {
         guard.release();
     }
 
+    /// The owner wait, with the turn's abort arriving during it when the wait outlasts the
+    /// abort's delay (a user cancels a queued run); the witness judges what it returned.
+    async fn owner_wait(
+        &self,
+        session: &Path,
+        abort: &AbortSignal,
+        abort_after: Option<(AbortKind, u64)>,
+    ) -> Result<heldlock_core::OwnerGuard, heldlock_core::OwnerError> {
+        let began = crate::clock::now_ns();
+        let wait = Box::pin(self.owner.acquire(session, ATTEMPT_MAX_HOLD_MS, abort));
+        let mut aborted_at = None;
+        let result = match abort_after {
+            None => wait.await,
+            Some((kind, after_ms)) => {
+                let timer = Box::pin(madsim::time::sleep(Duration::from_millis(after_ms)));
+                match select(wait, timer).await {
+                    Either::Left((result, _)) => result,
+                    Either::Right(((), wait)) => {
+                        abort.abort();
+                        aborted_at = Some(crate::clock::now_ns());
+                        self.world.note(self.pid, || {
+                            format!("aborted ({}) while waiting for the owner", kind.name())
+                        });
+                        wait.await
+                    }
+                }
+            }
+        };
+        let wait = crate::witness::OwnerWait {
+            began,
+            aborted_at,
+            timeout_ms: ATTEMPT_MAX_HOLD_MS,
+        };
+        self.world.owner_wait_returned(self.pid, &wait, &result);
+        result
+    }
+
     /// Cleanup (maybe with a late abort arriving meanwhile, maybe dropped unreleased), dispose.
     async fn teardown(&self, writer: &Writer, ctl: &AttemptController, plan: &TurnPlan, aborted: bool) {
         let (world, pid) = (&self.world, self.pid);
@@ -438,7 +477,7 @@ struct Reporter {
 
 impl Reporter {
     fn locked(&self, result: Result<(), ControllerError>) -> Result<(), ControllerError> {
-        self.world.locked_op_returned(self.pid, self.ctl.id(), &result);
+        self.world.locked_op_returned(self.pid, self.ctl.id(), &result, self.ctl.is_poisoned());
         result
     }
 }
@@ -454,6 +493,7 @@ async fn turn_body(
     let first = plan.clone();
     let w = writer.clone();
     let streams = sockets.clone();
+    let scope_ctl = ctl.id();
     let written = ctl
         .with_write_lock(|scope| async move {
             w.scoped(&scope, "message").await?;
@@ -463,6 +503,7 @@ async fn turn_body(
             }
             if first.deferred_release {
                 scope.release_for_prompt();
+                w.world.asked_in_scope(w.pid, scope_ctl, InScope::PromptRelease);
             }
             w.scoped(&scope, "tool").await
         })
@@ -507,8 +548,11 @@ async fn teardown_in_scope(
 ) {
     match what {
         Some(InScope::Cleanup) => writer.cleanup_write(ctl, 0, false, true).await,
-        Some(InScope::Dispose) => scope.dispose(),
-        None => {}
+        Some(InScope::Dispose) => {
+            scope.dispose();
+            writer.world.asked_in_scope(writer.pid, ctl.id(), InScope::Dispose);
+        }
+        Some(InScope::PromptRelease) | None => {}
     }
 }
 

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use heldlock_core::event::{ControllerId, LockEvent};
+use heldlock_core::event::{ControllerId, LockEvent, Refusal};
 use heldlock_core::file_lock::{MAX_LOCK_FILE_BYTES, ORPHAN_GRACE_MS};
 use heldlock_core::memfs::MemFs;
 use heldlock_core::memprocs::ProcessTable;
-use heldlock_core::platform::errno::EISDIR;
+use heldlock_core::payload::LockPayload;
+use heldlock_core::platform::errno::{EIO, EISDIR};
 use heldlock_core::platform::{Observer, Platform, Processes};
 use heldlock_core::Mutant;
 
@@ -210,6 +211,7 @@ impl World {
                 },
             );
             o.facts.insert(pid, facts);
+            o.witness.pid_changed(pid, now_ns());
             o.trace.record(now_ns(), Who::Process(pid), || {
                 format!("process {name} starts (starttime {starttime:?}, wall clock {offset:+} ms)")
             });
@@ -232,7 +234,17 @@ impl World {
             });
             o.oracle.process_died(pid, now);
             o.witness.process_died(pid);
+            o.witness.pid_changed(pid, now);
             o.trace.record(now, Who::Process(pid), || format!("process crashes ({how})"));
+        });
+    }
+
+    /// A crashed process left as a zombie is reaped: its pid is free.
+    pub fn process_reaped(&self, pid: u32) {
+        self.with(|o| {
+            let now = now_ns();
+            o.witness.pid_changed(pid, now);
+            o.trace.record(now, Who::Process(pid), || "zombie reaped".into());
         });
     }
 
@@ -308,26 +320,33 @@ impl World {
         o.oracle.on_lock_event(pid, now, ev, &o.facts);
         o.witness.on_lock_event(pid, now, ev, canonical);
         if let LockEvent::AcquireFailed {
-            acquire, lock, error, ..
+            acquire,
+            lock,
+            refusal: Refusal::Stale(_),
+            ..
         } = ev
         {
-            if error.starts_with("SessionWriteLockStaleError") {
-                // The verdict read the acquirer's clock at some instant after the acquire
-                // began and the file there was written (server time = simulated time).
-                let view = self.disk.view(0, usize::MAX);
-                let written = view.lstat_now(lock).ok().map_or(0, |st| {
-                    (st.mtime_ns - EPOCH_WALL_MS as i128 * 1_000_000).clamp(0, now as i128) as u64
-                });
-                let since = o.witness.acquire_began(pid, *acquire).unwrap_or(0).max(written);
-                let failure = StaleFailure {
-                    acquire: *acquire,
-                    lock,
-                    on_disk: self.disk.ino_of(lock).zip(self.disk.contents(lock)),
-                    wall_ms: self.clocks.highest_wall_ms(pid, since, now),
-                    stale_ms: heldlock_core::file_lock::LockOptions::default().stale_ms,
-                };
-                o.witness.stale_failure(pid, now, &failure, &mut o.oracle.violations);
-            }
+            // The verdict read the acquirer's clock at some instant after the acquire began and
+            // the file there was written (server time = simulated time).
+            let view = self.disk.view(0, usize::MAX);
+            let written = view.lstat_now(lock).ok().map_or(0, |st| {
+                (st.mtime_ns - EPOCH_WALL_MS as i128 * 1_000_000).clamp(0, now as i128) as u64
+            });
+            let since = o.witness.acquire_began(pid, *acquire).unwrap_or(0).max(written);
+            let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
+            let holder = on_disk.as_ref().and_then(|(_, bytes)| LockPayload::parse(bytes)).and_then(|p| {
+                let pid = p.pid?;
+                Some((pid, crate::oracle::holder_gone(pid, p.starttime, &self.table)))
+            });
+            let failure = StaleFailure {
+                acquire: *acquire,
+                lock,
+                on_disk,
+                holder,
+                wall_ms: self.clocks.highest_wall_ms(pid, since, now),
+                stale_ms: heldlock_core::file_lock::LockOptions::default().stale_ms,
+            };
+            o.witness.stale_failure(pid, now, &failure, &mut o.oracle.violations);
         }
         if let LockEvent::ControllerCreated { ctl, transcript } = ev {
             // Judge fence changes on the transcript itself, whichever path the gateway used.
@@ -348,7 +367,9 @@ impl World {
             _ => {}
         }
         if let LockEvent::AcquireFailed {
-            lock, timeout: true, ..
+            lock,
+            refusal: Refusal::Timeout,
+            ..
         } = ev
         {
             // A reclaim guard the waiter's own wall clock still sees as fresh blocks by SPEC (a
@@ -456,6 +477,8 @@ impl World {
             o.coverage.note_fault(decision.site);
             let now = now_ns();
             Self::update_facts(o, pid, |f| f.last_error_ns = Some(now));
+            // A hang fails with EIO once it ends.
+            o.oracle.error_struck(pid, kind.errno().unwrap_or(EIO), now);
             if kind == FaultKind::Hang {
                 Self::update_facts(o, pid, |f| f.hung_ops += 1);
             }
@@ -479,7 +502,13 @@ impl World {
         if matches!(errno, Some(EEXIST) | Some(ENOENT)) {
             return;
         }
-        self.with(|o| Self::update_facts(o, pid, |f| f.last_error_ns = Some(now_ns())));
+        self.with(|o| {
+            let now = now_ns();
+            Self::update_facts(o, pid, |f| f.last_error_ns = Some(now));
+            if let Some(code) = errno {
+                o.oracle.error_struck(pid, code, now);
+            }
+        });
     }
 
     /// I15's sampling: for each acquire under way, does what stands at its lock block it?
@@ -647,10 +676,15 @@ impl World {
         pid: u32,
         ctl: ControllerId,
         result: &Result<(), heldlock_core::ControllerError>,
+        poisoned_now: bool,
     ) {
         self.with(|o| {
             if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
-                o.witness.locked_op_returned(pid, now_ns(), ctl, result, &mut o.oracle.violations);
+                let returned = (result, poisoned_now);
+                o.witness.locked_op_returned(pid, now_ns(), ctl, returned, &mut o.oracle.violations);
+                if result.is_ok() {
+                    o.oracle.locked_op_ok(pid, now_ns(), ctl);
+                }
             }
         });
     }
@@ -716,6 +750,28 @@ impl World {
                 o.oracle.external_edit(path, edit);
             }
         });
+    }
+
+    /// An owner-mutex wait of `pid` returned `result` (witness: I12 owner timeout, I5 abort).
+    pub fn owner_wait_returned(
+        &self,
+        pid: u32,
+        wait: &crate::witness::OwnerWait,
+        result: &Result<heldlock_core::OwnerGuard, heldlock_core::OwnerError>,
+    ) {
+        self.with(|o| {
+            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
+                let facts = o.facts.get(&pid).copied().unwrap_or_default();
+                o.witness
+                    .owner_wait_returned(pid, now_ns(), wait, result, &facts, &mut o.oracle.violations);
+            }
+        });
+    }
+
+    /// The workload called `what` on a write scope of `ctl`: when the scope ends, the
+    /// controller must hold nothing (SPEC §3: the call defers to the scope's end).
+    pub fn asked_in_scope(&self, pid: u32, ctl: ControllerId, what: crate::workload::InScope) {
+        self.with(|o| o.oracle.asked_in_scope(pid, ctl, what == crate::workload::InScope::Dispose));
     }
 
     pub fn turn_ended(&self, pid: u32, ctl: ControllerId) {

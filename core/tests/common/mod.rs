@@ -15,7 +15,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use heldlock_core::event::{Duty, HandleId, LockEvent, PoisonReason, ReleaseBy};
+use heldlock_core::event::{Duty, HandleId, LockEvent, PoisonReason, Refusal, ReleaseBy};
 use heldlock_core::judge::StaleReason;
 use heldlock_core::memfs::{MemFs, MemFsView, DEFAULT_FD_LIMIT};
 use heldlock_core::memprocs::{ProcEntry, ProcState, ProcessTable};
@@ -431,7 +431,9 @@ impl Observer for Recorder {
                 handle: *handle,
                 ino: *ino,
             },
-            LockEvent::AcquireFailed { timeout, .. } => Ev::AcquireFailed { timeout: *timeout },
+            LockEvent::AcquireFailed { refusal, .. } => Ev::AcquireFailed {
+                timeout: *refusal == Refusal::Timeout,
+            },
             LockEvent::Reclaimed { ino, reasons, .. } => Ev::Reclaimed {
                 ino: *ino,
                 reasons: reasons.to_vec(),

@@ -47,6 +47,9 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Stop at the first failing seed (seeds under way finish): a red/green answer, fast.
+    #[arg(long)]
+    fail_fast: bool,
 }
 
 /// Seeds of `run` without --seeds or --seed-range.
@@ -90,9 +93,12 @@ pub fn cmd(a: RunArgs) -> Verdict {
             shard,
         };
         extra_stored += source.extra_stored().len() as u64;
-        let (summary, not_saved) = run_one(scenario, source, jobs, mutant, &store, a.quiet);
+        let (summary, not_saved) = run_one(scenario, source, (jobs, a.fail_fast), mutant, &store, a.quiet);
         unsaved += not_saved;
         total.merge(&summary);
+        if a.fail_fast && !total.failures.is_empty() {
+            break;
+        }
     }
     let report = RunReport {
         heldlock_version: VERSION.into(),
@@ -116,7 +122,7 @@ pub fn cmd(a: RunArgs) -> Verdict {
 fn run_one(
     scenario: &'static Scenario,
     source: SeedSource,
-    jobs: usize,
+    (jobs, fail_fast): (usize, bool),
     mutant: Option<Mutant>,
     store: &FailureStore,
     quiet: bool,
@@ -149,6 +155,7 @@ fn run_one(
         seeds: source,
         jobs,
         mutant,
+        fail_fast,
     };
     let summary = campaign::run(&plan, &|| progress.inc(), &mut save);
     progress.finish();

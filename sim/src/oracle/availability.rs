@@ -1,19 +1,23 @@
 //! I15 availability: the lock refuses a caller only for a reason SPEC §1 allows, judged from
-//! outside facts — what is on disk, the world's process table, the oracle's own records —
-//! never from the core's verdict.
+//! outside facts — what is on disk, the world's process table, the errors the world injected,
+//! the oracle's own records — never from the core's verdict or its message text.
 //!
 //! - TimeoutError: a live, in-bounds holder (or something SPEC says to wait on: a fresh
 //!   reclaim guard, a payload-less file inside the orphan grace, a pid the judge cannot place)
 //!   blocked the lock over the budget. Sampled on every tick while the acquire runs: the time
 //!   the lock stood free or held only by something recoverable must stay short.
-//! - StaleError: only report-only reasons (whether the lock there now is stale by the
-//!   acquirer's clock is the witness's check).
-//! - An I/O error: only if an error struck one of the caller's own fs operations during the
-//!   acquire — a vanished lock (ENOENT) and a lost create race (EEXIST) are to be retried.
+//! - StaleError: the reasons it states must be report-only; whether the lock there now is
+//!   stale by the acquirer's clock, and whether the world's process table says its holder is
+//!   gone (so SPEC removes it), is the witness's check (`Witness::stale_failure`).
+//! - An I/O error: only with an errno the world made one of the caller's own fs operations
+//!   fail with during the acquire — a vanished lock (ENOENT) and a lost create race (EEXIST)
+//!   are to be retried, never surfaced.
 
 use std::collections::BTreeMap;
 
+use heldlock_core::event::Refusal;
 use heldlock_core::file_lock::ORPHAN_GRACE_MS;
+use heldlock_core::judge::StaleReason;
 use heldlock_core::memprocs::{ProcState, ProcessTable};
 use heldlock_core::payload::LockPayload;
 
@@ -52,17 +56,24 @@ pub fn blocks(sight: &LockSight, waiter: u32, grace_ms: u64, table: &ProcessTabl
     if unrecoverable_by_spec(bytes, table) {
         return true;
     }
-    match table.get(pid) {
-        None => false,
-        Some(e) if e.state == ProcState::Zombie => false,
-        Some(e) => {
-            let start = payload.as_ref().and_then(|p| p.starttime);
-            let recycled = matches!((start, e.starttime), (Some(a), Some(b)) if a != b);
-            // A refused probe means alive, but /proc still tells the start time (SPEC §1.1):
-            // recycled and non-owner pids are recoverable whether the probe was refused or not.
-            e.gateway != Some(false) && !recycled
-        }
+    holder_gone(pid, payload.as_ref().and_then(|p| p.starttime), table).is_none()
+}
+
+/// Why the world's process table says the holder a payload names (`pid`, `starttime`) is gone,
+/// so SPEC §1.1 removes its lock: `None` while it is a live gateway or one the judge cannot
+/// place. A refused probe means alive (a zombie too), but /proc still tells the start time:
+/// recycled and non-owner pids are gone whether the probe was refused or not.
+pub fn holder_gone(pid: u32, starttime: Option<u64>, table: &ProcessTable) -> Option<&'static str> {
+    let Some(entry) = table.get(pid) else {
+        return Some("dead");
+    };
+    if entry.state == ProcState::Zombie && !entry.probe_denied {
+        return Some("a zombie");
     }
+    if matches!((starttime, entry.starttime), (Some(a), Some(b)) if a != b) {
+        return Some("recycled (another start time)");
+    }
+    (entry.gateway == Some(false)).then_some("not a gateway")
 }
 
 impl Oracle {
@@ -97,27 +108,37 @@ impl Oracle {
         pid: u32,
         now: u64,
         rec: &AcquireRec,
+        refusal: Refusal<'_>,
         error: &str,
         procs: &BTreeMap<u32, ProcFacts>,
-        timeout: bool,
     ) {
         let facts = procs.get(&pid).copied().unwrap_or_default();
-        let finding = if timeout {
-            let allowance = UNBLOCKED_ALLOWANCE_MS + facts.stalled_ms.saturating_sub(rec.stalled_ms);
-            (rec.unblocked_ms > allowance).then(|| {
-                format!(
-                    "availability: TimeoutError although for {} ms of the budget no live holder \
-                     (nor anything SPEC waits on) held the lock",
-                    rec.unblocked_ms
-                )
-            })
-        } else if let Some(reasons) = stale_reasons(error) {
-            stale_finding(&reasons)
-        } else {
-            let struck = facts.last_error_ns.is_some_and(|t| t >= rec.started_ns);
-            (!struck).then(|| {
-                format!("availability: an I/O error though no fault struck its own operations: {error}")
-            })
+        let finding = match refusal {
+            Refusal::Timeout => {
+                let allowance = UNBLOCKED_ALLOWANCE_MS + facts.stalled_ms.saturating_sub(rec.stalled_ms);
+                (rec.unblocked_ms > allowance).then(|| {
+                    format!(
+                        "availability: TimeoutError although for {} ms of the budget no live holder \
+                         (nor anything SPEC waits on) held the lock",
+                        rec.unblocked_ms
+                    )
+                })
+            }
+            Refusal::Stale(reasons) => stale_finding(reasons),
+            Refusal::Io(errno) => {
+                // Which errno struck is the world's fact; an error without one is matched by
+                // any error that struck.
+                let struck = match errno {
+                    Some(code) => self.struck.get(&(pid, code)).is_some_and(|t| *t >= rec.started_ns),
+                    None => facts.last_error_ns.is_some_and(|t| t >= rec.started_ns),
+                };
+                (!struck).then(|| {
+                    format!(
+                        "availability: an I/O error (errno {errno:?}) though no fault with it struck its own \
+                         operations: {error}"
+                    )
+                })
+            }
         };
         if let Some(detail) = finding {
             self.violate(now, InvariantId::I15, Some(pid), Some(&rec.lock), detail);
@@ -125,22 +146,20 @@ impl Oracle {
     }
 }
 
-/// A StaleError may give only report-only reasons (too old, hold exceeded).
-fn stale_finding(reasons: &[String]) -> Option<String> {
-    let removable: Vec<&String> =
-        reasons.iter().filter(|r| !matches!(r.as_str(), "too-old" | "hold-exceeded")).collect();
+/// A StaleError may state only report-only reasons (too old, hold exceeded), and some.
+fn stale_finding(reasons: &[StaleReason]) -> Option<String> {
+    let removable: Vec<&str> = reasons
+        .iter()
+        .filter(|r| !matches!(r, StaleReason::TooOld | StaleReason::HoldExceeded))
+        .map(|r| r.name())
+        .collect();
     // Whether the lock on disk now is stale is a matter of the acquirer's own wall clock
     // (clocks are skewed and stepped, and foreign holders write short maxHoldMs): the witness
     // judges that from the disk (`Witness::stale_failure`).
+    if reasons.is_empty() {
+        return Some("availability: StaleError stating no reason".to_owned());
+    }
     (!removable.is_empty()).then(|| format!("availability: StaleError with removable reasons {removable:?}"))
-}
-
-/// The reasons of a `SessionWriteLockStaleError` message, `None` for any other error.
-fn stale_reasons(error: &str) -> Option<Vec<String>> {
-    let rest = error.strip_prefix("SessionWriteLockStaleError")?;
-    let start = rest.find("stale (")? + "stale (".len();
-    let end = start + rest[start..].find(')')?;
-    Some(rest[start..end].split(", ").map(str::to_owned).collect())
 }
 
 /// The orphan grace an acquire with this budget applies (SPEC §1.1).
@@ -158,11 +177,33 @@ mod tests {
     use heldlock_core::memprocs::ProcEntry;
 
     #[test]
-    fn stale_reasons_are_read_from_the_message() {
-        let msg =
-            "SessionWriteLockStaleError: /l is stale (too-old, hold-exceeded) but not removable (owner x)";
-        assert_eq!(stale_reasons(msg), Some(vec!["too-old".to_owned(), "hold-exceeded".to_owned()]));
-        assert_eq!(stale_reasons("lock I/O failed: EIO"), None);
+    fn a_stale_error_may_state_only_report_only_reasons() {
+        assert_eq!(stale_finding(&[StaleReason::TooOld, StaleReason::HoldExceeded]), None);
+        assert!(stale_finding(&[StaleReason::TooOld, StaleReason::DeadPid]).is_some());
+        assert!(stale_finding(&[]).is_some());
+    }
+
+    #[test]
+    fn the_table_tells_gone_holders() {
+        let table = ProcessTable::new();
+        let entry = |state, starttime, gateway, probe_denied| ProcEntry {
+            state,
+            starttime,
+            gateway,
+            probe_denied,
+        };
+        table.spawn(5, entry(ProcState::Running, Some(1), Some(true), false));
+        table.spawn(6, entry(ProcState::Zombie, Some(1), Some(true), false));
+        table.spawn(7, entry(ProcState::Zombie, Some(1), Some(true), true));
+        table.spawn(8, entry(ProcState::Running, Some(1), Some(false), true));
+        table.spawn(9, entry(ProcState::Running, None, None, false));
+        assert_eq!(holder_gone(5, Some(1), &table), None, "a live gateway");
+        assert_eq!(holder_gone(5, Some(2), &table), Some("recycled (another start time)"));
+        assert_eq!(holder_gone(4, Some(1), &table), Some("dead"));
+        assert_eq!(holder_gone(6, Some(1), &table), Some("a zombie"));
+        assert_eq!(holder_gone(7, Some(1), &table), None, "a refused probe means alive");
+        assert_eq!(holder_gone(8, None, &table), Some("not a gateway"));
+        assert_eq!(holder_gone(9, Some(3), &table), None, "unplaceable");
     }
 
     #[test]

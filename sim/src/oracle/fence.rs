@@ -81,6 +81,32 @@ impl Oracle {
         }
     }
 
+    /// The caller asked a write scope of `ctl` for a prompt release or (`dispose`) a dispose.
+    pub fn asked_in_scope(&mut self, pid: u32, ctl: ControllerId, dispose: bool) {
+        if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+            c.asked_in_scope = Some(dispose || c.asked_in_scope == Some(true));
+        }
+    }
+
+    /// A locked operation (a write scope, a reacquire) returned Ok to its caller (I10): an
+    /// unowned, non-benign change while released must have been caught by it — unless SPEC §3
+    /// makes it a no-op (disposed, poisoned, cleanup started).
+    pub fn locked_op_ok(&mut self, pid: u32, now: u64, ctl: ControllerId) {
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
+        if c.poisoned || c.disposed || c.cleanup_started {
+            return;
+        }
+        if let Some(change) = c.missed_change.take() {
+            let detail = format!(
+                "fence: a locked operation of {ctl} returned Ok although {change} happened while its lock \
+                 was released"
+            );
+            self.violate(now, InvariantId::I10, Some(pid), None, detail);
+        }
+    }
+
     /// `WriteBegin`: not disposed (I4), not poisoned (I6), no missed change (I10), under a
     /// handle still held (I1).
     pub(super) fn on_write_begin(&mut self, pid: u32, now: u64, ctl: ControllerId, handle: Option<HandleId>) {
@@ -149,5 +175,53 @@ impl Oracle {
         if !change.benign() {
             self.unowned_change(path, |_| true, &format!("an external {}", change.name()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use heldlock_core::event::{LockEvent, OpId, OpKind};
+
+    use super::*;
+
+    const T: &str = "/srv/sessions/s0.jsonl";
+
+    /// A controller of p1 on `T` whose fence is recorded and whose lock is released.
+    fn released_controller() -> (Oracle, ControllerId) {
+        let mut o = Oracle::default();
+        let ctl = ControllerId(1);
+        let procs = BTreeMap::new();
+        let created = LockEvent::ControllerCreated {
+            ctl,
+            transcript: Path::new(T),
+        };
+        o.on_lock_event(1, 0, &created, &procs);
+        o.on_fence_recorded(1, ctl);
+        o.ctls.get_mut(&(1, ctl)).unwrap().released = true;
+        (o, ctl)
+    }
+
+    #[test]
+    fn a_locked_op_that_returns_ok_past_a_change_while_released_is_caught() {
+        let (mut o, ctl) = released_controller();
+        o.locked_op_ok(1, 1, ctl);
+        assert!(o.violations.is_empty(), "no change: Ok is right");
+        o.external_change(Path::new(T), ExternalChange::Rewrite);
+        o.locked_op_ok(1, 2, ctl);
+        assert_eq!(o.violations.len(), 1);
+        assert_eq!(o.violations[0].invariant, InvariantId::I10);
+
+        let (mut o, ctl) = released_controller();
+        let cleanup = LockEvent::OpBegin {
+            ctl,
+            op: OpId(9),
+            kind: OpKind::Cleanup,
+        };
+        o.on_lock_event(1, 1, &cleanup, &BTreeMap::new());
+        o.external_change(Path::new(T), ExternalChange::Rewrite);
+        o.locked_op_ok(1, 2, ctl);
+        assert!(o.violations.is_empty(), "cleanup started: a reacquire is a no-op by SPEC §3");
     }
 }

@@ -121,6 +121,20 @@ impl Oracle {
             if c.open_writes.is_empty() && c.held.is_none() && c.fence && !holds {
                 c.released = true;
             }
+            if let (Some(dispose), true, Some(h)) = (c.asked_in_scope, c.open_writes.is_empty(), c.held) {
+                let (inv, what) = if dispose {
+                    (InvariantId::I4, "a dispose")
+                } else {
+                    (InvariantId::I3, "a prompt release")
+                };
+                found.push((
+                    inv,
+                    format!("the write scope {op} of {ctl} was asked for {what} and ended holding {h}"),
+                ));
+            }
+            if c.open_writes.is_empty() {
+                c.asked_in_scope = None;
+            }
             if c.owed_deferred.remove(&op) && c.open_writes.is_empty() {
                 if let Some(h) = c.held {
                     found.push((

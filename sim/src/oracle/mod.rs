@@ -20,11 +20,11 @@ mod writes;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use heldlock_core::event::{ControllerId, HandleId, LockEvent, OpId};
+use heldlock_core::event::{ControllerId, HandleId, LockEvent, OpId, Refusal};
 
 use crate::report::Violation;
 
-pub use availability::{blocks, grace_for, LockSight};
+pub use availability::{blocks, grace_for, holder_gone, LockSight};
 pub use fence::ExternalChange;
 pub use invariant::InvariantId;
 pub use liveness::{unrecoverable_by_spec, LIVENESS_BOUND_MS};
@@ -45,6 +45,9 @@ pub struct Oracle {
     owners: BTreeMap<(u32, PathBuf), u64>,
     /// (pid, acquire) ⇒ the acquire under way.
     acquires: BTreeMap<(u32, u64), AcquireRec>,
+    /// (pid, errno) ⇒ when an fs op of that process last failed with it (injected, or real
+    /// but for EEXIST and ENOENT, which the lock handles): what an I/O refusal may pass on.
+    struck: BTreeMap<(u32, i32), u64>,
     aborts: Vec<AbortDeadline>,
     /// Transcript writes as their callers saw them, and external edits (I14).
     writes: writes::WriteLog,
@@ -161,16 +164,16 @@ impl Oracle {
             LockEvent::AcquireFailed {
                 acquire,
                 lock,
-                timeout,
+                refusal,
                 ref error,
             } => {
                 let Some(rec) = self.acquires.remove(&(pid, acquire)) else {
                     return;
                 };
-                if timeout {
+                if refusal == Refusal::Timeout {
                     self.check_timeout(pid, now, &rec, lock, procs);
                 }
-                self.check_refusal(pid, now, &rec, error, procs, timeout);
+                self.check_refusal(pid, now, &rec, refusal, error, procs);
             }
             _ => {}
         }
@@ -232,9 +235,13 @@ impl Oracle {
             stalled_ms,
         };
         self.ops.insert((pid, op), rec);
-        if kind == heldlock_core::event::OpKind::Write {
-            if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
-                c.open_writes.insert(op);
+        if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+            match kind {
+                heldlock_core::event::OpKind::Write => {
+                    c.open_writes.insert(op);
+                }
+                heldlock_core::event::OpKind::Cleanup => c.cleanup_started = true,
+                _ => {}
             }
         }
     }
@@ -244,6 +251,12 @@ impl Oracle {
         if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
             c.transcript = canonical;
         }
+    }
+
+    /// An fs op of `pid` failed with `errno` (injected, or a real error other than EEXIST and
+    /// ENOENT).
+    pub fn error_struck(&mut self, pid: u32, errno: i32, now: u64) {
+        self.struck.insert((pid, errno), now);
     }
 
     /// The process died: its handles, controllers and operations die with it (its lock files

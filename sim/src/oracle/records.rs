@@ -78,6 +78,12 @@ pub(super) struct CtlRec {
     pub open_writes: BTreeSet<OpId>,
     pub owed_deferred: BTreeSet<OpId>,
     pub drain_owner: Option<OpId>,
+    /// The caller asked a write scope for a prompt release (false) or a dispose (true): when
+    /// the scope ends the controller holds nothing — judged from the call, not the core's
+    /// `ReleaseDeferred`.
+    pub asked_in_scope: Option<bool>,
+    /// An acquire-for-cleanup began: a reacquire may be a no-op from then on (SPEC §3).
+    pub cleanup_started: bool,
 }
 
 pub(super) struct OpRec {

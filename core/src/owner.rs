@@ -138,7 +138,12 @@ impl OwnerMutex {
         timeout_ms: u64,
         abort: &AbortSignal,
     ) -> Result<OwnerGuard, OwnerError> {
-        let key = self.key(session).await?;
+        // The whole wait is abortable, the path's resolution included: a realpath stalled on a
+        // slow mount must not hold an aborted turn (swarm seed 66).
+        let key = match select(Box::pin(self.key(session)), Box::pin(abort.aborted())).await {
+            Either::Left((key, _)) => key?,
+            Either::Right(_) => return Err(OwnerError::Aborted),
+        };
         let attempt = self.next_attempt.fetch_add(1, Ordering::Relaxed);
         let deadline = self.platform.clock.mono_ms().saturating_add(timeout_ms);
         // Each pass either takes ownership, ends, or sleeps until a release, an abort or the

@@ -91,6 +91,30 @@ async fn an_abort_ends_the_wait() {
     assert!(m.is_owned(Path::new(SESSION)).await.unwrap(), "the owner is unaffected");
 }
 
+/// SPEC §2: the wait is abortable — all of it, the session path's resolution included. A
+/// realpath that stalls (a slow or hung mount) must not keep an aborted turn waiting (swarm
+/// seed 66: an abort landed during a 2.7 s realpath and the turn failed with its EACCES later).
+#[tokio::test(start_paused = true)]
+async fn an_abort_ends_the_wait_while_the_session_path_is_resolving() {
+    let w = World::new();
+    let p = w.process(10);
+    let m = OwnerMutex::new(p.platform.clone());
+    let resolve = p.fs.pause_once(Op::CanonicalDir, DIR);
+    let abort = AbortSignal::new();
+    let waiter = tokio::spawn({
+        let (m, abort) = (m.clone(), abort.clone());
+        async move { m.acquire(Path::new(SESSION), 60_000, &abort).await.map(|g| g.attempt()) }
+    });
+    sleep_ms(250).await;
+    assert_eq!(resolve.arrivals(), 1, "the resolution is under way");
+    let t_abort = w.now_ms();
+    abort.abort();
+    let r = within(1_000, waiter).await.expect("the aborted wait went on behind its realpath");
+    assert!(matches!(r.unwrap(), Err(OwnerError::Aborted)));
+    assert_eq!(w.now_ms(), t_abort, "the abort ended the wait at once");
+    resolve.open();
+}
+
 #[tokio::test(start_paused = true)]
 async fn release_is_idempotent() {
     let w = World::new();

@@ -24,7 +24,7 @@ fn opts() -> LockOptions {
 async fn a_create_that_hangs_past_the_budget_times_out_and_its_late_lock_is_released() {
     let w = World::new();
     let p = w.process(US);
-    let create = p.fs.pause_once(Op::Create, LOCK);
+    let create = p.fs.pause_once(Op::Create, ".swap");
     let t0 = w.now_ms();
     let answer = within(60_000, p.locks.acquire(transcript(), opts())).await;
     let took = w.now_ms() - t0;
@@ -73,7 +73,7 @@ async fn a_hung_lock_path_resolution_times_out_and_names_the_lock_it_meant() {
     sleep_ms(1_000).await;
     assert!(!w.lock_exists());
     assert_eq!(p.events.count(|e| matches!(e, Ev::Acquired { .. })), 0, "{:#?}", p.events.all());
-    assert_eq!(p.fs.calls(Op::Create, Some(lock())), 0, "the abandoned acquire went on to create");
+    assert_eq!(p.fs.calls(Op::Rename, Some(lock())), 0, "the abandoned acquire went on to publish a lock");
 }
 
 /// An acquire that finishes inside its budget is not cut, whatever its calls cost: a create that
@@ -82,7 +82,7 @@ async fn a_hung_lock_path_resolution_times_out_and_names_the_lock_it_meant() {
 async fn a_slow_create_inside_the_budget_still_takes_the_lock() {
     let w = World::new();
     let p = w.process(US);
-    let create = p.fs.pause_once(Op::Create, LOCK);
+    let create = p.fs.pause_once(Op::Create, ".swap");
     let opener = async {
         create.arrived(1).await;
         sleep_ms(BUDGET_MS - 100).await;

@@ -484,6 +484,9 @@ impl Fs for CreateBehindFifo {
     fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> Fut<'a, ()> {
         self.real.exchange(a, b)
     }
+    fn rename_noreplace<'a>(&'a self, from: &'a Path, to: &'a Path) -> Fut<'a, ()> {
+        self.real.rename_noreplace(from, to)
+    }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> Fut<'a, ()> {
         self.real.append(path, data)
     }

@@ -627,16 +627,22 @@ impl ProcessLocks {
     /// Our lock, made at a private name, ready to be published or exchanged in.
     async fn make_spare(&self, lock_path: &Path, opts: LockOptions) -> Result<Spare, LockError> {
         let fs = &self.platform.fs;
-        let path = spare_path(lock_path, self.platform.processes.own_pid(), self.next_id());
-        let fd = match fs.create_exclusive(&path, 0o600).await {
-            // Left by an earlier life of our pid that died mid-reclaim: junk, ours to drop.
-            Err(e) if is_errno(&e, errno::EEXIST) => {
-                let _ = fs.unlink(&path).await;
-                fs.create_exclusive(&path, 0o600).await
+        let pid = self.platform.processes.own_pid();
+        let mut path = spare_path(lock_path, pid, self.next_id());
+        let mut names_tried = 1;
+        let fd = loop {
+            match fs.create_exclusive(&path, 0o600).await {
+                // Left by an earlier life of our pid that died mid-reclaim: junk, ours to drop
+                // (best effort: it may not go), and a fresh name serves us either way (seed
+                // 249036: an unlink refused, and the retry's EEXIST failed the acquire).
+                Err(e) if is_errno(&e, errno::EEXIST) && names_tried < MAX_SPARE_NAMES => {
+                    let _ = fs.unlink(&path).await;
+                    path = spare_path(lock_path, pid, self.next_id());
+                    names_tried += 1;
+                }
+                created => break created.map_err(io_at(&path))?,
             }
-            created => created,
         };
-        let fd = fd.map_err(io_at(&path))?;
         let bytes = self.own_payload(opts);
         let made = match fs.write_fd(fd, &bytes).await {
             Ok(()) => fs.stat_fd(fd).await,
@@ -1163,6 +1169,10 @@ enum Step {
 
 /// A private name beside the lock for the lock we publish or swap in: unique per process
 /// (pid) and per use (`n` from the process's counter).
+/// Private names one make_spare tries before it surfaces EEXIST: an earlier life of our pid
+/// leaves at most the one it was using per crash.
+const MAX_SPARE_NAMES: u32 = 16;
+
 fn spare_path(lock: &Path, pid: u32, n: u64) -> PathBuf {
     let mut name = lock.as_os_str().to_owned();
     name.push(format!(".{pid}-{n}.swap"));

@@ -584,15 +584,15 @@ async fn an_identical_rewrite_while_released_is_a_takeover() {
 async fn a_hung_create_of_ours_does_not_shield_a_dead_holders_lock() {
     let w = World::new();
     let p = w.process(10);
-    // pid 30 is in no process table: dead.
-    w.plant_lock(&payload(&w, Some(30), Some(1_000), Some(1_030), None));
-
-    let create = p.fs.pause_once(Op::Create, LOCK);
+    // Our create hangs in its publish (the rename of our made lock onto the path)...
+    let create = p.fs.pause_once(Op::Rename, LOCK);
     let hung = {
         let locks = p.locks.clone();
         tokio::spawn(async move { locks.acquire(transcript(), opts_timeout(60_000)).await })
     };
     assert!(within(1_000, create.arrived(1)).await.is_some());
+    // ... while a lock of pid 30, in no process table (dead), lies at the path.
+    w.plant_lock(&payload(&w, Some(30), Some(1_000), Some(1_030), None));
 
     let second = within(11_000, p.locks.acquire(transcript(), opts_timeout(10_000))).await;
     let h2 = match second {
@@ -771,4 +771,24 @@ async fn another_controllers_write_in_flight_is_not_a_takeover() {
     second.dispose().await;
     first.dispose().await;
     assert!(!w.lock_exists());
+}
+
+/// A crashed earlier life of our pid left its private lock files (`<lock>.<pid>-<n>.swap`)
+/// behind, and they cannot be removed (EACCES on their unlink). Our acquire must still take the
+/// free lock under another private name — not fail with the EEXIST of the junk's name, which
+/// no fault caused (swarm seed 249036: I15).
+#[tokio::test(start_paused = true)]
+async fn junk_private_locks_of_an_earlier_life_do_not_refuse_the_acquire() {
+    let w = World::new();
+    let p = w.process(10);
+    for n in 0..12 {
+        w.plant_file(std::path::Path::new(&format!("{LOCK}.10-{n}.swap")), b"");
+    }
+    p.fs.fail_always(Op::Unlink, Some(".swap"), errno::EACCES);
+    let handle = within(5_000, p.locks.acquire(transcript(), opts_timeout(1_000)))
+        .await
+        .expect("hung")
+        .expect("the lock is free, whatever junk lies beside it");
+    assert!(w.lock_exists());
+    p.locks.release(&handle).await.unwrap();
 }

@@ -219,6 +219,11 @@ impl World {
         self.tool.write_path_now(lock(), bytes, true).unwrap();
     }
 
+    /// Put a file with these bytes at `path` (replacing any), as something outside left it.
+    pub fn plant_file(&self, path: &Path, bytes: &[u8]) {
+        self.tool.write_path_now(path, bytes, true).unwrap();
+    }
+
     pub fn unlink_lock(&self) {
         self.tool.unlink_now(lock()).unwrap();
     }

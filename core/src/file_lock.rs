@@ -500,7 +500,7 @@ impl ProcessLocks {
         let fs = &self.platform.fs;
         let ours = self.make_spare(lock_path, opts).await?;
         let Err(e) = fs.rename_noreplace(&ours.path, lock_path).await else {
-            let handle = self.adopt(acquire, lock_path, ours.fd, ours.bytes, ours.made, opts);
+            let handle = self.adopt(acquire, lock_path, ours.fd, ours.bytes, ours.made, opts).await;
             return Ok(Some(Step::Done(handle)));
         };
         self.discard_spare(ours.fd, &ours.path).await;
@@ -719,7 +719,7 @@ impl ProcessLocks {
                 ino: seen.snapshot.ino,
                 reasons,
             });
-            return Ok(Step::Done(self.adopt(acquire, lock_path, fd, bytes, made, opts)));
+            return Ok(Step::Done(self.adopt(acquire, lock_path, fd, bytes, made, opts).await));
         }
         // Not what we judged (a successor's lock, a changed file), or we cannot tell (the
         // lstat failed: that error is the acquire's, SPEC §1 step 4): put it back.
@@ -861,7 +861,7 @@ impl ProcessLocks {
             let _ = fs.close(fd).await;
             return Ok(None);
         }
-        Ok(Some(self.adopt(acquire, lock_path, fd, bytes, stat, opts)))
+        Ok(Some(self.adopt(acquire, lock_path, fd, bytes, stat, opts).await))
     }
 
     /// Our payload for a new lock.
@@ -878,7 +878,7 @@ impl ProcessLocks {
 
     /// The lock file `stat` with our payload `bytes` is at `lock_path` (created or swapped in):
     /// make its handle and record it as held.
-    fn adopt(
+    async fn adopt(
         &self,
         acquire: u64,
         lock_path: &Path,
@@ -918,6 +918,9 @@ impl ProcessLocks {
                 lock: lock_path,
                 held_ms: self.platform.clock.mono_ms().saturating_sub(previous.inner.acquired_mono_ms),
             });
+            // Its file is gone, nothing to unlink; its descriptor is still ours to close (a
+            // leak here left a process at its fd limit unable to reclaim: swarm seed 182513).
+            let _ = self.platform.fs.close(previous.inner.fd).await;
         }
         self.platform.emit(LockEvent::Acquired {
             acquire,

@@ -792,3 +792,31 @@ async fn junk_private_locks_of_an_earlier_life_do_not_refuse_the_acquire() {
     assert!(w.lock_exists());
     p.locks.release(&handle).await.unwrap();
 }
+
+/// A late acquire of ours publishes its lock after someone removed the lock file of the
+/// handle this process still held: the older handle is lost — and its descriptor must be
+/// closed. It was not (swarm seed 182513 of the million-seed run, I16): at a fd limit of two
+/// the leaked descriptor left every later reclaim of the process one descriptor short, and the
+/// session never recovered after healing.
+#[tokio::test(start_paused = true)]
+async fn a_handle_lost_to_a_later_acquire_of_ours_closes_its_descriptor() {
+    let w = World::new();
+    let p = w.process(10);
+    // The late acquire parks just before it publishes its made lock...
+    let late_publish = p.fs.pause_once(Op::Rename, LOCK);
+    let late = {
+        let locks = p.locks.clone();
+        tokio::spawn(async move { locks.acquire(transcript(), opts_timeout(60_000)).await })
+    };
+    assert!(within(1_000, late_publish.arrived(1)).await.is_some());
+    // ... while another acquire of ours takes the lock, whose file someone then removes.
+    let held = p.locks.acquire(transcript(), opts_timeout(1_000)).await.expect("the path is free");
+    w.unlink_lock();
+    late_publish.open();
+    let late = within(1_000, late).await.expect("hung").unwrap().expect("published on a free path");
+    assert!(held.is_lost(), "its file is gone and the path is ours again: the older handle is lost");
+    p.locks.release(&late).await.unwrap();
+    p.locks.release(&held).await.unwrap();
+    let open = w.fs.open_fds().get(&10).copied().unwrap_or(0);
+    assert_eq!(open, 0, "descriptors of process 10 left open");
+}

@@ -592,8 +592,14 @@ async fn probe_sessions(
 
 async fn probe_session(writer: Writer, locks: Arc<ProcessLocks>, owner: Arc<OwnerMutex>) {
     for attempt in 0..MAX_PROBES {
-        if writer.world.is_settled(&writer.session) {
+        if writer.world.is_proven(&writer.session) {
             return;
+        }
+        // A lock SPEC keeps is looked at again each second, not given up on: an outside actor
+        // may remove it later, and then the session owes its fresh turn (swarm seed 509921).
+        if writer.world.is_kept_locked(&writer.session) {
+            madsim::time::sleep(Duration::from_millis(1_000)).await;
+            continue;
         }
         match probe_turn(&writer, &locks, &owner).await {
             Ok(()) => {

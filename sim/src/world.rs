@@ -448,10 +448,16 @@ impl World {
         self.with(|o| o.oracle.session_proven(&path));
     }
 
-    /// Proven live since the healing, or kept locked by SPEC itself: no more probing needed.
-    pub fn is_settled(&self, session: &Path) -> bool {
+    /// Proven live since the healing: no more probing needed.
+    pub fn is_proven(&self, session: &Path) -> bool {
         let path = self.canonical_transcript(session);
-        self.with(|o| !o.oracle.unproven_sessions().contains(&path)) || self.spec_keeps_locked(&path)
+        self.with(|o| !o.oracle.unproven_sessions().contains(&path))
+    }
+
+    /// Kept locked by SPEC itself for now (a lock no one may reclaim): a probe would only wait
+    /// out its budget. Only for now — an outside actor may still remove that lock.
+    pub fn is_kept_locked(&self, session: &Path) -> bool {
+        self.spec_keeps_locked(&self.canonical_transcript(session))
     }
 
     /// Every session settled, and no lock held by anyone.

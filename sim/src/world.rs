@@ -337,7 +337,7 @@ impl World {
             let written = view.lstat_now(lock).ok().map_or(0, |st| {
                 (st.mtime_ns - EPOCH_WALL_MS as i128 * 1_000_000).clamp(0, now as i128) as u64
             });
-            let since = o.witness.acquire_began(pid, *acquire).unwrap_or(0).max(written);
+            let since = began.unwrap_or(0).max(written);
             let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
             let holder = on_disk.as_ref().and_then(|(_, bytes)| LockPayload::parse(bytes)).and_then(|p| {
                 let pid = p.pid?;

@@ -317,7 +317,7 @@ impl Fs for SimFs {
                 }
                 return Err(failed.err);
             }
-            self.view.write_path_now(path, data, false)?;
+            self.seen(self.view.write_path_now(path, data, false))?;
             self.report_transcript_write(path, data, true)
         })
     }

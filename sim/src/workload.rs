@@ -476,8 +476,16 @@ struct Reporter {
 }
 
 impl Reporter {
-    fn locked(&self, result: Result<(), ControllerError>) -> Result<(), ControllerError> {
-        self.world.locked_op_returned(self.pid, self.ctl.id(), &result, self.ctl.is_poisoned());
+    /// Run a locked call of the controller and tell the world what it returned.
+    async fn locked(
+        &self,
+        transcript: &Path,
+        call: impl Future<Output = Result<(), ControllerError>>,
+    ) -> Result<(), ControllerError> {
+        let began = crate::clock::now_ns();
+        let result = call.await;
+        let ctl = (self.ctl.id(), transcript);
+        self.world.locked_op_returned(self.pid, ctl, began, &result, self.ctl.is_poisoned());
         result
     }
 }
@@ -494,49 +502,46 @@ async fn turn_body(
     let w = writer.clone();
     let streams = sockets.clone();
     let scope_ctl = ctl.id();
-    let written = ctl
-        .with_write_lock(|scope| async move {
-            w.scoped(&scope, "message").await?;
-            madsim::time::sleep(Duration::from_millis(first.hold_ms.0)).await;
-            if let Some(stream) = first.retained_stream {
-                stream.run(&w.world, &streams).await?;
-            }
-            if first.deferred_release {
-                scope.release_for_prompt();
-                w.world.asked_in_scope(w.pid, scope_ctl, InScope::PromptRelease);
-            }
-            w.scoped(&scope, "tool").await
-        })
-        .await;
-    report.locked(written)?;
+    let transcript = writer.transcript.clone();
+    let first_scope = ctl.with_write_lock(|scope| async move {
+        w.scoped(&scope, "message").await?;
+        madsim::time::sleep(Duration::from_millis(first.hold_ms.0)).await;
+        if let Some(stream) = first.retained_stream {
+            stream.run(&w.world, &streams).await?;
+        }
+        if first.deferred_release {
+            scope.release_for_prompt();
+            w.world.asked_in_scope(w.pid, scope_ctl, InScope::PromptRelease);
+        }
+        w.scoped(&scope, "tool").await
+    });
+    report.locked(&transcript, first_scope).await?;
     // An abort ends the turn's own flow; only a stream already under way settles later.
     if abort.is_aborted() {
         return Ok(());
     }
-    ctl.release_for_prompt().await?;
+    report.locked(&transcript, ctl.release_for_prompt()).await?;
     if plan.short_write && !abort.is_aborted() {
         let w = writer.clone();
-        let written = ctl.with_write_lock(|scope| async move { w.scoped(&scope, "tool-result").await }).await;
-        report.locked(written)?;
+        let short = ctl.with_write_lock(|scope| async move { w.scoped(&scope, "tool-result").await });
+        report.locked(&transcript, short).await?;
     }
     let streamed = plan.stream.run(&writer.world, &sockets).await;
     // The prompt settles, maybe long after an abort: it takes the lock back either way.
-    report.locked(ctl.reacquire_after_prompt().await)?;
+    report.locked(&transcript, ctl.reacquire_after_prompt()).await?;
     streamed?;
     if abort.is_aborted() {
         return Ok(());
     }
     let hold = Duration::from_millis(plan.hold_ms.1);
     let (inner, in_scope) = (ctl.clone(), plan.in_scope);
-    let written = ctl
-        .with_write_lock(|scope| async move {
-            madsim::time::sleep(hold).await;
-            writer.scoped(&scope, "message").await?;
-            teardown_in_scope(&inner, &scope, in_scope, &writer).await;
-            Ok(())
-        })
-        .await;
-    report.locked(written)
+    let last_scope = ctl.with_write_lock(|scope| async move {
+        madsim::time::sleep(hold).await;
+        writer.scoped(&scope, "message").await?;
+        teardown_in_scope(&inner, &scope, in_scope, &writer).await;
+        Ok(())
+    });
+    report.locked(&transcript, last_scope).await
 }
 
 /// Cleanup or dispose from inside a write scope: both must return (SPEC I9).

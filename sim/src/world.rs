@@ -593,6 +593,7 @@ impl World {
             o.trace.record(now_ns(), Who::Process(pid), || {
                 format!("torn append: {} of its bytes reached {}", prefix.len(), path.display())
             });
+            o.oracle.transcript_changed(path, now_ns());
             o.oracle.transcript_torn(path, prefix);
         });
     }
@@ -604,6 +605,7 @@ impl World {
             o.trace.record(now_ns(), Who::Process(pid), || {
                 format!("plugin appends usage to {}", path.display())
             });
+            o.oracle.transcript_changed(path, now_ns());
             o.oracle.external_change(path, ExternalChange::BenignAppend);
             o.oracle.external_edit(path, ExternalEdit::Append(data.to_vec()));
         });
@@ -688,16 +690,24 @@ impl World {
     pub fn locked_op_returned(
         &self,
         pid: u32,
-        ctl: ControllerId,
+        (ctl, transcript): (ControllerId, &Path),
+        began: u64,
         result: &Result<(), heldlock_core::ControllerError>,
         poisoned_now: bool,
     ) {
+        let absent = !self.entry_at(transcript);
         self.with(|o| {
-            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
-                let returned = (result, poisoned_now);
-                o.witness.locked_op_returned(pid, now_ns(), ctl, returned, &mut o.oracle.violations);
-                if result.is_ok() {
-                    o.oracle.locked_op_ok(pid, now_ns(), ctl);
+            let Some(facts) = o.procs.get(&pid).map(|p| p.facts).filter(|f| f.alive && !o.finished) else {
+                return;
+            };
+            let now = now_ns();
+            let returned = (result, poisoned_now);
+            o.witness.locked_op_returned(pid, now, ctl, returned, &mut o.oracle.violations);
+            match result {
+                Ok(()) => o.oracle.locked_op_ok(pid, now, ctl),
+                Err(e) => {
+                    let facts = (facts.last_error_ns, absent);
+                    o.oracle.check_locked_op_error(pid, (began, now), transcript, e, facts)
                 }
             }
         });
@@ -720,6 +730,7 @@ impl World {
     pub fn transcript_appended(&self, pid: u32, path: &Path) {
         self.with(|o| {
             o.events += 1;
+            o.oracle.transcript_changed(path, now_ns());
             o.oracle.transcript_appended(pid, path);
         });
     }
@@ -759,6 +770,7 @@ impl World {
             o.trace.record(now_ns(), Who::External, || {
                 format!("external {} of {}", change.name(), path.display())
             });
+            o.oracle.transcript_changed(path, now_ns());
             o.oracle.external_change(path, change);
             if let Some(edit) = edit {
                 o.oracle.external_edit(path, edit);

@@ -14,12 +14,15 @@
 //!   are to be retried, never surfaced.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use heldlock_core::event::Refusal;
 use heldlock_core::file_lock::ORPHAN_GRACE_MS;
 use heldlock_core::judge::StaleReason;
 use heldlock_core::memprocs::{ProcState, ProcessTable};
 use heldlock_core::payload::LockPayload;
+use heldlock_core::platform::errno;
+use heldlock_core::ControllerError;
 
 use super::records::AcquireRec;
 use super::{ms, unrecoverable_by_spec, InvariantId, Oracle, ProcFacts, SLACK_MS};
@@ -146,6 +149,51 @@ impl Oracle {
     }
 }
 
+impl Oracle {
+    /// Someone (a gateway, a plugin, an external actor, a torn append) changed `transcript`.
+    pub fn transcript_changed(&mut self, transcript: &Path, now: u64) {
+        self.changed.insert(transcript.to_owned(), now);
+    }
+
+    /// A locked controller operation (a write scope, the prompt release, the reacquire) that
+    /// began at `began` returned a transcript I/O error (I15, the controller's half): its errno
+    /// must be one the world made one of this process's own fs operations fail with since —
+    /// or EAGAIN from fence reads that never saw the transcript hold still, when someone did
+    /// change it meanwhile, or ENOENT while the transcript is gone (`absent`: an external
+    /// actor deleted it). Lock errors are judged where their acquire failed (`check_refusal`).
+    pub fn check_locked_op_error(
+        &mut self,
+        pid: u32,
+        (began, now): (u64, u64),
+        transcript: &Path,
+        error: &ControllerError,
+        (last_error_ns, absent): (Option<u64>, bool),
+    ) {
+        // Only the transcript's errors are the lock's: the workload's own (its provider
+        // stream) name another path.
+        let ControllerError::Io { source, path } = error else {
+            return;
+        };
+        if path != transcript {
+            return;
+        }
+        let since = |t: Option<&u64>| t.is_some_and(|t| *t >= began);
+        let excused = match source.raw_os_error() {
+            Some(errno::EAGAIN) if since(self.changed.get(transcript)) => true,
+            Some(errno::ENOENT) if absent => true,
+            Some(code) => since(self.struck.get(&(pid, code))),
+            None => since(last_error_ns.as_ref()),
+        };
+        if !excused {
+            let detail = format!(
+                "availability: a locked operation failed with an I/O error no fault caused (errno {:?}): {error}",
+                source.raw_os_error()
+            );
+            self.violate(now, InvariantId::I15, Some(pid), Some(transcript), detail);
+        }
+    }
+}
+
 /// A StaleError may state only report-only reasons (too old, hold exceeded), and some.
 fn stale_finding(reasons: &[StaleReason]) -> Option<String> {
     let removable: Vec<&str> = reasons
@@ -181,6 +229,36 @@ mod tests {
         assert_eq!(stale_finding(&[StaleReason::TooOld, StaleReason::HoldExceeded]), None);
         assert!(stale_finding(&[StaleReason::TooOld, StaleReason::DeadPid]).is_some());
         assert!(stale_finding(&[]).is_some());
+    }
+
+    #[test]
+    fn a_locked_operation_may_pass_on_only_errors_the_world_caused() {
+        let transcript = Path::new("/s/t.jsonl");
+        let io = |path: &str, code: i32| ControllerError::Io {
+            path: path.into(),
+            source: std::io::Error::from_raw_os_error(code),
+        };
+        let judged = |o: &mut Oracle, e: ControllerError, absent: bool| {
+            let before = o.violations.len();
+            o.check_locked_op_error(7, (100, 200), transcript, &e, (None, absent));
+            o.violations.len() > before
+        };
+        let mut o = Oracle::default();
+        assert!(judged(&mut o, io("/s/t.jsonl", errno::EIO), false), "an EIO nothing struck");
+        o.error_struck(7, errno::EIO, 50);
+        assert!(judged(&mut o, io("/s/t.jsonl", errno::EIO), false), "struck before the op began");
+        o.error_struck(7, errno::EIO, 150);
+        assert!(!judged(&mut o, io("/s/t.jsonl", errno::EIO), false), "struck during the op");
+        assert!(judged(&mut o, io("/s/t.jsonl", errno::EAGAIN), false), "fence reads of a still file");
+        o.transcript_changed(transcript, 120);
+        assert!(!judged(&mut o, io("/s/t.jsonl", errno::EAGAIN), false), "a transcript that kept moving");
+        assert!(
+            judged(&mut o, io("/s/t.jsonl", errno::ENOENT), false),
+            "ENOENT of a transcript that is there"
+        );
+        assert!(!judged(&mut o, io("/s/t.jsonl", errno::ENOENT), true), "ENOENT of a deleted transcript");
+        assert!(!judged(&mut o, io("<provider stream>", errno::EIO), false), "the workload's own error");
+        assert!(!judged(&mut o, ControllerError::LockLost, false), "not an I/O error");
     }
 
     #[test]

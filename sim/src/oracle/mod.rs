@@ -48,6 +48,9 @@ pub struct Oracle {
     /// (pid, errno) ⇒ when an fs op of that process last failed with it (injected, or real
     /// but for EEXIST and ENOENT, which the lock handles): what an I/O refusal may pass on.
     struck: BTreeMap<(u32, i32), u64>,
+    /// Transcript ⇒ when anyone (a gateway, a plugin, an external actor, a torn append) last
+    /// changed it: what a fence read that never saw one version twice may blame (I15).
+    changed: BTreeMap<PathBuf, u64>,
     aborts: Vec<AbortDeadline>,
     /// Transcript writes as their callers saw them, and external edits (I14).
     writes: writes::WriteLog,

@@ -159,8 +159,8 @@ impl Oracle {
     /// began at `began` returned a transcript I/O error (I15, the controller's half): its errno
     /// must be one the world made one of this process's own fs operations fail with since —
     /// or EAGAIN from fence reads that never saw the transcript hold still, when someone did
-    /// change it meanwhile, or ENOENT while the transcript is gone (`absent`: an external
-    /// actor deleted it). Lock errors are judged where their acquire failed (`check_refusal`).
+    /// change it meanwhile, or ENOENT of a transcript gone now (`absent`: an external actor
+    /// deleted it) or deleted and recreated meanwhile (seed 85142). Lock errors are judged where their acquire failed (`check_refusal`).
     pub fn check_locked_op_error(
         &mut self,
         pid: u32,
@@ -179,7 +179,7 @@ impl Oracle {
         }
         let since = |t: Option<&u64>| t.is_some_and(|t| *t >= began);
         let excused = match source.raw_os_error() {
-            Some(errno::EAGAIN) if since(self.changed.get(transcript)) => true,
+            Some(errno::EAGAIN | errno::ENOENT) if since(self.changed.get(transcript)) => true,
             Some(errno::ENOENT) if absent => true,
             Some(code) => since(self.struck.get(&(pid, code))),
             None => since(last_error_ns.as_ref()),
@@ -250,13 +250,14 @@ mod tests {
         o.error_struck(7, errno::EIO, 150);
         assert!(!judged(&mut o, io("/s/t.jsonl", errno::EIO), false), "struck during the op");
         assert!(judged(&mut o, io("/s/t.jsonl", errno::EAGAIN), false), "fence reads of a still file");
-        o.transcript_changed(transcript, 120);
-        assert!(!judged(&mut o, io("/s/t.jsonl", errno::EAGAIN), false), "a transcript that kept moving");
         assert!(
             judged(&mut o, io("/s/t.jsonl", errno::ENOENT), false),
-            "ENOENT of a transcript that is there"
+            "ENOENT of a transcript always there"
         );
+        o.transcript_changed(transcript, 120);
+        assert!(!judged(&mut o, io("/s/t.jsonl", errno::EAGAIN), false), "a transcript that kept moving");
         assert!(!judged(&mut o, io("/s/t.jsonl", errno::ENOENT), true), "ENOENT of a deleted transcript");
+        assert!(!judged(&mut o, io("/s/t.jsonl", errno::ENOENT), false), "deleted and recreated meanwhile");
         assert!(!judged(&mut o, io("<provider stream>", errno::EIO), false), "the workload's own error");
         assert!(!judged(&mut o, ControllerError::LockLost, false), "not an I/O error");
     }

@@ -39,7 +39,8 @@ fn rewritten(act: u32) -> Vec<u8> {
     format!("{{\"type\":\"message\",\"from\":\"rewritten\",\"act\":{act}}}\n").into_bytes()
 }
 
-fn lock_path_of(transcript: &Path) -> PathBuf {
+/// The lock file of a transcript (SPEC §1: `<transcript>.lock`).
+pub(crate) fn lock_path_of(transcript: &Path) -> PathBuf {
     let mut name = transcript.as_os_str().to_owned();
     name.push(".lock");
     PathBuf::from(name)

@@ -488,6 +488,11 @@ impl Reporter {
         self.world.locked_op_returned(self.pid, ctl, began, &result, self.ctl.is_poisoned());
         result
     }
+
+    /// Nothing asked the controller to let go since its last scope returned Ok.
+    fn expect_retained(&self, transcript: &Path) {
+        self.world.expect_retained(self.pid, (self.ctl.id(), transcript), self.ctl.is_poisoned());
+    }
 }
 
 async fn turn_body(
@@ -519,6 +524,9 @@ async fn turn_body(
     // An abort ends the turn's own flow; only a stream already under way settles later.
     if abort.is_aborted() {
         return Ok(());
+    }
+    if !plan.deferred_release {
+        report.expect_retained(&transcript);
     }
     report.locked(&transcript, ctl.release_for_prompt()).await?;
     if plan.short_write && !abort.is_aborted() {

@@ -468,10 +468,8 @@ impl World {
 
     /// Whether the lock file of `transcript` names a pid SPEC §1.1 cannot reclaim (I16 excuse).
     fn spec_keeps_locked(&self, transcript: &Path) -> bool {
-        let mut lock = transcript.as_os_str().to_owned();
-        lock.push(".lock");
         self.disk
-            .contents(Path::new(&lock))
+            .contents(&crate::actors::lock_path_of(transcript))
             .is_some_and(|bytes| crate::oracle::unrecoverable_by_spec(&bytes, &self.table))
     }
 
@@ -709,6 +707,23 @@ impl World {
                     let facts = (facts.last_error_ns, absent);
                     o.oracle.check_locked_op_error(pid, (began, now), transcript, e, facts)
                 }
+            }
+        });
+    }
+
+    /// A write scope of `ctl` returned Ok and the turn asked for no release (no abort, no
+    /// prompt release, no dispose, no cleanup): SPEC §3 keeps `held` — only a poisoned
+    /// controller lets go of it at a scope's exit — so the lock file on disk is still this
+    /// process's (I6). An external actor's tampering with the lock excuses it.
+    pub fn expect_retained(&self, pid: u32, (ctl, transcript): (ControllerId, &Path), poisoned_now: bool) {
+        let lock = crate::actors::lock_path_of(transcript);
+        let holder = self.disk.contents(&lock).and_then(|b| LockPayload::parse(&b)).and_then(|p| p.pid);
+        if poisoned_now || holder == Some(pid) {
+            return;
+        }
+        self.with(|o| {
+            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
+                o.oracle.check_retained(pid, now_ns(), ctl, &lock, holder);
             }
         });
     }

@@ -8,6 +8,27 @@ use heldlock_core::event::{ControllerId, Duty, HandleId, OpId, OpKind, ReleaseBy
 use super::{InvariantId, Oracle};
 
 impl Oracle {
+    /// A write scope of `ctl` returned Ok, nothing asked it to let go, it is not poisoned — and
+    /// the lock file at `lock` names `holder`, not this process (I6: only a poisoned controller
+    /// releases `held` at a scope's exit, SPEC §3). An external actor's tampering excuses it.
+    pub fn check_retained(
+        &mut self,
+        pid: u32,
+        now: u64,
+        ctl: ControllerId,
+        lock: &Path,
+        holder: Option<u32>,
+    ) {
+        if self.lock_tampered_for(pid, lock) {
+            return;
+        }
+        let detail = format!(
+            "poison before force: {ctl} let go of its held lock at a write scope's exit (the lock file \
+             names {holder:?}) though it is not poisoned and the turn asked for no release"
+        );
+        self.violate(now, InvariantId::I6, Some(pid), Some(lock), detail);
+    }
+
     /// An owner release of a handle still in some controller's `held`: a second path will
     /// release it again (I8).
     pub(super) fn check_release_path(
@@ -224,5 +245,37 @@ impl Oracle {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::records::HandleRec;
+    use super::*;
+
+    #[test]
+    fn a_controller_that_let_go_unasked_is_flagged_unless_its_lock_was_tampered_with() {
+        let lock = Path::new("/srv/sessions/s0.jsonl.lock");
+        let mut o = Oracle::default();
+        o.check_retained(7, 1, ControllerId(1), lock, None);
+        assert_eq!(o.violations.len(), 1);
+        assert_eq!(o.violations[0].invariant, InvariantId::I6);
+        let rec = HandleRec {
+            lock: lock.to_owned(),
+            ino: 3,
+            acquired_ns: 0,
+            max_hold_ms: 1,
+            released_ns: None,
+            release_ended: false,
+            lost: false,
+            tampered: false,
+            held_by: None,
+        };
+        o.handles.insert((7, HandleId(1)), rec);
+        o.lock_tampered(3);
+        o.check_retained(7, 2, ControllerId(1), lock, Some(9));
+        assert_eq!(o.violations.len(), 1, "an external actor removed or replaced it");
+        o.check_retained(8, 3, ControllerId(1), lock, Some(9));
+        assert_eq!(o.violations.len(), 2, "another process's tampered lock excuses nothing");
     }
 }

@@ -185,7 +185,10 @@ impl RecoveryAim {
 
     /// A lock file went away: an armed transcript's lock may be free now.
     pub fn lock_gone(&self) {
-        self.wake.notify(usize::MAX);
+        // Nothing armed, nobody to wake: the tamperer sleeps through most unlinks.
+        if !self.armed.lock().unwrap().is_empty() {
+            self.wake.notify(usize::MAX);
+        }
     }
 
     /// An armed transcript whose lock path is free now, disarmed.

@@ -503,6 +503,31 @@ mod tests {
     }
 
     #[test]
+    fn the_stat_right_after_a_transcript_append_is_the_hot_call() {
+        const APPEND: FaultSite = FaultSite {
+            op: FsOp::Append,
+            class: PathClass::Transcript,
+        };
+        let hot = |kinds: Vec<FaultKind>, rate: f64| {
+            let profile = Profile {
+                fault_kinds: kinds,
+                post_append_stat_fault_rate: rate,
+                ..Profile::quiet()
+            };
+            let plan = FaultPlan::new(4, &profile);
+            let faults: Vec<Option<FaultKind>> =
+                [APPEND, STAT, STAT, UNLINK, APPEND, STAT].into_iter().map(|s| plan.decide(s, 0).fault).collect();
+            (faults, plan.fired_log().len())
+        };
+        let eio = Some(FaultKind::Eio);
+        assert_eq!(hot(vec![FaultKind::Eio], 1.0), (vec![None, eio, None, None, None, eio], 2));
+        assert_eq!(hot(vec![FaultKind::Eio], 0.0).1, 0, "off: no fault outside the storms");
+        assert_eq!(hot(vec![FaultKind::Emfile], 1.0).1, 0, "a stat cannot fail with EMFILE");
+        let (some, _) = hot(vec![FaultKind::Eio, FaultKind::Eintr, FaultKind::Emfile], 0.5);
+        assert!(some.iter().all(|f| f.is_none() || matches!(f, Some(FaultKind::Eio | FaultKind::Eintr))));
+    }
+
+    #[test]
     fn slow_ops_stall_and_healing_ends_every_fault() {
         let slow = FaultPlan::new(
             2,

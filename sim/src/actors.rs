@@ -474,7 +474,8 @@ mod tests {
             world.process_started(pid, "gw".into(), Some(1_000));
             let tamperer = madsim::task::spawn(recovery_tamperer(world.clone()));
             let locks = ProcessLocks::with_mutant(world.platform_for(pid), mutant);
-            let ctl = AttemptController::create(locks, &transcript, ControllerOptions::default()).await.unwrap();
+            let ctl =
+                AttemptController::create(locks, &transcript, ControllerOptions::default()).await.unwrap();
             ctl.release_for_prompt().await.unwrap();
             let bytes = b"{\"type\":\"tool-result\",\"n\":1}\n";
             let id = world.write_called(pid, &transcript, bytes, false);

@@ -515,8 +515,10 @@ mod tests {
                 ..Profile::quiet()
             };
             let plan = FaultPlan::new(4, &profile);
-            let faults: Vec<Option<FaultKind>> =
-                [APPEND, STAT, STAT, UNLINK, APPEND, STAT].into_iter().map(|s| plan.decide(s, 0).fault).collect();
+            let faults: Vec<Option<FaultKind>> = [APPEND, STAT, STAT, UNLINK, APPEND, STAT]
+                .into_iter()
+                .map(|s| plan.decide(s, 0).fault)
+                .collect();
             (faults, plan.fired_log().len())
         };
         let eio = Some(FaultKind::Eio);

@@ -14,9 +14,9 @@ use heldlock_core::platform::errno::{EIO, EISDIR};
 use heldlock_core::platform::{Observer, Platform, Processes};
 use heldlock_core::Mutant;
 
+use crate::actors::RecoveryAim;
 use crate::clock::{now_ns, SimClock, SimSpawner, WatchdogOf};
 use crate::coverage::Coverage;
-use crate::actors::RecoveryAim;
 use crate::faults::{Decision, FaultKind, FaultPlan, PathClass};
 use crate::oracle::{ExternalChange, ExternalEdit, Oracle, ProcFacts};
 use crate::profile::Profile;

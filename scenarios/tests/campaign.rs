@@ -66,11 +66,17 @@ fn the_caller_side_oracle_kills_the_issue_6_defects_the_default_world_reaches() 
 }
 
 /// Issue-6 defects killed by world hazards: a lock that keeps vanishing (a network mount's
-/// negative lookup cache, I12) and a live foreign lock whose `createdAt` has an offset, swapped
-/// out by a reclaim and removed at the reclaimer's private name (I11).
+/// negative lookup cache, I12), a live foreign lock whose `createdAt` has an offset, swapped
+/// out by a reclaim and removed at the reclaimer's private name (I11), and a transcript
+/// re-saved in a new inode right after a write whose landing its writer could not verify (the
+/// error-recovery tamperer and the hot post-append stat, I10).
 #[test]
-fn the_wider_world_kills_the_vanishing_lock_and_the_offset_created_at() {
-    let reached = [Mutant::M15CreatedAtOffsetInvalid, Mutant::M17VanishIterationCap];
+fn the_wider_world_kills_the_vanishing_lock_the_offset_created_at_and_the_any_inode_append() {
+    let reached = [
+        Mutant::M12BenignAppendAnyInode,
+        Mutant::M15CreatedAtOffsetInvalid,
+        Mutant::M17VanishIterationCap,
+    ];
     let results = mutants::self_test(&reached, 1, 3000, jobs(), &|| {});
     for r in &results {
         assert!(r.killed_everywhere(), "{} survived {} of {} ranges", r.mutant, r.survived, r.ranges);

@@ -5,9 +5,10 @@
 //! oracle's tampered inodes): the oracle judges from that record, not from the lock's account.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::select;
 use heldlock_core::memprocs::{ProcEntry, ProcState};
 use heldlock_core::payload::format_iso8601;
 use rand::Rng;
@@ -153,6 +154,82 @@ pub async fn transcript_tamperer(world: Arc<World>) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// Transcripts the error-recovery tamperer waits on at once, at most.
+const MAX_ARMED: usize = 16;
+/// Wake-ups the error-recovery tamperer waits through for one act, at most.
+const MAX_WAKES: u32 = 100_000;
+
+/// Where the error-recovery tamperer aims: transcripts a process's operation just failed on
+/// (the world arms them at the fault), and a wake-up whenever a lock file goes away.
+#[derive(Default)]
+pub struct RecoveryAim {
+    armed: Mutex<Vec<PathBuf>>,
+    wake: event_listener::Event,
+}
+
+impl RecoveryAim {
+    /// An operation on `transcript` (canonical) failed.
+    pub fn arm(&self, transcript: PathBuf) {
+        {
+            let mut armed = self.armed.lock().unwrap();
+            if armed.contains(&transcript) || armed.len() >= MAX_ARMED {
+                return;
+            }
+            armed.push(transcript);
+        }
+        self.wake.notify(usize::MAX);
+    }
+
+    /// A lock file went away: an armed transcript's lock may be free now.
+    pub fn lock_gone(&self) {
+        // Nothing armed, nobody to wake: the tamperer sleeps through most unlinks.
+        if !self.armed.lock().unwrap().is_empty() {
+            self.wake.notify(usize::MAX);
+        }
+    }
+
+    /// An armed transcript whose lock path is free now, disarmed.
+    fn take_free(&self, world: &World) -> Option<PathBuf> {
+        let mut armed = self.armed.lock().unwrap();
+        let at = armed.iter().position(|t| !world.entry_at(&lock_path_of(t)))?;
+        Some(armed.remove(at))
+    }
+
+    /// Wait for an armed transcript whose lock is free; `None` once the world heals.
+    async fn next_free(&self, world: &World) -> Option<PathBuf> {
+        for _ in 0..MAX_WAKES {
+            if world.is_healed() {
+                return None;
+            }
+            let listener = self.wake.listen();
+            if let Some(transcript) = self.take_free(world) {
+                return Some(transcript);
+            }
+            select(listener, Box::pin(world.until_healed())).await;
+        }
+        None
+    }
+}
+
+/// Aims at error recovery: after a process's transcript operation failed (a write whose
+/// landing it could not verify, a fence read that failed), at the first moment that session's
+/// lock file is gone, a backup or sync tool re-saves the transcript — same bytes, new inode.
+/// Whichever controller checks its fence next must take that as a takeover.
+pub async fn recovery_tamperer(world: Arc<World>) {
+    for _ in 0..world.profile.recovery_tampering.min(MAX_ACTS) {
+        let Some(path) = world.aim.next_free(&world).await else {
+            return;
+        };
+        let Some(bytes) = world.disk.contents(&path) else {
+            continue;
+        };
+        let view = world.disk.view(0, usize::MAX);
+        if view.unlink_now(&path).is_ok() && view.write_path_now(&path, &bytes, true).is_ok() {
+            world.external_change(&path, ExternalChange::Replace, Some(ExternalEdit::Replace(bytes)));
         }
     }
 }
@@ -360,7 +437,68 @@ pub async fn lock_tamperer(world: Arc<World>) {
 
 #[cfg(test)]
 mod tests {
+    use heldlock_core::{AttemptController, ControllerOptions, Mutant, ProcessLocks};
+
     use super::*;
+    use crate::faults::{FaultKind, FaultPlan};
+    use crate::oracle::InvariantId;
+    use crate::profile::Profile;
+    use crate::trace::TraceMode;
+
+    /// One gateway's turn, scripted: the fence recorded at the prompt release, then a short-lock
+    /// write whose post-append stat fails (the append landed unverified), then the cleanup's
+    /// fence check — with the error-recovery tamperer on. Returns the invariants broken.
+    fn unverified_append_then_cleanup(mutant: Option<Mutant>) -> Vec<InvariantId> {
+        let profile = Profile {
+            fault_kinds: vec![FaultKind::Eio],
+            post_append_stat_fault_rate: 1.0,
+            recovery_tampering: 1,
+            ..Profile::quiet()
+        };
+        let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+        rt.block_on(async move {
+            let faults = FaultPlan::new(1, &profile);
+            let world = World::new(1, "scripted", profile, faults, mutant, TraceMode::Off);
+            let transcript = world.session_path(0, false);
+            let header = b"{\"type\":\"session\",\"id\":\"s0\"}\n".to_vec();
+            world.disk.create_dir_all(Path::new(crate::world::SESSION_DIR)).unwrap();
+            world.disk.view(0, usize::MAX).write_path_now(&transcript, &header, true).unwrap();
+            world.transcript_created(&transcript, &header);
+            let pid = 101;
+            let entry = ProcEntry {
+                state: ProcState::Running,
+                starttime: Some(1_000),
+                gateway: Some(true),
+                probe_denied: false,
+            };
+            world.table.spawn(pid, entry);
+            world.process_started(pid, "gw".into(), Some(1_000));
+            let tamperer = madsim::task::spawn(recovery_tamperer(world.clone()));
+            let locks = ProcessLocks::with_mutant(world.platform_for(pid), mutant);
+            let ctl =
+                AttemptController::create(locks, &transcript, ControllerOptions::default()).await.unwrap();
+            ctl.release_for_prompt().await.unwrap();
+            let bytes = b"{\"type\":\"tool-result\",\"n\":1}\n";
+            let id = world.write_called(pid, &transcript, bytes, false);
+            let written = ctl.with_write_lock(|scope| async move { scope.append(bytes).await }).await;
+            world.write_returned(id, written.is_ok());
+            assert!(written.is_err(), "the post-append stat fails: {written:?}");
+            assert_eq!(world.disk.contents(&transcript).unwrap().len(), header.len() + bytes.len());
+            tamperer.await.unwrap();
+            let cleanup = ctl.acquire_for_cleanup().await.unwrap();
+            assert_eq!(cleanup.is_noop(), mutant.is_none(), "the fixed core takes the replace as a takeover");
+            let _ = cleanup.release().await;
+            ctl.dispose().await;
+            world.finish().violations.iter().map(|v| v.invariant).collect()
+        })
+    }
+
+    #[test]
+    fn a_replace_after_an_unverified_own_append_is_a_takeover_and_m12_is_caught() {
+        assert_eq!(unverified_append_then_cleanup(None), Vec::new());
+        let found = unverified_append_then_cleanup(Some(Mutant::M12BenignAppendAnyInode));
+        assert_eq!(found.first(), Some(&InvariantId::I10), "{found:?}");
+    }
 
     #[test]
     fn external_rewrites_never_repeat_a_transcript() {

@@ -206,6 +206,8 @@ const STORM_WINDOW_MS: u64 = 10_000;
 const STORM_STREAM: u64 = 1 << 62;
 /// Keeps the site-activation draws apart from the others.
 const SITE_STREAM: u64 = 1 << 61;
+/// Keeps the post-append stat draws apart from the others.
+const POST_APPEND_STREAM: u64 = 1 << 60;
 /// A slow operation stalls this long (a slow disk, an NFS hiccup).
 const SLOW_OP_MS: std::ops::Range<u64> = 200..3_000;
 
@@ -229,6 +231,11 @@ pub struct FaultPlan {
     hang_rate: f64,
     max_latency_ms: u64,
     slow_op_rate: f64,
+    /// `Profile::post_append_stat_fault_rate`: the stat right after a transcript append fails.
+    post_append_stat_rate: f64,
+    /// A transcript append went through and no transcript stat has come since: the next one
+    /// is the writer's post-append stat (the hot call, FoundationDB's buggify aimed at it).
+    after_append: std::sync::atomic::AtomicBool,
     /// Sites switched on for this seed (FoundationDB's buggify activation): only these fire
     /// errnos and hangs, so rare combinations across sites get their turn.
     active: BTreeSet<FaultSite>,
@@ -251,6 +258,8 @@ impl FaultPlan {
             hang_rate: profile.hang_rate,
             max_latency_ms: profile.max_latency_ms,
             slow_op_rate: profile.slow_op_rate,
+            post_append_stat_rate: profile.post_append_stat_fault_rate,
+            after_append: std::sync::atomic::AtomicBool::new(false),
             active: Self::activate_sites(seed, profile.site_activation),
             healed: std::sync::atomic::AtomicBool::new(false),
             occurrences: Mutex::new(FnvHashMap::default()),
@@ -332,6 +341,9 @@ impl FaultPlan {
         } else {
             None
         };
+        if fault.is_none() {
+            fault = self.post_append_fault(site, occurrence);
+        }
         if let Some(only) = &self.only {
             if !only.contains(&(site, occurrence)) {
                 fault = None;
@@ -352,6 +364,32 @@ impl FaultPlan {
             latency_ms,
             slow_ms,
             fault,
+        }
+    }
+
+    /// The hot call: a transcript stat right after a transcript append (the writer checking
+    /// where its append landed) fails at `post_append_stat_rate`, storm or not, with an errno of
+    /// the seed's kinds a stat can fail with. Drawn from its own stream, and only in seeds
+    /// where the rate is on: every other decision keeps its draws.
+    fn post_append_fault(&self, site: FaultSite, occurrence: u64) -> Option<FaultKind> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.post_append_stat_rate <= 0.0 || site.class != PathClass::Transcript {
+            return None;
+        }
+        match site.op {
+            FsOp::Append => {
+                self.after_append.store(true, SeqCst);
+                None
+            }
+            FsOp::Stat if self.after_append.swap(false, SeqCst) => {
+                let kinds: Vec<FaultKind> =
+                    self.kinds.iter().copied().filter(|k| site.op.can_fail_with(*k)).collect();
+                let index = POST_APPEND_STREAM | site.key() << 32 ^ occurrence;
+                let mut rng = ChaCha8Rng::seed_from_u64(derive(self.seed, Stream::Fault, index));
+                let fails = !kinds.is_empty() && rng.gen_bool(self.post_append_stat_rate);
+                fails.then(|| kinds[rng.gen_range(0..kinds.len())])
+            }
+            _ => None,
         }
     }
 
@@ -462,6 +500,33 @@ mod tests {
             },
         );
         assert!(none.active.is_empty());
+    }
+
+    #[test]
+    fn the_stat_right_after_a_transcript_append_is_the_hot_call() {
+        const APPEND: FaultSite = FaultSite {
+            op: FsOp::Append,
+            class: PathClass::Transcript,
+        };
+        let hot = |kinds: Vec<FaultKind>, rate: f64| {
+            let profile = Profile {
+                fault_kinds: kinds,
+                post_append_stat_fault_rate: rate,
+                ..Profile::quiet()
+            };
+            let plan = FaultPlan::new(4, &profile);
+            let faults: Vec<Option<FaultKind>> = [APPEND, STAT, STAT, UNLINK, APPEND, STAT]
+                .into_iter()
+                .map(|s| plan.decide(s, 0).fault)
+                .collect();
+            (faults, plan.fired_log().len())
+        };
+        let eio = Some(FaultKind::Eio);
+        assert_eq!(hot(vec![FaultKind::Eio], 1.0), (vec![None, eio, None, None, None, eio], 2));
+        assert_eq!(hot(vec![FaultKind::Eio], 0.0).1, 0, "off: no fault outside the storms");
+        assert_eq!(hot(vec![FaultKind::Emfile], 1.0).1, 0, "a stat cannot fail with EMFILE");
+        let (some, _) = hot(vec![FaultKind::Eio, FaultKind::Eintr, FaultKind::Emfile], 0.5);
+        assert!(some.iter().all(|f| f.is_none() || matches!(f, Some(FaultKind::Eio | FaultKind::Eintr))));
     }
 
     #[test]

@@ -100,6 +100,13 @@ pub struct Profile {
     /// cache, `lookup_cache`): meanwhile its lookups answer ENOENT though another host created
     /// the lock. 0: no cache.
     pub negative_lookup_ttl_ms: u64,
+    /// Chance the stat a writer makes right after its transcript append fails (a flaky
+    /// server's getattr after a write): the append landed, and the writer cannot verify it.
+    pub post_append_stat_fault_rate: f64,
+    /// Acts of the error-recovery tamperer: after a gateway's transcript operation failed, at
+    /// the first moment that session's lock is free, an outside tool re-saves the transcript
+    /// (same bytes, new inode).
+    pub recovery_tampering: u32,
 }
 
 impl Profile {
@@ -166,6 +173,9 @@ impl Profile {
             site_activation: [0.25, 0.5, 0.75, 1.0][rng.gen_range(0..4)],
             // Drawn after it: the draws above keep their values. Most mounts here are local.
             negative_lookup_ttl_ms: [0, 0, 0, 0, 0, 0, 1_000, 3_000][rng.gen_range(0..8)],
+            // Drawn after it: the draws above keep their values.
+            post_append_stat_fault_rate: [0.0, 0.0, 0.2, 0.4][rng.gen_range(0..4)],
+            recovery_tampering: [0, 0, 2, 6][rng.gen_range(0..4)],
         }
     }
 
@@ -215,6 +225,8 @@ impl Profile {
             late_abort_rate: 0.0,
             plugin_lock_table: false,
             negative_lookup_ttl_ms: 0,
+            post_append_stat_fault_rate: 0.0,
+            recovery_tampering: 0,
         }
     }
 
@@ -226,7 +238,7 @@ impl Profile {
              stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
              starttimes={} skew<={}ms steps={}x<={}ms torn={} transcript-tamper={} planted={} lock-tamper={} \
              eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} plugin-table={} \
-             negative-lookups={}ms",
+             negative-lookups={}ms post-append-stat={} recovery-tamper={}",
             self.gateways,
             self.sessions,
             self.turns_per_gateway,
@@ -263,6 +275,8 @@ impl Profile {
             self.late_abort_rate,
             self.plugin_lock_table,
             self.negative_lookup_ttl_ms,
+            self.post_append_stat_fault_rate,
+            self.recovery_tampering,
         )
     }
 }
@@ -318,6 +332,8 @@ mod tests {
             late_abort_rate: 0.5,
             plugin_lock_table: true,
             negative_lookup_ttl_ms: 3_000,
+            post_append_stat_fault_rate: 0.3,
+            recovery_tampering: 4,
         }
     }
 
@@ -375,6 +391,8 @@ mod tests {
             late_abort_rate: _,
             plugin_lock_table: _,
             negative_lookup_ttl_ms: _,
+            post_append_stat_fault_rate: _,
+            recovery_tampering: _,
         } = busy();
         type Flip = (&'static str, fn(&mut Profile));
         let flips: Vec<Flip> = vec![
@@ -421,6 +439,8 @@ mod tests {
             ("late_abort_rate", |p| p.late_abort_rate = 0.0),
             ("plugin_lock_table", |p| p.plugin_lock_table = false),
             ("negative_lookup_ttl_ms", |p| p.negative_lookup_ttl_ms = 0),
+            ("post_append_stat_fault_rate", |p| p.post_append_stat_fault_rate = 0.0),
+            ("recovery_tampering", |p| p.recovery_tampering = 0),
         ];
         const SEEDS: u64 = 12;
         let base: Vec<Vec<String>> = (0..SEEDS).map(|seed| trace(&busy(), seed)).collect();

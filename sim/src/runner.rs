@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use heldlock_core::Mutant;
 
-use crate::actors::{external_writer, lock_planter, lock_tamperer, transcript_tamperer};
+use crate::actors::{external_writer, lock_planter, lock_tamperer, recovery_tamperer, transcript_tamperer};
 use crate::faults::FaultPlan;
 use crate::fleet::{chaos, Fleet};
 use crate::oracle::LIVENESS_BOUND_MS;
@@ -125,6 +125,10 @@ async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
     let external = madsim::task::spawn(external_writer(world.clone()));
     // The wider world's actors stop on their own at the healing (their acts in flight end).
     drop(madsim::task::spawn(transcript_tamperer(world.clone())));
+    if world.profile.recovery_tampering > 0 {
+        // Only where it acts: a task spawned changes every later scheduling draw of the seed.
+        drop(madsim::task::spawn(recovery_tamperer(world.clone())));
+    }
     drop(madsim::task::spawn(lock_planter(world.clone())));
     drop(madsim::task::spawn(lock_tamperer(world.clone())));
     drop(madsim::task::spawn(clock_stepper(world.clone())));

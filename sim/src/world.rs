@@ -14,9 +14,10 @@ use heldlock_core::platform::errno::{EIO, EISDIR};
 use heldlock_core::platform::{Observer, Platform, Processes};
 use heldlock_core::Mutant;
 
+use crate::actors::RecoveryAim;
 use crate::clock::{now_ns, SimClock, SimSpawner, WatchdogOf};
 use crate::coverage::Coverage;
-use crate::faults::{Decision, FaultKind, FaultPlan};
+use crate::faults::{Decision, FaultKind, FaultPlan, PathClass};
 use crate::oracle::{ExternalChange, ExternalEdit, Oracle, ProcFacts};
 use crate::profile::Profile;
 use crate::simfs::{SimFs, Writer};
@@ -80,6 +81,8 @@ pub struct World {
     /// Set once, by the liveness phase: faults off, hangs ended, pauses lifted.
     healed: std::sync::atomic::AtomicBool,
     heal_event: event_listener::Event,
+    /// Where the error-recovery tamperer aims (`actors::recovery_tamperer`).
+    pub aim: RecoveryAim,
     /// Numbers the gateways' transcript entries: each write is unique on disk.
     entries: std::sync::atomic::AtomicU64,
     /// Fixed for the run: lets the per-op trace notes skip the lock when the trace is off.
@@ -109,6 +112,7 @@ impl World {
             process_ports: Mutex::new(BTreeMap::new()),
             healed: std::sync::atomic::AtomicBool::new(false),
             heal_event: event_listener::Event::new(),
+            aim: RecoveryAim::default(),
             entries: std::sync::atomic::AtomicU64::new(0),
             trace_mode: trace,
             observed: Mutex::new(Observed {
@@ -484,6 +488,9 @@ impl World {
 
     /// An fs op drew a fault.
     pub fn fs_fault(&self, pid: u32, decision: &Decision, kind: FaultKind, path: &Path) {
+        if self.profile.recovery_tampering > 0 && decision.site.class == PathClass::Transcript {
+            self.aim.arm(self.canonical_transcript(path));
+        }
         self.with(|o| {
             o.events += 1;
             o.coverage.note_fault(decision.site);
@@ -577,6 +584,7 @@ impl World {
     }
 
     pub fn lock_unlinked(&self, pid: u32, lock: &Path, ino: u64) {
+        self.aim.lock_gone();
         self.with(|o| {
             o.events += 1;
             o.oracle.lock_unlinked(pid, now_ns(), lock, ino, &o.facts);

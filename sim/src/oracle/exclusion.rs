@@ -15,9 +15,8 @@ use super::{ms, InvariantId, Oracle, ProcFacts, SLACK_MS};
 
 impl Oracle {
     /// `Acquired`: no other live holder of the same lock (I1); the handle is recorded. A holder
-    /// whose lock file another process moved off the path (an exchange never swapped back: the
-    /// mover crashed in between) has lost its lock by reclaim; one the acquirer moved itself
-    /// still counts (a reclaimer takes the lock only after it took the lock it judged dead).
+    /// whose lock file was moved off the path (an exchange never swapped back: the mover
+    /// crashed in between) has lost its lock by reclaim and is none.
     pub(super) fn on_acquired(
         &mut self,
         pid: u32,
@@ -35,15 +34,7 @@ impl Oracle {
         else {
             return;
         };
-        let other = self
-            .handles
-            .iter()
-            .find(|(k, h)| {
-                h.lock == lock
-                    && self.holding(k, procs)
-                    && self.displaced_by(k).is_none_or(|by| by == Some(pid))
-            })
-            .map(|(k, _)| *k);
+        let other = self.handles.iter().find(|(k, h)| h.lock == lock && self.live(k, procs)).map(|(k, _)| *k);
         if let Some((other_pid, other)) = other {
             self.violate(
                 now,
@@ -100,8 +91,7 @@ impl Oracle {
             (true, _, _) => "which it already lost".to_owned(),
             (false, Some(_), _) => "which it already released".to_owned(),
             (false, None, Some(by)) => {
-                let mover = by.map_or("a process since dead".to_owned(), |p| format!("p{p}"));
-                format!("whose lock file (inode {}) {mover} moved off the lock path", rec.ino)
+                format!("whose lock file (inode {}) p{by} moved off the lock path", rec.ino)
             }
             (false, None, None) => return,
         };
@@ -116,8 +106,8 @@ impl Oracle {
     }
 
     /// Who moved the handle's lock file off its lock path, if it is linked elsewhere now (by
-    /// SimFs's reports of exchanges, never by core events): `Some(None)` once the mover died.
-    pub(super) fn displaced_by(&self, key: &(u32, HandleId)) -> Option<Option<u32>> {
+    /// SimFs's reports of exchanges, never by core events).
+    pub(super) fn displaced_by(&self, key: &(u32, HandleId)) -> Option<u32> {
         let ino = self.handles.get(key)?.ino;
         match self.inodes.get(&ino)?.linked {
             Linked::Aside { by } => Some(by),
@@ -236,7 +226,7 @@ impl Oracle {
     /// a lock file of `pid`'s making when the oracle has not seen it before.
     pub fn lock_exchanged(&mut self, pid: u32, now: u64, arrived: Option<u64>, left: Option<u64>) {
         if let Some(inode) = left.and_then(|ino| self.inodes.get_mut(&ino)) {
-            inode.linked = Linked::Aside { by: Some(pid) };
+            inode.linked = Linked::Aside { by: pid };
         }
         let Some(ino) = arrived else { return };
         match self.inodes.get_mut(&ino) {
@@ -442,20 +432,13 @@ mod tests {
     }
 
     /// A lock file unlinked from under its live holder (the m7 mutant's damage) is not moved
-    /// aside: the holder stays live, and the next acquire is a second holder (I1). So is one the
-    /// acquirer moved aside itself before it took the lock.
+    /// aside: the holder stays live, and the next acquire is a second holder (I1).
     #[test]
-    fn an_unlinked_or_self_displaced_lock_still_has_a_live_holder() {
+    fn an_unlinked_lock_still_has_a_live_holder() {
         let procs = alive(&[104, 105]);
         let mut o = Oracle::default();
         acquire(&mut o, &procs, 104, 6, 22);
         o.inodes.get_mut(&22).unwrap().linked = Linked::Gone;
-        acquire(&mut o, &procs, 105, 5, 31);
-        assert_eq!(invariants(&o), [InvariantId::I1]);
-
-        let mut o = Oracle::default();
-        acquire(&mut o, &procs, 104, 6, 22);
-        o.lock_exchanged(105, 1, Some(31), Some(22));
         acquire(&mut o, &procs, 105, 5, 31);
         assert_eq!(invariants(&o), [InvariantId::I1]);
     }

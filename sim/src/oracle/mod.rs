@@ -283,10 +283,6 @@ impl Oracle {
                 inode.handle = None;
                 inode.creator_died_ns.get_or_insert(now);
             }
-            // A restart under the same pid did not move it.
-            if inode.linked == (records::Linked::Aside { by: Some(pid) }) {
-                inode.linked = records::Linked::Aside { by: None };
-            }
         }
     }
 

@@ -100,9 +100,8 @@ pub(super) struct OpRec {
 pub(super) enum Linked {
     /// At its lock path (made or published there, or exchanged back in).
     AtLock,
-    /// Moved off its lock path by an exchange and linked at the mover's private name; `by` is
-    /// the mover while it lives (`None` once that incarnation died).
-    Aside { by: Option<u32> },
+    /// Moved off its lock path by `by`'s exchange: linked at that process's private name.
+    Aside { by: u32 },
     /// Unlinked: at no name.
     Gone,
 }

@@ -57,15 +57,16 @@ pub enum ControllerError {
         /// What poisoned the controller.
         reason: PoisonReason,
     },
-    /// The lock was taken away (the watchdog, or the file removed from under it): the write
-    /// did not happen and the controller is poisoned.
+    /// The lock was taken away (the watchdog, or the file removed or moved off the lock path
+    /// from under it): the write did not happen and the controller is poisoned.
     #[error("SessionWriteLockLostError: the watchdog took the lock away")]
     LockLost,
     /// The controller was disposed before the operation got its lock: nothing was written
     /// and the lock was given back (SPEC I4: nothing makes a disposed controller hold again).
     #[error("SessionDisposedError: the controller was disposed; nothing was written")]
     Disposed,
-    /// An I/O error on the transcript at `path` (a fence read, a write).
+    /// An I/O error on the transcript at `path` (a fence read, a write), or on its lock file
+    /// (the look before a write).
     #[error("transcript I/O failed on {}: {source}", path.display())]
     Io {
         /// The transcript.
@@ -1057,28 +1058,16 @@ impl Inner {
     ) -> Result<(), ControllerError> {
         let fs = &self.locks.platform().fs;
         let before = Fingerprint::from(fs.stat(&self.transcript).await.map_err(self.io())?);
-        // Checked with no await before the append: poison or loss may strike during the stat.
-        let write = {
-            let mut st = self.lock_state();
-            if let Some(reason) = st.takeover {
-                return Err(ControllerError::Takeover { reason });
-            }
-            // Disposed from outside while this scope ran on its short lock: dispose has
-            // returned, nothing writes after it (SPEC I4). A dispose from inside the scope
-            // (deferred) lets the scope finish.
-            if st.disposed && !st.deferred_dispose && !mutant_on!(self.locks, M21WriteAfterDispose) {
-                return Err(ControllerError::Disposed);
-            }
-            if handle.is_lost() || (cleanup && handle.is_released()) {
-                self.poison(&mut st, op, PoisonReason::LockLost);
-                return Err(ControllerError::LockLost);
-            }
-            assert!(st.in_flight.len() < MAX_IN_FLIGHT_WRITES, "in-flight appends beyond their bound");
-            st.next_write += 1;
-            let id = st.next_write;
-            st.in_flight.push((id, entry.to_vec()));
-            self.locks.owned_writes().write_started(self.session(), self.id.0, id, entry);
-            id
+        // The last await before the append: a lock moved off its path meanwhile is lost (I1).
+        let in_place = self.locks.in_place(handle).await.map_err(|source| ControllerError::Io {
+            path: handle.lock_path().to_owned(),
+            source,
+        })?;
+        // Checked with no await before the append: poison or loss may strike during the stats.
+        let Some(write) = self.start_write(op, handle, entry, cleanup, in_place)? else {
+            // Poisoned first: the handle is let go while this scope still uses it (SPEC I6).
+            self.locks.lose_displaced(handle).await;
+            return Err(ControllerError::LockLost);
         };
         self.emit(LockEvent::WriteBegin {
             ctl: self.id,
@@ -1101,6 +1090,43 @@ impl Inner {
         self.record_owned(write, before, after.as_ref().ok().copied(), entry).await;
         self.settle_write(write);
         after.map(|_| ()).map_err(self.io())
+    }
+
+    /// May the append start now? Its in-flight id if so; `None` when the lock file is no longer
+    /// at the lock path (`in_place` false): the controller is poisoned and the handle is to be
+    /// let go. Poison, dispose and loss are judged here, with the state locked.
+    fn start_write(
+        &self,
+        op: OpId,
+        handle: &LockHandle,
+        entry: &[u8],
+        cleanup: bool,
+        in_place: bool,
+    ) -> Result<Option<u64>, ControllerError> {
+        let mut st = self.lock_state();
+        if let Some(reason) = st.takeover {
+            return Err(ControllerError::Takeover { reason });
+        }
+        // Disposed from outside while this scope ran on its short lock: dispose has
+        // returned, nothing writes after it (SPEC I4). A dispose from inside the scope
+        // (deferred) lets the scope finish.
+        if st.disposed && !st.deferred_dispose && !mutant_on!(self.locks, M21WriteAfterDispose) {
+            return Err(ControllerError::Disposed);
+        }
+        if handle.is_lost() || (cleanup && handle.is_released()) {
+            self.poison(&mut st, op, PoisonReason::LockLost);
+            return Err(ControllerError::LockLost);
+        }
+        if !in_place {
+            self.poison(&mut st, op, PoisonReason::LockLost);
+            return Ok(None);
+        }
+        assert!(st.in_flight.len() < MAX_IN_FLIGHT_WRITES, "in-flight appends beyond their bound");
+        st.next_write += 1;
+        let id = st.next_write;
+        st.in_flight.push((id, entry.to_vec()));
+        self.locks.owned_writes().write_started(self.session(), self.id.0, id, entry);
+        Ok(Some(id))
     }
 
     /// An in-flight append is over: out of the in-flight list (and of the absorbed one).

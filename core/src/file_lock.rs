@@ -1106,6 +1106,24 @@ impl ProcessLocks {
         Some(self.release_taken(handle, ReleaseBy::Watchdog).await)
     }
 
+    /// Whether `handle`'s lock file is still the entry at its lock path (one `lstat`: same dev
+    /// and inode; nothing there is `false`). A reclaimer's exchange that was never swapped back
+    /// (it crashed between the two) leaves our lock at its private name and its own at the path,
+    /// where the next process may reclaim it: checked before each transcript write (SPEC I1).
+    pub(crate) async fn in_place(&self, handle: &LockHandle) -> io::Result<bool> {
+        match self.platform.fs.lstat(handle.lock_path()).await {
+            Ok(stat) => Ok((stat.dev, stat.ino) == (handle.inner.snapshot.dev, handle.inner.snapshot.ino)),
+            Err(e) if is_errno(&e, errno::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A held lock found off its lock path: lost, as if the watchdog took it (the release
+    /// unlinks nothing that is not ours).
+    pub(crate) async fn lose_displaced(&self, handle: &LockHandle) {
+        let _ = self.lose(handle, self.platform.clock.mono_ms()).await;
+    }
+
     /// SPEC §1 step 5 for a path this process holds: `true` (wait) while the held file is
     /// on disk as we made it; once it is gone or replaced, the old handle is lost, as if the
     /// watchdog took it, and the acquire goes on (`false`).

@@ -598,3 +598,87 @@ async fn d29_a_stale_verdict_is_judged_again_by_the_clock_at_the_reread() {
     );
     assert!(w.lock_exists() && p.events.reclaim_reasons().is_empty(), "the holder's lock was touched");
 }
+
+// ---------------------------------------------------------------------------------------
+// Million-seed finding (I1, swarm seed 898378): a reclaimer stopped past the orphan grace
+// under the guard resumes and exchanges its spare with whatever is at the lock path — by then
+// the live lock of the process that recovered the guard and reclaimed the same dead lock —
+// and crashes before it can look at what it took and swap it back. The live holder's lock is
+// now at the crashed reclaimer's private name: it has lost its lock (SPEC I1), and the next
+// process reclaims the dead reclaimer's lock at the path.
+
+/// Before the fix: the displaced holder's second write landed (`Ok`), although the lock path
+/// held the dead reclaimer's lock and a third process then took the lock: two writers.
+#[tokio::test(start_paused = true)]
+async fn d30_a_holder_whose_lock_a_crashed_reclaimer_moved_away_never_writes_again() {
+    use heldlock_core::event::PoisonReason;
+    use heldlock_core::file_lock::ORPHAN_GRACE_MS;
+    use heldlock_core::ControllerError;
+    let w = World::new();
+    w.plant_lock(&payload(&w, Some(900), Some(0), Some(5), None)); // pid 900: dead
+    let crashed = w.process(103);
+    let holder = w.process(104);
+    // The reclaimer stops right after its re-check under the guard (its second stat of the lock).
+    let stopped = crashed.fs.freeze_after(Op::Stat, ".jsonl.lock", 2);
+    let opts = ctl_opts_timeout(120_000); // orphan grace 30 s
+    let _reclaim = tokio::spawn({
+        let locks = crashed.locks.clone();
+        async move { locks.acquire(transcript(), opts.lock).await }
+    });
+    stopped.arrived(1).await;
+    sleep_ms(ORPHAN_GRACE_MS + 1_000).await;
+    let ctl = holder.controller(opts).await.expect("an aged guard is recovered");
+    let (_, held_ino) = acquired(&holder);
+    assert_eq!(w.lock_ino(), Some(held_ino));
+    ctl.with_write_lock(|s| async move { s.append(b"{\"type\":\"first\"}\n").await })
+        .await
+        .unwrap();
+    // Resumed, the reclaimer's exchange goes through; every call after it never returns (crashed).
+    let crashed_after_exchange = crashed.fs.freeze_after(Op::Exchange, "", 0);
+    stopped.open();
+    crashed_after_exchange.arrived(1).await;
+    assert_ne!(w.lock_ino(), Some(held_ino), "the exchange did not move the holder's lock away");
+    w.table.kill(103);
+
+    let second = ctl.with_write_lock(|s| async move { s.append(b"{\"type\":\"second\"}\n").await }).await;
+    assert!(matches!(second, Err(ControllerError::LockLost)), "the displaced holder wrote: {second:?}");
+    let text = String::from_utf8(w.transcript_bytes()).unwrap();
+    assert!(text.contains("first") && !text.contains("second"), "{text}");
+    assert!(ctl.is_poisoned() && !holder.holds_lock());
+    let (handle, _) = acquired(&holder);
+    assert_eq!(holder.events.count(|e| *e == Ev::HandleLost { handle }), 1, "{:#?}", holder.events.all());
+    let poisoned = holder.events.first(|e| {
+        *e == Ev::Poisoned {
+            reason: PoisonReason::LockLost,
+        }
+    });
+    let lost = holder.events.first(|e| *e == Ev::HandleLost { handle });
+    assert!(
+        matches!((poisoned, lost), (Some(p), Some(l)) if p.0 < l.0),
+        "poisoned before its lock was let go (SPEC I6): {:#?}",
+        holder.events.all()
+    );
+
+    // The path holds the dead reclaimer's lock: the next process reclaims it and writes alone.
+    let next = w.process(105);
+    let h = next
+        .locks
+        .acquire(transcript(), opts.lock)
+        .await
+        .expect("the dead reclaimer's lock is reclaimed");
+    assert_eq!(w.lock_ino(), Some(h.ino()));
+    next.locks.release(&h).await.unwrap();
+    ctl.dispose().await;
+}
+
+/// The handle and inode of the first lock `p` acquired.
+fn acquired(p: &Proc) -> (heldlock_core::event::HandleId, u64) {
+    p.events
+        .all()
+        .into_iter()
+        .find_map(|e| match e {
+            Ev::Acquired { handle, ino } => Some((handle, ino)),
+            _ => None,
+        })
+        .expect("an acquire")
+}

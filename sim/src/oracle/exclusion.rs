@@ -10,11 +10,13 @@ use heldlock_core::judge::StaleReason;
 use heldlock_core::memprocs::{ProcState, ProcessTable};
 use heldlock_core::payload::LockPayload;
 
-use super::records::{HandleRec, InodeRec};
+use super::records::{HandleRec, InodeRec, Linked};
 use super::{ms, InvariantId, Oracle, ProcFacts, SLACK_MS};
 
 impl Oracle {
-    /// `Acquired`: no other live holder of the same lock (I1); the handle is recorded.
+    /// `Acquired`: no other live holder of the same lock (I1); the handle is recorded. A holder
+    /// whose lock file was moved off the path (an exchange never swapped back: the mover
+    /// crashed in between) has lost its lock by reclaim and is none.
     pub(super) fn on_acquired(
         &mut self,
         pid: u32,
@@ -76,23 +78,41 @@ impl Oracle {
         true
     }
 
-    /// `WriteBegin` under a handle this process already released or lost (I1).
+    /// `WriteBegin` under a handle this process already released or lost, or whose lock file
+    /// is no longer at its lock path but linked elsewhere (moved off by an exchange) (I1).
     pub(super) fn check_write_under_lost(&mut self, pid: u32, now: u64, ctl: ControllerId, handle: HandleId) {
-        let Some(rec) = self.handles.get(&(pid, handle)) else {
+        let key = (pid, handle);
+        let displaced = self.displaced_by(&key);
+        let Some(rec) = self.handles.get(&key) else {
             return;
         };
-        if (rec.released_ns.is_none() && !rec.lost) || rec.tampered {
-            return;
-        }
-        let what = if rec.lost { "lost" } else { "released" };
+        let what = match (rec.lost, rec.released_ns, displaced) {
+            _ if rec.tampered => return,
+            (true, _, _) => "which it already lost".to_owned(),
+            (false, Some(_), _) => "which it already released".to_owned(),
+            (false, None, Some(by)) => {
+                format!("whose lock file (inode {}) p{by} moved off the lock path", rec.ino)
+            }
+            (false, None, None) => return,
+        };
         let lock = rec.lock.clone();
         self.violate(
             now,
             InvariantId::I1,
             Some(pid),
             Some(&lock),
-            format!("exclusion: {ctl} starts a transcript write under {handle}, which it already {what}"),
+            format!("exclusion: {ctl} starts a transcript write under {handle}, {what}"),
         );
+    }
+
+    /// Who moved the handle's lock file off its lock path, if it is linked elsewhere now (by
+    /// SimFs's reports of exchanges, never by core events).
+    pub(super) fn displaced_by(&self, key: &(u32, HandleId)) -> Option<u32> {
+        let ino = self.handles.get(key)?.ino;
+        match self.inodes.get(&ino)?.linked {
+            Linked::Aside { by } => Some(by),
+            Linked::AtLock | Linked::Gone => None,
+        }
     }
 
     /// I11 (recovery half): a timeout on a lock whose creator was recoverably gone long enough.
@@ -188,9 +208,10 @@ impl Oracle {
             .any(|((p, _), h)| *p == pid && h.lock == lock && h.released_ns.is_none() && !h.lost)
     }
 
-    /// Whether any live process holds a lock now.
+    /// Whether any live process holds a lock now by its own account (a lock moved off its path
+    /// stays its holder's until the holder lets it go).
     pub fn holds_any(&self, procs: &BTreeMap<u32, ProcFacts>) -> bool {
-        self.handles.keys().any(|k| self.live(k, procs))
+        self.handles.keys().any(|k| self.holding(k, procs))
     }
 
     /// A lock file came into being (create_exclusive succeeded).
@@ -200,21 +221,21 @@ impl Oracle {
             handle: None,
             creator_died_ns: None,
             created_ns: now,
-            on_disk: true,
+            linked: Linked::AtLock,
         };
         self.inodes.insert(ino, rec);
     }
 
-    /// An exchange by `pid` at a lock path: `left` is off the path (moved to a private name,
-    /// not removed: a reclaimer judges it there and may put it back), `arrived` is on it — a
-    /// lock file of `pid`'s making when the oracle has not seen it before.
+    /// An exchange by `pid` at a lock path: `left` is off the path (moved to `pid`'s private
+    /// name, not removed: a reclaimer judges it there and may put it back), `arrived` is on it —
+    /// a lock file of `pid`'s making when the oracle has not seen it before.
     pub fn lock_exchanged(&mut self, pid: u32, now: u64, arrived: Option<u64>, left: Option<u64>) {
         if let Some(inode) = left.and_then(|ino| self.inodes.get_mut(&ino)) {
-            inode.on_disk = false;
+            inode.linked = Linked::Aside { by: pid };
         }
         let Some(ino) = arrived else { return };
         match self.inodes.get_mut(&ino) {
-            Some(inode) => inode.on_disk = true,
+            Some(inode) => inode.linked = Linked::AtLock,
             None => self.lock_created(pid, now, ino),
         }
     }
@@ -231,10 +252,11 @@ impl Oracle {
         let Some(inode) = self.inodes.get_mut(&ino) else {
             return;
         };
-        inode.on_disk = false;
+        inode.linked = Linked::Gone;
         let Some(handle) = inode.handle else { return };
         let key = (inode.pid, handle);
-        if !self.live(&key, procs) || self.handles.get(&key).is_some_and(|h| h.ino != ino) {
+        // A live lock moved aside and then removed is removed all the same (I11).
+        if !self.holding(&key, procs) || self.handles.get(&key).is_some_and(|h| h.ino != ino) {
             return;
         }
         let releasing_other = self.handles.iter().any(|((p, h), r)| {
@@ -337,7 +359,94 @@ pub(super) struct PendingReclaim {
 
 #[cfg(test)]
 mod tests {
+    use heldlock_core::event::OpId;
+
     use super::*;
+
+    const LOCK: &str = "/srv/sessions/s0.jsonl.lock";
+
+    fn alive(pids: &[u32]) -> BTreeMap<u32, ProcFacts> {
+        let facts = ProcFacts {
+            alive: true,
+            ..ProcFacts::default()
+        };
+        pids.iter().map(|p| (*p, facts)).collect()
+    }
+
+    /// `pid` acquires `LOCK` as handle `h` on lock inode `ino`, made at the path.
+    fn acquire(o: &mut Oracle, procs: &BTreeMap<u32, ProcFacts>, pid: u32, h: u64, ino: u64) {
+        o.lock_created(pid, 0, ino);
+        let ev = LockEvent::Acquired {
+            acquire: h,
+            handle: HandleId(h),
+            lock: Path::new(LOCK),
+            ino,
+            max_hold_ms: 300_000,
+        };
+        o.on_acquired(pid, 0, &ev, procs);
+    }
+
+    /// A controller of `pid` starts a write under handle `h`.
+    fn write_under(o: &mut Oracle, procs: &BTreeMap<u32, ProcFacts>, pid: u32, h: u64) {
+        let ctl = ControllerId(50);
+        let transcript = Path::new("/srv/sessions/s0.jsonl");
+        o.on_lock_event(pid, 1, &LockEvent::ControllerCreated { ctl, transcript }, procs);
+        let ev = LockEvent::WriteBegin {
+            ctl,
+            op: OpId(51),
+            handle: Some(HandleId(h)),
+        };
+        o.on_lock_event(pid, 1, &ev, procs);
+    }
+
+    fn invariants(o: &Oracle) -> Vec<InvariantId> {
+        o.violations.iter().map(|v| v.invariant).collect()
+    }
+
+    /// Swarm seed 898378: p103's exchange moved p104's live lock (inode 22) to p103's private
+    /// name and p103 died before swapping back. p104 lost its lock by reclaim: p105 taking the
+    /// lock is no second holder, and a write p104 starts afterwards is.
+    #[test]
+    fn a_holder_whose_lock_was_moved_off_the_path_is_no_longer_live() {
+        let mut procs = alive(&[103, 104, 105]);
+        let mut o = Oracle::default();
+        acquire(&mut o, &procs, 104, 6, 22);
+        o.lock_exchanged(103, 1, Some(30), Some(22));
+        procs.get_mut(&103).unwrap().alive = false;
+        o.process_died(103, 2);
+        acquire(&mut o, &procs, 105, 5, 31);
+        assert!(o.violations.is_empty(), "{:?}", o.violations);
+        write_under(&mut o, &procs, 104, 6);
+        assert_eq!(invariants(&o), [InvariantId::I1]);
+        assert!(o.violations[0].detail.contains("moved off the lock path"), "{}", o.violations[0].detail);
+    }
+
+    /// An exchange swapped straight back (the reclaimer took what it had not judged) leaves the
+    /// holder live: writing is its right, and another acquire is a second holder.
+    #[test]
+    fn a_lock_exchanged_back_to_its_path_is_live_again() {
+        let procs = alive(&[103, 104, 105]);
+        let mut o = Oracle::default();
+        acquire(&mut o, &procs, 104, 6, 22);
+        o.lock_exchanged(103, 1, Some(30), Some(22));
+        o.lock_exchanged(103, 2, Some(22), Some(30));
+        write_under(&mut o, &procs, 104, 6);
+        assert!(o.violations.is_empty(), "{:?}", o.violations);
+        acquire(&mut o, &procs, 105, 5, 31);
+        assert_eq!(invariants(&o), [InvariantId::I1]);
+    }
+
+    /// A lock file unlinked from under its live holder (the m7 mutant's damage) is not moved
+    /// aside: the holder stays live, and the next acquire is a second holder (I1).
+    #[test]
+    fn an_unlinked_lock_still_has_a_live_holder() {
+        let procs = alive(&[104, 105]);
+        let mut o = Oracle::default();
+        acquire(&mut o, &procs, 104, 6, 22);
+        o.inodes.get_mut(&22).unwrap().linked = Linked::Gone;
+        acquire(&mut o, &procs, 105, 5, 31);
+        assert_eq!(invariants(&o), [InvariantId::I1]);
+    }
 
     #[test]
     fn two_attempts_of_one_process_never_own_one_session() {

@@ -85,11 +85,19 @@ impl Oracle {
         });
     }
 
-    /// Is this handle held now: not released, not lost, by a live process?
-    fn live(&self, key: &(u32, HandleId), procs: &BTreeMap<u32, ProcFacts>) -> bool {
+    /// Is this handle held now by its holder's own account: not released, not lost, not
+    /// tampered with, by a live process?
+    fn holding(&self, key: &(u32, HandleId), procs: &BTreeMap<u32, ProcFacts>) -> bool {
         self.handles.get(key).is_some_and(|h| {
             h.released_ns.is_none() && !h.lost && !h.tampered && procs.get(&key.0).is_some_and(|p| p.alive)
         })
+    }
+
+    /// Is this handle a live holder of its lock: held, and its lock file not moved off the lock
+    /// path (linked elsewhere: lost by reclaim, SPEC I1). A file unlinked from under its holder
+    /// leaves the holder live: its removal is the damage I1 and I11 judge.
+    fn live(&self, key: &(u32, HandleId), procs: &BTreeMap<u32, ProcFacts>) -> bool {
+        self.holding(key, procs) && self.displaced_by(key).is_none()
     }
 
     /// A lock, controller or owner event of process `pid`, routed to its invariant family.

@@ -95,12 +95,22 @@ pub(super) struct OpRec {
     pub stalled_ms: u64,
 }
 
+/// Where a lock inode is linked, as SimFs saw its creates, exchanges and unlinks happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Linked {
+    /// At its lock path (made or published there, or exchanged back in).
+    AtLock,
+    /// Moved off its lock path by `by`'s exchange: linked at that process's private name.
+    Aside { by: u32 },
+    /// Unlinked: at no name.
+    Gone,
+}
+
 pub(super) struct InodeRec {
     pub pid: u32,
     pub handle: Option<HandleId>,
     pub created_ns: u64,
-    /// Not unlinked yet.
-    pub on_disk: bool,
+    pub linked: Linked,
     /// When its creator (this pid and incarnation) died: a later process under the same pid
     /// does not bring it back.
     pub creator_died_ns: Option<u64>,

@@ -103,8 +103,32 @@ impl AbortKind {
 pub enum ReleaseBy {
     /// The handle's owner (a controller path, a short lock, a test).
     Owner,
-    /// The watchdog, after the hold exceeded maxHoldMs: the handle is lost.
+    /// The lock itself, taking the handle from its holder (`cause`): the handle is lost.
+    Lost(LossCause),
+}
+
+/// Why a handle was taken from its holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LossCause {
+    /// The watchdog: held past maxHoldMs.
     Watchdog,
+    /// Its lock file is no longer the entry at its lock path: removed or replaced from
+    /// outside, or moved off by a reclaimer's exchange that was never swapped back.
+    FileGone,
+    /// A later acquire of this process published at the path after the older handle's file
+    /// was removed.
+    Superseded,
+}
+
+impl LossCause {
+    /// Short name for traces and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossCause::Watchdog => "the watchdog (held past maxHoldMs)",
+            LossCause::FileGone => "its lock file is no longer at the lock path",
+            LossCause::Superseded => "a later acquire of this process replaced it",
+        }
+    }
 }
 
 /// What the one who cleared `held` does with the handle.
@@ -233,7 +257,7 @@ pub enum LockEvent<'a> {
         /// The errno of a failed release (the file then stays, an orphan of this process).
         errno: Option<i32>,
     },
-    /// The watchdog took a handle away: its holder's writes now fail.
+    /// A handle was taken from its holder (`cause`): its holder's writes now fail.
     HandleLost {
         /// The lock handle.
         handle: HandleId,
@@ -241,6 +265,8 @@ pub enum LockEvent<'a> {
         lock: &'a Path,
         /// How long it had been held.
         held_ms: u64,
+        /// Why it was taken.
+        cause: LossCause,
     },
     /// An attempt became the owner of its session (SPEC §2).
     OwnerAcquired {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, Weak};
 use event_listener::Event;
 
 use crate::acquire_deadline::AcquireRace;
-use crate::event::{HandleId, LockEvent, Refusal, ReleaseBy};
+use crate::event::{HandleId, LockEvent, LossCause, Refusal, ReleaseBy};
 use crate::fence::OwnedWrites;
 use crate::judge::{judge, Action, JudgeInput, StaleReason};
 use crate::mutant::mutant_on;
@@ -917,6 +917,7 @@ impl ProcessLocks {
                 handle: previous.id(),
                 lock: lock_path,
                 held_ms: self.platform.clock.mono_ms().saturating_sub(previous.inner.acquired_mono_ms),
+                cause: LossCause::Superseded,
             });
             // Its file is gone, nothing to unlink; its descriptor is still ours to close (a
             // leak here left a process at its fd limit unable to reclaim: swarm seed 182513).
@@ -1075,7 +1076,7 @@ impl ProcessLocks {
         let mut released = 0;
         for handle in expired {
             // One failing release does not stop the tick.
-            if let Some(Ok(_) | Err(_)) = self.lose(&handle, now).await {
+            if let Some(Ok(_) | Err(_)) = self.lose(&handle, now, LossCause::Watchdog).await {
                 released += 1;
             }
         }
@@ -1085,7 +1086,7 @@ impl ProcessLocks {
     /// Take `handle` away from its holder (the watchdog, or its file vanished from under it):
     /// out of the held map, marked lost, released (the unlink only if the file is still ours).
     /// `None` when it was no longer held.
-    async fn lose(&self, handle: &LockHandle, now: u64) -> Option<io::Result<()>> {
+    async fn lose(&self, handle: &LockHandle, now: u64, cause: LossCause) -> Option<io::Result<()>> {
         {
             let mut state = handle.inner.release.lock().unwrap();
             let mut table = self.table.lock().unwrap();
@@ -1102,8 +1103,9 @@ impl ProcessLocks {
             handle: handle.id(),
             lock: handle.lock_path(),
             held_ms: now.saturating_sub(handle.inner.acquired_mono_ms),
+            cause,
         });
-        Some(self.release_taken(handle, ReleaseBy::Watchdog).await)
+        Some(self.release_taken(handle, ReleaseBy::Lost(cause)).await)
     }
 
     /// Whether `handle`'s lock file is still the entry at its lock path (one `lstat`: same dev
@@ -1118,10 +1120,10 @@ impl ProcessLocks {
         }
     }
 
-    /// A held lock found off its lock path: lost, as if the watchdog took it (the release
+    /// A held lock found off its lock path: lost as the watchdog's are (the release
     /// unlinks nothing that is not ours).
     pub(crate) async fn lose_displaced(&self, handle: &LockHandle) {
-        let _ = self.lose(handle, self.platform.clock.mono_ms()).await;
+        let _ = self.lose(handle, self.platform.clock.mono_ms(), LossCause::FileGone).await;
     }
 
     /// SPEC §1 step 5 for a path this process holds: `true` (wait) while the held file is
@@ -1134,7 +1136,7 @@ impl ProcessLocks {
         if on_disk.is_some_and(|seen| seen.snapshot == held.inner.snapshot) {
             return Ok(true);
         }
-        let _ = self.lose(&held, self.platform.clock.mono_ms()).await;
+        let _ = self.lose(&held, self.platform.clock.mono_ms(), LossCause::FileGone).await;
         Ok(false)
     }
 }

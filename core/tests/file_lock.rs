@@ -629,7 +629,7 @@ async fn watchdog_frees_a_lock_held_past_max_hold_within_one_tick() {
         p.events.count(|e| matches!(
             e,
             Ev::ReleaseBegin {
-                by: ReleaseBy::Watchdog,
+                by: ReleaseBy::Lost(heldlock_core::event::LossCause::Watchdog),
                 ..
             }
         )),

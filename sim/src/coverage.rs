@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use heldlock_core::event::{AbortKind, Duty, LockEvent, OpKind, PoisonReason, Refusal, ReleaseBy};
+use heldlock_core::event::{AbortKind, Duty, LockEvent, LossCause, OpKind, PoisonReason, Refusal, ReleaseBy};
 use heldlock_core::judge::StaleReason;
 
 use crate::faults::{FaultSite, FsOp, PathClass};
@@ -45,6 +45,7 @@ pub const TRANSITIONS: &[&str] = &[
     "guard-recovered",
     "release/owner",
     "release/watchdog",
+    "release/lost",
     "release/unlink-check-failed",
     "acquire/timeout",
     "acquire/stale",
@@ -186,9 +187,13 @@ pub fn transition_of(ev: &LockEvent<'_>) -> Option<&'static str> {
             by: ReleaseBy::Owner, ..
         } => "release/owner",
         LockEvent::ReleaseBegin {
-            by: ReleaseBy::Watchdog,
+            by: ReleaseBy::Lost(LossCause::Watchdog),
             ..
         } => "release/watchdog",
+        LockEvent::ReleaseBegin {
+            by: ReleaseBy::Lost(_),
+            ..
+        } => "release/lost",
         LockEvent::ReleaseEnd { errno: Some(_), .. } => "release/unlink-check-failed",
         LockEvent::AcquireFailed { refusal, .. } => match refusal {
             Refusal::Timeout => "acquire/timeout",

@@ -77,10 +77,12 @@ pub fn remap<'a>(ev: &LockEvent<'a>) -> LockEvent<'a> {
             handle,
             lock,
             held_ms,
+            cause,
         } => LockEvent::HandleLost {
             handle: h(handle),
             lock,
             held_ms,
+            cause,
         },
         other => other,
     }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use heldlock_core::event::LockEvent;
+use heldlock_core::event::{LockEvent, LossCause};
 use heldlock_core::platform::errno;
 
 /// Whether a run records its trace. Campaigns run without one and re-run a failing seed with
@@ -121,8 +121,17 @@ pub fn describe(ev: &LockEvent<'_>) -> String {
             handle,
             lock,
             held_ms,
+            cause: LossCause::Watchdog,
         } => {
             format!("watchdog force-released {handle} {} after {held_ms} ms held", file(lock))
+        }
+        LockEvent::HandleLost {
+            handle,
+            lock,
+            held_ms,
+            cause,
+        } => {
+            format!("lost {handle} {} after {held_ms} ms held: {}", file(lock), cause.name())
         }
         LockEvent::OwnerAcquired { session, attempt } => {
             format!("owner {} attempt#{attempt} acquired", file(session))

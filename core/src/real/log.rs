@@ -19,10 +19,11 @@ impl Observer for TracingObserver {
                 handle,
                 lock,
                 held_ms,
+                cause,
             } => warn!(
                 target: "heldlock",
-                lock = %lock.display(), %handle, held_ms,
-                "watchdog force-released a lock held past its maxHoldMs; its holder's writes now fail"
+                lock = %lock.display(), %handle, held_ms, cause = cause.name(),
+                "a lock was taken from its holder; its holder's writes now fail"
             ),
             LockEvent::Reclaimed { lock, ino, reasons } => info!(
                 target: "heldlock",

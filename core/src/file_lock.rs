@@ -12,7 +12,7 @@ use event_listener::Event;
 use crate::acquire_deadline::AcquireRace;
 use crate::event::{HandleId, LockEvent, LossCause, Refusal, ReleaseBy};
 use crate::fence::OwnedWrites;
-use crate::judge::{judge, Action, JudgeInput, StaleReason};
+use crate::judge::{judge, probe_holder, Action, JudgeInput, StaleReason};
 use crate::mutant::mutant_on;
 use crate::payload::LockPayload;
 use crate::platform::{errno, is_errno, Fd, Platform};
@@ -437,23 +437,26 @@ impl ProcessLocks {
         let Some(seen) = read.map_err(io_at(lock_path))? else {
             return Ok(self.create(acquire, lock_path, opts).await?.unwrap_or(Step::Retry));
         };
-        let verdict = self.judge_seen(lock_path, &seen, opts, owner);
+        let verdict = self.judge_seen(lock_path, &seen, opts, owner).await;
         match verdict.action {
             Action::Wait => {
                 self.drop_guard(guard).await;
                 Ok(Step::Wait)
             }
             Action::Report => {
-                // Re-read before failing: the bytes judged may not be the file stat'ed, or the
-                // lock may have been replaced or removed since; and judge it again, by the clock
-                // of now (a wall clock stepped back meanwhile can make it in bounds: swarm seed
-                // 5140). Anything but the same file, still report-only stale: retry.
+                // Probe the holder again, re-read, and judge again by the clock of now, before
+                // failing: the lock may have been released or replaced while its holder was
+                // probed, the bytes judged may not be the file stat'ed, and a wall clock stepped
+                // back meanwhile can make it in bounds (swarm seed 5140). Nothing that waits
+                // comes after the re-read. Anything but the same file, still report-only
+                // stale: retry.
                 let mut reasons = verdict.reasons;
                 if !mutant_on!(self, M16StaleVerdictUnverified) {
+                    let probed = self.probe_seen(&seen).await;
                     if !self.unchanged(lock_path, &seen).await? {
                         return Ok(Step::Retry);
                     }
-                    let again = self.judge_seen(lock_path, &seen, opts, owner);
+                    let again = self.verdict(lock_path, &seen, &probed, opts, owner);
                     if again.action != Action::Report {
                         return Ok(Step::Retry);
                     }
@@ -533,19 +536,39 @@ impl ProcessLocks {
     }
 
     /// Judge a lock as read (SPEC §1.1); `owner` becomes the holder it names.
-    fn judge_seen(
+    async fn judge_seen(
         &self,
         lock_path: &Path,
         seen: &Seen,
         opts: LockOptions,
         owner: &mut Option<LockOwner>,
     ) -> crate::judge::Verdict {
+        let probed = self.probe_seen(seen).await;
+        self.verdict(lock_path, seen, &probed, opts, owner)
+    }
+
+    /// The payload of a lock as read, and what probing the holder it names found (`/proc`:
+    /// it takes time, so the verdict's clock and our table are read after it).
+    async fn probe_seen(&self, seen: &Seen) -> Probed {
         #[allow(unused_mut)]
         let mut payload = LockPayload::parse(&seen.snapshot.bytes);
         #[cfg(feature = "mutants")]
         if mutant_on!(self, M15CreatedAtOffsetInvalid) {
             crate::mutant::drop_offset_created_at(&mut payload);
         }
+        let holder = probe_holder(payload.as_ref(), &*self.judged_processes()).await;
+        Probed { payload, holder }
+    }
+
+    /// The verdict on a probed lock, by the clock and our lock table of now.
+    fn verdict(
+        &self,
+        lock_path: &Path,
+        seen: &Seen,
+        probed: &Probed,
+        opts: LockOptions,
+        owner: &mut Option<LockOwner>,
+    ) -> crate::judge::Verdict {
         let now_wall = self.platform.clock.wall_ms();
         let (held_by_us, ours_in_flight) = {
             let table = self.table.lock().unwrap();
@@ -553,7 +576,8 @@ impl ProcessLocks {
         };
         let verdict = judge(
             &JudgeInput {
-                payload: payload.as_ref(),
+                payload: probed.payload.as_ref(),
+                holder: probed.holder,
                 file_mtime_ms: (seen.mtime_ns / 1_000_000) as i64,
                 now_wall_ms: now_wall,
                 stale_ms: opts.stale_ms,
@@ -561,9 +585,9 @@ impl ProcessLocks {
                 held_by_us,
                 ours_in_flight,
             },
-            &*self.judged_processes(),
+            &*self.platform.processes,
         );
-        *owner = lock_owner(payload.as_ref(), verdict.alive, now_wall);
+        *owner = lock_owner(probed.payload.as_ref(), verdict.alive, now_wall);
         verdict
     }
 
@@ -1235,6 +1259,12 @@ impl PartialEq for Seen {
 /// A lock payload is a few dozen bytes: a lock file read stops past this many, and what is
 /// longer is no payload (a 1 GiB file costs 64 KiB to judge, never a gigabyte).
 pub const MAX_LOCK_FILE_BYTES: usize = 64 * 1024;
+
+/// A lock as read, its payload parsed and the holder it names probed: what a verdict needs.
+struct Probed {
+    payload: Option<LockPayload>,
+    holder: Option<crate::judge::HolderProbe>,
+}
 
 /// Read and stat the entry at a lock path (`Fs::read_entry`: capped, never blocking, a symlink
 /// or FIFO there reads as a payload-less entry of its own); `None` when there is none (any more).

@@ -78,9 +78,44 @@ pub struct Verdict {
     pub alive: Option<bool>,
 }
 
+/// What probing the holder a payload names found: the judge's only I/O. It is done first, and
+/// the clock and the process's own lock state are read after it, so a verdict is as of the
+/// probe's end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HolderProbe {
+    /// The pid the payload names.
+    pub pid: u32,
+    pub liveness: Liveness,
+    /// Whether it is a gateway of this system; asked only of a live pid that is not recycled.
+    pub gateway: Option<bool>,
+}
+
+/// Probe the holder `payload` names (`None`: no payload, or no pid in it).
+pub async fn probe_holder(payload: Option<&LockPayload>, processes: &dyn Processes) -> Option<HolderProbe> {
+    let payload = payload?;
+    let pid = payload.pid?;
+    let liveness = processes.probe(pid).await;
+    let gateway = match liveness {
+        Liveness::Alive { starttime: current } | Liveness::PermissionDenied { starttime: current }
+            if !recycled(payload.starttime, current) =>
+        {
+            processes.is_gateway(pid).await
+        }
+        _ => None,
+    };
+    Some(HolderProbe { pid, liveness, gateway })
+}
+
+/// The payload's start time is known, the pid's current one too, and they differ.
+fn recycled(recorded: Option<u64>, current: Option<u64>) -> bool {
+    matches!((recorded, current), (Some(a), Some(b)) if a != b)
+}
+
 /// Everything the judge looks at.
 pub struct JudgeInput<'a> {
     pub payload: Option<&'a LockPayload>,
+    /// What [`probe_holder`] found of the pid in `payload`.
+    pub holder: Option<HolderProbe>,
     /// The lock file's mtime, wall-clock ms.
     pub file_mtime_ms: i64,
     pub now_wall_ms: i64,
@@ -94,19 +129,20 @@ pub struct JudgeInput<'a> {
     pub ours_in_flight: bool,
 }
 
+/// The verdict on a lock whose holder was probed (`input.holder`); `processes` answers only
+/// for this process itself.
 pub fn judge(input: &JudgeInput<'_>, processes: &dyn Processes) -> Verdict {
     let mut reasons = Vec::new();
     let mut alive = None;
-    let pid = input.payload.and_then(|p| p.pid);
     let starttime = input.payload.and_then(|p| p.starttime);
-    let names_us = pid.map(|pid| {
-        pid == processes.own_pid() && (starttime.is_none() || starttime == processes.own_starttime())
+    let names_us = input.holder.map(|h| {
+        h.pid == processes.own_pid() && (starttime.is_none() || starttime == processes.own_starttime())
     });
     let held_by_us = input.held_by_us || (input.ours_in_flight && names_us != Some(false));
-    match pid {
+    match input.holder {
         None => reasons.push(StaleReason::MissingPid),
-        Some(pid) => {
-            match processes.probe(pid) {
+        Some(holder) => {
+            match holder.liveness {
                 Liveness::Dead | Liveness::Zombie => {
                     alive = Some(false);
                     reasons.push(StaleReason::DeadPid);
@@ -115,10 +151,9 @@ pub fn judge(input: &JudgeInput<'_>, processes: &dyn Processes) -> Verdict {
                 Liveness::PermissionDenied { starttime: current }
                 | Liveness::Alive { starttime: current } => {
                     alive = Some(true);
-                    let recycled = matches!((starttime, current), (Some(a), Some(b)) if a != b);
-                    if recycled {
+                    if recycled(starttime, current) {
                         reasons.push(StaleReason::RecycledPid);
-                    } else if processes.is_gateway(pid) == Some(false) {
+                    } else if holder.gateway == Some(false) {
                         reasons.push(StaleReason::NonOwnerProcess);
                     }
                 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::platform::{Liveness, Processes};
+use crate::platform::{BoxFuture, Liveness, Processes};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcState {
@@ -70,14 +70,9 @@ pub struct ProcessView {
     pid: u32,
 }
 
-impl Processes for ProcessView {
-    fn own_pid(&self) -> u32 {
-        self.pid
-    }
-    fn own_starttime(&self) -> Option<u64> {
-        self.table.get(self.pid).and_then(|p| p.starttime)
-    }
-    fn probe(&self, pid: u32) -> Liveness {
+impl ProcessView {
+    /// What a probe of `pid` finds in the table now.
+    pub fn probe_now(&self, pid: u32) -> Liveness {
         match self.table.get(pid) {
             None => Liveness::Dead,
             Some(p) if p.probe_denied && pid != self.pid => Liveness::PermissionDenied {
@@ -92,7 +87,25 @@ impl Processes for ProcessView {
             },
         }
     }
-    fn is_gateway(&self, pid: u32) -> Option<bool> {
+
+    /// Whether the table says `pid` is a gateway, now.
+    pub fn is_gateway_now(&self, pid: u32) -> Option<bool> {
         self.table.get(pid).and_then(|p| p.gateway)
+    }
+}
+
+/// An in-memory table answers at once.
+impl Processes for ProcessView {
+    fn own_pid(&self) -> u32 {
+        self.pid
+    }
+    fn own_starttime(&self) -> Option<u64> {
+        self.table.get(self.pid).and_then(|p| p.starttime)
+    }
+    fn probe(&self, pid: u32) -> BoxFuture<'_, Liveness> {
+        Box::pin(std::future::ready(self.probe_now(pid)))
+    }
+    fn is_gateway(&self, pid: u32) -> BoxFuture<'_, Option<bool>> {
+        Box::pin(std::future::ready(self.is_gateway_now(pid)))
     }
 }

@@ -206,19 +206,23 @@ impl crate::platform::Processes for EpermBlind {
     fn own_starttime(&self) -> Option<u64> {
         self.0.own_starttime()
     }
-    fn probe(&self, pid: u32) -> crate::platform::Liveness {
-        match self.0.probe(pid) {
-            crate::platform::Liveness::PermissionDenied { .. } => {
-                crate::platform::Liveness::PermissionDenied { starttime: None }
+    fn probe(&self, pid: u32) -> crate::platform::BoxFuture<'_, crate::platform::Liveness> {
+        Box::pin(async move {
+            match self.0.probe(pid).await {
+                crate::platform::Liveness::PermissionDenied { .. } => {
+                    crate::platform::Liveness::PermissionDenied { starttime: None }
+                }
+                other => other,
             }
-            other => other,
-        }
+        })
     }
-    fn is_gateway(&self, pid: u32) -> Option<bool> {
-        match self.0.probe(pid) {
-            crate::platform::Liveness::PermissionDenied { .. } => None,
-            _ => self.0.is_gateway(pid),
-        }
+    fn is_gateway(&self, pid: u32) -> crate::platform::BoxFuture<'_, Option<bool>> {
+        Box::pin(async move {
+            match self.0.probe(pid).await {
+                crate::platform::Liveness::PermissionDenied { .. } => None,
+                _ => self.0.is_gateway(pid).await,
+            }
+        })
     }
 }
 

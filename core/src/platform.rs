@@ -202,16 +202,19 @@ pub enum Liveness {
     },
 }
 
-/// The processes of the machine, as the stale-lock judge sees them.
+/// The processes of the machine, as the stale-lock judge sees them. Probing another process
+/// reads `/proc`, which takes time and can block (a target whose memory map is locked holds a
+/// `cmdline` read): those calls are futures, and the real adapter runs them off the async
+/// workers. What a process knows of itself does not change and is answered at once.
 pub trait Processes: Send + Sync {
     /// This process's pid.
     fn own_pid(&self) -> u32;
-    /// This process's start time in clock ticks (`/proc/self/stat` field 22).
+    /// This process's start time in clock ticks (`/proc/self/stat` field 22), read once.
     fn own_starttime(&self) -> Option<u64>;
     /// Whether `pid` is alive, a zombie or gone (the judge's `dead-pid` / `recycled-pid`).
-    fn probe(&self, pid: u32) -> Liveness;
+    fn probe(&self, pid: u32) -> BoxFuture<'_, Liveness>;
     /// Whether a live pid is a gateway of this system; `None` when unknown.
-    fn is_gateway(&self, pid: u32) -> Option<bool>;
+    fn is_gateway(&self, pid: u32) -> BoxFuture<'_, Option<bool>>;
 }
 
 /// Fire-and-forget tasks (the abort release, the watchdog).

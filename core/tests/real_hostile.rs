@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures::executor::block_on;
 use heldlock_core::platform::{errno, Fs, Liveness, Processes};
 use heldlock_core::real::{RealFs, RealProcesses};
 use heldlock_core::{
@@ -340,7 +341,7 @@ fn a_process_whose_name_is_not_utf8_probes_with_its_start_time_and_as_a_zombie()
     }
     let (_, starttime) = proc_stat(pid);
     assert_eq!(
-        procs.probe(pid),
+        block_on(procs.probe(pid)),
         Liveness::Alive {
             starttime: Some(starttime)
         }
@@ -351,7 +352,7 @@ fn a_process_whose_name_is_not_utf8_probes_with_its_start_time_and_as_a_zombie()
         assert!(Instant::now() < deadline, "the child never became a zombie");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(procs.probe(pid), Liveness::Zombie);
+    assert_eq!(block_on(procs.probe(pid)), Liveness::Zombie);
     child.wait().unwrap();
 }
 

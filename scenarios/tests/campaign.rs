@@ -83,6 +83,17 @@ fn the_wider_world_kills_the_vanishing_lock_the_offset_created_at_and_the_any_in
     }
 }
 
+/// Issue-6 defect killed once the judge's liveness probe takes time (`SimProcs`): a stale
+/// verdict failed without re-reading, on a lock released or replaced while its holder was
+/// probed (I15).
+#[test]
+fn a_stale_verdict_not_reverified_across_the_probe_is_killed() {
+    let results = mutants::self_test(&[Mutant::M16StaleVerdictUnverified], 1, 3000, jobs(), &|| {});
+    for r in &results {
+        assert!(r.killed_everywhere(), "{} survived {} of {} ranges", r.mutant, r.survived, r.ranges);
+    }
+}
+
 #[test]
 fn the_fence_read_leak_replays_as_the_incident() {
     let results = mutants::self_test(&[Mutant::M3FenceReadLeak], 1, 500, 1, &|| {});

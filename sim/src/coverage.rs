@@ -54,6 +54,8 @@ pub const TRANSITIONS: &[&str] = &[
 
 /// The fault sites the core's operations pass through.
 pub const CORE_FAULT_SITES: &[FaultSite] = &[
+    // The judge's liveness probe (only hangs fire there).
+    FaultSite::PROBE,
     FaultSite {
         op: FsOp::CanonicalDir,
         class: PathClass::Dir,

@@ -1,6 +1,7 @@
-//! Fault decisions. Each filesystem operation is a site (operation × kind of path); its n-th
-//! occurrence draws from its own ChaCha stream keyed by (seed, site, n), so a decision never
-//! depends on how many other decisions were drawn before it.
+//! Fault decisions. Each filesystem operation is a site (operation × kind of path), and so is
+//! the liveness probe's read of `/proc`; its n-th occurrence draws from its own ChaCha stream
+//! keyed by (seed, site, n), so a decision never depends on how many other decisions were drawn
+//! before it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -71,7 +72,8 @@ impl fmt::Display for FaultKind {
     }
 }
 
-/// The filesystem operations the core uses.
+/// The operations of the core's ports the fault plan decides: the filesystem's, and the read
+/// of `/proc` a liveness probe makes (`Processes::probe`, `is_gateway`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FsOp {
     CreateExclusive,
@@ -88,10 +90,13 @@ pub enum FsOp {
     CanonicalDir,
     Exchange,
     Rename,
+    /// A liveness probe's read of `/proc/<pid>/…`: latency, stalls and hangs, no errno (the
+    /// port has none; the real adapter answers a failed read with what it could not learn).
+    Probe,
 }
 
 impl FsOp {
-    pub const ALL: [FsOp; 14] = [
+    pub const ALL: [FsOp; 15] = [
         FsOp::CreateExclusive,
         FsOp::WriteFd,
         FsOp::Close,
@@ -106,6 +111,7 @@ impl FsOp {
         FsOp::CanonicalDir,
         FsOp::Exchange,
         FsOp::Rename,
+        FsOp::Probe,
     ];
 
     pub fn name(self) -> &'static str {
@@ -124,14 +130,17 @@ impl FsOp {
             FsOp::CanonicalDir => "realpath",
             FsOp::Exchange => "exchange",
             FsOp::Rename => "rename",
+            FsOp::Probe => "probe",
         }
     }
 
-    /// The errnos this operation can really fail with (EMFILE only where a descriptor opens).
+    /// The errnos this operation can really fail with (EMFILE only where a descriptor opens);
+    /// a probe only hangs.
     pub fn can_fail_with(self, kind: FaultKind) -> bool {
         use FaultKind::*;
         use FsOp::*;
         match kind {
+            _ if self == Probe => kind == Hang,
             Eio | Eintr | Hang => true,
             Emfile => matches!(self, CreateExclusive | Read | Append | WriteAll),
             Enospc => matches!(self, CreateExclusive | WriteFd | Mkdir | Append | WriteAll | Rename),
@@ -148,19 +157,24 @@ pub enum PathClass {
     Guard,
     Transcript,
     Dir,
+    /// `/proc/<pid>/…`, read only by a probe.
+    Proc,
 }
 
 impl PathClass {
-    pub const ALL: [PathClass; 4] = [
+    pub const ALL: [PathClass; 5] = [
         PathClass::Lock,
         PathClass::Guard,
         PathClass::Transcript,
         PathClass::Dir,
+        PathClass::Proc,
     ];
 
     pub fn of(path: &Path) -> PathClass {
         let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-        if name.ends_with(".reclaim") {
+        if path.starts_with("/proc") {
+            PathClass::Proc
+        } else if name.ends_with(".reclaim") {
             PathClass::Guard
         } else if name.ends_with(".lock") {
             PathClass::Lock
@@ -177,6 +191,7 @@ impl PathClass {
             PathClass::Guard => "guard",
             PathClass::Transcript => "transcript",
             PathClass::Dir => "dir",
+            PathClass::Proc => "proc",
         }
     }
 }
@@ -189,8 +204,23 @@ pub struct FaultSite {
 }
 
 impl FaultSite {
+    /// The probe's read of `/proc`.
+    pub const PROBE: FaultSite = FaultSite {
+        op: FsOp::Probe,
+        class: PathClass::Proc,
+    };
+
     fn key(self) -> u64 {
         (self.op as u64) << 8 | self.class as u64
+    }
+
+    /// Every site an operation can meet: each filesystem operation on each kind of path the
+    /// lock uses, and the probe on `/proc`.
+    pub fn all() -> impl Iterator<Item = FaultSite> {
+        FsOp::ALL
+            .into_iter()
+            .flat_map(|op| PathClass::ALL.into_iter().map(move |class| FaultSite { op, class }))
+            .filter(|site| (site.op == FsOp::Probe) == (site.class == PathClass::Proc))
     }
 }
 
@@ -271,10 +301,7 @@ impl FaultPlan {
 
     /// Each fault site on with probability `share`, drawn from the seed alone.
     fn activate_sites(seed: u64, share: f64) -> BTreeSet<FaultSite> {
-        let sites = FsOp::ALL
-            .into_iter()
-            .flat_map(|op| PathClass::ALL.into_iter().map(move |class| FaultSite { op, class }));
-        sites
+        FaultSite::all()
             .filter(|site| {
                 (derive(seed, Stream::Fault, SITE_STREAM | site.key()) as f64 / u64::MAX as f64) < share
             })
@@ -487,7 +514,7 @@ mod tests {
         let sites = |seed| FaultPlan::new(seed, &half).active.clone();
         assert_eq!(sites(5), sites(5), "the seed alone decides");
         assert_ne!(sites(5), sites(6));
-        let all = FsOp::ALL.len() * PathClass::ALL.len();
+        let all = FaultSite::all().count();
         assert!(!sites(5).is_empty() && sites(5).len() < all, "{} of {all}", sites(5).len());
         let off = FaultPlan::new(5, &half);
         let inactive = *[STAT, UNLINK].iter().find(|s| !off.site_active(**s)).expect("one of two is off");
@@ -546,5 +573,24 @@ mod tests {
         slow.heal();
         let healed: Vec<Decision> = (0..200).map(|_| slow.decide(STAT, 0)).collect();
         assert!(healed.iter().all(|d| d.fault.is_none() && d.slow_ms == 0 && d.latency_ms == 0));
+    }
+
+    #[test]
+    fn a_probe_only_hangs_and_only_probes_meet_proc() {
+        let all_kinds = Profile {
+            fault_kinds: FaultKind::ALL.to_vec(),
+            fault_rate: 0.5,
+            hang_rate: 0.1,
+            ..stormy_profile()
+        };
+        let plan = FaultPlan::new(4, &all_kinds);
+        let probes: Vec<Decision> = (0..500).map(|_| plan.decide(FaultSite::PROBE, 0)).collect();
+        assert!(probes.iter().all(|d| matches!(d.fault, None | Some(FaultKind::Hang))), "no errno");
+        assert!(probes.iter().any(|d| d.fault == Some(FaultKind::Hang)));
+        assert!(probes.iter().any(|d| d.latency_ms > 0), "probes take the seed's latency");
+        assert!(FaultSite::all().any(|s| s == FaultSite::PROBE));
+        let stray = |s: &FaultSite| (s.op == FsOp::Probe) != (s.class == PathClass::Proc);
+        assert!(!FaultSite::all().any(|s| stray(&s)), "a probe reads /proc and nothing else does");
+        assert_eq!(PathClass::of(Path::new("/proc/20/stat")), PathClass::Proc);
     }
 }

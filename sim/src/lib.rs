@@ -2,8 +2,8 @@
 //! that crash, wedge and get their pids reused, gateways running turns, and the oracle.
 //!
 //! One seed: `runner::run_seed` → `World` (disk, process table, `FaultPlan`) → `Fleet` of
-//! gateway nodes running `workload::gateway` turns on `heldlock-core` over `SimFs` → every
-//! event to the `Oracle` and the `Trace` → quiescence → `SeedReport`.
+//! gateway nodes running `workload::gateway` turns on `heldlock-core` over `SimFs` and
+//! `SimProcs` → every event to the `Oracle` and the `Trace` → quiescence → `SeedReport`.
 
 pub mod actors;
 pub mod clock;
@@ -18,6 +18,7 @@ pub mod report;
 pub mod runner;
 pub mod seed;
 pub mod simfs;
+pub mod simprocs;
 pub mod trace;
 pub mod wallclock;
 pub mod witness;

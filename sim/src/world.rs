@@ -21,6 +21,7 @@ use crate::faults::{Decision, FaultKind, FaultPlan, PathClass};
 use crate::oracle::{ExternalChange, ExternalEdit, Oracle, ProcFacts};
 use crate::profile::Profile;
 use crate::simfs::{SimFs, Writer};
+use crate::simprocs::SimProcs;
 use crate::trace::{describe, Trace, TraceMode, Who};
 use crate::wallclock::WallClocks;
 use crate::witness::{PlantedLive, StaleFailure, Witness};
@@ -165,7 +166,7 @@ impl World {
                 .lock()
                 .unwrap()
                 .entry((pid, incarnation))
-                .or_insert_with(|| Arc::new(self.table.view(pid)))
+                .or_insert_with(|| Arc::new(SimProcs::new(self, pid)))
                 .clone(),
             spawner: Arc::new(SimSpawner {
                 table: WatchdogOf { pid, table },
@@ -496,8 +497,10 @@ impl World {
             o.coverage.note_fault(decision.site);
             let now = now_ns();
             Self::update_facts(o, pid, |f| f.last_error_ns = Some(now));
-            // A hang fails with EIO once it ends.
-            o.oracle.error_struck(pid, kind.errno().unwrap_or(EIO), now);
+            // A hung fs op fails with EIO once it ends; a hung probe answers, no errno.
+            if decision.site.op != crate::faults::FsOp::Probe {
+                o.oracle.error_struck(pid, kind.errno().unwrap_or(EIO), now);
+            }
             if kind == FaultKind::Hang {
                 Self::update_facts(o, pid, |f| f.hung_ops += 1);
             }

@@ -1,18 +1,19 @@
 //! `Fs` on the real filesystem. Every operation is a blocking syscall, so each runs off the
-//! async worker (tokio's blocking pool, or a thread of its own outside tokio): a hung mount or a
-//! FIFO nobody writes then hangs only that operation, while the abort's settle bound, the
-//! acquire's polls and every other task keep running (SPEC I5). A hung operation holds its
-//! thread until the kernel lets go, so the operations in flight are bounded: past the bound an
-//! operation fails at once with EAGAIN instead of piling threads onto a hung mount.
+//! async worker (`blocking`: tokio's blocking pool, or a thread of its own outside tokio): a
+//! hung mount or a FIFO nobody writes then hangs only that operation, while the abort's settle
+//! bound, the acquire's polls and every other task keep running (SPEC I5). A hung operation
+//! holds its thread until the kernel lets go, so the operations in flight are bounded: past the
+//! bound an operation fails at once with EAGAIN instead of piling threads onto a hung mount.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::blocking::Bound;
 use crate::platform::{BoxFuture, EntryRead, Fd, FileStat, Fs};
 
 /// Operations in flight at once by default: far above what the lock issues (one per acquire,
@@ -27,8 +28,8 @@ pub struct RealFs {
 struct Shared {
     open: Mutex<HashMap<u64, Arc<File>>>,
     next_fd: AtomicU64,
-    in_flight: AtomicUsize,
-    max_in_flight: usize,
+    /// The operations in flight, bounded.
+    calls: Arc<Bound>,
 }
 
 impl Default for RealFs {
@@ -49,8 +50,7 @@ impl RealFs {
             shared: Arc::new(Shared {
                 open: Mutex::new(HashMap::new()),
                 next_fd: AtomicU64::new(1),
-                in_flight: AtomicUsize::new(0),
-                max_in_flight: max_in_flight.max(1),
+                calls: Bound::new(max_in_flight),
             }),
         }
     }
@@ -62,45 +62,7 @@ impl RealFs {
         F: FnOnce(&Shared) -> io::Result<T> + Send + 'static,
     {
         let shared = self.shared.clone();
-        Box::pin(async move {
-            let slot = InFlight::take(&shared)?;
-            let job = move || {
-                let _slot = slot; // freed when the syscall returns, not when the caller gives up
-                op(&shared)
-            };
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => runtime.spawn_blocking(job).await.map_err(io::Error::other)?,
-                Err(_) => {
-                    let (tx, rx) = futures::channel::oneshot::channel();
-                    std::thread::Builder::new().name("heldlock-fs".into()).spawn(move || {
-                        let _ = tx.send(job());
-                    })?;
-                    rx.await.map_err(|_| io::Error::other("filesystem thread ended without an answer"))?
-                }
-            }
-        })
-    }
-}
-
-/// One slot of the in-flight bound, given back on drop.
-struct InFlight(Arc<Shared>);
-
-impl InFlight {
-    fn take(shared: &Arc<Shared>) -> io::Result<InFlight> {
-        let taken = shared.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            (n < shared.max_in_flight).then_some(n + 1)
-        });
-        match taken {
-            Ok(_) => Ok(InFlight(shared.clone())),
-            Err(_) => Err(io::Error::from_raw_os_error(libc::EAGAIN)),
-        }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let before = self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        debug_assert!(before > 0, "in-flight count below zero");
+        self.shared.calls.run("heldlock-fs", move || op(&shared))
     }
 }
 

@@ -5,6 +5,7 @@
 //! watchdog running. [`platform`] is the same platform for those who want their own observer
 //! or to wire things themselves (then [`ProcessLocks::start_watchdog`] is theirs to call).
 
+mod blocking;
 mod clock;
 mod fs;
 mod log;
@@ -13,7 +14,7 @@ mod procs;
 pub use clock::{TokioClock, TokioSpawner};
 pub use fs::{stat_of, RealFs, DEFAULT_MAX_IN_FLIGHT};
 pub use log::TracingObserver;
-pub use procs::RealProcesses;
+pub use procs::{RealProcesses, MAX_PROBES_IN_FLIGHT};
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 

@@ -106,6 +106,11 @@ impl Drop for Children {
     }
 }
 
+/// A probe through the port, waited for here (the real adapter's runs on a thread of its own).
+fn probe(processes: &dyn Processes, pid: u32) -> heldlock_core::platform::Liveness {
+    futures::executor::block_on(processes.probe(pid))
+}
+
 struct Check<'a> {
     report: &'a mut ProcsReport,
     real: &'a dyn Processes,
@@ -115,7 +120,7 @@ struct Check<'a> {
 impl Check<'_> {
     fn probe(&mut self, what: &str, pid: u32) {
         self.report.checks += 1;
-        let (real, model) = (self.real.probe(pid), self.model.probe(pid));
+        let (real, model) = (probe(self.real, pid), probe(self.model, pid));
         if real != model {
             self.report
                 .mismatches
@@ -275,7 +280,7 @@ fn odd_names(
             }
         };
         report.checks += 1;
-        let (model_says, real_says) = (model.probe(pid), real.probe(pid));
+        let (model_says, real_says) = (probe(model, pid), probe(real, pid));
         if model_says != truth {
             report.mismatches.push(format!(
                 "probe of a {what} process with a non-UTF-8 name (pid {pid}): memprocs {model_says:?} vs /proc {truth:?}"
@@ -385,7 +390,7 @@ fn probe_as_other_user(
             report.mismatches.push(format!("the helper gave no answer for pid {pid}"));
             continue;
         };
-        let expected = format!("{:?}", model.probe(pid)).replace(' ', "");
+        let expected = format!("{:?}", probe(&model, pid)).replace(' ', "");
         if *liveness != expected {
             report.mismatches.push(format!(
                 "probe of root's pid {pid} as uid {HELPER_UID}: memprocs {expected} vs Linux {liveness}"
@@ -414,7 +419,7 @@ pub fn probe_lines(pids: &[u32]) -> String {
     let real = RealProcesses::new();
     let mut out = String::new();
     for &pid in pids {
-        let liveness = format!("{:?}", real.probe(pid)).replace(' ', "");
+        let liveness = format!("{:?}", probe(&real, pid)).replace(' ', "");
         let readable = if proc_stat(pid).is_some() {
             "stat-readable"
         } else {

@@ -7,6 +7,26 @@ use rand_chacha::ChaCha8Rng;
 use crate::faults::FaultKind;
 use crate::seed::{derive, Stream};
 
+/// The filesystem the sessions' directory is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mount {
+    /// A local filesystem (ext4): `renameat2` with `RENAME_NOREPLACE` and `RENAME_EXCHANGE`.
+    Local,
+    /// An NFS mount, as the Linux client answers: `renameat2` with any flag is EINVAL
+    /// (`nfs_rename`), so the lock publishes with `link` and reclaims by moving the judged lock
+    /// aside with the plain `rename`; both work.
+    Nfs,
+}
+
+impl Mount {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mount::Local => "local",
+            Mount::Nfs => "nfs",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
     /// Gateway processes (one madsim node each).
@@ -100,6 +120,8 @@ pub struct Profile {
     /// cache, `lookup_cache`): meanwhile its lookups answer ENOENT though another host created
     /// the lock. 0: no cache.
     pub negative_lookup_ttl_ms: u64,
+    /// The mount kind: NFS in the seeds whose hosts cache negative lookups (a quarter).
+    pub mount: Mount,
 }
 
 impl Profile {
@@ -115,7 +137,7 @@ impl Profile {
             fault_kinds.dedup();
         }
         let hang_on = fault_kinds.contains(&FaultKind::Hang);
-        Profile {
+        let mut profile = Profile {
             gateways: rng.gen_range(1..=4),
             // Weighted to one session: contention is where the lock earns its keep.
             sessions: [1, 1, 2][rng.gen_range(0..3)],
@@ -166,7 +188,14 @@ impl Profile {
             site_activation: [0.25, 0.5, 0.75, 1.0][rng.gen_range(0..4)],
             // Drawn after it: the draws above keep their values. Most mounts here are local.
             negative_lookup_ttl_ms: [0, 0, 0, 0, 0, 0, 1_000, 3_000][rng.gen_range(0..8)],
+            mount: Mount::Local,
+        };
+        // Not a draw of its own: the mounts that cache negative lookups are the NFS ones (a
+        // quarter of the seeds), and no draw moved.
+        if profile.negative_lookup_ttl_ms > 0 {
+            profile.mount = Mount::Nfs;
         }
+        profile
     }
 
     /// A quiet world: one gateway, no faults, no aborts (the base named scenarios build on).
@@ -215,6 +244,7 @@ impl Profile {
             late_abort_rate: 0.0,
             plugin_lock_table: false,
             negative_lookup_ttl_ms: 0,
+            mount: Mount::Local,
         }
     }
 
@@ -226,7 +256,7 @@ impl Profile {
              stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
              starttimes={} skew<={}ms steps={}x<={}ms torn={} transcript-tamper={} planted={} lock-tamper={} \
              eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} plugin-table={} \
-             negative-lookups={}ms",
+             negative-lookups={}ms mount={}",
             self.gateways,
             self.sessions,
             self.turns_per_gateway,
@@ -263,6 +293,7 @@ impl Profile {
             self.late_abort_rate,
             self.plugin_lock_table,
             self.negative_lookup_ttl_ms,
+            self.mount.name(),
         )
     }
 }
@@ -318,6 +349,7 @@ mod tests {
             late_abort_rate: 0.5,
             plugin_lock_table: true,
             negative_lookup_ttl_ms: 3_000,
+            mount: Mount::Nfs,
         }
     }
 
@@ -375,6 +407,7 @@ mod tests {
             late_abort_rate: _,
             plugin_lock_table: _,
             negative_lookup_ttl_ms: _,
+            mount: _,
         } = busy();
         type Flip = (&'static str, fn(&mut Profile));
         let flips: Vec<Flip> = vec![
@@ -421,6 +454,7 @@ mod tests {
             ("late_abort_rate", |p| p.late_abort_rate = 0.0),
             ("plugin_lock_table", |p| p.plugin_lock_table = false),
             ("negative_lookup_ttl_ms", |p| p.negative_lookup_ttl_ms = 0),
+            ("mount", |p| p.mount = Mount::Local),
         ];
         const SEEDS: u64 = 12;
         let base: Vec<Vec<String>> = (0..SEEDS).map(|seed| trace(&busy(), seed)).collect();

@@ -499,13 +499,14 @@ impl ProcessLocks {
     ) -> Result<Option<Step>, LockError> {
         let ours = self.make_spare(lock_path, opts).await?;
         let put = self.put_whole(&ours, lock_path).await;
-        if let Ok(Put::Published) = put {
-            let handle = self.adopt(acquire, lock_path, ours.fd, ours.bytes, ours.made, opts).await;
-            return Ok(Some(Step::Done(handle)));
+        if !matches!(put, Ok(Put::Published)) {
+            self.discard_spare(ours.fd, &ours.path).await;
         }
-        self.discard_spare(ours.fd, &ours.path).await;
         match put {
-            Ok(Put::Published) => unreachable!("adopted above"),
+            Ok(Put::Published) => {
+                let handle = self.adopt(acquire, lock_path, ours.fd, ours.bytes, ours.made, opts).await;
+                Ok(Some(Step::Done(handle)))
+            }
             Ok(Put::Exists) => Ok(None),
             Ok(Put::Refused) => self.create_in_place(acquire, lock_path, opts).await,
             Err(e) => Err(io_at(lock_path)(e)),

@@ -1235,6 +1235,83 @@ impl Fs for MemFsView {
 mod tests {
     use super::*;
 
+    fn ticking() -> MemFs {
+        let clock = Arc::new(std::sync::atomic::AtomicI64::new(1));
+        MemFs::new(Arc::new(move || clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst) as i128))
+    }
+
+    fn errno_of<T: std::fmt::Debug>(r: io::Result<T>) -> i32 {
+        r.expect_err("an error").raw_os_error().expect("an errno")
+    }
+
+    /// `link` as `do_linkat` answers (`heldlock parity` compares it with Linux op by op; this
+    /// pins the answers the lock relies on).
+    #[test]
+    fn link_names_one_inode_twice_and_refuses_what_linux_refuses() {
+        let fs = ticking();
+        fs.create_dir_all(Path::new("/r/d")).unwrap();
+        let view = fs.view(1, 8);
+        view.write_path_now(Path::new("/r/f"), b"x", true).unwrap();
+        fs.symlink(Path::new("/r/nowhere"), Path::new("/r/dang")).unwrap();
+        let before = view.stat_now(Path::new("/r/f")).unwrap();
+        view.link_now(Path::new("/r/f"), Path::new("/r/g")).unwrap();
+        let (f, g) = (view.stat_now(Path::new("/r/f")).unwrap(), view.stat_now(Path::new("/r/g")).unwrap());
+        assert_eq!((f.ino, f), (before.ino, g), "one inode, two names");
+        assert!(f.ctime_ns > before.ctime_ns, "the link count changed: ctime moves");
+        assert_eq!(fs.link_count(f.ino), 2);
+        assert_eq!(errno_of(view.link_now(Path::new("/r/f"), Path::new("/r/g"))), errno::EEXIST);
+        assert_eq!(errno_of(view.link_now(Path::new("/r/f"), Path::new("/r/dang"))), errno::EEXIST);
+        assert_eq!(errno_of(view.link_now(Path::new("/r/no"), Path::new("/r/dang"))), errno::ENOENT);
+        assert_eq!(errno_of(view.link_now(Path::new("/r/d"), Path::new("/r/e"))), errno::EPERM);
+        let nobody = fs.view(2, 8).as_user(65534);
+        assert_eq!(
+            errno_of(nobody.link_now(Path::new("/r/f"), Path::new("/r/h"))),
+            errno::EPERM,
+            "protected_hardlinks: root's 0644 file is not nobody's to link"
+        );
+        view.unlink_now(Path::new("/r/f")).unwrap();
+        assert_eq!(fs.contents(Path::new("/r/g")).as_deref(), Some(&b"x"[..]));
+        assert_eq!(fs.link_count(f.ino), 1);
+    }
+
+    /// `rename` replaces what the target named; two names of one inode are left as they are.
+    #[test]
+    fn rename_replaces_the_target_and_leaves_two_names_of_one_inode_alone() {
+        let fs = ticking();
+        fs.create_dir_all(Path::new("/r/d/sub")).unwrap();
+        let view = fs.view(1, 8);
+        view.write_path_now(Path::new("/r/f"), b"x", true).unwrap();
+        view.write_path_now(Path::new("/r/h"), b"h", true).unwrap();
+        view.link_now(Path::new("/r/f"), Path::new("/r/g")).unwrap();
+        view.rename_now(Path::new("/r/f"), Path::new("/r/g")).unwrap();
+        assert!(view.stat_now(Path::new("/r/f")).is_ok(), "two names of one inode: nothing moves");
+        let h = view.stat_now(Path::new("/r/h")).unwrap().ino;
+        view.rename_now(Path::new("/r/f"), Path::new("/r/h")).unwrap();
+        assert_eq!(fs.contents(Path::new("/r/h")).as_deref(), Some(&b"x"[..]));
+        assert!(!fs.inode_exists(h), "the replaced file had no other name");
+        assert_eq!(errno_of(view.rename_now(Path::new("/r/f"), Path::new("/r/h"))), errno::ENOENT);
+        assert_eq!(errno_of(view.rename_now(Path::new("/r/h"), Path::new("/r/d"))), errno::EISDIR);
+        assert_eq!(errno_of(view.rename_now(Path::new("/r/d"), Path::new("/r/h"))), errno::ENOTDIR);
+        assert_eq!(errno_of(view.rename_now(Path::new("/r/d"), Path::new("/r/d/sub/x"))), errno::EINVAL);
+        assert_eq!(errno_of(view.rename_now(Path::new("/r/d/sub"), Path::new("/r/d"))), errno::ENOTEMPTY);
+    }
+
+    /// A symlink linked is the same inode under two names: a change of one name's links shows
+    /// on both (Linux keeps one ctime per inode).
+    #[test]
+    fn a_hard_linked_symlink_keeps_one_ctime() {
+        let fs = ticking();
+        fs.create_dir_all(Path::new("/r")).unwrap();
+        fs.symlink(Path::new("/r/nowhere"), Path::new("/r/l")).unwrap();
+        let view = fs.view(1, 8);
+        view.link_now(Path::new("/r/l"), Path::new("/r/m")).unwrap();
+        view.rename_now(Path::new("/r/m"), Path::new("/r/n")).unwrap();
+        let (l, n) = (view.lstat_now(Path::new("/r/l")).unwrap(), view.lstat_now(Path::new("/r/n")).unwrap());
+        assert_eq!(l, n, "one inode: same number, same times");
+        view.unlink_now(Path::new("/r/n")).unwrap();
+        assert!(view.lstat_now(Path::new("/r/l")).unwrap().ctime_ns > l.ctime_ns);
+    }
+
     /// `walk_plain` is a shortcut: wherever it answers, the component walk answers the same
     /// (path, entry, errno) — over every path of up to three components from a mix of files,
     /// directories, symlinks in the middle and at the end (dangling too), `.`, `..` and empty

@@ -486,13 +486,13 @@ impl ProcessLocks {
     }
 
     /// Our lock made whole at a private name (payload written, stat'ed), then given the lock
-    /// path by `rename_noreplace`, which fails with EEXIST rather than replace anything: the
-    /// exclusive create of SPEC §1 step 2, with no moment at which the path holds a payload-less
-    /// file of ours. A failed payload write then removes only our private file. Made in place
-    /// (`O_EXCL`, then the payload) and abandoned by a check and an unlink, a creator whose
-    /// unlink stalled past the orphan grace removed the lock a reclaimer had meanwhile taken
-    /// from its payload-less file (I11 then I1, swarm seed 85695). A filesystem that refuses
-    /// the rename (EINVAL, ENOSYS; EPERM from a syscall filter) gets the create in place, and
+    /// path in one step that fails with EEXIST rather than replace anything (`put_whole`): the
+    /// exclusive create of SPEC §1 step 2, with no moment at which the path holds a
+    /// payload-less file of ours. A failed payload write then removes only our private file.
+    /// Made in place (`O_EXCL`, then the payload) and abandoned by a check and an unlink, a
+    /// creator whose unlink stalled past the orphan grace removed the lock a reclaimer had
+    /// meanwhile taken from its payload-less file (I11 then I1, swarm seed 85695). Only a
+    /// filesystem with neither `renameat2` flags nor hard links gets the create in place, and
     /// with it that window.
     async fn publish(
         &self,
@@ -500,19 +500,45 @@ impl ProcessLocks {
         lock_path: &Path,
         opts: LockOptions,
     ) -> Result<Option<Step>, LockError> {
-        let fs = &self.platform.fs;
         let ours = self.make_spare(lock_path, opts).await?;
-        let Err(e) = fs.rename_noreplace(&ours.path, lock_path).await else {
-            let handle = self.adopt(acquire, lock_path, ours.fd, ours.bytes, ours.made, opts).await;
-            return Ok(Some(Step::Done(handle)));
-        };
-        self.discard_spare(ours.fd, &ours.path).await;
-        if is_errno(&e, errno::EEXIST) {
-            Ok(None)
-        } else if [errno::EINVAL, errno::ENOSYS, errno::EPERM].iter().any(|&code| is_errno(&e, code)) {
-            self.create_in_place(acquire, lock_path, opts).await
-        } else {
-            Err(io_at(lock_path)(e))
+        let put = self.put_whole(&ours, lock_path).await;
+        if !matches!(put, Ok(Put::Published)) {
+            self.discard_spare(ours.fd, &ours.path).await;
+        }
+        match put {
+            Ok(Put::Published) => {
+                let handle = self.adopt(acquire, lock_path, ours.fd, ours.bytes, ours.made, opts).await;
+                Ok(Some(Step::Done(handle)))
+            }
+            Ok(Put::Exists) => Ok(None),
+            Ok(Put::Refused) => self.create_in_place(acquire, lock_path, opts).await,
+            Err(e) => Err(io_at(lock_path)(e)),
+        }
+    }
+
+    /// Give our whole lock, made at its private name, the lock path — never replacing what is
+    /// there. `rename_noreplace` (`renameat2(RENAME_NOREPLACE)`) where the filesystem has it;
+    /// where it refuses (EINVAL on NFS, ENOSYS, EPERM from a syscall filter), `link(2)` — as
+    /// atomic, EEXIST as well, and on NFS too — and then the private name is dropped (best
+    /// effort: a name left over is a second name of our lock, which no one judges). `Refused`
+    /// when the filesystem has neither (`link`: EPERM, EOPNOTSUPP, ENOSYS).
+    async fn put_whole(&self, ours: &Spare, lock_path: &Path) -> io::Result<Put> {
+        let fs = &self.platform.fs;
+        let refused = |e: &io::Error, codes: &[i32]| codes.iter().any(|&code| is_errno(e, code));
+        match fs.rename_noreplace(&ours.path, lock_path).await {
+            Ok(()) => return Ok(Put::Published),
+            Err(e) if is_errno(&e, errno::EEXIST) => return Ok(Put::Exists),
+            Err(e) if refused(&e, &[errno::EINVAL, errno::ENOSYS, errno::EPERM]) => {}
+            Err(e) => return Err(e),
+        }
+        match fs.link(&ours.path, lock_path).await {
+            Ok(()) => {
+                let _ = fs.unlink(&ours.path).await;
+                Ok(Put::Published)
+            }
+            Err(e) if is_errno(&e, errno::EEXIST) => Ok(Put::Exists),
+            Err(e) if refused(&e, &[errno::EPERM, errno::EOPNOTSUPP, errno::ENOSYS]) => Ok(Put::Refused),
+            Err(e) => Err(e),
         }
     }
 
@@ -702,8 +728,8 @@ impl ProcessLocks {
     /// own release in that window finds a file not its own and leaves it (it then stays as that
     /// process's orphan, which its next acquire reclaims). If the swap back fails, our lock
     /// stays at the path unheld, blocking others as a live lock would, an orphan our next
-    /// acquire reclaims; the error surfaces. A filesystem that cannot exchange (EINVAL/ENOSYS)
-    /// gets the plain re-checked unlink.
+    /// acquire reclaims; the error surfaces. A filesystem that cannot exchange (EINVAL on
+    /// NFS, ENOSYS, EPERM) gets `move_aside`.
     async fn swap_in(
         &self,
         acquire: u64,
@@ -715,16 +741,15 @@ impl ProcessLocks {
     ) -> Result<Step, LockError> {
         let fs = &self.platform.fs;
         let (fd, made, bytes) = (spare.fd, spare.made, spare.bytes.clone());
+        let whole = spare;
         let spare = &spare.path;
         if let Err(e) = fs.exchange(spare, lock_path).await {
+            if [errno::EINVAL, errno::ENOSYS, errno::EPERM].iter().any(|&code| is_errno(&e, code)) {
+                return self.move_aside(acquire, lock_path, opts, (seen, reasons), whole, guard).await;
+            }
             self.discard_spare(fd, spare).await;
             return if is_errno(&e, errno::ENOENT) {
                 Ok(Step::Retry) // the judged lock vanished meanwhile
-            } else if is_errno(&e, errno::EINVAL) || is_errno(&e, errno::ENOSYS) {
-                match self.unchanged(lock_path, seen).await? {
-                    true => self.unlink_judged(lock_path, seen, reasons).await,
-                    false => Ok(Step::Retry),
-                }
             } else {
                 Err(io_at(lock_path)(e))
             };
@@ -762,7 +787,75 @@ impl ProcessLocks {
         }
     }
 
-    /// Unlink the judged lock (the mutant `m7` without a re-check; the fallback after one).
+    /// The reclaim where the filesystem cannot exchange (NFS: EINVAL), as close to `swap_in` as
+    /// `rename` and `link` come. The judged lock is moved aside to a private name of ours
+    /// (`rename`: one step, and it keeps what it moved), our whole lock is put at the emptied
+    /// path at once (`put_whole`), and then we judge what we moved: the very lock we judged ⇒ it
+    /// was dead, drop it there; we hold the lock if ours went in. Anything else (a stopped
+    /// reclaimer resumed after another took the lock: swarm seed 484872) ⇒ `rename` it back over
+    /// our lock, which keeps the path held throughout, as the exchange back does. One window
+    /// stays: between the move aside and our put, the path is empty, and a process that
+    /// publishes there then is not refused; the lock we moved aside then stays at our private
+    /// name, its holder displaced (it finds another lock at its path). With no link either, the
+    /// path is put back by `rename` alone, replacing what came meanwhile.
+    async fn move_aside(
+        &self,
+        acquire: u64,
+        lock_path: &Path,
+        opts: LockOptions,
+        (seen, reasons): (&Seen, &[StaleReason]),
+        spare: &Spare,
+        guard: &mut Guard,
+    ) -> Result<Step, LockError> {
+        let fs = &self.platform.fs;
+        let aside = spare_path(lock_path, self.platform.processes.own_pid(), self.next_id());
+        if let Err(e) = fs.rename(lock_path, &aside).await {
+            self.discard_spare(spare.fd, &spare.path).await;
+            return match is_errno(&e, errno::ENOENT) {
+                true => Ok(Step::Retry), // the judged lock vanished meanwhile
+                false => Err(io_at(lock_path)(e)),
+            };
+        }
+        let put = self.put_whole(spare, lock_path).await;
+        // Judged by lstat, which needs no descriptor (as in `swap_in`).
+        let taken = fs.lstat(&aside).await;
+        if matches!(&taken, Ok(taken) if seen.same_entry(taken)) {
+            self.drop_guard(guard).await;
+            let _ = fs.unlink(&aside).await; // the dead lock we judged: nobody else's to keep
+            self.platform.emit(LockEvent::Reclaimed {
+                lock: lock_path,
+                ino: seen.snapshot.ino,
+                reasons,
+            });
+            if let Ok(Put::Published) = put {
+                let handle =
+                    self.adopt(acquire, lock_path, spare.fd, spare.bytes.clone(), spare.made, opts).await;
+                return Ok(Step::Done(handle));
+            }
+            self.discard_spare(spare.fd, &spare.path).await;
+            return put.map(|_| Step::Retry).map_err(io_at(lock_path)); // someone was quicker, or no link
+        }
+        // Not what we judged, or we cannot tell: put it back.
+        let back = match put {
+            Ok(Put::Published | Put::Refused) => fs.rename(&aside, lock_path).await,
+            Ok(Put::Exists) | Err(_) => match fs.link(&aside, lock_path).await {
+                Ok(()) => {
+                    let _ = fs.unlink(&aside).await; // a second name of a lock no one judges
+                    Ok(())
+                }
+                Err(e) if is_errno(&e, errno::EEXIST) => Ok(()), // published meanwhile: it stays aside
+                Err(e) => Err(e),
+            },
+        };
+        self.discard_spare(spare.fd, &spare.path).await;
+        match (back, taken) {
+            (Ok(()), Ok(_)) => Ok(Step::Wait), // judged again after a poll
+            (Ok(()), Err(e)) => Err(io_at(&aside)(e)),
+            (Err(e), _) => Err(io_at(lock_path)(e)),
+        }
+    }
+
+    /// Unlink the judged lock (the mutant `m7` without a re-check).
     async fn unlink_judged(
         &self,
         lock_path: &Path,
@@ -1203,6 +1296,16 @@ struct Spare {
     fd: Fd,
     bytes: Vec<u8>,
     made: crate::platform::FileStat,
+}
+
+/// What giving our whole lock the lock path came to.
+enum Put {
+    /// It is at the lock path.
+    Published,
+    /// Something is at the lock path (EEXIST): not ours.
+    Exists,
+    /// The filesystem can neither rename without replacing nor link.
+    Refused,
 }
 
 /// What one pass of the acquire loop ends in.

@@ -278,6 +278,11 @@ impl MemFs {
         self.disk.lock().unwrap().inodes.contains_key(&ino)
     }
 
+    /// How many names inode `ino` has (0 when it has none left, or is gone).
+    pub fn link_count(&self, ino: u64) -> u32 {
+        self.disk.lock().unwrap().inodes.get(&ino).map_or(0, |inode| inode.links)
+    }
+
     /// Close every descriptor of `pid` (the process died).
     pub fn close_all(&self, pid: u32) {
         let mut disk = self.disk.lock().unwrap();
@@ -626,8 +631,53 @@ impl Disk {
             }
             Taken::Symlink(target, stat) => {
                 self.symlinks.insert(path.as_os_str().to_owned(), target);
-                self.symlink_stats.insert(path.as_os_str().to_owned(), LinkStat { ctime_ns: t, ..stat });
+                self.symlink_stats.insert(path.as_os_str().to_owned(), stat);
+                self.stamp_symlink(stat.ino, t);
             }
+        }
+    }
+
+    /// What a walk found, as an identity: an inode or a symlink's own number (two names of
+    /// one file, or of one symlink, share it).
+    fn identity(&self, walked: &Walked) -> Option<u64> {
+        match walked.entry {
+            Entry::Inode(ino) => Some(ino),
+            Entry::Symlink => self.symlink_stats.get(walked.path.as_os_str()).map(|s| s.ino),
+            Entry::Missing => None,
+        }
+    }
+
+    /// A symlink inode's link count changed at `t`: every name of it shows the new ctime.
+    fn stamp_symlink(&mut self, ino: u64, t: i128) {
+        for stat in self.symlink_stats.values_mut().filter(|s| s.ino == ino) {
+            stat.ctime_ns = t;
+        }
+    }
+
+    /// Remove the symlink named `path` at time `t` (its other names, if any, show the ctime).
+    fn unname_symlink(&mut self, path: &Path, t: i128) {
+        self.stamp_parent(path, t);
+        self.symlinks.remove(path.as_os_str());
+        if let Some(stat) = self.symlink_stats.remove(path.as_os_str()) {
+            self.stamp_symlink(stat.ino, t);
+        }
+    }
+
+    /// `may_linkat` with `fs.protected_hardlinks = 1` (the distributions' default): root and
+    /// the owner may link anything; anyone else only a regular file they may read and write.
+    /// MemFs's symlinks are root's.
+    fn may_link(&self, walked: &Walked, uid: u32) -> io::Result<()> {
+        if uid == ROOT_UID {
+            return Ok(());
+        }
+        match walked.entry {
+            Entry::Inode(ino) if self.inodes[&ino].uid == uid => Ok(()),
+            Entry::Inode(ino)
+                if !self.inodes[&ino].is_dir && self.permits(ino, uid, READ | WRITE).is_ok() =>
+            {
+                Ok(())
+            }
+            _ => Err(os_error(errno::EPERM)),
         }
     }
 
@@ -857,9 +907,7 @@ impl MemFsView {
                 }
                 Entry::Symlink => {
                     let t = fs.tick(disk);
-                    disk.stamp_parent(&walked.path, t);
-                    disk.symlinks.remove(walked.path.as_os_str());
-                    disk.symlink_stats.remove(walked.path.as_os_str());
+                    disk.unname_symlink(&walked.path, t);
                     Ok(())
                 }
             }
@@ -917,8 +965,9 @@ impl MemFsView {
             if wa.path != wb.path && (wa.path.starts_with(&wb.path) || wb.path.starts_with(&wa.path)) {
                 return Err(os_error(errno::EINVAL));
             }
-            // One entry exchanged with itself: Linux's vfs_rename returns before any permission.
-            if wa.path == wb.path {
+            // One entry (or two names of one inode) exchanged with itself: Linux's vfs_rename
+            // returns before any permission.
+            if wa.path == wb.path || disk.identity(&wa) == disk.identity(&wb) {
                 return Ok(());
             }
             // Both names change: write and search on both directories, as for unlink.
@@ -971,6 +1020,100 @@ impl MemFsView {
                 }
             }
             let t = fs.tick(disk);
+            let subtree = disk.take_subtree(&wf.path);
+            let taken = disk.take_entry(&wf);
+            disk.stamp_parent(&wf.path, t);
+            disk.put_entry(&wt.path, taken, t);
+            disk.put_subtree(&wt.path, subtree);
+            Ok(())
+        })
+    }
+
+    /// `link(2)` (`linkat` without `AT_SYMLINK_FOLLOW`): a second name `new` for the entry at
+    /// `existing`, a symlink itself included. As in `do_linkat`: `existing` walked first
+    /// (ENOENT), then `new` (EEXIST for any entry there), then `may_linkat` (EPERM: see
+    /// `may_link`), then write on `new`'s directory (EACCES), then EPERM for a directory. The
+    /// new name's directory times and the inode's ctime move.
+    pub fn link_now(&self, existing: &Path, new: &Path) -> io::Result<()> {
+        self.with_disk(|disk, fs| {
+            let wo = disk.walk_as(existing, false, self.uid)?;
+            if wo.entry == Entry::Missing {
+                return Err(os_error(errno::ENOENT));
+            }
+            let wn = disk.walk_as(new, false, self.uid)?;
+            if wn.entry != Entry::Missing {
+                return Err(os_error(errno::EEXIST));
+            }
+            disk.may_link(&wo, self.uid)?;
+            disk.permits_in_parent(&wn.path, self.uid)?;
+            let t = fs.tick(disk);
+            match wo.entry {
+                Entry::Inode(ino) if disk.inodes[&ino].is_dir => return Err(os_error(errno::EPERM)),
+                Entry::Inode(ino) => {
+                    let inode = disk.inodes.get_mut(&ino).expect("walked inode exists");
+                    inode.links += 1;
+                    inode.ctime_ns = t;
+                    disk.names.insert(wn.path.as_os_str().to_owned(), ino);
+                }
+                Entry::Symlink => {
+                    let target = disk.symlinks[wo.path.as_os_str()].clone();
+                    let stat = disk.symlink_stats[wo.path.as_os_str()];
+                    disk.symlinks.insert(wn.path.as_os_str().to_owned(), target);
+                    disk.symlink_stats.insert(wn.path.as_os_str().to_owned(), stat);
+                    disk.stamp_symlink(stat.ino, t);
+                }
+                Entry::Missing => unreachable!("checked above"),
+            }
+            disk.stamp_parent(&wn.path, t);
+            Ok(())
+        })
+    }
+
+    /// `rename(2)`: the entry at `from` (never followed) takes the name `to`, replacing what is
+    /// there. As in `do_renameat2` and `vfs_rename`: ENOENT for a missing `from`; EINVAL when
+    /// `to` is below `from`, ENOTEMPTY when `from` is below `to`; two names of one inode: done,
+    /// nothing changes; write on both directories (EACCES); a directory over a non-directory
+    /// ENOTDIR, the other way EISDIR; a directory changing parent needs write on itself; a
+    /// directory with entries at `to` is ENOTEMPTY. What `to` named loses that name.
+    pub fn rename_now(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.with_disk(|disk, fs| {
+            let (wf, wt) = (disk.walk_as(from, false, self.uid)?, disk.walk_as(to, false, self.uid)?);
+            if wf.entry == Entry::Missing {
+                return Err(os_error(errno::ENOENT));
+            }
+            if wf.path != wt.path && wt.path.starts_with(&wf.path) {
+                return Err(os_error(errno::EINVAL));
+            }
+            if wf.path != wt.path && wf.path.starts_with(&wt.path) {
+                return Err(os_error(errno::ENOTEMPTY));
+            }
+            if disk.identity(&wf) == disk.identity(&wt) {
+                return Ok(());
+            }
+            disk.permits_in_parent(&wf.path, self.uid)?;
+            disk.permits_in_parent(&wt.path, self.uid)?;
+            let is_dir = |entry: Entry| matches!(entry, Entry::Inode(ino) if disk.inodes[&ino].is_dir);
+            let (from_dir, to_dir) = (is_dir(wf.entry), is_dir(wt.entry));
+            if wt.entry != Entry::Missing && from_dir && !to_dir {
+                return Err(os_error(errno::ENOTDIR));
+            }
+            if wt.entry != Entry::Missing && !from_dir && to_dir {
+                return Err(os_error(errno::EISDIR));
+            }
+            if let Entry::Inode(ino) = wf.entry {
+                if from_dir && wf.path.parent() != wt.path.parent() {
+                    disk.permits(ino, self.uid, WRITE)?;
+                }
+            }
+            if to_dir && disk.has_children(&wt.path) {
+                return Err(os_error(errno::ENOTEMPTY));
+            }
+            let t = fs.tick(disk);
+            match wt.entry {
+                Entry::Inode(_) => disk.unname(&wt.path, t),
+                Entry::Symlink => disk.unname_symlink(&wt.path, t),
+                Entry::Missing => {}
+            }
             let subtree = disk.take_subtree(&wf.path);
             let taken = disk.take_entry(&wf);
             disk.stamp_parent(&wf.path, t);
@@ -1068,6 +1211,12 @@ impl Fs for MemFsView {
     fn rename_noreplace<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         ready(self.rename_noreplace_now(from, to))
     }
+    fn link<'a>(&'a self, existing: &'a Path, new: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        ready(self.link_now(existing, new))
+    }
+    fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        ready(self.rename_now(from, to))
+    }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         ready(self.write_path_now(path, data, false))
     }
@@ -1085,6 +1234,83 @@ impl Fs for MemFsView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ticking() -> MemFs {
+        let clock = Arc::new(std::sync::atomic::AtomicI64::new(1));
+        MemFs::new(Arc::new(move || clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst) as i128))
+    }
+
+    fn errno_of<T: std::fmt::Debug>(r: io::Result<T>) -> i32 {
+        r.expect_err("an error").raw_os_error().expect("an errno")
+    }
+
+    /// `link` as `do_linkat` answers (`heldlock parity` compares it with Linux op by op; this
+    /// pins the answers the lock relies on).
+    #[test]
+    fn link_names_one_inode_twice_and_refuses_what_linux_refuses() {
+        let fs = ticking();
+        fs.create_dir_all(Path::new("/r/d")).unwrap();
+        let view = fs.view(1, 8);
+        view.write_path_now(Path::new("/r/f"), b"x", true).unwrap();
+        fs.symlink(Path::new("/r/nowhere"), Path::new("/r/dang")).unwrap();
+        let before = view.stat_now(Path::new("/r/f")).unwrap();
+        view.link_now(Path::new("/r/f"), Path::new("/r/g")).unwrap();
+        let (f, g) = (view.stat_now(Path::new("/r/f")).unwrap(), view.stat_now(Path::new("/r/g")).unwrap());
+        assert_eq!((f.ino, f), (before.ino, g), "one inode, two names");
+        assert!(f.ctime_ns > before.ctime_ns, "the link count changed: ctime moves");
+        assert_eq!(fs.link_count(f.ino), 2);
+        assert_eq!(errno_of(view.link_now(Path::new("/r/f"), Path::new("/r/g"))), errno::EEXIST);
+        assert_eq!(errno_of(view.link_now(Path::new("/r/f"), Path::new("/r/dang"))), errno::EEXIST);
+        assert_eq!(errno_of(view.link_now(Path::new("/r/no"), Path::new("/r/dang"))), errno::ENOENT);
+        assert_eq!(errno_of(view.link_now(Path::new("/r/d"), Path::new("/r/e"))), errno::EPERM);
+        let nobody = fs.view(2, 8).as_user(65534);
+        assert_eq!(
+            errno_of(nobody.link_now(Path::new("/r/f"), Path::new("/r/h"))),
+            errno::EPERM,
+            "protected_hardlinks: root's 0644 file is not nobody's to link"
+        );
+        view.unlink_now(Path::new("/r/f")).unwrap();
+        assert_eq!(fs.contents(Path::new("/r/g")).as_deref(), Some(&b"x"[..]));
+        assert_eq!(fs.link_count(f.ino), 1);
+    }
+
+    /// `rename` replaces what the target named; two names of one inode are left as they are.
+    #[test]
+    fn rename_replaces_the_target_and_leaves_two_names_of_one_inode_alone() {
+        let fs = ticking();
+        fs.create_dir_all(Path::new("/r/d/sub")).unwrap();
+        let view = fs.view(1, 8);
+        view.write_path_now(Path::new("/r/f"), b"x", true).unwrap();
+        view.write_path_now(Path::new("/r/h"), b"h", true).unwrap();
+        view.link_now(Path::new("/r/f"), Path::new("/r/g")).unwrap();
+        view.rename_now(Path::new("/r/f"), Path::new("/r/g")).unwrap();
+        assert!(view.stat_now(Path::new("/r/f")).is_ok(), "two names of one inode: nothing moves");
+        let h = view.stat_now(Path::new("/r/h")).unwrap().ino;
+        view.rename_now(Path::new("/r/f"), Path::new("/r/h")).unwrap();
+        assert_eq!(fs.contents(Path::new("/r/h")).as_deref(), Some(&b"x"[..]));
+        assert!(!fs.inode_exists(h), "the replaced file had no other name");
+        assert_eq!(errno_of(view.rename_now(Path::new("/r/f"), Path::new("/r/h"))), errno::ENOENT);
+        assert_eq!(errno_of(view.rename_now(Path::new("/r/h"), Path::new("/r/d"))), errno::EISDIR);
+        assert_eq!(errno_of(view.rename_now(Path::new("/r/d"), Path::new("/r/h"))), errno::ENOTDIR);
+        assert_eq!(errno_of(view.rename_now(Path::new("/r/d"), Path::new("/r/d/sub/x"))), errno::EINVAL);
+        assert_eq!(errno_of(view.rename_now(Path::new("/r/d/sub"), Path::new("/r/d"))), errno::ENOTEMPTY);
+    }
+
+    /// A symlink linked is the same inode under two names: a change of one name's links shows
+    /// on both (Linux keeps one ctime per inode).
+    #[test]
+    fn a_hard_linked_symlink_keeps_one_ctime() {
+        let fs = ticking();
+        fs.create_dir_all(Path::new("/r")).unwrap();
+        fs.symlink(Path::new("/r/nowhere"), Path::new("/r/l")).unwrap();
+        let view = fs.view(1, 8);
+        view.link_now(Path::new("/r/l"), Path::new("/r/m")).unwrap();
+        view.rename_now(Path::new("/r/m"), Path::new("/r/n")).unwrap();
+        let (l, n) = (view.lstat_now(Path::new("/r/l")).unwrap(), view.lstat_now(Path::new("/r/n")).unwrap());
+        assert_eq!(l, n, "one inode: same number, same times");
+        view.unlink_now(Path::new("/r/n")).unwrap();
+        assert!(view.lstat_now(Path::new("/r/l")).unwrap().ctime_ns > l.ctime_ns);
+    }
 
     /// `walk_plain` is a shortcut: wherever it answers, the component walk answers the same
     /// (path, entry, errno) — over every path of up to three components from a mix of files,

@@ -45,6 +45,8 @@ pub mod errno {
     pub const ENOSYS: i32 = 38;
     /// Directory not empty.
     pub const ENOTEMPTY: i32 = 39;
+    /// Operation not supported (a filesystem without hard links).
+    pub const EOPNOTSUPP: i32 = 95;
 
     /// The short name of an errno, for errors and traces.
     pub fn name(code: i32) -> &'static str {
@@ -64,6 +66,7 @@ pub mod errno {
             EMFILE => "EMFILE",
             ENOSPC => "ENOSPC",
             ENOTEMPTY => "ENOTEMPTY",
+            EOPNOTSUPP => "EOPNOTSUPP",
             _ => "E?",
         }
     }
@@ -135,6 +138,15 @@ pub trait Fs: Send + Sync {
     /// path never holds a half-made lock, and a failed payload write leaves only its private
     /// file to drop (SPEC §1 step 2). EINVAL (or ENOSYS) when the filesystem cannot.
     fn rename_noreplace<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>>;
+    /// `link(existing, new)`: a second name for the entry at `existing` (a symlink itself, not
+    /// followed), in one step, EEXIST when `new` exists. Where `rename_noreplace` is refused
+    /// (NFS: EINVAL), a creator publishes its whole lock by linking its private file to the
+    /// lock path. EPERM, EOPNOTSUPP (or ENOSYS) when the filesystem has no hard links.
+    fn link<'a>(&'a self, existing: &'a Path, new: &'a Path) -> BoxFuture<'a, io::Result<()>>;
+    /// `rename(2)`: `from` takes the name `to` in one step, replacing what is there. Where
+    /// `exchange` is refused, a reclaimer moves the judged lock aside to a private name with it,
+    /// and judges what it moved there (SPEC §1 step 3).
+    fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>>;
     /// `open(O_APPEND|O_CREAT)`, one write of all of `data`, close.
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>>;
     /// Replace the whole content (truncate and write), creating the file if needed.

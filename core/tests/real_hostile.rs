@@ -488,6 +488,12 @@ impl Fs for CreateBehindFifo {
     fn rename_noreplace<'a>(&'a self, from: &'a Path, to: &'a Path) -> Fut<'a, ()> {
         self.real.rename_noreplace(from, to)
     }
+    fn link<'a>(&'a self, existing: &'a Path, new: &'a Path) -> Fut<'a, ()> {
+        self.real.link(existing, new)
+    }
+    fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> Fut<'a, ()> {
+        self.real.rename(from, to)
+    }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> Fut<'a, ()> {
         self.real.append(path, data)
     }

@@ -7,6 +7,26 @@ use rand_chacha::ChaCha8Rng;
 use crate::faults::FaultKind;
 use crate::seed::{derive, Stream};
 
+/// The filesystem the sessions' directory is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mount {
+    /// A local filesystem (ext4): `renameat2` with `RENAME_NOREPLACE` and `RENAME_EXCHANGE`.
+    Local,
+    /// An NFS mount, as the Linux client answers: `renameat2` with any flag is EINVAL
+    /// (`nfs_rename`), so the lock publishes with `link` and reclaims by moving the judged lock
+    /// aside with the plain `rename`; both work.
+    Nfs,
+}
+
+impl Mount {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mount::Local => "local",
+            Mount::Nfs => "nfs",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
     /// Gateway processes (one madsim node each).
@@ -107,6 +127,8 @@ pub struct Profile {
     /// the first moment that session's lock is free, an outside tool re-saves the transcript
     /// (same bytes, new inode).
     pub recovery_tampering: u32,
+    /// The mount kind: NFS in the seeds whose hosts cache negative lookups (a quarter).
+    pub mount: Mount,
 }
 
 impl Profile {
@@ -122,7 +144,7 @@ impl Profile {
             fault_kinds.dedup();
         }
         let hang_on = fault_kinds.contains(&FaultKind::Hang);
-        Profile {
+        let mut profile = Profile {
             gateways: rng.gen_range(1..=4),
             // Weighted to one session: contention is where the lock earns its keep.
             sessions: [1, 1, 2][rng.gen_range(0..3)],
@@ -176,7 +198,14 @@ impl Profile {
             // Drawn after it: the draws above keep their values.
             post_append_stat_fault_rate: [0.0, 0.0, 0.2, 0.4][rng.gen_range(0..4)],
             recovery_tampering: [0, 0, 2, 6][rng.gen_range(0..4)],
+            mount: Mount::Local,
+        };
+        // Not a draw of its own: the mounts that cache negative lookups are the NFS ones (a
+        // quarter of the seeds), and no draw moved.
+        if profile.negative_lookup_ttl_ms > 0 {
+            profile.mount = Mount::Nfs;
         }
+        profile
     }
 
     /// A quiet world: one gateway, no faults, no aborts (the base named scenarios build on).
@@ -227,6 +256,7 @@ impl Profile {
             negative_lookup_ttl_ms: 0,
             post_append_stat_fault_rate: 0.0,
             recovery_tampering: 0,
+            mount: Mount::Local,
         }
     }
 
@@ -238,7 +268,7 @@ impl Profile {
              stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
              starttimes={} skew<={}ms steps={}x<={}ms torn={} transcript-tamper={} planted={} lock-tamper={} \
              eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} plugin-table={} \
-             negative-lookups={}ms post-append-stat={} recovery-tamper={}",
+             negative-lookups={}ms post-append-stat={} recovery-tamper={} mount={}",
             self.gateways,
             self.sessions,
             self.turns_per_gateway,
@@ -277,6 +307,7 @@ impl Profile {
             self.negative_lookup_ttl_ms,
             self.post_append_stat_fault_rate,
             self.recovery_tampering,
+            self.mount.name(),
         )
     }
 }
@@ -334,6 +365,7 @@ mod tests {
             negative_lookup_ttl_ms: 3_000,
             post_append_stat_fault_rate: 0.3,
             recovery_tampering: 4,
+            mount: Mount::Nfs,
         }
     }
 
@@ -393,6 +425,7 @@ mod tests {
             negative_lookup_ttl_ms: _,
             post_append_stat_fault_rate: _,
             recovery_tampering: _,
+            mount: _,
         } = busy();
         type Flip = (&'static str, fn(&mut Profile));
         let flips: Vec<Flip> = vec![
@@ -441,6 +474,7 @@ mod tests {
             ("negative_lookup_ttl_ms", |p| p.negative_lookup_ttl_ms = 0),
             ("post_append_stat_fault_rate", |p| p.post_append_stat_fault_rate = 0.0),
             ("recovery_tampering", |p| p.recovery_tampering = 0),
+            ("mount", |p| p.mount = Mount::Local),
         ];
         const SEEDS: u64 = 12;
         let base: Vec<Vec<String>> = (0..SEEDS).map(|seed| trace(&busy(), seed)).collect();

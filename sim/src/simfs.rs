@@ -19,6 +19,7 @@ use rand::Rng;
 
 use crate::faults::{FaultKind, FaultSite, FsOp, PathClass};
 use crate::lookup_cache::NegativeLookups;
+use crate::profile::Mount;
 use crate::seed::{world_rng, WorldDraw};
 use crate::world::World;
 
@@ -74,6 +75,16 @@ impl SimFs {
         let result = on_disk();
         self.lookups.looked_up(path, &result, now_ms);
         self.seen(result)
+    }
+
+    /// `renameat2` with a flag on this seed's mount: an NFS client refuses it (EINVAL) before
+    /// any request leaves the host, so no latency and no fault. An answer the lock handles, not
+    /// an error that struck the process.
+    fn refuse_renameat2_flags(&self) -> io::Result<()> {
+        if self.world.profile.mount == Mount::Nfs {
+            return Err(os_error(heldlock_core::platform::errno::EINVAL));
+        }
+        Ok(())
     }
 
     /// This process itself made `path` present or absent (create, rename, exchange, unlink).
@@ -251,7 +262,13 @@ impl Fs for SimFs {
             self.changed_itself(path, false);
             // A lock inode is also removed at another name: a reclaim drops the lock it swapped
             // out at its private name (`Fs::exchange`). The oracle tells lock inodes by number.
-            let may_be_lock_inode = PathClass::of(path) != PathClass::Transcript;
+            // A name of a lock inode that still has another (a lock published by `link`, its
+            // private name dropped after) removes nothing; at a lock path the lock is gone.
+            let may_be_lock_inode = match PathClass::of(path) {
+                PathClass::Transcript => false,
+                PathClass::Lock => true,
+                _ => ino.is_some_and(|ino| self.view.disk().link_count(ino) == 0),
+            };
             match ino {
                 Some(ino) if may_be_lock_inode => self.world.lock_unlinked(self.view.pid(), path, ino),
                 None if dangling => self.world.dangling_removed(self.view.pid(), path),
@@ -278,6 +295,7 @@ impl Fs for SimFs {
     }
     fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
+            self.refuse_renameat2_flags()?;
             self.gate(FsOp::Exchange, b).await?;
             let disk = self.view.disk();
             let (was_a, was_b) = (disk.ino_of(a), disk.ino_of(b));
@@ -296,6 +314,7 @@ impl Fs for SimFs {
     /// at a private name, which no one judges).
     fn rename_noreplace<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
+            self.refuse_renameat2_flags()?;
             self.gate(FsOp::Rename, to).await?;
             let moved = self.view.disk().ino_of(from);
             self.seen(self.view.rename_noreplace_now(from, to))?;
@@ -304,6 +323,48 @@ impl Fs for SimFs {
             self.changed_itself(to, true);
             if let (PathClass::Lock, Some(ino)) = (PathClass::of(to), moved) {
                 self.world.lock_created(self.view.pid(), ino);
+            }
+            Ok(())
+        })
+    }
+    /// Gated as a rename (a name operation of the same fault site: no seed's draws moved). A
+    /// name given at a lock path puts that inode on the path for the oracle: a lock of ours we
+    /// publish, or a lock a reclaimer moved aside and links back.
+    fn link<'a>(&'a self, existing: &'a Path, new: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.gate(FsOp::Rename, new).await?;
+            let linked = self.view.lstat_now(existing).ok().map(|st| st.ino);
+            self.seen(self.view.link_now(existing, new))?;
+            self.changed_itself(new, true);
+            if PathClass::of(new) == PathClass::Lock {
+                self.world.lock_exchanged(self.view.pid(), linked, None);
+            }
+            Ok(())
+        })
+    }
+    /// Gated as a rename. What leaves a lock path is moved, not removed (a reclaimer judges it
+    /// at its private name and may link it back); what it replaces at a lock path is removed if
+    /// that was its last name.
+    fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.gate(FsOp::Rename, from).await?;
+            let disk = self.view.disk();
+            let moved = self.view.lstat_now(from).ok().map(|st| st.ino);
+            let replaced = self.view.lstat_now(to).ok().map(|st| st.ino).filter(|ino| Some(*ino) != moved);
+            self.seen(self.view.rename_now(from, to))?;
+            // The client moves its dentry: no negative entry is left at `from` (as `unlink`
+            // leaves one), so any cached absence of either name is gone.
+            self.changed_itself(from, true);
+            self.changed_itself(to, true);
+            let pid = self.view.pid();
+            if PathClass::of(from) == PathClass::Lock {
+                self.world.lock_exchanged(pid, None, moved);
+            }
+            if let Some(ino) = replaced.filter(|ino| disk.link_count(*ino) == 0) {
+                self.world.lock_unlinked(pid, to, ino);
+            }
+            if PathClass::of(to) == PathClass::Lock {
+                self.world.lock_exchanged(pid, moved, None);
             }
             Ok(())
         })

@@ -215,6 +215,16 @@ impl Fs for RealFs {
         let (from, to) = (owned(from), owned(to));
         self.off_worker(move |_| rename_noreplace_now(&from, &to))
     }
+    /// std's `hard_link` is `linkat(AT_FDCWD, existing, AT_FDCWD, new, 0)`: a symlink at
+    /// `existing` is linked itself, not followed.
+    fn link<'a>(&'a self, existing: &'a Path, new: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        let (existing, new) = (owned(existing), owned(new));
+        self.off_worker(move |_| fs::hard_link(&existing, &new))
+    }
+    fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        let (from, to) = (owned(from), owned(to));
+        self.off_worker(move |_| fs::rename(&from, &to))
+    }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
         let (path, data) = (owned(path), data.to_vec());
         self.off_worker(move |_| {

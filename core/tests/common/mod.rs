@@ -490,7 +490,11 @@ pub enum Op {
     Mkdir,
     Rmdir,
     Exchange,
+    /// `rename_noreplace`.
     Rename,
+    Link,
+    /// The plain `rename`.
+    Move,
     Append,
     WriteAll,
     CanonicalDir,
@@ -649,10 +653,21 @@ impl FaultFs {
     }
 
     /// A filesystem that cannot publish a whole lock at the lock path (`rename_noreplace`
-    /// refused with EINVAL): the lock is made in place. The first payload write, of the lock
-    /// that could not be published, is let through before any rule added after this one.
+    /// refused with EINVAL, `link` with EPERM): the lock is made in place. The first payload
+    /// write, of the lock that could not be published, is let through before any rule added
+    /// after this one.
     pub fn refuse_publish(&self) {
         self.fail_always(Op::Rename, Some(LOCK), errno::EINVAL);
+        self.fail_always(Op::Link, Some(LOCK), errno::EPERM);
+        self.pause_next(Op::WriteFd).open();
+    }
+
+    /// An NFS mount: `renameat2` with any flag is EINVAL (no `rename_noreplace`, no `exchange`);
+    /// `link` and the plain `rename` work. The first payload write, of the private lock, is let
+    /// through before any rule added after this one.
+    pub fn nfs(&self) {
+        self.fail_always(Op::Rename, None, errno::EINVAL);
+        self.fail_always(Op::Exchange, None, errno::EINVAL);
         self.pause_next(Op::WriteFd).open();
     }
 
@@ -768,6 +783,18 @@ impl Fs for FaultFs {
         Box::pin(async move {
             self.intercept(Op::Rename, Some(to)).await?;
             self.inner.rename_noreplace(from, to).await
+        })
+    }
+    fn link<'a>(&'a self, existing: &'a Path, new: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.intercept(Op::Link, Some(new)).await?;
+            self.inner.link(existing, new).await
+        })
+    }
+    fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.intercept(Op::Move, Some(from)).await?;
+            self.inner.rename(from, to).await
         })
     }
     fn append<'a>(&'a self, path: &'a Path, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {

@@ -197,6 +197,8 @@ impl Side<'_> {
             Op::RenameNoreplace { path, other } => {
                 done(self.fs.rename_noreplace(&at(path), &at(other)).await)
             }
+            Op::Link { path, other } => done(self.fs.link(&at(path), &at(other)).await),
+            Op::Rename { path, other } => done(self.fs.rename(&at(path), &at(other)).await),
         }
     }
 

@@ -131,6 +131,16 @@ pub enum Op {
         path: usize,
         other: usize,
     },
+    /// `link(path, other)`.
+    Link {
+        path: usize,
+        other: usize,
+    },
+    /// `rename(path, other)`.
+    Rename {
+        path: usize,
+        other: usize,
+    },
 }
 
 impl fmt::Display for Op {
@@ -155,6 +165,8 @@ impl fmt::Display for Op {
             Op::RenameNoreplace { path, other } => {
                 write!(f, "rename_noreplace {} {}", PATHS[*path], PATHS[*other])
             }
+            Op::Link { path, other } => write!(f, "link {} {}", PATHS[*path], PATHS[*other]),
+            Op::Rename { path, other } => write!(f, "rename {} {}", PATHS[*path], PATHS[*other]),
         }
     }
 }
@@ -243,7 +255,8 @@ fn random_op(rng: &mut ChaCha8Rng, next_id: &mut u32) -> Op {
     // A descriptor id among those created so far (or one never created).
     let id = rng.gen_range(0..=*next_id);
     let cap = rng.gen_range(0..CAPS.len());
-    match rng.gen_range(0..104) {
+    let other = rng.gen_range(0..PATHS.len());
+    match rng.gen_range(0..112) {
         0..=16 => {
             *next_id += 1;
             Op::Create {
@@ -264,14 +277,10 @@ fn random_op(rng: &mut ChaCha8Rng, next_id: &mut u32) -> Op {
         82..=88 => Op::Append { path, data },
         89..=92 => Op::WriteAll { path, data },
         93..=95 => Op::Canonical { path },
-        96..=99 => Op::Exchange {
-            path,
-            other: rng.gen_range(0..PATHS.len()),
-        },
-        _ => Op::RenameNoreplace {
-            path,
-            other: rng.gen_range(0..PATHS.len()),
-        },
+        96..=99 => Op::Exchange { path, other },
+        100..=103 => Op::RenameNoreplace { path, other },
+        104..=107 => Op::Link { path, other },
+        _ => Op::Rename { path, other },
     }
 }
 
@@ -307,7 +316,7 @@ mod tests {
             .filter_map(|rest| rest.split(['<', '(']).next())
             .map(str::to_owned)
             .collect();
-        assert_eq!(methods.len(), 16, "{methods:?}");
+        assert_eq!(methods.len(), 18, "{methods:?}");
         assert_eq!(drawn, methods);
         let caps: std::collections::BTreeSet<usize> = (0..200)
             .flat_map(|s| Script::generate(s, true).ops)

@@ -590,3 +590,35 @@ fn a_closed_pipe_does_not_panic_the_parity_command() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+/// `heldlock mutants` runs what the simulated world can reach: `m20` only when asked by name,
+/// and `heldlock list` says why.
+#[test]
+fn the_self_test_skips_a_mutant_no_simulated_filesystem_runs_unless_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("failures.jsonl");
+    let json = dir.path().join("m.json");
+    let json_arg = json.to_str().unwrap();
+    let args = [
+        "mutants", "--ranges", "1", "--budget", "1", "--jobs", "1", "--quiet", "--json", json_arg,
+    ];
+    heldlock(&args, &store);
+    let report = std::fs::read_to_string(&json).unwrap();
+    assert!(report.contains("m1-timeout-abort-no-release"), "{report}");
+    assert!(!report.contains("m20-vanished-create-surfaced"), "{report}");
+    let named = [
+        "mutants",
+        "--mutant",
+        "m20-vanished-create-surfaced",
+        "--ranges",
+        "1",
+        "--budget",
+        "1",
+    ];
+    heldlock(&[&named[..], &["--jobs", "1", "--quiet", "--json", json_arg]].concat(), &store);
+    let report = std::fs::read_to_string(&json).unwrap();
+    assert!(report.contains("m20-vanished-create-surfaced"), "{report}");
+    let list = text(&heldlock(&["list"], &store));
+    let m20 = list.lines().find(|l| l.contains("m20-")).unwrap();
+    assert!(m20.contains("core tests only"), "{m20}");
+}

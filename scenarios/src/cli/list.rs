@@ -16,7 +16,12 @@ pub fn cmd() -> Verdict {
     }
     say!("\nmutants (historical bugs, SPEC §5):");
     for m in Mutant::ALL {
-        say!("  {:<30} {}", m.name(), m.description());
+        let reach = if m.simulated() {
+            ""
+        } else {
+            " (core tests only: no simulated filesystem runs its code)"
+        };
+        say!("  {:<30} {}{reach}", m.name(), m.description());
     }
     say!("\ninvariants (SPEC §4):");
     for id in heldlock_sim::InvariantId::CHECKED {

@@ -54,7 +54,8 @@ pub fn cmd(a: MutantArgs) -> Verdict {
     let jobs = jobs(a.jobs)?;
     let selected: Vec<Mutant> = match parse_mutant(a.mutant.as_deref())? {
         Some(m) => vec![m],
-        None => Mutant::ALL.to_vec(),
+        // Only what the world can reach: a mutant whose code never runs is never killed.
+        None => Mutant::ALL.into_iter().filter(|m| m.simulated()).collect(),
     };
     check_bounds(&a)?;
     let json = OutputFile::prepare(a.json.as_deref(), "--json")?;

@@ -1156,14 +1156,24 @@ impl ProcessLocks {
     pub fn start_watchdog(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         let clock = self.platform.clock.clone();
+        let spawner = self.platform.spawner.clone();
         self.platform.spawner.spawn(
             "watchdog",
             Box::pin(async move {
-                // Runs for the life of the process, like the production event-loop timer.
+                // Runs for the life of the process, like the production event-loop timer. Each
+                // tick runs on its own: a release that hangs (an unlink on a dead server) must
+                // not keep the next ticks from freeing other locks (swarm seed 454597). A hung
+                // tick holds the lock table until its release returns; each handle is released
+                // at most once, so at most one hung tick per handle.
                 loop {
                     clock.sleep(WATCHDOG_INTERVAL_MS).await;
                     let Some(locks) = weak.upgrade() else { return };
-                    locks.tick_watchdog().await;
+                    spawner.spawn(
+                        "watchdog tick",
+                        Box::pin(async move {
+                            locks.tick_watchdog().await;
+                        }),
+                    );
                 }
             }),
         );
@@ -1190,14 +1200,9 @@ impl ProcessLocks {
             expired.sort_by_key(|h| h.id());
             expired
         };
-        let mut released = 0;
-        for handle in expired {
-            // One failing release does not stop the tick.
-            if let Some(Ok(_) | Err(_)) = self.lose(&handle, now, LossCause::Watchdog).await {
-                released += 1;
-            }
-        }
-        released
+        // All at once: one failing or hanging release does not hold up the others.
+        let losses = expired.iter().map(|handle| self.lose(handle, now, LossCause::Watchdog));
+        futures::future::join_all(losses).await.into_iter().filter(Option::is_some).count()
     }
 
     /// Take `handle` away from its holder (the watchdog, or its file vanished from under it):

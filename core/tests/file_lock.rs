@@ -663,3 +663,36 @@ async fn one_failing_release_does_not_stop_the_watchdog_tick() {
     // Past its maxHoldMs as well, which alone would only be reported.
     assert_eq!(p.events.reclaim_reasons(), vec![vec![HoldExceeded, OrphanSelfPid]]);
 }
+
+/// A release the watchdog started that hangs (an NFS unlink that never returns) must not stop
+/// the watchdog: another lock of the process that expires later is still freed within its
+/// maxHoldMs + one tick (SPEC I13; swarm seed 454597: a hung close in one tick's release
+/// kept the watchdog from ever ticking again, and a second lock stayed held 2.3 s past it).
+#[tokio::test(start_paused = true)]
+async fn a_hung_release_of_the_watchdog_does_not_stop_it_freeing_other_locks() {
+    let w = World::new();
+    w.fs.create_dir_all(Path::new("/t")).unwrap();
+    let p = w.process(US);
+    p.locks.start_watchdog();
+    let short = LockOptions {
+        max_hold_ms: 1_000,
+        ..LockOptions::default()
+    };
+    let ha = p.locks.acquire(transcript(), short).await.unwrap();
+    let hung = p.fs.pause_once(Op::Unlink, LOCK);
+    sleep_ms(30_000).await;
+    let longer = LockOptions {
+        max_hold_ms: 40_000,
+        ..LockOptions::default()
+    };
+    let hb = p.locks.acquire(Path::new("/t/other.jsonl"), longer).await.unwrap();
+    sleep_ms(31_000).await;
+    assert!(ha.is_lost() && hung.arrivals() == 1, "the first tick took the first lock");
+    // The second lock expired at 70 s: the tick at 120 s frees it, whatever the first does.
+    sleep_ms(60_000).await;
+    assert!(hb.is_lost(), "the watchdog stopped behind the hung release");
+    assert!(w.fs.contents(Path::new("/t/other.jsonl.lock")).is_none());
+    hung.open();
+    sleep_ms(1).await;
+    assert!(!w.lock_exists() && p.locks.held_handles().is_empty());
+}

@@ -185,11 +185,6 @@ impl Oracle {
         self.handles.iter().any(|(k, h)| h.ino == ino && self.live(k, procs))
     }
 
-    /// Whether an external actor tampered with a lock `pid` held at `lock`.
-    pub fn lock_tampered_for(&self, pid: u32, lock: &Path) -> bool {
-        self.handles.iter().any(|((p, _), h)| *p == pid && h.lock == lock && h.tampered)
-    }
-
     /// An external actor removed or replaced lock inode `ino` behind its holder's back: the
     /// holder cannot know, so its later writes and a successor's acquire are not its fault.
     pub fn lock_tampered(&mut self, ino: u64) {

@@ -10,7 +10,10 @@ use super::{InvariantId, Oracle};
 impl Oracle {
     /// A write scope of `ctl` returned Ok, nothing asked it to let go, it is not poisoned — and
     /// the lock file at `lock` names `holder`, not this process (I6: only a poisoned controller
-    /// releases `held` at a scope's exit, SPEC §3). An external actor's tampering excuses it.
+    /// releases `held` at a scope's exit, SPEC §3). Excused when the lock was taken from it in
+    /// ways it learns of only at its next write: an external actor tampered with it, another
+    /// process's exchange moved it aside, or it was held past its maxHoldMs, so the watchdog
+    /// may have freed it (swarm seeds 192756, 470432: a long stream inside the scope).
     pub fn check_retained(
         &mut self,
         pid: u32,
@@ -19,7 +22,11 @@ impl Oracle {
         lock: &Path,
         holder: Option<u32>,
     ) {
-        if self.lock_tampered_for(pid, lock) {
+        let taken = self.handles.iter().any(|(key, h)| {
+            let expired = now.saturating_sub(h.acquired_ns) > h.max_hold_ms.saturating_mul(1_000_000);
+            key.0 == pid && h.lock == lock && (h.tampered || expired || self.displaced_by(key).is_some())
+        });
+        if taken {
             return;
         }
         let detail = format!(
@@ -272,10 +279,14 @@ mod tests {
             held_by: None,
         };
         o.handles.insert((7, HandleId(1)), rec);
+        o.check_retained(7, 1_000_000, ControllerId(1), lock, Some(9));
+        assert_eq!(o.violations.len(), 2, "held within its maxHoldMs, untouched");
+        o.check_retained(7, 1_000_001, ControllerId(1), lock, Some(9));
+        assert_eq!(o.violations.len(), 2, "held past its maxHoldMs: the watchdog's to take");
         o.lock_tampered(3);
         o.check_retained(7, 2, ControllerId(1), lock, Some(9));
-        assert_eq!(o.violations.len(), 1, "an external actor removed or replaced it");
+        assert_eq!(o.violations.len(), 2, "an external actor removed or replaced it");
         o.check_retained(8, 3, ControllerId(1), lock, Some(9));
-        assert_eq!(o.violations.len(), 2, "another process's tampered lock excuses nothing");
+        assert_eq!(o.violations.len(), 3, "another process's tampered lock excuses nothing");
     }
 }

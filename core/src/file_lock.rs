@@ -524,11 +524,10 @@ impl ProcessLocks {
     /// when the filesystem has neither (`link`: EPERM, EOPNOTSUPP, ENOSYS).
     async fn put_whole(&self, ours: &Spare, lock_path: &Path) -> io::Result<Put> {
         let fs = &self.platform.fs;
-        let refused = |e: &io::Error, codes: &[i32]| codes.iter().any(|&code| is_errno(e, code));
         match fs.rename_noreplace(&ours.path, lock_path).await {
             Ok(()) => return Ok(Put::Published),
             Err(e) if is_errno(&e, errno::EEXIST) => return Ok(Put::Exists),
-            Err(e) if refused(&e, &[errno::EINVAL, errno::ENOSYS, errno::EPERM]) => {}
+            Err(e) if refused(&e, &RENAME_FLAG_REFUSED) => {}
             Err(e) => return Err(e),
         }
         match fs.link(&ours.path, lock_path).await {
@@ -744,7 +743,7 @@ impl ProcessLocks {
         let whole = spare;
         let spare = &spare.path;
         if let Err(e) = fs.exchange(spare, lock_path).await {
-            if [errno::EINVAL, errno::ENOSYS, errno::EPERM].iter().any(|&code| is_errno(&e, code)) {
+            if refused(&e, &RENAME_FLAG_REFUSED) {
                 return self.move_aside(acquire, lock_path, opts, (seen, reasons), whole, guard).await;
             }
             self.discard_spare(fd, spare).await;
@@ -758,16 +757,7 @@ impl ProcessLocks {
         // process at its fd limit must still be able to tell what it took.
         let taken = fs.lstat(spare).await;
         if matches!(&taken, Ok(taken) if seen.same_entry(taken)) {
-            // Our live lock is in place: the guard has done its work, and a crash of ours from
-            // here on must not leave it to age out in everyone's way.
-            self.drop_guard(guard).await;
-            // The dead lock we judged, now at our private name: nobody else's to keep.
-            let _ = fs.unlink(spare).await;
-            self.platform.emit(LockEvent::Reclaimed {
-                lock: lock_path,
-                ino: seen.snapshot.ino,
-                reasons,
-            });
+            self.drop_judged(lock_path, spare, (seen, reasons), guard).await;
             return Ok(Step::Done(self.adopt(acquire, lock_path, fd, bytes, made, opts).await));
         }
         // Not what we judged (a successor's lock, a changed file), or we cannot tell (the
@@ -820,13 +810,7 @@ impl ProcessLocks {
         // Judged by lstat, which needs no descriptor (as in `swap_in`).
         let taken = fs.lstat(&aside).await;
         if matches!(&taken, Ok(taken) if seen.same_entry(taken)) {
-            self.drop_guard(guard).await;
-            let _ = fs.unlink(&aside).await; // the dead lock we judged: nobody else's to keep
-            self.platform.emit(LockEvent::Reclaimed {
-                lock: lock_path,
-                ino: seen.snapshot.ino,
-                reasons,
-            });
+            self.drop_judged(lock_path, &aside, (seen, reasons), guard).await;
             if let Ok(Put::Published) = put {
                 let handle =
                     self.adopt(acquire, lock_path, spare.fd, spare.bytes.clone(), spare.made, opts).await;
@@ -853,6 +837,25 @@ impl ProcessLocks {
             (Ok(()), Err(e)) => Err(io_at(&aside)(e)),
             (Err(e), _) => Err(io_at(lock_path)(e)),
         }
+    }
+
+    /// The dead lock we judged, taken off the path to our private name `at`: the guard has done
+    /// its work (a crash of ours from here on must not leave it to age out in everyone's way),
+    /// and the lock is nobody else's to keep.
+    async fn drop_judged(
+        &self,
+        lock_path: &Path,
+        at: &Path,
+        (seen, reasons): (&Seen, &[StaleReason]),
+        guard: &mut Guard,
+    ) {
+        self.drop_guard(guard).await;
+        let _ = self.platform.fs.unlink(at).await;
+        self.platform.emit(LockEvent::Reclaimed {
+            lock: lock_path,
+            ino: seen.snapshot.ino,
+            reasons,
+        });
     }
 
     /// Unlink the judged lock (the mutant `m7` without a re-check).
@@ -1332,6 +1335,14 @@ fn spare_path(lock: &Path, pid: u32, n: u64) -> PathBuf {
     let mut name = lock.as_os_str().to_owned();
     name.push(format!(".{pid}-{n}.swap"));
     PathBuf::from(name)
+}
+
+/// How a filesystem refuses `renameat2`'s flags: EINVAL (NFS), ENOSYS, EPERM (a syscall filter).
+const RENAME_FLAG_REFUSED: [i32; 3] = [errno::EINVAL, errno::ENOSYS, errno::EPERM];
+
+/// Whether `e` carries one of `codes`.
+fn refused(e: &io::Error, codes: &[i32]) -> bool {
+    codes.iter().any(|&code| is_errno(e, code))
 }
 
 fn guard_path(lock: &Path) -> PathBuf {

@@ -704,7 +704,8 @@ impl World {
         result: &Result<(), heldlock_core::ControllerError>,
         poisoned_now: bool,
     ) {
-        let absent = !self.entry_at(transcript);
+        // Only an error is judged by it: no disk lookup on the common Ok.
+        let absent = result.is_err() && !self.entry_at(transcript);
         self.with(|o| {
             let Some(facts) = o.procs.get(&pid).map(|p| p.facts).filter(|f| f.alive && !o.finished) else {
                 return;

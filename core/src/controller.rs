@@ -990,10 +990,13 @@ impl Inner {
             }
             // Appends of the process still in flight may have landed (their record comes after
             // their stat): ours must all have, another controller's may have (a late write of
-            // an attempt whose lock was forced away lands when it lands; swarm seed 210058).
+            // an attempt whose lock was forced away lands when it lands; swarm seed 210058),
+            // and so may appends that landed unrecorded (seed 239242).
             let in_flight = self.lock_state().in_flight.clone();
             let entries: Vec<Vec<u8>> = in_flight.iter().map(|(_, entry)| entry.clone()).collect();
-            let others = self.locks.owned_writes().in_flight_of_others(self.session(), self.id.0);
+            let owned = self.locks.owned_writes();
+            let mut others = owned.in_flight_of_others(self.session(), self.id.0);
+            others.extend(owned.unrecorded(self.session()));
             let mut ours = fence.pending.clone();
             ours.extend(entries.iter().cloned());
             let landed = accepts(&ours, &others)
@@ -1007,7 +1010,8 @@ impl Inner {
                 st.absorbed.extend(in_flight.iter().map(|(id, _)| *id));
             }
             // Ours, as its own record would have said: for every controller of the process.
-            let generation = self.locks.owned_writes().record(self.session(), current, Some(content.clone()));
+            let generation = owned.record(self.session(), current, Some(content.clone()));
+            owned.forget_unrecorded(self.session(), &content);
             return self.adopt_owned(current, content, generation);
         }
         self.adopt_owned(current, content, fence.generation)
@@ -1086,8 +1090,10 @@ impl Inner {
         }
         let after = fs.stat(&self.transcript).await.map(Fingerprint::from);
         // The entry stays in flight until its record is made: a fence check meanwhile must
-        // find it one way or the other (in flight, or recorded as owned).
-        self.record_owned(write, before, after.as_ref().ok().copied(), entry).await;
+        // find it one way or the other (in flight, recorded as owned, or landed unrecorded).
+        if !self.record_owned(write, before, after.as_ref().ok().copied(), entry).await {
+            self.locks.owned_writes().landed_unrecorded(self.session(), entry);
+        }
         self.settle_write(write);
         after.map(|_| ()).map_err(self.io())
     }
@@ -1143,17 +1149,24 @@ impl Inner {
     /// and no takeover poisoned us meanwhile.
     /// A fence check that vouched for the entry first (it took it out of the in-flight list
     /// into `absorbed`) has made its record already: then nothing is recorded twice.
-    async fn record_owned(&self, write: u64, before: Fingerprint, after: Option<Fingerprint>, entry: &[u8]) {
+    /// Returns whether a record of the process now holds the entry.
+    async fn record_owned(
+        &self,
+        write: u64,
+        before: Fingerprint,
+        after: Option<Fingerprint>,
+        entry: &[u8],
+    ) -> bool {
         let (fence, poison) = {
             let st = self.lock_state();
             if st.absorbed.contains(&write) {
-                return;
+                return true;
             }
             (st.fence.clone(), st.takeover)
         };
         match poison {
             None => {}
-            Some(PoisonReason::Takeover) => return,
+            Some(PoisonReason::Takeover) => return false,
             // The lock was forced or taken away while this append was in flight (SPEC I5 does
             // not wait for it), so it may land after a later attempt of this process wrote.
             Some(_) => return self.record_on_newest_owned(entry).await,
@@ -1162,10 +1175,11 @@ impl Inner {
             a.same_file(&before) && Some(a.size) == before.size.checked_add(entry.len() as u64)
         });
         let Some(fence) = fence else {
-            if let (Some(after), true) = (after, contiguous) {
-                self.locks.owned_writes().record(self.session(), after, None);
-            }
-            return;
+            let Some(after) = after.filter(|_| contiguous) else {
+                return false;
+            };
+            self.locks.owned_writes().record(self.session(), after, None);
+            return true;
         };
         let verified = if contiguous && fence.fingerprint == Some(before) && fence.pending.is_empty() {
             let mut snapshot = fence.snapshot.clone();
@@ -1183,9 +1197,13 @@ impl Inner {
                 .filter(|(_, content)| is_owned_append(&fence.snapshot, content, &ours))
         };
         let mut st = self.lock_state();
-        if st.takeover.is_some() || st.absorbed.contains(&write) {
-            return; // poisoned, or a fence check vouched for the entry during our re-read
+        if st.absorbed.contains(&write) {
+            return true; // a fence check vouched for the entry during our re-read
         }
+        if st.takeover.is_some() {
+            return false;
+        }
+        let recorded = verified.is_some();
         let new_fence = match verified {
             Some((fp, snapshot)) => {
                 let generation = self.locks.owned_writes().record(self.session(), fp, Some(snapshot.clone()));
@@ -1212,24 +1230,26 @@ impl Inner {
             }
         };
         st.fence = Some(new_fence);
+        recorded
     }
 
     /// A write of ours that landed outside our lock is still this process's own (SPEC §3:
     /// recorded as owned, for every controller of the process) when nothing unowned can hide
     /// in it: the file, same inode, is the process's newest owned version plus our entry
     /// (and benign lines). Anything else stays unowned: the next fence check is a takeover.
-    async fn record_on_newest_owned(&self, entry: &[u8]) {
+    /// Returns whether it was recorded.
+    async fn record_on_newest_owned(&self, entry: &[u8]) -> bool {
         let owned = self.locks.owned_writes();
         let Some(newest) = owned.newest(self.session()) else {
-            return;
+            return false;
         };
-        let Some(base) = newest.snapshot else { return };
+        let Some(base) = newest.snapshot else { return false };
         let Ok(Some((fp, content))) = self.read_stable().await else {
-            return;
+            return false;
         };
-        if fp.same_file(&newest.fingerprint) && is_owned_append(&base, &content, &[entry.to_vec()]) {
-            owned.record_on(self.session(), newest.generation, fp, content);
-        }
+        fp.same_file(&newest.fingerprint)
+            && is_owned_append(&base, &content, &[entry.to_vec()])
+            && owned.record_on(self.session(), newest.generation, fp, content).is_some()
     }
 
     /// The transcript's content with a fingerprint that describes it (stat, read, stat);

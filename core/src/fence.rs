@@ -1,7 +1,7 @@
 //! The transcript fence (SPEC §3): what the transcript looked like when the controller let go
 //! of its lock, and which later changes it may accept as its own or as benign.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -133,6 +133,10 @@ pub struct OwnedWrites {
     /// Appends of the process under way per transcript — started, not yet recorded or given
     /// up: a landed one is the process's own before its record.
     in_flight: Mutex<HashMap<PathBuf, Vec<InFlightWrite>>>,
+    /// Appends of the process that landed (the append returned Ok) but whose version no one
+    /// could record as owned — its stat failed, or it landed on a version with no content on
+    /// record: still the process's own, until a fence check records a version holding it.
+    unrecorded: Mutex<HashMap<PathBuf, VecDeque<Vec<u8>>>>,
 }
 
 /// One append under way: its writer (a controller), the writer's id for it, its entry.
@@ -144,6 +148,10 @@ struct InFlightWrite {
 
 /// Appends one process may have under way on one transcript (each controller bounds its own).
 const MAX_PROCESS_IN_FLIGHT: usize = 4_096;
+
+/// Landed, unrecorded appends kept per transcript; the oldest goes first. A fence check
+/// records a version within a turn or two, so only a burst of failed stats fills this.
+pub const MAX_UNRECORDED: usize = 64;
 
 impl OwnedWrites {
     /// Record a write; returns its generation.
@@ -223,6 +231,36 @@ impl OwnedWrites {
         }
     }
 
+    /// An append of `entry` landed and its version could not be recorded as owned.
+    pub fn landed_unrecorded(&self, transcript: &Path, entry: &[u8]) {
+        let mut unrecorded = self.unrecorded.lock().unwrap();
+        let list = unrecorded.entry(transcript.to_owned()).or_default();
+        if list.len() == MAX_UNRECORDED {
+            list.pop_front();
+        }
+        list.push_back(entry.to_vec());
+    }
+
+    /// The landed, unrecorded appends of the process on `transcript`.
+    pub fn unrecorded(&self, transcript: &Path) -> Vec<Vec<u8>> {
+        let unrecorded = self.unrecorded.lock().unwrap();
+        unrecorded.get(transcript).map_or_else(Vec::new, |list| list.iter().cloned().collect())
+    }
+
+    /// A version holding these lines is now recorded as owned: each is vouched for once, and a
+    /// copy of one appended later is not ours.
+    pub fn forget_unrecorded(&self, transcript: &Path, recorded: &[u8]) {
+        let mut unrecorded = self.unrecorded.lock().unwrap();
+        if let Some(list) = unrecorded.get_mut(transcript) {
+            let body = |line: &[u8]| line.strip_suffix(b"\n").unwrap_or(line).to_vec();
+            let lines: Vec<Vec<u8>> = recorded.split_inclusive(|&b| b == b'\n').map(body).collect();
+            list.retain(|entry| !lines.contains(&body(entry)));
+            if list.is_empty() {
+                unrecorded.remove(transcript);
+            }
+        }
+    }
+
     /// The entries other writers of the process have under way on `transcript`.
     pub fn in_flight_of_others(&self, transcript: &Path, writer: u64) -> Vec<Vec<u8>> {
         let in_flight = self.in_flight.lock().unwrap();
@@ -297,5 +335,22 @@ mod tests {
         assert!(is_append_of(&old, &cat(&[&old, ours, usage]), &[], &one));
         assert!(!is_append_of(&old, &cat(&[&old, ours, ours]), &[], &one), "once only");
         assert!(!is_append_of(&old, &cat(&[&old, usage]), &one, &one), "required stays required");
+    }
+
+    #[test]
+    fn unrecorded_appends_are_bounded_and_forgotten_once_recorded() {
+        let writes = OwnedWrites::default();
+        let t = Path::new("/s/t.jsonl");
+        for n in 0..MAX_UNRECORDED + 3 {
+            writes.landed_unrecorded(t, format!("{{\"n\":{n}}}\n").as_bytes());
+        }
+        let kept = writes.unrecorded(t);
+        assert_eq!(kept.len(), MAX_UNRECORDED);
+        assert_eq!(kept[0], b"{\"n\":3}\n".to_vec(), "the oldest go first");
+        writes.forget_unrecorded(t, b"{\"type\":\"message\"}\n{\"n\":3}\n{\"n\":5}");
+        let left = writes.unrecorded(t);
+        assert_eq!(left.len(), MAX_UNRECORDED - 2);
+        assert!(!left.contains(&b"{\"n\":3}\n".to_vec()) && !left.contains(&b"{\"n\":5}\n".to_vec()));
+        assert!(writes.unrecorded(Path::new("/s/other.jsonl")).is_empty());
     }
 }

@@ -820,3 +820,100 @@ async fn a_handle_lost_to_a_later_acquire_of_ours_closes_its_descriptor() {
     let open = w.fs.open_fds().get(&10).copied().unwrap_or(0);
     assert_eq!(open, 0, "descriptors of process 10 left open");
 }
+
+// ---------------------------------------------------------------------------------------
+// 9. An append of ours that landed but could not be recorded (swarm seed 239242: I10)
+
+/// Attempt 1's append stalls; its abort forces the lock away. Attempt 2 of the same process
+/// writes, but the stat after its append fails (EIO), so its version is nobody's record; it
+/// releases for the prompt (its fence is the version with its entry). Attempt 1's late append
+/// lands on that fence: neither controller could record it on an owned version with content,
+/// and the reacquire called the process's own line a takeover (SPEC §3: an append of this
+/// process, landed but unrecorded, is not a takeover).
+#[tokio::test(start_paused = true)]
+async fn a_late_append_on_a_fence_after_an_unverified_write_is_not_a_takeover() {
+    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
+    let w = World::new();
+    let p = w.process(10);
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    let late_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let late = spawn_write(&first, MSG1);
+    assert!(within(1_000, late_append.arrived(1)).await.is_some());
+    first.abort(AbortKind::Timeout);
+    sleep_ms(2_100).await;
+    assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
+
+    let second = p.controller(ControllerOptions::default()).await.unwrap();
+    let own_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = spawn_write(&second, MSG2);
+    assert!(within(1_000, own_append.arrived(1)).await.is_some());
+    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO);
+    own_append.open();
+    let written = within(1_000, writer).await.expect("hung").unwrap();
+    assert_eq!(written.as_ref().err().and_then(errno_of), Some(errno::EIO), "{written:?}");
+    second.release_for_prompt().await.unwrap();
+
+    late_append.open();
+    assert!(within(1_000, late).await.is_some(), "attempt 1's late write returned");
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG2, MSG1].concat());
+    let r = second.reacquire_after_prompt().await;
+    assert!(r.is_ok() && !second.is_poisoned(), "only the process's own lines, yet: {r:?}");
+    second.dispose().await;
+    first.dispose().await;
+    assert!(!w.lock_exists());
+}
+
+/// Two attempts of one process on one transcript: attempt 1 releases for its prompt; attempt
+/// 2 writes on its own lock, and the stat after the append fails, so nothing records the
+/// version. Attempt 1's reacquire saw attempt 2's line as a foreign change (the class of seed
+/// 239242 at higher tamper rates: seeds 736712, 804216, 676965).
+#[tokio::test(start_paused = true)]
+async fn another_attempts_unverified_append_is_not_a_takeover() {
+    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
+    let w = World::new();
+    let p = w.process(10);
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    first.with_write_lock(|scope| async move { scope.append(MSG1).await }).await.unwrap();
+    first.release_for_prompt().await.unwrap();
+
+    let second = p.controller(ControllerOptions::default()).await.unwrap();
+    let own_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = spawn_write(&second, MSG2);
+    assert!(within(1_000, own_append.arrived(1)).await.is_some());
+    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO);
+    own_append.open();
+    let written = within(1_000, writer).await.expect("hung").unwrap();
+    assert_eq!(written.as_ref().err().and_then(errno_of), Some(errno::EIO), "{written:?}");
+    second.dispose().await;
+
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG1, MSG2].concat());
+    let r = first.reacquire_after_prompt().await;
+    assert!(r.is_ok() && !first.is_poisoned(), "only the process's own lines, yet: {r:?}");
+    first.dispose().await;
+    assert!(!w.lock_exists());
+}
+
+/// The landed-but-unrecorded line is accepted once, where it landed: a copy of it appended by
+/// someone else after the reacquire recorded the version is still a takeover.
+#[tokio::test(start_paused = true)]
+async fn a_copy_of_an_unrecorded_line_appended_later_is_a_takeover() {
+    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
+    let w = World::new();
+    let p = w.process(10);
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    first.release_for_prompt().await.unwrap();
+    let second = p.controller(ControllerOptions::default()).await.unwrap();
+    let own_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = spawn_write(&second, MSG2);
+    assert!(within(1_000, own_append.arrived(1)).await.is_some());
+    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO);
+    own_append.open();
+    assert!(within(1_000, writer).await.expect("hung").unwrap().is_err());
+    second.dispose().await;
+    first.reacquire_after_prompt().await.expect("attempt 2's own line");
+    first.release_for_prompt().await.unwrap();
+    w.tool_append(MSG2);
+    let r = first.reacquire_after_prompt().await;
+    assert!(matches!(r, Err(ControllerError::Takeover { .. })), "a foreign copy, yet: {r:?}");
+    first.dispose().await;
+}

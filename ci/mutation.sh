@@ -17,6 +17,8 @@ if [ -n "${1:-}" ]; then
     shard_args=(--shard "$1" --sharding round-robin)
     shift
 fi
+# --cargo-arg (not --cargo-test-arg) so the build phase too (`cargo test --no-run`) builds the
+# gate alone: without it every mutant rebuilt every test binary of the workspace (~6 min).
 # cargo-mutants 27.1.0 runs its baseline on the mutated package's tests only (it ignores
 # --test-workspace there), so the gate's own baseline runs here, and cargo-mutants skips its.
 echo "== baseline: the gate passes on the unmutated tree"
@@ -27,4 +29,4 @@ for f in "${files[@]}"; do file_args+=(-f "core/src/$f.rs"); done
 cargo mutants "${file_args[@]}" "${shard_args[@]}" "$@" \
     --test-workspace=true --profile mutation --jobs 1 \
     --baseline skip --build-timeout 900 --timeout 300 \
-    --cargo-test-arg=--test=mutation_gate -- -- --ignored
+    --cargo-arg=--test=mutation_gate -- -- --ignored

@@ -14,7 +14,7 @@ use heldlock_core::payload::format_iso8601;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::oracle::{ExternalChange, ExternalEdit};
+use crate::oracle::{ExternalChange, ExternalEdit, PlacedBy};
 use crate::seed::{rng, world_rng, Stream, WorldDraw};
 use crate::witness::PlantedLive;
 use crate::world::World;
@@ -348,6 +348,9 @@ pub async fn lock_planter(world: Arc<World>) {
 fn plant_file(world: &World, lock: &Path, bytes: &[u8]) {
     let view = world.disk.view(0, usize::MAX);
     if let Ok(fd) = view.create_exclusive_now(lock) {
+        if let Some(ino) = world.disk.ino_of(lock) {
+            world.lock_placed_outside(ino, PlacedBy::Nobody);
+        }
         let _ = view.write_fd_now(fd, bytes);
         let _ = view.close_now(fd);
     }
@@ -381,6 +384,7 @@ async fn foreign_holder(
         let _ = view.write_fd_now(fd, payload.as_bytes());
         let _ = view.close_now(fd);
         if let Some(ino) = world.disk.ino_of(lock) {
+            world.lock_placed_outside(ino, PlacedBy::Named(pid));
             let planted = PlantedLive {
                 lock: lock.to_owned(),
                 holder: pid,
@@ -425,6 +429,9 @@ pub async fn lock_tamperer(world: Arc<World>) {
         world.lock_tampered(&lock, ino);
         if rng.gen_bool(0.5) && view.write_path_now(&lock, &bytes, true).is_ok() {
             let copy = world.disk.ino_of(&lock);
+            if let Some(copy) = copy {
+                world.lock_placed_outside(copy, PlacedBy::CopyOf(ino));
+            }
             world.external_note(|| format!("external puts a copy of {} back (new inode)", lock.display()));
             sleep_ms(rng.gen_range(10_000..60_000)).await;
             if copy.is_some() && world.disk.ino_of(&lock) == copy {

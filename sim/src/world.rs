@@ -686,6 +686,11 @@ impl World {
         });
     }
 
+    /// An outside actor made lock file `ino` at a lock path (planted, or a copy put back).
+    pub fn lock_placed_outside(&self, ino: u64, by: crate::oracle::PlacedBy) {
+        self.with(|o| o.oracle.lock_placed_outside(now_ns(), ino, by));
+    }
+
     /// A foreign live holder planted its lock file (inode `ino`).
     pub fn planted_live(&self, ino: u64, planted: PlantedLive) {
         self.with(|o| o.witness.planted_live(ino, planted));

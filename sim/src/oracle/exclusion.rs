@@ -13,6 +13,19 @@ use heldlock_core::payload::LockPayload;
 use super::records::{HandleRec, InodeRec, Linked};
 use super::{ms, InvariantId, Oracle, ProcFacts, SLACK_MS};
 
+/// Whose lock an outside actor's file is, for I11's recovery half: nobody's (garbage, empty,
+/// huge), a named process's (a live foreign gateway's own lock), or the creator of the lock it
+/// copies (a backup restore puts a held lock back in a new inode).
+#[derive(Clone, Copy, Debug)]
+pub enum PlacedBy {
+    Nobody,
+    Named(u32),
+    CopyOf(u64),
+}
+
+/// The creator of a lock file no process made: no pid of the world is 0, so it never dies.
+const NO_CREATOR: u32 = 0;
+
 impl Oracle {
     /// `Acquired`: no other live holder of the same lock (I1); the handle is recorded. A holder
     /// whose lock file was moved off the path (an exchange never swapped back: the mover
@@ -215,6 +228,27 @@ impl Oracle {
             pid,
             handle: None,
             creator_died_ns: None,
+            created_ns: now,
+            linked: Linked::AtLock,
+        };
+        self.inodes.insert(ino, rec);
+    }
+
+    /// An outside actor made lock file `ino` at a lock path. Registered so that an exchange
+    /// moving it aside and back does not take it for the exchanger's own new lock (swarm seed
+    /// 415665: a planted foreign lock swapped back was judged the dead reclaimer's).
+    pub fn lock_placed_outside(&mut self, now: u64, ino: u64, by: PlacedBy) {
+        let (pid, creator_died_ns) = match by {
+            PlacedBy::Nobody => (NO_CREATOR, None),
+            PlacedBy::Named(pid) => (pid, None),
+            PlacedBy::CopyOf(original) => {
+                self.inodes.get(&original).map_or((NO_CREATOR, None), |r| (r.pid, r.creator_died_ns))
+            }
+        };
+        let rec = InodeRec {
+            pid,
+            handle: None,
+            creator_died_ns,
             created_ns: now,
             linked: Linked::AtLock,
         };
@@ -429,6 +463,55 @@ mod tests {
         assert!(o.violations.is_empty(), "{:?}", o.violations);
         acquire(&mut o, &procs, 105, 5, 31);
         assert_eq!(invariants(&o), [InvariantId::I1]);
+    }
+
+    /// Swarm seed 415665: a live foreign gateway's planted lock (inode 40) went to p102's
+    /// private name by p102's exchange and came back by its swap-back (p102 took out what it had
+    /// not judged); then p102 died. The lock on the path is p5000's: a timeout on it is no
+    /// recovery failure, however long p102 has been dead.
+    #[test]
+    fn a_planted_lock_swapped_back_by_a_reclaimer_is_not_the_reclaimers() {
+        use heldlock_core::memprocs::ProcEntry;
+        let mut o = Oracle::default();
+        o.lock_placed_outside(0, 40, PlacedBy::Named(5000));
+        o.lock_exchanged(102, 1, Some(30), Some(40));
+        o.lock_exchanged(102, 2, Some(40), Some(30));
+        o.process_died(102, 3);
+        let table = ProcessTable::new();
+        let entry = ProcEntry {
+            state: ProcState::Running,
+            starttime: Some(905_000),
+            gateway: Some(true),
+            probe_denied: false,
+        };
+        table.spawn(5000, entry);
+        let payload = br#"{"pid":5000,"createdAt":"2026-01-01T00:00:00+02:00","starttime":905000}"#;
+        let late = 60_000_000_000;
+        o.check_recoverable(101, late, Path::new(LOCK), Some((40, payload.to_vec())), &table);
+        assert!(o.violations.is_empty(), "{:?}", o.violations);
+        // Once its own creator is gone, the same lock is recoverable.
+        table.kill(5000);
+        o.process_died(5000, 4);
+        o.check_recoverable(101, late, Path::new(LOCK), Some((40, payload.to_vec())), &table);
+        assert_eq!(invariants(&o), [InvariantId::I11]);
+    }
+
+    /// A copy of a held lock put back by an outside tool (new inode) names the copied lock's
+    /// creator: it is recoverable once that creator is dead, not before.
+    #[test]
+    fn a_copied_lock_is_its_original_creators() {
+        let procs = alive(&[104]);
+        let mut o = Oracle::default();
+        acquire(&mut o, &procs, 104, 6, 22);
+        o.lock_placed_outside(0, 23, PlacedBy::CopyOf(22));
+        let table = ProcessTable::new();
+        let payload = br#"{"pid":104,"createdAt":"2026-01-01T00:00:00Z"}"#;
+        let late = 60_000_000_000;
+        o.check_recoverable(101, late, Path::new(LOCK), Some((23, payload.to_vec())), &table);
+        assert!(o.violations.is_empty(), "its creator lives: {:?}", o.violations);
+        o.process_died(104, 5);
+        o.check_recoverable(101, late, Path::new(LOCK), Some((23, payload.to_vec())), &table);
+        assert_eq!(invariants(&o), [InvariantId::I11]);
     }
 
     /// A lock file unlinked from under its live holder (the m7 mutant's damage) is not moved

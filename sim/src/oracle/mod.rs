@@ -25,6 +25,7 @@ use heldlock_core::event::{ControllerId, HandleId, LockEvent, OpId, Refusal};
 use crate::report::Violation;
 
 pub use availability::{blocks, grace_for, holder_gone, LockSight};
+pub use exclusion::PlacedBy;
 pub use fence::ExternalChange;
 pub use invariant::InvariantId;
 pub use liveness::{unrecoverable_by_spec, LIVENESS_BOUND_MS};

@@ -5,6 +5,7 @@
 //! `control/squeeze-<worker>` makes it fill its fd table for `SQUEEZE_ROUNDS` rounds, taken
 //! inside a critical section (the append and the release then run with no descriptor free).
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,8 +32,9 @@ struct WitnessObserver {
     worker: String,
 }
 
-fn session_of(lock: &Path) -> String {
-    let name = lock.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+/// `s<k>` of a session's lock or transcript path (`…/s<k>.jsonl[.lock]`).
+fn session_of(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     name.split('.').next().unwrap_or_default().to_owned()
 }
 
@@ -123,6 +125,10 @@ pub fn run(
         let squeeze_file = layout.control.join(format!("squeeze-{worker}"));
         let mut squeeze_left = 0u32;
         let mut squeezed: Vec<File> = Vec::new();
+        // Sessions where this process may have left a lock: its release failed (a squeeze's
+        // EMFILE), or its handle was lost (a file replaced behind its back by a copy naming
+        // it). SPEC I7: its own next acquire of the session reclaims such an orphan.
+        let mut owed: BTreeSet<PathBuf> = BTreeSet::new();
         for round in 0..MAX_ROUNDS {
             if layout.stop.exists() {
                 break;
@@ -152,7 +158,13 @@ pub fn run(
                 transcript: &transcript,
                 id: &id,
             };
-            if let Some(fds) = section.run(handle, &mut rng, squeeze).await? {
+            let ended = section.run(handle, &mut rng, squeeze).await?;
+            if ended.clean {
+                owed.remove(&transcript);
+            } else {
+                owed.insert(transcript.clone());
+            }
+            if let Some(fds) = ended.squeezed {
                 squeezed = fds;
             }
             squeeze_left = squeeze_left.saturating_sub(1);
@@ -161,8 +173,28 @@ pub fn run(
             }
             tokio::time::sleep(Duration::from_millis(rng.gen_range(0..10))).await;
         }
+        // Told to stop: a gateway that carried on would reclaim these at its next turn; this
+        // one exits, so it takes each once more (the squeeze lifted) and lets go cleanly.
+        squeezed.clear();
+        for transcript in &owed {
+            match locks.acquire(transcript, LOCK_OPTIONS).await {
+                Ok(handle) => match locks.release(&handle).await {
+                    Ok(()) => say(format!("TIDY {} {worker} ok", session_of(transcript)))?,
+                    Err(e) => say(format!("TIDY {} {worker} release {e}", session_of(transcript)))?,
+                },
+                Err(e) => say(format!("TIDY {} {worker} {}", session_of(transcript), refusal_kind(&e)))?,
+            }
+        }
         Ok(())
     })
+}
+
+/// How a critical section ended.
+struct Ended {
+    /// The filled fd table, when the section took the squeeze.
+    squeezed: Option<Vec<File>>,
+    /// Released whole, the handle never lost: nothing of ours can be left at the lock path.
+    clean: bool,
 }
 
 /// One critical section: tell the witness, append the round's line through the real adapter
@@ -178,12 +210,7 @@ struct Section<'a> {
 impl Section<'_> {
     /// With `squeeze`, fill the fd table right after entering; the filled table is returned
     /// (it stays full while the caller holds it).
-    async fn run(
-        &self,
-        handle: LockHandle,
-        rng: &mut ChaCha8Rng,
-        squeeze: bool,
-    ) -> Result<Option<Vec<File>>, String> {
+    async fn run(&self, handle: LockHandle, rng: &mut ChaCha8Rng, squeeze: bool) -> Result<Ended, String> {
         let say = |kind: &str, extra: String| {
             self.witness
                 .line(&format!("{kind} {}{extra}", self.id))
@@ -202,9 +229,13 @@ impl Section<'_> {
             }
         }
         say("EXIT", String::new())?;
-        if let Err(e) = self.locks.release(&handle).await {
+        let released = self.locks.release(&handle).await;
+        if let Err(e) = &released {
             say("RELFAIL", format!(" {}", e.raw_os_error().unwrap_or(-1)))?;
         }
-        Ok(squeezed)
+        Ok(Ended {
+            squeezed,
+            clean: released.is_ok() && !handle.is_lost(),
+        })
     }
 }

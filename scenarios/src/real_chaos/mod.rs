@@ -375,10 +375,17 @@ fn judge(layout: &Layout, fleet: &Fleet, report: &mut RealReport) -> Result<(), 
     for session in 0..layout.sessions_count {
         let lock = layout.lock(session);
         let guard = PathBuf::from(format!("{}.reclaim", lock.display()));
-        if lock.exists() || guard.exists() {
-            report
-                .violations
-                .push(format!("s{session}: a lock or reclaim guard is left after every contender stopped"));
+        // Named with what is there, so a failure says whose it is.
+        for left in [&lock, &guard] {
+            if let Ok(bytes) = std::fs::read(left) {
+                let name = left.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                report.violations.push(format!(
+                    "s{session}: {name} is left after every contender stopped: {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                ));
+            } else if left.symlink_metadata().is_ok() {
+                report.violations.push(format!("s{session}: {} is left (unreadable)", left.display()));
+            }
         }
     }
     Ok(())

@@ -824,6 +824,18 @@ async fn a_handle_lost_to_a_later_acquire_of_ours_closes_its_descriptor() {
 // ---------------------------------------------------------------------------------------
 // 9. An append of ours that landed but could not be recorded (swarm seed 239242: I10)
 
+/// `ctl` appends `line`; the append lands and the stat after it fails (EIO), so the write
+/// returns that error and nothing records the version it made.
+async fn write_unverified(p: &Proc, ctl: &AttemptController, line: &'static [u8]) {
+    let append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let writer = spawn_write(ctl, line);
+    assert!(within(1_000, append.arrived(1)).await.is_some());
+    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO);
+    append.open();
+    let written = within(1_000, writer).await.expect("hung").unwrap();
+    assert_eq!(written.as_ref().err().and_then(errno_of), Some(errno::EIO), "{written:?}");
+}
+
 /// Attempt 1's append stalls; its abort forces the lock away. Attempt 2 of the same process
 /// writes, but the stat after its append fails (EIO), so its version is nobody's record; it
 /// releases for the prompt (its fence is the version with its entry). Attempt 1's late append
@@ -844,13 +856,7 @@ async fn a_late_append_on_a_fence_after_an_unverified_write_is_not_a_takeover() 
     assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
 
     let second = p.controller(ControllerOptions::default()).await.unwrap();
-    let own_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
-    let writer = spawn_write(&second, MSG2);
-    assert!(within(1_000, own_append.arrived(1)).await.is_some());
-    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO);
-    own_append.open();
-    let written = within(1_000, writer).await.expect("hung").unwrap();
-    assert_eq!(written.as_ref().err().and_then(errno_of), Some(errno::EIO), "{written:?}");
+    write_unverified(&p, &second, MSG2).await;
     second.release_for_prompt().await.unwrap();
 
     late_append.open();
@@ -877,13 +883,7 @@ async fn another_attempts_unverified_append_is_not_a_takeover() {
     first.release_for_prompt().await.unwrap();
 
     let second = p.controller(ControllerOptions::default()).await.unwrap();
-    let own_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
-    let writer = spawn_write(&second, MSG2);
-    assert!(within(1_000, own_append.arrived(1)).await.is_some());
-    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO);
-    own_append.open();
-    let written = within(1_000, writer).await.expect("hung").unwrap();
-    assert_eq!(written.as_ref().err().and_then(errno_of), Some(errno::EIO), "{written:?}");
+    write_unverified(&p, &second, MSG2).await;
     second.dispose().await;
 
     assert_eq!(w.transcript_bytes(), [INITIAL, MSG1, MSG2].concat());
@@ -903,12 +903,7 @@ async fn a_copy_of_an_unrecorded_line_appended_later_is_a_takeover() {
     let first = p.controller(ControllerOptions::default()).await.unwrap();
     first.release_for_prompt().await.unwrap();
     let second = p.controller(ControllerOptions::default()).await.unwrap();
-    let own_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
-    let writer = spawn_write(&second, MSG2);
-    assert!(within(1_000, own_append.arrived(1)).await.is_some());
-    p.fs.fail_once(Op::Stat, TRANSCRIPT, errno::EIO);
-    own_append.open();
-    assert!(within(1_000, writer).await.expect("hung").unwrap().is_err());
+    write_unverified(&p, &second, MSG2).await;
     second.dispose().await;
     first.reacquire_after_prompt().await.expect("attempt 2's own line");
     first.release_for_prompt().await.unwrap();

@@ -463,7 +463,9 @@ impl Gateway {
         if !plan.skip_cleanup {
             writer.cleanup_write(ctl, plan.cleanup_hold_ms, plan.drop_cleanup, false).await;
         }
+        world.dispose_asked(pid, ctl.id());
         ctl.dispose().await;
+        world.dispose_returned(pid, ctl.id());
     }
 }
 
@@ -529,6 +531,7 @@ async fn turn_body(
         report.expect_retained(&transcript);
     }
     report.locked(&transcript, ctl.release_for_prompt()).await?;
+    report.world.prompt_release_returned(report.pid, ctl.id());
     if plan.short_write && !abort.is_aborted() {
         let w = writer.clone();
         let short = ctl.with_write_lock(|scope| async move { w.scoped(&scope, "tool-result").await });

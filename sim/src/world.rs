@@ -720,6 +720,7 @@ impl World {
             o.witness.locked_op_returned(pid, now, ctl, returned, &mut o.oracle.violations);
             match result {
                 Ok(()) => o.oracle.locked_op_ok(pid, now, ctl),
+                Err(heldlock_core::ControllerError::Disposed) => o.oracle.check_disposed_refusal(pid, now, ctl),
                 Err(e) => {
                     let facts = (facts.last_error_ns, absent);
                     o.oracle.check_locked_op_error(pid, (began, now), transcript, e, facts)
@@ -830,6 +831,30 @@ impl World {
     /// controller must hold nothing (SPEC §3: the call defers to the scope's end).
     pub fn asked_in_scope(&self, pid: u32, ctl: ControllerId, what: crate::workload::InScope) {
         self.with(|o| o.oracle.asked_in_scope(pid, ctl, what == crate::workload::InScope::Dispose));
+    }
+
+    /// The workload is about to call `dispose` on `ctl` from outside any scope.
+    pub fn dispose_asked(&self, pid: u32, ctl: ControllerId) {
+        self.with(|o| o.oracle.dispose_asked(pid, ctl));
+    }
+
+    /// `dispose` of `ctl` returned to the workload (outside any scope): it holds nothing (I4).
+    pub fn dispose_returned(&self, pid: u32, ctl: ControllerId) {
+        self.with(|o| {
+            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
+                o.oracle.dispose_returned(pid, now_ns(), ctl);
+            }
+        });
+    }
+
+    /// `release_for_prompt` of `ctl` returned Ok to the workload, outside any scope: it holds
+    /// nothing (I3), whatever the core reported.
+    pub fn prompt_release_returned(&self, pid: u32, ctl: ControllerId) {
+        self.with(|o| {
+            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
+                o.oracle.on_prompt_released(pid, now_ns(), ctl);
+            }
+        });
     }
 
     pub fn turn_ended(&self, pid: u32, ctl: ControllerId) {

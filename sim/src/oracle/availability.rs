@@ -22,6 +22,7 @@ use heldlock_core::judge::StaleReason;
 use heldlock_core::memprocs::{ProcState, ProcessTable};
 use heldlock_core::payload::LockPayload;
 use heldlock_core::platform::errno;
+use heldlock_core::event::ControllerId;
 use heldlock_core::ControllerError;
 
 use super::records::AcquireRec;
@@ -161,6 +162,17 @@ impl Oracle {
     /// or EAGAIN from fence reads that never saw the transcript hold still, when someone did
     /// change it meanwhile, or ENOENT of a transcript gone now (`absent`: an external actor
     /// deleted it) or deleted and recreated meanwhile (seed 85142). Lock errors are judged where their acquire failed (`check_refusal`).
+    /// I15: a locked operation refused as disposed although the workload never called
+    /// `dispose` on the controller.
+    pub fn check_disposed_refusal(&mut self, pid: u32, now: u64, ctl: ControllerId) {
+        let Some(c) = self.ctls.get(&(pid, ctl)).filter(|c| !c.dispose_asked) else {
+            return;
+        };
+        let detail = format!("availability: a locked operation of {ctl} was refused as disposed, but no one disposed it");
+        let transcript = c.transcript.clone();
+        self.violate(now, InvariantId::I15, Some(pid), Some(&transcript), detail);
+    }
+
     pub fn check_locked_op_error(
         &mut self,
         pid: u32,

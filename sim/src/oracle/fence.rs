@@ -85,6 +85,7 @@ impl Oracle {
     pub fn asked_in_scope(&mut self, pid: u32, ctl: ControllerId, dispose: bool) {
         if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
             c.asked_in_scope = Some(dispose || c.asked_in_scope == Some(true));
+            c.dispose_asked |= dispose;
         }
     }
 

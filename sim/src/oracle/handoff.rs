@@ -175,18 +175,33 @@ impl Oracle {
                 }
             }
         }
-        if kind == OpKind::Dispose {
-            if let Some(h) = c.held {
-                found.push((InvariantId::I4, format!("dispose: dispose of {ctl} returned holding {h}")));
-            }
-        }
         for (inv, detail) in found {
             self.violate(now, inv, Some(pid), None, detail);
         }
+        if kind == OpKind::Dispose {
+            self.dispose_returned(pid, now, ctl);
+        }
     }
 
-    /// `PromptReleased`: the controller holds nothing when the prompt release returns (I3).
-    pub(super) fn on_prompt_released(&mut self, pid: u32, now: u64, ctl: ControllerId) {
+    /// The workload is about to call `dispose` on `ctl` from outside any scope.
+    pub fn dispose_asked(&mut self, pid: u32, ctl: ControllerId) {
+        if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+            c.dispose_asked = true;
+        }
+    }
+
+    /// `dispose` returned (to its caller, or by the core's `OpEnd`): it holds nothing (I4).
+    pub fn dispose_returned(&mut self, pid: u32, now: u64, ctl: ControllerId) {
+        if let Some(h) = self.ctls.get(&(pid, ctl)).and_then(|c| c.held) {
+            let detail = format!("dispose: dispose of {ctl} returned holding {h}");
+            self.violate(now, InvariantId::I4, Some(pid), None, detail);
+        }
+    }
+
+    /// `PromptReleased`, or a release-for-prompt that returned Ok to its caller (outside any
+    /// scope: judged from the call, so a release that never ran is caught too): the controller
+    /// holds nothing (I3).
+    pub fn on_prompt_released(&mut self, pid: u32, now: u64, ctl: ControllerId) {
         let holds = self.holds_own_lock(pid, ctl);
         let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
             return;

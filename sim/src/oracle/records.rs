@@ -84,6 +84,9 @@ pub(super) struct CtlRec {
     pub asked_in_scope: Option<bool>,
     /// An acquire-for-cleanup began: a reacquire may be a no-op from then on (SPEC §3).
     pub cleanup_started: bool,
+    /// The workload called `dispose` (outside a scope, or from inside one): only then may a
+    /// locked operation be refused as disposed (I15) — from the call, not the core's events.
+    pub dispose_asked: bool,
 }
 
 pub(super) struct OpRec {

@@ -720,7 +720,9 @@ impl World {
             o.witness.locked_op_returned(pid, now, ctl, returned, &mut o.oracle.violations);
             match result {
                 Ok(()) => o.oracle.locked_op_ok(pid, now, ctl),
-                Err(heldlock_core::ControllerError::Disposed) => o.oracle.check_disposed_refusal(pid, now, ctl),
+                Err(heldlock_core::ControllerError::Disposed) => {
+                    o.oracle.check_disposed_refusal(pid, now, ctl)
+                }
                 Err(e) => {
                     let facts = (facts.last_error_ns, absent);
                     o.oracle.check_locked_op_error(pid, (began, now), transcript, e, facts)

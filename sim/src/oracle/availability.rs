@@ -16,13 +16,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use heldlock_core::event::ControllerId;
 use heldlock_core::event::Refusal;
 use heldlock_core::file_lock::ORPHAN_GRACE_MS;
 use heldlock_core::judge::StaleReason;
 use heldlock_core::memprocs::{ProcState, ProcessTable};
 use heldlock_core::payload::LockPayload;
 use heldlock_core::platform::errno;
-use heldlock_core::event::ControllerId;
 use heldlock_core::ControllerError;
 
 use super::records::AcquireRec;
@@ -168,7 +168,9 @@ impl Oracle {
         let Some(c) = self.ctls.get(&(pid, ctl)).filter(|c| !c.dispose_asked) else {
             return;
         };
-        let detail = format!("availability: a locked operation of {ctl} was refused as disposed, but no one disposed it");
+        let detail = format!(
+            "availability: a locked operation of {ctl} was refused as disposed, but no one disposed it"
+        );
         let transcript = c.transcript.clone();
         self.violate(now, InvariantId::I15, Some(pid), Some(&transcript), detail);
     }

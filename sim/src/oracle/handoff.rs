@@ -272,7 +272,7 @@ impl Oracle {
 
 #[cfg(test)]
 mod tests {
-    use super::super::records::HandleRec;
+    use super::super::records::{CtlRec, HandleRec};
     use super::*;
 
     #[test]
@@ -303,5 +303,51 @@ mod tests {
         assert_eq!(o.violations.len(), 2, "an external actor removed or replaced it");
         o.check_retained(8, 3, ControllerId(1), lock, Some(9));
         assert_eq!(o.violations.len(), 3, "another process's tampered lock excuses nothing");
+    }
+
+    fn controller_holding(o: &mut Oracle, pid: u32, ctl: ControllerId, held: Option<HandleId>) {
+        let rec = CtlRec {
+            transcript: "/srv/sessions/s0.jsonl".into(),
+            held,
+            ..CtlRec::default()
+        };
+        o.ctls.insert((pid, ctl), rec);
+    }
+
+    /// Judged at the call's return to the workload: a release-for-prompt or a dispose that
+    /// never ran emits nothing of its own (cargo-mutants: `release_for_prompt → Ok(())`).
+    #[test]
+    fn a_prompt_release_or_dispose_returning_to_its_caller_while_holding_is_flagged() {
+        let mut o = Oracle::default();
+        let ctl = ControllerId(1);
+        controller_holding(&mut o, 7, ctl, None);
+        o.on_prompt_released(7, 1, ctl);
+        o.dispose_returned(7, 1, ctl);
+        assert!(o.violations.is_empty(), "{:?}", o.violations);
+        controller_holding(&mut o, 7, ctl, Some(HandleId(5)));
+        o.on_prompt_released(7, 2, ctl);
+        o.dispose_returned(7, 3, ctl);
+        let found: Vec<InvariantId> = o.violations.iter().map(|v| v.invariant).collect();
+        assert_eq!(found, [InvariantId::I3, InvariantId::I4]);
+    }
+
+    /// A locked operation refused as disposed is the caller's due only once it asked for a
+    /// dispose, outside a scope or from inside one (cargo-mutants: `ended_while_acquiring`
+    /// `&&→||`).
+    #[test]
+    fn a_disposed_refusal_needs_a_dispose_the_workload_asked_for() {
+        let mut o = Oracle::default();
+        let (outside, inside, never) = (ControllerId(1), ControllerId(2), ControllerId(3));
+        for ctl in [outside, inside, never] {
+            controller_holding(&mut o, 7, ctl, None);
+        }
+        o.dispose_asked(7, outside);
+        o.asked_in_scope(7, inside, true);
+        for ctl in [outside, inside, never] {
+            o.check_disposed_refusal(7, 1, ctl);
+        }
+        assert_eq!(o.violations.len(), 1, "{:?}", o.violations);
+        assert_eq!(o.violations[0].invariant, InvariantId::I15);
+        assert!(o.violations[0].detail.contains("c3"), "{}", o.violations[0].detail);
     }
 }

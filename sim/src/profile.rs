@@ -113,6 +113,10 @@ pub struct Profile {
     pub cleanup_drop_rate: f64,
     /// Chance an abort arrives late: during the turn's teardown, while cleanup holds its lock.
     pub late_abort_rate: f64,
+    /// Chance a turn's controller is disposed from another task while its last write scope
+    /// works under the lock (a session reset or shutdown racing the turn): dispose must wait
+    /// for the scope, and release nothing under it (SPEC §3 dispose, I6).
+    pub outside_dispose_rate: f64,
     /// One gateway embeds a plugin with a lock table of its own (two `ProcessLocks` in one
     /// process).
     pub plugin_lock_table: bool,
@@ -198,6 +202,8 @@ impl Profile {
             // Drawn after it: the draws above keep their values.
             post_append_stat_fault_rate: [0.0, 0.0, 0.2, 0.4][rng.gen_range(0..4)],
             recovery_tampering: [0, 0, 2, 6][rng.gen_range(0..4)],
+            // Drawn last: the draws above keep their values.
+            outside_dispose_rate: [0.0, 0.0, 0.1, 0.3][rng.gen_range(0..4)],
             mount: Mount::Local,
         };
         // Not a draw of its own: the mounts that cache negative lookups are the NFS ones (a
@@ -252,6 +258,7 @@ impl Profile {
             in_scope_teardown_rate: 0.0,
             cleanup_drop_rate: 0.0,
             late_abort_rate: 0.0,
+            outside_dispose_rate: 0.0,
             plugin_lock_table: false,
             negative_lookup_ttl_ms: 0,
             post_append_stat_fault_rate: 0.0,
@@ -267,7 +274,7 @@ impl Profile {
             "gateways={} sessions={} turns={} faults=[{}]@{} sites={} storms={} hang={} latency<={}ms slow={} slow-process=x{} fds={} aborts={} \
              stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
              starttimes={} skew<={}ms steps={}x<={}ms torn={} transcript-tamper={} planted={} lock-tamper={} \
-             eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} plugin-table={} \
+             eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} outside-dispose={} plugin-table={} \
              negative-lookups={}ms post-append-stat={} recovery-tamper={} mount={}",
             self.gateways,
             self.sessions,
@@ -303,6 +310,7 @@ impl Profile {
             self.in_scope_teardown_rate,
             self.cleanup_drop_rate,
             self.late_abort_rate,
+            self.outside_dispose_rate,
             self.plugin_lock_table,
             self.negative_lookup_ttl_ms,
             self.post_append_stat_fault_rate,
@@ -361,6 +369,7 @@ mod tests {
             in_scope_teardown_rate: 0.3,
             cleanup_drop_rate: 0.3,
             late_abort_rate: 0.5,
+            outside_dispose_rate: 0.3,
             plugin_lock_table: true,
             negative_lookup_ttl_ms: 3_000,
             post_append_stat_fault_rate: 0.3,
@@ -421,6 +430,7 @@ mod tests {
             in_scope_teardown_rate: _,
             cleanup_drop_rate: _,
             late_abort_rate: _,
+            outside_dispose_rate: _,
             plugin_lock_table: _,
             negative_lookup_ttl_ms: _,
             post_append_stat_fault_rate: _,
@@ -470,6 +480,7 @@ mod tests {
             ("in_scope_teardown_rate", |p| p.in_scope_teardown_rate = 0.0),
             ("cleanup_drop_rate", |p| p.cleanup_drop_rate = 0.0),
             ("late_abort_rate", |p| p.late_abort_rate = 0.0),
+            ("outside_dispose_rate", |p| p.outside_dispose_rate = 0.0),
             ("plugin_lock_table", |p| p.plugin_lock_table = false),
             ("negative_lookup_ttl_ms", |p| p.negative_lookup_ttl_ms = 0),
             ("post_append_stat_fault_rate", |p| p.post_append_stat_fault_rate = 0.0),

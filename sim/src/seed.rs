@@ -51,6 +51,7 @@ pub enum WorldDraw {
     PlantLock = 5,
     LockTamper = 6,
     Plugin = 7,
+    OutsideDispose = 8,
 }
 
 /// A ChaCha generator for item `index` of stream `stream` of the run `seed`.

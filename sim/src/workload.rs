@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 
 use heldlock_core::memfs::MemFsView;
 
-use crate::seed::{derive, Stream};
+use crate::seed::{derive, world_rng, Stream, WorldDraw};
 use crate::world::World;
 
 /// How a provider stream ends.
@@ -105,6 +105,9 @@ pub struct TurnPlan {
     pub late_abort: Option<(AbortKind, u64)>,
     /// Work done under the cleanup lock before its append.
     pub cleanup_hold_ms: u64,
+    /// Another task disposes the controller this long after the last write scope's body
+    /// began (`Profile::outside_dispose_rate`).
+    pub outside_dispose: Option<u64>,
 }
 
 /// A teardown call made from inside a write scope (SPEC I9: it must return), or a prompt
@@ -167,7 +170,18 @@ impl TurnPlan {
             drop_cleanup: rng.gen_bool(p.cleanup_drop_rate),
             late_abort,
             cleanup_hold_ms: rng.gen_range(0..4_000),
+            outside_dispose: None,
         }
+    }
+
+    /// Turn `turn` (`second`: its overlapping twin) of process `pid` may be disposed from
+    /// outside: drawn from a stream of its own, so no other draw of the seed moves.
+    fn with_outside_dispose(mut self, world: &World, pid: u32, turn: u32, second: bool) -> TurnPlan {
+        let index = u64::from(pid) << 16 | u64::from(turn.min(0x7fff)) << 1 | u64::from(second);
+        let mut rng = world_rng(world.seed, WorldDraw::OutsideDispose, index);
+        self.outside_dispose =
+            rng.gen_bool(world.profile.outside_dispose_rate).then(|| rng.gen_range(0..1_500));
+        self
     }
 }
 
@@ -297,12 +311,12 @@ pub async fn gateway(
         };
         madsim::time::sleep(Duration::from_millis(think)).await;
         let session = rng.gen_range(0..world.profile.sessions);
-        let plan = TurnPlan::draw(&mut rng, &world);
+        let plan = TurnPlan::draw(&mut rng, &world).with_outside_dispose(&world, pid, turn, false);
         let label = format!("{name}/t{turn}");
         if rng.gen_bool(world.profile.overlap_rate) {
             // A second attempt of this process on the same transcript at once (a retry racing
             // the original, a follow-up message): the owner mutex must serialize them.
-            let second = TurnPlan::draw(&mut rng, &world);
+            let second = TurnPlan::draw(&mut rng, &world).with_outside_dispose(&world, pid, turn, true);
             let label_b = format!("{label}b");
             futures::future::join(gw.turn(&label, session, plan), gw.turn(&label_b, session, second)).await;
         } else {
@@ -511,6 +525,7 @@ async fn turn_body(
     let scope_ctl = ctl.id();
     let transcript = writer.transcript.clone();
     let first_scope = ctl.with_write_lock(|scope| async move {
+        let _body = w.world.scope_body(w.pid, scope_ctl);
         w.scoped(&scope, "message").await?;
         madsim::time::sleep(Duration::from_millis(first.hold_ms.0)).await;
         if let Some(stream) = first.retained_stream {
@@ -534,7 +549,10 @@ async fn turn_body(
     report.world.prompt_release_returned(report.pid, ctl.id());
     if plan.short_write && !abort.is_aborted() {
         let w = writer.clone();
-        let short = ctl.with_write_lock(|scope| async move { w.scoped(&scope, "tool-result").await });
+        let short = ctl.with_write_lock(|scope| async move {
+            let _body = w.world.scope_body(w.pid, scope_ctl);
+            w.scoped(&scope, "tool-result").await
+        });
         report.locked(&transcript, short).await?;
     }
     let streamed = plan.stream.run(&writer.world, &sockets).await;
@@ -545,14 +563,31 @@ async fn turn_body(
         return Ok(());
     }
     let hold = Duration::from_millis(plan.hold_ms.1);
-    let (inner, in_scope) = (ctl.clone(), plan.in_scope);
+    let (inner, in_scope, outside_dispose) = (ctl.clone(), plan.in_scope, plan.outside_dispose);
     let last_scope = ctl.with_write_lock(|scope| async move {
+        let _body = writer.world.scope_body(writer.pid, scope_ctl);
+        if let Some(after_ms) = outside_dispose {
+            dispose_from_outside(&writer, &inner, after_ms);
+        }
         madsim::time::sleep(hold).await;
         writer.scoped(&scope, "message").await?;
         teardown_in_scope(&inner, &scope, in_scope, &writer).await;
         Ok(())
     });
     report.locked(&transcript, last_scope).await
+}
+
+/// Another task disposes `ctl` `after_ms` from now, while the scope body that calls this may
+/// still run (a session reset racing the turn): dispose waits for the body (SPEC §3, I6).
+fn dispose_from_outside(writer: &Writer, ctl: &AttemptController, after_ms: u64) {
+    let (world, pid, ctl, label) = (writer.world.clone(), writer.pid, ctl.clone(), writer.label.clone());
+    drop(madsim::task::spawn(async move {
+        madsim::time::sleep(Duration::from_millis(after_ms)).await;
+        world.note(pid, || format!("turn {label} disposed from another task"));
+        world.dispose_asked(pid, ctl.id());
+        ctl.dispose().await;
+        world.dispose_returned(pid, ctl.id());
+    }));
 }
 
 /// Cleanup or dispose from inside a write scope: both must return (SPEC I9).

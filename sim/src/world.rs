@@ -835,6 +835,17 @@ impl World {
         self.with(|o| o.oracle.asked_in_scope(pid, ctl, what == crate::workload::InScope::Dispose));
     }
 
+    /// The workload entered a write-scope body of `ctl`; the guard tells when it left (returned
+    /// or was dropped).
+    pub fn scope_body(self: &Arc<Self>, pid: u32, ctl: ControllerId) -> ScopeBody {
+        self.with(|o| o.oracle.scope_body(pid, ctl, true));
+        ScopeBody {
+            world: self.clone(),
+            pid,
+            ctl,
+        }
+    }
+
     /// The workload is about to call `dispose` on `ctl` from outside any scope.
     pub fn dispose_asked(&self, pid: u32, ctl: ControllerId) {
         self.with(|o| o.oracle.dispose_asked(pid, ctl));
@@ -930,5 +941,19 @@ impl Observer for SimObserver {
         } else {
             self.world.lock_event(self.pid, self.incarnation, &crate::plugin::remap(event));
         }
+    }
+}
+
+/// A write-scope body of the workload, running until dropped (SPEC I6's "retained use active",
+/// from the caller's side).
+pub struct ScopeBody {
+    world: Arc<World>,
+    pid: u32,
+    ctl: ControllerId,
+}
+
+impl Drop for ScopeBody {
+    fn drop(&mut self) {
+        self.world.with(|o| o.oracle.scope_body(self.pid, self.ctl, false));
     }
 }

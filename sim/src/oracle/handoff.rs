@@ -49,6 +49,7 @@ impl Oracle {
         if by != ReleaseBy::Owner {
             return;
         }
+        self.check_release_under_body(pid, now, handle, lock);
         let Some(ctl) = self.handles.get(&(pid, handle)).and_then(|h| h.held_by) else {
             return;
         };
@@ -62,6 +63,35 @@ impl Oracle {
                  (a second path will release it again)"
             ),
         );
+    }
+
+    /// I6: an owner's release of a controller's retained lock while a write-scope body of that
+    /// controller runs (by the workload's account) comes only after the controller is
+    /// poisoned. A dispose or prompt release from outside waits for the body; one asked from
+    /// inside is deferred to the scope's exit; only a forced release may cut in, poison first.
+    fn check_release_under_body(&mut self, pid: u32, now: u64, handle: HandleId, lock: &Path) {
+        let under = self.ctls.iter().find(|((p, _), c)| {
+            *p == pid && c.bodies_running > 0 && !c.poisoned && c.held_ever.contains(&handle)
+        });
+        let Some(((_, ctl), _)) = under else {
+            return;
+        };
+        let detail = format!(
+            "poison before force: {handle} of {ctl} was released while its write scope's body runs, \
+             and {ctl} is not poisoned"
+        );
+        self.violate(now, InvariantId::I6, Some(pid), Some(lock), detail);
+    }
+
+    /// The workload entered (`running`) or left a write-scope body of `ctl`.
+    pub fn scope_body(&mut self, pid: u32, ctl: ControllerId, running: bool) {
+        if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+            c.bodies_running = if running {
+                c.bodies_running.saturating_add(1)
+            } else {
+                c.bodies_running.saturating_sub(1)
+            };
+        }
     }
 
     /// `HeldSet`: a disposed controller never holds again (I4).
@@ -349,5 +379,37 @@ mod tests {
         assert_eq!(o.violations.len(), 1, "{:?}", o.violations);
         assert_eq!(o.violations[0].invariant, InvariantId::I15);
         assert!(o.violations[0].detail.contains("c3"), "{}", o.violations[0].detail);
+    }
+
+    /// SPEC I6: an owner's release of a controller's retained lock while the workload is inside
+    /// one of its scope bodies comes after the poison (cargo-mutants: `dispose_now`
+    /// `retained == 0 → != 0` released under a running scope).
+    #[test]
+    fn a_release_under_a_running_scope_body_needs_the_poison_first() {
+        let lock = Path::new("/srv/sessions/s0.jsonl.lock");
+        let mut o = Oracle::default();
+        let ctl = ControllerId(1);
+        controller_holding(&mut o, 7, ctl, None);
+        o.ctls.get_mut(&(7, ctl)).unwrap().held_ever.push(HandleId(5));
+        o.check_release_path(7, 1, HandleId(5), lock, ReleaseBy::Owner);
+        assert!(o.violations.is_empty(), "no body runs: {:?}", o.violations);
+        o.scope_body(7, ctl, true);
+        o.check_release_path(
+            7,
+            2,
+            HandleId(5),
+            lock,
+            ReleaseBy::Lost(heldlock_core::event::LossCause::Watchdog),
+        );
+        assert!(o.violations.is_empty(), "the watchdog's: {:?}", o.violations);
+        o.check_release_path(7, 3, HandleId(5), lock, ReleaseBy::Owner);
+        assert_eq!(o.violations.len(), 1);
+        assert_eq!(o.violations[0].invariant, InvariantId::I6);
+        o.ctls.get_mut(&(7, ctl)).unwrap().poisoned = true;
+        o.check_release_path(7, 4, HandleId(5), lock, ReleaseBy::Owner);
+        o.scope_body(7, ctl, false);
+        o.ctls.get_mut(&(7, ctl)).unwrap().poisoned = false;
+        o.check_release_path(7, 5, HandleId(5), lock, ReleaseBy::Owner);
+        assert_eq!(o.violations.len(), 1, "poisoned first, or the body has returned: {:?}", o.violations);
     }
 }

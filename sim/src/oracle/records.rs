@@ -87,6 +87,9 @@ pub(super) struct CtlRec {
     /// The workload called `dispose` (outside a scope, or from inside one): only then may a
     /// locked operation be refused as disposed (I15) — from the call, not the core's events.
     pub dispose_asked: bool,
+    /// Write-scope bodies of the workload running now (entered, not yet returned): while one
+    /// runs, the scope's retained use is active (SPEC I6).
+    pub bodies_running: u32,
 }
 
 pub(super) struct OpRec {

@@ -87,6 +87,11 @@ pub fn is_benign_append(old: &[u8], new: &[u8]) -> bool {
     })
 }
 
+/// A JSON line without its newline.
+fn line_body(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\n").unwrap_or(line)
+}
+
 /// One write a controller of this process made under its lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedWrite {
@@ -108,15 +113,14 @@ pub fn is_append_of(old: &[u8], new: &[u8], required: &[Vec<u8>], optional: &[Ve
     let Some(added) = new.strip_prefix(old) else {
         return false;
     };
-    let body = |e: &'_ Vec<u8>| -> Vec<u8> { e.strip_suffix(b"\n").unwrap_or(e).to_vec() };
-    let mut must: Vec<Vec<u8>> = required.iter().map(body).collect();
-    let mut may: Vec<Vec<u8>> = optional.iter().map(body).collect();
+    let mut must: Vec<&[u8]> = required.iter().map(|e| line_body(e)).collect();
+    let mut may: Vec<&[u8]> = optional.iter().map(|e| line_body(e)).collect();
     let mut rest = Vec::new();
     for line in added.split_inclusive(|&b| b == b'\n') {
         let text = line.strip_suffix(b"\n");
-        if let Some(i) = must.iter().position(|e| Some(e.as_slice()) == text) {
+        if let Some(i) = must.iter().position(|e| Some(*e) == text) {
             must.swap_remove(i);
-        } else if let Some(i) = may.iter().position(|e| Some(e.as_slice()) == text) {
+        } else if let Some(i) = may.iter().position(|e| Some(*e) == text) {
             may.swap_remove(i);
         } else {
             rest.extend_from_slice(line);
@@ -252,9 +256,8 @@ impl OwnedWrites {
     pub fn forget_unrecorded(&self, transcript: &Path, recorded: &[u8]) {
         let mut unrecorded = self.unrecorded.lock().unwrap();
         if let Some(list) = unrecorded.get_mut(transcript) {
-            let body = |line: &[u8]| line.strip_suffix(b"\n").unwrap_or(line).to_vec();
-            let lines: Vec<Vec<u8>> = recorded.split_inclusive(|&b| b == b'\n').map(body).collect();
-            list.retain(|entry| !lines.contains(&body(entry)));
+            let lines: Vec<&[u8]> = recorded.split_inclusive(|&b| b == b'\n').map(line_body).collect();
+            list.retain(|entry| !lines.contains(&line_body(entry)));
             if list.is_empty() {
                 unrecorded.remove(transcript);
             }

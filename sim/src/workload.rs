@@ -477,10 +477,15 @@ impl Gateway {
         if !plan.skip_cleanup {
             writer.cleanup_write(ctl, plan.cleanup_hold_ms, plan.drop_cleanup, false).await;
         }
-        world.dispose_asked(pid, ctl.id());
-        ctl.dispose().await;
-        world.dispose_returned(pid, ctl.id());
+        dispose_told(world, pid, ctl).await;
     }
+}
+
+/// `dispose` from outside any scope, the call and its return told to the world (I4, I15).
+async fn dispose_told(world: &World, pid: u32, ctl: &AttemptController) {
+    world.dispose_asked(pid, ctl.id());
+    ctl.dispose().await;
+    world.dispose_returned(pid, ctl.id());
 }
 
 /// Tells the world what each locked call of one controller returned.
@@ -584,9 +589,7 @@ fn dispose_from_outside(writer: &Writer, ctl: &AttemptController, after_ms: u64)
     drop(madsim::task::spawn(async move {
         madsim::time::sleep(Duration::from_millis(after_ms)).await;
         world.note(pid, || format!("turn {label} disposed from another task"));
-        world.dispose_asked(pid, ctl.id());
-        ctl.dispose().await;
-        world.dispose_returned(pid, ctl.id());
+        dispose_told(&world, pid, &ctl).await;
     }));
 }
 

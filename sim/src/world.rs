@@ -189,6 +189,16 @@ impl World {
         }
     }
 
+    /// Judge something `pid` was told only while it lives and the run is not over: a dead
+    /// process's late returns and the final drain judge nothing.
+    fn while_alive(&self, pid: u32, f: impl FnOnce(&mut Observed)) {
+        self.with(|o| {
+            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
+                f(o);
+            }
+        });
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Observed) -> T) -> T {
         let mut observed = self.observed.lock().unwrap();
         let result = f(&mut observed);
@@ -741,10 +751,8 @@ impl World {
         if poisoned_now || holder == Some(pid) {
             return;
         }
-        self.with(|o| {
-            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
-                o.oracle.check_retained(pid, now_ns(), ctl, &lock, holder);
-            }
+        self.while_alive(pid, |o| {
+            o.oracle.check_retained(pid, now_ns(), ctl, &lock, holder);
         });
     }
 
@@ -755,10 +763,8 @@ impl World {
         ctl: ControllerId,
         result: &Result<(), heldlock_core::ControllerError>,
     ) {
-        self.with(|o| {
-            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
-                o.witness.cleanup_appended(pid, now_ns(), ctl, result, &mut o.oracle.violations);
-            }
+        self.while_alive(pid, |o| {
+            o.witness.cleanup_appended(pid, now_ns(), ctl, result, &mut o.oracle.violations);
         });
     }
 
@@ -820,12 +826,10 @@ impl World {
         wait: &crate::witness::OwnerWait,
         result: &Result<heldlock_core::OwnerGuard, heldlock_core::OwnerError>,
     ) {
-        self.with(|o| {
-            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
-                let facts = o.facts.get(&pid).copied().unwrap_or_default();
-                o.witness
-                    .owner_wait_returned(pid, now_ns(), wait, result, &facts, &mut o.oracle.violations);
-            }
+        self.while_alive(pid, |o| {
+            let facts = o.facts.get(&pid).copied().unwrap_or_default();
+            o.witness
+                .owner_wait_returned(pid, now_ns(), wait, result, &facts, &mut o.oracle.violations);
         });
     }
 
@@ -853,20 +857,16 @@ impl World {
 
     /// `dispose` of `ctl` returned to the workload (outside any scope): it holds nothing (I4).
     pub fn dispose_returned(&self, pid: u32, ctl: ControllerId) {
-        self.with(|o| {
-            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
-                o.oracle.dispose_returned(pid, now_ns(), ctl);
-            }
+        self.while_alive(pid, |o| {
+            o.oracle.dispose_returned(pid, now_ns(), ctl);
         });
     }
 
     /// `release_for_prompt` of `ctl` returned Ok to the workload, outside any scope: it holds
     /// nothing (I3), whatever the core reported.
     pub fn prompt_release_returned(&self, pid: u32, ctl: ControllerId) {
-        self.with(|o| {
-            if o.procs.get(&pid).is_some_and(|p| p.facts.alive) && !o.finished {
-                o.oracle.on_prompt_released(pid, now_ns(), ctl);
-            }
+        self.while_alive(pid, |o| {
+            o.oracle.on_prompt_released(pid, now_ns(), ctl);
         });
     }
 

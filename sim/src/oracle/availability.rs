@@ -16,8 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use heldlock_core::event::ControllerId;
-use heldlock_core::event::Refusal;
+use heldlock_core::event::{ControllerId, Refusal};
 use heldlock_core::file_lock::ORPHAN_GRACE_MS;
 use heldlock_core::judge::StaleReason;
 use heldlock_core::memprocs::{ProcState, ProcessTable};
@@ -156,12 +155,6 @@ impl Oracle {
         self.changed.insert(transcript.to_owned(), now);
     }
 
-    /// A locked controller operation (a write scope, the prompt release, the reacquire) that
-    /// began at `began` returned a transcript I/O error (I15, the controller's half): its errno
-    /// must be one the world made one of this process's own fs operations fail with since —
-    /// or EAGAIN from fence reads that never saw the transcript hold still, when someone did
-    /// change it meanwhile, or ENOENT of a transcript gone now (`absent`: an external actor
-    /// deleted it) or deleted and recreated meanwhile (seed 85142). Lock errors are judged where their acquire failed (`check_refusal`).
     /// I15: a locked operation refused as disposed although the workload never called
     /// `dispose` on the controller.
     pub fn check_disposed_refusal(&mut self, pid: u32, now: u64, ctl: ControllerId) {
@@ -175,6 +168,12 @@ impl Oracle {
         self.violate(now, InvariantId::I15, Some(pid), Some(&transcript), detail);
     }
 
+    /// A locked controller operation (a write scope, the prompt release, the reacquire) that
+    /// began at `began` returned a transcript I/O error (I15, the controller's half): its errno
+    /// must be one the world made one of this process's own fs operations fail with since —
+    /// or EAGAIN from fence reads that never saw the transcript hold still, when someone did
+    /// change it meanwhile, or ENOENT of a transcript gone now (`absent`: an external actor
+    /// deleted it) or deleted and recreated meanwhile (seed 85142). Lock errors are judged where their acquire failed (`check_refusal`).
     pub fn check_locked_op_error(
         &mut self,
         pid: u32,

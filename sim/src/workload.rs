@@ -551,7 +551,9 @@ async fn turn_body(
         report.expect_retained(&transcript);
     }
     report.locked(&transcript, ctl.release_for_prompt()).await?;
-    report.world.prompt_release_returned(report.pid, ctl.id());
+    // The first scope returned Ok, so the controller held: unless an abort came meanwhile,
+    // this release (or the scope's deferred one) let the lock go and recorded a fence.
+    report.world.prompt_release_returned(report.pid, ctl.id(), !abort.is_aborted());
     if plan.short_write && !abort.is_aborted() {
         let w = writer.clone();
         let short = ctl.with_write_lock(|scope| async move {

@@ -864,9 +864,14 @@ impl World {
 
     /// `release_for_prompt` of `ctl` returned Ok to the workload, outside any scope: it holds
     /// nothing (I3), whatever the core reported.
-    pub fn prompt_release_returned(&self, pid: u32, ctl: ControllerId) {
+    /// `release_for_prompt` returned Ok to the workload. `let_go`: the caller held the lock
+    /// when it called and no abort came meanwhile, so a fence is owed (SPEC §3).
+    pub fn prompt_release_returned(&self, pid: u32, ctl: ControllerId, let_go: bool) {
         self.while_alive(pid, |o| {
             o.oracle.on_prompt_released(pid, now_ns(), ctl);
+            if let_go {
+                o.oracle.fence_owed_by_release(pid, ctl);
+            }
         });
     }
 

@@ -67,6 +67,22 @@ impl Oracle {
         }
     }
 
+    /// A release-for-prompt returned Ok to a caller that held the lock when it called, with no
+    /// abort, dispose or poison meanwhile: the core let the lock go, so it recorded a fence
+    /// (SPEC §3). Judged from the call, so a release that skipped the fence is caught by the
+    /// next unowned change; a fence the core's event recorded already is left as it is.
+    pub fn fence_owed_by_release(&mut self, pid: u32, ctl: ControllerId) {
+        let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
+            return;
+        };
+        if c.fence || c.poisoned || c.disposed || c.dispose_asked {
+            return;
+        }
+        c.fence = true;
+        c.change_since_fence = false;
+        c.missed_change = None;
+    }
+
     /// `FenceChecked` passed: no unowned non-benign change happened while released (I10).
     pub(super) fn on_fence_checked(&mut self, pid: u32, now: u64, ctl: ControllerId) {
         let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
@@ -224,5 +240,45 @@ mod tests {
         o.external_change(Path::new(T), ExternalChange::Rewrite);
         o.locked_op_ok(1, 2, ctl);
         assert!(o.violations.is_empty(), "cleanup started: a reacquire is a no-op by SPEC §3");
+    }
+
+    /// A controller of p1 on `T` whose prompt release returned to its caller, with the core's
+    /// `FenceRecorded` event (`recorded`) or without it.
+    fn returned_from_release(recorded: bool, let_go: bool) -> (Oracle, ControllerId) {
+        let (mut o, ctl) = released_controller();
+        if !recorded {
+            o.ctls.get_mut(&(1, ctl)).unwrap().fence = false;
+        }
+        if let_go {
+            o.fence_owed_by_release(1, ctl);
+        }
+        (o, ctl)
+    }
+
+    #[test]
+    fn a_release_that_returned_ok_owes_a_fence_even_without_the_cores_event() {
+        let (mut o, ctl) = returned_from_release(false, true);
+        o.external_change(Path::new(T), ExternalChange::Rewrite);
+        o.locked_op_ok(1, 2, ctl);
+        assert_eq!(o.violations.len(), 1, "the change is judged against the owed fence");
+        assert_eq!(o.violations[0].invariant, InvariantId::I10);
+
+        let (mut o, ctl) = returned_from_release(false, false);
+        o.external_change(Path::new(T), ExternalChange::Rewrite);
+        o.locked_op_ok(1, 2, ctl);
+        assert!(o.violations.is_empty(), "an abort raced the release: no fence is owed");
+
+        let (mut o, ctl) = released_controller();
+        o.external_change(Path::new(T), ExternalChange::Rewrite);
+        o.fence_owed_by_release(1, ctl);
+        o.locked_op_ok(1, 2, ctl);
+        assert_eq!(o.violations.len(), 1, "the return never hides a change after the core's fence");
+
+        let (mut o, ctl) = returned_from_release(false, false);
+        o.ctls.get_mut(&(1, ctl)).unwrap().dispose_asked = true;
+        o.fence_owed_by_release(1, ctl);
+        o.external_change(Path::new(T), ExternalChange::Rewrite);
+        o.locked_op_ok(1, 2, ctl);
+        assert!(o.violations.is_empty(), "a dispose may have let the lock go: no fence is owed");
     }
 }

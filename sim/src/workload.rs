@@ -244,14 +244,20 @@ impl Writer {
         drop_unreleased: bool,
         in_scope: bool,
     ) {
+        let began = crate::clock::now_ns();
         let cleanup = match ctl.acquire_for_cleanup().await {
             Ok(cleanup) => cleanup,
             Err(e) => {
                 // Told up front: nothing is written, and the caller knows it.
                 self.world.note(self.pid, || format!("turn {} gets no cleanup lock: {e}", self.label));
+                self.world.cleanup_refused(self.pid, ctl.id(), &self.transcript, began, &e);
                 return;
             }
         };
+        // The cleanup's own lock, by the disk (from inside a scope it is the scope's).
+        let own = (!in_scope && !cleanup.is_noop())
+            .then(|| self.world.own_lock_ino(self.pid, &self.transcript))
+            .flatten();
         madsim::time::sleep(Duration::from_millis(hold_ms)).await;
         if cleanup.is_noop() {
             self.world.cleanup_declined(self.pid, ctl.id());
@@ -262,14 +268,16 @@ impl Writer {
             let appended = self.write("session-end", |b| async move { lock.append(&b).await }).await;
             if !in_scope {
                 self.world.cleanup_appended(self.pid, ctl.id(), &appended);
+                self.world.cleanup_write_returned(self.pid, ctl.id(), &self.transcript, own, &appended);
             }
         }
         if drop_unreleased {
             self.world
                 .note(self.pid, || format!("turn {} drops its cleanup lock unreleased", self.label));
             drop(cleanup);
-        } else {
-            let _ = cleanup.release().await;
+        } else if cleanup.release().await.is_ok() {
+            let what = "the cleanup lock's release";
+            self.world.release_returned_ok(self.pid, ctl.id(), &self.transcript, own, what);
         }
     }
 }
@@ -547,10 +555,16 @@ async fn turn_body(
     if abort.is_aborted() {
         return Ok(());
     }
-    if !plan.deferred_release {
+    let retained = (!plan.deferred_release).then(|| {
         report.expect_retained(&transcript);
-    }
+        report.world.own_lock_ino(report.pid, &transcript)
+    });
     report.locked(&transcript, ctl.release_for_prompt()).await?;
+    let what = "release-for-prompt";
+    // An abort's release (or an outside dispose's) may have taken the lock instead, and its
+    // failed unlink may leave the file: only this call's own release is judged.
+    let retained = retained.flatten().filter(|_| !abort.is_aborted());
+    report.world.release_returned_ok(report.pid, ctl.id(), &transcript, retained, what);
     // The first scope returned Ok, so the controller held: unless an abort came meanwhile,
     // this release (or the scope's deferred one) let the lock go and recorded a fence.
     report.world.prompt_release_returned(report.pid, ctl.id(), !abort.is_aborted());
@@ -564,7 +578,12 @@ async fn turn_body(
     }
     let streamed = plan.stream.run(&writer.world, &sockets).await;
     // The prompt settles, maybe long after an abort: it takes the lock back either way.
-    report.locked(&transcript, ctl.reacquire_after_prompt()).await?;
+    let (began, poisoned) = (crate::clock::now_ns(), ctl.is_poisoned());
+    let reacquired = report.locked(&transcript, ctl.reacquire_after_prompt()).await;
+    if poisoned {
+        report.world.poisoned_reacquire_returned(report.pid, ctl.id(), &transcript, began);
+    }
+    reacquired?;
     streamed?;
     if abort.is_aborted() {
         return Ok(());

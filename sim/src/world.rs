@@ -741,6 +741,74 @@ impl World {
         });
     }
 
+    /// The inode of `transcript`'s lock file when its payload names `pid`: the process's own
+    /// lock, by the disk.
+    pub fn own_lock_ino(&self, pid: u32, transcript: &Path) -> Option<u64> {
+        let lock = crate::actors::lock_path_of(transcript);
+        let ours =
+            self.disk.contents(&lock).and_then(|b| LockPayload::parse(&b)).and_then(|p| p.pid) == Some(pid);
+        ours.then(|| self.disk.view(0, usize::MAX).lstat_now(&lock).ok().map(|s| s.ino)).flatten()
+    }
+
+    /// A release the workload asked for (`what`) returned Ok; `before`: the lock inode the
+    /// disk showed as the process's own when it called (I3).
+    pub fn release_returned_ok(
+        &self,
+        pid: u32,
+        ctl: ControllerId,
+        transcript: &Path,
+        before: Option<u64>,
+        what: &str,
+    ) {
+        let Some(ino) = before else {
+            return;
+        };
+        let lock = crate::actors::lock_path_of(transcript);
+        let still_there = self.disk.view(0, usize::MAX).lstat_now(&lock).is_ok_and(|s| s.ino == ino);
+        self.while_alive(pid, |o| o.oracle.release_reported_ok(pid, now_ns(), ctl, ino, still_there, what));
+    }
+
+    /// A cleanup append of `ctl` returned `result`: a lock-lost refusal while its lock file
+    /// (`ino`, seen before the append) is still at the lock path is judged (I15).
+    pub fn cleanup_write_returned(
+        &self,
+        pid: u32,
+        ctl: ControllerId,
+        transcript: &Path,
+        ino: Option<u64>,
+        result: &Result<(), heldlock_core::ControllerError>,
+    ) {
+        let Some(ino) = ino.filter(|_| matches!(result, Err(heldlock_core::ControllerError::LockLost)))
+        else {
+            return;
+        };
+        if self.own_lock_ino(pid, transcript) == Some(ino) {
+            self.while_alive(pid, |o| o.oracle.check_lock_lost_refusal(pid, now_ns(), ctl, ino));
+        }
+    }
+
+    /// `acquire_for_cleanup` of `ctl`, called at `began`, returned `error` (I15).
+    pub fn cleanup_refused(
+        &self,
+        pid: u32,
+        ctl: ControllerId,
+        transcript: &Path,
+        began: u64,
+        error: &heldlock_core::ControllerError,
+    ) {
+        self.while_alive(pid, |o| {
+            let last_error_ns = o.procs.get(&pid).and_then(|p| p.facts.last_error_ns);
+            o.oracle
+                .check_cleanup_refusal(pid, (began, now_ns()), ctl, transcript, error, last_error_ns);
+        });
+    }
+
+    /// A reacquire of `ctl`, poisoned before the call at `began`, returned (I6).
+    pub fn poisoned_reacquire_returned(&self, pid: u32, ctl: ControllerId, transcript: &Path, began: u64) {
+        let on_disk = self.own_lock_ino(pid, transcript);
+        self.while_alive(pid, |o| o.oracle.poisoned_reacquire_returned(pid, now_ns(), ctl, began, on_disk));
+    }
+
     /// A write scope of `ctl` returned Ok and the turn asked for no release (no abort, no
     /// prompt release, no dispose, no cleanup): SPEC §3 keeps `held` — only a poisoned
     /// controller lets go of it at a scope's exit — so the lock file on disk is still this

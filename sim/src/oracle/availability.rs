@@ -205,6 +205,47 @@ impl Oracle {
             self.violate(now, InvariantId::I15, Some(pid), Some(transcript), detail);
         }
     }
+
+    /// A cleanup append was refused as lock-lost while its lock inode `ino` still stands at
+    /// the lock path (I15): SPEC §1.3 takes a lock away only past its maxHoldMs, and only its
+    /// file's removal or replacement loses it otherwise — an outside actor's tampering.
+    pub fn check_lock_lost_refusal(&mut self, pid: u32, now: u64, ctl: ControllerId, ino: u64) {
+        let Some(h) = self.handles.iter().find(|((p, _), h)| *p == pid && h.ino == ino).map(|(_, h)| h)
+        else {
+            return;
+        };
+        let held_ms = ms(now - h.acquired_ns);
+        if h.tampered || held_ms + SLACK_MS >= h.max_hold_ms {
+            return;
+        }
+        let detail = format!(
+            "availability: a cleanup write of {ctl} was refused as lock-lost, but its lock (inode {ino}) is still at \
+             the lock path, held {held_ms} ms of its {} ms",
+            h.max_hold_ms
+        );
+        self.violate(now, InvariantId::I15, Some(pid), None, detail);
+    }
+
+    /// `acquireForCleanup` returned an error (I15): a takeover gives a no-op lock (SPEC §3),
+    /// so only an I/O error of its fence check may refuse it, judged as any locked operation's.
+    pub fn check_cleanup_refusal(
+        &mut self,
+        pid: u32,
+        (began, now): (u64, u64),
+        ctl: ControllerId,
+        transcript: &Path,
+        error: &ControllerError,
+        last_error_ns: Option<u64>,
+    ) {
+        if let ControllerError::Takeover { reason } = error {
+            let detail = format!(
+                "availability: the cleanup of {ctl} was refused with a takeover ({reason:?}); SPEC §3 gives a no-op lock"
+            );
+            self.violate(now, InvariantId::I15, Some(pid), Some(transcript), detail);
+            return;
+        }
+        self.check_locked_op_error(pid, (began, now), transcript, error, (last_error_ns, false));
+    }
 }
 
 /// A StaleError may state only report-only reasons (too old, hold exceeded), and some.
@@ -235,7 +276,49 @@ pub fn grace_for(timeout_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use heldlock_core::event::{HandleId, PoisonReason};
     use heldlock_core::memprocs::ProcEntry;
+
+    use super::super::records::HandleRec;
+
+    /// A lock-lost refusal of a cleanup write needs its lock gone, tampered with or past its
+    /// maxHoldMs (cargo-mutants: `LockHandle::is_released → true`).
+    #[test]
+    fn a_lock_lost_refusal_with_the_lock_in_place_and_in_bounds_is_flagged() {
+        let lock = Path::new("/srv/sessions/s0.jsonl.lock");
+        let mut o = Oracle::default();
+        o.handles.insert((7, HandleId(1)), HandleRec::open(lock, 3, 0, 60_000));
+        o.check_lock_lost_refusal(7, 61_000_000_000, ControllerId(1), 3);
+        o.check_lock_lost_refusal(8, 1_000_000, ControllerId(1), 3);
+        assert!(o.violations.is_empty(), "past maxHoldMs, or another process's inode");
+        o.check_lock_lost_refusal(7, 1_000_000, ControllerId(1), 3);
+        assert_eq!(o.violations.len(), 1);
+        assert_eq!(o.violations[0].invariant, InvariantId::I15);
+        o.lock_tampered(3);
+        o.check_lock_lost_refusal(7, 1_000_000, ControllerId(1), 3);
+        assert_eq!(o.violations.len(), 1, "an outside actor removed or replaced it");
+    }
+
+    /// SPEC §3: a cleanup whose fence check finds a takeover gets a no-op lock, never the
+    /// error (cargo-mutants: the deleted `Takeover` arm of `cleanup`).
+    #[test]
+    fn a_cleanup_refused_with_a_takeover_is_flagged() {
+        let t = Path::new("/srv/sessions/s0.jsonl");
+        let mut o = Oracle::default();
+        let takeover = ControllerError::Takeover {
+            reason: PoisonReason::Takeover,
+        };
+        o.check_cleanup_refusal(7, (0, 1), ControllerId(1), t, &takeover, None);
+        assert_eq!(o.violations.len(), 1);
+        assert_eq!(o.violations[0].invariant, InvariantId::I15);
+        o.error_struck(7, errno::EIO, 0);
+        let eio = ControllerError::Io {
+            source: heldlock_core::platform::os_error(errno::EIO),
+            path: t.to_owned(),
+        };
+        o.check_cleanup_refusal(7, (0, 1), ControllerId(1), t, &eio, None);
+        assert_eq!(o.violations.len(), 1, "an I/O error the world injected into its fence check");
+    }
 
     #[test]
     fn a_stale_error_may_state_only_report_only_reasons() {

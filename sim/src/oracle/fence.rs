@@ -83,6 +83,30 @@ impl Oracle {
         c.missed_change = None;
     }
 
+    /// A reacquire called on a controller already poisoned returned (I6): SPEC §3 makes it a
+    /// no-op, so the lock inode the disk shows as the process's own now (`on_disk`) is no
+    /// handle this controller took since the call (`began`).
+    pub fn poisoned_reacquire_returned(
+        &mut self,
+        pid: u32,
+        now: u64,
+        ctl: ControllerId,
+        began: u64,
+        on_disk: Option<u64>,
+    ) {
+        let Some(ino) = on_disk else {
+            return;
+        };
+        let taken = self
+            .handles
+            .iter()
+            .any(|((p, _), h)| *p == pid && h.ino == ino && h.acquired_ns >= began && h.held_by == Some(ctl));
+        if taken {
+            let detail = format!("poison: the reacquire of poisoned {ctl} took the lock back (inode {ino})");
+            self.violate(now, InvariantId::I6, Some(pid), None, detail);
+        }
+    }
+
     /// `FenceChecked` passed: no unowned non-benign change happened while released (I10).
     pub(super) fn on_fence_checked(&mut self, pid: u32, now: u64, ctl: ControllerId) {
         let Some(c) = self.ctls.get_mut(&(pid, ctl)) else {
@@ -240,6 +264,26 @@ mod tests {
         o.external_change(Path::new(T), ExternalChange::Rewrite);
         o.locked_op_ok(1, 2, ctl);
         assert!(o.violations.is_empty(), "cleanup started: a reacquire is a no-op by SPEC §3");
+    }
+
+    /// SPEC §3: a poisoned controller's reacquire is a no-op (cargo-mutants: `reacquire`'s
+    /// `||→&&` at the takeover test).
+    #[test]
+    fn a_poisoned_controllers_reacquire_that_took_the_lock_back_is_flagged() {
+        let lock = Path::new("/srv/sessions/s0.jsonl.lock");
+        let (mut o, ctl) = released_controller();
+        let mut older = super::super::records::HandleRec::open(lock, 3, 5, 60_000);
+        older.held_by = Some(ctl);
+        o.handles.insert((1, HandleId(1)), older);
+        o.poisoned_reacquire_returned(1, 20, ctl, 10, Some(3));
+        o.poisoned_reacquire_returned(1, 20, ctl, 10, None);
+        assert!(o.violations.is_empty(), "taken before the call, or nothing of p1's on disk");
+        let mut taken = super::super::records::HandleRec::open(lock, 4, 12, 60_000);
+        taken.held_by = Some(ctl);
+        o.handles.insert((1, HandleId(2)), taken);
+        o.poisoned_reacquire_returned(1, 20, ctl, 10, Some(4));
+        assert_eq!(o.violations.len(), 1);
+        assert_eq!(o.violations[0].invariant, InvariantId::I6);
     }
 
     /// A controller of p1 on `T` whose prompt release returned to its caller, with the core's

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use heldlock_core::event::{ControllerId, Duty, HandleId, OpId, OpKind, ReleaseBy};
 
-use super::{InvariantId, Oracle};
+use super::{ms, InvariantId, Oracle, SLACK_MS};
 
 impl Oracle {
     /// A write scope of `ctl` returned Ok, nothing asked it to let go, it is not poisoned — and
@@ -246,6 +246,38 @@ impl Oracle {
         }
     }
 
+    /// A release the caller asked for (`what`) returned Ok, of lock inode `ino`, which the disk
+    /// showed as the caller's own at the lock path before the call; `still_there`: the disk
+    /// has it there now. SPEC I3: only a fault on the unlink itself may leave the file, and a
+    /// release whose unlink failed does not return Ok — unless an outside actor tampered with
+    /// that lock, or the watchdog took it (a hold past maxHoldMs) and its unlink is under way.
+    pub fn release_reported_ok(
+        &mut self,
+        pid: u32,
+        now: u64,
+        ctl: ControllerId,
+        ino: u64,
+        still_there: bool,
+        what: &str,
+    ) {
+        // A dispose from another task may have taken the lock, and only its unlink failed.
+        if !still_there || self.ctls.get(&(pid, ctl)).is_some_and(|c| c.dispose_asked) {
+            return;
+        }
+        // A file naming the process that none of its handles made (an outside actor's copy of
+        // an older lock of it) is no release's business.
+        let Some(h) = self.handles.iter().find(|((p, _), h)| *p == pid && h.ino == ino).map(|(_, h)| h)
+        else {
+            return;
+        };
+        if !h.tampered && ms(now - h.acquired_ns) + SLACK_MS < h.max_hold_ms {
+            let detail = format!(
+                "held ⇒ released: {what} of {ctl} returned Ok, but its lock file (inode {ino}) is still at the lock path"
+            );
+            self.violate(now, InvariantId::I3, Some(pid), None, detail);
+        }
+    }
+
     /// Whether `pid` holds a live handle on the lock of `ctl`'s transcript (the owner mutex
     /// gives one attempt per session per process: it is this controller's, whichever path
     /// took it — `held`, a short lock, a cleanup lock).
@@ -312,18 +344,7 @@ mod tests {
         o.check_retained(7, 1, ControllerId(1), lock, None);
         assert_eq!(o.violations.len(), 1);
         assert_eq!(o.violations[0].invariant, InvariantId::I6);
-        let rec = HandleRec {
-            lock: lock.to_owned(),
-            ino: 3,
-            acquired_ns: 0,
-            max_hold_ms: 1,
-            released_ns: None,
-            release_ended: false,
-            lost: false,
-            tampered: false,
-            held_by: None,
-        };
-        o.handles.insert((7, HandleId(1)), rec);
+        o.handles.insert((7, HandleId(1)), HandleRec::open(lock, 3, 0, 1));
         o.check_retained(7, 1_000_000, ControllerId(1), lock, Some(9));
         assert_eq!(o.violations.len(), 2, "held within its maxHoldMs, untouched");
         o.check_retained(7, 1_000_001, ControllerId(1), lock, Some(9));
@@ -359,6 +380,33 @@ mod tests {
         o.dispose_returned(7, 3, ctl);
         let found: Vec<InvariantId> = o.violations.iter().map(|v| v.invariant).collect();
         assert_eq!(found, [InvariantId::I3, InvariantId::I4]);
+    }
+
+    /// A release that returned Ok leaves no file of its handle at the lock path, unless an
+    /// outside actor tampered with it, the watchdog took it, or a dispose from another task
+    /// did (cargo-mutants: `CleanupLock::release → Ok(())`, `unlink_if_unchanged` ENOENT guard).
+    #[test]
+    fn a_release_that_returned_ok_leaves_no_file_of_its_handle() {
+        let lock = Path::new("/srv/sessions/s0.jsonl.lock");
+        let ctl = ControllerId(1);
+        let mut o = Oracle::default();
+        controller_holding(&mut o, 7, ctl, None);
+        o.handles.insert((7, HandleId(1)), HandleRec::open(lock, 3, 0, 60_000));
+        o.release_reported_ok(7, 1_000_000, ctl, 3, false, "release");
+        o.release_reported_ok(7, 1_000_000, ctl, 4, true, "release");
+        assert!(o.violations.is_empty(), "gone, or a file none of p7's handles made");
+        o.release_reported_ok(7, 1_000_000, ctl, 3, true, "release");
+        assert_eq!(o.violations.len(), 1);
+        assert_eq!(o.violations[0].invariant, InvariantId::I3);
+        o.release_reported_ok(7, 60_000_000_000, ctl, 3, true, "release");
+        assert_eq!(o.violations.len(), 1, "past maxHoldMs: the watchdog's unlink may be under way");
+        o.ctls.get_mut(&(7, ctl)).unwrap().dispose_asked = true;
+        o.release_reported_ok(7, 1_000_000, ctl, 3, true, "release");
+        assert_eq!(o.violations.len(), 1, "a dispose from another task may have taken it");
+        o.ctls.get_mut(&(7, ctl)).unwrap().dispose_asked = false;
+        o.lock_tampered(3);
+        o.release_reported_ok(7, 1_000_000, ctl, 3, true, "release");
+        assert_eq!(o.violations.len(), 1, "an outside actor removed or replaced it");
     }
 
     /// A locked operation refused as disposed is the caller's due only once it asked for a

@@ -63,6 +63,24 @@ pub(super) struct HandleRec {
     pub held_by: Option<ControllerId>,
 }
 
+impl HandleRec {
+    /// An open, untouched handle on `lock` (inode `ino`), for the oracle's unit tests.
+    #[cfg(test)]
+    pub fn open(lock: &std::path::Path, ino: u64, acquired_ns: u64, max_hold_ms: u64) -> Self {
+        HandleRec {
+            lock: lock.to_owned(),
+            ino,
+            acquired_ns,
+            max_hold_ms,
+            released_ns: None,
+            release_ended: false,
+            lost: false,
+            tampered: false,
+            held_by: None,
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct CtlRec {
     pub transcript: PathBuf,

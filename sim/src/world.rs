@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use heldlock_core::event::{ControllerId, LockEvent, Refusal};
+use heldlock_core::event::{ControllerId, LockEvent, LossCause, Refusal};
 use heldlock_core::file_lock::{MAX_LOCK_FILE_BYTES, ORPHAN_GRACE_MS};
 use heldlock_core::memfs::MemFs;
 use heldlock_core::memprocs::ProcessTable;
@@ -367,6 +367,16 @@ impl World {
                 stale_ms: heldlock_core::file_lock::LockOptions::default().stale_ms,
             };
             o.witness.stale_failure(pid, now, &failure, &mut o.oracle.violations);
+        }
+        if let LockEvent::HandleLost {
+            handle,
+            lock,
+            cause: LossCause::FileGone,
+            ..
+        } = ev
+        {
+            // The core says the file is gone: the disk says what stands at the path.
+            o.oracle.check_file_gone_loss(pid, now, *handle, self.disk.ino_of(lock));
         }
         if let LockEvent::ControllerCreated { ctl, transcript } = ev {
             // Judge fence changes on the transcript itself, whichever path the gateway used.

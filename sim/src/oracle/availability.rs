@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use heldlock_core::event::{ControllerId, Refusal};
+use heldlock_core::event::{ControllerId, HandleId, Refusal};
 use heldlock_core::file_lock::ORPHAN_GRACE_MS;
 use heldlock_core::judge::StaleReason;
 use heldlock_core::memprocs::{ProcState, ProcessTable};
@@ -206,6 +206,24 @@ impl Oracle {
         }
     }
 
+    /// `HandleLost` for `FileGone` (I15): the core took `handle` from its holder because its
+    /// file no longer stood at the lock path; the disk shows inode `at_path` there now. The
+    /// handle's own untampered inode there means the loss had no cause.
+    pub fn check_file_gone_loss(&mut self, pid: u32, now: u64, handle: HandleId, at_path: Option<u64>) {
+        let Some(h) = self.handles.get(&(pid, handle)) else {
+            return;
+        };
+        if at_path != Some(h.ino) || h.tampered {
+            return;
+        }
+        let detail = format!(
+            "availability: {handle} was taken from p{pid} as its lock file gone, but its lock file (inode {}) \
+             stands at the lock path",
+            h.ino
+        );
+        self.violate(now, InvariantId::I15, Some(pid), None, detail);
+    }
+
     /// A cleanup append was refused as lock-lost while its lock inode `ino` still stands at
     /// the lock path (I15): SPEC §1.3 takes a lock away only past its maxHoldMs, and only its
     /// file's removal or replacement loses it otherwise — an outside actor's tampering.
@@ -276,7 +294,7 @@ pub fn grace_for(timeout_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use heldlock_core::event::{HandleId, PoisonReason};
+    use heldlock_core::event::PoisonReason;
     use heldlock_core::memprocs::ProcEntry;
 
     use super::super::records::HandleRec;
@@ -297,6 +315,25 @@ mod tests {
         o.lock_tampered(3);
         o.check_lock_lost_refusal(7, 1_000_000, ControllerId(1), 3);
         assert_eq!(o.violations.len(), 1, "an outside actor removed or replaced it");
+    }
+
+    /// A loss for a gone lock file needs the file gone or replaced (cargo-mutants: `in_place`'s
+    /// ENOENT guard `→ true`, which reads an injected `lstat` error as a moved lock).
+    #[test]
+    fn a_loss_for_a_gone_file_whose_file_stands_at_the_path_is_flagged() {
+        let lock = Path::new("/srv/sessions/s0.jsonl.lock");
+        let mut o = Oracle::default();
+        o.handles.insert((7, HandleId(1)), HandleRec::open(lock, 3, 0, 60_000));
+        o.check_file_gone_loss(7, 1, HandleId(1), None);
+        o.check_file_gone_loss(7, 1, HandleId(1), Some(4));
+        o.check_file_gone_loss(8, 1, HandleId(1), Some(3));
+        assert!(o.violations.is_empty(), "gone, replaced, or another process's handle");
+        o.check_file_gone_loss(7, 1, HandleId(1), Some(3));
+        assert_eq!(o.violations.len(), 1);
+        assert_eq!(o.violations[0].invariant, InvariantId::I15);
+        o.lock_tampered(3);
+        o.check_file_gone_loss(7, 1, HandleId(1), Some(3));
+        assert_eq!(o.violations.len(), 1, "an outside actor rewrote it in place");
     }
 
     /// SPEC §3: a cleanup whose fence check finds a takeover gets a no-op lock, never the

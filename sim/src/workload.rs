@@ -262,7 +262,12 @@ impl Writer {
         if cleanup.is_noop() {
             self.world.cleanup_declined(self.pid, ctl.id());
             let bytes = entry("session-end", &self.label, self.world.next_entry());
-            self.world.write_called(self.pid, &self.transcript, &bytes, true);
+            let id = self.world.write_called(self.pid, &self.transcript, &bytes, true);
+            // Told nothing will be written, it appends anyway: a no-op lock says so with the
+            // TakeoverError (SPEC §3). An Ok acknowledges a write that is never made (I14).
+            if cleanup.append(&bytes).await.is_ok() {
+                self.world.write_returned(id, true);
+            }
         } else {
             let lock = &cleanup;
             let appended = self.write("session-end", |b| async move { lock.append(&b).await }).await;

@@ -365,4 +365,15 @@ mod tests {
         assert!(findings(&o, b"h\n").is_empty());
         assert!(!findings(&o, b"h\na\n").is_empty());
     }
+
+    /// A no-op cleanup lock that acknowledges the append the workload makes anyway has lost
+    /// it (cargo-mutants: `CleanupLock::append`'s `self.silent` guard `→ true`).
+    #[test]
+    fn a_declined_write_that_then_returned_ok_must_be_present() {
+        let mut o = oracle_with(b"h\n");
+        let id = o.write_called(101, Path::new(T), b"a\n", true);
+        o.write_returned(id, true);
+        assert!(!findings(&o, b"h\n").is_empty());
+        assert!(findings(&o, b"h\na\n").is_empty());
+    }
 }

@@ -49,6 +49,16 @@ pub struct Witness {
     guards: BTreeMap<u32, u64>,
     /// pid ⇒ when its process-table entry last changed (a start, a crash, a reaping).
     pid_changes: BTreeMap<u32, u64>,
+    /// (pid, canonical session) ⇒ the owner guards the workload holds, and since when it held
+    /// none (SPEC §2).
+    owners: BTreeMap<(u32, PathBuf), OwnersHeld>,
+}
+
+/// The owner guards of one session one process's workload holds, by its own record.
+#[derive(Default)]
+struct OwnersHeld {
+    count: u32,
+    free_since: u64,
 }
 
 fn violation(
@@ -309,6 +319,8 @@ fn told_wrong(e: &ControllerError, poisoned_now: bool) -> Option<(InvariantId, S
 
 /// An owner-mutex wait as the workload ran it (simulated ns).
 pub struct OwnerWait {
+    /// The session, canonical.
+    pub session: PathBuf,
     pub began: u64,
     /// When the workload aborted the turn during the wait, if it did.
     pub aborted_at: Option<u64>,
@@ -320,6 +332,36 @@ pub struct OwnerWait {
 const OWNER_ABORT_SLACK_MS: u64 = 1_500;
 
 impl Witness {
+    /// The workload took the owner of `session` (canonical) for a turn of `pid`.
+    pub fn owner_taken(&mut self, pid: u32, session: &Path) {
+        self.owners.entry((pid, session.to_owned())).or_default().count += 1;
+    }
+
+    /// The workload let go of an owner guard of `session`: by `release`, or by dropping it.
+    pub fn owner_let_go(&mut self, pid: u32, now: u64, session: &Path) {
+        // A take the harness did not record (its wait returned after the run ended) counts none.
+        let held = self.owners.entry((pid, session.to_owned())).or_default();
+        held.count = held.count.saturating_sub(1);
+        if held.count == 0 {
+            held.free_since = now;
+        }
+    }
+
+    /// An owner wait of `session` timed out (SPEC §2, I15): only a guard held all along makes
+    /// it wait, and the workload held none of that session since the wait began.
+    fn check_owner_timeout(&self, pid: u32, now: u64, session: &Path, began: u64, out: &mut Vec<Violation>) {
+        let held = self.owners.get(&(pid, session.to_owned()));
+        if held.is_some_and(|h| h.count > 0 || h.free_since > began) {
+            return;
+        }
+        let detail = format!(
+            "availability: p{pid}'s owner wait of {} timed out, though none of its attempts owned that session \
+             since the wait began",
+            session.display()
+        );
+        out.push(violation(now, InvariantId::I15, Some(pid), None, detail));
+    }
+
     /// What an owner wait returned (SPEC §2): a timeout only once its budget is spent (I12),
     /// and an abort during the wait ends it at once (I5) — unless the owner was taken first.
     pub fn owner_wait_returned(
@@ -332,6 +374,13 @@ impl Witness {
         out: &mut Vec<Violation>,
     ) {
         use heldlock_core::OwnerError;
+        match result {
+            Ok(_) => self.owner_taken(pid, &wait.session),
+            Err(OwnerError::Timeout { .. }) => {
+                self.check_owner_timeout(pid, now, &wait.session, wait.began, out)
+            }
+            Err(_) => {}
+        }
         let waited_ms = (now - wait.began) / 1_000_000;
         if matches!(result, Err(OwnerError::Timeout { .. })) && waited_ms + 1 < wait.timeout_ms {
             let detail = format!(
@@ -476,6 +525,25 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
+    /// An owner wait times out only behind a guard held all along: one the workload let go of
+    /// before the wait began holds nothing (cargo-mutants: `OwnerGuard`'s `Drop → ()`).
+    #[test]
+    fn an_owner_timeout_needs_a_guard_held_since_the_wait_began() {
+        let s = Path::new("/srv/sessions/s0.jsonl");
+        let mut w = Witness::default();
+        let mut out = Vec::new();
+        w.owner_taken(7, s);
+        w.check_owner_timeout(7, 100, s, 10, &mut out);
+        assert!(out.is_empty(), "a turn of p7 holds it");
+        w.owner_let_go(7, 50, s);
+        w.check_owner_timeout(7, 100, s, 10, &mut out);
+        assert!(out.is_empty(), "it was held when the wait began");
+        w.check_owner_timeout(7, 100, s, 60, &mut out);
+        w.check_owner_timeout(8, 100, s, 60, &mut out);
+        let found: Vec<InvariantId> = out.iter().map(|v| v.invariant).collect();
+        assert_eq!(found, [InvariantId::I15, InvariantId::I15], "let go before, or never taken");
+    }
+
     #[test]
     fn what_a_caller_reads_off_an_error_must_agree_with_it() {
         use heldlock_core::event::PoisonReason;
@@ -503,10 +571,14 @@ mod tests {
                 alive: true,
                 ..ProcFacts::default()
             };
-            Witness::default().owner_wait_returned(1, now_ms * ms, &wait, &result, &facts, &mut out);
+            // Another turn of p1 holds the owner all along: the wait may time out.
+            let mut witness = Witness::default();
+            witness.owner_taken(1, Path::new("/s"));
+            witness.owner_wait_returned(1, now_ms * ms, &wait, &result, &facts, &mut out);
             out.into_iter().map(|v| v.invariant).collect::<Vec<_>>()
         };
         let wait = |aborted_at: Option<u64>| OwnerWait {
+            session: "/s".into(),
             began: 0,
             aborted_at: aborted_at.map(|t| t * ms),
             timeout_ms: 10_000,

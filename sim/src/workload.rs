@@ -391,7 +391,9 @@ impl Gateway {
             Ok(c) => c,
             Err(e) => {
                 world.note(pid, || format!("turn {label} failed before reply: {e}"));
-                guard.release();
+                // The early return lets go by drop, as RAII code does (SPEC §2: unconditionally).
+                drop(guard);
+                world.owner_let_go(pid, session);
                 return;
             }
         };
@@ -437,6 +439,7 @@ impl Gateway {
         self.teardown(&writer, &ctl, &plan, abort_signal.is_aborted()).await;
         world.turn_ended(pid, ctl.id());
         guard.release();
+        world.owner_let_go(pid, session);
     }
 
     /// The owner wait, with the turn's abort arriving during it when the wait outlasts the
@@ -468,6 +471,7 @@ impl Gateway {
             }
         };
         let wait = crate::witness::OwnerWait {
+            session: self.world.canonical_transcript(session),
             began,
             aborted_at,
             timeout_ms: ATTEMPT_MAX_HOLD_MS,

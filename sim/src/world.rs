@@ -911,6 +911,12 @@ impl World {
         });
     }
 
+    /// The workload let go of its owner guard of `session`, by `release` or by dropping it.
+    pub fn owner_let_go(&self, pid: u32, session: &Path) {
+        let session = self.canonical_transcript(session);
+        self.with(|o| o.witness.owner_let_go(pid, now_ns(), &session));
+    }
+
     /// The workload called `what` on a write scope of `ctl`: when the scope ends, the
     /// controller must hold nothing (SPEC §3: the call defers to the scope's end).
     pub fn asked_in_scope(&self, pid: u32, ctl: ControllerId, what: crate::workload::InScope) {

@@ -1022,7 +1022,9 @@ impl Inner {
     /// hold already) and benign lines: a write of another controller, or a late one of ours,
     /// that our fence does not reflect yet, with our own appends on top (SPEC §3: newer owned
     /// writes and our own appends are not a takeover; swarm seed 84559). The file must have
-    /// grown on that version, same inode: an equal-length rewrite is nobody's append.
+    /// grown on that version, same inode: an equal-length rewrite is nobody's append. That
+    /// version itself with only its ctime moved is accepted too (SPEC §3 accepts each of the
+    /// two; swarm seed 13170).
     fn on_newer_owned(
         &self,
         fence: &Fence,
@@ -1034,11 +1036,12 @@ impl Inner {
         let newest = self.locks.owned_writes().newest(self.session())?;
         let base = newest.snapshot.as_ref()?;
         let optional: Vec<Vec<u8>> = fence.pending.iter().chain(others).cloned().collect();
-        let fits = newest.generation > fence.generation
-            && current.same_file(&newest.fingerprint)
+        let grown = current.same_file(&newest.fingerprint)
             && content.len() > base.len()
             && is_append_of(base, content, required, &optional);
-        fits.then_some(newest.generation)
+        let touched =
+            required.is_empty() && current.only_ctime_differs(&newest.fingerprint) && content == base;
+        (newest.generation > fence.generation && (grown || touched)).then_some(newest.generation)
     }
 
     /// An unowned, non-benign change: poison and fail.

@@ -912,3 +912,42 @@ async fn a_copy_of_an_unrecorded_line_appended_later_is_a_takeover() {
     assert!(matches!(r, Err(ControllerError::Takeover { .. })), "a foreign copy, yet: {r:?}");
     first.dispose().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// 10. A newer owned version, then only its ctime moved (swarm seed 13170, found by the late
+//     append stall)
+
+/// Attempt 1's append stalls past the abort's settle bound; attempt 2 of the same process
+/// writes, releases for the prompt (its fence); attempt 1's late append lands on that fence
+/// version and is recorded as the process's newest owned write. Then only the transcript's
+/// ctime moves (a chmod). The version is a newer owned write with a ctime-only change: SPEC
+/// §3 accepts each of the two, so the reacquire must accept both together — it poisoned
+/// (swarm seed 13170: I10).
+#[tokio::test(start_paused = true)]
+async fn a_ctime_change_on_a_newer_owned_write_is_not_a_takeover() {
+    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
+    let w = World::new();
+    let p = w.process(10);
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    let late_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let late = spawn_write(&first, MSG1);
+    assert!(within(1_000, late_append.arrived(1)).await.is_some());
+    first.abort(AbortKind::Timeout);
+    sleep_ms(2_100).await;
+    assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
+
+    let second = p.controller(ControllerOptions::default()).await.unwrap();
+    second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();
+    second.release_for_prompt().await.unwrap();
+    late_append.open();
+    assert!(within(1_000, late).await.is_some(), "attempt 1's late write returned");
+    assert_eq!(w.transcript_bytes(), [INITIAL, MSG2, MSG1].concat());
+    sleep_ms(5).await; // a ctime change needs the clock to move
+    w.fs.touch_ctime(transcript()).unwrap();
+
+    let r = second.reacquire_after_prompt().await;
+    assert!(r.is_ok() && !second.is_poisoned(), "an owned write and a ctime change, yet: {r:?}");
+    second.dispose().await;
+    first.dispose().await;
+    assert!(!w.lock_exists());
+}

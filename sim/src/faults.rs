@@ -238,6 +238,10 @@ const STORM_STREAM: u64 = 1 << 62;
 const SITE_STREAM: u64 = 1 << 61;
 /// Keeps the post-append stat draws apart from the others.
 const POST_APPEND_STREAM: u64 = 1 << 60;
+const LATE_APPEND_STREAM: u64 = 1 << 61;
+/// How long a late append stalls: past the abort settle bound (2 000 ms), so the abort forces
+/// the lock free and the turn's successor runs while the append is still on its way.
+const LATE_APPEND_MS: std::ops::Range<u64> = 2_500..10_000;
 /// A slow operation stalls this long (a slow disk, an NFS hiccup).
 const SLOW_OP_MS: std::ops::Range<u64> = 200..3_000;
 
@@ -263,6 +267,8 @@ pub struct FaultPlan {
     slow_op_rate: f64,
     /// `Profile::post_append_stat_fault_rate`: the stat right after a transcript append fails.
     post_append_stat_rate: f64,
+    /// `Profile::late_append_stall_rate`: a transcript append stalls past the settle bound.
+    late_append_stall_rate: f64,
     /// A transcript append went through and no transcript stat has come since: the next one
     /// is the writer's post-append stat (the hot call, FoundationDB's buggify aimed at it).
     after_append: std::sync::atomic::AtomicBool,
@@ -289,6 +295,7 @@ impl FaultPlan {
             max_latency_ms: profile.max_latency_ms,
             slow_op_rate: profile.slow_op_rate,
             post_append_stat_rate: profile.post_append_stat_fault_rate,
+            late_append_stall_rate: profile.late_append_stall_rate,
             after_append: std::sync::atomic::AtomicBool::new(false),
             active: Self::activate_sites(seed, profile.site_activation),
             healed: std::sync::atomic::AtomicBool::new(false),
@@ -381,6 +388,7 @@ impl FaultPlan {
         } else {
             0
         };
+        let slow_ms = slow_ms.max(self.late_append_stall(site, occurrence));
         if let Some(kind) = fault {
             *self.fired.lock().unwrap().entry((site, kind)).or_insert(0) += 1;
             self.log.lock().unwrap().push((site, occurrence, kind));
@@ -417,6 +425,25 @@ impl FaultPlan {
                 fails.then(|| kinds[rng.gen_range(0..kinds.len())])
             }
             _ => None,
+        }
+    }
+
+    /// The stall of a late transcript append (`Profile::late_append_stall_rate`), 0 for other
+    /// ops. Drawn from its own stream, and only in seeds where the rate is on: every other
+    /// decision keeps its draws.
+    fn late_append_stall(&self, site: FaultSite, occurrence: u64) -> u64 {
+        if self.late_append_stall_rate <= 0.0
+            || site.class != PathClass::Transcript
+            || site.op != FsOp::Append
+        {
+            return 0;
+        }
+        let index = LATE_APPEND_STREAM | site.key() << 32 ^ occurrence;
+        let mut rng = ChaCha8Rng::seed_from_u64(derive(self.seed, Stream::Fault, index));
+        if rng.gen_bool(self.late_append_stall_rate) {
+            rng.gen_range(LATE_APPEND_MS)
+        } else {
+            0
         }
     }
 

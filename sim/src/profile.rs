@@ -117,6 +117,10 @@ pub struct Profile {
     /// works under the lock (a session reset or shutdown racing the turn): dispose must wait
     /// for the scope, and release nothing under it (SPEC §3 dispose, I6).
     pub outside_dispose_rate: f64,
+    /// Chance a transcript append stalls past the abort settle bound (2.5–10 s) before it
+    /// lands: an aborted turn's late write lands while the next attempt of its process works
+    /// on the transcript (SPEC §3's owned writes, seed 84559's and 239242's interleavings).
+    pub late_append_stall_rate: f64,
     /// One gateway embeds a plugin with a lock table of its own (two `ProcessLocks` in one
     /// process).
     pub plugin_lock_table: bool,
@@ -204,6 +208,8 @@ impl Profile {
             recovery_tampering: [0, 0, 2, 6][rng.gen_range(0..4)],
             // Drawn last: the draws above keep their values.
             outside_dispose_rate: [0.0, 0.0, 0.1, 0.3][rng.gen_range(0..4)],
+            // Drawn last: the draws above keep their values.
+            late_append_stall_rate: [0.0, 0.0, 0.05, 0.2][rng.gen_range(0..4)],
             mount: Mount::Local,
         };
         // Not a draw of its own: the mounts that cache negative lookups are the NFS ones (a
@@ -259,6 +265,7 @@ impl Profile {
             cleanup_drop_rate: 0.0,
             late_abort_rate: 0.0,
             outside_dispose_rate: 0.0,
+            late_append_stall_rate: 0.0,
             plugin_lock_table: false,
             negative_lookup_ttl_ms: 0,
             post_append_stat_fault_rate: 0.0,
@@ -274,7 +281,7 @@ impl Profile {
             "gateways={} sessions={} turns={} faults=[{}]@{} sites={} storms={} hang={} latency<={}ms slow={} slow-process=x{} fds={} aborts={} \
              stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
              starttimes={} skew<={}ms steps={}x<={}ms torn={} transcript-tamper={} planted={} lock-tamper={} \
-             eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} outside-dispose={} plugin-table={} \
+             eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} outside-dispose={} late-append-stall={} plugin-table={} \
              negative-lookups={}ms post-append-stat={} recovery-tamper={} mount={}",
             self.gateways,
             self.sessions,
@@ -311,6 +318,7 @@ impl Profile {
             self.cleanup_drop_rate,
             self.late_abort_rate,
             self.outside_dispose_rate,
+            self.late_append_stall_rate,
             self.plugin_lock_table,
             self.negative_lookup_ttl_ms,
             self.post_append_stat_fault_rate,
@@ -370,6 +378,7 @@ mod tests {
             cleanup_drop_rate: 0.3,
             late_abort_rate: 0.5,
             outside_dispose_rate: 0.3,
+            late_append_stall_rate: 0.2,
             plugin_lock_table: true,
             negative_lookup_ttl_ms: 3_000,
             post_append_stat_fault_rate: 0.3,
@@ -431,6 +440,7 @@ mod tests {
             cleanup_drop_rate: _,
             late_abort_rate: _,
             outside_dispose_rate: _,
+            late_append_stall_rate: _,
             plugin_lock_table: _,
             negative_lookup_ttl_ms: _,
             post_append_stat_fault_rate: _,
@@ -481,6 +491,7 @@ mod tests {
             ("cleanup_drop_rate", |p| p.cleanup_drop_rate = 0.0),
             ("late_abort_rate", |p| p.late_abort_rate = 0.0),
             ("outside_dispose_rate", |p| p.outside_dispose_rate = 0.0),
+            ("late_append_stall_rate", |p| p.late_append_stall_rate = 0.0),
             ("plugin_lock_table", |p| p.plugin_lock_table = false),
             ("negative_lookup_ttl_ms", |p| p.negative_lookup_ttl_ms = 0),
             ("post_append_stat_fault_rate", |p| p.post_append_stat_fault_rate = 0.0),

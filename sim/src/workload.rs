@@ -254,9 +254,9 @@ impl Writer {
                 return;
             }
         };
-        // The cleanup's own lock, by the disk (from inside a scope it is the scope's).
+        // The cleanup's own lock when it took `held` over (from inside a scope it is the scope's).
         let own = (!in_scope && !cleanup.is_noop())
-            .then(|| self.world.own_lock_ino(self.pid, &self.transcript))
+            .then(|| self.world.ctl_lock_ino(self.pid, ctl.id(), true))
             .flatten();
         madsim::time::sleep(Duration::from_millis(hold_ms)).await;
         if cleanup.is_noop() {
@@ -566,7 +566,7 @@ async fn turn_body(
     }
     let retained = (!plan.deferred_release).then(|| {
         report.expect_retained(&transcript);
-        report.world.own_lock_ino(report.pid, &transcript)
+        report.world.ctl_lock_ino(report.pid, ctl.id(), false)
     });
     report.locked(&transcript, ctl.release_for_prompt()).await?;
     let what = "release-for-prompt";

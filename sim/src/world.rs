@@ -757,7 +757,19 @@ impl World {
         let lock = crate::actors::lock_path_of(transcript);
         let ours =
             self.disk.contents(&lock).and_then(|b| LockPayload::parse(&b)).and_then(|p| p.pid) == Some(pid);
-        ours.then(|| self.disk.view(0, usize::MAX).lstat_now(&lock).ok().map(|s| s.ino)).flatten()
+        ours.then(|| self.ino_at_lock(transcript)).flatten()
+    }
+
+    fn ino_at_lock(&self, transcript: &Path) -> Option<u64> {
+        let lock = crate::actors::lock_path_of(transcript);
+        self.disk.view(0, usize::MAX).lstat_now(&lock).ok().map(|s| s.ino)
+    }
+
+    /// The inode of the lock `ctl` holds in `held` now, or (`cleanup`) of the one its cleanup
+    /// took over from `held`: another controller of the process may hold the lock file at the
+    /// path meanwhile (a late teardown, an overlapping attempt), so the disk alone cannot say.
+    pub fn ctl_lock_ino(&self, pid: u32, ctl: ControllerId, cleanup: bool) -> Option<u64> {
+        self.with(|o| o.oracle.ctl_lock_ino(pid, ctl, cleanup))
     }
 
     /// A release the workload asked for (`what`) returned Ok; `before`: the lock inode the
@@ -773,8 +785,7 @@ impl World {
         let Some(ino) = before else {
             return;
         };
-        let lock = crate::actors::lock_path_of(transcript);
-        let still_there = self.disk.view(0, usize::MAX).lstat_now(&lock).is_ok_and(|s| s.ino == ino);
+        let still_there = self.ino_at_lock(transcript) == Some(ino);
         self.while_alive(pid, |o| o.oracle.release_reported_ok(pid, now_ns(), ctl, ino, still_there, what));
     }
 
@@ -792,7 +803,7 @@ impl World {
         else {
             return;
         };
-        if self.own_lock_ino(pid, transcript) == Some(ino) {
+        if self.ino_at_lock(transcript) == Some(ino) {
             self.while_alive(pid, |o| o.oracle.check_lock_lost_refusal(pid, now_ns(), ctl, ino));
         }
     }

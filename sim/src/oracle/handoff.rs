@@ -128,6 +128,9 @@ impl Oracle {
     ) {
         if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
             c.held = None;
+            if duty == Duty::HandToCleanup {
+                c.cleanup_handle = Some(handle);
+            }
         }
         if let Some(h) = self.handles.get_mut(&(pid, handle)) {
             h.held_by = None;
@@ -276,6 +279,14 @@ impl Oracle {
             );
             self.violate(now, InvariantId::I3, Some(pid), None, detail);
         }
+    }
+
+    /// The inode of the lock `ctl` holds in `held` now, or (`cleanup`) of the one its cleanup
+    /// took over from `held`: which lock file a call of that controller is about.
+    pub fn ctl_lock_ino(&self, pid: u32, ctl: ControllerId, cleanup: bool) -> Option<u64> {
+        let c = self.ctls.get(&(pid, ctl))?;
+        let handle = if cleanup { c.cleanup_handle } else { c.held }?;
+        self.handles.get(&(pid, handle)).map(|h| h.ino)
     }
 
     /// Whether `pid` holds a live handle on the lock of `ctl`'s transcript (the owner mutex

@@ -108,6 +108,8 @@ pub(super) struct CtlRec {
     /// Write-scope bodies of the workload running now (entered, not yet returned): while one
     /// runs, the scope's retained use is active (SPEC I6).
     pub bodies_running: u32,
+    /// The handle its cleanup took over from `held` (`Duty::HandToCleanup`).
+    pub cleanup_handle: Option<HandleId>,
 }
 
 pub(super) struct OpRec {

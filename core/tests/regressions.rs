@@ -27,6 +27,27 @@ fn spawn_write(
     tokio::spawn(async move { ctl.with_write_lock(|scope| async move { scope.append(line).await }).await })
 }
 
+/// Attempt 1 of `p` appends `MSG1`; the append stalls at its gate, and a timeout abort forces
+/// the lock free past the settle bound: a forced attempt's late write on its way. Returns
+/// attempt 1, the gate (open it and the append lands) and the write's task.
+async fn forced_attempt_with_a_stalled_append(
+    w: &World,
+    p: &Proc,
+) -> (
+    AttemptController,
+    std::sync::Arc<Gate>,
+    tokio::task::JoinHandle<Result<(), ControllerError>>,
+) {
+    let first = p.controller(ControllerOptions::default()).await.unwrap();
+    let late_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
+    let late = spawn_write(&first, MSG1);
+    assert!(within(1_000, late_append.arrived(1)).await.is_some());
+    first.abort(AbortKind::Timeout);
+    sleep_ms(2_100).await;
+    assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
+    (first, late_append, late)
+}
+
 // ---------------------------------------------------------------------------------------
 // 1. Cleanup after an abort (d974ee5, b0e3650)
 
@@ -710,13 +731,7 @@ async fn our_append_on_top_of_a_newer_owned_write_is_not_a_takeover() {
     const MSG3: &[u8] = b"{\"type\":\"message\",\"n\":3}\n";
     let w = World::new();
     let p = w.process(10);
-    let first = p.controller(ControllerOptions::default()).await.unwrap();
-    let late_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
-    let late = spawn_write(&first, MSG1);
-    assert!(within(1_000, late_append.arrived(1)).await.is_some());
-    first.abort(AbortKind::Timeout);
-    sleep_ms(2_100).await;
-    assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
+    let (first, late_append, late) = forced_attempt_with_a_stalled_append(&w, &p).await;
 
     let second = p.controller(ControllerOptions::default()).await.unwrap();
     second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();
@@ -747,13 +762,7 @@ async fn another_controllers_write_in_flight_is_not_a_takeover() {
     const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
     let w = World::new();
     let p = w.process(10);
-    let first = p.controller(ControllerOptions::default()).await.unwrap();
-    let late_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
-    let late = spawn_write(&first, MSG1);
-    assert!(within(1_000, late_append.arrived(1)).await.is_some());
-    first.abort(AbortKind::Timeout);
-    sleep_ms(2_100).await;
-    assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
+    let (first, late_append, late) = forced_attempt_with_a_stalled_append(&w, &p).await;
 
     let second = p.controller(ControllerOptions::default()).await.unwrap();
     second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();
@@ -847,13 +856,7 @@ async fn a_late_append_on_a_fence_after_an_unverified_write_is_not_a_takeover() 
     const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
     let w = World::new();
     let p = w.process(10);
-    let first = p.controller(ControllerOptions::default()).await.unwrap();
-    let late_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
-    let late = spawn_write(&first, MSG1);
-    assert!(within(1_000, late_append.arrived(1)).await.is_some());
-    first.abort(AbortKind::Timeout);
-    sleep_ms(2_100).await;
-    assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
+    let (first, late_append, late) = forced_attempt_with_a_stalled_append(&w, &p).await;
 
     let second = p.controller(ControllerOptions::default()).await.unwrap();
     write_unverified(&p, &second, MSG2).await;
@@ -928,13 +931,7 @@ async fn a_ctime_change_on_a_newer_owned_write_is_not_a_takeover() {
     const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
     let w = World::new();
     let p = w.process(10);
-    let first = p.controller(ControllerOptions::default()).await.unwrap();
-    let late_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
-    let late = spawn_write(&first, MSG1);
-    assert!(within(1_000, late_append.arrived(1)).await.is_some());
-    first.abort(AbortKind::Timeout);
-    sleep_ms(2_100).await;
-    assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
+    let (first, late_append, late) = forced_attempt_with_a_stalled_append(&w, &p).await;
 
     let second = p.controller(ControllerOptions::default()).await.unwrap();
     second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();

@@ -751,15 +751,7 @@ impl World {
         });
     }
 
-    /// The inode of `transcript`'s lock file when its payload names `pid`: the process's own
-    /// lock, by the disk.
-    pub fn own_lock_ino(&self, pid: u32, transcript: &Path) -> Option<u64> {
-        let lock = crate::actors::lock_path_of(transcript);
-        let ours =
-            self.disk.contents(&lock).and_then(|b| LockPayload::parse(&b)).and_then(|p| p.pid) == Some(pid);
-        ours.then(|| self.ino_at_lock(transcript)).flatten()
-    }
-
+    /// The inode at `transcript`'s lock path, by the disk.
     fn ino_at_lock(&self, transcript: &Path) -> Option<u64> {
         let lock = crate::actors::lock_path_of(transcript);
         self.disk.view(0, usize::MAX).lstat_now(&lock).ok().map(|s| s.ino)
@@ -772,8 +764,8 @@ impl World {
         self.with(|o| o.oracle.ctl_lock_ino(pid, ctl, cleanup))
     }
 
-    /// A release the workload asked for (`what`) returned Ok; `before`: the lock inode the
-    /// disk showed as the process's own when it called (I3).
+    /// A release the workload asked for (`what`) returned Ok; `before`: the inode of the
+    /// controller's own lock when it called (`ctl_lock_ino`), judged on the disk now (I3).
     pub fn release_returned_ok(
         &self,
         pid: u32,
@@ -789,8 +781,8 @@ impl World {
         self.while_alive(pid, |o| o.oracle.release_reported_ok(pid, now_ns(), ctl, ino, still_there, what));
     }
 
-    /// A cleanup append of `ctl` returned `result`: a lock-lost refusal while its lock file
-    /// (`ino`, seen before the append) is still at the lock path is judged (I15).
+    /// A cleanup append of `ctl` returned `result`: a lock-lost refusal while the cleanup's own
+    /// lock file (`ino`, from `ctl_lock_ino`) is still at the lock path is judged (I15).
     pub fn cleanup_write_returned(
         &self,
         pid: u32,
@@ -826,7 +818,8 @@ impl World {
 
     /// A reacquire of `ctl`, poisoned before the call at `began`, returned (I6).
     pub fn poisoned_reacquire_returned(&self, pid: u32, ctl: ControllerId, transcript: &Path, began: u64) {
-        let on_disk = self.own_lock_ino(pid, transcript);
+        // Whose it is, the oracle's handle records say (a handle of `ctl` taken since `began`).
+        let on_disk = self.ino_at_lock(transcript);
         self.while_alive(pid, |o| o.oracle.poisoned_reacquire_returned(pid, now_ns(), ctl, began, on_disk));
     }
 
@@ -958,9 +951,8 @@ impl World {
     }
 
     /// `release_for_prompt` of `ctl` returned Ok to the workload, outside any scope: it holds
-    /// nothing (I3), whatever the core reported.
-    /// `release_for_prompt` returned Ok to the workload. `let_go`: the caller held the lock
-    /// when it called and no abort came meanwhile, so a fence is owed (SPEC §3).
+    /// nothing (I3), whatever the core reported. `let_go`: the caller held the lock when it
+    /// called and no abort came meanwhile, so a fence is owed (SPEC §3).
     pub fn prompt_release_returned(&self, pid: u32, ctl: ControllerId, let_go: bool) {
         self.while_alive(pid, |o| {
             o.oracle.on_prompt_released(pid, now_ns(), ctl);

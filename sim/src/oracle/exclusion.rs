@@ -59,18 +59,7 @@ impl Oracle {
                 ),
             );
         }
-        let rec = HandleRec {
-            lock: lock.to_owned(),
-            ino,
-            acquired_ns: now,
-            max_hold_ms,
-            released_ns: None,
-            release_ended: false,
-            lost: false,
-            tampered: false,
-            held_by: None,
-        };
-        self.handles.insert((pid, handle), rec);
+        self.handles.insert((pid, handle), HandleRec::open(lock, ino, now, max_hold_ms));
         if let Some(inode) = self.inodes.get_mut(&ino) {
             inode.handle = Some(handle);
         }

@@ -84,8 +84,8 @@ impl Oracle {
     }
 
     /// A reacquire called on a controller already poisoned returned (I6): SPEC §3 makes it a
-    /// no-op, so the lock inode the disk shows as the process's own now (`on_disk`) is no
-    /// handle this controller took since the call (`began`).
+    /// no-op, so the lock inode at the lock path now (`on_disk`) is no handle this controller
+    /// took since the call (`began`).
     pub fn poisoned_reacquire_returned(
         &mut self,
         pid: u32,

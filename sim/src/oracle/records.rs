@@ -64,8 +64,7 @@ pub(super) struct HandleRec {
 }
 
 impl HandleRec {
-    /// An open, untouched handle on `lock` (inode `ino`), for the oracle's unit tests.
-    #[cfg(test)]
+    /// A handle just acquired on `lock` (inode `ino`): open, untouched, in no `held` slot.
     pub fn open(lock: &std::path::Path, ino: u64, acquired_ns: u64, max_hold_ms: u64) -> Self {
         HandleRec {
             lock: lock.to_owned(),

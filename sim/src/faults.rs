@@ -170,15 +170,29 @@ impl PathClass {
         PathClass::Proc,
     ];
 
+    /// Every file-system operation classifies its path, several times: the bytes answer for a
+    /// plain path (no `//`, no `.` or `..` component, no trailing `/`, which is every path the
+    /// lock builds), and `Path`'s component walk, which normalizes, answers for the rest.
     pub fn of(path: &Path) -> PathClass {
-        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-        if path.starts_with("/proc") {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        if is_plain(bytes) {
+            let name = bytes.rsplit(|b| *b == b'/').next().unwrap_or_default();
+            let proc = bytes == b"/proc" || bytes.starts_with(b"/proc/");
+            return PathClass::by_name(proc, name);
+        }
+        let name = path.file_name().map(|n| n.as_bytes()).unwrap_or_default();
+        PathClass::by_name(path.starts_with("/proc"), name)
+    }
+
+    fn by_name(proc: bool, name: &[u8]) -> PathClass {
+        if proc {
             PathClass::Proc
-        } else if name.ends_with(".reclaim") {
+        } else if name.ends_with(b".reclaim") {
             PathClass::Guard
-        } else if name.ends_with(".lock") {
+        } else if name.ends_with(b".lock") {
             PathClass::Lock
-        } else if name.ends_with(".jsonl") {
+        } else if name.ends_with(b".jsonl") {
             PathClass::Transcript
         } else {
             PathClass::Dir
@@ -194,6 +208,13 @@ impl PathClass {
             PathClass::Proc => "proc",
         }
     }
+}
+
+/// A path whose text is its components: no empty, `.` or `..` component and no trailing `/`.
+fn is_plain(bytes: &[u8]) -> bool {
+    let body = bytes.strip_prefix(b"/").unwrap_or(bytes);
+    !body.is_empty()
+        && body.split(|b| *b == b'/').all(|part| !part.is_empty() && part != b"." && part != b"..")
 }
 
 /// One fault site.
@@ -619,5 +640,43 @@ mod tests {
         let stray = |s: &FaultSite| (s.op == FsOp::Probe) != (s.class == PathClass::Proc);
         assert!(!FaultSite::all().any(|s| stray(&s)), "a probe reads /proc and nothing else does");
         assert_eq!(PathClass::of(Path::new("/proc/20/stat")), PathClass::Proc);
+    }
+
+    /// The textual fast path classifies every path as `Path`'s components do, odd ones included.
+    #[test]
+    fn path_class_reads_text_as_components_do() {
+        let by_components = |path: &Path| {
+            let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            let proc = path.starts_with("/proc");
+            PathClass::by_name(proc, name.as_bytes())
+        };
+        let paths = [
+            "/proc",
+            "/proc/",
+            "/proc/7/stat",
+            "/procs/a.lock",
+            "//proc/7",
+            "/./proc/1",
+            "proc/1",
+            "/s/a.jsonl.lock",
+            "/s/a.jsonl.lock/",
+            "/s/a.jsonl.lock/.",
+            "/s/a.lock/..",
+            "/s//a.lock",
+            "/s/a.jsonl",
+            "/s/a.jsonl.lock.reclaim",
+            "/s/.lock",
+            "a.lock",
+            "",
+            "/",
+            "/s/x.tmp",
+        ];
+        for text in paths {
+            let path = Path::new(text);
+            assert_eq!(PathClass::of(path), by_components(path), "{text:?}");
+        }
+        use std::os::unix::ffi::OsStrExt;
+        let invalid = std::ffi::OsStr::from_bytes(b"/s/\xff\xfe.lock");
+        assert_eq!(PathClass::of(Path::new(invalid)), PathClass::Lock);
     }
 }

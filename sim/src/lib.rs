@@ -10,6 +10,7 @@ pub mod clock;
 pub mod coverage;
 pub mod faults;
 pub mod fleet;
+pub mod litter;
 pub mod lookup_cache;
 pub mod oracle;
 pub mod plugin;

@@ -80,6 +80,14 @@ impl SimFs {
     /// `renameat2` with a flag on this seed's mount: an NFS client refuses it (EINVAL) before
     /// any request leaves the host, so no latency and no fault. An answer the lock handles, not
     /// an error that struck the process.
+    /// A call of ours that removes or moves `path` away: the litter debts of a guard or a
+    /// private name are paid by issuing it (lock paths and transcripts owe none).
+    fn removal_issued(&self, path: &Path) {
+        if matches!(PathClass::of(path), PathClass::Guard | PathClass::Dir) {
+            self.world.removal_issued(self.view.pid(), path);
+        }
+    }
+
     fn refuse_renameat2_flags(&self) -> io::Result<()> {
         if self.world.profile.mount == Mount::Nfs {
             return Err(os_error(heldlock_core::platform::errno::EINVAL));
@@ -254,6 +262,7 @@ impl Fs for SimFs {
     }
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
+            self.removal_issued(path);
             self.gate(FsOp::Unlink, path).await?;
             let ino = self.view.disk().ino_of(path);
             let lock = PathClass::of(path) == PathClass::Lock;
@@ -282,13 +291,14 @@ impl Fs for SimFs {
             self.gate(FsOp::Mkdir, path).await?;
             self.seen(self.view.mkdir_now(path))?;
             if PathClass::of(path) == PathClass::Guard {
-                self.world.guard_made(self.view.pid());
+                self.world.guard_made(self.view.pid(), path);
             }
             Ok(())
         })
     }
     fn rmdir<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
+            self.removal_issued(path);
             self.gate(FsOp::Rmdir, path).await?;
             self.seen(self.view.rmdir_now(path))
         })
@@ -296,12 +306,16 @@ impl Fs for SimFs {
     fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.refuse_renameat2_flags()?;
+            self.removal_issued(a);
             self.gate(FsOp::Exchange, b).await?;
             let disk = self.view.disk();
             let (was_a, was_b) = (disk.ino_of(a), disk.ino_of(b));
             self.seen(self.view.exchange_now(a, b))?;
             self.changed_itself(a, true);
             self.changed_itself(b, true);
+            if was_b.is_some() && PathClass::of(b) == PathClass::Lock && PathClass::of(a) == PathClass::Dir {
+                self.world.swapped_out(self.view.pid(), a);
+            }
             for (path, arrived, left) in [(a, was_b, was_a), (b, was_a, was_b)] {
                 if PathClass::of(path) == PathClass::Lock {
                     self.world.lock_exchanged(self.view.pid(), arrived, left);

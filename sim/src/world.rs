@@ -18,6 +18,7 @@ use crate::actors::RecoveryAim;
 use crate::clock::{now_ns, SimClock, SimSpawner, WatchdogOf};
 use crate::coverage::Coverage;
 use crate::faults::{Decision, FaultKind, FaultPlan, PathClass};
+use crate::litter::{Litter, Owed};
 use crate::oracle::{ExternalChange, ExternalEdit, Oracle, ProcFacts};
 use crate::profile::Profile;
 use crate::simfs::{SimFs, Writer};
@@ -44,6 +45,7 @@ pub struct ProcInfo {
 struct Observed {
     oracle: Oracle,
     witness: Witness,
+    litter: Litter,
     trace: Trace,
     coverage: Coverage,
     events: u64,
@@ -119,6 +121,7 @@ impl World {
             observed: Mutex::new(Observed {
                 oracle: Oracle::default(),
                 witness: Witness::default(),
+                litter: Litter::default(),
                 trace: Trace::new(trace),
                 coverage: Coverage::default(),
                 events: 0,
@@ -249,6 +252,7 @@ impl World {
             });
             o.oracle.process_died(pid, now);
             o.witness.process_died(pid);
+            o.litter.process_died(pid);
             o.witness.pid_changed(pid, now);
             o.trace.record(now, Who::Process(pid), || format!("process crashes ({how})"));
         });
@@ -673,8 +677,24 @@ impl World {
     }
 
     /// Process `pid` took a reclaim guard.
-    pub fn guard_made(&self, pid: u32) {
-        self.with(|o| o.witness.guard_made(pid, now_ns()));
+    /// `pid` took the reclaim guard `path`: it owes its removal (litter).
+    pub fn guard_made(&self, pid: u32, path: &Path) {
+        self.with(|o| {
+            let now = now_ns();
+            o.witness.guard_made(pid, now);
+            o.litter.made(pid, path, Owed::Guard, now, o.facts.get(&pid));
+        });
+    }
+
+    /// `pid` swapped a lock out of a lock path to its private name `path` (`Fs::exchange`): it
+    /// owes its removal, or the exchange that puts it back (litter).
+    pub fn swapped_out(&self, pid: u32, path: &Path) {
+        self.with(|o| o.litter.made(pid, path, Owed::SwappedOut, now_ns(), o.facts.get(&pid)));
+    }
+
+    /// `pid` issued a call that removes or moves `path` away (litter's debts are paid by it).
+    pub fn removal_issued(&self, pid: u32, path: &Path) {
+        self.with(|o| o.litter.issued(pid, path));
     }
 
     /// A line in the trace from the external actors.
@@ -972,6 +992,7 @@ impl World {
             let now = now_ns();
             o.oracle.check_time(now, &o.facts);
             o.witness.check_time(now, &o.facts, &mut o.oracle.violations);
+            o.litter.check_time(now, &o.facts, &mut o.oracle.violations);
             self.sample_acquires(o);
             self.check_liveness(o);
         });

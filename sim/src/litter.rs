@@ -150,6 +150,23 @@ mod tests {
         assert_eq!(out.len(), 2, "its own removal pays");
     }
 
+    /// A guard removed by another process after the orphan grace and made again by it is the
+    /// new maker's debt: the first maker's late `rmdir` neither pays it nor is flagged.
+    #[test]
+    fn a_guard_made_again_by_another_process_is_its_debt() {
+        let mut procs = running();
+        procs.insert(8, procs[&7]);
+        let mut litter = Litter::default();
+        let guard = Path::new("/s/a.jsonl.lock.reclaim");
+        litter.made(7, guard, Owed::Guard, 0, procs.get(&7));
+        litter.made(8, guard, Owed::Guard, S, procs.get(&8));
+        litter.issued(7, guard);
+        let mut out = Vec::new();
+        litter.check_time(70 * S, &procs, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].pid, Some(8));
+    }
+
     #[test]
     fn a_paused_hung_stalled_or_dead_process_is_excused() {
         let guard = Path::new("/s/a.jsonl.lock.reclaim");

@@ -13,6 +13,7 @@ use heldlock_core::platform::errno;
 use heldlock_core::{AttemptController, ControllerError, ControllerOptions, LockError, LockOptions};
 
 const MSG1: &[u8] = b"{\"type\":\"message\",\"n\":1}\n";
+const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
 const FOREIGN: &[u8] = b"{\"type\":\"message\",\"from\":\"another writer\"}\n";
 const USAGE: &[u8] = b"{\"type\":\"usage\",\"tokens\":3}\n";
 const HEARTBEAT: &[u8] = b"{\"type\":\"heartbeat\"}\n";
@@ -46,6 +47,14 @@ async fn forced_attempt_with_a_stalled_append(
     sleep_ms(2_100).await;
     assert!(first.is_poisoned() && !w.lock_exists(), "the abort forced the lock after its bound");
     (first, late_append, late)
+}
+
+/// Attempt 2 of `p` appends `MSG2` and releases for its prompt (its fence on that version).
+async fn second_attempt_writes_and_releases(p: &Proc) -> AttemptController {
+    let second = p.controller(ControllerOptions::default()).await.unwrap();
+    second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();
+    second.release_for_prompt().await.unwrap();
+    second
 }
 
 // ---------------------------------------------------------------------------------------
@@ -727,15 +736,12 @@ async fn a_write_vouching_for_itself_during_a_fence_check_is_not_a_takeover() {
 /// not a takeover).
 #[tokio::test(start_paused = true)]
 async fn our_append_on_top_of_a_newer_owned_write_is_not_a_takeover() {
-    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
     const MSG3: &[u8] = b"{\"type\":\"message\",\"n\":3}\n";
     let w = World::new();
     let p = w.process(10);
     let (first, late_append, late) = forced_attempt_with_a_stalled_append(&w, &p).await;
 
-    let second = p.controller(ControllerOptions::default()).await.unwrap();
-    second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();
-    second.release_for_prompt().await.unwrap();
+    let second = second_attempt_writes_and_releases(&p).await;
     let own_append = p.fs.pause_once(Op::Append, TRANSCRIPT);
     let writer = spawn_write(&second, MSG3);
     assert!(within(1_000, own_append.arrived(1)).await.is_some(), "attempt 2 stat'ed, then stalled");
@@ -759,14 +765,11 @@ async fn our_append_on_top_of_a_newer_owned_write_is_not_a_takeover() {
 /// made it (swarm seed 210058: I10).
 #[tokio::test(start_paused = true)]
 async fn another_controllers_write_in_flight_is_not_a_takeover() {
-    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
     let w = World::new();
     let p = w.process(10);
     let (first, late_append, late) = forced_attempt_with_a_stalled_append(&w, &p).await;
 
-    let second = p.controller(ControllerOptions::default()).await.unwrap();
-    second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();
-    second.release_for_prompt().await.unwrap();
+    let second = second_attempt_writes_and_releases(&p).await;
 
     let late_stat = p.fs.pause_once(Op::Stat, TRANSCRIPT);
     late_append.open();
@@ -853,7 +856,6 @@ async fn write_unverified(p: &Proc, ctl: &AttemptController, line: &'static [u8]
 /// process, landed but unrecorded, is not a takeover).
 #[tokio::test(start_paused = true)]
 async fn a_late_append_on_a_fence_after_an_unverified_write_is_not_a_takeover() {
-    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
     let w = World::new();
     let p = w.process(10);
     let (first, late_append, late) = forced_attempt_with_a_stalled_append(&w, &p).await;
@@ -878,7 +880,6 @@ async fn a_late_append_on_a_fence_after_an_unverified_write_is_not_a_takeover() 
 /// 239242 at higher tamper rates: seeds 736712, 804216, 676965).
 #[tokio::test(start_paused = true)]
 async fn another_attempts_unverified_append_is_not_a_takeover() {
-    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
     let w = World::new();
     let p = w.process(10);
     let first = p.controller(ControllerOptions::default()).await.unwrap();
@@ -900,7 +901,6 @@ async fn another_attempts_unverified_append_is_not_a_takeover() {
 /// someone else after the reacquire recorded the version is still a takeover.
 #[tokio::test(start_paused = true)]
 async fn a_copy_of_an_unrecorded_line_appended_later_is_a_takeover() {
-    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
     let w = World::new();
     let p = w.process(10);
     let first = p.controller(ControllerOptions::default()).await.unwrap();
@@ -928,14 +928,11 @@ async fn a_copy_of_an_unrecorded_line_appended_later_is_a_takeover() {
 /// (swarm seed 13170: I10).
 #[tokio::test(start_paused = true)]
 async fn a_ctime_change_on_a_newer_owned_write_is_not_a_takeover() {
-    const MSG2: &[u8] = b"{\"type\":\"message\",\"n\":2}\n";
     let w = World::new();
     let p = w.process(10);
     let (first, late_append, late) = forced_attempt_with_a_stalled_append(&w, &p).await;
 
-    let second = p.controller(ControllerOptions::default()).await.unwrap();
-    second.with_write_lock(|scope| async move { scope.append(MSG2).await }).await.unwrap();
-    second.release_for_prompt().await.unwrap();
+    let second = second_attempt_writes_and_releases(&p).await;
     late_append.open();
     assert!(within(1_000, late).await.is_some(), "attempt 1's late write returned");
     assert_eq!(w.transcript_bytes(), [INITIAL, MSG2, MSG1].concat());

@@ -77,9 +77,6 @@ impl SimFs {
         self.seen(result)
     }
 
-    /// `renameat2` with a flag on this seed's mount: an NFS client refuses it (EINVAL) before
-    /// any request leaves the host, so no latency and no fault. An answer the lock handles, not
-    /// an error that struck the process.
     /// A call of ours that removes or moves `path` away: the litter debts of a guard or a
     /// private name are paid by issuing it (lock paths and transcripts owe none).
     fn removal_issued(&self, path: &Path) {
@@ -88,6 +85,9 @@ impl SimFs {
         }
     }
 
+    /// `renameat2` with a flag on this seed's mount: an NFS client refuses it (EINVAL) before
+    /// any request leaves the host, so no latency and no fault. An answer the lock handles, not
+    /// an error that struck the process.
     fn refuse_renameat2_flags(&self) -> io::Result<()> {
         if self.world.profile.mount == Mount::Nfs {
             return Err(os_error(heldlock_core::platform::errno::EINVAL));

@@ -676,7 +676,6 @@ impl World {
         });
     }
 
-    /// Process `pid` took a reclaim guard.
     /// `pid` took the reclaim guard `path`: it owes its removal (litter).
     pub fn guard_made(&self, pid: u32, path: &Path) {
         self.with(|o| {

@@ -114,6 +114,14 @@ impl FsOp {
         FsOp::Probe,
     ];
 
+    /// An operation the lock makes on its lock path or a name derived from it whose every
+    /// errno the world injects is the acquire's to return (SPEC §1 step 4; the oracle's
+    /// `propagation`): the guard's `mkdir`, the exclusive creates, and the renames, links and
+    /// exchanges that put a lock at the lock path.
+    pub fn propagated_by_acquire(self) -> bool {
+        matches!(self, FsOp::Mkdir | FsOp::CreateExclusive | FsOp::Rename | FsOp::Exchange)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             FsOp::CreateExclusive => "create-excl",

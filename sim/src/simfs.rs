@@ -361,6 +361,9 @@ impl Fs for SimFs {
     /// that was its last name.
     fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
+            if PathClass::of(from) == PathClass::Lock {
+                self.world.moved_aside(self.view.pid(), from);
+            }
             self.gate(FsOp::Rename, from).await?;
             let disk = self.view.disk();
             let moved = self.view.lstat_now(from).ok().map(|st| st.ino);

@@ -525,6 +525,9 @@ impl World {
             if decision.site.op != crate::faults::FsOp::Probe {
                 o.oracle.error_struck(pid, kind.errno().unwrap_or(EIO), now);
             }
+            if let (Some(code), true) = (kind.errno(), decision.site.op.propagated_by_acquire()) {
+                o.oracle.propagated_call_failed(pid, path, code);
+            }
             if kind == FaultKind::Hang {
                 Self::update_facts(o, pid, |f| f.hung_ops += 1);
             }
@@ -532,6 +535,12 @@ impl World {
                 format!("fault {} #{} on {}: {}", decision.site, decision.occurrence, path.display(), kind)
             });
         });
+    }
+
+    /// `pid` issued a `rename` that moves the lock at `lock` off its path (a reclaim's move
+    /// aside, where the filesystem cannot exchange).
+    pub fn moved_aside(&self, pid: u32, lock: &Path) {
+        self.with(|o| o.oracle.moved_aside(pid, lock));
     }
 
     pub fn lock_created(&self, pid: u32, ino: u64) {

@@ -5,7 +5,8 @@
 //! One module per invariant family: `exclusion` (I1, I2, I11: who may hold and remove a lock
 //! file), `handoff` (I3, I4, I7, I8: every cleared `held` is released, once), `fence` (I6, I10:
 //! transcript changes while released), `bounds` (I5, I9, I12, I13: what must happen by when),
-//! `writes` (I14), `availability` (I15), `liveness` (I16). This file keeps the shared records and routes each event to its family.
+//! `writes` (I14), `availability` and `propagation` (I15: when the lock may refuse a caller, and
+//! which errors it must not keep from one), `liveness` (I16). This file keeps the shared records and routes each event to its family.
 
 mod availability;
 mod bounds;
@@ -14,6 +15,7 @@ mod fence;
 mod handoff;
 mod invariant;
 mod liveness;
+mod propagation;
 mod records;
 mod writes;
 
@@ -166,11 +168,15 @@ impl Oracle {
                     stalled_ms: procs.get(&pid).map_or(0, |p| p.stalled_ms),
                     unblocked_ms: 0,
                     sampled_ns: None,
+                    owed_error: None,
+                    moved_aside: false,
                 };
                 self.acquires.insert((pid, acquire), rec);
             }
             LockEvent::Acquired { acquire, .. } => {
-                self.acquires.remove(&(pid, acquire));
+                if let Some(rec) = self.acquires.remove(&(pid, acquire)) {
+                    self.check_propagated(pid, now, &rec, None, procs);
+                }
                 self.on_acquired(pid, now, ev, procs);
             }
             LockEvent::AcquireFailed {
@@ -186,6 +192,7 @@ impl Oracle {
                     self.check_timeout(pid, now, &rec, lock, procs);
                 }
                 self.check_refusal(pid, now, &rec, refusal, error, procs);
+                self.check_propagated(pid, now, &rec, Some(refusal), procs);
             }
             _ => {}
         }

@@ -151,6 +151,10 @@ pub(super) struct AcquireRec {
     /// last sample was taken.
     pub unblocked_ms: u64,
     pub sampled_ns: Option<u64>,
+    /// The first injected error of one of its own calls that it owes its caller (the errno
+    /// and the path the call named), and whether it moved a lock aside (`propagation`).
+    pub owed_error: Option<(i32, PathBuf)>,
+    pub moved_aside: bool,
 }
 
 pub(super) struct AbortDeadline {

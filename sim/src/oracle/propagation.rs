@@ -1,0 +1,192 @@
+//! I15, the caller's other half: an I/O error that struck one of an acquire's own calls, and
+//! that SPEC §1 does not say to retry, reaches the caller (§1 step 4: "other I/O errors
+//! propagate"). A lock that reads an EIO of its reclaim guard's `mkdir` as "another reclaimer
+//! has it", or of its publishing rename as "a lock is there", waits and retries where it must
+//! fail; behind a failing disk it then spends whole budgets, and the caller never learns why.
+//!
+//! Facts: the errno the world injected into a call of the process (`SimFs`), the path the
+//! call named, and how the acquire ended. The calls judged are those whose every errno but the
+//! ones §1 handles (EEXIST: contention; EINVAL, ENOSYS, EPERM, EOPNOTSUPP: a filesystem
+//! without the call) is the acquire's to return: the guard's `mkdir`, the exclusive create of
+//! the lock's private name, and the `rename`/`link`/`exchange` that put a lock at the lock
+//! path. The injected errnos (EIO, EMFILE, ENOSPC, EAGAIN, EINTR, EACCES) are none of those.
+//! A hang is not judged: it ends when healing lets it, not with a known answer.
+//!
+//! Two exemptions keep it exact. A strike is charged to an acquire only when it is the one
+//! acquire of that process on that lock under way (two overlapping attempts of a process may
+//! each be the caller). And an acquire that moved a lock aside (the reclaim where the
+//! filesystem cannot exchange) is not judged: when what it moved aside turns out not to be the
+//! lock it judged, it puts that back and waits, and the failed publish has no caller to reach.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use heldlock_core::event::Refusal;
+
+use super::records::AcquireRec;
+use super::{InvariantId, Oracle, ProcFacts};
+
+/// A call that names `lock` or a name derived from it (`<lock>.reclaim`, a private name
+/// `<lock>.<…>`).
+fn names_lock(path: &Path, lock: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (path, lock) = (path.as_os_str().as_bytes(), lock.as_os_str().as_bytes());
+    path == lock || (path.starts_with(lock) && path.get(lock.len()) == Some(&b'.'))
+}
+
+impl Oracle {
+    /// The world injected `errno` into a call of `pid` naming `path`, one whose errors SPEC §1
+    /// step 4 propagates: charged to the acquire under way on that lock, if it is the only one.
+    pub fn propagated_call_failed(&mut self, pid: u32, path: &Path, errno: i32) {
+        let mut under_way =
+            self.acquires.iter_mut().filter(|((p, _), rec)| *p == pid && names_lock(path, &rec.lock));
+        if let (Some((_, rec)), None) = (under_way.next(), under_way.next()) {
+            rec.owed_error.get_or_insert((errno, path.to_owned()));
+        }
+    }
+
+    /// `pid` moved the lock at `lock` aside (`rename` off the lock path): its acquires there
+    /// are not judged (module doc).
+    pub fn moved_aside(&mut self, pid: u32, lock: &Path) {
+        for ((p, _), rec) in self.acquires.iter_mut() {
+            if *p == pid && rec.lock == lock {
+                rec.moved_aside = true;
+            }
+        }
+    }
+
+    /// An acquire ended `Ok` (`refusal` None) or refused: an injected error it owes its caller
+    /// must have ended it as an I/O error.
+    /// A hang during the acquire excuses a timeout: the error's cleanup (dropping the private
+    /// name) may hang, and the budget then ends the acquire first.
+    pub(super) fn check_propagated(
+        &mut self,
+        pid: u32,
+        now: u64,
+        rec: &AcquireRec,
+        refusal: Option<Refusal<'_>>,
+        procs: &BTreeMap<u32, ProcFacts>,
+    ) {
+        let Some((errno, path)) = rec.owed_error.as_ref().filter(|_| !rec.moved_aside) else {
+            return;
+        };
+        let hung = procs.get(&pid).is_some_and(|f| f.hung_since(rec.started_ns));
+        let ended = match refusal {
+            Some(Refusal::Io(_)) => return,
+            Some(Refusal::Timeout) if hung => return,
+            Some(other) => format!("failed with {}", other.name()),
+            None => "took the lock".to_owned(),
+        };
+        let detail = format!(
+            "availability: the world failed p{pid}'s call on {} with {} during an acquire, which then {ended}: SPEC §1 \
+             step 4 propagates that error, it is not contention",
+            path.display(),
+            heldlock_core::platform::errno::name(*errno),
+        );
+        self.violate(now, InvariantId::I15, Some(pid), Some(&rec.lock), detail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use heldlock_core::event::LockEvent;
+    use heldlock_core::platform::errno;
+
+    use super::*;
+
+    const LOCK: &str = "/s/t.jsonl.lock";
+
+    fn start(o: &mut Oracle, pid: u32, acquire: u64) {
+        let ev = LockEvent::AcquireStart {
+            acquire,
+            timeout_ms: 60_000,
+            lock: Path::new(LOCK),
+        };
+        o.on_lock_event(pid, 0, &ev, &BTreeMap::new());
+    }
+
+    fn fail(o: &mut Oracle, pid: u32, acquire: u64, refusal: Refusal<'_>) {
+        let ev = LockEvent::AcquireFailed {
+            acquire,
+            lock: Path::new(LOCK),
+            refusal,
+            error: "refused".into(),
+        };
+        o.on_lock_event(pid, 10, &ev, &BTreeMap::new());
+    }
+
+    /// This module's findings (a refusal 10 ns into an acquire draws the timeout checks' too).
+    fn flagged(o: &Oracle) -> Vec<&crate::report::Violation> {
+        o.violations.iter().filter(|v| v.detail.contains("step 4")).collect()
+    }
+
+    #[test]
+    fn names_of_a_lock_are_it_and_names_derived_from_it() {
+        let lock = Path::new(LOCK);
+        assert!(names_lock(Path::new(LOCK), lock));
+        assert!(names_lock(Path::new("/s/t.jsonl.lock.reclaim"), lock));
+        assert!(names_lock(Path::new("/s/t.jsonl.lock.7-3.swap"), lock));
+        assert!(!names_lock(Path::new("/s/t.jsonl.locks"), lock), "another name sharing a prefix");
+        assert!(!names_lock(Path::new("/s/t.jsonl"), lock));
+    }
+
+    /// cargo-mutants: a guard's `mkdir` error read as contention (`file_lock.rs` `take_guard`).
+    #[test]
+    fn an_injected_error_the_acquire_did_not_return_is_flagged() {
+        let mut o = Oracle::default();
+        start(&mut o, 7, 1);
+        o.propagated_call_failed(7, Path::new("/s/t.jsonl.lock.reclaim"), errno::EIO);
+        o.propagated_call_failed(8, Path::new("/s/t.jsonl.lock.reclaim"), errno::EIO);
+        fail(&mut o, 7, 1, Refusal::Timeout);
+        let found = flagged(&o);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].invariant, InvariantId::I15);
+        assert!(found[0].detail.contains("EIO"), "{}", found[0].detail);
+
+        start(&mut o, 7, 2);
+        o.propagated_call_failed(7, Path::new("/s/t.jsonl.lock.7-1.swap"), errno::EMFILE);
+        fail(&mut o, 7, 2, Refusal::Io(Some(errno::EMFILE)));
+        assert_eq!(flagged(&o).len(), 1, "returned as an I/O error");
+
+        start(&mut o, 8, 3);
+        fail(&mut o, 8, 3, Refusal::Timeout);
+        assert_eq!(flagged(&o).len(), 1, "p8's strike was charged to no acquire: none was under way");
+    }
+
+    #[test]
+    fn overlapping_acquires_and_moves_aside_are_not_judged() {
+        let mut o = Oracle::default();
+        start(&mut o, 7, 1);
+        start(&mut o, 7, 2);
+        o.propagated_call_failed(7, Path::new(LOCK), errno::EIO);
+        fail(&mut o, 7, 1, Refusal::Timeout);
+        fail(&mut o, 7, 2, Refusal::Timeout);
+        assert!(flagged(&o).is_empty(), "either acquire may have been the caller");
+
+        start(&mut o, 7, 3);
+        o.propagated_call_failed(7, Path::new(LOCK), errno::EIO);
+        o.moved_aside(7, Path::new(LOCK));
+        fail(&mut o, 7, 3, Refusal::Timeout);
+        assert!(flagged(&o).is_empty(), "a put that failed after a move aside");
+    }
+
+    #[test]
+    fn a_hang_after_the_error_excuses_a_timeout() {
+        let mut o = Oracle::default();
+        start(&mut o, 7, 1);
+        o.propagated_call_failed(7, Path::new(LOCK), errno::EIO);
+        let hung = ProcFacts {
+            alive: true,
+            hung_ops: 1,
+            ..ProcFacts::default()
+        };
+        let ev = LockEvent::AcquireFailed {
+            acquire: 1,
+            lock: Path::new(LOCK),
+            refusal: Refusal::Timeout,
+            error: "refused".into(),
+        };
+        o.on_lock_event(7, 10, &ev, &BTreeMap::from([(7, hung)]));
+        assert!(flagged(&o).is_empty(), "its cleanup hung and the budget ended it");
+    }
+}

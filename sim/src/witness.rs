@@ -325,11 +325,19 @@ pub struct OwnerWait {
     /// When the workload aborted the turn during the wait, if it did.
     pub aborted_at: Option<u64>,
     pub timeout_ms: u64,
+    /// The process's `ProcFacts::stalled_ms` when the wait began: a wait may sit through the
+    /// fs stalls of resolving the session's path.
+    pub stalled_ms: u64,
 }
 
 /// How soon an aborted owner wait must return on a process that runs freely (the abort
 /// wakes the waiter at once; this is scheduling slack).
 const OWNER_ABORT_SLACK_MS: u64 = 1_500;
+
+/// How long an owner wait may take on a process that runs freely when no attempt of it owns
+/// the session: resolving the path (its stalls from `STALL_NOTED_MS` on are added), and
+/// scheduling slack.
+const OWNER_FREE_SLACK_MS: u64 = 500;
 
 impl Witness {
     /// The workload took the owner of `session` (canonical) for a turn of `pid`.
@@ -362,6 +370,38 @@ impl Witness {
         out.push(violation(now, InvariantId::I15, Some(pid), None, detail));
     }
 
+    /// An owner wait of `session` took the owner after `waited_ms` (SPEC §2, I15): it waits
+    /// only while an attempt of its process owns that session, so with none owning it over the
+    /// whole wait (the workload's record), it returns at once — unless a pause, a hang or fs
+    /// stalls of the process held it up.
+    fn check_owner_blocked(
+        &self,
+        pid: u32,
+        now: u64,
+        wait: &OwnerWait,
+        facts: &ProcFacts,
+        out: &mut Vec<Violation>,
+    ) {
+        let held = self.owners.get(&(pid, wait.session.clone()));
+        if held.is_some_and(|h| h.count > 0 || h.free_since > wait.began) {
+            return;
+        }
+        let waited_ms = (now - wait.began) / 1_000_000;
+        let stalled_ms = facts.stalled_ms.saturating_sub(wait.stalled_ms);
+        let excused = !facts.ran_freely_since(wait.began)
+            || facts.hung_ops > 0
+            || facts.last_unhung_ns.is_some_and(|t| t >= wait.began);
+        if excused || waited_ms <= OWNER_FREE_SLACK_MS + stalled_ms {
+            return;
+        }
+        let detail = format!(
+            "availability: p{pid}'s owner wait of {} took {waited_ms} ms, though none of its attempts owned that \
+             session meanwhile",
+            wait.session.display()
+        );
+        out.push(violation(now, InvariantId::I15, Some(pid), None, detail));
+    }
+
     /// What an owner wait returned (SPEC §2): a timeout only once its budget is spent (I12),
     /// and an abort during the wait ends it at once (I5) — unless the owner was taken first.
     pub fn owner_wait_returned(
@@ -375,7 +415,10 @@ impl Witness {
     ) {
         use heldlock_core::OwnerError;
         match result {
-            Ok(_) => self.owner_taken(pid, &wait.session),
+            Ok(_) => {
+                self.check_owner_blocked(pid, now, wait, facts, out);
+                self.owner_taken(pid, &wait.session);
+            }
             Err(OwnerError::Timeout { .. }) => {
                 self.check_owner_timeout(pid, now, &wait.session, wait.began, out)
             }
@@ -582,6 +625,7 @@ mod tests {
             began: 0,
             aborted_at: aborted_at.map(|t| t * ms),
             timeout_ms: 10_000,
+            stalled_ms: 0,
         };
         let timeout = || {
             Err(OwnerError::Timeout {
@@ -593,6 +637,48 @@ mod tests {
         assert_eq!(check(wait(None), 3, timeout()), vec![InvariantId::I12], "timed out at once");
         assert!(check(wait(Some(500)), 500, Err(OwnerError::Aborted)).is_empty(), "the abort ended it");
         assert_eq!(check(wait(Some(500)), 10_000, timeout()), vec![InvariantId::I5], "the abort did not");
+    }
+
+    /// cargo-mutants: `OwnerMutex::key → Ok(Default)`, one owner for every session of a
+    /// process: a wait blocks behind another session's turn.
+    #[test]
+    fn an_owner_wait_no_owner_explains_is_caught() {
+        let ms = 1_000_000;
+        let wait = OwnerWait {
+            session: "/s".into(),
+            began: 1_000 * ms,
+            aborted_at: None,
+            timeout_ms: 300_000,
+            stalled_ms: 40,
+        };
+        let free = ProcFacts {
+            alive: true,
+            stalled_ms: 40,
+            ..ProcFacts::default()
+        };
+        let blocked = |w: &Witness, now_ms: u64, facts: &ProcFacts| {
+            let mut out = Vec::new();
+            w.check_owner_blocked(1, now_ms * ms, &wait, facts, &mut out);
+            out.into_iter().map(|v| v.invariant).collect::<Vec<_>>()
+        };
+        let mut w = Witness::default();
+        w.owner_taken(1, Path::new("/other"));
+        assert!(blocked(&w, 1_010, &free).is_empty(), "returned at once");
+        assert_eq!(blocked(&w, 4_000, &free), vec![InvariantId::I15], "blocked with no owner of /s");
+        let stalled = ProcFacts {
+            stalled_ms: 3_040,
+            ..free
+        };
+        assert!(blocked(&w, 4_000, &stalled).is_empty(), "fs stalls resolving the path");
+        let paused = ProcFacts {
+            last_resume_ns: Some(2_000 * ms),
+            ..free
+        };
+        assert!(blocked(&w, 4_000, &paused).is_empty(), "paused meanwhile");
+        w.owner_taken(1, Path::new("/s"));
+        assert!(blocked(&w, 4_000, &free).is_empty(), "another turn owned /s");
+        w.owner_let_go(1, 3_000 * ms, Path::new("/s"));
+        assert!(blocked(&w, 4_000, &free).is_empty(), "and let go of it during the wait");
     }
 
     #[test]

@@ -450,9 +450,8 @@ impl Gateway {
         abort: &AbortSignal,
         abort_after: Option<(AbortKind, u64)>,
     ) -> Result<heldlock_core::OwnerGuard, heldlock_core::OwnerError> {
-        let began = crate::clock::now_ns();
+        let mut judged = owner_wait_begins(&self.world, self.pid, session);
         let wait = Box::pin(self.owner.acquire(session, ATTEMPT_MAX_HOLD_MS, abort));
-        let mut aborted_at = None;
         let result = match abort_after {
             None => wait.await,
             Some((kind, after_ms)) => {
@@ -461,7 +460,7 @@ impl Gateway {
                     Either::Left((result, _)) => result,
                     Either::Right(((), wait)) => {
                         abort.abort();
-                        aborted_at = Some(crate::clock::now_ns());
+                        judged.aborted_at = Some(crate::clock::now_ns());
                         self.world.note(self.pid, || {
                             format!("aborted ({}) while waiting for the owner", kind.name())
                         });
@@ -470,13 +469,7 @@ impl Gateway {
                 }
             }
         };
-        let wait = crate::witness::OwnerWait {
-            session: self.world.canonical_transcript(session),
-            began,
-            aborted_at,
-            timeout_ms: ATTEMPT_MAX_HOLD_MS,
-        };
-        self.world.owner_wait_returned(self.pid, &wait, &result);
+        self.world.owner_wait_returned(self.pid, &judged, &result);
         result
     }
 
@@ -698,6 +691,17 @@ async fn probe_session(writer: Writer, locks: Arc<ProcessLocks>, owner: Arc<Owne
     }
 }
 
+/// An owner wait of `session` by `pid` begins now, as the witness judges it (SPEC §2).
+fn owner_wait_begins(world: &World, pid: u32, session: &Path) -> crate::witness::OwnerWait {
+    crate::witness::OwnerWait {
+        session: world.canonical_transcript(session),
+        began: crate::clock::now_ns(),
+        aborted_at: None,
+        timeout_ms: ATTEMPT_MAX_HOLD_MS,
+        stalled_ms: world.stalled_ms(pid),
+    }
+}
+
 /// One fresh turn: owner, controller, one write, dispose, owner release.
 async fn probe_turn(
     writer: &Writer,
@@ -705,10 +709,12 @@ async fn probe_turn(
     owner: &Arc<OwnerMutex>,
 ) -> Result<(), String> {
     let abort = AbortSignal::new();
-    let guard = owner
-        .acquire(&writer.session, ATTEMPT_MAX_HOLD_MS, &abort)
-        .await
-        .map_err(|e| e.to_string())?;
+    // Judged as a turn's wait is: probes of every session run at once, and a turn of this
+    // gateway may wait behind one.
+    let judged = owner_wait_begins(&writer.world, writer.pid, &writer.session);
+    let waited = owner.acquire(&writer.session, ATTEMPT_MAX_HOLD_MS, &abort).await;
+    writer.world.owner_wait_returned(writer.pid, &judged, &waited);
+    let guard = waited.map_err(|e| e.to_string())?;
     let written =
         match AttemptController::create(locks.clone(), &writer.session, ControllerOptions::default()).await {
             Ok(ctl) => {
@@ -722,5 +728,6 @@ async fn probe_turn(
             Err(e) => Err(e.to_string()),
         };
     guard.release();
+    writer.world.owner_let_go(writer.pid, &writer.session);
     written
 }

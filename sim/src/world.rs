@@ -943,6 +943,11 @@ impl World {
         });
     }
 
+    /// The fs stalls `pid` has sat through so far (ms).
+    pub fn stalled_ms(&self, pid: u32) -> u64 {
+        self.with(|o| o.facts.get(&pid).map_or(0, |f| f.stalled_ms))
+    }
+
     /// The workload let go of its owner guard of `session`, by `release` or by dropping it.
     pub fn owner_let_go(&self, pid: u32, session: &Path) {
         let session = self.canonical_transcript(session);

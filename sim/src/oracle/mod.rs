@@ -51,6 +51,8 @@ pub struct Oracle {
     /// (pid, errno) ⇒ when an fs op of that process last failed with it (injected, or real
     /// but for EEXIST and ENOENT, which the lock handles): what an I/O refusal may pass on.
     struck: BTreeMap<(u32, i32), u64>,
+    /// (pid, lock) where an acquire was abandoned while its loop ran on (`propagation`).
+    abandoned: std::collections::BTreeSet<(u32, PathBuf)>,
     /// Transcript ⇒ when anyone (a gateway, a plugin, an external actor, a torn append) last
     /// changed it: what a fence read that never saw one version twice may blame (I15).
     changed: BTreeMap<PathBuf, u64>,
@@ -190,6 +192,7 @@ impl Oracle {
                 };
                 if refusal == Refusal::Timeout {
                     self.check_timeout(pid, now, &rec, lock, procs);
+                    self.note_abandoned(pid, now, &rec);
                 }
                 self.check_refusal(pid, now, &rec, refusal, error, procs);
                 self.check_propagated(pid, now, &rec, Some(refusal), procs);
@@ -285,6 +288,7 @@ impl Oracle {
         self.ctls.retain(|(p, _), _| *p != pid);
         self.ops.retain(|(p, _), _| *p != pid);
         self.acquires.retain(|(p, _), _| *p != pid);
+        self.abandoned.retain(|(p, _)| *p != pid);
         self.owners.retain(|(p, _), _| *p != pid);
         self.aborts.retain(|a| a.pid != pid);
         // Its lock files stay on disk, held by no one: a restart under the same pid starts

@@ -12,9 +12,11 @@
 //! path. The injected errnos (EIO, EMFILE, ENOSPC, EAGAIN, EINTR, EACCES) are none of those.
 //! A hang is not judged: it ends when healing lets it, not with a known answer.
 //!
-//! Two exemptions keep it exact. A strike is charged to an acquire only when it is the one
+//! Three exemptions keep it exact. A strike is charged to an acquire only when it is the one
 //! acquire of that process on that lock under way (two overlapping attempts of a process may
-//! each be the caller). And an acquire that moved a lock aside (the reclaim where the
+//! each be the caller), and never once an acquire of that process on that lock was abandoned
+//! (answered with a timeout at its budget plus the overrun while its loop, hung or slow, goes
+//! on in a task of its own: its calls have no caller). And an acquire that moved a lock aside (the reclaim where the
 //! filesystem cannot exchange) is not judged: when what it moved aside turns out not to be the
 //! lock it judged, it puts that back and waits, and the failed publish has no caller to reach.
 
@@ -34,10 +36,19 @@ fn names_lock(path: &Path, lock: &Path) -> bool {
     path == lock || (path.starts_with(lock) && path.get(lock.len()) == Some(&b'.'))
 }
 
+/// Whether a timeout at `now` came from the acquire's timer (at its budget plus
+/// `ACQUIRE_OVERRUN_MS`) rather than from its loop.
+fn answered_by_timer(now: u64, rec: &AcquireRec) -> bool {
+    super::ms(now - rec.started_ns) >= rec.timeout_ms + heldlock_core::file_lock::ACQUIRE_OVERRUN_MS
+}
+
 impl Oracle {
     /// The world injected `errno` into a call of `pid` naming `path`, one whose errors SPEC §1
     /// step 4 propagates: charged to the acquire under way on that lock, if it is the only one.
     pub fn propagated_call_failed(&mut self, pid: u32, path: &Path, errno: i32) {
+        if self.abandoned.iter().any(|(p, lock)| *p == pid && names_lock(path, lock)) {
+            return;
+        }
         let mut under_way =
             self.acquires.iter_mut().filter(|((p, _), rec)| *p == pid && names_lock(path, &rec.lock));
         if let (Some((_, rec)), None) = (under_way.next(), under_way.next()) {
@@ -57,8 +68,19 @@ impl Oracle {
 
     /// An acquire ended `Ok` (`refusal` None) or refused: an injected error it owes its caller
     /// must have ended it as an I/O error.
-    /// A hang during the acquire excuses a timeout: the error's cleanup (dropping the private
-    /// name) may hang, and the budget then ends the acquire first.
+    /// An acquire of `pid` on `lock` that began at `started_ns` with a budget of `timeout_ms`
+    /// failed with a timeout at `now`. At the budget plus `ACQUIRE_OVERRUN_MS` or later, its
+    /// caller was answered without its loop, which goes on in a task of its own, making calls
+    /// no caller waits for: from then on no strike of `pid` on that lock is charged.
+    pub(super) fn note_abandoned(&mut self, pid: u32, now: u64, rec: &AcquireRec) {
+        if answered_by_timer(now, rec) {
+            self.abandoned.insert((pid, rec.lock.clone()));
+        }
+    }
+
+    /// A timeout the budget's timer gave excuses the error, and so does a hang during the
+    /// acquire: the error's cleanup (dropping the private name) may be slow or hang, and the
+    /// timer then answers the caller first (swarm seeds 3069, 50203).
     pub(super) fn check_propagated(
         &mut self,
         pid: u32,
@@ -70,7 +92,8 @@ impl Oracle {
         let Some((errno, path)) = rec.owed_error.as_ref().filter(|_| !rec.moved_aside) else {
             return;
         };
-        let hung = procs.get(&pid).is_some_and(|f| f.hung_since(rec.started_ns));
+        let hung =
+            procs.get(&pid).is_some_and(|f| f.hung_since(rec.started_ns)) || answered_by_timer(now, rec);
         let ended = match refusal {
             Some(Refusal::Io(_)) => return,
             Some(Refusal::Timeout) if hung => return,
@@ -168,6 +191,37 @@ mod tests {
         o.moved_aside(7, Path::new(LOCK));
         fail(&mut o, 7, 3, Refusal::Timeout);
         assert!(flagged(&o).is_empty(), "a put that failed after a move aside");
+    }
+
+    /// Swarm seed 6160: a plugin's acquire (budget 10 s) was answered at 10.5 s while its loop
+    /// ran on; that loop's guard `mkdir` then failed, during the turn's acquire of the lock.
+    #[test]
+    fn an_abandoned_acquire_s_calls_are_charged_to_no_one() {
+        let timed_out = |acquire| LockEvent::AcquireFailed {
+            acquire,
+            lock: Path::new(LOCK),
+            refusal: Refusal::Timeout,
+            error: "refused".into(),
+        };
+        let mut o = Oracle::default();
+        start(&mut o, 7, 1);
+        o.on_lock_event(7, 60_499_000_000, &timed_out(1), &BTreeMap::new());
+        start(&mut o, 7, 2);
+        o.propagated_call_failed(7, Path::new("/s/t.jsonl.lock.reclaim"), errno::EIO);
+        fail(&mut o, 7, 2, Refusal::Timeout);
+        assert_eq!(flagged(&o).len(), 1, "timed out by its loop, before the overrun: not abandoned");
+
+        start(&mut o, 7, 3);
+        o.on_lock_event(7, 60_500_000_000, &timed_out(3), &BTreeMap::new());
+        start(&mut o, 7, 4);
+        o.propagated_call_failed(7, Path::new("/s/t.jsonl.lock.reclaim"), errno::EIO);
+        fail(&mut o, 7, 4, Refusal::Timeout);
+        assert_eq!(flagged(&o).len(), 1, "abandoned: its loop may have made the call");
+
+        start(&mut o, 8, 5);
+        o.propagated_call_failed(8, Path::new(LOCK), errno::EACCES);
+        o.on_lock_event(8, 60_500_000_000, &timed_out(5), &BTreeMap::new());
+        assert_eq!(flagged(&o).len(), 1, "the timer answered while the error's cleanup was slow");
     }
 
     #[test]

@@ -382,6 +382,16 @@ impl World {
             // The core says the file is gone: the disk says what stands at the path.
             o.oracle.check_file_gone_loss(pid, now, *handle, self.disk.ino_of(lock));
         }
+        if let LockEvent::WriteBegin {
+            ctl,
+            handle: Some(handle),
+            ..
+        } = ev
+        {
+            // What stands at the writer's lock path as its write starts, by the disk.
+            let at_path = o.oracle.lock_of(pid, *handle).and_then(|lock: PathBuf| self.disk.ino_of(&lock));
+            o.oracle.check_write_off_path(pid, now, *ctl, *handle, at_path);
+        }
         if let LockEvent::ControllerCreated { ctl, transcript } = ev {
             // Judge fence changes on the transcript itself, whichever path the gateway used.
             let view = self.disk.view(pid, usize::MAX);

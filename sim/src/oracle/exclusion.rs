@@ -2,7 +2,7 @@
 //! it, and which dead holders must be recovered.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use heldlock_core::event::{ControllerId, HandleId, LockEvent};
 use heldlock_core::file_lock::{ORPHAN_GRACE_MS, ORPHAN_GRACE_SHORT_MS};
@@ -105,6 +105,42 @@ impl Oracle {
             Some(&lock),
             format!("exclusion: {ctl} starts a transcript write under {handle}, {what}"),
         );
+    }
+
+    /// The lock path of a handle of `pid`, while the oracle knows it.
+    pub fn lock_of(&self, pid: u32, handle: HandleId) -> Option<PathBuf> {
+        self.handles.get(&(pid, handle)).map(|h| h.lock.clone())
+    }
+
+    /// `WriteBegin` under a handle this process still holds by its own account, while the disk
+    /// shows another inode, or none, at its lock path (`at_path`): its lock file was removed or
+    /// replaced (an outside actor) and the write is no longer exclusive (I1, SPEC §1.3: the
+    /// write fails lock-lost). The lock's check of its path and the write's start share one
+    /// instant: no await lies between them.
+    pub fn check_write_off_path(
+        &mut self,
+        pid: u32,
+        now: u64,
+        ctl: ControllerId,
+        handle: HandleId,
+        at_path: Option<u64>,
+    ) {
+        let key = (pid, handle);
+        let displaced = self.displaced_by(&key).is_some();
+        let Some(rec) = self.handles.get(&key) else {
+            return;
+        };
+        // Lost, released or moved aside: `check_write_under_lost` judges it.
+        if rec.lost || rec.released_ns.is_some() || displaced || at_path == Some(rec.ino) {
+            return;
+        }
+        let there = at_path.map_or("nothing".to_owned(), |ino| format!("inode {ino}"));
+        let (lock, ino) = (rec.lock.clone(), rec.ino);
+        let detail = format!(
+            "exclusion: {ctl} starts a transcript write under {handle}, whose lock file (inode {ino}) no longer \
+             stands at the lock path ({there} there)"
+        );
+        self.violate(now, InvariantId::I1, Some(pid), Some(&lock), detail);
     }
 
     /// Who moved the handle's lock file off its lock path, if it is linked elsewhere now (by
@@ -419,6 +455,33 @@ mod tests {
 
     fn invariants(o: &Oracle) -> Vec<InvariantId> {
         o.violations.iter().map(|v| v.invariant).collect()
+    }
+
+    /// cargo-mutants: `ProcessLocks::in_place → Ok(true)`: a holder writes on after an outside
+    /// actor removed or replaced its lock file (swarm seed 0 with that mutant).
+    #[test]
+    fn a_write_under_a_lock_file_no_longer_at_the_path_is_caught() {
+        let procs = alive(&[104]);
+        let mut o = Oracle::default();
+        acquire(&mut o, &procs, 104, 6, 22);
+        let ctl = ControllerId(50);
+        o.check_write_off_path(104, 1, ctl, HandleId(6), Some(22));
+        assert!(o.violations.is_empty(), "its own lock file stands there");
+        o.check_write_off_path(104, 1, ctl, HandleId(6), None);
+        o.check_write_off_path(104, 1, ctl, HandleId(6), Some(23));
+        assert_eq!(invariants(&o), vec![InvariantId::I1, InvariantId::I1], "removed; replaced");
+        assert!(o.violations[0].detail.contains("nothing there"), "{}", o.violations[0].detail);
+        o.record(
+            104,
+            &LockEvent::HandleLost {
+                handle: HandleId(6),
+                lock: Path::new(LOCK),
+                held_ms: 1,
+                cause: heldlock_core::event::LossCause::Watchdog,
+            },
+        );
+        o.check_write_off_path(104, 1, ctl, HandleId(6), None);
+        assert_eq!(o.violations.len(), 2, "a lost handle's write is check_write_under_lost's to judge");
     }
 
     /// Swarm seed 898378: p103's exchange moved p104's live lock (inode 22) to p103's private

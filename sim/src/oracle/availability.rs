@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use heldlock_core::event::{ControllerId, HandleId, Refusal};
+use heldlock_core::file_lock::LockError;
 use heldlock_core::file_lock::ORPHAN_GRACE_MS;
 use heldlock_core::judge::StaleReason;
 use heldlock_core::memprocs::{ProcState, ProcessTable};
@@ -185,6 +186,7 @@ impl Oracle {
         // Only the transcript's errors are the lock's: the workload's own (its provider
         // stream) name another path.
         let ControllerError::Io { source, path } = error else {
+            self.check_lock_path_error(pid, now, transcript, error, last_error_ns);
             return;
         };
         if path != transcript {
@@ -203,6 +205,41 @@ impl Oracle {
                 source.raw_os_error()
             );
             self.violate(now, InvariantId::I15, Some(pid), Some(transcript), detail);
+        }
+    }
+
+    /// A locked operation's error on its lock file (I15): a release's unlink, a short lock's
+    /// acquire. Its errno must be one the world made some fs operation of this process fail
+    /// with — not necessarily during this operation: concurrent releases of one handle share
+    /// one outcome, so a watchdog's failed unlink may be told again later. ENOENT and EEXIST
+    /// never qualify: SPEC §1 handles both (a lock gone before its release's unlink is
+    /// released, not an error). Acquire refusals are also judged, more strictly, at
+    /// `AcquireFailed`.
+    fn check_lock_path_error(
+        &mut self,
+        pid: u32,
+        now: u64,
+        transcript: &Path,
+        error: &ControllerError,
+        last_error_ns: Option<u64>,
+    ) {
+        let ControllerError::Lock(LockError::Io { source, path }) = error else {
+            return;
+        };
+        if *path != crate::actors::lock_path_of(transcript) {
+            return;
+        }
+        let excused = match source.raw_os_error() {
+            Some(code) => self.struck.contains_key(&(pid, code)),
+            None => last_error_ns.is_some(),
+        };
+        if !excused {
+            let detail = format!(
+                "availability: a locked operation failed with an I/O error on its lock file that no fault caused \
+                 (errno {:?}): {error}",
+                source.raw_os_error()
+            );
+            self.violate(now, InvariantId::I15, Some(pid), Some(path), detail);
         }
     }
 
@@ -393,6 +430,21 @@ mod tests {
         assert!(!judged(&mut o, io("/s/t.jsonl", errno::ENOENT), false), "deleted and recreated meanwhile");
         assert!(!judged(&mut o, io("<provider stream>", errno::EIO), false), "the workload's own error");
         assert!(!judged(&mut o, ControllerError::LockLost, false), "not an I/O error");
+        let on_lock = |code: i32| {
+            ControllerError::Lock(LockError::Io {
+                path: "/s/t.jsonl.lock".into(),
+                source: std::io::Error::from_raw_os_error(code),
+            })
+        };
+        assert!(
+            judged(&mut o, on_lock(errno::ENOENT), false),
+            "a release's ENOENT (file_lock.rs:1152's mutant)"
+        );
+        assert!(judged(&mut o, on_lock(errno::EMFILE), false), "an EMFILE that never struck p7");
+        assert!(
+            !judged(&mut o, on_lock(errno::EIO), false),
+            "an EIO that struck p7 (a shared release outcome)"
+        );
     }
 
     #[test]

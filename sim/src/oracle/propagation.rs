@@ -12,13 +12,18 @@
 //! path. The injected errnos (EIO, EMFILE, ENOSPC, EAGAIN, EINTR, EACCES) are none of those.
 //! A hang is not judged: it ends when healing lets it, not with a known answer.
 //!
-//! Three exemptions keep it exact. A strike is charged to an acquire only when it is the one
-//! acquire of that process on that lock under way (two overlapping attempts of a process may
-//! each be the caller), and never once an acquire of that process on that lock was abandoned
-//! (answered with a timeout at its budget plus the overrun while its loop, hung or slow, goes
-//! on in a task of its own: its calls have no caller). And an acquire that moved a lock aside (the reclaim where the
-//! filesystem cannot exchange) is not judged: when what it moved aside turns out not to be the
-//! lock it judged, it puts that back and waits, and the failed publish has no caller to reach.
+//! Four exemptions keep it exact:
+//! - a strike is charged to an acquire only when it is the one acquire of that process on
+//!   that lock under way (two overlapping attempts of a process may each be the caller);
+//! - never once an acquire of that process on that lock was abandoned (answered with a
+//!   timeout at its budget plus the overrun while its loop, hung or slow, goes on in a task of
+//!   its own: its calls have no caller), for the rest of the process's life;
+//! - an acquire that moved a lock aside (the reclaim where the filesystem cannot exchange) is
+//!   not judged: when what it moved aside turns out not to be the lock it judged, it puts that
+//!   back and waits, and the failed publish has no caller to reach;
+//! - a timeout the acquire's timer gave, or one after a hang of the process, is not judged:
+//!   the error's cleanup (dropping the private name) may be slow or hang, and the timer then
+//!   answers the caller first (swarm seeds 3069, 50203).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -66,8 +71,6 @@ impl Oracle {
         }
     }
 
-    /// An acquire ended `Ok` (`refusal` None) or refused: an injected error it owes its caller
-    /// must have ended it as an I/O error.
     /// An acquire of `pid` on `lock` that began at `started_ns` with a budget of `timeout_ms`
     /// failed with a timeout at `now`. At the budget plus `ACQUIRE_OVERRUN_MS` or later, its
     /// caller was answered without its loop, which goes on in a task of its own, making calls
@@ -78,9 +81,8 @@ impl Oracle {
         }
     }
 
-    /// A timeout the budget's timer gave excuses the error, and so does a hang during the
-    /// acquire: the error's cleanup (dropping the private name) may be slow or hang, and the
-    /// timer then answers the caller first (swarm seeds 3069, 50203).
+    /// An acquire ended `Ok` (`refusal` None) or refused: an injected error it owes its caller
+    /// must have ended it as an I/O error (module doc: the exemptions).
     pub(super) fn check_propagated(
         &mut self,
         pid: u32,
@@ -92,11 +94,11 @@ impl Oracle {
         let Some((errno, path)) = rec.owed_error.as_ref().filter(|_| !rec.moved_aside) else {
             return;
         };
-        let hung =
+        let timed_out_excused =
             procs.get(&pid).is_some_and(|f| f.hung_since(rec.started_ns)) || answered_by_timer(now, rec);
         let ended = match refusal {
             Some(Refusal::Io(_)) => return,
-            Some(Refusal::Timeout) if hung => return,
+            Some(Refusal::Timeout) if timed_out_excused => return,
             Some(other) => format!("failed with {}", other.name()),
             None => "took the lock".to_owned(),
         };

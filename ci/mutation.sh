@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation score of the harness: cargo-mutants plants bugs in the lock's logic and the default
-# campaign (scenarios/tests/mutation_gate.rs, 5 000 seeds of `swarm`) is the only test.
+# campaign (scenarios/tests/mutation_gate.rs: `heldlock run`, 10 000 seeds of `swarm`) is the only test.
 #   ci/mutation.sh [SHARD] [extra cargo-mutants args]   e.g. ci/mutation.sh 0/8
 # SHARD is round-robin (k/n, k from 0), so shard 0/8 is every 8th mutant. A full run is ~360
 # mutants; on 2 cores budget about a minute each. Results land in mutants.out/: caught.txt

@@ -343,6 +343,52 @@ impl World {
         };
         o.oracle.on_lock_event(pid, now, ev, &o.facts);
         o.witness.on_lock_event(pid, now, ev, canonical);
+        self.judge_by_world(o, pid, (began, now), ev);
+        o.stamp_violations();
+    }
+
+    /// A StaleError, judged by the disk, the process table and the acquirer's own clock (witness).
+    fn judge_stale_failure(
+        &self,
+        o: &mut Observed,
+        pid: u32,
+        (began, now): (Option<u64>, u64),
+        acquire: u64,
+        lock: &Path,
+    ) {
+        // The verdict read the acquirer's clock at some instant after the acquire began and
+        // the file there was written (server time = simulated time).
+        let view = self.disk.view(0, usize::MAX);
+        let written = view
+            .lstat_now(lock)
+            .ok()
+            .map_or(0, |st| (st.mtime_ns - EPOCH_WALL_MS as i128 * 1_000_000).clamp(0, now as i128) as u64);
+        let since = began.unwrap_or(0).max(written);
+        let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
+        let holder = on_disk.as_ref().and_then(|(_, bytes)| LockPayload::parse(bytes)).and_then(|p| {
+            let pid = p.pid?;
+            Some((pid, crate::oracle::holder_gone(pid, p.starttime, &self.table)))
+        });
+        let failure = StaleFailure {
+            acquire,
+            lock,
+            on_disk,
+            holder,
+            wall_ms: self.clocks.highest_wall_ms(pid, since, now),
+            stale_ms: heldlock_core::file_lock::LockOptions::default().stale_ms,
+        };
+        o.witness.stale_failure(pid, now, &failure, &mut o.oracle.violations);
+    }
+
+    /// The checks of a lock event that need the world's own facts (the disk, the process table,
+    /// the clocks) beside the oracle's records; `began`: when a failing acquire began.
+    fn judge_by_world(
+        &self,
+        o: &mut Observed,
+        pid: u32,
+        (began, now): (Option<u64>, u64),
+        ev: &LockEvent<'_>,
+    ) {
         if let LockEvent::AcquireFailed {
             acquire,
             lock,
@@ -350,27 +396,7 @@ impl World {
             ..
         } = ev
         {
-            // The verdict read the acquirer's clock at some instant after the acquire began and
-            // the file there was written (server time = simulated time).
-            let view = self.disk.view(0, usize::MAX);
-            let written = view.lstat_now(lock).ok().map_or(0, |st| {
-                (st.mtime_ns - EPOCH_WALL_MS as i128 * 1_000_000).clamp(0, now as i128) as u64
-            });
-            let since = began.unwrap_or(0).max(written);
-            let on_disk = self.disk.ino_of(lock).zip(self.disk.contents(lock));
-            let holder = on_disk.as_ref().and_then(|(_, bytes)| LockPayload::parse(bytes)).and_then(|p| {
-                let pid = p.pid?;
-                Some((pid, crate::oracle::holder_gone(pid, p.starttime, &self.table)))
-            });
-            let failure = StaleFailure {
-                acquire: *acquire,
-                lock,
-                on_disk,
-                holder,
-                wall_ms: self.clocks.highest_wall_ms(pid, since, now),
-                stale_ms: heldlock_core::file_lock::LockOptions::default().stale_ms,
-            };
-            o.witness.stale_failure(pid, now, &failure, &mut o.oracle.violations);
+            self.judge_stale_failure(o, pid, (began, now), *acquire, lock);
         }
         if let LockEvent::HandleLost {
             handle,
@@ -435,7 +461,6 @@ impl World {
                 o.oracle.check_recoverable(pid, now, lock, on_disk, &self.table);
             }
         }
-        o.stamp_violations();
     }
 
     /// The chaos window is over: no more faults, stalls or latency; every hung op and hung

@@ -130,14 +130,18 @@ mod tests {
         o.on_lock_event(pid, 0, &ev, &BTreeMap::new());
     }
 
-    fn fail(o: &mut Oracle, pid: u32, acquire: u64, refusal: Refusal<'_>) {
-        let ev = LockEvent::AcquireFailed {
+    /// Acquire `acquire` of `LOCK` refused with `refusal`.
+    fn failed(acquire: u64, refusal: Refusal<'_>) -> LockEvent<'_> {
+        LockEvent::AcquireFailed {
             acquire,
             lock: Path::new(LOCK),
             refusal,
             error: "refused".into(),
-        };
-        o.on_lock_event(pid, 10, &ev, &BTreeMap::new());
+        }
+    }
+
+    fn fail(o: &mut Oracle, pid: u32, acquire: u64, refusal: Refusal<'_>) {
+        o.on_lock_event(pid, 10, &failed(acquire, refusal), &BTreeMap::new());
     }
 
     /// This module's findings (a refusal 10 ns into an acquire draws the timeout checks' too).
@@ -199,12 +203,7 @@ mod tests {
     /// ran on; that loop's guard `mkdir` then failed, during the turn's acquire of the lock.
     #[test]
     fn an_abandoned_acquire_s_calls_are_charged_to_no_one() {
-        let timed_out = |acquire| LockEvent::AcquireFailed {
-            acquire,
-            lock: Path::new(LOCK),
-            refusal: Refusal::Timeout,
-            error: "refused".into(),
-        };
+        let timed_out = |acquire| failed(acquire, Refusal::Timeout);
         let mut o = Oracle::default();
         start(&mut o, 7, 1);
         o.on_lock_event(7, 60_499_000_000, &timed_out(1), &BTreeMap::new());
@@ -236,12 +235,7 @@ mod tests {
             hung_ops: 1,
             ..ProcFacts::default()
         };
-        let ev = LockEvent::AcquireFailed {
-            acquire: 1,
-            lock: Path::new(LOCK),
-            refusal: Refusal::Timeout,
-            error: "refused".into(),
-        };
+        let ev = failed(1, Refusal::Timeout);
         o.on_lock_event(7, 10, &ev, &BTreeMap::from([(7, hung)]));
         assert!(flagged(&o).is_empty(), "its cleanup hung and the budget ended it");
     }

@@ -786,8 +786,8 @@ impl ProcessLocks {
     /// our lock, which keeps the path held throughout, as the exchange back does. One window
     /// stays: between the move aside and our put, the path is empty, and a process that
     /// publishes there then is not refused; the lock we moved aside then stays at our private
-    /// name, its holder displaced (it finds another lock at its path). With no link either, the
-    /// path is put back by `rename` alone, replacing what came meanwhile.
+    /// name, its holder displaced (it finds another lock at its path). With no link either, it
+    /// is not put back: no call could do so without replacing what came meanwhile.
     async fn move_aside(
         &self,
         acquire: u64,
@@ -821,7 +821,13 @@ impl ProcessLocks {
         }
         // Not what we judged, or we cannot tell: put it back.
         let back = match put {
-            Ok(Put::Published | Put::Refused) => fs.rename(&aside, lock_path).await,
+            // Our lock is at the path: `rename` replaces only it, and the path stays held.
+            Ok(Put::Published) => fs.rename(&aside, lock_path).await,
+            // Neither `RENAME_NOREPLACE` nor `link`: nothing puts it back without replacing what
+            // came to the emptied path meanwhile (a lock created in place there, swarm seed 1616
+            // on a FUSE mount: I11). It stays aside; a holder it is live for finds its lock off
+            // the path and loses it before its next write (I1 holds).
+            Ok(Put::Refused) => Ok(()),
             Ok(Put::Exists) | Err(_) => match fs.link(&aside, lock_path).await {
                 Ok(()) => {
                     let _ = fs.unlink(&aside).await; // a second name of a lock no one judges

@@ -102,11 +102,12 @@ mod enabled {
             }
         }
 
-        /// Whether the simulated world runs this mutant's code, so the default campaign can
-        /// kill it. Not `m20`: its code, the create in place, runs only on a filesystem that
-        /// refuses `renameat2`'s flags and `link(2)` both, which the world does not model — on
-        /// one, no sequence of calls closes the reclaim's window and the fixed core fails too
-        /// (BENCHMARKS.md, branch `nfs`). `core/tests/mutants.rs` kills it there.
+        /// Whether the default campaign kills this mutant within `heldlock mutants`' bounds.
+        /// Not `m20`: its code, the create in place, runs only on a filesystem that refuses
+        /// `renameat2`'s flags and `link(2)` both — the world's FUSE mount, an eighth of the
+        /// local seeds — and there only after a lock vanished under a stalled creator: killed
+        /// in 18 of 20 ranges, median 1 993 seeds (BENCHMARKS.md, eighth session).
+        /// `core/tests/mutants.rs` kills it directly.
         pub fn simulated(self) -> bool {
             self != Mutant::M20VanishedCreateSurfaced
         }

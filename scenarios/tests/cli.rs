@@ -620,5 +620,5 @@ fn the_self_test_skips_a_mutant_no_simulated_filesystem_runs_unless_named() {
     assert!(report.contains("m20-vanished-create-surfaced"), "{report}");
     let list = text(&heldlock(&["list"], &store));
     let m20 = list.lines().find(|l| l.contains("m20-")).unwrap();
-    assert!(m20.contains("core tests only"), "{m20}");
+    assert!(m20.contains("FUSE mount only"), "{m20}");
 }

@@ -68,21 +68,73 @@ pub async fn external_writer(world: Arc<World>) {
             (true, true) => ExternalChange::NonBenignAppend,
             (true, false) => ExternalChange::Rewrite,
         };
-        let view = world.disk.view(0, usize::MAX);
-        // Its own record of what it wrote: I14 explains the disk by it.
-        let edit = match change {
-            ExternalChange::BenignAppend => Some(ExternalEdit::Append(entry("usage", "external"))),
-            ExternalChange::NonBenignAppend => Some(ExternalEdit::Append(entry("message", "external"))),
-            ExternalChange::Rewrite => Some(ExternalEdit::Replace(rewritten(act))),
-            _ => None,
-        };
-        let done = match &edit {
-            None => world.disk.touch_ctime(&path),
-            Some(ExternalEdit::Append(bytes)) => view.write_path_now(&path, bytes, false),
-            Some(ExternalEdit::Replace(bytes)) => view.write_path_now(&path, bytes, true),
-        };
-        if done.is_ok() {
-            world.external_change(&path, change, edit);
+        edit_now(&world, &path, change, act);
+    }
+}
+
+/// Make `change` to the transcript at `path` now, and record it (`World::external_change`)
+/// if it was made: the record I10 and I14 judge by. `act` numbers a rewrite's bytes. A change
+/// the transcript's state rules out (nothing to delete, no mtime moved) is not recorded:
+/// `false`.
+pub(crate) fn edit_now(world: &World, path: &Path, change: ExternalChange, act: u32) -> bool {
+    let view = world.disk.view(0, usize::MAX);
+    // Its own record of what it wrote: I14 explains the disk by it.
+    let (edit, done) = match change {
+        ExternalChange::BenignAppend | ExternalChange::NonBenignAppend => {
+            let kind = if change == ExternalChange::BenignAppend {
+                "usage"
+            } else {
+                "message"
+            };
+            let bytes = entry(kind, "external");
+            let done = view.write_path_now(path, &bytes, false);
+            (Some(ExternalEdit::Append(bytes)), done)
+        }
+        ExternalChange::Rewrite => {
+            let bytes = rewritten(act);
+            let done = view.write_path_now(path, &bytes, true);
+            (Some(ExternalEdit::Replace(bytes)), done)
+        }
+        ExternalChange::Delete => (Some(ExternalEdit::Replace(Vec::new())), view.unlink_now(path)),
+        ExternalChange::Replace => {
+            let Some(bytes) = world.disk.contents(path) else {
+                return false;
+            };
+            let done = view.unlink_now(path).and_then(|()| view.write_path_now(path, &bytes, true));
+            (Some(ExternalEdit::Replace(bytes)), done)
+        }
+        ExternalChange::SameBytes => {
+            let (Some(bytes), Ok(before)) = (world.disk.contents(path), view.stat_now(path)) else {
+                return false;
+            };
+            let done = view.write_path_now(path, &bytes, true);
+            // Within one tick of the last write the mtime cannot move: nothing an observer can
+            // tell from no change at all, so no change is recorded.
+            match view.stat_now(path) {
+                Ok(after) if done.is_ok() && after.mtime_ns != before.mtime_ns => {}
+                _ => return false,
+            }
+            (Some(ExternalEdit::Replace(bytes)), done)
+        }
+        ExternalChange::CtimeOnly => (None, world.disk.touch_ctime(path)),
+        ExternalChange::Recreate | ExternalChange::RewriteInPlace => {
+            unreachable!("the transcript tamperer makes {} itself", change.name())
+        }
+    };
+    if done.is_ok() {
+        world.external_change(path, change, edit);
+    }
+    done.is_ok()
+}
+
+/// A deleted transcript comes back `ms` later as a fresh session (a user's reset), unless
+/// something brought it back meanwhile. A gateway never does: its writes need the file there.
+pub(crate) async fn recreate_after(world: &World, path: &Path, ms: u64) {
+    sleep_ms(ms).await;
+    if world.disk.contents(path).is_none() {
+        let header = entry("session", "reset");
+        if world.disk.view(0, usize::MAX).write_path_now(path, &header, true).is_ok() {
+            world.external_change(path, ExternalChange::Recreate, Some(ExternalEdit::Replace(header)));
         }
     }
 }
@@ -114,30 +166,12 @@ pub async fn transcript_tamperer(world: Arc<World>) {
         };
         match rng.gen_range(0..3) {
             0 => {
-                if view.unlink_now(&path).is_ok() {
-                    world.external_change(
-                        &path,
-                        ExternalChange::Delete,
-                        Some(ExternalEdit::Replace(Vec::new())),
-                    );
-                    sleep_ms(rng.gen_range(500..20_000)).await;
-                    // A gateway's append may have brought it back already (O_CREAT).
-                    if world.disk.contents(&path).is_none() {
-                        let header = entry("session", "reset");
-                        if view.write_path_now(&path, &header, true).is_ok() {
-                            world.external_change(
-                                &path,
-                                ExternalChange::Recreate,
-                                Some(ExternalEdit::Replace(header)),
-                            );
-                        }
-                    }
+                if edit_now(&world, &path, ExternalChange::Delete, 0) {
+                    recreate_after(&world, &path, rng.gen_range(500..20_000)).await;
                 }
             }
             1 => {
-                if view.unlink_now(&path).is_ok() && view.write_path_now(&path, &bytes, true).is_ok() {
-                    world.external_change(&path, ExternalChange::Replace, Some(ExternalEdit::Replace(bytes)));
-                }
+                edit_now(&world, &path, ExternalChange::Replace, 0);
             }
             _ => {
                 // One letter upper-cased: same length, same inode, different bytes.

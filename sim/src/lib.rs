@@ -15,6 +15,7 @@ pub mod lookup_cache;
 pub mod oracle;
 pub mod plugin;
 pub mod profile;
+pub mod racing;
 pub mod report;
 pub mod runner;
 pub mod seed;

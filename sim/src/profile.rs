@@ -16,6 +16,11 @@ pub enum Mount {
     /// (`nfs_rename`), so the lock publishes with `link` and reclaims by moving the judged lock
     /// aside with the plain `rename`; both work.
     Nfs,
+    /// A FUSE mount whose daemon implements neither `rename` flags nor `link` (an sshfs
+    /// without the hard-link extension): the kernel answers `renameat2` with a flag EINVAL
+    /// (`fuse_rename2`) and the daemon answers `link` ENOSYS. The lock then creates in place
+    /// (`O_EXCL` at the lock path, then the payload) and reclaims with the plain `rename`.
+    Fuse,
 }
 
 impl Mount {
@@ -23,6 +28,7 @@ impl Mount {
         match self {
             Mount::Local => "local",
             Mount::Nfs => "nfs",
+            Mount::Fuse => "fuse",
         }
     }
 }
@@ -135,7 +141,10 @@ pub struct Profile {
     /// the first moment that session's lock is free, an outside tool re-saves the transcript
     /// (same bytes, new inode).
     pub recovery_tampering: u32,
-    /// The mount kind: NFS in the seeds whose hosts cache negative lookups (a quarter).
+    /// Edits aimed into the stalls of gateways' own transcript calls (`racing`), at most.
+    pub racing_edits: u32,
+    /// The mount kind: NFS in the seeds whose hosts cache negative lookups (a quarter), FUSE
+    /// in an eighth of the others.
     pub mount: Mount,
 }
 
@@ -210,6 +219,7 @@ impl Profile {
             outside_dispose_rate: [0.0, 0.0, 0.1, 0.3][rng.gen_range(0..4)],
             // Drawn last: the draws above keep their values.
             late_append_stall_rate: [0.0, 0.0, 0.05, 0.2][rng.gen_range(0..4)],
+            racing_edits: 0,
             mount: Mount::Local,
         };
         // Not a draw of its own: the mounts that cache negative lookups are the NFS ones (a
@@ -217,6 +227,13 @@ impl Profile {
         if profile.negative_lookup_ttl_ms > 0 {
             profile.mount = Mount::Nfs;
         }
+        // Drawn last, after every draw above, so a seed whose mount stays local runs the very
+        // world it ran before FUSE mounts were drawn.
+        if rng.gen_range(0..8) == 0 && profile.mount == Mount::Local {
+            profile.mount = Mount::Fuse;
+        }
+        // Drawn last: the draws above keep their values.
+        profile.racing_edits = [0, 0, 4, 12][rng.gen_range(0..4)];
         profile
     }
 
@@ -270,6 +287,7 @@ impl Profile {
             negative_lookup_ttl_ms: 0,
             post_append_stat_fault_rate: 0.0,
             recovery_tampering: 0,
+            racing_edits: 0,
             mount: Mount::Local,
         }
     }
@@ -282,7 +300,7 @@ impl Profile {
              stream-hang={} long-stream={} crashes={} pauses={} pid-reuse={} eperm={} external={} alias={} \
              starttimes={} skew<={}ms steps={}x<={}ms torn={} transcript-tamper={} planted={} lock-tamper={} \
              eperm-gateways={} overlap={} in-scope-teardown={} cleanup-drop={} late-abort={} outside-dispose={} late-append-stall={} plugin-table={} \
-             negative-lookups={}ms post-append-stat={} recovery-tamper={} mount={}",
+             negative-lookups={}ms post-append-stat={} recovery-tamper={} racing-edits={} mount={}",
             self.gateways,
             self.sessions,
             self.turns_per_gateway,
@@ -323,6 +341,7 @@ impl Profile {
             self.negative_lookup_ttl_ms,
             self.post_append_stat_fault_rate,
             self.recovery_tampering,
+            self.racing_edits,
             self.mount.name(),
         )
     }
@@ -383,6 +402,7 @@ mod tests {
             negative_lookup_ttl_ms: 3_000,
             post_append_stat_fault_rate: 0.3,
             recovery_tampering: 4,
+            racing_edits: 12,
             mount: Mount::Nfs,
         }
     }
@@ -445,6 +465,7 @@ mod tests {
             negative_lookup_ttl_ms: _,
             post_append_stat_fault_rate: _,
             recovery_tampering: _,
+            racing_edits: _,
             mount: _,
         } = busy();
         type Flip = (&'static str, fn(&mut Profile));
@@ -496,6 +517,7 @@ mod tests {
             ("negative_lookup_ttl_ms", |p| p.negative_lookup_ttl_ms = 0),
             ("post_append_stat_fault_rate", |p| p.post_append_stat_fault_rate = 0.0),
             ("recovery_tampering", |p| p.recovery_tampering = 0),
+            ("racing_edits", |p| p.racing_edits = 0),
             ("mount", |p| p.mount = Mount::Local),
         ];
         const SEEDS: u64 = 12;

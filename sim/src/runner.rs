@@ -129,6 +129,9 @@ async fn simulate(seed: u64, config: RunConfig) -> SeedReport {
         // Only where it acts: a task spawned changes every later scheduling draw of the seed.
         drop(madsim::task::spawn(recovery_tamperer(world.clone())));
     }
+    if world.profile.racing_edits > 0 {
+        drop(madsim::task::spawn(crate::racing::restorer(world.clone())));
+    }
     drop(madsim::task::spawn(lock_planter(world.clone())));
     drop(madsim::task::spawn(lock_tamperer(world.clone())));
     drop(madsim::task::spawn(clock_stepper(world.clone())));

@@ -52,6 +52,7 @@ pub enum WorldDraw {
     LockTamper = 6,
     Plugin = 7,
     OutsideDispose = 8,
+    RacingEdit = 9,
 }
 
 /// A ChaCha generator for item `index` of stream `stream` of the run `seed`.

@@ -19,6 +19,7 @@ use rand::Rng;
 
 use crate::faults::{FaultKind, FaultSite, FsOp, PathClass};
 use crate::lookup_cache::NegativeLookups;
+use crate::oracle::ExternalChange;
 use crate::profile::Mount;
 use crate::seed::{world_rng, WorldDraw};
 use crate::world::World;
@@ -89,8 +90,16 @@ impl SimFs {
     /// any request leaves the host, so no latency and no fault. An answer the lock handles, not
     /// an error that struck the process.
     fn refuse_renameat2_flags(&self) -> io::Result<()> {
-        if self.world.profile.mount == Mount::Nfs {
+        if matches!(self.world.profile.mount, Mount::Nfs | Mount::Fuse) {
             return Err(os_error(heldlock_core::platform::errno::EINVAL));
+        }
+        Ok(())
+    }
+
+    /// `link` on a FUSE mount whose daemon has none: ENOSYS, answered as the refusal above is.
+    fn refuse_link(&self) -> io::Result<()> {
+        if self.world.profile.mount == Mount::Fuse {
+            return Err(os_error(heldlock_core::platform::errno::ENOSYS));
         }
         Ok(())
     }
@@ -113,6 +122,10 @@ impl SimFs {
             op,
             class: PathClass::of(path),
         };
+        if site.class == PathClass::Transcript && self.writer == Writer::Gateway && self.world.racing.active()
+        {
+            self.race(op, path).await;
+        }
         let decision = self.world.faults.decide(site, crate::clock::now_ns() / 1_000_000);
         // Gateways whose pid is 1 mod 4 run on the slow side when the profile skews latency.
         let factor = if self.view.pid() % 4 == 1 {
@@ -153,6 +166,24 @@ impl SimFs {
                 }
             }
         }
+    }
+
+    /// A transcript call that carries a racing edit (`racing`) stalls, and the edit lands
+    /// inside the stall, before the call acts.
+    async fn race(&self, op: FsOp, path: &Path) {
+        let transcript = self.world.canonical_transcript(path);
+        let Some(edit) = self.world.racing.on_call(self.view.pid(), op, &transcript) else {
+            return;
+        };
+        self.world.fs_stalled(self.view.pid(), edit.stall_ms);
+        madsim::time::sleep(Duration::from_millis(edit.at_ms)).await;
+        if !self.world.is_healed()
+            && crate::actors::edit_now(&self.world, &transcript, edit.change, edit.act)
+            && edit.change == ExternalChange::Delete
+        {
+            self.world.racing.deleted(&transcript);
+        }
+        madsim::time::sleep(Duration::from_millis(edit.stall_ms - edit.at_ms)).await;
     }
 
     /// How many bytes of a failing `len`-byte write reach the file first (0: none).
@@ -346,6 +377,7 @@ impl Fs for SimFs {
     /// publish, or a lock a reclaimer moved aside and links back.
     fn link<'a>(&'a self, existing: &'a Path, new: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
+            self.refuse_link()?;
             self.gate(FsOp::Rename, new).await?;
             let linked = self.view.lstat_now(existing).ok().map(|st| st.ino);
             self.seen(self.view.link_now(existing, new))?;

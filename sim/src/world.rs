@@ -86,6 +86,8 @@ pub struct World {
     heal_event: event_listener::Event,
     /// Where the error-recovery tamperer aims (`actors::recovery_tamperer`).
     pub aim: RecoveryAim,
+    /// Edits aimed into gateways' transcript calls (`racing`).
+    pub racing: crate::racing::RacingEdits,
     /// Numbers the gateways' transcript entries: each write is unique on disk.
     entries: std::sync::atomic::AtomicU64,
     /// Fixed for the run: lets the per-op trace notes skip the lock when the trace is off.
@@ -103,6 +105,7 @@ impl World {
         trace: TraceMode,
     ) -> Arc<World> {
         let disk = MemFs::new(Arc::new(|| EPOCH_WALL_MS as i128 * 1_000_000 + now_ns() as i128));
+        let racing = crate::racing::RacingEdits::new(seed, profile.racing_edits);
         Arc::new(World {
             seed,
             scenario: scenario.to_owned(),
@@ -116,6 +119,7 @@ impl World {
             healed: std::sync::atomic::AtomicBool::new(false),
             heal_event: event_listener::Event::new(),
             aim: RecoveryAim::default(),
+            racing,
             entries: std::sync::atomic::AtomicU64::new(0),
             trace_mode: trace,
             observed: Mutex::new(Observed {

@@ -19,7 +19,7 @@ pub fn cmd() -> Verdict {
         let reach = if m.simulated() {
             ""
         } else {
-            " (core tests only: no simulated filesystem runs its code)"
+            " (FUSE mount only, too rare for `heldlock mutants`' bounds: run it by name)"
         };
         say!("  {:<30} {}{reach}", m.name(), m.description());
     }

@@ -22,6 +22,10 @@ pub enum ExternalChange {
     Replace,
     /// Bytes inside the fenced prefix changed, the length kept.
     RewriteInPlace,
+    /// The same bytes written over the file in place: its mtime moves, nothing else. SPEC §3
+    /// accepts a ctime-only change with identical content, not this: a write it cannot vouch
+    /// for.
+    SameBytes,
 }
 
 impl ExternalChange {
@@ -35,10 +39,8 @@ impl ExternalChange {
             ExternalChange::Recreate => "recreate",
             ExternalChange::Replace => "replace-same-bytes",
             ExternalChange::RewriteInPlace => "rewrite-in-place",
+            ExternalChange::SameBytes => "rewrite-same-bytes",
         }
-    }
-    fn benign(self) -> bool {
-        matches!(self, ExternalChange::BenignAppend | ExternalChange::CtimeOnly)
     }
 }
 
@@ -61,9 +63,7 @@ impl Oracle {
 
     pub(super) fn on_fence_recorded(&mut self, pid: u32, ctl: ControllerId) {
         if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
-            c.fence = true;
-            c.change_since_fence = false;
-            c.missed_change = None;
+            c.fence_recorded();
         }
     }
 
@@ -78,9 +78,7 @@ impl Oracle {
         if c.fence || c.poisoned || c.disposed || c.dispose_asked {
             return;
         }
-        c.fence = true;
-        c.change_since_fence = false;
-        c.missed_change = None;
+        c.fence_recorded();
     }
 
     /// A reacquire called on a controller already poisoned returned (I6): SPEC §3 makes it a
@@ -189,6 +187,7 @@ impl Oracle {
                 c.missed_change = None;
             }
         }
+        self.appended(path);
     }
 
     /// A failing append left a prefix of its entry in the transcript: bytes no write
@@ -205,16 +204,52 @@ impl Oracle {
                 continue;
             }
             c.change_since_fence = true;
-            if c.released && c.missed_change.is_none() {
+            // An mtime-only rewrite gives way: an append may hide it, never this.
+            if c.released && (c.missed_change.is_none() || c.missed_only_mtime) {
                 c.missed_change = Some(what.to_owned());
+                c.missed_only_mtime = false;
             }
         }
     }
 
     /// An external process changed a transcript: an unowned change for every fence (I10).
+    /// Benign changes are none. An mtime-only rewrite (`SameBytes`) is one, but a fence can
+    /// see it only while no append has landed since the fence: after one, the file is what
+    /// that append alone would have made of it, with a later mtime (a fence that judges
+    /// content accepts it, as SPEC §3 says), so any append before or after hides it.
     pub fn external_change(&mut self, path: &Path, change: ExternalChange) {
-        if !change.benign() {
-            self.unowned_change(path, |_| true, &format!("an external {}", change.name()));
+        match change {
+            ExternalChange::BenignAppend => self.appended(path),
+            ExternalChange::CtimeOnly => {}
+            ExternalChange::SameBytes => {
+                let what = format!("an external {}", change.name());
+                for c in self.ctls.values_mut() {
+                    if c.transcript != path || !c.fence || c.poisoned {
+                        continue;
+                    }
+                    c.change_since_fence = true;
+                    if c.released && c.missed_change.is_none() && !c.appended_since_fence {
+                        c.missed_change = Some(what.clone());
+                        c.missed_only_mtime = true;
+                    }
+                }
+            }
+            _ => self.unowned_change(path, |_| true, &format!("an external {}", change.name())),
+        }
+    }
+
+    /// An append landed on `path`: since a fence, it hides an mtime-only rewrite before or
+    /// after it.
+    fn appended(&mut self, path: &Path) {
+        for c in self.ctls.values_mut() {
+            if c.transcript != path || !c.fence {
+                continue;
+            }
+            c.appended_since_fence = true;
+            if c.missed_only_mtime {
+                c.missed_change = None;
+                c.missed_only_mtime = false;
+            }
         }
     }
 }

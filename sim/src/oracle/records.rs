@@ -80,6 +80,17 @@ impl HandleRec {
     }
 }
 
+impl CtlRec {
+    /// A fence was recorded: nothing has changed since it.
+    pub fn fence_recorded(&mut self) {
+        self.fence = true;
+        self.change_since_fence = false;
+        self.missed_change = None;
+        self.appended_since_fence = false;
+        self.missed_only_mtime = false;
+    }
+}
+
 #[derive(Default)]
 pub(super) struct CtlRec {
     pub transcript: PathBuf,
@@ -92,6 +103,12 @@ pub(super) struct CtlRec {
     /// Between a prompt release and the next locked operation.
     pub released: bool,
     pub missed_change: Option<String>,
+    /// An append landed since the fence (anyone's): it moved the mtime, and so hides an
+    /// mtime-only rewrite (`ExternalChange::SameBytes`) from a fence that judges content, and
+    /// from one without a fingerprint.
+    pub appended_since_fence: bool,
+    /// `missed_change` is an mtime-only rewrite, which a later append hides.
+    pub missed_only_mtime: bool,
     pub open_writes: BTreeSet<OpId>,
     pub owed_deferred: BTreeSet<OpId>,
     pub drain_owner: Option<OpId>,

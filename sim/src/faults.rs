@@ -122,6 +122,13 @@ impl FsOp {
         matches!(self, FsOp::Mkdir | FsOp::CreateExclusive | FsOp::Rename | FsOp::Exchange)
     }
 
+    /// Calls on a lock file's descriptor: only an acquire makes them (the payload write and
+    /// the `fstat` of a lock it makes, at its private name or in place), and SPEC §1 step 4
+    /// propagates every errno the world injects into them. A descriptor names no path.
+    pub fn on_acquires_descriptor(self) -> bool {
+        matches!(self, FsOp::WriteFd | FsOp::StatFd)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             FsOp::CreateExclusive => "create-excl",

@@ -564,8 +564,12 @@ impl World {
             if decision.site.op != crate::faults::FsOp::Probe {
                 o.oracle.error_struck(pid, kind.errno().unwrap_or(EIO), now);
             }
-            if let (Some(code), true) = (kind.errno(), decision.site.op.propagated_by_acquire()) {
-                o.oracle.propagated_call_failed(pid, path, code);
+            if let Some(code) = kind.errno() {
+                if decision.site.op.propagated_by_acquire() {
+                    o.oracle.propagated_call_failed(pid, path, code);
+                } else if decision.site.op.on_acquires_descriptor() {
+                    o.oracle.descriptor_call_failed(pid, code);
+                }
             }
             if kind == FaultKind::Hang {
                 Self::update_facts(o, pid, |f| f.hung_ops += 1);

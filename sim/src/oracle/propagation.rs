@@ -9,7 +9,8 @@
 //! ones §1 handles (EEXIST: contention; EINVAL, ENOSYS, EPERM, EOPNOTSUPP: a filesystem
 //! without the call) is the acquire's to return: the guard's `mkdir`, the exclusive create of
 //! the lock's private name, and the `rename`/`link`/`exchange` that put a lock at the lock
-//! path. The injected errnos (EIO, EMFILE, ENOSPC, EAGAIN, EINTR, EACCES) are none of those.
+//! path; and the payload write and `fstat` on the descriptor of a lock the acquire made (no
+//! path: charged to the process's one acquire under way). The injected errnos (EIO, EMFILE, ENOSPC, EAGAIN, EINTR, EACCES) are none of those.
 //! A hang is not judged: it ends when healing lets it, not with a known answer.
 //!
 //! Four exemptions keep it exact:
@@ -58,6 +59,20 @@ impl Oracle {
             self.acquires.iter_mut().filter(|((p, _), rec)| *p == pid && names_lock(path, &rec.lock));
         if let (Some((_, rec)), None) = (under_way.next(), under_way.next()) {
             rec.owed_error.get_or_insert((errno, path.to_owned()));
+        }
+    }
+
+    /// The world injected `errno` into a call of `pid` on a lock file's descriptor: charged
+    /// to the process's one acquire under way (on any lock: a descriptor names none), and
+    /// never once an acquire of the process was abandoned (its loop may still be writing).
+    pub fn descriptor_call_failed(&mut self, pid: u32, errno: i32) {
+        if self.abandoned.iter().any(|(p, _)| *p == pid) {
+            return;
+        }
+        let mut under_way = self.acquires.iter_mut().filter(|((p, _), _)| *p == pid);
+        if let (Some((_, rec)), None) = (under_way.next(), under_way.next()) {
+            let what = format!("{} (the descriptor of a lock it made)", rec.lock.display());
+            rec.owed_error.get_or_insert((errno, what.into()));
         }
     }
 
@@ -223,6 +238,59 @@ mod tests {
         o.propagated_call_failed(8, Path::new(LOCK), errno::EACCES);
         o.on_lock_event(8, 60_500_000_000, &timed_out(5), &BTreeMap::new());
         assert_eq!(flagged(&o).len(), 1, "the timer answered while the error's cleanup was slow");
+    }
+
+    /// cargo-mutants: `abandon_create`'s `&&→||` retried a failed payload write of a lock
+    /// made in place instead of surfacing it.
+    #[test]
+    fn a_descriptor_call_s_error_is_charged_to_the_one_acquire_of_its_process() {
+        let mut o = Oracle::default();
+        start(&mut o, 7, 1);
+        o.descriptor_call_failed(7, errno::ENOSPC);
+        o.descriptor_call_failed(8, errno::EIO);
+        fail(&mut o, 7, 1, Refusal::Timeout);
+        let found = flagged(&o);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].detail.contains("ENOSPC") && found[0].detail.contains("descriptor"));
+
+        start(&mut o, 7, 2);
+        o.descriptor_call_failed(7, errno::EIO);
+        fail(&mut o, 7, 2, Refusal::Io(Some(errno::EIO)));
+        assert_eq!(flagged(&o).len(), 1, "returned as an I/O error");
+
+        // Two acquires of p7 under way, on two locks: a descriptor names neither.
+        start(&mut o, 7, 3);
+        let other = LockEvent::AcquireStart {
+            acquire: 4,
+            timeout_ms: 60_000,
+            lock: Path::new("/s/u.jsonl.lock"),
+        };
+        o.on_lock_event(7, 0, &other, &BTreeMap::new());
+        o.descriptor_call_failed(7, errno::EIO);
+        fail(&mut o, 7, 3, Refusal::Timeout);
+        assert_eq!(flagged(&o).len(), 1, "either acquire may have made the call");
+    }
+
+    #[test]
+    fn a_descriptor_call_after_an_abandoned_acquire_is_charged_to_no_one() {
+        let mut o = Oracle::default();
+        start(&mut o, 7, 1);
+        o.on_lock_event(7, 60_500_000_000, &failed(1, Refusal::Timeout), &BTreeMap::new());
+        let other = LockEvent::AcquireStart {
+            acquire: 2,
+            timeout_ms: 60_000,
+            lock: Path::new("/s/u.jsonl.lock"),
+        };
+        o.on_lock_event(7, 60_600_000_000, &other, &BTreeMap::new());
+        o.descriptor_call_failed(7, errno::EIO);
+        let refused = LockEvent::AcquireFailed {
+            acquire: 2,
+            lock: Path::new("/s/u.jsonl.lock"),
+            refusal: Refusal::Timeout,
+            error: "refused".into(),
+        };
+        o.on_lock_event(7, 60_600_000_010, &refused, &BTreeMap::new());
+        assert!(flagged(&o).is_empty(), "the abandoned acquire's loop may have written");
     }
 
     #[test]

@@ -34,6 +34,8 @@ struct CtlSeen {
     poisoned: Option<PoisonReason>,
     /// Between the fence recorded at a release and the next fence check or write.
     released: bool,
+    /// When the fence of the current release was recorded, ns.
+    released_ns: u64,
     /// The transcript was deleted by an external actor while this controller was released.
     deleted_while_released: bool,
 }
@@ -113,6 +115,7 @@ impl Witness {
             LockEvent::FenceRecorded { ctl, .. } => {
                 if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
                     c.released = true;
+                    c.released_ns = now;
                 }
             }
             LockEvent::FenceChecked { ctl, .. } | LockEvent::WriteBegin { ctl, .. } => {
@@ -161,15 +164,18 @@ impl Witness {
         }
     }
 
-    /// The result of a locked operation (a write scope, a reacquire) of `ctl`, and what
-    /// `is_poisoned()` said right after (I10): a controller whose transcript was deleted while
-    /// it was released must catch that as a takeover, not fail on the missing file. What the
-    /// caller reads must agree with the error itself: a takeover or lost lock leaves the
-    /// controller poisoned (I6), and `raw_os_error()` names the errno it carries (I15).
+    /// The result of a locked operation (a write scope, a reacquire) of `ctl` that began at
+    /// `began`, and what `is_poisoned()` said right after (I10): a controller whose transcript
+    /// was deleted while it was released must catch that as a takeover, not fail on the
+    /// missing file — in an operation begun since the release; one begun before it (a scope
+    /// whose prompt release was deferred to its end, swarm seed 288256) failed on its own
+    /// calls before it let the lock go. What the caller reads must agree with the error
+    /// itself: a takeover or lost lock leaves the controller poisoned (I6), and
+    /// `raw_os_error()` names the errno it carries (I15).
     pub fn locked_op_returned(
         &mut self,
         pid: u32,
-        now: u64,
+        (now, began): (u64, u64),
         ctl: ControllerId,
         (result, poisoned_now): (&Result<(), ControllerError>, bool),
         out: &mut Vec<Violation>,
@@ -181,7 +187,7 @@ impl Witness {
             return;
         };
         let enoent = result.as_ref().err().and_then(|e| carried_errno(e)) == Some(errno::ENOENT);
-        if c.deleted_while_released && enoent && c.poisoned.is_none() {
+        if c.deleted_while_released && enoent && c.poisoned.is_none() && began >= c.released_ns {
             c.deleted_while_released = false;
             out.push(violation(
                 now,
@@ -585,6 +591,40 @@ mod tests {
         w.check_owner_timeout(8, 100, s, 60, &mut out);
         let found: Vec<InvariantId> = out.iter().map(|v| v.invariant).collect();
         assert_eq!(found, [InvariantId::I15, InvariantId::I15], "let go before, or never taken");
+    }
+
+    /// A transcript deleted while a controller was released: an operation begun since the
+    /// release must fail with a takeover, not ENOENT; one begun before it (a scope whose
+    /// prompt release was deferred to its end) failed on its own earlier calls (seed 288256).
+    #[test]
+    fn enoent_after_a_delete_while_released_is_judged_for_operations_begun_since_the_release() {
+        let t = Path::new("/srv/sessions/s0.jsonl");
+        let ctl = ControllerId(1);
+        let enoent: Result<(), ControllerError> = Err(ControllerError::Io {
+            path: t.into(),
+            source: std::io::Error::from_raw_os_error(errno::ENOENT),
+        });
+        let released_and_deleted = || {
+            let mut w = Witness::default();
+            let created = LockEvent::ControllerCreated { ctl, transcript: t };
+            w.on_lock_event(7, 0, &created, Path::to_path_buf);
+            w.on_lock_event(
+                7,
+                100,
+                &LockEvent::FenceRecorded {
+                    ctl,
+                    op: heldlock_core::event::OpId(2),
+                },
+                Path::to_path_buf,
+            );
+            w.transcript_deleted(t);
+            w
+        };
+        let mut out = Vec::new();
+        released_and_deleted().locked_op_returned(7, (300, 50), ctl, (&enoent, false), &mut out);
+        assert!(out.is_empty(), "begun before the release: {out:?}");
+        released_and_deleted().locked_op_returned(7, (300, 200), ctl, (&enoent, false), &mut out);
+        assert_eq!(out.iter().map(|v| v.invariant).collect::<Vec<_>>(), [InvariantId::I10]);
     }
 
     #[test]

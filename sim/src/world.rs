@@ -808,7 +808,7 @@ impl World {
             };
             let now = now_ns();
             let returned = (result, poisoned_now);
-            o.witness.locked_op_returned(pid, now, ctl, returned, &mut o.oracle.violations);
+            o.witness.locked_op_returned(pid, (now, began), ctl, returned, &mut o.oracle.violations);
             match result {
                 Ok(()) => o.oracle.locked_op_ok(pid, now, ctl),
                 Err(heldlock_core::ControllerError::Disposed) => {

@@ -1059,10 +1059,13 @@ impl ProcessLocks {
         handle
     }
 
-    /// A create in place whose payload write or stat failed: close, and never leave a half-made
-    /// lock behind — but remove only the file we created; what we cannot tell apart ages out as
-    /// payload-less. The check and the unlink are two steps: an unlink that stalls between them
-    /// past the orphan grace can remove a reclaimer's lock (what `publish` exists to avoid). ENOENT means our file vanished (reclaimed while we stalled before the
+    /// A create in place whose payload write or stat failed: close, and leave the payload-less
+    /// file at the lock path, to age out as payload-less (SPEC §1.1's orphan grace) and be
+    /// reclaimed by the next acquirer. Removing it takes a check (is it still ours?) and then an
+    /// unlink, two steps no call joins on a filesystem without `link` or `renameat2`'s flags
+    /// (the only one that creates in place): an unlink stalled between them removed the lock a
+    /// reclaimer whose clock ran ahead had meanwhile taken from our file (swarm seed 218021, a
+    /// FUSE mount: I11). ENOENT means our file vanished (reclaimed while we stalled before the
     /// payload): `None`, retried within the budget (SPEC §1); anything else is surfaced.
     async fn abandon_create(
         &self,
@@ -1071,13 +1074,7 @@ impl ProcessLocks {
         created: io::Result<crate::platform::FileStat>,
         stat: io::Result<crate::platform::FileStat>,
     ) -> Result<Option<LockHandle>, LockError> {
-        let fs = &self.platform.fs;
-        let _ = fs.close(fd).await;
-        if let Ok(created) = &created {
-            if fs.stat(lock_path).await.is_ok_and(|s| (s.dev, s.ino) == (created.dev, created.ino)) {
-                let _ = fs.unlink(lock_path).await;
-            }
-        }
+        let _ = self.platform.fs.close(fd).await;
         let e = stat.err().or(created.err()).unwrap_or_else(|| crate::platform::os_error(errno::EIO));
         if is_errno(&e, errno::ENOENT) && !mutant_on!(self, M20VanishedCreateSurfaced) {
             return Ok(None);

@@ -331,7 +331,11 @@ impl Fs for SimFs {
         Box::pin(async move {
             self.removal_issued(path);
             self.gate(FsOp::Rmdir, path).await?;
-            self.seen(self.view.rmdir_now(path))
+            self.seen(self.view.rmdir_now(path))?;
+            if PathClass::of(path) == PathClass::Guard {
+                self.world.guard_removed(path);
+            }
+            Ok(())
         })
     }
     fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {

@@ -662,6 +662,13 @@ impl World {
         view.lstat_now(Path::new(&guard)).ok().map(|st| self.age_by(pid, now, st.mtime_ns))
     }
 
+    /// A reclaim guard was removed (`rmdir`): its lock is unguarded from now.
+    pub fn guard_removed(&self, guard: &Path) {
+        let lock = guard.to_string_lossy();
+        let lock = Path::new(lock.strip_suffix(".reclaim").unwrap_or(&lock));
+        self.with(|o| o.oracle.guard_removed(lock, now_ns()));
+    }
+
     pub fn lock_unlinked(&self, pid: u32, lock: &Path, ino: u64) {
         self.aim.lock_gone();
         self.with(|o| {

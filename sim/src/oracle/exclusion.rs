@@ -153,7 +153,15 @@ impl Oracle {
         }
     }
 
-    /// I11 (recovery half): a timeout on a lock whose creator was recoverably gone long enough.
+    /// The reclaim guard of `lock` was removed at `now`.
+    pub fn guard_removed(&mut self, lock: &Path, now: u64) {
+        self.guard_removed_ns.insert(lock.to_owned(), now);
+    }
+
+    /// I11 (recovery half): a timeout on a lock whose creator was recoverably gone long enough
+    /// — and whose reclaim guard, if one blocked until lately, was gone long enough too: a
+    /// live reclaimer's guard blocks by SPEC until the orphan grace, so two failed reclaimers
+    /// in a row (one crashed, one hung in its move aside: swarm seed 741144) spend a budget.
     pub fn check_recoverable(
         &mut self,
         pid: u32,
@@ -183,7 +191,9 @@ impl Oracle {
                     || e.gateway == Some(false)
             }
         };
-        let long_enough = now > died + (ORPHAN_GRACE_MS + 2 * SLACK_MS) * 1_000_000;
+        let unguarded_since = self.guard_removed_ns.get(lock).copied().unwrap_or(0);
+        let long_enough = now > died + (ORPHAN_GRACE_MS + 2 * SLACK_MS) * 1_000_000
+            && now > unguarded_since + 2 * SLACK_MS * 1_000_000;
         if recoverable && long_enough {
             let creator = inode.pid;
             self.violate(
@@ -546,6 +556,27 @@ mod tests {
         o.process_died(5000, 4);
         o.check_recoverable(101, late, Path::new(LOCK), Some((40, payload.to_vec())), &table);
         assert_eq!(invariants(&o), [InvariantId::I11]);
+    }
+
+    /// Swarm seed 741144: the dead holder's lock was guarded until 0.4 s before the timeout
+    /// (a crashed reclaimer's guard, then a hung one's, each blocking by SPEC until the orphan
+    /// grace): no budget was left to recover in. With the guard gone 3 s and more, it was.
+    #[test]
+    fn a_timeout_right_after_a_guard_went_is_no_recovery_failure() {
+        let table = ProcessTable::new();
+        let payload = br#"{"pid":104,"createdAt":"2026-01-01T00:00:00Z"}"#;
+        let late = 60_000_000_000;
+        let timed_out_at = |guard_gone: u64| {
+            let procs = alive(&[104]);
+            let mut o = Oracle::default();
+            acquire(&mut o, &procs, 104, 6, 22);
+            o.process_died(104, 1);
+            o.guard_removed(Path::new(LOCK), guard_gone);
+            o.check_recoverable(101, late, Path::new(LOCK), Some((22, payload.to_vec())), &table);
+            invariants(&o)
+        };
+        assert!(timed_out_at(late - 400_000_000).is_empty(), "guarded until lately");
+        assert_eq!(timed_out_at(late - 3_100_000_000), [InvariantId::I11]);
     }
 
     /// A copy of a held lock put back by an outside tool (new inode) names the copied lock's

@@ -53,6 +53,8 @@ pub struct Oracle {
     struck: BTreeMap<(u32, i32), u64>,
     /// (pid, lock) where an acquire was abandoned while its loop ran on (`propagation`).
     abandoned: std::collections::BTreeSet<(u32, PathBuf)>,
+    /// Lock path ⇒ when its reclaim guard was last removed (an `rmdir` the file system saw).
+    guard_removed_ns: BTreeMap<PathBuf, u64>,
     /// Transcript ⇒ when anyone (a gateway, a plugin, an external actor, a torn append) last
     /// changed it: what a fence read that never saw one version twice may blame (I15).
     changed: BTreeMap<PathBuf, u64>,

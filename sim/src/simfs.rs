@@ -122,7 +122,11 @@ impl SimFs {
             op,
             class: PathClass::of(path),
         };
-        if site.class == PathClass::Transcript && self.writer == Writer::Gateway && self.world.racing.active()
+        // The profile first: most seeds arm no racing edit, and `active` takes a lock.
+        if self.world.profile.racing_edits > 0
+            && site.class == PathClass::Transcript
+            && self.writer == Writer::Gateway
+            && self.world.racing.active()
         {
             self.race(op, path).await;
         }

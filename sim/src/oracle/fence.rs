@@ -199,15 +199,25 @@ impl Oracle {
     }
 
     fn unowned_change(&mut self, path: &Path, applies: impl Fn(u32) -> bool, what: &str) {
+        self.mark_unowned(path, applies, what, false);
+    }
+
+    /// An unowned change for the fences of `path` that `applies` to. An mtime-only one
+    /// (`only_mtime`) is owed only while no append has landed since the fence, and gives way
+    /// to any other change, which no append hides.
+    fn mark_unowned(&mut self, path: &Path, applies: impl Fn(u32) -> bool, what: &str, only_mtime: bool) {
         for ((c_pid, _), c) in self.ctls.iter_mut() {
             if c.transcript != path || !c.fence || c.poisoned || !applies(*c_pid) {
                 continue;
             }
             c.change_since_fence = true;
-            // An mtime-only rewrite gives way: an append may hide it, never this.
-            if c.released && (c.missed_change.is_none() || c.missed_only_mtime) {
+            let owed = match only_mtime {
+                true => c.missed_change.is_none() && !c.appended_since_fence,
+                false => c.missed_change.is_none() || c.missed_only_mtime,
+            };
+            if c.released && owed {
                 c.missed_change = Some(what.to_owned());
-                c.missed_only_mtime = false;
+                c.missed_only_mtime = only_mtime;
             }
         }
     }
@@ -221,20 +231,10 @@ impl Oracle {
         match change {
             ExternalChange::BenignAppend => self.appended(path),
             ExternalChange::CtimeOnly => {}
-            ExternalChange::SameBytes => {
+            _ => {
                 let what = format!("an external {}", change.name());
-                for c in self.ctls.values_mut() {
-                    if c.transcript != path || !c.fence || c.poisoned {
-                        continue;
-                    }
-                    c.change_since_fence = true;
-                    if c.released && c.missed_change.is_none() && !c.appended_since_fence {
-                        c.missed_change = Some(what.clone());
-                        c.missed_only_mtime = true;
-                    }
-                }
+                self.mark_unowned(path, |_| true, &what, change == ExternalChange::SameBytes);
             }
-            _ => self.unowned_change(path, |_| true, &format!("an external {}", change.name())),
         }
     }
 

@@ -136,20 +136,32 @@ mod tests {
 
     const LOCK: &str = "/s/t.jsonl.lock";
 
+    /// A lock other than `LOCK`, for a second acquire of one process.
+    const OTHER: &str = "/s/u.jsonl.lock";
+
     fn start(o: &mut Oracle, pid: u32, acquire: u64) {
+        start_on(o, (pid, 0), acquire, LOCK);
+    }
+
+    /// Acquire `acquire` of `pid` on `lock` starts at `at`.
+    fn start_on(o: &mut Oracle, (pid, at): (u32, u64), acquire: u64, lock: &str) {
         let ev = LockEvent::AcquireStart {
             acquire,
             timeout_ms: 60_000,
-            lock: Path::new(LOCK),
+            lock: Path::new(lock),
         };
-        o.on_lock_event(pid, 0, &ev, &BTreeMap::new());
+        o.on_lock_event(pid, at, &ev, &BTreeMap::new());
     }
 
     /// Acquire `acquire` of `LOCK` refused with `refusal`.
     fn failed(acquire: u64, refusal: Refusal<'_>) -> LockEvent<'_> {
+        failed_on(acquire, LOCK, refusal)
+    }
+
+    fn failed_on<'a>(acquire: u64, lock: &'a str, refusal: Refusal<'a>) -> LockEvent<'a> {
         LockEvent::AcquireFailed {
             acquire,
-            lock: Path::new(LOCK),
+            lock: Path::new(lock),
             refusal,
             error: "refused".into(),
         }
@@ -260,12 +272,7 @@ mod tests {
 
         // Two acquires of p7 under way, on two locks: a descriptor names neither.
         start(&mut o, 7, 3);
-        let other = LockEvent::AcquireStart {
-            acquire: 4,
-            timeout_ms: 60_000,
-            lock: Path::new("/s/u.jsonl.lock"),
-        };
-        o.on_lock_event(7, 0, &other, &BTreeMap::new());
+        start_on(&mut o, (7, 0), 4, OTHER);
         o.descriptor_call_failed(7, errno::EIO);
         fail(&mut o, 7, 3, Refusal::Timeout);
         assert_eq!(flagged(&o).len(), 1, "either acquire may have made the call");
@@ -276,19 +283,9 @@ mod tests {
         let mut o = Oracle::default();
         start(&mut o, 7, 1);
         o.on_lock_event(7, 60_500_000_000, &failed(1, Refusal::Timeout), &BTreeMap::new());
-        let other = LockEvent::AcquireStart {
-            acquire: 2,
-            timeout_ms: 60_000,
-            lock: Path::new("/s/u.jsonl.lock"),
-        };
-        o.on_lock_event(7, 60_600_000_000, &other, &BTreeMap::new());
+        start_on(&mut o, (7, 60_600_000_000), 2, OTHER);
         o.descriptor_call_failed(7, errno::EIO);
-        let refused = LockEvent::AcquireFailed {
-            acquire: 2,
-            lock: Path::new("/s/u.jsonl.lock"),
-            refusal: Refusal::Timeout,
-            error: "refused".into(),
-        };
+        let refused = failed_on(2, OTHER, Refusal::Timeout);
         o.on_lock_event(7, 60_600_000_010, &refused, &BTreeMap::new());
         assert!(flagged(&o).is_empty(), "the abandoned acquire's loop may have written");
     }

@@ -20,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 
 use heldlock_core::memfs::MemFsView;
 
+use crate::oracle::NoopReacquire;
 use crate::seed::{derive, world_rng, Stream, WorldDraw};
 use crate::world::World;
 
@@ -245,6 +246,7 @@ impl Writer {
         in_scope: bool,
     ) {
         let began = crate::clock::now_ns();
+        self.world.cleanup_asked(self.pid, ctl.id());
         let cleanup = match ctl.acquire_for_cleanup().await {
             Ok(cleanup) => cleanup,
             Err(e) => {
@@ -580,10 +582,19 @@ async fn turn_body(
     }
     let streamed = plan.stream.run(&writer.world, &sockets).await;
     // The prompt settles, maybe long after an abort: it takes the lock back either way.
-    let (began, poisoned) = (crate::clock::now_ns(), ctl.is_poisoned());
+    // SPEC §3 makes it a no-op on a poisoned controller, and once the turn's teardown has
+    // asked for the cleanup lock (an aborted body whose prompt settles late).
+    let began = crate::clock::now_ns();
+    let noop = if ctl.is_poisoned() {
+        Some(NoopReacquire::Poisoned)
+    } else if report.world.was_cleanup_asked(report.pid, ctl.id()) {
+        Some(NoopReacquire::CleanupAsked)
+    } else {
+        None
+    };
     let reacquired = report.locked(&transcript, ctl.reacquire_after_prompt()).await;
-    if poisoned {
-        report.world.poisoned_reacquire_returned(report.pid, ctl.id(), &transcript, began);
+    if let Some(why) = noop {
+        report.world.noop_reacquire_returned(report.pid, (ctl.id(), why), &transcript, began);
     }
     reacquired?;
     streamed?;

@@ -894,11 +894,28 @@ impl World {
         });
     }
 
-    /// A reacquire of `ctl`, poisoned before the call at `began`, returned (I6).
-    pub fn poisoned_reacquire_returned(&self, pid: u32, ctl: ControllerId, transcript: &Path, began: u64) {
+    /// A reacquire of `ctl` that SPEC §3 made a no-op when it was called at `began` returned
+    /// (I6, I4).
+    pub fn noop_reacquire_returned(
+        &self,
+        pid: u32,
+        ctl: (ControllerId, crate::oracle::NoopReacquire),
+        transcript: &Path,
+        began: u64,
+    ) {
         // Whose it is, the oracle's handle records say (a handle of `ctl` taken since `began`).
         let on_disk = self.ino_at_lock(transcript);
-        self.while_alive(pid, |o| o.oracle.poisoned_reacquire_returned(pid, now_ns(), ctl, began, on_disk));
+        self.while_alive(pid, |o| o.oracle.noop_reacquire_returned(pid, now_ns(), ctl, began, on_disk));
+    }
+
+    /// The workload is about to call `acquire_for_cleanup` on `ctl`.
+    pub fn cleanup_asked(&self, pid: u32, ctl: ControllerId) {
+        self.with(|o| o.oracle.cleanup_asked(pid, ctl));
+    }
+
+    /// Whether the workload has called `acquire_for_cleanup` on `ctl`.
+    pub fn was_cleanup_asked(&self, pid: u32, ctl: ControllerId) -> bool {
+        self.with(|o| o.oracle.was_cleanup_asked(pid, ctl))
     }
 
     /// A write scope of `ctl` returned Ok and the turn asked for no release (no abort, no

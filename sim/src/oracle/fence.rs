@@ -44,6 +44,15 @@ impl ExternalChange {
     }
 }
 
+/// Why SPEC §3 makes a reacquire a no-op, as the workload knew it when it called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoopReacquire {
+    /// The controller was poisoned before the call.
+    Poisoned,
+    /// The workload had called `acquire_for_cleanup` before the call.
+    CleanupAsked,
+}
+
 impl Oracle {
     /// `Poisoned`: a takeover needs an unowned change since the fence (I10).
     pub(super) fn on_poisoned(&mut self, pid: u32, now: u64, ctl: ControllerId, reason: PoisonReason) {
@@ -81,14 +90,27 @@ impl Oracle {
         c.fence_recorded();
     }
 
-    /// A reacquire called on a controller already poisoned returned (I6): SPEC §3 makes it a
-    /// no-op, so the lock inode at the lock path now (`on_disk`) is no handle this controller
-    /// took since the call (`began`).
-    pub fn poisoned_reacquire_returned(
+    /// The workload is about to call `acquire_for_cleanup` on `ctl`.
+    pub fn cleanup_asked(&mut self, pid: u32, ctl: ControllerId) {
+        if let Some(c) = self.ctls.get_mut(&(pid, ctl)) {
+            c.cleanup_asked = true;
+        }
+    }
+
+    /// Whether the workload has called `acquire_for_cleanup` on `ctl`.
+    pub fn was_cleanup_asked(&self, pid: u32, ctl: ControllerId) -> bool {
+        self.ctls.get(&(pid, ctl)).is_some_and(|c| c.cleanup_asked)
+    }
+
+    /// A reacquire that SPEC §3 makes a no-op returned: called on a controller already
+    /// poisoned (I6), or after the workload had asked for its cleanup lock (I4: teardown
+    /// began, and nothing later makes the controller hold again). The lock inode at the lock
+    /// path now (`on_disk`) is then no handle this controller took since the call (`began`).
+    pub fn noop_reacquire_returned(
         &mut self,
         pid: u32,
         now: u64,
-        ctl: ControllerId,
+        (ctl, why): (ControllerId, NoopReacquire),
         began: u64,
         on_disk: Option<u64>,
     ) {
@@ -99,10 +121,19 @@ impl Oracle {
             .handles
             .iter()
             .any(|((p, _), h)| *p == pid && h.ino == ino && h.acquired_ns >= began && h.held_by == Some(ctl));
-        if taken {
-            let detail = format!("poison: the reacquire of poisoned {ctl} took the lock back (inode {ino})");
-            self.violate(now, InvariantId::I6, Some(pid), None, detail);
+        if !taken {
+            return;
         }
+        let (invariant, detail) = match why {
+            NoopReacquire::Poisoned => {
+                (InvariantId::I6, format!("poison: the reacquire of poisoned {ctl} took the lock back (inode {ino})"))
+            }
+            NoopReacquire::CleanupAsked => (
+                InvariantId::I4,
+                format!("teardown: the reacquire of {ctl}, begun after its cleanup was asked for, took the lock back (inode {ino})"),
+            ),
+        };
+        self.violate(now, invariant, Some(pid), None, detail);
     }
 
     /// `FenceChecked` passed: no unowned non-benign change happened while released (I10).
@@ -310,15 +341,40 @@ mod tests {
         let mut older = super::super::records::HandleRec::open(lock, 3, 5, 60_000);
         older.held_by = Some(ctl);
         o.handles.insert((1, HandleId(1)), older);
-        o.poisoned_reacquire_returned(1, 20, ctl, 10, Some(3));
-        o.poisoned_reacquire_returned(1, 20, ctl, 10, None);
+        let poisoned = (ctl, NoopReacquire::Poisoned);
+        o.noop_reacquire_returned(1, 20, poisoned, 10, Some(3));
+        o.noop_reacquire_returned(1, 20, poisoned, 10, None);
         assert!(o.violations.is_empty(), "taken before the call, or nothing of p1's on disk");
         let mut taken = super::super::records::HandleRec::open(lock, 4, 12, 60_000);
         taken.held_by = Some(ctl);
         o.handles.insert((1, HandleId(2)), taken);
-        o.poisoned_reacquire_returned(1, 20, ctl, 10, Some(4));
+        o.noop_reacquire_returned(1, 20, poisoned, 10, Some(4));
         assert_eq!(o.violations.len(), 1);
         assert_eq!(o.violations[0].invariant, InvariantId::I6);
+    }
+
+    /// SPEC §3: a reacquire begun after cleanup started is a no-op (cargo-mutants: `reacquire`'s
+    /// `delete !` at the cleanup test — an aborted body whose prompt settles after the
+    /// turn's teardown asked for its cleanup lock took the lock back).
+    #[test]
+    fn a_reacquire_begun_after_the_cleanup_was_asked_for_that_took_the_lock_is_flagged() {
+        let lock = Path::new("/srv/sessions/s0.jsonl.lock");
+        let (mut o, ctl) = released_controller();
+        assert!(!o.was_cleanup_asked(1, ctl));
+        o.cleanup_asked(1, ctl);
+        assert!(o.was_cleanup_asked(1, ctl));
+        let mut cleanups = super::super::records::HandleRec::open(lock, 3, 5, 60_000);
+        cleanups.held_by = Some(ctl);
+        o.handles.insert((1, HandleId(1)), cleanups);
+        let asked = (ctl, NoopReacquire::CleanupAsked);
+        o.noop_reacquire_returned(1, 20, asked, 10, Some(3));
+        assert!(o.violations.is_empty(), "the lock on disk was taken before the reacquire began");
+        let mut taken = super::super::records::HandleRec::open(lock, 4, 12, 60_000);
+        taken.held_by = Some(ctl);
+        o.handles.insert((1, HandleId(2)), taken);
+        o.noop_reacquire_returned(1, 20, asked, 10, Some(4));
+        assert_eq!(o.violations.len(), 1);
+        assert_eq!(o.violations[0].invariant, InvariantId::I4);
     }
 
     /// A controller of p1 on `T` whose prompt release returned to its caller, with the core's

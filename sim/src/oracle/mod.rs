@@ -28,7 +28,7 @@ use crate::report::Violation;
 
 pub use availability::{blocks, grace_for, holder_gone, LockSight};
 pub use exclusion::PlacedBy;
-pub use fence::ExternalChange;
+pub use fence::{ExternalChange, NoopReacquire};
 pub use invariant::InvariantId;
 pub use liveness::{unrecoverable_by_spec, LIVENESS_BOUND_MS};
 pub use records::ProcFacts;

@@ -121,6 +121,9 @@ pub(super) struct CtlRec {
     /// The workload called `dispose` (outside a scope, or from inside one): only then may a
     /// locked operation be refused as disposed (I15) — from the call, not the core's events.
     pub dispose_asked: bool,
+    /// The workload called `acquire_for_cleanup` (from the call, not the core's `OpBegin`): a
+    /// reacquire that begins after it is a no-op by SPEC §3.
+    pub cleanup_asked: bool,
     /// Write-scope bodies of the workload running now (entered, not yet returned): while one
     /// runs, the scope's retained use is active (SPEC I6).
     pub bodies_running: u32,

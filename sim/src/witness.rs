@@ -394,9 +394,7 @@ impl Witness {
         }
         let waited_ms = (now - wait.began) / 1_000_000;
         let stalled_ms = facts.stalled_ms.saturating_sub(wait.stalled_ms);
-        let excused = !facts.ran_freely_since(wait.began)
-            || facts.hung_ops > 0
-            || facts.last_unhung_ns.is_some_and(|t| t >= wait.began);
+        let excused = facts.held_up_since(wait.began);
         if excused || waited_ms <= OWNER_FREE_SLACK_MS + stalled_ms {
             return;
         }
@@ -430,21 +428,12 @@ impl Witness {
             }
             Err(_) => {}
         }
-        let waited_ms = (now - wait.began) / 1_000_000;
-        if matches!(result, Err(OwnerError::Timeout { .. })) && waited_ms + 1 < wait.timeout_ms {
-            let detail = format!(
-                "owner: the owner wait timed out after {waited_ms} ms, before its {} ms budget",
-                wait.timeout_ms
-            );
-            out.push(violation(now, InvariantId::I12, Some(pid), None, detail));
-        }
+        self.check_owner_budget(pid, now, wait, result, facts, out);
         let Some(aborted) = wait.aborted_at else {
             return;
         };
         let late_ms = (now - aborted) / 1_000_000;
-        let excused = !facts.ran_freely_since(aborted)
-            || facts.hung_ops > 0
-            || facts.last_unhung_ns.is_some_and(|t| t >= aborted);
+        let excused = facts.held_up_since(aborted);
         if !matches!(result, Err(OwnerError::Aborted)) && late_ms > OWNER_ABORT_SLACK_MS && !excused {
             let how = if result.is_ok() {
                 "took the owner"
@@ -453,6 +442,41 @@ impl Witness {
             };
             let detail = format!("owner: an abort did not end the owner wait; it {how} {late_ms} ms later");
             out.push(violation(now, InvariantId::I5, Some(pid), None, detail));
+        }
+    }
+}
+
+impl Witness {
+    /// An owner wait ends with its budget (SPEC §2: it waits at most `timeout_ms`; I12): a
+    /// timeout never before it, and on a process that runs freely nothing — the owner taken
+    /// at a release past the deadline included — after it plus the path's stalls and slack.
+    fn check_owner_budget(
+        &self,
+        pid: u32,
+        now: u64,
+        wait: &OwnerWait,
+        result: &Result<heldlock_core::OwnerGuard, heldlock_core::OwnerError>,
+        facts: &ProcFacts,
+        out: &mut Vec<Violation>,
+    ) {
+        let waited_ms = (now - wait.began) / 1_000_000;
+        let timed_out = matches!(result, Err(heldlock_core::OwnerError::Timeout { .. }));
+        if timed_out && waited_ms + 1 < wait.timeout_ms {
+            let detail = format!(
+                "owner: the owner wait timed out after {waited_ms} ms, before its {} ms budget",
+                wait.timeout_ms
+            );
+            out.push(violation(now, InvariantId::I12, Some(pid), None, detail));
+        }
+        let stalled_ms = facts.stalled_ms.saturating_sub(wait.stalled_ms);
+        let excused = facts.held_up_since(wait.began);
+        if !excused && waited_ms > wait.timeout_ms + OWNER_ABORT_SLACK_MS + stalled_ms {
+            let how = if result.is_ok() { "took the owner" } else { "ended" };
+            let detail = format!(
+                "owner: the owner wait {how} after {waited_ms} ms, past its {} ms budget",
+                wait.timeout_ms
+            );
+            out.push(violation(now, InvariantId::I12, Some(pid), None, detail));
         }
     }
 }

@@ -100,7 +100,7 @@ impl Oracle {
         };
         let since = rec.sampled_ns.unwrap_or(rec.started_ns);
         rec.sampled_ns = Some(now);
-        let free = procs.get(&pid).is_some_and(|f| f.ran_freely_since(since) && !f.hung_since(since));
+        let free = procs.get(&pid).is_some_and(|f| !f.held_up_since(since));
         if !blocked && free {
             rec.unblocked_ms += ms(now - since);
         }
@@ -183,15 +183,12 @@ impl Oracle {
         error: &ControllerError,
         (last_error_ns, absent): (Option<u64>, bool),
     ) {
-        // Only the transcript's errors are the lock's: the workload's own (its provider
-        // stream) name another path.
-        let ControllerError::Io { source, path } = error else {
-            self.check_lock_path_error(pid, now, transcript, error, last_error_ns);
-            return;
+        // The transcript's errors here; the lock file's at `check_lock_path_error` (the workload's
+        // own, its provider stream's, name neither path).
+        let source = match error {
+            ControllerError::Io { source, path } if path == transcript => source,
+            _ => return self.check_lock_path_error(pid, now, transcript, error, last_error_ns),
         };
-        if path != transcript {
-            return;
-        }
         let since = |t: Option<&u64>| t.is_some_and(|t| *t >= began);
         let excused = match source.raw_os_error() {
             Some(errno::EAGAIN | errno::ENOENT) if since(self.changed.get(transcript)) => true,
@@ -209,7 +206,7 @@ impl Oracle {
     }
 
     /// A locked operation's error on its lock file (I15): a release's unlink, a short lock's
-    /// acquire. Its errno must be one the world made some fs operation of this process fail
+    /// acquire, the `lstat` of the in-place check before a write. Its errno must be one the world made some fs operation of this process fail
     /// with — not necessarily during this operation: concurrent releases of one handle share
     /// one outcome, so a watchdog's failed unlink may be told again later. ENOENT and EEXIST
     /// never qualify: SPEC §1 handles both (a lock gone before its release's unlink is
@@ -223,8 +220,13 @@ impl Oracle {
         error: &ControllerError,
         last_error_ns: Option<u64>,
     ) {
-        let ControllerError::Lock(LockError::Io { source, path }) = error else {
-            return;
+        // The lock's own calls (`LockError`), and the controller's `lstat` of its lock file
+        // before each write (the in-place check), which reports the lock path as its own.
+        let (source, path) = match error {
+            ControllerError::Lock(LockError::Io { source, path }) | ControllerError::Io { source, path } => {
+                (source, path)
+            }
+            _ => return,
         };
         if *path != crate::actors::lock_path_of(transcript) {
             return;
@@ -444,6 +446,14 @@ mod tests {
         assert!(
             !judged(&mut o, on_lock(errno::EIO), false),
             "an EIO that struck p7 (a shared release outcome)"
+        );
+        assert!(
+            judged(&mut o, io("/s/t.jsonl.lock", errno::ENOENT), false),
+            "the in-place check's ENOENT: a lock file gone is a lost lock, not an error (file_lock.rs:1246's mutant)"
+        );
+        assert!(
+            !judged(&mut o, io("/s/t.jsonl.lock", errno::EIO), false),
+            "the in-place check's EIO that struck p7"
         );
     }
 

@@ -60,7 +60,7 @@ impl Oracle {
         let (start, timeout_ms) = (rec.started_ns, rec.timeout_ms);
         let waited = ms(now - start);
         let facts = procs.get(&pid).copied().unwrap_or_default();
-        let free = facts.ran_freely_since(start) && !facts.hung_since(start);
+        let free = !facts.held_up_since(start);
         let stalled = facts.stalled_ms.saturating_sub(rec.stalled_ms);
         if waited + 1 < timeout_ms {
             let detail =

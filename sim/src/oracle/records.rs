@@ -39,6 +39,12 @@ impl ProcFacts {
         self.hung_ops > 0 || self.last_unhung_ns.is_some_and(|t| t >= from_ns)
     }
 
+    /// Was the process held up over [from, now] — dead, paused, or behind a hung fs op — so
+    /// that no time bound on what it did then can be judged?
+    pub fn held_up_since(&self, from_ns: u64) -> bool {
+        !self.ran_freely_since(from_ns) || self.hung_since(from_ns)
+    }
+
     /// From when, at the earliest `from_ns`, the process has run with nothing to excuse it —
     /// alive, not paused, no op hung; `None` while an excuse lasts. No exemption outlives its
     /// cause: the clock restarts when the pause or the hang ends.

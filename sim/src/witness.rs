@@ -699,6 +699,10 @@ mod tests {
         };
         assert!(check(wait(None), 10_000, timeout()).is_empty(), "timed out at its budget");
         assert_eq!(check(wait(None), 3, timeout()), vec![InvariantId::I12], "timed out at once");
+        assert!(check(wait(None), 11_000, timeout()).is_empty(), "within the scheduling slack");
+        // cargo-mutants: `owner.rs:180` `- → +`, whose timer outlasts the deadline: the wait
+        // ends only at the holder's release, long after its budget.
+        assert_eq!(check(wait(None), 15_000, timeout()), vec![InvariantId::I12], "past its budget");
         assert!(check(wait(Some(500)), 500, Err(OwnerError::Aborted)).is_empty(), "the abort ended it");
         assert_eq!(check(wait(Some(500)), 10_000, timeout()), vec![InvariantId::I5], "the abort did not");
     }

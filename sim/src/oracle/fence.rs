@@ -332,25 +332,33 @@ mod tests {
         assert!(o.violations.is_empty(), "cleanup started: a reacquire is a no-op by SPEC §3");
     }
 
+    /// What a no-op reacquire of p1's released controller (called at 10, returned at 20) is
+    /// judged: `Some(3)`, a handle of it taken before the call, and nothing on disk pass;
+    /// `Some(4)`, one taken since the call, is the invariant returned.
+    fn noop_reacquire_verdicts(why: NoopReacquire) -> (Vec<InvariantId>, Vec<InvariantId>) {
+        let lock = Path::new("/srv/sessions/s0.jsonl.lock");
+        let (mut o, ctl) = released_controller();
+        for (handle, ino, acquired_ns) in [(1, 3, 5), (2, 4, 12)] {
+            let mut rec = super::super::records::HandleRec::open(lock, ino, acquired_ns, 60_000);
+            rec.held_by = Some(ctl);
+            o.handles.insert((1, HandleId(handle)), rec);
+        }
+        let verdicts = |o: &mut Oracle, on_disk: Option<u64>| {
+            o.noop_reacquire_returned(1, 20, (ctl, why), 10, on_disk);
+            o.violations.drain(..).map(|v| v.invariant).collect::<Vec<_>>()
+        };
+        let passed: Vec<InvariantId> =
+            [Some(3), None].into_iter().flat_map(|d| verdicts(&mut o, d)).collect();
+        (passed, verdicts(&mut o, Some(4)))
+    }
+
     /// SPEC §3: a poisoned controller's reacquire is a no-op (cargo-mutants: `reacquire`'s
     /// `||→&&` at the takeover test).
     #[test]
     fn a_poisoned_controllers_reacquire_that_took_the_lock_back_is_flagged() {
-        let lock = Path::new("/srv/sessions/s0.jsonl.lock");
-        let (mut o, ctl) = released_controller();
-        let mut older = super::super::records::HandleRec::open(lock, 3, 5, 60_000);
-        older.held_by = Some(ctl);
-        o.handles.insert((1, HandleId(1)), older);
-        let poisoned = (ctl, NoopReacquire::Poisoned);
-        o.noop_reacquire_returned(1, 20, poisoned, 10, Some(3));
-        o.noop_reacquire_returned(1, 20, poisoned, 10, None);
-        assert!(o.violations.is_empty(), "taken before the call, or nothing of p1's on disk");
-        let mut taken = super::super::records::HandleRec::open(lock, 4, 12, 60_000);
-        taken.held_by = Some(ctl);
-        o.handles.insert((1, HandleId(2)), taken);
-        o.noop_reacquire_returned(1, 20, poisoned, 10, Some(4));
-        assert_eq!(o.violations.len(), 1);
-        assert_eq!(o.violations[0].invariant, InvariantId::I6);
+        let (passed, taken) = noop_reacquire_verdicts(NoopReacquire::Poisoned);
+        assert!(passed.is_empty(), "taken before the call, or nothing of p1's on disk");
+        assert_eq!(taken, [InvariantId::I6]);
     }
 
     /// SPEC §3: a reacquire begun after cleanup started is a no-op (cargo-mutants: `reacquire`'s
@@ -358,23 +366,13 @@ mod tests {
     /// turn's teardown asked for its cleanup lock took the lock back).
     #[test]
     fn a_reacquire_begun_after_the_cleanup_was_asked_for_that_took_the_lock_is_flagged() {
-        let lock = Path::new("/srv/sessions/s0.jsonl.lock");
         let (mut o, ctl) = released_controller();
         assert!(!o.was_cleanup_asked(1, ctl));
         o.cleanup_asked(1, ctl);
-        assert!(o.was_cleanup_asked(1, ctl));
-        let mut cleanups = super::super::records::HandleRec::open(lock, 3, 5, 60_000);
-        cleanups.held_by = Some(ctl);
-        o.handles.insert((1, HandleId(1)), cleanups);
-        let asked = (ctl, NoopReacquire::CleanupAsked);
-        o.noop_reacquire_returned(1, 20, asked, 10, Some(3));
-        assert!(o.violations.is_empty(), "the lock on disk was taken before the reacquire began");
-        let mut taken = super::super::records::HandleRec::open(lock, 4, 12, 60_000);
-        taken.held_by = Some(ctl);
-        o.handles.insert((1, HandleId(2)), taken);
-        o.noop_reacquire_returned(1, 20, asked, 10, Some(4));
-        assert_eq!(o.violations.len(), 1);
-        assert_eq!(o.violations[0].invariant, InvariantId::I4);
+        assert!(o.was_cleanup_asked(1, ctl), "the workload's call is recorded");
+        let (passed, taken) = noop_reacquire_verdicts(NoopReacquire::CleanupAsked);
+        assert!(passed.is_empty(), "taken before the call, or nothing of p1's on disk");
+        assert_eq!(taken, [InvariantId::I4]);
     }
 
     /// A controller of p1 on `T` whose prompt release returned to its caller, with the core's

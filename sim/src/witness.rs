@@ -336,9 +336,9 @@ pub struct OwnerWait {
     pub stalled_ms: u64,
 }
 
-/// How soon an aborted owner wait must return on a process that runs freely (the abort
-/// wakes the waiter at once; this is scheduling slack).
-const OWNER_ABORT_SLACK_MS: u64 = 1_500;
+/// How soon an owner wait must return, on a process that runs freely, once an abort or its
+/// deadline wakes it (both wake the waiter at once; this is scheduling slack).
+const OWNER_WAKE_SLACK_MS: u64 = 1_500;
 
 /// How long an owner wait may take on a process that runs freely when no attempt of it owns
 /// the session: resolving the path (its stalls from `STALL_NOTED_MS` on are added), and
@@ -434,7 +434,7 @@ impl Witness {
         };
         let late_ms = (now - aborted) / 1_000_000;
         let excused = facts.held_up_since(aborted);
-        if !matches!(result, Err(OwnerError::Aborted)) && late_ms > OWNER_ABORT_SLACK_MS && !excused {
+        if !matches!(result, Err(OwnerError::Aborted)) && late_ms > OWNER_WAKE_SLACK_MS && !excused {
             let how = if result.is_ok() {
                 "took the owner"
             } else {
@@ -444,9 +444,7 @@ impl Witness {
             out.push(violation(now, InvariantId::I5, Some(pid), None, detail));
         }
     }
-}
 
-impl Witness {
     /// An owner wait ends with its budget (SPEC §2: it waits at most `timeout_ms`; I12): a
     /// timeout never before it, and on a process that runs freely nothing — the owner taken
     /// at a release past the deadline included — after it plus the path's stalls and slack.
@@ -470,7 +468,7 @@ impl Witness {
         }
         let stalled_ms = facts.stalled_ms.saturating_sub(wait.stalled_ms);
         let excused = facts.held_up_since(wait.began);
-        if !excused && waited_ms > wait.timeout_ms + OWNER_ABORT_SLACK_MS + stalled_ms {
+        if !excused && waited_ms > wait.timeout_ms + OWNER_WAKE_SLACK_MS + stalled_ms {
             let how = if result.is_ok() { "took the owner" } else { "ended" };
             let detail = format!(
                 "owner: the owner wait {how} after {waited_ms} ms, past its {} ms budget",

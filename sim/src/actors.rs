@@ -438,16 +438,6 @@ async fn foreign_holder(
 
 /// Removes a lock file a live gateway holds, or replaces it by a copy in a new inode (a
 /// backup restore, a sync tool) that the tool removes again a while later.
-/// Remove the held lock inode `ino` at `lock` behind the protocol's back (an `rm`, a sync
-/// tool), and tell the world: the holder's handle no longer keeps others out.
-pub fn remove_held_lock(world: &World, lock: &Path, ino: u64) -> bool {
-    if world.disk.view(0, usize::MAX).unlink_now(lock).is_err() {
-        return false;
-    }
-    world.lock_tampered(lock, ino);
-    true
-}
-
 pub async fn lock_tamperer(world: Arc<World>) {
     let mut rng = world_rng(world.seed, WorldDraw::LockTamper, 0);
     for _ in 0..world.profile.lock_tampering.min(MAX_ACTS) {
@@ -465,11 +455,12 @@ pub async fn lock_tamperer(world: Arc<World>) {
             }
         }
         let Some((lock, ino)) = target else { return };
+        let view = world.disk.view(0, usize::MAX);
         let bytes = world.disk.contents(&lock).unwrap_or_default();
-        if !remove_held_lock(&world, &lock, ino) {
+        if view.unlink_now(&lock).is_err() {
             continue;
         }
-        let view = world.disk.view(0, usize::MAX);
+        world.lock_tampered(&lock, ino);
         if rng.gen_bool(0.5) && view.write_path_now(&lock, &bytes, true).is_ok() {
             let copy = world.disk.ino_of(&lock);
             if let Some(copy) = copy {

@@ -11,7 +11,6 @@ pub mod coverage;
 pub mod faults;
 pub mod fleet;
 pub mod litter;
-pub mod lock_races;
 pub mod lookup_cache;
 pub mod oracle;
 pub mod plugin;

@@ -190,31 +190,6 @@ impl SimFs {
         madsim::time::sleep(Duration::from_millis(edit.stall_ms - edit.at_ms)).await;
     }
 
-    /// A gateway's release `unlink` of a lock path that carries a lock race (`lock_races`)
-    /// stalls, and an outside removal of the held lock file there lands inside the stall,
-    /// between the release's check and its unlink.
-    async fn race_lock(&self, op: FsOp, lock: &Path) {
-        if self.world.profile.lock_races == 0
-            || self.writer != Writer::Gateway
-            || PathClass::of(lock) != PathClass::Lock
-            || self.world.is_healed()
-        {
-            return;
-        }
-        let Some(race) = self.world.lock_races.on_call(op) else {
-            return;
-        };
-        self.world.fs_stalled(self.view.pid(), race.stall_ms);
-        madsim::time::sleep(Duration::from_millis(race.remove_at_ms)).await;
-        if !self.world.is_healed() {
-            let held = self.view.disk().ino_of(lock).filter(|ino| self.world.holds_inode(*ino));
-            if let Some(ino) = held {
-                crate::actors::remove_held_lock(&self.world, lock, ino);
-            }
-        }
-        madsim::time::sleep(Duration::from_millis(race.stall_ms - race.remove_at_ms)).await;
-    }
-
     /// How many bytes of a failing `len`-byte write reach the file first (0: none).
     /// Only errnos a write can report after moving some bytes (EIO, ENOSPC) tear it.
     fn torn_prefix(&self, decision: &crate::faults::Decision, kind: FaultKind, len: usize) -> usize {
@@ -323,7 +298,6 @@ impl Fs for SimFs {
     fn unlink<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.removal_issued(path);
-            self.race_lock(FsOp::Unlink, path).await;
             self.gate(FsOp::Unlink, path).await?;
             let ino = self.view.disk().ino_of(path);
             let lock = PathClass::of(path) == PathClass::Lock;

@@ -109,10 +109,6 @@ pub struct TurnPlan {
     /// Another task disposes the controller this long after the last write scope's body
     /// began (`Profile::outside_dispose_rate`).
     pub outside_dispose: Option<u64>,
-    /// Another task disposes the controller this long into the cleanup's hold (the same rate),
-    /// around the moment its append begins: dispose takes the cleanup's lock (SPEC §3), and
-    /// the append must not go ahead under a lock being released.
-    pub dispose_in_cleanup: Option<u64>,
 }
 
 /// A teardown call made from inside a write scope (SPEC I9: it must return), or a prompt
@@ -176,7 +172,6 @@ impl TurnPlan {
             late_abort,
             cleanup_hold_ms: rng.gen_range(0..4_000),
             outside_dispose: None,
-            dispose_in_cleanup: None,
         }
     }
 
@@ -187,11 +182,6 @@ impl TurnPlan {
         let mut rng = world_rng(world.seed, WorldDraw::OutsideDispose, index);
         self.outside_dispose =
             rng.gen_bool(world.profile.outside_dispose_rate).then(|| rng.gen_range(0..1_500));
-        // Drawn after it, from the same stream: the draw above keeps its value.
-        let hold_ms = self.cleanup_hold_ms;
-        self.dispose_in_cleanup = rng
-            .gen_bool(world.profile.outside_dispose_rate)
-            .then(|| (hold_ms + rng.gen_range(0..30)).saturating_sub(10));
         self
     }
 }
@@ -244,15 +234,14 @@ impl Writer {
 
     /// A write through the cleanup lock: a no-op lock declines it up front (the caller can
     /// tell nothing will be written), which SPEC allows only for a poisoned controller. The
-    /// lock is held `hold_ms` first (post-processing), and another task may dispose the
-    /// controller `dispose_at` ms into that hold; `drop_unreleased` leaks it. `in_scope`:
+    /// lock is held `hold_ms` first (post-processing); `drop_unreleased` leaks it. `in_scope`:
     /// asked for from inside a write scope, it writes through that scope's lock — `held` (or
     /// a short lock), which an abort past the settle bound forces (SPEC §3, I5) — so it is
     /// not the cleanup's own lock that I8 protects.
     async fn cleanup_write(
         &self,
         ctl: &AttemptController,
-        (hold_ms, dispose_at): (u64, Option<u64>),
+        hold_ms: u64,
         drop_unreleased: bool,
         in_scope: bool,
     ) {
@@ -271,9 +260,6 @@ impl Writer {
         let own = (!in_scope && !cleanup.is_noop())
             .then(|| self.world.ctl_lock_ino(self.pid, ctl.id(), true))
             .flatten();
-        if let (Some(after_ms), false) = (dispose_at, cleanup.is_noop()) {
-            dispose_from_outside(self, ctl, after_ms);
-        }
         madsim::time::sleep(Duration::from_millis(hold_ms)).await;
         if cleanup.is_noop() {
             self.world.cleanup_declined(self.pid, ctl.id());
@@ -501,8 +487,7 @@ impl Gateway {
             }));
         }
         if !plan.skip_cleanup {
-            let hold = (plan.cleanup_hold_ms, plan.dispose_in_cleanup);
-            writer.cleanup_write(ctl, hold, plan.drop_cleanup, false).await;
+            writer.cleanup_write(ctl, plan.cleanup_hold_ms, plan.drop_cleanup, false).await;
         }
         dispose_told(world, pid, ctl).await;
     }
@@ -631,9 +616,8 @@ async fn turn_body(
     report.locked(&transcript, last_scope).await
 }
 
-/// Another task disposes `ctl` `after_ms` from now, while the scope body or the cleanup that
-/// calls this may still run (a session reset racing the turn): dispose waits for the body
-/// (SPEC §3, I6) and takes the cleanup's lock.
+/// Another task disposes `ctl` `after_ms` from now, while the scope body that calls this may
+/// still run (a session reset racing the turn): dispose waits for the body (SPEC §3, I6).
 fn dispose_from_outside(writer: &Writer, ctl: &AttemptController, after_ms: u64) {
     let (world, pid, ctl, label) = (writer.world.clone(), writer.pid, ctl.clone(), writer.label.clone());
     drop(madsim::task::spawn(async move {
@@ -651,7 +635,7 @@ async fn teardown_in_scope(
     writer: &Writer,
 ) {
     match what {
-        Some(InScope::Cleanup) => writer.cleanup_write(ctl, (0, None), false, true).await,
+        Some(InScope::Cleanup) => writer.cleanup_write(ctl, 0, false, true).await,
         Some(InScope::Dispose) => {
             scope.dispose();
             writer.world.asked_in_scope(writer.pid, ctl.id(), InScope::Dispose);

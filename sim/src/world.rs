@@ -88,8 +88,6 @@ pub struct World {
     pub aim: RecoveryAim,
     /// Edits aimed into gateways' transcript calls (`racing`).
     pub racing: crate::racing::RacingEdits,
-    /// Removals aimed into gateways' releases (`lock_races`).
-    pub lock_races: crate::lock_races::LockRaces,
     /// Numbers the gateways' transcript entries: each write is unique on disk.
     entries: std::sync::atomic::AtomicU64,
     /// Fixed for the run: lets the per-op trace notes skip the lock when the trace is off.
@@ -108,7 +106,6 @@ impl World {
     ) -> Arc<World> {
         let disk = MemFs::new(Arc::new(|| EPOCH_WALL_MS as i128 * 1_000_000 + now_ns() as i128));
         let racing = crate::racing::RacingEdits::new(seed, profile.racing_edits);
-        let lock_races = crate::lock_races::LockRaces::new(seed, profile.lock_races);
         Arc::new(World {
             seed,
             scenario: scenario.to_owned(),
@@ -123,7 +120,6 @@ impl World {
             heal_event: event_listener::Event::new(),
             aim: RecoveryAim::default(),
             racing,
-            lock_races,
             entries: std::sync::atomic::AtomicU64::new(0),
             trace_mode: trace,
             observed: Mutex::new(Observed {

@@ -286,7 +286,11 @@ impl Fs for SimFs {
     fn lstat<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, io::Result<FileStat>> {
         Box::pin(async move {
             self.gate(FsOp::Stat, path).await?;
-            self.look_up(path, || self.view.lstat_now(path))
+            let st = self.look_up(path, || self.view.lstat_now(path));
+            if let (PathClass::Guard, Ok(st)) = (PathClass::of(path), &st) {
+                self.world.guard_seen(self.view.pid(), path, st.mtime_ns);
+            }
+            st
         })
     }
     fn stat_fd(&self, fd: Fd) -> BoxFuture<'_, io::Result<FileStat>> {
@@ -337,7 +341,7 @@ impl Fs for SimFs {
             self.gate(FsOp::Rmdir, path).await?;
             self.seen(self.view.rmdir_now(path))?;
             if PathClass::of(path) == PathClass::Guard {
-                self.world.guard_removed(path);
+                self.world.guard_removed(self.view.pid(), path);
             }
             Ok(())
         })

@@ -51,6 +51,8 @@ struct Observed {
     events: u64,
     procs: BTreeMap<u32, ProcInfo>,
     facts: BTreeMap<u32, ProcFacts>,
+    /// (pid, guard path) ⇒ the mtime its last `lstat` of that reclaim guard read, and when.
+    guards_seen: BTreeMap<(u32, PathBuf), (i128, u64)>,
     /// Set at quiescence: tasks dropped with the runtime afterwards report nothing.
     finished: bool,
     /// Per violation found so far: how many trace lines were recorded when it was found.
@@ -131,6 +133,7 @@ impl World {
                 events: 0,
                 procs: BTreeMap::new(),
                 facts: BTreeMap::new(),
+                guards_seen: BTreeMap::new(),
                 finished: false,
                 violation_lines: Vec::new(),
             }),
@@ -662,11 +665,26 @@ impl World {
         view.lstat_now(Path::new(&guard)).ok().map(|st| self.age_by(pid, now, st.mtime_ns))
     }
 
-    /// A reclaim guard was removed (`rmdir`): its lock is unguarded from now.
-    pub fn guard_removed(&self, guard: &Path) {
+    /// `pid`'s `lstat` of a reclaim guard read its mtime (what a recovery of it is judged by).
+    pub fn guard_seen(&self, pid: u32, guard: &Path, mtime_ns: i128) {
+        let now = now_ns();
+        self.with(|o| o.guards_seen.insert((pid, guard.to_owned()), (mtime_ns, now)));
+    }
+
+    /// `pid` removed a reclaim guard (`rmdir`): its lock is unguarded from now. A recovery is
+    /// judged by the guard `pid` last saw (its `lstat`, the lock's verdict): its age by `pid`'s
+    /// own clock at the highest reading since then (a step back lowers only what it reads now).
+    pub fn guard_removed(&self, pid: u32, guard: &Path) {
         let lock = guard.to_string_lossy();
         let lock = Path::new(lock.strip_suffix(".reclaim").unwrap_or(&lock));
-        self.with(|o| o.oracle.guard_removed(lock, now_ns()));
+        let now = now_ns();
+        self.with(|o| {
+            let max_age_ms = o.guards_seen.get(&(pid, guard.to_owned())).map(|&(mtime_ns, seen_ns)| {
+                let highest = self.clocks.highest_wall_ms(pid, seen_ns, now) as i128;
+                (highest - mtime_ns / 1_000_000).max(0) as u64
+            });
+            o.oracle.guard_removed(pid, lock, now, max_age_ms)
+        });
     }
 
     pub fn lock_unlinked(&self, pid: u32, lock: &Path, ino: u64) {
@@ -740,6 +758,8 @@ impl World {
         self.with(|o| {
             let now = now_ns();
             o.witness.guard_made(pid, now);
+            let lock = path.to_string_lossy();
+            o.oracle.guard_made(pid, Path::new(lock.strip_suffix(".reclaim").unwrap_or(&lock)));
             o.litter.made(pid, path, Owed::Guard, now, o.facts.get(&pid));
         });
     }

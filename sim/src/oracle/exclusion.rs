@@ -153,9 +153,39 @@ impl Oracle {
         }
     }
 
-    /// The reclaim guard of `lock` was removed at `now`.
-    pub fn guard_removed(&mut self, lock: &Path, now: u64) {
+    /// `pid` made the reclaim guard of `lock`.
+    pub fn guard_made(&mut self, pid: u32, lock: &Path) {
+        self.guard_makers.entry(lock.to_owned()).or_default().insert(pid);
+    }
+
+    /// The reclaim guard of `lock` was removed at `now` by `pid`, whose own wall clock read the
+    /// guard it last saw at most `max_age_ms` old at any moment since (None: it saw none). I11: a guard another
+    /// process made blocks until the orphan grace ages it out (SPEC §1 step 3: the grace the
+    /// remover's own acquire uses, the short one for a short budget); recovered younger, it
+    /// lets a second reclaimer in beside a live one. A process dropping a guard it made is not
+    /// judged, even when the guard there is by then another's (guards carry no identity).
+    pub fn guard_removed(&mut self, pid: u32, lock: &Path, now: u64, max_age_ms: Option<u64>) {
         self.guard_removed_ns.insert(lock.to_owned(), now);
+        let makers = self.guard_makers.entry(lock.to_owned()).or_default();
+        let Some(max_age_ms) = max_age_ms.filter(|_| !makers.remove(&pid) && !makers.is_empty()) else {
+            return;
+        };
+        // The most lenient grace any acquire of the remover on this lock may use.
+        let short = self.acquires.iter().any(|((p, _), rec)| {
+            *p == pid && rec.lock == lock && rec.timeout_ms < heldlock_core::file_lock::ORPHAN_GRACE_MS
+        });
+        let grace_ms = match short {
+            true => heldlock_core::file_lock::ORPHAN_GRACE_SHORT_MS,
+            false => heldlock_core::file_lock::ORPHAN_GRACE_MS,
+        };
+        // The lock removes a guard older than the grace by whole ms: one ms of rounding.
+        if max_age_ms + 1 < grace_ms {
+            let detail = format!(
+                "breaker: p{pid} recovered a reclaim guard another process made, which its own clock never saw \
+                 older than {max_age_ms} ms (orphan grace {grace_ms} ms)"
+            );
+            self.violate(now, InvariantId::I11, Some(pid), Some(lock), detail);
+        }
     }
 
     /// I11 (recovery half): a timeout on a lock whose creator was recoverably gone long enough
@@ -558,6 +588,33 @@ mod tests {
         assert_eq!(invariants(&o), [InvariantId::I11]);
     }
 
+    /// A recovery of another's reclaim guard is judged by the age the remover saw; a maker
+    /// dropping what it takes for its own guard, and a guard no one saw, are not judged.
+    /// (cargo-mutants' `file_lock.rs:910:85` `/ → %` made every guard look ancient.)
+    #[test]
+    fn a_guard_recovered_before_the_orphan_grace_breaks_i11() {
+        let lock = Path::new(LOCK);
+        let grace = heldlock_core::file_lock::ORPHAN_GRACE_MS;
+        let recovered = |max_age_ms: Option<u64>, by: u32| {
+            let mut o = Oracle::default();
+            o.guard_made(103, lock);
+            o.guard_removed(by, lock, 1, max_age_ms);
+            invariants(&o)
+        };
+        assert_eq!(recovered(Some(697), 102), [InvariantId::I11], "recovered young");
+        assert_eq!(recovered(Some(grace - 2), 102), [InvariantId::I11], "just short of the grace");
+        assert!(recovered(Some(grace + 1), 102).is_empty(), "aged out by the remover's clock");
+        assert!(recovered(Some(0), 103).is_empty(), "its maker drops it");
+        assert!(recovered(None, 102).is_empty(), "the remover never saw it");
+        // The maker drops the guard another made after recovering its own: not judged.
+        let mut o = Oracle::default();
+        o.guard_made(103, lock);
+        o.guard_removed(102, lock, 1, Some(grace + 1));
+        o.guard_made(102, lock);
+        o.guard_removed(103, lock, 2, Some(0));
+        assert!(o.violations.is_empty(), "{:?}", o.violations);
+    }
+
     /// Swarm seed 741144: the dead holder's lock was guarded until 0.4 s before the timeout
     /// (a crashed reclaimer's guard, then a hung one's, each blocking by SPEC until the orphan
     /// grace): no budget was left to recover in. With the guard gone 3 s and more, it was.
@@ -571,7 +628,7 @@ mod tests {
             let mut o = Oracle::default();
             acquire(&mut o, &procs, 104, 6, 22);
             o.process_died(104, 1);
-            o.guard_removed(Path::new(LOCK), guard_gone);
+            o.guard_removed(101, Path::new(LOCK), guard_gone, None);
             o.check_recoverable(101, late, Path::new(LOCK), Some((22, payload.to_vec())), &table);
             invariants(&o)
         };

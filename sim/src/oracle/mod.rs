@@ -55,9 +55,10 @@ pub struct Oracle {
     abandoned: std::collections::BTreeSet<(u32, PathBuf)>,
     /// Lock path ⇒ when its reclaim guard was last removed (an `rmdir` the file system saw).
     guard_removed_ns: BTreeMap<PathBuf, u64>,
-    /// Lock path ⇒ the processes that made its reclaim guard (an `mkdir` the file system saw)
-    /// and have not issued an `rmdir` of it since: each may drop what it takes for its own.
-    guard_makers: BTreeMap<PathBuf, std::collections::BTreeSet<u32>>,
+    /// Lock path ⇒ per process, how many `mkdir`s of its reclaim guard it made that no `rmdir`
+    /// of its own has matched yet: each may drop what it takes for its own (two acquires of
+    /// one process each hold a guard of their own: swarm seed 503046).
+    guard_makers: BTreeMap<PathBuf, BTreeMap<u32, u32>>,
     /// Transcript ⇒ when anyone (a gateway, a plugin, an external actor, a torn append) last
     /// changed it: what a fence read that never saw one version twice may blame (I15).
     changed: BTreeMap<PathBuf, u64>,

@@ -675,15 +675,14 @@ impl World {
     /// judged by the guard `pid` last saw (its `lstat`, the lock's verdict): its age by `pid`'s
     /// own clock at the highest reading since then (a step back lowers only what it reads now).
     pub fn guard_removed(&self, pid: u32, guard: &Path) {
-        let lock = guard.to_string_lossy();
-        let lock = Path::new(lock.strip_suffix(".reclaim").unwrap_or(&lock));
+        let lock = lock_of_guard(guard);
         let now = now_ns();
         self.with(|o| {
             let max_age_ms = o.guards_seen.get(&(pid, guard.to_owned())).map(|&(mtime_ns, seen_ns)| {
                 let highest = self.clocks.highest_wall_ms(pid, seen_ns, now) as i128;
                 (highest - mtime_ns / 1_000_000).max(0) as u64
             });
-            o.oracle.guard_removed(pid, lock, now, max_age_ms)
+            o.oracle.guard_removed(pid, &lock, now, max_age_ms)
         });
     }
 
@@ -758,8 +757,7 @@ impl World {
         self.with(|o| {
             let now = now_ns();
             o.witness.guard_made(pid, now);
-            let lock = path.to_string_lossy();
-            o.oracle.guard_made(pid, Path::new(lock.strip_suffix(".reclaim").unwrap_or(&lock)));
+            o.oracle.guard_made(pid, &lock_of_guard(path));
             o.litter.made(pid, path, Owed::Guard, now, o.facts.get(&pid));
         });
     }
@@ -1169,4 +1167,10 @@ impl Drop for ScopeBody {
     fn drop(&mut self) {
         self.world.with(|o| o.oracle.scope_body(self.pid, self.ctl, false));
     }
+}
+
+/// The lock path a reclaim guard (`<lock>.reclaim`) guards.
+fn lock_of_guard(guard: &Path) -> PathBuf {
+    let guard = guard.to_string_lossy();
+    PathBuf::from(guard.strip_suffix(".reclaim").unwrap_or(&guard))
 }

@@ -210,8 +210,8 @@ impl Oracle {
     /// world made some fs operation of this process fail with — not necessarily during this
     /// operation: concurrent releases of one handle share one outcome, so a watchdog's failed
     /// unlink may be told again later. ENOENT and EEXIST never qualify: SPEC §1 handles both
-    /// (a lock gone before its release's unlink is released, not an error). Acquire refusals are also judged, more strictly, at
-    /// `AcquireFailed`.
+    /// (a lock gone before its release's unlink is released, not an error). Acquire refusals
+    /// are also judged, more strictly, at `AcquireFailed`.
     fn check_lock_path_error(
         &mut self,
         pid: u32,

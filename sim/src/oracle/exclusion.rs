@@ -159,11 +159,12 @@ impl Oracle {
     }
 
     /// The reclaim guard of `lock` was removed at `now` by `pid`, whose own wall clock read the
-    /// guard it last saw at most `max_age_ms` old at any moment since (None: it saw none). I11: a guard another
-    /// process made blocks until the orphan grace ages it out (SPEC §1 step 3; judged against
-    /// the short grace, which an acquire with a short budget uses); recovered younger, it
-    /// lets a second reclaimer in beside a live one. A process dropping a guard it made is not
-    /// judged, even when the guard there is by then another's (guards carry no identity).
+    /// guard it last saw at most `max_age_ms` old at any moment since (None: it saw none).
+    /// I11: a guard another process made blocks until the orphan grace ages it out (SPEC §1
+    /// step 3; judged against the short grace, which an acquire with a short budget uses);
+    /// recovered younger, it lets a second reclaimer in beside a live one. A process dropping
+    /// a guard it made is not judged, even when the guard there is by then another's (guards
+    /// carry no identity).
     pub fn guard_removed(&mut self, pid: u32, lock: &Path, now: u64, max_age_ms: Option<u64>) {
         self.guard_removed_ns.insert(lock.to_owned(), now);
         let makers = self.guard_makers.entry(lock.to_owned()).or_default();

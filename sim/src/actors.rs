@@ -436,6 +436,29 @@ async fn foreign_holder(
     world.process_crashed(pid, "exits");
 }
 
+/// Remove the held lock inode `ino` at `lock` behind the protocol's back (an `rm`, a sync
+/// tool), and tell the world: the holder's handle no longer keeps others out.
+pub fn remove_held_lock(world: &World, lock: &Path, ino: u64) -> bool {
+    if world.disk.view(0, usize::MAX).unlink_now(lock).is_err() {
+        return false;
+    }
+    world.lock_tampered(lock, ino);
+    true
+}
+
+/// Remove lock inode `ino` at `lock` if it is a dead gateway's that nobody holds (an operator
+/// clearing a crashed process's lock), and say so in the trace. Nobody's lock is lost.
+pub fn remove_dead_lock(world: &World, lock: &Path, ino: u64) -> bool {
+    if world.holds_inode(ino) || !world.is_dead_gateway_lock(ino) {
+        return false;
+    }
+    if world.disk.view(0, usize::MAX).unlink_now(lock).is_err() {
+        return false;
+    }
+    world.external_note(|| format!("external removes the dead lock {}", lock.display()));
+    true
+}
+
 /// Removes a lock file a live gateway holds, or replaces it by a copy in a new inode (a
 /// backup restore, a sync tool) that the tool removes again a while later.
 pub async fn lock_tamperer(world: Arc<World>) {
@@ -455,12 +478,11 @@ pub async fn lock_tamperer(world: Arc<World>) {
             }
         }
         let Some((lock, ino)) = target else { return };
-        let view = world.disk.view(0, usize::MAX);
         let bytes = world.disk.contents(&lock).unwrap_or_default();
-        if view.unlink_now(&lock).is_err() {
+        if !remove_held_lock(&world, &lock, ino) {
             continue;
         }
-        world.lock_tampered(&lock, ino);
+        let view = world.disk.view(0, usize::MAX);
         if rng.gen_bool(0.5) && view.write_path_now(&lock, &bytes, true).is_ok() {
             let copy = world.disk.ino_of(&lock);
             if let Some(copy) = copy {

@@ -11,6 +11,7 @@ pub mod coverage;
 pub mod faults;
 pub mod fleet;
 pub mod litter;
+pub mod lock_races;
 pub mod lookup_cache;
 pub mod oracle;
 pub mod plugin;

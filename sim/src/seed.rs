@@ -53,6 +53,7 @@ pub enum WorldDraw {
     Plugin = 7,
     OutsideDispose = 8,
     RacingEdit = 9,
+    LockRace = 10,
 }
 
 /// A ChaCha generator for item `index` of stream `stream` of the run `seed`.

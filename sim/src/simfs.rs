@@ -190,6 +190,52 @@ impl SimFs {
         madsim::time::sleep(Duration::from_millis(edit.stall_ms - edit.at_ms)).await;
     }
 
+    /// Whether this call at `lock` may carry a lock race (`lock_races`): a gateway's, on a lock
+    /// path, before the healing.
+    fn races_lock(&self, lock: &Path) -> bool {
+        self.world.profile.lock_races > 0
+            && self.writer == Writer::Gateway
+            && PathClass::of(lock) == PathClass::Lock
+            && !self.world.is_healed()
+    }
+
+    /// A gateway's release `unlink` of a lock path that carries a lock race: an outside removal
+    /// of its own lock file lands between the release's check and its unlink, at the last
+    /// moment (no `await` between it and the unlink: a waiter publishing in a wider window
+    /// would have its live lock unlinked by the release, an unlink-by-path race nothing can
+    /// close, damage of the outside `rm` rather than of the lock).
+    fn race_release(&self, lock: &Path) {
+        if !self.races_lock(lock) || !self.world.lock_races.on_unlink() {
+            return;
+        }
+        // Its own lock, whose release began (the oracle no longer counts it held).
+        let own = self.view.disk().ino_of(lock).filter(|ino| self.world.is_lock_of(*ino, self.view.pid()));
+        if let Some(ino) = own {
+            crate::actors::remove_held_lock(&self.world, lock, ino);
+        }
+    }
+
+    /// A gateway's reclaim (its first exchange or move aside between `lock` and its private
+    /// name `private`) that carries a lock race stalls, and an outside removal of the dead
+    /// lock it judged lands inside the stall: a waiter may publish a live lock there before
+    /// the exchange takes it.
+    async fn race_reclaim(&self, lock: &Path, private: &Path) {
+        if !self.races_lock(lock) {
+            return;
+        }
+        let Some(race) = self.world.lock_races.on_reclaim(private) else {
+            return;
+        };
+        let judged = self.view.disk().ino_of(lock);
+        self.world.fs_stalled(self.view.pid(), race.stall_ms);
+        madsim::time::sleep(Duration::from_millis(race.remove_at_ms)).await;
+        let there = self.view.disk().ino_of(lock);
+        if let Some(ino) = there.filter(|ino| Some(*ino) == judged) {
+            crate::actors::remove_dead_lock(&self.world, lock, ino);
+        }
+        madsim::time::sleep(Duration::from_millis(race.stall_ms - race.remove_at_ms)).await;
+    }
+
     /// How many bytes of a failing `len`-byte write reach the file first (0: none).
     /// Only errnos a write can report after moving some bytes (EIO, ENOSPC) tear it.
     fn torn_prefix(&self, decision: &crate::faults::Decision, kind: FaultKind, len: usize) -> usize {
@@ -303,6 +349,7 @@ impl Fs for SimFs {
         Box::pin(async move {
             self.removal_issued(path);
             self.gate(FsOp::Unlink, path).await?;
+            self.race_release(path);
             let ino = self.view.disk().ino_of(path);
             let lock = PathClass::of(path) == PathClass::Lock;
             let dangling = lock && ino.is_none() && self.world.dangling_symlink_at(path);
@@ -349,6 +396,7 @@ impl Fs for SimFs {
     fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.refuse_renameat2_flags()?;
+            self.race_reclaim(b, a).await;
             self.removal_issued(a);
             self.gate(FsOp::Exchange, b).await?;
             let disk = self.view.disk();
@@ -406,6 +454,7 @@ impl Fs for SimFs {
     fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             if PathClass::of(from) == PathClass::Lock {
+                self.race_reclaim(from, to).await;
                 self.world.moved_aside(self.view.pid(), from);
             }
             self.gate(FsOp::Rename, from).await?;

@@ -44,6 +44,9 @@ struct CtlSeen {
 pub struct Witness {
     ctls: BTreeMap<(u32, ControllerId), CtlSeen>,
     planted: BTreeMap<u64, PlantedLive>,
+    /// Planted live locks a gateway moved off their lock path (a reclaim's exchange or move
+    /// aside): inode ⇒ (the mover, when).
+    displaced: BTreeMap<u64, (u32, u64)>,
     /// When each watchdog last began a sleep (the end of its previous tick), ns.
     watchdogs: BTreeMap<WatchdogOf, u64>,
     /// (pid, acquire) ⇒ when it began; pid ⇒ when it last took a reclaim guard.
@@ -240,10 +243,31 @@ impl Witness {
     /// The planter is done with inode `ino` (it removes it itself, or found it gone).
     pub fn planted_gone(&mut self, ino: u64) {
         self.planted.remove(&ino);
+        self.displaced.remove(&ino);
+    }
+
+    /// Gateway `pid` moved lock inode `left` off its lock path and put `arrived` on it.
+    pub fn lock_exchanged(&mut self, pid: u32, now: u64, arrived: Option<u64>, left: Option<u64>) {
+        if let Some(ino) = arrived {
+            self.displaced.remove(&ino);
+        }
+        if let Some(ino) = left.filter(|ino| self.planted.contains_key(ino)) {
+            self.displaced.insert(ino, (pid, now));
+        }
     }
 
     /// A gateway unlinked lock inode `ino` (I11): never a live, in-bounds foreign holder's.
+    /// Excused: one a dead life of the remover's pid moved off the path and could not put
+    /// back (a move aside on a mount with neither `RENAME_NOREPLACE` nor `link`). Its holder
+    /// lost it then; the next life drops it as junk at its private name (swarm seed 7570).
     pub fn lock_unlinked(&mut self, pid: u32, now: u64, lock: &Path, ino: u64, out: &mut Vec<Violation>) {
+        let displaced = self.displaced.remove(&ino);
+        let earlier_life = displaced
+            .is_some_and(|(by, at)| by == pid && self.pid_changes.get(&pid).is_some_and(|t| *t > at));
+        if earlier_life {
+            self.planted.remove(&ino);
+            return;
+        }
         if let Some(p) = self.planted.remove(&ino) {
             out.push(violation(
                 now,
@@ -782,5 +806,40 @@ mod tests {
         assert_eq!(parse_rfc3339_ms("2026-01-01 00:00:00Z"), z);
         assert_eq!(parse_rfc3339_ms("2026-01-01T00:00:00"), None);
         assert_eq!(parse_rfc3339_ms("garbage"), None);
+    }
+
+    /// A planted live lock a gateway moved aside is judged by who drops it: the mover's own
+    /// life owed the put back (I11, cargo-mutants' `Seen::same_entry → true`, seed 978); a
+    /// later life of its pid finds it as junk at its private name (swarm seed 7570, FUSE).
+    #[test]
+    fn a_planted_lock_left_aside_by_an_earlier_life_is_junk() {
+        let planted = || PlantedLive {
+            lock: PathBuf::from("/s.jsonl.lock"),
+            holder: 5000,
+            form: "Z",
+        };
+        let aside = Path::new("/s.jsonl.lock.104-5.swap");
+        let drop_after = |life_began: Option<u64>| {
+            let mut w = Witness::default();
+            w.pid_changed(104, 10);
+            w.planted_live(40, planted());
+            w.lock_exchanged(104, 100, None, Some(40));
+            if let Some(t) = life_began {
+                w.pid_changed(104, t);
+            }
+            let mut out = Vec::new();
+            w.lock_unlinked(104, 300, aside, 40, &mut out);
+            out
+        };
+        assert_eq!(drop_after(None).len(), 1, "the mover's own life dropped a live lock it took");
+        assert!(drop_after(Some(200)).is_empty(), "a later life of the pid drops junk");
+        let mut w = Witness::default();
+        w.planted_live(40, planted());
+        w.lock_exchanged(104, 100, None, Some(40));
+        w.lock_exchanged(104, 150, Some(40), None);
+        w.pid_changed(104, 200);
+        let mut out = Vec::new();
+        w.lock_unlinked(104, 300, Path::new("/s.jsonl.lock"), 40, &mut out);
+        assert_eq!(out.len(), 1, "put back on its path, it is live again whoever removes it");
     }
 }

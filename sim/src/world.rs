@@ -90,6 +90,8 @@ pub struct World {
     pub aim: RecoveryAim,
     /// Edits aimed into gateways' transcript calls (`racing`).
     pub racing: crate::racing::RacingEdits,
+    /// Removals aimed into gateways' releases (`lock_races`).
+    pub lock_races: crate::lock_races::LockRaces,
     /// Numbers the gateways' transcript entries: each write is unique on disk.
     entries: std::sync::atomic::AtomicU64,
     /// Fixed for the run: lets the per-op trace notes skip the lock when the trace is off.
@@ -108,6 +110,7 @@ impl World {
     ) -> Arc<World> {
         let disk = MemFs::new(Arc::new(|| EPOCH_WALL_MS as i128 * 1_000_000 + now_ns() as i128));
         let racing = crate::racing::RacingEdits::new(seed, profile.racing_edits);
+        let lock_races = crate::lock_races::LockRaces::new(seed, profile.lock_races);
         Arc::new(World {
             seed,
             scenario: scenario.to_owned(),
@@ -122,6 +125,7 @@ impl World {
             heal_event: event_listener::Event::new(),
             aim: RecoveryAim::default(),
             racing,
+            lock_races,
             entries: std::sync::atomic::AtomicU64::new(0),
             trace_mode: trace,
             observed: Mutex::new(Observed {
@@ -647,6 +651,7 @@ impl World {
         self.with(|o| {
             o.events += 1;
             o.oracle.lock_exchanged(pid, now_ns(), arrived, left);
+            o.witness.lock_exchanged(pid, now_ns(), arrived, left);
         });
     }
 
@@ -789,6 +794,16 @@ impl World {
     /// Whether a live gateway holds lock inode `ino` now.
     pub fn holds_inode(&self, ino: u64) -> bool {
         self.with(|o| o.oracle.holds_inode(ino, &o.facts))
+    }
+
+    /// Whether lock inode `ino` was made by process `pid` in its current life.
+    pub fn is_lock_of(&self, ino: u64, pid: u32) -> bool {
+        self.with(|o| o.oracle.is_lock_of(ino, pid))
+    }
+
+    /// Whether lock inode `ino` was made by a gateway (or copied from one's) that has died since.
+    pub fn is_dead_gateway_lock(&self, ino: u64) -> bool {
+        self.with(|o| o.oracle.is_dead_gateway_lock(ino))
     }
 
     /// An external actor removed (or replaced) the held lock inode `ino` at `lock`.

@@ -47,6 +47,8 @@ pub struct SimFs {
 struct Failed {
     err: io::Error,
     torn: usize,
+    /// The errno the world injected (`None`: a hang that ended).
+    injected: Option<i32>,
 }
 
 impl SimFs {
@@ -156,6 +158,7 @@ impl SimFs {
                     Some(code) => Err(Failed {
                         err: os_error(code),
                         torn: self.torn_prefix(&decision, kind, len),
+                        injected: Some(code),
                     }),
                     // Hung until the world heals (then it fails), or until the process dies and
                     // its tasks are dropped.
@@ -165,6 +168,7 @@ impl SimFs {
                         Err(Failed {
                             err: os_error(heldlock_core::platform::errno::EIO),
                             torn: 0,
+                            injected: None,
                         })
                     }
                 }
@@ -197,6 +201,22 @@ impl SimFs {
             && self.writer == Writer::Gateway
             && PathClass::of(lock) == PathClass::Lock
             && !self.world.is_healed()
+    }
+
+    /// The gate (on `gated`) of a `link` or `rename` from `from` to `to`. An errno injected
+    /// into one from a private name to a lock path is a reclaimer's put back failing, which the
+    /// oracle charges to the acquire that moved a lock aside to `from`.
+    async fn gate_move(&self, gated: &Path, (from, to): (&Path, &Path)) -> io::Result<()> {
+        let failed = match self.gate_write(FsOp::Rename, gated, 0).await {
+            Ok(()) => return Ok(()),
+            Err(failed) => failed,
+        };
+        if let Some(code) = failed.injected {
+            if PathClass::of(to) == PathClass::Lock && PathClass::of(from) == PathClass::Dir {
+                self.world.put_back_failed(self.view.pid(), from, code);
+            }
+        }
+        Err(failed.err)
     }
 
     /// A gateway's release `unlink` of a lock path that carries a lock race: an outside removal
@@ -438,7 +458,7 @@ impl Fs for SimFs {
     fn link<'a>(&'a self, existing: &'a Path, new: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.refuse_link()?;
-            self.gate(FsOp::Rename, new).await?;
+            self.gate_move(new, (existing, new)).await?;
             let linked = self.view.lstat_now(existing).ok().map(|st| st.ino);
             self.seen(self.view.link_now(existing, new))?;
             self.changed_itself(new, true);
@@ -455,9 +475,9 @@ impl Fs for SimFs {
         Box::pin(async move {
             if PathClass::of(from) == PathClass::Lock {
                 self.race_reclaim(from, to).await;
-                self.world.moved_aside(self.view.pid(), from);
+                self.world.moved_aside(self.view.pid(), from, to);
             }
-            self.gate(FsOp::Rename, from).await?;
+            self.gate_move(from, (from, to)).await?;
             let disk = self.view.disk();
             let moved = self.view.lstat_now(from).ok().map(|st| st.ino);
             let replaced = self.view.lstat_now(to).ok().map(|st| st.ino).filter(|ino| Some(*ino) != moved);

@@ -589,8 +589,14 @@ impl World {
 
     /// `pid` issued a `rename` that moves the lock at `lock` off its path (a reclaim's move
     /// aside, where the filesystem cannot exchange).
-    pub fn moved_aside(&self, pid: u32, lock: &Path) {
-        self.with(|o| o.oracle.moved_aside(pid, lock));
+    pub fn moved_aside(&self, pid: u32, lock: &Path, aside: &Path) {
+        self.with(|o| o.oracle.moved_aside(pid, lock, aside));
+    }
+
+    /// The world injected `errno` into `pid`'s `link` or `rename` from private name `from`
+    /// to a lock path: a reclaimer's put back of what it moved aside, if `from` is that name.
+    pub fn put_back_failed(&self, pid: u32, from: &Path, errno: i32) {
+        self.with(|o| o.oracle.put_back_failed(pid, from, errno));
     }
 
     pub fn lock_created(&self, pid: u32, ino: u64) {

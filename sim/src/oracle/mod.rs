@@ -177,7 +177,8 @@ impl Oracle {
                     unblocked_ms: 0,
                     sampled_ns: None,
                     owed_error: None,
-                    moved_aside: false,
+                    moved_aside: None,
+                    owed_put_back: None,
                 };
                 self.acquires.insert((pid, acquire), rec);
             }

@@ -76,12 +76,22 @@ impl Oracle {
         }
     }
 
-    /// `pid` moved the lock at `lock` aside (`rename` off the lock path): its acquires there
-    /// are not judged (module doc).
-    pub fn moved_aside(&mut self, pid: u32, lock: &Path) {
+    /// `pid` moved the lock at `lock` aside to `aside` (`rename` off the lock path): its
+    /// acquires there are not judged, but for the put back (module doc).
+    pub fn moved_aside(&mut self, pid: u32, lock: &Path, aside: &Path) {
         for ((p, _), rec) in self.acquires.iter_mut() {
             if *p == pid && rec.lock == lock {
-                rec.moved_aside = true;
+                rec.moved_aside = Some(aside.to_owned());
+            }
+        }
+    }
+
+    /// The world injected `errno` into `pid`'s call that puts back (to the lock path) what
+    /// it had moved aside to `from`: the acquire that moved it owes that error its caller.
+    pub fn put_back_failed(&mut self, pid: u32, from: &Path, errno: i32) {
+        for ((p, _), rec) in self.acquires.iter_mut() {
+            if *p == pid && rec.moved_aside.as_deref() == Some(from) {
+                rec.owed_put_back.get_or_insert((errno, rec.lock.clone()));
             }
         }
     }
@@ -106,7 +116,8 @@ impl Oracle {
         refusal: Option<Refusal<'_>>,
         procs: &BTreeMap<u32, ProcFacts>,
     ) {
-        let Some((errno, path)) = rec.owed_error.as_ref().filter(|_| !rec.moved_aside) else {
+        let owed = rec.owed_error.as_ref().filter(|_| rec.moved_aside.is_none());
+        let Some((errno, path)) = rec.owed_put_back.as_ref().or(owed) else {
             return;
         };
         let timed_out_excused =
@@ -221,9 +232,46 @@ mod tests {
 
         start(&mut o, 7, 3);
         o.propagated_call_failed(7, Path::new(LOCK), errno::EIO);
-        o.moved_aside(7, Path::new(LOCK));
+        o.moved_aside(7, Path::new(LOCK), Path::new("/s/t.jsonl.lock.7-4.swap"));
         fail(&mut o, 7, 3, Refusal::Timeout);
         assert!(flagged(&o).is_empty(), "a put that failed after a move aside");
+    }
+
+    /// cargo-mutants: `file_lock.rs:836` EEXIST guard `→ true` (`move_aside` swallows any error
+    /// of its `link` back): a failed put back of what a reclaim moved aside is owed its caller
+    /// (SPEC §1 step 4), though the failed put before it is not.
+    #[test]
+    fn a_failed_put_back_after_a_move_aside_is_owed() {
+        let aside = Path::new("/s/t.jsonl.lock.7-4.swap");
+        let spare = Path::new("/s/t.jsonl.lock.7-5.swap");
+        let run = |put_back: Option<&Path>, refusal: Option<Refusal<'static>>| {
+            let mut o = Oracle::default();
+            start(&mut o, 7, 1);
+            o.moved_aside(7, Path::new(LOCK), aside);
+            o.propagated_call_failed(7, Path::new(LOCK), errno::EIO); // the put
+            o.put_back_failed(7, spare, errno::EIO); // the put itself, from our spare
+            if let Some(from) = put_back {
+                o.put_back_failed(7, from, errno::EIO);
+            }
+            match refusal {
+                Some(r) => fail(&mut o, 7, 1, r),
+                None => {
+                    let ev = LockEvent::Acquired {
+                        acquire: 1,
+                        handle: heldlock_core::event::HandleId(3),
+                        lock: Path::new(LOCK),
+                        ino: 9,
+                        max_hold_ms: 300_000,
+                    };
+                    o.on_lock_event(7, 10, &ev, &BTreeMap::new());
+                }
+            }
+            flagged(&o).len()
+        };
+        assert_eq!(run(None, Some(Refusal::Timeout)), 0, "only the put failed: it waits on");
+        assert_eq!(run(Some(aside), Some(Refusal::Timeout)), 1, "the put back failed, then a timeout");
+        assert_eq!(run(Some(aside), None), 1, "the put back failed, then it took the lock");
+        assert_eq!(run(Some(aside), Some(Refusal::Io(Some(errno::EIO)))), 0, "it returned the error");
     }
 
     /// Swarm seed 6160: a plugin's acquire (budget 10 s) was answered at 10.5 s while its loop

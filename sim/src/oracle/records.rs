@@ -178,9 +178,12 @@ pub(super) struct AcquireRec {
     pub unblocked_ms: u64,
     pub sampled_ns: Option<u64>,
     /// The first injected error of one of its own calls that it owes its caller (the errno
-    /// and the path the call named), and whether it moved a lock aside (`propagation`).
+    /// and the path the call named), and the private name it last moved a lock aside to
+    /// (`propagation`).
     pub owed_error: Option<(i32, PathBuf)>,
-    pub moved_aside: bool,
+    pub moved_aside: Option<PathBuf>,
+    /// The first injected error of its put back of what it moved aside: owed even then.
+    pub owed_put_back: Option<(i32, PathBuf)>,
 }
 
 pub(super) struct AbortDeadline {

@@ -21,7 +21,9 @@
 //!   its own: its calls have no caller), for the rest of the process's life;
 //! - an acquire that moved a lock aside (the reclaim where the filesystem cannot exchange) is
 //!   not judged: when what it moved aside turns out not to be the lock it judged, it puts that
-//!   back and waits, and the failed publish has no caller to reach;
+//!   back and waits, and the failed publish has no caller to reach. The put back itself (a
+//!   `link` or `rename` from the private name it moved the lock to) is judged: its error is
+//!   the acquire's to return;
 //! - a timeout the acquire's timer gave, or one after a hang of the process, is not judged:
 //!   the error's cleanup (dropping the private name) may be slow or hang, and the timer then
 //!   answers the caller first (swarm seeds 3069, 50203).

@@ -235,27 +235,6 @@ impl SimFs {
         }
     }
 
-    /// A gateway's reclaim (its first exchange or move aside between `lock` and its private
-    /// name `private`) that carries a lock race stalls, and an outside removal of the dead
-    /// lock it judged lands inside the stall: a waiter may publish a live lock there before
-    /// the exchange takes it.
-    async fn race_reclaim(&self, lock: &Path, private: &Path) {
-        if !self.races_lock(lock) {
-            return;
-        }
-        let Some(race) = self.world.lock_races.on_reclaim(private) else {
-            return;
-        };
-        let judged = self.view.disk().ino_of(lock);
-        self.world.fs_stalled(self.view.pid(), race.stall_ms);
-        madsim::time::sleep(Duration::from_millis(race.remove_at_ms)).await;
-        let there = self.view.disk().ino_of(lock);
-        if let Some(ino) = there.filter(|ino| Some(*ino) == judged) {
-            crate::actors::remove_dead_lock(&self.world, lock, ino);
-        }
-        madsim::time::sleep(Duration::from_millis(race.stall_ms - race.remove_at_ms)).await;
-    }
-
     /// How many bytes of a failing `len`-byte write reach the file first (0: none).
     /// Only errnos a write can report after moving some bytes (EIO, ENOSPC) tear it.
     fn torn_prefix(&self, decision: &crate::faults::Decision, kind: FaultKind, len: usize) -> usize {
@@ -416,7 +395,6 @@ impl Fs for SimFs {
     fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.refuse_renameat2_flags()?;
-            self.race_reclaim(b, a).await;
             self.removal_issued(a);
             self.gate(FsOp::Exchange, b).await?;
             let disk = self.view.disk();
@@ -474,7 +452,6 @@ impl Fs for SimFs {
     fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             if PathClass::of(from) == PathClass::Lock {
-                self.race_reclaim(from, to).await;
                 self.world.moved_aside(self.view.pid(), from, to);
             }
             self.gate_move(from, (from, to)).await?;

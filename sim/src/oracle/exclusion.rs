@@ -272,11 +272,6 @@ impl Oracle {
         self.inodes.get(&ino).is_some_and(|r| r.pid == pid && r.creator_died_ns.is_none())
     }
 
-    /// Whether lock inode `ino` was made by a gateway (or copied from one's) that has died since.
-    pub fn is_dead_gateway_lock(&self, ino: u64) -> bool {
-        self.inodes.get(&ino).is_some_and(|r| r.pid != NO_CREATOR && r.creator_died_ns.is_some())
-    }
-
     /// An external actor removed or replaced lock inode `ino` behind its holder's back: the
     /// holder cannot know, so its later writes and a successor's acquire are not its fault.
     pub fn lock_tampered(&mut self, ino: u64) {
@@ -511,22 +506,17 @@ mod tests {
         o.violations.iter().map(|v| v.invariant).collect()
     }
 
-    /// The lock races' outside `rm` picks its target by these: a release's own lock (the
-    /// creator's current life), a reclaim's dead lock (a dead gateway's, planted ones never).
+    /// The lock races' outside `rm` picks a release's own lock by this: made by the pid's
+    /// current life.
     #[test]
     fn a_lock_inode_is_told_by_its_makers_life() {
         let mut o = Oracle::default();
         o.lock_created(104, 0, 22);
         o.lock_placed_outside(0, 23, PlacedBy::Named(5000));
         assert!(o.is_lock_of(22, 104) && !o.is_lock_of(22, 105) && !o.is_lock_of(99, 104));
-        assert!(!o.is_dead_gateway_lock(22), "its maker lives");
+        assert!(!o.is_lock_of(23, 104), "planted");
         o.process_died(104, 10);
-        o.process_died(5000, 10);
         assert!(!o.is_lock_of(22, 104), "a later life of pid 104 did not make it");
-        assert!(o.is_dead_gateway_lock(22));
-        assert!(!o.is_dead_gateway_lock(99), "an inode never seen");
-        o.lock_placed_outside(0, 24, PlacedBy::CopyOf(22));
-        assert!(o.is_dead_gateway_lock(24), "a copy of a dead gateway's lock is as dead");
     }
 
     /// cargo-mutants: `ProcessLocks::in_place → Ok(true)`: a holder writes on after an outside

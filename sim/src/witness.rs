@@ -259,7 +259,8 @@ impl Witness {
     /// A gateway unlinked lock inode `ino` (I11): never a live, in-bounds foreign holder's.
     /// Excused: one a dead life of the remover's pid moved off the path and could not put
     /// back (a move aside on a mount with neither `RENAME_NOREPLACE` nor `link`). Its holder
-    /// lost it then; the next life drops it as junk at its private name (swarm seed 7570).
+    /// lost it then; the next life drops it as junk at its private name (swarm seed 7570 in the
+    /// world of branch `wip/reclaim-race`).
     pub fn lock_unlinked(&mut self, pid: u32, now: u64, lock: &Path, ino: u64, out: &mut Vec<Violation>) {
         let displaced = self.displaced.remove(&ino);
         let earlier_life = displaced
@@ -809,8 +810,9 @@ mod tests {
     }
 
     /// A planted live lock a gateway moved aside is judged by who drops it: the mover's own
-    /// life owed the put back (I11, cargo-mutants' `Seen::same_entry → true`, seed 978); a
-    /// later life of its pid finds it as junk at its private name (swarm seed 7570, FUSE).
+    /// life owed the put back (I11: how cargo-mutants' `Seen::same_entry → true` failed, seed
+    /// 978 on branch `wip/reclaim-race`); a later life of its pid finds it as junk at its
+    /// private name (seed 7570 there, FUSE).
     #[test]
     fn a_planted_lock_left_aside_by_an_earlier_life_is_junk() {
         let planted = || PlantedLive {

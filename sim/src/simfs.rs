@@ -194,15 +194,6 @@ impl SimFs {
         madsim::time::sleep(Duration::from_millis(edit.stall_ms - edit.at_ms)).await;
     }
 
-    /// Whether this call at `lock` may carry a lock race (`lock_races`): a gateway's, on a lock
-    /// path, before the healing.
-    fn races_lock(&self, lock: &Path) -> bool {
-        self.world.profile.lock_races > 0
-            && self.writer == Writer::Gateway
-            && PathClass::of(lock) == PathClass::Lock
-            && !self.world.is_healed()
-    }
-
     /// The gate (on `gated`) of a `link` or `rename` from `from` to `to`. An errno injected
     /// into one from a private name to a lock path is a reclaimer's put back failing, which the
     /// oracle charges to the acquire that moved a lock aside to `from`.
@@ -225,7 +216,11 @@ impl SimFs {
     /// would have its live lock unlinked by the release, an unlink-by-path race nothing can
     /// close, damage of the outside `rm` rather than of the lock).
     fn race_release(&self, lock: &Path) {
-        if !self.races_lock(lock) || !self.world.lock_races.on_unlink() {
+        let may_race = self.world.profile.lock_races > 0
+            && self.writer == Writer::Gateway
+            && PathClass::of(lock) == PathClass::Lock
+            && !self.world.is_healed();
+        if !may_race || !self.world.lock_races.on_unlink() {
             return;
         }
         // Its own lock, whose release began (the oracle no longer counts it held).

@@ -44,9 +44,6 @@ struct CtlSeen {
 pub struct Witness {
     ctls: BTreeMap<(u32, ControllerId), CtlSeen>,
     planted: BTreeMap<u64, PlantedLive>,
-    /// Planted live locks a gateway moved off their lock path (a reclaim's exchange or move
-    /// aside): inode ⇒ (the mover, when).
-    displaced: BTreeMap<u64, (u32, u64)>,
     /// When each watchdog last began a sleep (the end of its previous tick), ns.
     watchdogs: BTreeMap<WatchdogOf, u64>,
     /// (pid, acquire) ⇒ when it began; pid ⇒ when it last took a reclaim guard.
@@ -243,28 +240,23 @@ impl Witness {
     /// The planter is done with inode `ino` (it removes it itself, or found it gone).
     pub fn planted_gone(&mut self, ino: u64) {
         self.planted.remove(&ino);
-        self.displaced.remove(&ino);
-    }
-
-    /// Gateway `pid` moved lock inode `left` off its lock path and put `arrived` on it.
-    pub fn lock_exchanged(&mut self, pid: u32, now: u64, arrived: Option<u64>, left: Option<u64>) {
-        if let Some(ino) = arrived {
-            self.displaced.remove(&ino);
-        }
-        if let Some(ino) = left.filter(|ino| self.planted.contains_key(ino)) {
-            self.displaced.insert(ino, (pid, now));
-        }
     }
 
     /// A gateway unlinked lock inode `ino` (I11): never a live, in-bounds foreign holder's.
-    /// Excused: one a dead life of the remover's pid moved off the path and could not put
+    /// `aside`: who moved it off its lock path and when, if it is still aside (the oracle's
+    /// record). Excused: one a dead life of the remover's pid moved aside and could not put
     /// back (a move aside on a mount with neither `RENAME_NOREPLACE` nor `link`). Its holder
     /// lost it then; the next life drops it as junk at its private name (swarm seed 7570 in the
     /// world of branch `wip/reclaim-race`).
-    pub fn lock_unlinked(&mut self, pid: u32, now: u64, lock: &Path, ino: u64, out: &mut Vec<Violation>) {
-        let displaced = self.displaced.remove(&ino);
-        let earlier_life = displaced
-            .is_some_and(|(by, at)| by == pid && self.pid_changes.get(&pid).is_some_and(|t| *t > at));
+    pub fn lock_unlinked(
+        &mut self,
+        pid: u32,
+        now: u64,
+        (lock, ino, aside): (&Path, u64, Option<(u32, u64)>),
+        out: &mut Vec<Violation>,
+    ) {
+        let earlier_life =
+            aside.is_some_and(|(by, at)| by == pid && self.pid_changes.get(&pid).is_some_and(|t| *t > at));
         if earlier_life {
             self.planted.remove(&ino);
             return;
@@ -820,28 +812,22 @@ mod tests {
             holder: 5000,
             form: "Z",
         };
-        let aside = Path::new("/s.jsonl.lock.104-5.swap");
-        let drop_after = |life_began: Option<u64>| {
+        // Pid 104's first life (from 10) moved inode 40 aside at 100; it is dropped at 300.
+        let drop_after = |life_began: Option<u64>, aside: Option<(u32, u64)>, at: &str| {
             let mut w = Witness::default();
             w.pid_changed(104, 10);
             w.planted_live(40, planted());
-            w.lock_exchanged(104, 100, None, Some(40));
             if let Some(t) = life_began {
                 w.pid_changed(104, t);
             }
             let mut out = Vec::new();
-            w.lock_unlinked(104, 300, aside, 40, &mut out);
-            out
+            w.lock_unlinked(104, 300, (Path::new(at), 40, aside), &mut out);
+            out.len()
         };
-        assert_eq!(drop_after(None).len(), 1, "the mover's own life dropped a live lock it took");
-        assert!(drop_after(Some(200)).is_empty(), "a later life of the pid drops junk");
-        let mut w = Witness::default();
-        w.planted_live(40, planted());
-        w.lock_exchanged(104, 100, None, Some(40));
-        w.lock_exchanged(104, 150, Some(40), None);
-        w.pid_changed(104, 200);
-        let mut out = Vec::new();
-        w.lock_unlinked(104, 300, Path::new("/s.jsonl.lock"), 40, &mut out);
-        assert_eq!(out.len(), 1, "put back on its path, it is live again whoever removes it");
+        let swap = "/s.jsonl.lock.104-5.swap";
+        assert_eq!(drop_after(None, Some((104, 100)), swap), 1, "the mover's own life owed the put back");
+        assert_eq!(drop_after(Some(200), Some((104, 100)), swap), 0, "a later life of the pid drops junk");
+        assert_eq!(drop_after(Some(200), Some((103, 100)), swap), 1, "another process moved it aside");
+        assert_eq!(drop_after(Some(200), None, "/s.jsonl.lock"), 1, "back on its path, it is live again");
     }
 }

@@ -657,7 +657,6 @@ impl World {
         self.with(|o| {
             o.events += 1;
             o.oracle.lock_exchanged(pid, now_ns(), arrived, left);
-            o.witness.lock_exchanged(pid, now_ns(), arrived, left);
         });
     }
 
@@ -701,8 +700,10 @@ impl World {
         self.aim.lock_gone();
         self.with(|o| {
             o.events += 1;
+            // Read before the oracle marks the inode gone.
+            let aside = o.oracle.aside_of(ino);
             o.oracle.lock_unlinked(pid, now_ns(), lock, ino, &o.facts);
-            o.witness.lock_unlinked(pid, now_ns(), lock, ino, &mut o.oracle.violations);
+            o.witness.lock_unlinked(pid, now_ns(), (lock, ino, aside), &mut o.oracle.violations);
         });
     }
 

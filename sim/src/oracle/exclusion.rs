@@ -148,7 +148,15 @@ impl Oracle {
     pub(super) fn displaced_by(&self, key: &(u32, HandleId)) -> Option<u32> {
         let ino = self.handles.get(key)?.ino;
         match self.inodes.get(&ino)?.linked {
-            Linked::Aside { by } => Some(by),
+            Linked::Aside { by, .. } => Some(by),
+            Linked::AtLock | Linked::Gone => None,
+        }
+    }
+
+    /// Who moved lock inode `ino` off its lock path, and when, while it stays aside.
+    pub fn aside_of(&self, ino: u64) -> Option<(u32, u64)> {
+        match self.inodes.get(&ino)?.linked {
+            Linked::Aside { by, since_ns } => Some((by, since_ns)),
             Linked::AtLock | Linked::Gone => None,
         }
     }
@@ -334,7 +342,10 @@ impl Oracle {
     /// a lock file of `pid`'s making when the oracle has not seen it before.
     pub fn lock_exchanged(&mut self, pid: u32, now: u64, arrived: Option<u64>, left: Option<u64>) {
         if let Some(inode) = left.and_then(|ino| self.inodes.get_mut(&ino)) {
-            inode.linked = Linked::Aside { by: pid };
+            inode.linked = Linked::Aside {
+                by: pid,
+                since_ns: now,
+            };
         }
         let Some(ino) = arrived else { return };
         match self.inodes.get_mut(&ino) {
@@ -506,8 +517,8 @@ mod tests {
         o.violations.iter().map(|v| v.invariant).collect()
     }
 
-    /// The lock races' outside `rm` picks a release's own lock by this: made by the pid's
-    /// current life.
+    /// The lock races' outside `rm` picks a release's own lock by its maker's life; the
+    /// witness judges a planted lock's removal by who moved it aside, and when.
     #[test]
     fn a_lock_inode_is_told_by_its_makers_life() {
         let mut o = Oracle::default();
@@ -515,6 +526,11 @@ mod tests {
         o.lock_placed_outside(0, 23, PlacedBy::Named(5000));
         assert!(o.is_lock_of(22, 104) && !o.is_lock_of(22, 105) && !o.is_lock_of(99, 104));
         assert!(!o.is_lock_of(23, 104), "planted");
+        assert_eq!(o.aside_of(23), None, "at its lock path");
+        o.lock_exchanged(104, 5, None, Some(23));
+        assert_eq!(o.aside_of(23), Some((104, 5)), "moved aside by p104 at 5");
+        o.lock_exchanged(104, 6, Some(23), None);
+        assert_eq!(o.aside_of(23), None, "put back");
         o.process_died(104, 10);
         assert!(!o.is_lock_of(22, 104), "a later life of pid 104 did not make it");
     }

@@ -151,8 +151,9 @@ pub(super) struct OpRec {
 pub(super) enum Linked {
     /// At its lock path (made or published there, or exchanged back in).
     AtLock,
-    /// Moved off its lock path by `by`'s exchange: linked at that process's private name.
-    Aside { by: u32 },
+    /// Moved off its lock path by `by`'s exchange (or move aside) at `since_ns`: linked at that
+    /// process's private name.
+    Aside { by: u32, since_ns: u64 },
     /// Unlinked: at no name.
     Gone,
 }

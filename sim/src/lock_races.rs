@@ -15,7 +15,9 @@
 //!   exchange takes its lock, and the holder's release, checked before the exchange, unlinks
 //!   the reclaimer's lock in between, so the exchange back finds the path empty (ENOENT
 //!   returned as an I/O error: swarm seeds 166848, 339676) or a newcomer's lock; on FUSE the
-//!   release removes the reclaimer's next lock (seed 158340).
+//!   release removes the reclaimer's next lock (seed 158340). Branch `wip/reclaim-fix` fixes
+//!   the first two in the core and aims this window everywhere but FUSE (BENCHMARKS, twelfth
+//!   session); not merged yet.
 
 use std::sync::Mutex;
 

@@ -787,18 +787,17 @@ impl ProcessLocks {
     /// After the exchange back, our private name should hold our own lock again: drop it then.
     /// Anything else there came to the path after ours was removed from it (a waiter's lock,
     /// published in that moment): exchange once more, so the path is the newcomer's again and
-    /// what we took returns to our private name, where it stays. Never unlink what we cannot
-    /// tell is ours.
+    /// what we took returns to our private name, where it stays. When the `lstat` fails we
+    /// cannot tell, and drop what is there as ours: a newcomer there needs two races at once,
+    /// and our lock left behind would be litter in every failure of that `lstat` (seed 17081).
     async fn settle_returned(&self, ours: &Spare, lock_path: &Path) {
         let fs = &self.platform.fs;
-        let returned = fs.lstat(&ours.path).await;
-        if matches!(&returned, Ok(st) if (st.dev, st.ino) == (ours.made.dev, ours.made.ino)) {
-            self.discard_spare(ours.fd, &ours.path).await;
-            return;
-        }
-        let _ = fs.close(ours.fd).await;
-        if returned.is_ok() {
-            let _ = fs.exchange(&ours.path, lock_path).await;
+        match fs.lstat(&ours.path).await {
+            Ok(st) if (st.dev, st.ino) != (ours.made.dev, ours.made.ino) => {
+                let _ = fs.close(ours.fd).await;
+                let _ = fs.exchange(&ours.path, lock_path).await;
+            }
+            _ => self.discard_spare(ours.fd, &ours.path).await,
         }
     }
 

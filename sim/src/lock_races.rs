@@ -11,7 +11,11 @@
 //! - **A reclaim** judged a dead process's lock, then exchanges its own lock in (or moves the
 //!   judged one aside). Its call stalls, and the dead lock removed inside the stall lets a live
 //!   waiter publish its own there; the exchange then takes that live lock, and the reclaimer
-//!   must see it is not what it judged and put it back (I11: never remove a live lock).
+//!   must see it is not what it judged and put it back (I11: never remove a live lock). The
+//!   taken lock's holder may be releasing meanwhile, its check made before the exchange: its
+//!   unlink then removes the reclaimer's lock standing in at the path, and the exchange back
+//!   finds the path empty (swarm seeds 166848, 339676) or a newcomer's lock. Not aimed at a
+//!   FUSE mount without `link` or `rename` flags (`SimFs::race_reclaim`).
 //!
 //! Tried and not kept (branch `wip/reclaim-stall`): stalling a reclaim's exchange past the
 //! orphan grace. It finds real defects of the core (BENCHMARKS, tenth session), whose fix

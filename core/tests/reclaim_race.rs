@@ -59,7 +59,11 @@ async fn stage(
     arrived(&first).await;
     w.unlink_lock(); // an operator clears the dead lock while the exchange stalls
     look.open();
-    let held = within(1_000, publish).await.expect("p102's acquire ends").unwrap().expect("the path is free");
+    let held = within(1_000, publish)
+        .await
+        .expect("p102's acquire ends")
+        .unwrap()
+        .expect("the path is free");
     let unlink = p102.fs.pause_once(Op::Unlink, ".jsonl.lock");
     let release = tokio::spawn({
         let (locks, held) = (p102.locks.clone(), held.clone());
@@ -70,11 +74,19 @@ async fn stage(
     arrived(&back).await; // p101 took p102's lock and saw it is not the one it judged
     assert_ne!(w.lock_ino(), Some(held.ino()), "p101's lock stands in at the path");
     unlink.open();
-    within(1_000, release).await.expect("the release ends").unwrap().expect("a release never fails here");
+    within(1_000, release)
+        .await
+        .expect("the release ends")
+        .unwrap()
+        .expect("a release never fails here");
     assert!(!w.lock_exists(), "p102's release removed p101's stand-in");
     if let Some((acquire, look)) = newcomer {
         look.open();
-        within(1_000, acquire).await.expect("the newcomer's acquire ends").unwrap().expect("the path is free");
+        within(1_000, acquire)
+            .await
+            .expect("the newcomer's acquire ends")
+            .unwrap()
+            .expect("the path is free");
         assert!(w.lock_exists(), "the newcomer published in the empty path");
     }
     (reclaim, back, held.ino())

@@ -109,6 +109,7 @@ async fn a_reclaim_whose_stand_in_was_removed_takes_the_free_lock() {
     let got = got.expect("no error: the lock stood free");
     assert_eq!(w.lock_ino(), Some(got.ino()));
     assert_ne!(got.ino(), released_ino);
+    assert!(!w.guard_exists(), "the reclaim guard went with the acquire");
     assert!(!p102.holds_lock());
     p101.locks.release(&got).await.unwrap();
     assert!(!w.lock_exists());

@@ -762,18 +762,42 @@ impl ProcessLocks {
         }
         // Not what we judged (a successor's lock, a changed file), or we cannot tell (the
         // lstat failed: that error is the acquire's, SPEC §1 step 4): put it back.
+        let step = |next: Step| taken.map(|_| next).map_err(io_at(spare));
         match fs.exchange(spare, lock_path).await {
             Ok(()) => {
-                self.discard_spare(fd, spare).await;
-                match taken {
-                    Ok(_) => Ok(Step::Wait), // judged again after a poll
-                    Err(e) => Err(io_at(spare)(e)),
-                }
+                self.settle_returned(whole, lock_path).await;
+                step(Step::Wait) // judged again after a poll
+            }
+            // Our lock was removed from the path while it stood in for what we took: by that
+            // lock's holder, whose release checked its file before our exchange and unlinked
+            // after it (swarm seeds 166848, 339676 of the reclaim window). What we took was
+            // released, so it stays at our private name, never back on the path as a live
+            // process's orphan; the path is free, and the acquire goes on.
+            Err(e) if is_errno(&e, errno::ENOENT) => {
+                let _ = fs.close(fd).await;
+                step(Step::Retry)
             }
             Err(e) => {
                 let _ = fs.close(fd).await;
                 Err(io_at(lock_path)(e))
             }
+        }
+    }
+
+    /// After the exchange back, our private name should hold our own lock again: drop it then.
+    /// Anything else there came to the path after ours was removed from it (a waiter's lock,
+    /// published in that moment): exchange once more, so the path is the newcomer's again and
+    /// what we took returns to our private name, where it stays. When the `lstat` fails we
+    /// cannot tell, and drop what is there as ours: a newcomer there needs two races at once,
+    /// and our lock left behind would be litter in every failure of that `lstat` (seed 17081).
+    async fn settle_returned(&self, ours: &Spare, lock_path: &Path) {
+        let fs = &self.platform.fs;
+        match fs.lstat(&ours.path).await {
+            Ok(st) if (st.dev, st.ino) != (ours.made.dev, ours.made.ino) => {
+                let _ = fs.close(ours.fd).await;
+                let _ = fs.exchange(&ours.path, lock_path).await;
+            }
+            _ => self.discard_spare(ours.fd, &ours.path).await,
         }
     }
 

@@ -446,6 +446,19 @@ pub fn remove_held_lock(world: &World, lock: &Path, ino: u64) -> bool {
     true
 }
 
+/// Remove lock inode `ino` at `lock` if it is a dead gateway's that nobody holds (an operator
+/// clearing a crashed process's lock), and say so in the trace. Nobody's lock is lost.
+pub fn remove_dead_lock(world: &World, lock: &Path, ino: u64) -> bool {
+    if world.holds_inode(ino) || !world.is_dead_gateway_lock(ino) {
+        return false;
+    }
+    if world.disk.view(0, usize::MAX).unlink_now(lock).is_err() {
+        return false;
+    }
+    world.external_note(|| format!("external removes the dead lock {}", lock.display()));
+    true
+}
+
 /// Removes a lock file a live gateway holds, or replaces it by a copy in a new inode (a
 /// backup restore, a sync tool) that the tool removes again a while later.
 pub async fn lock_tamperer(world: Arc<World>) {

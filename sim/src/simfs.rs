@@ -194,6 +194,40 @@ impl SimFs {
         madsim::time::sleep(Duration::from_millis(edit.stall_ms - edit.at_ms)).await;
     }
 
+    /// Whether this call at `lock` may carry a lock race (`lock_races`): a gateway's, on a lock
+    /// path, before the healing.
+    fn races_lock(&self, lock: &Path) -> bool {
+        self.world.profile.lock_races > 0
+            && self.writer == Writer::Gateway
+            && PathClass::of(lock) == PathClass::Lock
+            && !self.world.is_healed()
+    }
+
+    /// A gateway's reclaim (its first exchange or move aside between `lock` and its private
+    /// name `private`) that carries a lock race stalls, and an outside removal of the dead
+    /// lock it judged lands inside the stall: a waiter may publish a live lock there before
+    /// the exchange takes it. Not on a FUSE mount without `link` or `rename` flags: there the
+    /// live lock a move aside took cannot be put back without replacing what came meanwhile,
+    /// and its holder's release, checked before the move, unlinks the next lock at the path
+    /// (swarm seed 158340, I2) — a window no reclaim over those calls closes (BENCHMARKS,
+    /// twelfth session).
+    async fn race_reclaim(&self, lock: &Path, private: &Path) {
+        if !self.races_lock(lock) || self.world.profile.mount == Mount::Fuse {
+            return;
+        }
+        let Some(race) = self.world.lock_races.on_reclaim(private) else {
+            return;
+        };
+        let judged = self.view.disk().ino_of(lock);
+        self.world.fs_stalled(self.view.pid(), race.stall_ms);
+        madsim::time::sleep(Duration::from_millis(race.remove_at_ms)).await;
+        let there = self.view.disk().ino_of(lock);
+        if let Some(ino) = there.filter(|ino| Some(*ino) == judged) {
+            crate::actors::remove_dead_lock(&self.world, lock, ino);
+        }
+        madsim::time::sleep(Duration::from_millis(race.stall_ms - race.remove_at_ms)).await;
+    }
+
     /// The gate (on `gated`) of a `link` or `rename` from `from` to `to`. An errno injected
     /// into one from a private name to a lock path is a reclaimer's put back failing, which the
     /// oracle charges to the acquire that moved a lock aside to `from`.
@@ -216,11 +250,7 @@ impl SimFs {
     /// would have its live lock unlinked by the release, an unlink-by-path race nothing can
     /// close, damage of the outside `rm` rather than of the lock).
     fn race_release(&self, lock: &Path) {
-        let may_race = self.world.profile.lock_races > 0
-            && self.writer == Writer::Gateway
-            && PathClass::of(lock) == PathClass::Lock
-            && !self.world.is_healed();
-        if !may_race || !self.world.lock_races.on_unlink() {
+        if !self.races_lock(lock) || !self.world.lock_races.on_unlink() {
             return;
         }
         // Its own lock, whose release began (the oracle no longer counts it held).
@@ -390,6 +420,7 @@ impl Fs for SimFs {
     fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.refuse_renameat2_flags()?;
+            self.race_reclaim(b, a).await;
             self.removal_issued(a);
             self.gate(FsOp::Exchange, b).await?;
             let disk = self.view.disk();
@@ -447,6 +478,7 @@ impl Fs for SimFs {
     fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             if PathClass::of(from) == PathClass::Lock {
+                self.race_reclaim(from, to).await;
                 self.world.moved_aside(self.view.pid(), from, to);
             }
             self.gate_move(from, (from, to)).await?;

@@ -808,6 +808,11 @@ impl World {
         self.with(|o| o.oracle.is_lock_of(ino, pid))
     }
 
+    /// Whether lock inode `ino` was made by a gateway (or copied from one's) that has died since.
+    pub fn is_dead_gateway_lock(&self, ino: u64) -> bool {
+        self.with(|o| o.oracle.is_dead_gateway_lock(ino))
+    }
+
     /// An external actor removed (or replaced) the held lock inode `ino` at `lock`.
     pub fn lock_tampered(&self, lock: &Path, ino: u64) {
         self.with(|o| {

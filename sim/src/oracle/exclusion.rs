@@ -280,6 +280,11 @@ impl Oracle {
         self.inodes.get(&ino).is_some_and(|r| r.pid == pid && r.creator_died_ns.is_none())
     }
 
+    /// Whether lock inode `ino` was made by a gateway (or copied from one's) that has died since.
+    pub fn is_dead_gateway_lock(&self, ino: u64) -> bool {
+        self.inodes.get(&ino).is_some_and(|r| r.pid != NO_CREATOR && r.creator_died_ns.is_some())
+    }
+
     /// An external actor removed or replaced lock inode `ino` behind its holder's back: the
     /// holder cannot know, so its later writes and a successor's acquire are not its fault.
     pub fn lock_tampered(&mut self, ino: u64) {
@@ -531,8 +536,14 @@ mod tests {
         assert_eq!(o.aside_of(23), Some((104, 5)), "moved aside by p104 at 5");
         o.lock_exchanged(104, 6, Some(23), None);
         assert_eq!(o.aside_of(23), None, "put back");
+        assert!(!o.is_dead_gateway_lock(22), "its maker lives");
         o.process_died(104, 10);
+        o.process_died(5000, 10);
         assert!(!o.is_lock_of(22, 104), "a later life of pid 104 did not make it");
+        assert!(o.is_dead_gateway_lock(22));
+        assert!(!o.is_dead_gateway_lock(99), "an inode never seen");
+        o.lock_placed_outside(0, 24, PlacedBy::CopyOf(22));
+        assert!(o.is_dead_gateway_lock(24), "a copy of a dead gateway's lock is as dead");
     }
 
     /// cargo-mutants: `ProcessLocks::in_place → Ok(true)`: a holder writes on after an outside

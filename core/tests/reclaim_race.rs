@@ -1,0 +1,145 @@
+//! A reclaim's exchange that takes a live lock (SPEC §1 step 3), replayed from the reclaim
+//! window of the simulated world: the dead lock it judged is removed by an outside `rm` while
+//! its exchange stalls, a waiter publishes its own lock there, and the exchange takes that
+//! live lock. The reclaimer sees it is not what it judged and exchanges back — but the live
+//! lock's holder was releasing: its release checked its file before the exchange, and its
+//! unlink, after it, removed the reclaimer's lock standing in at the path.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::*;
+
+/// Wait (virtual time) until `gate` has stopped its call.
+async fn arrived(gate: &Arc<Gate>) {
+    for _ in 0..1_000 {
+        if gate.arrivals() > 0 {
+            return;
+        }
+        sleep_ms(1).await;
+    }
+    panic!("the call never reached its gate");
+}
+
+/// An acquire by `p` stopped at its look at the lock path, past its check of the reclaim
+/// guard: a reclaim guard taken from now on does not stop it.
+async fn looking(p: &Proc) -> (tokio::task::JoinHandle<LockResult>, Arc<Gate>) {
+    let look = p.fs.pause_once(Op::Read, ".jsonl.lock");
+    let acquire = tokio::spawn({
+        let locks = p.locks.clone();
+        async move { locks.acquire(transcript(), opts_timeout(10_000)).await }
+    });
+    arrived(&look).await;
+    (acquire, look)
+}
+
+/// The stage both tests share: p101's reclaim has taken p102's lock to its private name and
+/// stands stopped before its exchange back; p102's release has removed p101's lock from the
+/// path. `newcomer` looks at the lock path early, and is left stopped there. Returns p101's
+/// acquire, the gate of its exchange back, and p102's lock inode.
+async fn stage(
+    w: &World,
+    (p101, p102): (&Proc, &Proc),
+    newcomer: Option<&Proc>,
+) -> (tokio::task::JoinHandle<LockResult>, Arc<Gate>, u64) {
+    w.plant_lock(&payload(w, Some(900), Some(0), Some(5), None)); // pid 900: dead
+    let (publish, look) = looking(p102).await;
+    let newcomer = match newcomer {
+        Some(p) => Some(looking(p).await),
+        None => None,
+    };
+    let first = p101.fs.pause_once(Op::Exchange, ".jsonl.lock");
+    let back = p101.fs.pause_once(Op::Exchange, ".jsonl.lock");
+    let reclaim = tokio::spawn({
+        let locks = p101.locks.clone();
+        async move { locks.acquire(transcript(), opts_timeout(10_000)).await }
+    });
+    arrived(&first).await;
+    w.unlink_lock(); // an operator clears the dead lock while the exchange stalls
+    look.open();
+    let held = within(1_000, publish)
+        .await
+        .expect("p102's acquire ends")
+        .unwrap()
+        .expect("the path is free");
+    let unlink = p102.fs.pause_once(Op::Unlink, ".jsonl.lock");
+    let release = tokio::spawn({
+        let (locks, held) = (p102.locks.clone(), held.clone());
+        async move { locks.release(&held).await }
+    });
+    arrived(&unlink).await; // p102 has checked the file at the path: its own
+    first.open();
+    arrived(&back).await; // p101 took p102's lock and saw it is not the one it judged
+    assert_ne!(w.lock_ino(), Some(held.ino()), "p101's lock stands in at the path");
+    unlink.open();
+    within(1_000, release)
+        .await
+        .expect("the release ends")
+        .unwrap()
+        .expect("a release never fails here");
+    assert!(!w.lock_exists(), "p102's release removed p101's stand-in");
+    if let Some((acquire, look)) = newcomer {
+        look.open();
+        within(1_000, acquire)
+            .await
+            .expect("the newcomer's acquire ends")
+            .unwrap()
+            .expect("the path is free");
+        assert!(w.lock_exists(), "the newcomer published in the empty path");
+    }
+    (reclaim, back, held.ino())
+}
+
+type LockResult = Result<heldlock_core::file_lock::LockHandle, heldlock_core::LockError>;
+
+/// Swarm seeds 166848 and 339676 of the reclaim window: the exchange back finds the path empty.
+/// ENOENT there struck nothing the caller did wrong; the lock is free, and the acquire takes
+/// it. What the exchange took was released, so it is not put back on the path.
+///
+/// Before: the exchange back's ENOENT came back to the caller as an I/O error.
+#[tokio::test(start_paused = true)]
+async fn a_reclaim_whose_stand_in_was_removed_takes_the_free_lock() {
+    let w = World::new();
+    let (p101, p102) = (w.process(101), w.process(102));
+    let (reclaim, back, released_ino) = stage(&w, (&p101, &p102), None).await;
+    back.open();
+    let got = within(5_000, reclaim).await.expect("the acquire ends").unwrap();
+    let got = got.expect("no error: the lock stood free");
+    assert_eq!(w.lock_ino(), Some(got.ino()));
+    assert_ne!(got.ino(), released_ino);
+    assert!(!w.guard_exists(), "the reclaim guard went with the acquire");
+    assert!(!p102.holds_lock());
+    p101.locks.release(&got).await.unwrap();
+    assert!(!w.lock_exists());
+}
+
+/// As above, but a third process publishes in the empty path before the exchange back, which
+/// then takes that newcomer's live lock to p101's private name. The newcomer must keep the
+/// path, and p101 must not unlink the lock it took back.
+///
+/// Before: p101 dropped what its exchange back brought as its own lock — p103's live lock —
+/// and left p102's released lock on the path.
+#[tokio::test(start_paused = true)]
+async fn an_exchange_back_that_takes_a_newcomers_lock_gives_it_back() {
+    let w = World::new();
+    let (p101, p102, p103) = (w.process(101), w.process(102), w.process(103));
+    let (reclaim, back, released_ino) = stage(&w, (&p101, &p102), Some(&p103)).await;
+    let newcomer = p103.locks.held_handles().pop().expect("p103 holds the lock");
+    back.open();
+    for _ in 0..100 {
+        sleep_ms(10).await;
+    }
+    assert_eq!(w.lock_ino(), Some(newcomer.ino()), "p103's live lock is off the path");
+    assert!(p103.holds_lock());
+    assert!(!p101.holds_lock() && !reclaim.is_finished(), "p101 waits on p103's live lock");
+    let left: Vec<u64> = (1..32)
+        .filter_map(|n| w.fs.ino_of(Path::new(&format!("{}.101-{n}.swap", lock().display()))))
+        .collect();
+    assert_eq!(left, vec![released_ino], "only p102's released lock stays aside");
+    p103.locks.release(&newcomer).await.unwrap();
+    let got = within(5_000, reclaim).await.expect("the lock is free again").unwrap().unwrap();
+    assert_eq!(w.lock_ino(), Some(got.ino()));
+    p101.locks.release(&got).await.unwrap();
+}

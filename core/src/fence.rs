@@ -108,13 +108,19 @@ pub fn is_owned_append(old: &[u8], new: &[u8], entries: &[Vec<u8>]) -> bool {
 }
 
 /// `new` is `old` plus each of `required` (once each), any of `optional` (at most once each:
-/// entries of ours that may already be in `old`), and otherwise only benign lines.
+/// entries of ours that may already be in `old`), and otherwise only benign lines. An entry
+/// lands once: one that `old` holds already explains no copy of it after `old` (a replay).
 pub fn is_append_of(old: &[u8], new: &[u8], required: &[Vec<u8>], optional: &[Vec<u8>]) -> bool {
     let Some(added) = new.strip_prefix(old) else {
         return false;
     };
     let mut must: Vec<&[u8]> = required.iter().map(|e| line_body(e)).collect();
-    let mut may: Vec<&[u8]> = optional.iter().map(|e| line_body(e)).collect();
+    let landed: Vec<&[u8]> = match optional.is_empty() {
+        true => Vec::new(),
+        false => old.split_inclusive(|&b| b == b'\n').map(line_body).collect(),
+    };
+    let mut may: Vec<&[u8]> =
+        optional.iter().map(|e| line_body(e)).filter(|e| !landed.contains(e)).collect();
     let mut rest = Vec::new();
     for line in added.split_inclusive(|&b| b == b'\n') {
         let text = line.strip_suffix(b"\n");
@@ -338,6 +344,21 @@ mod tests {
         assert!(is_append_of(&old, &cat(&[&old, ours, usage]), &[], &one));
         assert!(!is_append_of(&old, &cat(&[&old, ours, ours]), &[], &one), "once only");
         assert!(!is_append_of(&old, &cat(&[&old, usage]), &one, &one), "required stays required");
+    }
+
+    /// An entry lands once: when `old` holds it already, a copy appended after it is a replay
+    /// by someone else (swarm seed 594: a sync tool's replay of our landed, unrecorded append
+    /// passed the fence check).
+    #[test]
+    fn an_optional_entry_already_in_old_does_not_explain_its_copy() {
+        let ours = b"{\"type\":\"message\",\"from\":\"us\"}\n";
+        let usage = b"{\"type\":\"usage\"}\n";
+        let cat = |parts: &[&[u8]]| parts.concat();
+        let old = cat(&[b"{\"type\":\"session\"}\n", ours]);
+        let one = [ours.to_vec()];
+        assert!(!is_append_of(&old, &cat(&[&old, ours]), &[], &one), "a replay of a landed entry");
+        assert!(!is_append_of(&old, &cat(&[&old, usage, ours]), &[], &one));
+        assert!(is_append_of(&old, &cat(&[&old, usage]), &[], &one), "missing: already in old");
     }
 
     #[test]

@@ -649,6 +649,9 @@ impl ProcessLocks {
                     self.table.lock().unwrap().creating_add(lock_path);
                     let result = self.swap_in(acquire, lock_path, opts, (seen, reasons), &spare, guard).await;
                     self.table.lock().unwrap().creating_remove(lock_path);
+                    if !matches!(result, Ok(Step::Done(_))) {
+                        self.drop_guard(guard).await;
+                    }
                     return result;
                 }
                 Ok(false) => Ok(Step::Retry),
@@ -658,6 +661,10 @@ impl ProcessLocks {
             Err(e) => Err(e),
         };
         self.discard_spare(spare.fd, &spare.path).await;
+        // No reclaim of what we judged goes on: the guard goes before the next pass, which may
+        // publish into an emptied path and hold the lock. A crash there must not leave a guard
+        // that blocks every reclaimer of our lock for the orphan grace (swarm seed 7244, I11).
+        self.drop_guard(guard).await;
         step
     }
 

@@ -384,3 +384,38 @@ async fn attempt_lifecycle_leaves_the_lock_free_for_the_next_turn() {
         assert!(w.now_ms() - t0 < 1_100, "turn {turn} waited");
     }
 }
+
+/// Swarm seed 91815: an append of ours landed unverified (its post-append stat failed), so the
+/// entry stands both in this controller's pending entries and in the process's landed,
+/// unrecorded appends. A sync tool then appends a copy of it (at-least-once delivery). The
+/// entry landed once: its two listings must not explain two copies, and the fence check
+/// takes over.
+///
+/// Before: the reacquire's fence check accepted the copy.
+#[tokio::test(start_paused = true)]
+async fn a_replayed_copy_of_an_unverified_append_is_a_takeover() {
+    let w = World::new();
+    let p = w.process(10);
+    let ctl = p.controller(ControllerOptions::default()).await.unwrap();
+    ctl.release_for_prompt().await.unwrap();
+    let entry: &[u8] = b"{\"type\":\"message\",\"n\":1}\n";
+    let append = p.fs.pause_once(Op::Append, ".jsonl");
+    let writer = tokio::spawn({
+        let ctl = ctl.clone();
+        async move { ctl.with_write_lock(|scope| async move { scope.append(entry).await }).await }
+    });
+    within(1_000, append.arrived(1)).await.expect("the write reaches its append");
+    p.fs.fail_once(Op::Stat, ".jsonl", errno::EINTR); // the post-append stat
+    append.open();
+    let written = within(1_000, writer).await.expect("the write ends").unwrap();
+    assert!(matches!(&written, Err(e) if errno_of(e) == Some(errno::EINTR)), "{written:?}");
+    assert!(!ctl.is_poisoned(), "an unverified own append poisoned");
+    w.tool_append(entry); // the replay
+    let reacquired = ctl.reacquire_after_prompt().await;
+    assert!(
+        matches!(reacquired, Err(ControllerError::Takeover { .. })),
+        "the copy passed: {reacquired:?}"
+    );
+    ctl.dispose().await;
+    assert!(!w.lock_exists());
+}

@@ -143,3 +143,35 @@ async fn an_exchange_back_that_takes_a_newcomers_lock_gives_it_back() {
     assert_eq!(w.lock_ino(), Some(got.ino()));
     p101.locks.release(&got).await.unwrap();
 }
+
+/// Swarm seed 7244: a reclaim took the guard, and its re-check found the dead lock it judged
+/// gone. Nothing is reclaimed any more, so the guard goes before the next pass publishes our
+/// lock in the emptied path: a crash while holding that lock must not also leave a guard that
+/// blocks every reclaimer of it for the orphan grace.
+///
+/// Before: the guard stayed through the publish and went only when the acquire returned.
+#[tokio::test(start_paused = true)]
+async fn a_reclaim_whose_judged_lock_vanished_drops_the_guard_before_publishing() {
+    let w = World::new();
+    let p101 = w.process(101);
+    w.plant_lock(&payload(&w, Some(900), Some(0), Some(5), None)); // pid 900: dead
+    let judge = p101.fs.pause_once(Op::Read, ".jsonl.lock");
+    let recheck = p101.fs.pause_once(Op::Read, ".jsonl.lock");
+    let publish = p101.fs.pause_once(Op::Rename, ".jsonl.lock");
+    let acquire = tokio::spawn({
+        let locks = p101.locks.clone();
+        async move { locks.acquire(transcript(), opts_timeout(10_000)).await }
+    });
+    arrived(&judge).await;
+    judge.open();
+    arrived(&recheck).await;
+    assert!(w.guard_exists(), "the re-check runs under the guard");
+    w.unlink_lock(); // an operator clears the dead lock first
+    recheck.open();
+    arrived(&publish).await;
+    assert!(!w.guard_exists(), "the guard is held while our lock is published");
+    publish.open();
+    let got = within(5_000, acquire).await.expect("the acquire ends").unwrap().unwrap();
+    assert_eq!(w.lock_ino(), Some(got.ino()));
+    p101.locks.release(&got).await.unwrap();
+}

@@ -116,6 +116,18 @@ pub(crate) fn edit_now(world: &World, path: &Path, change: ExternalChange, act: 
             }
             (Some(ExternalEdit::Replace(bytes)), done)
         }
+        ExternalChange::ReplayAppend => {
+            // A gateway's entry, whole: a file ending in a torn fragment or in a line of
+            // another writer (a benign usage line, whose copy is benign too) has none last.
+            let content = world.disk.contents(path);
+            let Some(line) = content.as_deref().and_then(last_line).filter(|l| world.gateway_wrote(path, l))
+            else {
+                return false;
+            };
+            let line = line.to_vec();
+            let done = view.write_path_now(path, &line, false);
+            (Some(ExternalEdit::Append(line)), done)
+        }
         ExternalChange::CtimeOnly => (None, world.disk.touch_ctime(path)),
         ExternalChange::Recreate | ExternalChange::RewriteInPlace => {
             unreachable!("the transcript tamperer makes {} itself", change.name())
@@ -125,6 +137,14 @@ pub(crate) fn edit_now(world: &World, path: &Path, change: ExternalChange, act: 
         world.external_change(path, change, edit);
     }
     done.is_ok()
+}
+
+/// The last whole line of `content`, its newline included; `None` when `content` is empty or
+/// ends in a fragment.
+fn last_line(content: &[u8]) -> Option<&[u8]> {
+    let body = content.strip_suffix(b"\n")?;
+    let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    Some(&content[start..])
 }
 
 /// A deleted transcript comes back `ms` later as a fresh session (a user's reset), unless
@@ -507,6 +527,14 @@ mod tests {
     use crate::oracle::InvariantId;
     use crate::profile::Profile;
     use crate::trace::TraceMode;
+
+    #[test]
+    fn a_replay_repeats_the_last_whole_line_only() {
+        assert_eq!(last_line(b"a\nbc\n"), Some(&b"bc\n"[..]));
+        assert_eq!(last_line(b"bc\n"), Some(&b"bc\n"[..]));
+        assert_eq!(last_line(b"a\nb"), None, "a torn fragment is no line");
+        assert_eq!(last_line(b""), None);
+    }
 
     /// One gateway's turn, scripted: the fence recorded at the prompt release, then a short-lock
     /// write whose post-append stat fails (the append landed unverified), then the cleanup's

@@ -31,7 +31,7 @@ const FIRST_ACT: u32 = 1_000;
 
 /// The kinds of edit, each as likely: benign ones the fence must accept, the rest it must
 /// take over on.
-const CHANGES: [ExternalChange; 7] = [
+const CHANGES: [ExternalChange; 8] = [
     ExternalChange::BenignAppend,
     ExternalChange::CtimeOnly,
     ExternalChange::NonBenignAppend,
@@ -39,6 +39,7 @@ const CHANGES: [ExternalChange; 7] = [
     ExternalChange::Delete,
     ExternalChange::Replace,
     ExternalChange::SameBytes,
+    ExternalChange::ReplayAppend,
 ];
 
 /// One edit to land inside the stall of a transcript call.

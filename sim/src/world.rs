@@ -732,6 +732,11 @@ impl World {
         });
     }
 
+    /// Whether a gateway's write call on `path` (canonical) carried `bytes`.
+    pub fn gateway_wrote(&self, path: &Path, bytes: &[u8]) -> bool {
+        self.with(|o| o.oracle.gateway_wrote(path, bytes))
+    }
+
     /// Whether anything (a file, a directory, a symlink) stands at `path`.
     pub fn entry_at(&self, path: &Path) -> bool {
         self.disk.view(0, usize::MAX).lstat_now(path).is_ok()

@@ -26,6 +26,10 @@ pub enum ExternalChange {
     /// accepts a ctime-only change with identical content, not this: a write it cannot vouch
     /// for.
     SameBytes,
+    /// The transcript's last line, a gateway's entry, appended again: a sync tool or a client
+    /// retrying an append it had already made (at-least-once delivery). An unowned,
+    /// non-benign append whose bytes are a gateway's own: only the entry's first copy is its.
+    ReplayAppend,
 }
 
 impl ExternalChange {
@@ -40,6 +44,7 @@ impl ExternalChange {
             ExternalChange::Replace => "replace-same-bytes",
             ExternalChange::RewriteInPlace => "rewrite-in-place",
             ExternalChange::SameBytes => "rewrite-same-bytes",
+            ExternalChange::ReplayAppend => "replay-append",
         }
     }
 }
@@ -330,6 +335,18 @@ mod tests {
         o.external_change(Path::new(T), ExternalChange::Rewrite);
         o.locked_op_ok(1, 2, ctl);
         assert!(o.violations.is_empty(), "cleanup started: a reacquire is a no-op by SPEC §3");
+    }
+
+    #[test]
+    fn a_replayed_line_is_an_unowned_change_a_benign_append_is_not() {
+        let (mut o, ctl) = released_controller();
+        o.external_change(Path::new(T), ExternalChange::BenignAppend);
+        o.locked_op_ok(1, 1, ctl);
+        assert!(o.violations.is_empty(), "a benign append: Ok is right");
+        o.external_change(Path::new(T), ExternalChange::ReplayAppend);
+        o.locked_op_ok(1, 2, ctl);
+        assert_eq!(o.violations.len(), 1, "a replayed entry of ours is not ours");
+        assert_eq!(o.violations[0].invariant, InvariantId::I10);
     }
 
     /// What a no-op reacquire of p1's released controller (called at 10, returned at 20) is

@@ -74,6 +74,11 @@ impl Oracle {
         self.writes.edits.entry(path.to_owned()).or_default().push((seq, edit));
     }
 
+    /// Whether a gateway's write call on `path` carried `bytes` (whatever it returned).
+    pub fn gateway_wrote(&self, path: &Path, bytes: &[u8]) -> bool {
+        self.writes.calls.iter().any(|c| c.path == path && c.bytes == bytes)
+    }
+
     /// A failed append left `prefix` of its bytes at the end of `path`.
     pub(super) fn torn_fragment(&mut self, path: &Path, prefix: &[u8]) {
         self.writes.torn.entry(path.to_owned()).or_default().push(prefix.to_vec());
@@ -184,11 +189,16 @@ fn transcript_findings(log: &WriteLog, path: &Path, disk: &[u8]) -> Vec<String> 
         if line.is_empty() {
             continue;
         }
-        if let Some(&(i, _)) = calls.iter().find(|(_, c)| c.bytes == line) {
-            origins.push(Origin::Call(i));
-        } else if let Some(k) = external.iter().position(|e| *e == line) {
+        let call = calls.iter().find(|(_, c)| c.bytes == line).map(|&(i, _)| i);
+        let seen = |i: usize| origins.iter().any(|o| matches!(o, Origin::Call(j) if *j == i));
+        // A write's first copy is the write; a later one is an external replay of it when an
+        // actor recorded that append (it copied a line already on disk), else a duplicate.
+        let replay = external.iter().position(|e| *e == line).filter(|_| call.is_none_or(seen));
+        if let Some(k) = replay {
             external.swap_remove(k);
             origins.push(Origin::External);
+        } else if let Some(i) = call {
+            origins.push(Origin::Call(i));
         } else {
             let torn = calls.iter().any(|(_, c)| c.bytes.starts_with(line));
             let what = if torn {
@@ -336,6 +346,10 @@ mod tests {
         write(&mut o, b"b\n", true);
         assert!(findings(&o, b"h\na\nu\nb\n").is_empty());
         assert!(!findings(&o, b"h\na\nu\nu\nb\n").is_empty(), "one external append, present twice");
+        // A replay: an actor appended a copy of a write already on disk.
+        o.external_edit(Path::new(T), ExternalEdit::Append(b"b\n".to_vec()));
+        assert!(findings(&o, b"h\na\nu\nb\nb\n").is_empty(), "the second copy is the replay's");
+        assert!(!findings(&o, b"h\na\nu\nb\nb\nb\n").is_empty(), "one replay, two copies more");
         // A rewrite erases what came before it; later acknowledged writes must follow it.
         o.external_edit(Path::new(T), ExternalEdit::Replace(b"r\n".to_vec()));
         write(&mut o, b"c\n", true);

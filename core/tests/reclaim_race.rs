@@ -23,14 +23,17 @@ async fn arrived(gate: &Arc<Gate>) {
     panic!("the call never reached its gate");
 }
 
+/// An acquire by `p` on the transcript's lock (budget 10 s), in a task of its own.
+fn spawn_acquire(p: &Proc) -> tokio::task::JoinHandle<LockResult> {
+    let locks = p.locks.clone();
+    tokio::spawn(async move { locks.acquire(transcript(), opts_timeout(10_000)).await })
+}
+
 /// An acquire by `p` stopped at its look at the lock path, past its check of the reclaim
 /// guard: a reclaim guard taken from now on does not stop it.
 async fn looking(p: &Proc) -> (tokio::task::JoinHandle<LockResult>, Arc<Gate>) {
     let look = p.fs.pause_once(Op::Read, ".jsonl.lock");
-    let acquire = tokio::spawn({
-        let locks = p.locks.clone();
-        async move { locks.acquire(transcript(), opts_timeout(10_000)).await }
-    });
+    let acquire = spawn_acquire(p);
     arrived(&look).await;
     (acquire, look)
 }
@@ -52,10 +55,7 @@ async fn stage(
     };
     let first = p101.fs.pause_once(Op::Exchange, ".jsonl.lock");
     let back = p101.fs.pause_once(Op::Exchange, ".jsonl.lock");
-    let reclaim = tokio::spawn({
-        let locks = p101.locks.clone();
-        async move { locks.acquire(transcript(), opts_timeout(10_000)).await }
-    });
+    let reclaim = spawn_acquire(p101);
     arrived(&first).await;
     w.unlink_lock(); // an operator clears the dead lock while the exchange stalls
     look.open();
@@ -158,10 +158,7 @@ async fn a_reclaim_whose_judged_lock_vanished_drops_the_guard_before_publishing(
     let judge = p101.fs.pause_once(Op::Read, ".jsonl.lock");
     let recheck = p101.fs.pause_once(Op::Read, ".jsonl.lock");
     let publish = p101.fs.pause_once(Op::Rename, ".jsonl.lock");
-    let acquire = tokio::spawn({
-        let locks = p101.locks.clone();
-        async move { locks.acquire(transcript(), opts_timeout(10_000)).await }
-    });
+    let acquire = spawn_acquire(&p101);
     arrived(&judge).await;
     judge.open();
     arrived(&recheck).await;

@@ -271,13 +271,19 @@ impl RecoveryAim {
 
 /// Aims at error recovery: after a process's transcript operation failed (a write whose
 /// landing it could not verify, a fence read that failed), at the first moment that session's
-/// lock file is gone, a backup or sync tool re-saves the transcript — same bytes, new inode.
-/// Whichever controller checks its fence next must take that as a takeover.
+/// lock file is gone, a backup or sync tool re-saves the transcript — same bytes, new inode —
+/// or, every other act, replays its last entry (a retry of the append that failed, when the
+/// entry is a gateway's). Whichever controller checks its fence next must take either as a
+/// takeover.
 pub async fn recovery_tamperer(world: Arc<World>) {
-    for _ in 0..world.profile.recovery_tampering.min(MAX_ACTS) {
+    for act in 0..world.profile.recovery_tampering.min(MAX_ACTS) {
         let Some(path) = world.aim.next_free(&world).await else {
             return;
         };
+        // Every other act, a sync tool retries the append that failed: the last entry again.
+        if act % 2 == 1 && edit_now(&world, &path, ExternalChange::ReplayAppend, 0) {
+            continue;
+        }
         let Some(bytes) = world.disk.contents(&path) else {
             continue;
         };

@@ -275,6 +275,10 @@ const SITE_STREAM: u64 = 1 << 61;
 /// Keeps the post-append stat draws apart from the others.
 const POST_APPEND_STREAM: u64 = 1 << 60;
 const LATE_APPEND_STREAM: u64 = 1 << 61;
+/// Keeps the put-back draws apart from the others.
+const PUT_BACK_STREAM: u64 = 1 << 59;
+/// The chance a raced reclaim's put back fails (`lock_races`).
+const PUT_BACK_FAULT_CHANCE: f64 = 0.5;
 /// How long a late append stalls: past the abort settle bound (2 000 ms), so the abort forces
 /// the lock free and the turn's successor runs while the append is still on its way.
 const LATE_APPEND_MS: std::ops::Range<u64> = 2_500..10_000;
@@ -376,6 +380,12 @@ impl FaultPlan {
 
     /// Decide the next occurrence of `site`, at simulated time `now_ms`.
     pub fn decide(&self, site: FaultSite, now_ms: u64) -> Decision {
+        self.decide_aimed(site, now_ms, false)
+    }
+
+    /// `decide`, for a call that may be a raced reclaim's put back (`lock_races`): that call
+    /// fails at even odds on top of the storms, with an errno of the seed's kinds.
+    pub fn decide_aimed(&self, site: FaultSite, now_ms: u64, put_back: bool) -> Decision {
         let occurrence = {
             let mut occ = self.occurrences.lock().unwrap();
             let n = occ.entry(site).or_insert(0);
@@ -413,6 +423,9 @@ impl FaultPlan {
         };
         if fault.is_none() {
             fault = self.post_append_fault(site, occurrence);
+        }
+        if fault.is_none() && put_back {
+            fault = self.put_back_fault(site, occurrence);
         }
         if let Some(only) = &self.only {
             if !only.contains(&(site, occurrence)) {
@@ -453,15 +466,26 @@ impl FaultPlan {
                 None
             }
             FsOp::Stat if self.after_append.swap(false, SeqCst) => {
-                let kinds: Vec<FaultKind> =
-                    self.kinds.iter().copied().filter(|k| site.op.can_fail_with(*k)).collect();
-                let index = POST_APPEND_STREAM | site.key() << 32 ^ occurrence;
-                let mut rng = ChaCha8Rng::seed_from_u64(derive(self.seed, Stream::Fault, index));
-                let fails = !kinds.is_empty() && rng.gen_bool(self.post_append_stat_rate);
-                fails.then(|| kinds[rng.gen_range(0..kinds.len())])
+                self.aimed_fault(POST_APPEND_STREAM, site, occurrence, self.post_append_stat_rate)
             }
             _ => None,
         }
+    }
+
+    /// A raced reclaim's put back fails at `PUT_BACK_FAULT_CHANCE`, storm or not.
+    fn put_back_fault(&self, site: FaultSite, occurrence: u64) -> Option<FaultKind> {
+        self.aimed_fault(PUT_BACK_STREAM, site, occurrence, PUT_BACK_FAULT_CHANCE)
+    }
+
+    /// A fault aimed at one call: at `rate`, an errno of the seed's kinds the call can fail
+    /// with. Drawn from `stream`, its own: every other decision keeps its draws.
+    fn aimed_fault(&self, stream: u64, site: FaultSite, occurrence: u64, rate: f64) -> Option<FaultKind> {
+        let kinds: Vec<FaultKind> =
+            self.kinds.iter().copied().filter(|k| site.op.can_fail_with(*k)).collect();
+        let index = stream | site.key() << 32 ^ occurrence;
+        let mut rng = ChaCha8Rng::seed_from_u64(derive(self.seed, Stream::Fault, index));
+        let fails = !kinds.is_empty() && rng.gen_bool(rate);
+        fails.then(|| kinds[rng.gen_range(0..kinds.len())])
     }
 
     /// The stall of a late transcript append (`Profile::late_append_stall_rate`), 0 for other
@@ -617,6 +641,37 @@ mod tests {
         assert_eq!(hot(vec![FaultKind::Emfile], 1.0).1, 0, "a stat cannot fail with EMFILE");
         let (some, _) = hot(vec![FaultKind::Eio, FaultKind::Eintr, FaultKind::Emfile], 0.5);
         assert!(some.iter().all(|f| f.is_none() || matches!(f, Some(FaultKind::Eio | FaultKind::Eintr))));
+    }
+
+    #[test]
+    fn a_raced_reclaims_put_back_fails_at_even_odds_outside_the_storms() {
+        const EXCHANGE: FaultSite = FaultSite {
+            op: FsOp::Exchange,
+            class: PathClass::Lock,
+        };
+        let calm = Profile {
+            fault_kinds: vec![FaultKind::Eio, FaultKind::Emfile],
+            ..Profile::quiet()
+        };
+        let aimed = FaultPlan::new(6, &calm);
+        let faults: Vec<Option<FaultKind>> =
+            (0..400).map(|_| aimed.decide_aimed(EXCHANGE, 0, true).fault).collect();
+        let failed = faults.iter().filter(|f| f.is_some()).count();
+        assert!((140..260).contains(&failed), "about half of 400 put backs fail: {failed}");
+        assert!(
+            faults.iter().flatten().all(|f| *f == FaultKind::Eio),
+            "an exchange cannot fail with EMFILE"
+        );
+        assert_eq!(aimed.fired_log().len(), failed, "an aimed fault is logged like any");
+        // The same calls not aimed at: no fault outside the storms, and every draw as before.
+        let plain = FaultPlan::new(6, &calm);
+        assert!((0..400).all(|_| plain.decide(EXCHANGE, 0).fault.is_none()));
+        let (a, b) = (FaultPlan::new(6, &stormy_profile()), FaultPlan::new(6, &stormy_profile()));
+        for _ in 0..200 {
+            let (x, y) = (a.decide(EXCHANGE, 0), b.decide_aimed(EXCHANGE, 0, true));
+            assert_eq!((x.latency_ms, x.slow_ms), (y.latency_ms, y.slow_ms));
+            assert!(x.fault.is_none() || x.fault == y.fault, "a storm's fault stands: {x:?} {y:?}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use heldlock_core::platform::{os_error, BoxFuture, EntryRead, Fd, FileStat, Fs};
 use rand::Rng;
 
 use crate::faults::{FaultKind, FaultSite, FsOp, PathClass};
+use crate::lock_races::ReclaimCall;
 use crate::lookup_cache::NegativeLookups;
 use crate::oracle::ExternalChange;
 use crate::profile::Mount;
@@ -117,9 +118,14 @@ impl SimFs {
         self.gate_write(op, path, 0).await.map_err(|f| f.err)
     }
 
-    /// Latency, then the fault decision's effect: an errno (after a torn prefix of a `len`-byte
-    /// write, sometimes), a hang, or go ahead.
     async fn gate_write(&self, op: FsOp, path: &Path, len: usize) -> Result<(), Failed> {
+        self.gate_call(op, path, len, false).await
+    }
+
+    /// Latency, then the fault decision's effect: an errno (after a torn prefix of a `len`-byte
+    /// write, sometimes), a hang, or go ahead. `put_back`: a raced reclaim's put back, which a
+    /// fault aims at (`lock_races`).
+    async fn gate_call(&self, op: FsOp, path: &Path, len: usize, put_back: bool) -> Result<(), Failed> {
         let site = FaultSite {
             op,
             class: PathClass::of(path),
@@ -132,7 +138,7 @@ impl SimFs {
         {
             self.race(op, path).await;
         }
-        let decision = self.world.faults.decide(site, crate::clock::now_ns() / 1_000_000);
+        let decision = self.world.faults.decide_aimed(site, crate::clock::now_ns() / 1_000_000, put_back);
         // Gateways whose pid is 1 mod 4 run on the slow side when the profile skews latency.
         let factor = if self.view.pid() % 4 == 1 {
             self.world.profile.slow_process_factor
@@ -211,12 +217,15 @@ impl SimFs {
     /// and its holder's release, checked before the move, unlinks the next lock at the path
     /// (swarm seed 158340, I2) — a window no reclaim over those calls closes (BENCHMARKS,
     /// twelfth session).
-    async fn race_reclaim(&self, lock: &Path, private: &Path) {
+    /// Returns whether the call is such a reclaim's put back, which a fault aims at.
+    async fn race_reclaim(&self, lock: &Path, private: &Path) -> bool {
         if !self.races_lock(lock) || self.world.profile.mount == Mount::Fuse {
-            return;
+            return false;
         }
-        let Some(race) = self.world.lock_races.on_reclaim(private) else {
-            return;
+        let race = match self.world.lock_races.on_reclaim(private) {
+            ReclaimCall::Raced(race) => race,
+            ReclaimCall::PutBack => return true,
+            ReclaimCall::Plain => return false,
         };
         let judged = self.view.disk().ino_of(lock);
         self.world.fs_stalled(self.view.pid(), race.stall_ms);
@@ -226,6 +235,7 @@ impl SimFs {
             crate::actors::remove_dead_lock(&self.world, lock, ino);
         }
         madsim::time::sleep(Duration::from_millis(race.stall_ms - race.remove_at_ms)).await;
+        false
     }
 
     /// The gate (on `gated`) of a `link` or `rename` from `from` to `to`. An errno injected
@@ -420,9 +430,9 @@ impl Fs for SimFs {
     fn exchange<'a>(&'a self, a: &'a Path, b: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             self.refuse_renameat2_flags()?;
-            self.race_reclaim(b, a).await;
+            let put_back = self.race_reclaim(b, a).await;
             self.removal_issued(a);
-            self.gate(FsOp::Exchange, b).await?;
+            self.gate_call(FsOp::Exchange, b, 0, put_back).await.map_err(|f| f.err)?;
             let disk = self.view.disk();
             let (was_a, was_b) = (disk.ino_of(a), disk.ino_of(b));
             self.seen(self.view.exchange_now(a, b))?;
@@ -478,7 +488,8 @@ impl Fs for SimFs {
     fn rename<'a>(&'a self, from: &'a Path, to: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             if PathClass::of(from) == PathClass::Lock {
-                self.race_reclaim(from, to).await;
+                // A move aside's put back comes from its private name: never this call.
+                let _first = self.race_reclaim(from, to).await;
                 self.world.moved_aside(self.view.pid(), from, to);
             }
             self.gate_move(from, (from, to)).await?;

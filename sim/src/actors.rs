@@ -475,13 +475,16 @@ pub fn remove_held_lock(world: &World, lock: &Path, ino: u64) -> bool {
 /// Remove lock inode `ino` at `lock` if it is a dead gateway's that nobody holds (an operator
 /// clearing a crashed process's lock), and say so in the trace. Nobody's lock is lost.
 pub fn remove_dead_lock(world: &World, lock: &Path, ino: u64) -> bool {
-    if world.holds_inode(ino) || !world.is_dead_gateway_lock(ino) {
+    world.is_dead_gateway_lock(ino) && remove_unheld_lock(world, lock, ino, "dead")
+}
+
+/// Remove lock inode `ino` at `lock` if no handle holds it (a dead gateway's lock, or a
+/// reclaimer's own standing in for the lock it took), and say so in the trace: the `what` lock.
+pub fn remove_unheld_lock(world: &World, lock: &Path, ino: u64, what: &str) -> bool {
+    if world.holds_inode(ino) || world.disk.view(0, usize::MAX).unlink_now(lock).is_err() {
         return false;
     }
-    if world.disk.view(0, usize::MAX).unlink_now(lock).is_err() {
-        return false;
-    }
-    world.external_note(|| format!("external removes the dead lock {}", lock.display()));
+    world.external_note(|| format!("external removes the {what} lock {}", lock.display()));
     true
 }
 

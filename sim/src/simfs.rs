@@ -224,7 +224,14 @@ impl SimFs {
         }
         let race = match self.world.lock_races.on_reclaim(private) {
             ReclaimCall::Raced(race) => race,
-            ReclaimCall::PutBack => return true,
+            ReclaimCall::PutBack { remove } => {
+                // At the last moment before the put back (no `await` between): an outside `rm`
+                // of the lock standing in at the path, never a held one.
+                if let Some(ino) = self.view.disk().ino_of(lock).filter(|_| remove) {
+                    crate::actors::remove_unheld_lock(&self.world, lock, ino, "unheld");
+                }
+                return true;
+            }
             ReclaimCall::Plain => return false,
         };
         let judged = self.view.disk().ino_of(lock);

@@ -24,7 +24,8 @@
 //!   standing in at the path is removed from outside at the last moment before the call, so
 //!   the put back finds the path empty (ENOENT: the acquire goes on, I15) — the window a
 //!   taken lock's own release opens when it checked its file before the exchange (swarm
-//!   seeds 166848, 339676), which a workload reaches a few times in a million seeds.
+//!   seeds 166848, 339676), which the workload alone reached twice in the first 250 000 seeds
+//!   of a reclaim-race run (BENCHMARKS, eleventh session).
 //!
 //! Tried and not kept (branch `wip/reclaim-stall`): stalling a reclaim's exchange past the
 //! orphan grace. It finds real defects of the core (BENCHMARKS, tenth session), whose fix

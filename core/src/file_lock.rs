@@ -794,7 +794,9 @@ impl ProcessLocks {
     /// After the exchange back, our private name should hold our own lock again: drop it then.
     /// Anything else there came to the path after ours was removed from it (a waiter's lock,
     /// published in that moment): exchange once more, so the path is the newcomer's again and
-    /// what we took returns to our private name, where it stays. When the `lstat` fails we
+    /// what we took returns to our private name. There it is junk — released by its holder,
+    /// or lost to it the moment it left the path — and ours to drop (swarm seed 119336: left
+    /// there, a live reclaimer's litter). When the `lstat` fails we
     /// cannot tell, and drop what is there as ours: a newcomer there needs two races at once,
     /// and our lock left behind would be litter in every failure of that `lstat` (seed 17081).
     async fn settle_returned(&self, ours: &Spare, lock_path: &Path) {
@@ -802,7 +804,9 @@ impl ProcessLocks {
         match fs.lstat(&ours.path).await {
             Ok(st) if (st.dev, st.ino) != (ours.made.dev, ours.made.ino) => {
                 let _ = fs.close(ours.fd).await;
-                let _ = fs.exchange(&ours.path, lock_path).await;
+                if fs.exchange(&ours.path, lock_path).await.is_ok() {
+                    let _ = fs.unlink(&ours.path).await;
+                }
             }
             _ => self.discard_spare(ours.fd, &ours.path).await,
         }

@@ -117,10 +117,13 @@ async fn a_reclaim_whose_stand_in_was_removed_takes_the_free_lock() {
 
 /// As above, but a third process publishes in the empty path before the exchange back, which
 /// then takes that newcomer's live lock to p101's private name. The newcomer must keep the
-/// path, and p101 must not unlink the lock it took back.
+/// path, and p101 must not unlink the lock it took back; what its first exchange took (p102's
+/// released lock) is junk at p101's private name, and p101 removes it (swarm seed 119336: a
+/// live reclaimer's litter, I15).
 ///
 /// Before: p101 dropped what its exchange back brought as its own lock — p103's live lock —
-/// and left p102's released lock on the path.
+/// and left p102's released lock on the path. Later: p101 gave the path back to p103 but
+/// left p102's released lock at its private name for good.
 #[tokio::test(start_paused = true)]
 async fn an_exchange_back_that_takes_a_newcomers_lock_gives_it_back() {
     let w = World::new();
@@ -137,7 +140,10 @@ async fn an_exchange_back_that_takes_a_newcomers_lock_gives_it_back() {
     let left: Vec<u64> = (1..32)
         .filter_map(|n| w.fs.ino_of(Path::new(&format!("{}.101-{n}.swap", lock().display()))))
         .collect();
-    assert_eq!(left, vec![released_ino], "only p102's released lock stays aside");
+    assert!(
+        left.is_empty(),
+        "nothing stays at p101's private names: {left:?} (p102's was {released_ino})"
+    );
     p103.locks.release(&newcomer).await.unwrap();
     let got = within(5_000, reclaim).await.expect("the lock is free again").unwrap().unwrap();
     assert_eq!(w.lock_ino(), Some(got.ino()));

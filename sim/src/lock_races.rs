@@ -31,7 +31,7 @@
 //! orphan grace. It finds real defects of the core (BENCHMARKS, tenth session), whose fix
 //! is not finished. The stalls here stay far inside the grace.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -103,10 +103,9 @@ impl State {
 pub struct LockRaces {
     release: Mutex<State>,
     reclaim: Mutex<State>,
-    /// A reclaim's private names already exchanged or moved: their next call is the put back.
-    named: Mutex<BTreeSet<PathBuf>>,
-    /// The names among them whose first call carried a removal and whose put back is to come.
-    raced: Mutex<BTreeSet<PathBuf>>,
+    /// A reclaim's private names already exchanged or moved (their next call is the put back),
+    /// each with whether its first call carried a removal and its put back is still to come.
+    named: Mutex<BTreeMap<PathBuf, bool>>,
     /// The put backs' removals, from a stream of their own.
     put_back: Mutex<State>,
 }
@@ -116,8 +115,7 @@ impl LockRaces {
         LockRaces {
             release: Mutex::new(State::new(seed, 0, budget)),
             reclaim: Mutex::new(State::new(seed, 1, budget)),
-            named: Mutex::new(BTreeSet::new()),
-            raced: Mutex::new(BTreeSet::new()),
+            named: Mutex::new(BTreeMap::new()),
             put_back: Mutex::new(State::new(seed, 2, budget)),
         }
     }
@@ -137,27 +135,20 @@ impl LockRaces {
     /// about to go: what it is. Only the first call on a private name is the reclaim's, and
     /// may carry a removal; the next one puts back what it took.
     pub fn on_reclaim(&self, private: &Path) -> ReclaimCall {
-        {
-            let mut named = self.named.lock().unwrap();
-            if named.contains(private) {
-                if !self.raced.lock().unwrap().remove(private) {
-                    return ReclaimCall::Plain;
-                }
-                let remove = self.put_back.lock().unwrap().arm().is_some();
-                return ReclaimCall::PutBack { remove };
-            }
-            if named.len() >= MAX_NAMES {
+        let mut named = self.named.lock().unwrap();
+        if let Some(put_back_to_come) = named.get_mut(private) {
+            if !std::mem::take(put_back_to_come) {
                 return ReclaimCall::Plain;
             }
-            named.insert(private.to_owned());
+            let remove = self.put_back.lock().unwrap().arm().is_some();
+            return ReclaimCall::PutBack { remove };
         }
-        match self.reclaim.lock().unwrap().arm() {
-            Some(race) => {
-                self.raced.lock().unwrap().insert(private.to_owned());
-                ReclaimCall::Raced(race)
-            }
-            None => ReclaimCall::Plain,
+        if named.len() >= MAX_NAMES {
+            return ReclaimCall::Plain;
         }
+        let race = self.reclaim.lock().unwrap().arm();
+        named.insert(private.to_owned(), race.is_some());
+        race.map_or(ReclaimCall::Plain, ReclaimCall::Raced)
     }
 }
 

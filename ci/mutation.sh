@@ -27,6 +27,6 @@ files=(file_lock controller fence judge payload owner)
 file_args=()
 for f in "${files[@]}"; do file_args+=(-f "core/src/$f.rs"); done
 cargo mutants "${file_args[@]}" "${shard_args[@]}" "$@" \
-    --test-workspace=true --profile mutation --jobs 1 \
+    --test-workspace=true --profile mutation \
     --baseline skip --build-timeout 900 --timeout 300 \
     --cargo-arg=--test=mutation_gate -- -- --ignored

@@ -13,7 +13,8 @@ if [ "$(cargo mutants --version 2>/dev/null)" != "cargo-mutants $version" ]; the
     cargo install cargo-mutants --locked --version "$version"
 fi
 shard_args=()
-if [ -n "${1:-}" ]; then
+# Only a K/N first argument is a shard: `ci/mutation.sh --in-place` runs them all, in place.
+if [[ "${1:-}" =~ ^[0-9]+/[0-9]+$ ]]; then
     shard_args=(--shard "$1" --sharding round-robin)
     shift
 fi

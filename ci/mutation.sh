@@ -22,6 +22,10 @@ rest=()
 for arg in "$@"; do
     if [ "$arg" = --skip-known ]; then
         known=ci/mutation-known.txt
+        if [ ! -f "$known" ]; then
+            echo "ci/mutation.sh: --skip-known: $known is missing: run without it" >&2
+            exit 2
+        fi
         want=$(sed -n 's/^core-tree //p' "$known")
         have=$(git rev-parse HEAD:core/src)
         if [ "$want" != "$have" ]; then
